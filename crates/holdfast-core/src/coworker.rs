@@ -1,0 +1,211 @@
+//! Co-workers (the people who use Holdfast), teams, and the actor behind each request.
+
+use serde::Serialize;
+use serde_json::{Value as Json, json};
+use uuid::Uuid;
+
+use crate::time::format_timestamp;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Admin,
+    Manager,
+    Rep,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Manager => "manager",
+            Role::Rep => "rep",
+        }
+    }
+    pub fn parse(s: &str) -> Result<Role, String> {
+        match s.trim().to_lowercase().as_str() {
+            "admin" => Ok(Role::Admin),
+            "manager" => Ok(Role::Manager),
+            "rep" => Ok(Role::Rep),
+            other => Err(format!("'{other}' is not a role; use admin, manager or rep")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Active,
+    /// Has resigned or been given notice; still signs in until departed.
+    Departing,
+    /// Has left: cannot sign in; sessions and tokens are revoked.
+    Departed,
+    /// Temporarily blocked: cannot sign in; sessions and tokens are revoked.
+    Suspended,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Active => "active",
+            Status::Departing => "departing",
+            Status::Departed => "departed",
+            Status::Suspended => "suspended",
+        }
+    }
+    pub fn parse(s: &str) -> Result<Status, String> {
+        match s.trim().to_lowercase().as_str() {
+            "active" => Ok(Status::Active),
+            "departing" => Ok(Status::Departing),
+            "departed" => Ok(Status::Departed),
+            "suspended" => Ok(Status::Suspended),
+            other => Err(format!("'{other}' is not a status; use active, departing, departed or suspended")),
+        }
+    }
+    /// Whether a co-worker in this status may sign in and use tokens.
+    pub fn may_sign_in(self) -> bool {
+        matches!(self, Status::Active | Status::Departing)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Seniority {
+    Executive,
+    Manager,
+    Individual,
+}
+
+impl Seniority {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Seniority::Executive => "executive",
+            Seniority::Manager => "manager",
+            Seniority::Individual => "individual",
+        }
+    }
+    pub fn parse(s: &str) -> Result<Seniority, String> {
+        match s.trim().to_lowercase().as_str() {
+            "executive" => Ok(Seniority::Executive),
+            "manager" => Ok(Seniority::Manager),
+            "individual" => Ok(Seniority::Individual),
+            other => Err(format!("'{other}' is not a seniority; use executive, manager or individual")),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CoWorker {
+    pub id: Uuid,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub status: Status,
+    pub seniority: Seniority,
+    pub team_id: Option<Uuid>,
+    pub manager_id: Option<Uuid>,
+    pub title: Option<String>,
+    /// argon2id PHC string; `None` for co-workers who only use tokens or SSO.
+    pub password_hash: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl CoWorker {
+    pub fn to_json(&self) -> Json {
+        json!({
+            "id": self.id,
+            "email": self.email,
+            "name": self.name,
+            "role": self.role,
+            "status": self.status,
+            "seniority": self.seniority,
+            "team_id": self.team_id,
+            "manager_id": self.manager_id,
+            "title": self.title,
+            "created_at": format_timestamp(self.created_at),
+            "updated_at": format_timestamp(self.updated_at),
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Team {
+    pub id: Uuid,
+    pub name: String,
+    pub manager_id: Option<Uuid>,
+}
+
+impl Team {
+    pub fn to_json(&self) -> Json {
+        json!({"id": self.id, "name": self.name, "manager_id": self.manager_id})
+    }
+}
+
+/// How a request reached the services.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Channel {
+    /// A web session (cookie) or a session token from `POST /api/v1/sessions`.
+    Session,
+    /// An API token.
+    ApiToken,
+    /// The `holdfast` command line, run by an operator on the server.
+    Cli,
+}
+
+impl Channel {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Channel::Session => "session",
+            Channel::ApiToken => "api_token",
+            Channel::Cli => "cli",
+        }
+    }
+}
+
+/// Who is asking: the co-worker (or the server's operator), how, and from where.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    /// `None` for the operator at the command line, who acts as an administrator.
+    pub coworker: Option<CoWorker>,
+    pub channel: Channel,
+    /// The credential used (session or token id), recorded in system events.
+    pub credential_id: Option<Uuid>,
+    pub client_addr: Option<String>,
+    pub user_agent: Option<String>,
+    /// Co-workers this actor manages (directly or as a team's manager), themselves excluded.
+    pub manages: Vec<Uuid>,
+    /// Co-workers in the actor's own team, themselves included.
+    pub team_mates: Vec<Uuid>,
+}
+
+impl Actor {
+    /// The operator running a CLI command on the server.
+    pub fn operator() -> Actor {
+        Actor {
+            coworker: None,
+            channel: Channel::Cli,
+            credential_id: None,
+            client_addr: None,
+            user_agent: std::env::var("USER").ok().map(|u| format!("holdfast-cli ({u})")),
+            manages: Vec::new(),
+            team_mates: Vec::new(),
+        }
+    }
+    pub fn id(&self) -> Option<Uuid> {
+        self.coworker.as_ref().map(|c| c.id)
+    }
+    pub fn role(&self) -> Role {
+        self.coworker.as_ref().map(|c| c.role).unwrap_or(Role::Admin)
+    }
+    pub fn is_admin(&self) -> bool {
+        self.role() == Role::Admin
+    }
+    /// Human description for messages and logs.
+    pub fn describe(&self) -> String {
+        match &self.coworker {
+            Some(c) => c.email.clone(),
+            None => "the operator".into(),
+        }
+    }
+}

@@ -1,0 +1,608 @@
+//! The demo company: a deterministic, realistic B2B sales organisation built through the
+//! services (so it is validated and audited like any other data).
+
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use serde_json::{Value as Json, json};
+use uuid::Uuid;
+
+use crate::Holdfast;
+use crate::coworker::{Actor, Role, Seniority};
+use crate::error::CoreError;
+use crate::event::{NewEvent, action};
+use crate::record::{ACCOUNTS, ACTIVITIES, CONTACTS, CONTRACTS, DEALS, LEADS, TASKS};
+use crate::service::NewCoWorker;
+use crate::storage::Database;
+use crate::time::{MICROS_PER_DAY, date_of, format_timestamp};
+
+/// The password every demo co-worker signs in with.
+pub const DEMO_PASSWORD: &str = "holdfast-demo";
+/// The demo company's email domain.
+pub const DEMO_DOMAIN: &str = "northwind-demo.com";
+
+/// How big a demo company to make.
+#[derive(Debug, Clone, Copy)]
+pub struct DemoSize {
+    pub accounts: usize,
+    pub contacts_per_account: usize,
+    pub leads: usize,
+    pub activities: usize,
+}
+
+impl Default for DemoSize {
+    fn default() -> Self {
+        DemoSize { accounts: 2_000, contacts_per_account: 5, leads: 1_500, activities: 40_000 }
+    }
+}
+
+/// What was made, for the operator.
+#[derive(Debug, Clone)]
+pub struct DemoSummary {
+    pub admin_email: String,
+    pub director_email: String,
+    pub manager_email: String,
+    pub rep_email: String,
+    pub coworkers: usize,
+    pub accounts: usize,
+    pub contacts: usize,
+    pub leads: usize,
+    pub deals: usize,
+    pub contracts: usize,
+    pub activities: usize,
+    pub tasks: usize,
+}
+
+const FIRST: &[&str] = &[
+    "Olivia",
+    "Liam",
+    "Emma",
+    "Noah",
+    "Ava",
+    "Oliver",
+    "Sophia",
+    "Elijah",
+    "Isabella",
+    "Lucas",
+    "Mia",
+    "Mateo",
+    "Amelia",
+    "Levi",
+    "Harper",
+    "James",
+    "Evelyn",
+    "Benjamin",
+    "Abigail",
+    "Henry",
+    "Emily",
+    "Sebastian",
+    "Ella",
+    "Jack",
+    "Grace",
+    "Daniel",
+    "Chloe",
+    "Samuel",
+    "Nora",
+    "David",
+    "Priya",
+    "Arjun",
+    "Mei",
+    "Hiroshi",
+    "Yuki",
+    "Fatima",
+    "Omar",
+    "Lena",
+    "Jonas",
+    "Sofia",
+    "Marco",
+    "Chiara",
+    "Pierre",
+    "Camille",
+    "Lars",
+    "Ingrid",
+    "Diego",
+    "Lucia",
+    "Kwame",
+    "Amara",
+    "Tomasz",
+    "Zofia",
+    "Aiden",
+    "Hannah",
+    "Ravi",
+    "Anika",
+    "Connor",
+    "Siobhan",
+    "Mateus",
+    "Beatriz",
+];
+const LAST: &[&str] = &[
+    "Smith",
+    "Johnson",
+    "Williams",
+    "Brown",
+    "Jones",
+    "Garcia",
+    "Miller",
+    "Davis",
+    "Rodriguez",
+    "Martinez",
+    "Hernandez",
+    "Lopez",
+    "Wilson",
+    "Anderson",
+    "Thomas",
+    "Taylor",
+    "Moore",
+    "Jackson",
+    "Martin",
+    "Lee",
+    "Thompson",
+    "White",
+    "Harris",
+    "Clark",
+    "Lewis",
+    "Walker",
+    "Hall",
+    "Young",
+    "King",
+    "Wright",
+    "Patel",
+    "Nguyen",
+    "Kim",
+    "Chen",
+    "Tanaka",
+    "Sato",
+    "Müller",
+    "Schmidt",
+    "Rossi",
+    "Bianchi",
+    "Dubois",
+    "Laurent",
+    "Johansson",
+    "Nilsson",
+    "Kowalski",
+    "Nowak",
+    "Okafor",
+    "Mensah",
+    "O'Brien",
+    "Murphy",
+    "Silva",
+    "Santos",
+    "Fischer",
+    "Weber",
+    "Novak",
+    "Horvat",
+    "Andersen",
+    "Larsen",
+];
+const PREFIX: &[&str] = &[
+    "Acme",
+    "Globex",
+    "Initech",
+    "Umbrella",
+    "Stark",
+    "Wayne",
+    "Wonka",
+    "Tyrell",
+    "Cyberdyne",
+    "Soylent",
+    "Hooli",
+    "Vandelay",
+    "Prestige",
+    "Massive",
+    "Nakatomi",
+    "Oscorp",
+    "Gringotts",
+    "Monarch",
+    "Pied Piper",
+    "Aperture",
+    "Black Mesa",
+    "Blue Sun",
+    "Cobalt",
+    "Summit",
+    "Pioneer",
+    "Harbor",
+    "Redwood",
+    "Granite",
+    "Evergreen",
+    "Silverline",
+    "Northstar",
+    "Brightwater",
+    "Ironclad",
+    "Keystone",
+    "Lighthouse",
+    "Meridian",
+    "Orchard",
+    "Pinnacle",
+    "Quantum",
+    "Riverside",
+    "Sterling",
+    "Trident",
+    "Unity",
+    "Vertex",
+    "Westfield",
+    "Zenith",
+    "Atlas",
+    "Beacon",
+    "Crescent",
+    "Delta",
+    "Ember",
+];
+const SUFFIX: &[&str] = &[
+    "Logistics",
+    "Manufacturing",
+    "Health",
+    "Analytics",
+    "Foods",
+    "Energy",
+    "Financial",
+    "Retail",
+    "Software",
+    "Robotics",
+    "Pharma",
+    "Construction",
+    "Media",
+    "Telecom",
+    "Insurance",
+    "Labs",
+    "Systems",
+    "Materials",
+    "Aerospace",
+    "Hospitality",
+];
+const ENTITY: &[&str] = &["Inc", "Ltd", "GmbH", "Group", "Corp", "LLC", "AG", "SA", "Co", "Holdings"];
+const INDUSTRIES: &[&str] = &[
+    "Logistics",
+    "Manufacturing",
+    "Healthcare",
+    "Software",
+    "Retail",
+    "Energy",
+    "Financial services",
+    "Telecommunications",
+    "Construction",
+    "Media",
+    "Insurance",
+    "Pharmaceuticals",
+    "Hospitality",
+    "Aerospace",
+    "Education",
+];
+const CITIES: &[(&str, &str)] = &[
+    ("New York", "United States"),
+    ("Chicago", "United States"),
+    ("Austin", "United States"),
+    ("Seattle", "United States"),
+    ("Toronto", "Canada"),
+    ("London", "United Kingdom"),
+    ("Manchester", "United Kingdom"),
+    ("Dublin", "Ireland"),
+    ("Berlin", "Germany"),
+    ("Munich", "Germany"),
+    ("Paris", "France"),
+    ("Lyon", "France"),
+    ("Amsterdam", "Netherlands"),
+    ("Stockholm", "Sweden"),
+    ("Copenhagen", "Denmark"),
+    ("Warsaw", "Poland"),
+    ("Madrid", "Spain"),
+    ("Milan", "Italy"),
+    ("Sydney", "Australia"),
+    ("Singapore", "Singapore"),
+    ("Tokyo", "Japan"),
+    ("São Paulo", "Brazil"),
+];
+const TITLES: &[(&str, &str)] = &[
+    ("Chief Executive Officer", "decision_maker"),
+    ("Chief Financial Officer", "economic_buyer"),
+    ("Chief Operating Officer", "decision_maker"),
+    ("VP of Operations", "decision_maker"),
+    ("Head of Procurement", "economic_buyer"),
+    ("IT Director", "influencer"),
+    ("Operations Manager", "champion"),
+    ("Procurement Specialist", "influencer"),
+    ("Finance Manager", "economic_buyer"),
+    ("Project Manager", "user"),
+    ("Systems Administrator", "user"),
+    ("Legal Counsel", "blocker"),
+    ("Office Manager", "user"),
+    ("Head of Logistics", "champion"),
+    ("Data Analyst", "user"),
+];
+const CALL_NOTES: &[&str] = &[
+    "Discussed renewal timeline; they want a proposal before their budget meeting",
+    "Walked through the new reporting module; positive reaction from the team",
+    "Follow-up on open support ticket; issue resolved, customer satisfied",
+    "Intro call with new stakeholder in finance; sent pricing overview",
+    "Quarterly business review: usage up 18%, asked about additional seats",
+    "Negotiated payment terms; legal reviewing the updated contract",
+    "Customer raised concerns about onboarding speed; agreed on a training plan",
+    "Demo for the operations team; requested a pilot for two sites",
+    "Checked in after go-live; champion wants a case study",
+    "Procurement asked for security documentation and references",
+];
+
+fn pick<'a, T>(rng: &mut StdRng, items: &'a [T]) -> &'a T {
+    &items[rng.random_range(0..items.len())]
+}
+
+fn slug(s: &str) -> String {
+    s.chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>().to_lowercase()
+}
+
+impl<D: Database> Holdfast<D> {
+    /// Fills an empty database with the demo company. Refuses a database that has accounts.
+    pub fn load_demo(&self, actor: &Actor, size: DemoSize, progress: &dyn Fn(&str)) -> Result<DemoSummary, CoreError> {
+        if self.count_records(&ACCOUNTS)? > 0 {
+            return Err(CoreError::Conflict(
+                "this database already has accounts; load the demo company into a fresh --database".into(),
+            ));
+        }
+        let mut rng = StdRng::seed_from_u64(20_261_122);
+        let now = self.now();
+        progress("co-workers");
+        let email = |first: &str, last: &str| format!("{}.{}@{DEMO_DOMAIN}", slug(first), slug(last));
+        let add = |name: (&str, &str),
+                   role: Role,
+                   seniority: Seniority,
+                   team: Option<&str>,
+                   manager: Option<&str>,
+                   title: &str| {
+            let new = NewCoWorker {
+                email: email(name.0, name.1),
+                name: format!("{} {}", name.0, name.1),
+                role,
+                seniority: Some(seniority),
+                team: team.map(String::from),
+                manager: manager.map(String::from),
+                title: Some(title.to_string()),
+                password: Some(DEMO_PASSWORD.to_string()),
+            };
+            self.add_coworker(actor, new)
+        };
+        let admin =
+            add(("Alex", "Admin"), Role::Admin, Seniority::Individual, None, None, "Sales Operations & Security")?;
+        let director = add(("Diana", "Reyes"), Role::Manager, Seniority::Executive, None, None, "Sales Director")?;
+        let teams = [("East", ("Marcus", "Bell")), ("West", ("Sara", "Lindqvist")), ("Enterprise", ("Tom", "Okoye"))];
+        let mut reps = Vec::new();
+        let mut managers = Vec::new();
+        let mut used = std::collections::HashSet::new();
+        for (team, mname) in teams {
+            let m = add(
+                mname,
+                Role::Manager,
+                Seniority::Manager,
+                Some(team),
+                Some(&director.email),
+                &format!("{team} Sales Manager"),
+            )?;
+            self.set_team_manager(actor, team, &m.email)?;
+            managers.push(m.clone());
+            for i in 0..7 {
+                let (f, l) = loop {
+                    let pair = (*pick(&mut rng, FIRST), *pick(&mut rng, LAST));
+                    if used.insert(pair) {
+                        break pair;
+                    }
+                };
+                let title = if i == 0 { "Senior Account Executive" } else { "Account Executive" };
+                reps.push(add((f, l), Role::Rep, Seniority::Individual, Some(team), Some(&m.email), title)?);
+            }
+        }
+        let owners: Vec<Uuid> = reps.iter().map(|r| r.id).collect();
+
+        progress("accounts");
+        let mut accounts = Vec::new();
+        let mut account_inputs = Vec::new();
+        let mut names = std::collections::HashSet::new();
+        while account_inputs.len() < size.accounts {
+            let name = format!("{} {} {}", pick(&mut rng, PREFIX), pick(&mut rng, SUFFIX), pick(&mut rng, ENTITY));
+            if !names.insert(name.clone()) {
+                continue;
+            }
+            let domain = format!(
+                "{}{}.com",
+                slug(name.split(' ').next().unwrap_or("x")),
+                slug(name.split(' ').nth(1).unwrap_or(""))
+            );
+            let owner = owners[rng.random_range(0..owners.len())];
+            let tier = *pick(
+                &mut rng,
+                &["strategic", "enterprise", "enterprise", "mid_market", "mid_market", "smb", "smb", "smb"],
+            );
+            let lifecycle = *pick(
+                &mut rng,
+                &["customer", "customer", "customer", "prospect", "prospect", "former_customer", "partner"],
+            );
+            let (city, country) = *pick(&mut rng, CITIES);
+            let value = match tier {
+                "strategic" => rng.random_range(250_000..2_000_000),
+                "enterprise" => rng.random_range(80_000..400_000),
+                "mid_market" => rng.random_range(20_000..90_000),
+                _ => rng.random_range(3_000..25_000),
+            };
+            let mut collaborators = Vec::new();
+            if tier == "strategic" || rng.random_range(0..4) == 0 {
+                let other = owners[rng.random_range(0..owners.len())];
+                if other != owner {
+                    collaborators.push(other.to_string());
+                }
+            }
+            accounts.push((owner, domain.clone(), lifecycle == "customer", value));
+            account_inputs.push(json!({
+                "name": name, "domain": domain, "industry": pick(&mut rng, INDUSTRIES), "tier": tier,
+                "lifecycle": lifecycle, "annual_value": if lifecycle == "customer" { json!(value) } else { Json::Null },
+                "fiscal_year_end_month": *pick(&mut rng, &[12, 12, 12, 3, 6, 9]),
+                "phone": format!("+1 {} 555 {:04}", rng.random_range(200..990), rng.random_range(0..10_000)),
+                "city": city, "country": country, "owner_id": owner.to_string(), "collaborator_ids": collaborators,
+            }));
+        }
+        let account_ids = self.create_many(actor, &ACCOUNTS, &account_inputs)?;
+
+        progress("contacts");
+        let mut contact_inputs = Vec::new();
+        let mut contact_account = Vec::new();
+        for (i, (owner, domain, _, _)) in accounts.iter().enumerate() {
+            let n =
+                rng.random_range(size.contacts_per_account.saturating_sub(3).max(1)..=size.contacts_per_account + 3);
+            let mut seen = std::collections::HashSet::new();
+            for _ in 0..n {
+                let (f, l) = (*pick(&mut rng, FIRST), *pick(&mut rng, LAST));
+                if !seen.insert((f, l)) {
+                    continue;
+                }
+                let (title, role) = *pick(&mut rng, TITLES);
+                contact_account.push(i);
+                contact_inputs.push(json!({
+                    "account_id": account_ids[i].to_string(), "first_name": f, "last_name": l,
+                    "email": format!("{}.{}@{domain}", slug(f), slug(l)),
+                    "phone": format!("+1 {} 555 {:04}", rng.random_range(200..990), rng.random_range(0..10_000)),
+                    "title": title, "buying_role": role, "owner_id": owner.to_string(),
+                }));
+            }
+        }
+        let mut contact_ids = Vec::new();
+        for chunk in contact_inputs.chunks(5_000) {
+            contact_ids.extend(self.create_many(actor, &CONTACTS, chunk)?);
+        }
+        let mut contacts_of: Vec<Vec<Uuid>> = vec![Vec::new(); accounts.len()];
+        for (ci, ai) in contact_account.iter().enumerate() {
+            contacts_of[*ai].push(contact_ids[ci]);
+        }
+
+        progress("leads");
+        let lead_inputs: Vec<Json> = (0..size.leads)
+            .map(|_| {
+                let (f, l) = (*pick(&mut rng, FIRST), *pick(&mut rng, LAST));
+                let company = format!("{} {}", pick(&mut rng, PREFIX), pick(&mut rng, SUFFIX));
+                json!({
+                    "first_name": f, "last_name": l, "company": company,
+                    "email": format!("{}.{}@{}.io", slug(f), slug(l), slug(&company)),
+                    "title": pick(&mut rng, TITLES).0,
+                    "source": pick(&mut rng, &["website", "referral", "event", "outbound", "partner"]),
+                    "status": pick(&mut rng, &["new", "new", "working", "working", "qualified", "disqualified"]),
+                    "owner_id": owners[rng.random_range(0..owners.len())].to_string(),
+                })
+            })
+            .collect();
+        self.create_many(actor, &LEADS, &lead_inputs)?;
+
+        progress("deals and contracts");
+        let mut deal_inputs = Vec::new();
+        let mut contract_inputs = Vec::new();
+        let mut deal_account = Vec::new();
+        for (i, (owner, _, customer, value)) in accounts.iter().enumerate() {
+            let deals = rng.random_range(0..=3);
+            for d in 0..deals {
+                let stage = *pick(
+                    &mut rng,
+                    &["prospecting", "qualification", "proposal", "negotiation", "closed_won", "closed_lost"],
+                );
+                let closed = stage.starts_with("closed");
+                let offset = if closed { -rng.random_range(1..300) } else { rng.random_range(5..200) };
+                let name = format!(
+                    "{} {}",
+                    pick(&mut rng, &["Expansion", "Renewal", "New seats", "Pilot", "Platform upgrade", "Multi-year"]),
+                    2026 + d as i64 % 2
+                );
+                deal_inputs.push(json!({
+                    "name": name, "account_id": account_ids[i].to_string(), "stage": stage,
+                    "amount": (value / 4).max(2_000) + rng.random_range(0..20_000),
+                    "close_date": date_of(now + offset * MICROS_PER_DAY),
+                    "primary_contact_id": contacts_of[i].first().map(|c| c.to_string()),
+                    "owner_id": owner.to_string(),
+                }));
+                deal_account.push(i);
+            }
+            if *customer {
+                let start = now - rng.random_range(30..700) * MICROS_PER_DAY;
+                let end = start + 365 * MICROS_PER_DAY;
+                contract_inputs.push(json!({
+                    "name": format!("Master subscription {}", date_of(start).get(..4).unwrap_or("2026")),
+                    "account_id": account_ids[i].to_string(), "value": value,
+                    "start_date": date_of(start), "end_date": date_of(end), "renewal_date": date_of(end - 60 * MICROS_PER_DAY),
+                    "status": if end < now { "expired" } else { "active" }, "owner_id": owner.to_string(),
+                }));
+            }
+        }
+        let deal_ids = self.create_many(actor, &DEALS, &deal_inputs)?;
+        self.create_many(actor, &CONTRACTS, &contract_inputs)?;
+
+        progress("a year of activities");
+        let mut activity_inputs = Vec::with_capacity(size.activities);
+        for _ in 0..size.activities {
+            let i = rng.random_range(0..accounts.len());
+            let (owner, _, _, _) = accounts[i];
+            let kind = *pick(&mut rng, &["call", "call", "email", "email", "email", "meeting", "note"]);
+            let at = now - rng.random_range(0..365 * 24 * 60) * 60 * 1_000_000;
+            let mut people = Vec::new();
+            if let Some(c) = contacts_of[i].get(rng.random_range(0..contacts_of[i].len().max(1))) {
+                people.push(c.to_string());
+            }
+            if kind == "meeting" {
+                if let Some(c) = contacts_of[i].last() {
+                    if !people.contains(&c.to_string()) {
+                        people.push(c.to_string());
+                    }
+                }
+            }
+            let mut colleagues = Vec::new();
+            if kind == "meeting" && rng.random_range(0..3) == 0 {
+                colleagues.push(managers[rng.random_range(0..managers.len())].id.to_string());
+            }
+            let summary = match kind {
+                "email" => format!("Email: {}", pick(&mut rng, CALL_NOTES)),
+                "note" => format!("Note: {}", pick(&mut rng, CALL_NOTES)),
+                _ => pick(&mut rng, CALL_NOTES).to_string(),
+            };
+            activity_inputs.push(json!({
+                "type": kind, "occurred_at": format_timestamp(at), "summary": summary,
+                "account_id": account_ids[i].to_string(), "contact_ids": people, "coworker_ids": colleagues,
+                "owner_id": owner.to_string(),
+            }));
+        }
+        for chunk in activity_inputs.chunks(5_000) {
+            self.create_many(actor, &ACTIVITIES, chunk)?;
+        }
+
+        progress("tasks");
+        let task_inputs: Vec<Json> = (0..size.accounts.min(3_000))
+            .map(|_| {
+                let i = rng.random_range(0..accounts.len());
+                let due = now + rng.random_range(-20..45) * MICROS_PER_DAY;
+                json!({
+                    "title": pick(&mut rng, &["Send proposal", "Schedule QBR", "Follow up on pricing", "Prepare renewal quote", "Introduce support lead", "Update champion map", "Send security questionnaire"]),
+                    "due_date": date_of(due), "status": if due < now && rng.random_range(0..2) == 0 { "done" } else { "open" },
+                    "account_id": account_ids[i].to_string(), "owner_id": accounts[i].0.to_string(),
+                })
+            })
+            .collect();
+        self.create_many(actor, &TASKS, &task_inputs)?;
+        let _ = deal_ids;
+
+        let summary = DemoSummary {
+            admin_email: admin.email.clone(),
+            director_email: director.email.clone(),
+            manager_email: managers[0].email.clone(),
+            rep_email: reps[0].email.clone(),
+            coworkers: 2 + managers.len() + reps.len(),
+            accounts: account_inputs.len(),
+            contacts: contact_inputs.len(),
+            leads: lead_inputs.len(),
+            deals: deal_inputs.len(),
+            contracts: contract_inputs.len(),
+            activities: activity_inputs.len(),
+            tasks: task_inputs.len(),
+        };
+        self.db.write(|tx| {
+            Ok(crate::service::append_events(
+                tx,
+                vec![
+                    NewEvent::by(actor, self.now(), action::DEMO_LOAD)
+                        .detail("accounts", json!(summary.accounts))
+                        .detail("contacts", json!(summary.contacts)),
+                ],
+            )?)
+        })?;
+        Ok(summary)
+    }
+}

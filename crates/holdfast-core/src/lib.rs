@@ -1,0 +1,19 @@
+//! Holdfast's domain: customer records, co-workers, system events, the rules of who may read
+//! and change what, and the services every caller (HTTP API, web pages, CLI) goes through.
+//!
+//! Nothing here knows HTTP or SQL: storage is reached through the [`storage::Database`] trait,
+//! which `holdfast-store` implements for SQLite and PostgreSQL.
+
+pub mod access;
+pub mod coworker;
+pub mod demo;
+pub mod error;
+pub mod event;
+pub mod record;
+pub mod secret;
+pub mod service;
+pub mod storage;
+pub mod time;
+
+pub use error::{CoreError, FieldError, StorageError};
+pub use service::Holdfast;

@@ -1,0 +1,762 @@
+//! Customer records (accounts, contacts, leads, deals, contracts, activities, tasks).
+//!
+//! Every kind of customer record is described once, here, by a [`RecordKind`]: its fields, their
+//! types and rules. Validation, JSON input/output, change tracking (before/after values in system
+//! events), CSV import, list filters, the OpenAPI document and the SQL in the store are all derived
+//! from these descriptions, so a field added here is validated, stored, audited and documented
+//! everywhere at once.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value as Json};
+use uuid::Uuid;
+
+use crate::error::{CoreError, FieldError};
+use crate::time::{format_timestamp, parse_date, parse_timestamp};
+
+/// The kinds of thing a field may point at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kind {
+    Account,
+    Contact,
+    Lead,
+    Deal,
+    Contract,
+    Activity,
+    Task,
+    CoWorker,
+}
+
+impl Kind {
+    /// The word used in URLs, events and JSON (`account`, `co-worker` → `coworker`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Account => "account",
+            Kind::Contact => "contact",
+            Kind::Lead => "lead",
+            Kind::Deal => "deal",
+            Kind::Contract => "contract",
+            Kind::Activity => "activity",
+            Kind::Task => "task",
+            Kind::CoWorker => "coworker",
+        }
+    }
+}
+
+/// What a field holds and how it is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldType {
+    /// Free text up to `max` characters (trimmed; empty means null).
+    Text {
+        max: usize,
+    },
+    Email,
+    Phone,
+    /// A company's web domain (`acme.com`); a pasted URL is reduced to its host.
+    Domain,
+    Int {
+        min: i64,
+        max: i64,
+    },
+    /// An amount of money in the account's currency, stored in cents.
+    Money,
+    /// A calendar date, `YYYY-MM-DD`.
+    Date,
+    /// A moment in time, RFC 3339.
+    Timestamp,
+    /// One of a fixed list of words.
+    Choice(&'static [&'static str]),
+    /// The id of another record or co-worker.
+    Ref(Kind),
+    /// A list of ids of other records or co-workers (stored in a link table).
+    RefList(Kind),
+}
+
+/// One field of a record kind.
+#[derive(Debug, Clone, Copy)]
+pub struct Field {
+    pub name: &'static str,
+    pub ty: FieldType,
+    pub required: bool,
+    /// Included in full-text search.
+    pub search: bool,
+    /// Usable as `sort=` in list requests (only fields that are never null).
+    pub sortable: bool,
+    /// Value given when a create leaves the field out.
+    pub default: Option<&'static str>,
+    /// A short human description (OpenAPI, CSV templates).
+    pub doc: &'static str,
+}
+
+const fn f(name: &'static str, ty: FieldType, doc: &'static str) -> Field {
+    Field { name, ty, required: false, search: false, sortable: false, default: None, doc }
+}
+const fn req(mut field: Field) -> Field {
+    field.required = true;
+    field
+}
+const fn search(mut field: Field) -> Field {
+    field.search = true;
+    field
+}
+const fn sortable(mut field: Field) -> Field {
+    field.sortable = true;
+    field
+}
+const fn default(mut field: Field, value: &'static str) -> Field {
+    field.default = Some(value);
+    field
+}
+
+const NAME: FieldType = FieldType::Text { max: 200 };
+const SHORT: FieldType = FieldType::Text { max: 100 };
+const LONG: FieldType = FieldType::Text { max: 20_000 };
+
+pub const BUYING_ROLES: &[&str] =
+    &["decision_maker", "economic_buyer", "champion", "influencer", "user", "blocker", "other"];
+pub const DEAL_STAGES: &[&str] =
+    &["prospecting", "qualification", "proposal", "negotiation", "closed_won", "closed_lost"];
+pub const ACTIVITY_TYPES: &[&str] = &["call", "email", "meeting", "note"];
+
+/// The description of one kind of customer record.
+#[derive(Debug)]
+pub struct RecordKind {
+    pub kind: Kind,
+    /// Singular word, as in events (`account`).
+    pub name: &'static str,
+    /// Plural word, as in URLs (`/api/v1/accounts`) and table names.
+    pub plural: &'static str,
+    pub fields: &'static [Field],
+    /// The field naming the co-worker responsible for the record.
+    pub owner_field: &'static str,
+    /// The field naming the account the record belongs to, if any.
+    pub account_field: Option<&'static str>,
+    /// Fields joined to make a record's display label.
+    pub label_fields: &'static [&'static str],
+    /// Sort used when a list request names none.
+    pub default_sort: &'static str,
+}
+
+impl RecordKind {
+    pub fn field(&self, name: &str) -> Option<&'static Field> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+    pub fn searchable(&self) -> bool {
+        self.fields.iter().any(|f| f.search)
+    }
+    /// Fields stored as columns of the record's own table (not link lists).
+    pub fn columns(&self) -> impl Iterator<Item = &'static Field> {
+        self.fields.iter().filter(|f| !matches!(f.ty, FieldType::RefList(_)))
+    }
+    pub fn link_fields(&self) -> impl Iterator<Item = &'static Field> {
+        self.fields.iter().filter(|f| matches!(f.ty, FieldType::RefList(_)))
+    }
+    pub fn by_plural(plural: &str) -> Option<&'static RecordKind> {
+        ALL_KINDS.iter().copied().find(|k| k.plural == plural)
+    }
+    pub fn by_kind(kind: Kind) -> Option<&'static RecordKind> {
+        ALL_KINDS.iter().copied().find(|k| k.kind == kind)
+    }
+}
+
+pub static ACCOUNTS: RecordKind = RecordKind {
+    kind: Kind::Account,
+    name: "account",
+    plural: "accounts",
+    fields: &[
+        sortable(search(req(f("name", NAME, "Company name")))),
+        search(f("domain", FieldType::Domain, "Web domain, e.g. acme.com")),
+        f("industry", SHORT, "Industry"),
+        f("tier", FieldType::Choice(&["strategic", "enterprise", "mid_market", "smb"]), "Account tier"),
+        default(
+            f(
+                "lifecycle",
+                FieldType::Choice(&["prospect", "customer", "former_customer", "partner"]),
+                "Lifecycle stage",
+            ),
+            "prospect",
+        ),
+        f("annual_value", FieldType::Money, "Annual contract value"),
+        f("fiscal_year_end_month", FieldType::Int { min: 1, max: 12 }, "Month (1-12) the customer's fiscal year ends"),
+        search(f("phone", FieldType::Phone, "Main phone number")),
+        f("city", SHORT, "City"),
+        f("country", SHORT, "Country"),
+        f("owner_id", FieldType::Ref(Kind::CoWorker), "Co-worker who owns the account"),
+        f("collaborator_ids", FieldType::RefList(Kind::CoWorker), "Co-workers on the account team besides the owner"),
+        f("notes", LONG, "Notes"),
+    ],
+    owner_field: "owner_id",
+    account_field: None,
+    label_fields: &["name"],
+    default_sort: "name",
+};
+
+pub static CONTACTS: RecordKind = RecordKind {
+    kind: Kind::Contact,
+    name: "contact",
+    plural: "contacts",
+    fields: &[
+        f("account_id", FieldType::Ref(Kind::Account), "Account the contact works for"),
+        sortable(search(req(f("first_name", SHORT, "First name")))),
+        sortable(search(default(f("last_name", SHORT, "Last name"), ""))),
+        search(f("email", FieldType::Email, "Email address")),
+        search(f("phone", FieldType::Phone, "Phone number")),
+        search(f("title", SHORT, "Job title")),
+        f("buying_role", FieldType::Choice(BUYING_ROLES), "Role in the customer's buying decision"),
+        f("owner_id", FieldType::Ref(Kind::CoWorker), "Co-worker who owns the contact"),
+        f("notes", LONG, "Notes"),
+    ],
+    owner_field: "owner_id",
+    account_field: Some("account_id"),
+    label_fields: &["first_name", "last_name"],
+    default_sort: "last_name",
+};
+
+pub static LEADS: RecordKind = RecordKind {
+    kind: Kind::Lead,
+    name: "lead",
+    plural: "leads",
+    fields: &[
+        sortable(search(req(f("first_name", SHORT, "First name")))),
+        sortable(search(default(f("last_name", SHORT, "Last name"), ""))),
+        search(f("email", FieldType::Email, "Email address")),
+        search(f("phone", FieldType::Phone, "Phone number")),
+        search(f("company", NAME, "Company the lead works for")),
+        f("title", SHORT, "Job title"),
+        f(
+            "source",
+            FieldType::Choice(&["website", "referral", "event", "outbound", "partner", "other"]),
+            "Where the lead came from",
+        ),
+        sortable(default(
+            f(
+                "status",
+                FieldType::Choice(&["new", "working", "qualified", "disqualified", "converted"]),
+                "Lead status",
+            ),
+            "new",
+        )),
+        f("owner_id", FieldType::Ref(Kind::CoWorker), "Co-worker who owns the lead"),
+    ],
+    owner_field: "owner_id",
+    account_field: None,
+    label_fields: &["first_name", "last_name"],
+    default_sort: "last_name",
+};
+
+pub static DEALS: RecordKind = RecordKind {
+    kind: Kind::Deal,
+    name: "deal",
+    plural: "deals",
+    fields: &[
+        sortable(req(f("name", NAME, "Deal name"))),
+        req(f("account_id", FieldType::Ref(Kind::Account), "Account the deal is with")),
+        sortable(default(f("stage", FieldType::Choice(DEAL_STAGES), "Pipeline stage"), "prospecting")),
+        f("amount", FieldType::Money, "Expected amount"),
+        f("close_date", FieldType::Date, "Expected or actual close date"),
+        f("primary_contact_id", FieldType::Ref(Kind::Contact), "Main contact on the customer's side"),
+        f("owner_id", FieldType::Ref(Kind::CoWorker), "Co-worker who owns the deal"),
+    ],
+    owner_field: "owner_id",
+    account_field: Some("account_id"),
+    label_fields: &["name"],
+    default_sort: "name",
+};
+
+pub static CONTRACTS: RecordKind = RecordKind {
+    kind: Kind::Contract,
+    name: "contract",
+    plural: "contracts",
+    fields: &[
+        sortable(req(f("name", NAME, "Contract name"))),
+        req(f("account_id", FieldType::Ref(Kind::Account), "Account the contract is with")),
+        f("value", FieldType::Money, "Contract value"),
+        f("start_date", FieldType::Date, "Start date"),
+        f("end_date", FieldType::Date, "End date"),
+        f("renewal_date", FieldType::Date, "Date the renewal must be decided"),
+        sortable(default(
+            f("status", FieldType::Choice(&["draft", "active", "expired", "cancelled"]), "Contract status"),
+            "active",
+        )),
+        f("owner_id", FieldType::Ref(Kind::CoWorker), "Co-worker who owns the contract"),
+    ],
+    owner_field: "owner_id",
+    account_field: Some("account_id"),
+    label_fields: &["name"],
+    default_sort: "name",
+};
+
+pub static ACTIVITIES: RecordKind = RecordKind {
+    kind: Kind::Activity,
+    name: "activity",
+    plural: "activities",
+    fields: &[
+        sortable(req(f("type", FieldType::Choice(ACTIVITY_TYPES), "Call, email, meeting or note"))),
+        sortable(req(f("occurred_at", FieldType::Timestamp, "When it happened"))),
+        req(f("summary", LONG, "What was said or done")),
+        f("account_id", FieldType::Ref(Kind::Account), "Account it concerns"),
+        f("deal_id", FieldType::Ref(Kind::Deal), "Deal it concerns"),
+        f("contact_ids", FieldType::RefList(Kind::Contact), "Customer contacts who took part"),
+        f("coworker_ids", FieldType::RefList(Kind::CoWorker), "Co-workers who took part besides the owner"),
+        f("owner_id", FieldType::Ref(Kind::CoWorker), "Co-worker who logged it"),
+    ],
+    owner_field: "owner_id",
+    account_field: Some("account_id"),
+    label_fields: &["type", "summary"],
+    default_sort: "-occurred_at",
+};
+
+pub static TASKS: RecordKind = RecordKind {
+    kind: Kind::Task,
+    name: "task",
+    plural: "tasks",
+    fields: &[
+        sortable(req(f("title", NAME, "What needs doing"))),
+        f("due_date", FieldType::Date, "Due date"),
+        sortable(default(f("status", FieldType::Choice(&["open", "done", "cancelled"]), "Task status"), "open")),
+        f("account_id", FieldType::Ref(Kind::Account), "Related account"),
+        f("contact_id", FieldType::Ref(Kind::Contact), "Related contact"),
+        f("deal_id", FieldType::Ref(Kind::Deal), "Related deal"),
+        f("owner_id", FieldType::Ref(Kind::CoWorker), "Co-worker the task is assigned to"),
+    ],
+    owner_field: "owner_id",
+    account_field: Some("account_id"),
+    label_fields: &["title"],
+    default_sort: "-created_at",
+};
+
+/// Every kind of customer record, in the order the UI and documents list them.
+pub static ALL_KINDS: &[&RecordKind] = &[&ACCOUNTS, &CONTACTS, &LEADS, &DEALS, &CONTRACTS, &ACTIVITIES, &TASKS];
+
+/// A stored value, in the shape both databases hold it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Value {
+    Null,
+    Int(i64),
+    Text(String),
+}
+
+impl Value {
+    pub fn as_text(&self) -> Option<&str> {
+        match self {
+            Value::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+    pub fn as_int(&self) -> Option<i64> {
+        match self {
+            Value::Int(i) => Some(*i),
+            _ => None,
+        }
+    }
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+}
+
+/// One customer record as stored: its system columns and its fields by name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub id: Uuid,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub created_by: Option<Uuid>,
+    pub updated_by: Option<Uuid>,
+    pub deleted_at: Option<i64>,
+    /// Column fields; link-list fields hold `Value::Text` ids joined by commas.
+    pub fields: BTreeMap<&'static str, Value>,
+    /// Link-list fields (`collaborator_ids`, `contact_ids`…).
+    pub links: BTreeMap<&'static str, Vec<Uuid>>,
+}
+
+impl Record {
+    pub fn get(&self, field: &str) -> &Value {
+        self.fields.get(field).unwrap_or(&Value::Null)
+    }
+    pub fn get_ref(&self, field: &str) -> Option<Uuid> {
+        self.get(field).as_text().and_then(|s| Uuid::parse_str(s).ok())
+    }
+    pub fn owner(&self, kind: &RecordKind) -> Option<Uuid> {
+        self.get_ref(kind.owner_field)
+    }
+    pub fn account(&self, kind: &RecordKind) -> Option<Uuid> {
+        if kind.kind == Kind::Account {
+            return Some(self.id);
+        }
+        kind.account_field.and_then(|f| self.get_ref(f))
+    }
+    /// A short human label, e.g. "Ada Lovelace" or "Acme Corp".
+    pub fn label(&self, kind: &RecordKind) -> String {
+        let parts: Vec<&str> =
+            kind.label_fields.iter().filter_map(|f| self.get(f).as_text()).filter(|s| !s.is_empty()).collect();
+        let mut label = parts.join(" ");
+        if label.chars().count() > 80 {
+            label = label.chars().take(77).collect::<String>() + "...";
+        }
+        label
+    }
+
+    /// The record as the API shows it.
+    pub fn to_json(&self, kind: &RecordKind) -> Json {
+        let mut out = Map::new();
+        out.insert("id".into(), Json::String(self.id.to_string()));
+        for field in kind.fields {
+            let value = match field.ty {
+                FieldType::RefList(_) => Json::Array(
+                    self.links
+                        .get(field.name)
+                        .map(|ids| ids.iter().map(|id| Json::String(id.to_string())).collect())
+                        .unwrap_or_default(),
+                ),
+                _ => value_to_json(field, self.get(field.name)),
+            };
+            out.insert(field.name.into(), value);
+        }
+        out.insert("created_at".into(), Json::String(format_timestamp(self.created_at)));
+        out.insert("updated_at".into(), Json::String(format_timestamp(self.updated_at)));
+        out.insert("created_by".into(), opt_uuid(self.created_by));
+        out.insert("updated_by".into(), opt_uuid(self.updated_by));
+        out.insert(
+            "deleted_at".into(),
+            self.deleted_at.map(|t| Json::String(format_timestamp(t))).unwrap_or(Json::Null),
+        );
+        Json::Object(out)
+    }
+
+    /// The text indexed for search: searchable fields, lower-cased, split into words; phone
+    /// numbers also as bare digits and emails also whole local part and domain.
+    pub fn search_text(&self, kind: &RecordKind) -> String {
+        let mut words = Vec::new();
+        for field in kind.fields.iter().filter(|f| f.search) {
+            if let Some(text) = self.get(field.name).as_text() {
+                words.extend(search_words(text));
+                if field.ty == FieldType::Phone {
+                    let digits: String = text.chars().filter(char::is_ascii_digit).collect();
+                    if digits.len() > 3 {
+                        words.push(digits.clone());
+                        if digits.len() > 7 {
+                            // national number without a country code
+                            words.push(digits[digits.len() - 7..].to_string());
+                            if digits.len() > 10 {
+                                words.push(digits[digits.len() - 10..].to_string());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        words.join(" ")
+    }
+}
+
+fn opt_uuid(id: Option<Uuid>) -> Json {
+    id.map(|i| Json::String(i.to_string())).unwrap_or(Json::Null)
+}
+
+/// Splits text into the lower-case alphanumeric words search indexes and matches on.
+pub fn search_words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase).collect()
+}
+
+fn value_to_json(field: &Field, value: &Value) -> Json {
+    match (field.ty, value) {
+        (_, Value::Null) => Json::Null,
+        (FieldType::Money, Value::Int(cents)) => {
+            if cents % 100 == 0 {
+                Json::from(cents / 100)
+            } else {
+                serde_json::Number::from_f64(*cents as f64 / 100.0).map(Json::Number).unwrap_or(Json::Null)
+            }
+        }
+        (FieldType::Timestamp, Value::Int(t)) => Json::String(format_timestamp(*t)),
+        (_, Value::Int(i)) => Json::from(*i),
+        (_, Value::Text(s)) => Json::String(s.clone()),
+    }
+}
+
+/// Fields given in a create or update, checked and converted to stored values.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Changes {
+    pub fields: BTreeMap<&'static str, Value>,
+    pub links: BTreeMap<&'static str, Vec<Uuid>>,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        self.fields.is_empty() && self.links.is_empty()
+    }
+}
+
+/// Parses a JSON object of field values for `kind`, collecting every problem with its field name.
+///
+/// `creating` applies defaults and required-field checks. System fields (`id`, `created_at`…) are
+/// accepted and ignored when they equal what is stored, so a client may send back what it read.
+pub fn parse_changes(kind: &RecordKind, input: &Json, creating: bool) -> Result<Changes, CoreError> {
+    let Json::Object(map) = input else {
+        return Err(CoreError::invalid("", "the body must be a JSON object of field values"));
+    };
+    let mut errors = Vec::new();
+    let mut changes = Changes::default();
+    for (name, value) in map {
+        if matches!(name.as_str(), "id" | "created_at" | "updated_at" | "created_by" | "updated_by" | "deleted_at") {
+            continue;
+        }
+        let Some(field) = kind.field(name) else {
+            errors.push(FieldError::new(name, format!("{} has no field '{name}'", kind.plural)));
+            continue;
+        };
+        match field.ty {
+            FieldType::RefList(_) => match parse_id_list(value) {
+                Ok(ids) => {
+                    changes.links.insert(field.name, ids);
+                }
+                Err(reason) => errors.push(FieldError::new(name, reason)),
+            },
+            _ => match parse_value(field, value) {
+                Ok(Value::Null) if field.required => {
+                    errors.push(FieldError::new(name, "is required and cannot be empty"))
+                }
+                Ok(v) => {
+                    changes.fields.insert(field.name, v);
+                }
+                Err(reason) => errors.push(FieldError::new(name, reason)),
+            },
+        }
+    }
+    if creating {
+        for field in kind.columns() {
+            if changes.fields.contains_key(field.name) || map.contains_key(field.name) {
+                continue;
+            }
+            if let Some(d) = field.default {
+                changes.fields.insert(field.name, Value::Text(d.to_string()));
+            } else if field.required && field.ty != FieldType::Timestamp {
+                errors.push(FieldError::new(field.name, "is required"));
+            }
+        }
+    }
+    if errors.is_empty() { Ok(changes) } else { Err(CoreError::Invalid(errors)) }
+}
+
+fn parse_id_list(value: &Json) -> Result<Vec<Uuid>, String> {
+    match value {
+        Json::Null => Ok(Vec::new()),
+        Json::Array(items) => {
+            let mut ids = Vec::with_capacity(items.len());
+            for item in items {
+                let id = item
+                    .as_str()
+                    .and_then(|s| Uuid::parse_str(s).ok())
+                    .ok_or_else(|| format!("must be a list of ids; {item} is not an id"))?;
+                if !ids.contains(&id) {
+                    ids.push(id);
+                }
+            }
+            Ok(ids)
+        }
+        other => Err(format!("must be a list of ids, not {}", json_type(other))),
+    }
+}
+
+fn json_type(v: &Json) -> &'static str {
+    match v {
+        Json::Null => "null",
+        Json::Bool(_) => "true/false",
+        Json::Number(_) => "a number",
+        Json::String(_) => "text",
+        Json::Array(_) => "a list",
+        Json::Object(_) => "an object",
+    }
+}
+
+/// Checks and converts one field value (JSON from the API, or text from a CSV cell).
+pub fn parse_value(field: &Field, value: &Json) -> Result<Value, String> {
+    let text = match value {
+        Json::Null => return Ok(Value::Null),
+        Json::String(s) => {
+            let t = s.trim();
+            if t.is_empty() {
+                return Ok(Value::Null);
+            }
+            Some(t)
+        }
+        _ => None,
+    };
+    match field.ty {
+        FieldType::Text { max } => {
+            let t = text.ok_or_else(|| format!("must be text, not {}", json_type(value)))?;
+            let n = t.chars().count();
+            if n > max {
+                return Err(format!("is {n} characters long; the most allowed is {max}"));
+            }
+            if t.chars().any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r') {
+                return Err("contains control characters".into());
+            }
+            Ok(Value::Text(t.to_string()))
+        }
+        FieldType::Email => {
+            let t = text.ok_or_else(|| format!("must be an email address as text, not {}", json_type(value)))?;
+            normalize_email(t).map(Value::Text)
+        }
+        FieldType::Phone => {
+            let t = text.ok_or_else(|| format!("must be a phone number as text, not {}", json_type(value)))?;
+            normalize_phone(t).map(Value::Text)
+        }
+        FieldType::Domain => {
+            let t = text.ok_or_else(|| format!("must be a domain as text, not {}", json_type(value)))?;
+            normalize_domain(t).map(Value::Text)
+        }
+        FieldType::Int { min, max } => {
+            let n = match value {
+                Json::Number(n) => n.as_i64().ok_or("must be a whole number")?,
+                Json::String(_) => text.unwrap_or_default().parse::<i64>().map_err(|_| "must be a whole number")?,
+                other => return Err(format!("must be a whole number, not {}", json_type(other))),
+            };
+            if n < min || n > max {
+                return Err(format!("must be between {min} and {max}"));
+            }
+            Ok(Value::Int(n))
+        }
+        FieldType::Money => {
+            let amount = match value {
+                Json::Number(n) => n.as_f64().ok_or("must be an amount")?,
+                Json::String(_) => {
+                    let cleaned: String = text
+                        .unwrap_or_default()
+                        .chars()
+                        .filter(|c| !matches!(c, ',' | '$' | '€' | '£' | ' '))
+                        .collect();
+                    cleaned.parse::<f64>().map_err(|_| "must be an amount such as 12500 or 12500.50")?
+                }
+                other => return Err(format!("must be an amount, not {}", json_type(other))),
+            };
+            if !amount.is_finite() || amount < 0.0 || amount > 1e13 {
+                return Err("must be an amount between 0 and 10,000,000,000,000".into());
+            }
+            let cents = (amount * 100.0).round();
+            if (amount * 100.0 - cents).abs() > 1e-6 {
+                return Err("can have at most two decimal places".into());
+            }
+            Ok(Value::Int(cents as i64))
+        }
+        FieldType::Date => {
+            let t = text.ok_or_else(|| format!("must be a date as text (YYYY-MM-DD), not {}", json_type(value)))?;
+            parse_date(t).map(Value::Text)
+        }
+        FieldType::Timestamp => {
+            let t = text.ok_or_else(|| format!("must be a time as text (RFC 3339), not {}", json_type(value)))?;
+            parse_timestamp(t).map(Value::Int)
+        }
+        FieldType::Choice(options) => {
+            let t = text.ok_or_else(|| format!("must be one of: {}", options.join(", ")))?;
+            let normalized = t.to_lowercase().replace([' ', '-'], "_");
+            options
+                .iter()
+                .find(|o| **o == normalized)
+                .map(|o| Value::Text((*o).to_string()))
+                .ok_or_else(|| format!("'{t}' is not one of: {}", options.join(", ")))
+        }
+        FieldType::Ref(kind) => {
+            let t = text.ok_or_else(|| format!("must be the id of a {} as text", kind.name()))?;
+            Uuid::parse_str(t)
+                .map(|id| Value::Text(id.to_string()))
+                .map_err(|_| format!("'{t}' is not a {} id", kind.name()))
+        }
+        FieldType::RefList(_) => Err("must be a list of ids".into()),
+    }
+}
+
+/// Lower-cases and checks an email address.
+pub fn normalize_email(raw: &str) -> Result<String, String> {
+    let email = raw.trim().to_lowercase();
+    let bad = || format!("'{raw}' is not a valid email address");
+    if email.len() > 254 || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad());
+    }
+    let (local, domain) = email.split_once('@').ok_or_else(bad)?;
+    if local.is_empty()
+        || local.len() > 64
+        || domain.contains('@')
+        || !domain.contains('.')
+        || domain.starts_with('.')
+        || domain.ends_with('.')
+        || domain.contains("..")
+        || domain.chars().any(|c| !(c.is_alphanumeric() || c == '.' || c == '-'))
+    {
+        return Err(bad());
+    }
+    Ok(email)
+}
+
+/// Keeps a phone number as the person wrote it, but checks it has enough digits to dial.
+pub fn normalize_phone(raw: &str) -> Result<String, String> {
+    let t = raw.trim();
+    let digits = t.chars().filter(char::is_ascii_digit).count();
+    let allowed = |c: char| c.is_ascii_digit() || " +-().x/".contains(c) || c.is_ascii_alphabetic();
+    if !(5..=20).contains(&digits) || t.len() > 40 || !t.chars().all(allowed) {
+        return Err(format!("'{raw}' is not a phone number (5 to 20 digits, with + - ( ) . spaces allowed)"));
+    }
+    Ok(t.to_string())
+}
+
+/// Digits of a phone number, for de-duplication.
+pub fn phone_digits(phone: &str) -> String {
+    phone.chars().filter(char::is_ascii_digit).collect()
+}
+
+/// Reduces `https://www.Acme.com/about` to `acme.com` and checks it looks like a domain.
+pub fn normalize_domain(raw: &str) -> Result<String, String> {
+    let mut d = raw.trim().to_lowercase();
+    for prefix in ["https://", "http://"] {
+        if let Some(rest) = d.strip_prefix(prefix) {
+            d = rest.to_string();
+        }
+    }
+    if let Some(i) = d.find(['/', '?', '#']) {
+        d.truncate(i);
+    }
+    if let Some(rest) = d.strip_prefix("www.") {
+        d = rest.to_string();
+    }
+    let valid = d.len() <= 253
+        && d.contains('.')
+        && !d.starts_with(['.', '-'])
+        && !d.ends_with(['.', '-'])
+        && !d.contains("..")
+        && d.chars().all(|c| c.is_alphanumeric() || c == '.' || c == '-');
+    if valid { Ok(d) } else { Err(format!("'{raw}' is not a web domain such as acme.com")) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn create_names_every_bad_field() {
+        let err = parse_changes(&CONTACTS, &json!({"email": "nope", "shoe_size": 9}), true).unwrap_err();
+        let CoreError::Invalid(errors) = err else { panic!("expected invalid") };
+        let fields: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        assert!(fields.contains(&"email"));
+        assert!(fields.contains(&"shoe_size"));
+        assert!(fields.contains(&"first_name"));
+    }
+
+    #[test]
+    fn money_and_choices_are_normalized() {
+        let c = parse_changes(
+            &DEALS,
+            &json!({"name": "X", "account_id": Uuid::nil().to_string(), "amount": "12,500.50", "stage": "Closed Won"}),
+            true,
+        )
+        .expect("valid");
+        assert_eq!(c.fields["amount"], Value::Int(1_250_050));
+        assert_eq!(c.fields["stage"], Value::Text("closed_won".into()));
+    }
+
+    #[test]
+    fn domains_are_reduced_to_host() {
+        assert_eq!(normalize_domain("https://www.Acme.com/about").as_deref(), Ok("acme.com"));
+        assert!(normalize_domain("not a domain").is_err());
+    }
+}

@@ -1,0 +1,606 @@
+//! Co-workers, teams, sign-in, sessions and API tokens, and admin settings.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value as Json, json};
+use uuid::Uuid;
+
+use super::{Holdfast, append_events};
+use crate::access::ReadPolicy;
+use crate::coworker::{Actor, Channel, CoWorker, Role, Seniority, Status, Team};
+use crate::error::{CoreError, FieldError};
+use crate::event::{NewEvent, action};
+use crate::record::normalize_email;
+use crate::secret;
+use crate::storage::{Credential, Database, Tx};
+use crate::time::MICROS_PER_DAY;
+
+/// A co-worker to add.
+#[derive(Debug, Clone)]
+pub struct NewCoWorker {
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub seniority: Option<Seniority>,
+    /// Team name; created if it does not exist yet.
+    pub team: Option<String>,
+    /// Email of the co-worker's manager.
+    pub manager: Option<String>,
+    pub title: Option<String>,
+    pub password: Option<String>,
+}
+
+/// Changes to a co-worker (admin).
+#[derive(Debug, Clone, Default)]
+pub struct CoWorkerChanges {
+    pub name: Option<String>,
+    pub role: Option<Role>,
+    pub status: Option<Status>,
+    pub seniority: Option<Seniority>,
+    pub team: Option<Option<String>>,
+    pub manager: Option<Option<String>>,
+    pub title: Option<Option<String>>,
+    pub password: Option<String>,
+}
+
+/// A freshly created token: the secret is shown once and never stored.
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    pub credential: Credential,
+    pub secret: String,
+}
+
+/// The co-workers and teams, for working out who manages whom.
+#[derive(Debug, Clone, Default)]
+pub struct OrgChart {
+    pub coworkers: Vec<CoWorker>,
+    pub teams: Vec<Team>,
+}
+
+impl OrgChart {
+    /// Co-workers `id` manages: direct reports, members of teams they manage, and so on down.
+    pub fn managed_by(&self, id: Uuid) -> Vec<Uuid> {
+        let mut found: Vec<Uuid> = Vec::new();
+        let mut frontier = vec![id];
+        while let Some(m) = frontier.pop() {
+            let teams: Vec<Uuid> = self.teams.iter().filter(|t| t.manager_id == Some(m)).map(|t| t.id).collect();
+            for c in &self.coworkers {
+                let reports = c.manager_id == Some(m) || c.team_id.is_some_and(|t| teams.contains(&t));
+                if reports && c.id != id && !found.contains(&c.id) {
+                    found.push(c.id);
+                    frontier.push(c.id);
+                }
+            }
+        }
+        found
+    }
+    pub fn team_of(&self, id: Uuid) -> Vec<Uuid> {
+        let team = self.coworkers.iter().find(|c| c.id == id).and_then(|c| c.team_id);
+        match team {
+            Some(t) => self.coworkers.iter().filter(|c| c.team_id == Some(t)).map(|c| c.id).collect(),
+            None => vec![id],
+        }
+    }
+}
+
+/// Sessions last this long without use.
+pub const SESSION_DAYS: i64 = 14;
+/// Failed sign-ins allowed per email within [`THROTTLE_WINDOW_SECS`].
+pub const MAX_FAILED_LOGINS: usize = 5;
+pub const THROTTLE_WINDOW_SECS: i64 = 15 * 60;
+/// A token's use is recorded as a system event at most this often.
+const TOKEN_USE_EVENT_EVERY: i64 = 3_600 * 1_000_000;
+const ORG_CACHE_TTL: Duration = Duration::from_secs(5);
+
+fn validate_name(name: &str) -> Result<String, CoreError> {
+    let n = name.trim();
+    if n.is_empty() || n.chars().count() > 200 {
+        return Err(CoreError::invalid("name", "must be between 1 and 200 characters"));
+    }
+    Ok(n.to_string())
+}
+
+impl<D: Database> Holdfast<D> {
+    fn require_admin(&self, actor: &Actor, what: &str) -> Result<(), CoreError> {
+        if actor.is_admin() { Ok(()) } else { Err(CoreError::forbidden(format!("only an admin may {what}"))) }
+    }
+
+    fn resolve_team(
+        &self,
+        tx: &mut dyn Tx,
+        name: &str,
+        events: &mut Vec<NewEvent>,
+        actor: &Actor,
+    ) -> Result<Uuid, CoreError> {
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 100 {
+            return Err(CoreError::invalid("team", "must be between 1 and 100 characters"));
+        }
+        if let Some(t) = tx.list_teams()?.into_iter().find(|t| t.name.eq_ignore_ascii_case(name)) {
+            return Ok(t.id);
+        }
+        let team = Team { id: Uuid::now_v7(), name: name.to_string(), manager_id: None };
+        tx.insert_team(&team)?;
+        events.push(
+            NewEvent::by(actor, self.now(), action::TEAM_CREATE).object("team", team.id).detail("name", json!(name)),
+        );
+        Ok(team.id)
+    }
+
+    fn resolve_coworker(&self, tx: &mut dyn Tx, field: &str, email_or_id: &str) -> Result<CoWorker, CoreError> {
+        let found = match Uuid::parse_str(email_or_id) {
+            Ok(id) => tx.get_coworker(id)?,
+            Err(_) => tx.get_coworker_by_email(&email_or_id.trim().to_lowercase())?,
+        };
+        found.ok_or_else(|| CoreError::invalid(field, format!("no co-worker has the email or id '{email_or_id}'")))
+    }
+
+    /// Adds a co-worker (admins; the operator may add the first admin).
+    pub fn add_coworker(&self, actor: &Actor, new: NewCoWorker) -> Result<CoWorker, CoreError> {
+        self.require_admin(actor, "add co-workers")?;
+        let email = normalize_email(&new.email).map_err(|r| CoreError::invalid("email", r))?;
+        let name = validate_name(&new.name)?;
+        let password_hash = match &new.password {
+            Some(p) => Some(secret::hash_password(p)?),
+            None => None,
+        };
+        let coworker = self.db.write(|tx| {
+            if tx.get_coworker_by_email(&email)?.is_some() {
+                return Err(CoreError::Conflict(format!("a co-worker with the email {email} already exists")));
+            }
+            let mut events = Vec::new();
+            let team_id = match &new.team {
+                Some(t) => Some(self.resolve_team(tx, t, &mut events, actor)?),
+                None => None,
+            };
+            let manager_id = match &new.manager {
+                Some(m) => Some(self.resolve_coworker(tx, "manager", m)?.id),
+                None => None,
+            };
+            let now = self.now();
+            let coworker = CoWorker {
+                id: Uuid::now_v7(),
+                email: email.clone(),
+                name,
+                role: new.role,
+                status: Status::Active,
+                seniority: new.seniority.unwrap_or(match new.role {
+                    Role::Manager => Seniority::Manager,
+                    _ => Seniority::Individual,
+                }),
+                team_id,
+                manager_id,
+                title: new.title.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(String::from),
+                password_hash,
+                created_at: now,
+                updated_at: now,
+            };
+            tx.insert_coworker(&coworker)?;
+            events.push(
+                NewEvent::by(actor, now, action::COWORKER_CREATE)
+                    .object("coworker", coworker.id)
+                    .detail("email", json!(coworker.email))
+                    .detail("role", json!(coworker.role.as_str())),
+            );
+            append_events(tx, events)?;
+            Ok(coworker)
+        })?;
+        self.forget_org();
+        Ok(coworker)
+    }
+
+    /// Changes a co-worker. Suspending or marking departed revokes their sessions and tokens at once.
+    pub fn update_coworker(&self, actor: &Actor, who: &str, ch: CoWorkerChanges) -> Result<CoWorker, CoreError> {
+        self.require_admin(actor, "change co-workers")?;
+        let password_hash = match &ch.password {
+            Some(p) => Some(secret::hash_password(p)?),
+            None => None,
+        };
+        let updated = self.db.write(|tx| {
+            let before = self.resolve_coworker(tx, "coworker", who)?;
+            let mut c = before.clone();
+            let mut events = Vec::new();
+            if let Some(n) = &ch.name {
+                c.name = validate_name(n)?;
+            }
+            if let Some(r) = ch.role {
+                c.role = r;
+            }
+            if let Some(s) = ch.status {
+                c.status = s;
+            }
+            if let Some(s) = ch.seniority {
+                c.seniority = s;
+            }
+            if let Some(t) = &ch.team {
+                c.team_id = match t {
+                    Some(name) => Some(self.resolve_team(tx, name, &mut events, actor)?),
+                    None => None,
+                };
+            }
+            if let Some(m) = &ch.manager {
+                c.manager_id = match m {
+                    Some(email) => {
+                        let m = self.resolve_coworker(tx, "manager", email)?;
+                        if m.id == c.id {
+                            return Err(CoreError::invalid("manager", "a co-worker cannot be their own manager"));
+                        }
+                        Some(m.id)
+                    }
+                    None => None,
+                };
+            }
+            if let Some(t) = &ch.title {
+                c.title = t.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(String::from);
+            }
+            if password_hash.is_some() {
+                c.password_hash.clone_from(&password_hash);
+            }
+            if c == before {
+                return Ok(c);
+            }
+            c.updated_at = self.now();
+            tx.update_coworker(&c)?;
+            let mut changes = serde_json::Map::new();
+            let pairs = [
+                ("name", json!(before.name), json!(c.name)),
+                ("role", json!(before.role), json!(c.role)),
+                ("status", json!(before.status), json!(c.status)),
+                ("seniority", json!(before.seniority), json!(c.seniority)),
+                ("team_id", json!(before.team_id), json!(c.team_id)),
+                ("manager_id", json!(before.manager_id), json!(c.manager_id)),
+                ("title", json!(before.title), json!(c.title)),
+            ];
+            for (k, from, to) in pairs {
+                if from != to {
+                    changes.insert(k.into(), json!({"from": from, "to": to}));
+                }
+            }
+            if before.password_hash != c.password_hash {
+                changes.insert("password".into(), json!("changed"));
+            }
+            let mut event = NewEvent::by(actor, c.updated_at, action::COWORKER_UPDATE)
+                .object("coworker", c.id)
+                .detail("changes", Json::Object(changes));
+            if !c.status.may_sign_in() || password_hash.is_some() {
+                let revoked = tx.revoke_credentials(c.id, None, c.updated_at)?;
+                event = event.detail("credentials_revoked", json!(revoked));
+            }
+            events.push(event);
+            append_events(tx, events)?;
+            Ok(c)
+        })?;
+        self.forget_org();
+        Ok(updated)
+    }
+
+    /// The co-worker directory (everyone signed in may see names, emails and roles).
+    pub fn list_coworkers(&self, actor: &Actor) -> Result<Vec<CoWorker>, CoreError> {
+        let list = self.db.read(|tx| Ok(tx.list_coworkers()?))?;
+        self.record_read(vec![
+            NewEvent::by(actor, self.now(), action::LIST_READ).object_type("coworker").rows(list.len()),
+        ])?;
+        Ok(list)
+    }
+
+    pub fn get_coworker(&self, actor: &Actor, who: &str) -> Result<CoWorker, CoreError> {
+        let c = self.db.read(|tx| self.resolve_coworker(tx, "coworker", who))?;
+        self.record_read(vec![
+            NewEvent::by(actor, self.now(), action::COWORKER_READ).object("coworker", c.id).rows(1),
+        ])?;
+        Ok(c)
+    }
+
+    pub fn list_teams(&self) -> Result<Vec<Team>, CoreError> {
+        self.db.read(|tx| Ok(tx.list_teams()?))
+    }
+
+    /// Whether anyone has been set up yet (first start).
+    pub fn has_coworkers(&self) -> Result<bool, CoreError> {
+        self.db.read(|tx| Ok(!tx.list_coworkers()?.is_empty()))
+    }
+
+    /// Creates an API token for `who` (an admin for anyone; a co-worker for themselves).
+    pub fn create_token(&self, actor: &Actor, who: &str, name: &str) -> Result<NewToken, CoreError> {
+        let name = name.trim();
+        if name.chars().count() > 100 {
+            return Err(CoreError::invalid("name", "must be at most 100 characters"));
+        }
+        self.db.write(|tx| {
+            let owner = self.resolve_coworker(tx, "coworker", who)?;
+            if !actor.is_admin() && actor.id() != Some(owner.id) {
+                return Err(CoreError::forbidden("only an admin may create tokens for another co-worker"));
+            }
+            if !owner.status.may_sign_in() {
+                return Err(CoreError::Conflict(format!(
+                    "{} is {}; reactivate them first",
+                    owner.email,
+                    owner.status.as_str()
+                )));
+            }
+            let (secret, hash) = secret::new_token();
+            let credential = Credential {
+                id: Uuid::now_v7(),
+                coworker_id: owner.id,
+                kind: "api".into(),
+                name: if name.is_empty() { "API token".into() } else { name.to_string() },
+                secret_hash: hash,
+                created_at: self.now(),
+                expires_at: None,
+                last_used_at: None,
+                revoked_at: None,
+            };
+            tx.insert_credential(&credential)?;
+            append_events(
+                tx,
+                vec![
+                    NewEvent::by(actor, credential.created_at, action::TOKEN_CREATE)
+                        .object("credential", credential.id)
+                        .detail("coworker_id", json!(owner.id))
+                        .detail("name", json!(credential.name)),
+                ],
+            )?;
+            Ok(NewToken { credential, secret })
+        })
+    }
+
+    /// A co-worker's tokens and sessions (never their secrets).
+    pub fn list_credentials(&self, actor: &Actor, who: &str) -> Result<Vec<Credential>, CoreError> {
+        self.db.read(|tx| {
+            let owner = self.resolve_coworker(tx, "coworker", who)?;
+            if !actor.is_admin() && actor.id() != Some(owner.id) {
+                return Err(CoreError::forbidden("only an admin may see another co-worker's tokens"));
+            }
+            Ok(tx.list_credentials(owner.id)?)
+        })
+    }
+
+    /// Revokes one credential of `who`.
+    pub fn revoke_token(&self, actor: &Actor, who: &str, credential: Uuid) -> Result<(), CoreError> {
+        self.db.write(|tx| {
+            let owner = self.resolve_coworker(tx, "coworker", who)?;
+            if !actor.is_admin() && actor.id() != Some(owner.id) {
+                return Err(CoreError::forbidden("only an admin may revoke another co-worker's tokens"));
+            }
+            let n = tx.revoke_credentials(owner.id, Some(credential), self.now())?;
+            if n == 0 {
+                return Err(CoreError::not_found("token", credential));
+            }
+            append_events(
+                tx,
+                vec![NewEvent::by(actor, self.now(), action::TOKEN_REVOKE).object("credential", credential)],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn throttled(&self, email: &str) -> bool {
+        let now = self.now();
+        let Ok(mut map) = self.throttle.lock() else { return false };
+        let entry = map.entry(email.to_string()).or_default();
+        entry.retain(|t| now - t < THROTTLE_WINDOW_SECS * 1_000_000);
+        entry.len() >= MAX_FAILED_LOGINS
+    }
+
+    fn note_failure(&self, email: &str) {
+        if let Ok(mut map) = self.throttle.lock() {
+            map.entry(email.to_string()).or_default().push(self.now());
+        }
+    }
+
+    /// Signs in with email and password; returns the co-worker and a new session secret.
+    pub fn login(
+        &self,
+        email: &str,
+        password: &str,
+        client_addr: Option<String>,
+        user_agent: Option<String>,
+    ) -> Result<(CoWorker, String), CoreError> {
+        let email = email.trim().to_lowercase();
+        let mut who = Actor::operator();
+        who.channel = Channel::Session;
+        who.client_addr = client_addr;
+        who.user_agent = user_agent;
+        if self.throttled(&email) {
+            let event = NewEvent::by(&who, self.now(), action::LOGIN_FAILED)
+                .detail("email", json!(email))
+                .detail("reason", json!("throttled"));
+            self.db.write(|tx| Ok(append_events(tx, vec![event])?))?;
+            return Err(CoreError::TooManyAttempts(format!(
+                "{MAX_FAILED_LOGINS} failed sign-ins for {email} in the last {} minutes; wait and try again, or ask an admin to reset the password",
+                THROTTLE_WINDOW_SECS / 60
+            )));
+        }
+        let found = self.db.read(|tx| Ok(tx.get_coworker_by_email(&email)?))?;
+        let verdict = match &found {
+            None => {
+                secret::burn_password_time(password);
+                Err("unknown email")
+            }
+            Some(c) if !c.status.may_sign_in() => Err("co-worker is not active"),
+            Some(c) => match &c.password_hash {
+                Some(h) if secret::verify_password(password, h) => Ok(c.clone()),
+                _ => Err("wrong password"),
+            },
+        };
+        match verdict {
+            Ok(c) => {
+                let (secret, hash) = secret::new_token();
+                let now = self.now();
+                let credential = Credential {
+                    id: Uuid::now_v7(),
+                    coworker_id: c.id,
+                    kind: "session".into(),
+                    name: who.user_agent.clone().unwrap_or_else(|| "session".into()).chars().take(100).collect(),
+                    secret_hash: hash,
+                    created_at: now,
+                    expires_at: Some(now + SESSION_DAYS * MICROS_PER_DAY),
+                    last_used_at: Some(now),
+                    revoked_at: None,
+                };
+                who.coworker = Some(c.clone());
+                who.credential_id = Some(credential.id);
+                self.db.write(|tx| {
+                    tx.insert_credential(&credential)?;
+                    append_events(tx, vec![NewEvent::by(&who, now, action::LOGIN)])?;
+                    Ok(())
+                })?;
+                Ok((c, secret))
+            }
+            Err(reason) => {
+                self.note_failure(&email);
+                let mut event = NewEvent::by(&who, self.now(), action::LOGIN_FAILED)
+                    .detail("email", json!(email))
+                    .detail("reason", json!(reason));
+                event.coworker_id = found.map(|c| c.id);
+                self.db.write(|tx| Ok(append_events(tx, vec![event])?))?;
+                Err(CoreError::Unauthenticated("the email or password is wrong".into()))
+            }
+        }
+    }
+
+    /// Ends the actor's session.
+    pub fn logout(&self, actor: &Actor) -> Result<(), CoreError> {
+        let (Some(me), Some(cred)) = (actor.id(), actor.credential_id) else { return Ok(()) };
+        self.db.write(|tx| {
+            tx.revoke_credentials(me, Some(cred), self.now())?;
+            append_events(tx, vec![NewEvent::by(actor, self.now(), action::LOGOUT)])?;
+            Ok(())
+        })
+    }
+
+    /// Resolves a bearer token or session secret to the co-worker behind it. Revoked, expired and
+    /// deprovisioned co-workers' credentials are refused on the spot.
+    pub fn authenticate(
+        &self,
+        secret_text: &str,
+        client_addr: Option<String>,
+        user_agent: Option<String>,
+    ) -> Result<Actor, CoreError> {
+        let hash = secret::hash_token(secret_text.trim());
+        let now = self.now();
+        let (credential, coworker) = self.db.read(|tx| {
+            let cred = tx
+                .find_credential(&hash)?
+                .ok_or_else(|| CoreError::Unauthenticated("the token is not valid".into()))?;
+            let coworker = tx.get_coworker(cred.coworker_id)?;
+            Ok((cred, coworker))
+        })?;
+        if credential.revoked_at.is_some() {
+            return Err(CoreError::Unauthenticated("the token has been revoked".into()));
+        }
+        if credential.expires_at.is_some_and(|e| e <= now) {
+            return Err(CoreError::Unauthenticated("the session has expired; sign in again".into()));
+        }
+        let coworker =
+            coworker.ok_or_else(|| CoreError::Unauthenticated("the token's co-worker no longer exists".into()))?;
+        if !coworker.status.may_sign_in() {
+            return Err(CoreError::Unauthenticated(format!("{} is {}", coworker.email, coworker.status.as_str())));
+        }
+        let org = self.org_chart()?;
+        let actor = Actor {
+            manages: org.managed_by(coworker.id),
+            team_mates: org.team_of(coworker.id),
+            coworker: Some(coworker),
+            channel: if credential.kind == "api" { Channel::ApiToken } else { Channel::Session },
+            credential_id: Some(credential.id),
+            client_addr,
+            user_agent,
+        };
+        if credential.last_used_at.is_none_or(|t| now - t > TOKEN_USE_EVENT_EVERY) {
+            self.db.write(|tx| {
+                tx.touch_credential(credential.id, now)?;
+                let mut ev = NewEvent::by(&actor, now, action::TOKEN_USE).object("credential", credential.id);
+                if credential.kind == "session" {
+                    ev = ev.detail("kind", json!("session"));
+                }
+                append_events(tx, vec![ev])?;
+                Ok(())
+            })?;
+        }
+        Ok(actor)
+    }
+
+    /// Builds an actor for a co-worker acting at the command line (`--as EMAIL`).
+    pub fn actor_for(&self, email: &str) -> Result<Actor, CoreError> {
+        let c = self
+            .db
+            .read(|tx| Ok(tx.get_coworker_by_email(&email.trim().to_lowercase())?))?
+            .ok_or_else(|| CoreError::invalid("as", format!("no co-worker has the email {email}")))?;
+        let org = self.org_chart()?;
+        let mut actor = Actor::operator();
+        actor.manages = org.managed_by(c.id);
+        actor.team_mates = org.team_of(c.id);
+        actor.coworker = Some(c);
+        Ok(actor)
+    }
+
+    fn org_chart(&self) -> Result<Arc<OrgChart>, CoreError> {
+        if let Ok(guard) = self.org.read() {
+            if let Some((at, org)) = guard.as_ref() {
+                if at.elapsed() < ORG_CACHE_TTL {
+                    return Ok(Arc::clone(org));
+                }
+            }
+        }
+        let org =
+            Arc::new(self.db.read(|tx| Ok(OrgChart { coworkers: tx.list_coworkers()?, teams: tx.list_teams()? }))?);
+        if let Ok(mut guard) = self.org.write() {
+            *guard = Some((Instant::now(), Arc::clone(&org)));
+        }
+        Ok(org)
+    }
+
+    pub(crate) fn forget_org(&self) {
+        if let Ok(mut guard) = self.org.write() {
+            *guard = None;
+        }
+    }
+
+    /// Sets a team's manager (admin).
+    pub fn set_team_manager(&self, actor: &Actor, team: &str, manager: &str) -> Result<Team, CoreError> {
+        self.require_admin(actor, "change teams")?;
+        let team = self.db.write(|tx| {
+            let mut events = Vec::new();
+            let id = self.resolve_team(tx, team, &mut events, actor)?;
+            let m = self.resolve_coworker(tx, "manager", manager)?;
+            let mut t =
+                tx.list_teams()?.into_iter().find(|t| t.id == id).ok_or_else(|| CoreError::not_found("team", id))?;
+            t.manager_id = Some(m.id);
+            tx.insert_team(&t)?;
+            events.push(
+                NewEvent::by(actor, self.now(), action::COWORKER_UPDATE)
+                    .object("team", t.id)
+                    .detail("manager_id", json!(m.id)),
+            );
+            append_events(tx, events)?;
+            Ok(t)
+        })?;
+        self.forget_org();
+        Ok(team)
+    }
+
+    pub fn read_policy_setting(&self) -> Result<ReadPolicy, CoreError> {
+        self.db.read(|tx| self.read_policy(tx))
+    }
+
+    /// Sets who may open which customer records (admin).
+    pub fn set_read_policy(&self, actor: &Actor, policy: &str) -> Result<ReadPolicy, CoreError> {
+        self.require_admin(actor, "change the read policy")?;
+        let p = ReadPolicy::parse(policy).map_err(|r| CoreError::Invalid(vec![FieldError::new("read_policy", r)]))?;
+        self.db.write(|tx| {
+            let before = self.read_policy(tx)?;
+            tx.set_setting(ReadPolicy::SETTING, p.as_str())?;
+            append_events(
+                tx,
+                vec![
+                    NewEvent::by(actor, self.now(), action::SETTING_UPDATE)
+                        .object("setting", ReadPolicy::SETTING)
+                        .detail("changes", json!({"read_policy": {"from": before.as_str(), "to": p.as_str()}})),
+                ],
+            )?;
+            Ok(p)
+        })
+    }
+}

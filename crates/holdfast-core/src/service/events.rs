@@ -1,0 +1,54 @@
+//! Reviewing system events. Looking at someone's events is itself recorded.
+
+use serde_json::json;
+use uuid::Uuid;
+
+use super::Holdfast;
+use crate::access;
+use crate::coworker::Actor;
+use crate::error::CoreError;
+use crate::event::{EventFilter, NewEvent, SystemEvent, action};
+use crate::storage::Database;
+
+impl<D: Database> Holdfast<D> {
+    /// A co-worker's system events, newest first (admins, their managers, and themselves).
+    pub fn coworker_events(
+        &self,
+        actor: &Actor,
+        who: &str,
+        mut filter: EventFilter,
+    ) -> Result<Vec<SystemEvent>, CoreError> {
+        let target = self.db.read(|tx| {
+            let found = match Uuid::parse_str(who) {
+                Ok(id) => tx.get_coworker(id)?,
+                Err(_) => tx.get_coworker_by_email(&who.trim().to_lowercase())?,
+            };
+            found.ok_or_else(|| CoreError::not_found("co-worker", who))
+        })?;
+        if !access::may_review(actor, target.id) {
+            return Err(CoreError::forbidden(
+                "only an admin, the co-worker's manager or the co-worker may see their system events",
+            ));
+        }
+        filter.coworker_id = Some(target.id);
+        filter.limit = filter.limit.clamp(1, 10_000);
+        let events = self.db.read(|tx| Ok(tx.list_events(&filter)?))?;
+        self.record_read(vec![
+            NewEvent::by(actor, self.now(), action::AUDIT_READ)
+                .object("coworker", target.id)
+                .rows(events.len())
+                .detail("action_filter", json!(filter.action)),
+        ])?;
+        Ok(events)
+    }
+
+    /// All events matching a filter (admins and the operator only).
+    pub fn events(&self, actor: &Actor, filter: &EventFilter) -> Result<Vec<SystemEvent>, CoreError> {
+        if !actor.is_admin() {
+            return Err(CoreError::forbidden("only an admin may read the whole system event log"));
+        }
+        let events = self.db.read(|tx| Ok(tx.list_events(filter)?))?;
+        self.record_read(vec![NewEvent::by(actor, self.now(), action::AUDIT_READ).rows(events.len())])?;
+        Ok(events)
+    }
+}

@@ -1,0 +1,434 @@
+//! CSV import of contacts (with their accounts), from our own, HubSpot's or Salesforce's exports.
+//!
+//! The whole file is parsed before anything is written: a malformed file is refused with the row
+//! and column at fault. Valid rows are then written in one transaction (or rehearsed and rolled
+//! back for a dry run), de-duplicated against the database and within the file by normalized
+//! email, then phone digits; accounts by company domain, then name.
+
+use std::collections::HashMap;
+use std::io::Read;
+
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{Holdfast, append_events};
+use crate::coworker::Actor;
+use crate::error::CoreError;
+use crate::event::{NewEvent, action};
+use crate::record::{self, Changes, Kind, Record, Value, parse_value, phone_digits};
+use crate::storage::{Database, Tx};
+
+#[derive(Debug, Clone, Default)]
+pub struct ImportOptions {
+    pub dry_run: bool,
+    /// A name for the source shown in the system event (file name).
+    pub source: Option<String>,
+}
+
+/// A row that was not imported, and why.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RejectedRow {
+    /// 1-based line number in the file, counting the header as line 1.
+    pub row: u64,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct ImportReport {
+    pub dry_run: bool,
+    pub rows: u64,
+    pub created: u64,
+    pub merged: u64,
+    pub accounts_created: u64,
+    pub rejected: Vec<RejectedRow>,
+    /// Notes that did not stop a row, e.g. an owner that matched no co-worker.
+    pub warnings: Vec<RejectedRow>,
+    /// The columns recognized, as `file column → field`.
+    pub columns: Vec<(String, String)>,
+}
+
+/// Our field for a column header, whichever CRM wrote it.
+fn column_field(header: &str) -> Option<&'static str> {
+    let h: String = header.chars().filter(|c| c.is_alphanumeric()).collect::<String>().to_lowercase();
+    Some(match h.as_str() {
+        "firstname" | "givenname" => "first_name",
+        "lastname" | "surname" | "familyname" => "last_name",
+        "name" | "fullname" | "contactname" => "full_name",
+        "email" | "emailaddress" | "workemail" => "email",
+        "phone" | "phonenumber" | "workphone" | "businessphone" | "mobilephonenumber" | "mobilephone" | "mobile" => {
+            "phone"
+        }
+        "title" | "jobtitle" => "title",
+        "buyingrole" | "role" => "buying_role",
+        "company" | "companyname" | "accountname" | "account" | "organization" | "organisation" => "company",
+        "domain" | "companydomain" | "companydomainname" | "website" | "websiteurl" | "accountwebsite"
+        | "accountdomain" => "domain",
+        "owner" | "owneremail" | "contactowner" | "owneremailaddress" | "contactowneremail" => "owner",
+        "notes" | "description" => "notes",
+        _ => return None,
+    })
+}
+
+/// Email domains that say nothing about the company.
+const FREE_MAIL: &[&str] = &[
+    "gmail.com",
+    "googlemail.com",
+    "yahoo.com",
+    "hotmail.com",
+    "outlook.com",
+    "live.com",
+    "icloud.com",
+    "me.com",
+    "aol.com",
+    "proton.me",
+    "protonmail.com",
+    "gmx.com",
+    "gmx.de",
+    "web.de",
+    "mail.com",
+    "yandex.com",
+];
+
+struct ParsedFile {
+    headers: Vec<String>,
+    rows: Vec<(u64, Vec<String>)>,
+}
+
+fn parse_csv(bytes: &[u8]) -> Result<ParsedFile, CoreError> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+    let first_line = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
+    let count = |c: u8| first_line.iter().filter(|b| **b == c).count();
+    let delimiter = [b',', b';', b'\t'].into_iter().max_by_key(|c| count(*c)).unwrap_or(b',');
+    let mut reader = csv::ReaderBuilder::new().delimiter(delimiter).flexible(false).from_reader(bytes);
+    let headers: Vec<String> = reader
+        .headers()
+        .map_err(|e| CoreError::BadFile(format!("line 1 (the header): {e}")))?
+        .iter()
+        .map(|h| h.trim().to_string())
+        .collect();
+    if headers.iter().all(|h| h.is_empty()) {
+        return Err(CoreError::BadFile("the file is empty or has no header line".into()));
+    }
+    let mut rows = Vec::new();
+    for result in reader.records() {
+        let rec = result.map_err(|e| {
+            let line = e.position().map(|p| p.line()).unwrap_or(0);
+            match e.kind() {
+                csv::ErrorKind::UnequalLengths { len, expected_len, .. } => CoreError::BadFile(format!(
+                    "line {line} has {len} columns but the header has {expected_len}; column {} is where it goes wrong (check for a missing or extra separator or an unclosed quote)",
+                    len.min(expected_len) + 1
+                )),
+                csv::ErrorKind::Utf8 { err, .. } => CoreError::BadFile(format!(
+                    "line {line}, column {} is not UTF-8 text; save the file as CSV UTF-8 and import it again",
+                    err.field() + 1
+                )),
+                _ => CoreError::BadFile(format!("line {line}: {e}")),
+            }
+        })?;
+        let line = rec.position().map(|p| p.line()).unwrap_or(0);
+        if rec.iter().all(|c| c.trim().is_empty()) {
+            continue;
+        }
+        rows.push((line, rec.iter().map(|c| c.trim().to_string()).collect()));
+    }
+    Ok(ParsedFile { headers, rows })
+}
+
+impl<D: Database> Holdfast<D> {
+    /// Imports contacts from CSV. `progress` is called with the number of rows done.
+    pub fn import_contacts(
+        &self,
+        actor: &Actor,
+        input: &mut dyn Read,
+        options: &ImportOptions,
+        progress: &dyn Fn(u64, u64),
+    ) -> Result<ImportReport, CoreError> {
+        let mut bytes = Vec::new();
+        input.read_to_end(&mut bytes).map_err(|e| CoreError::BadFile(e.to_string()))?;
+        let file = parse_csv(&bytes)?;
+        let mut report = ImportReport { dry_run: options.dry_run, rows: file.rows.len() as u64, ..Default::default() };
+        let mut map: Vec<Option<&'static str>> = Vec::new();
+        for h in &file.headers {
+            let f = column_field(h);
+            if let Some(name) = f {
+                if map.contains(&Some(name)) {
+                    map.push(None);
+                    continue;
+                }
+                report.columns.push((h.clone(), name.to_string()));
+            }
+            map.push(f);
+        }
+        if !map.iter().any(|f| matches!(f, Some("email" | "first_name" | "last_name" | "full_name"))) {
+            return Err(CoreError::BadFile(format!(
+                "no column holds a contact's name or email; the columns are: {}. Use First Name, Last Name, Email (HubSpot), FirstName, LastName, Email (Salesforce) or first_name, last_name, email",
+                file.headers.join(", ")
+            )));
+        }
+        let run = |tx: &mut dyn Tx| -> Result<ImportReport, CoreError> {
+            let mut report = report.clone();
+            let mut state = ImportState::default();
+            let total = file.rows.len() as u64;
+            for (i, (line, cells)) in file.rows.iter().enumerate() {
+                let mut cell: HashMap<&str, &str> = HashMap::new();
+                for (j, value) in cells.iter().enumerate() {
+                    if let Some(Some(f)) = map.get(j) {
+                        if !value.is_empty() {
+                            cell.insert(f, value.as_str());
+                        }
+                    }
+                }
+                match self.import_row(tx, actor, &cell, &mut state, &mut report, *line) {
+                    Ok(()) => {}
+                    Err(CoreError::Invalid(errors)) => report.rejected.push(RejectedRow {
+                        row: *line,
+                        reason: errors
+                            .iter()
+                            .map(|e| format!("{} {}", e.field, e.reason))
+                            .collect::<Vec<_>>()
+                            .join("; "),
+                    }),
+                    Err(other) => return Err(other),
+                }
+                if i % 500 == 0 || i as u64 + 1 == total {
+                    progress(i as u64 + 1, total);
+                }
+            }
+            let event = NewEvent::by(actor, self.now(), action::IMPORT)
+                .object_type("contact")
+                .rows((report.created + report.merged) as usize)
+                .detail("source", json!(options.source))
+                .detail("created", json!(report.created))
+                .detail("merged", json!(report.merged))
+                .detail("accounts_created", json!(report.accounts_created))
+                .detail("rejected", json!(report.rejected.len()))
+                .detail("created_ids", json!(state.created_ids))
+                .detail("created_account_ids", json!(state.created_accounts));
+            append_events(tx, vec![event])?;
+            Ok(report)
+        };
+        if options.dry_run { self.db.rehearse(run) } else { self.db.write(run) }
+    }
+
+    fn import_row(
+        &self,
+        tx: &mut dyn Tx,
+        actor: &Actor,
+        cell: &HashMap<&str, &str>,
+        state: &mut ImportState,
+        report: &mut ImportReport,
+        line: u64,
+    ) -> Result<(), CoreError> {
+        let mut input = serde_json::Map::new();
+        let (mut first, mut last) = (cell.get("first_name").copied(), cell.get("last_name").copied());
+        if first.is_none() && last.is_none() {
+            if let Some(full) = cell.get("full_name") {
+                match full.rsplit_once(' ') {
+                    Some((f, l)) => (first, last) = (Some(f), Some(l)),
+                    None => first = Some(full),
+                }
+            }
+        }
+        let email = cell.get("email").copied();
+        let first = first.or_else(|| email.and_then(|e| e.split('@').next()));
+        for (k, v) in [("first_name", first), ("last_name", last), ("email", email)] {
+            if let Some(v) = v {
+                input.insert(k.into(), json!(v));
+            }
+        }
+        for k in ["phone", "title", "buying_role", "notes"] {
+            if let Some(v) = cell.get(k) {
+                input.insert(k.into(), json!(v));
+            }
+        }
+        if let Some(owner) = cell.get("owner") {
+            match self.find_owner(tx, state, owner)? {
+                Some(id) => {
+                    input.insert("owner_id".into(), json!(id.to_string()));
+                }
+                None => report.warnings.push(RejectedRow {
+                    row: line,
+                    reason: format!(
+                        "owner '{owner}' matched no co-worker; the contact is owned by {}",
+                        actor.describe()
+                    ),
+                }),
+            }
+        }
+        let mut changes = record::parse_changes(&record::CONTACTS, &serde_json::Value::Object(input), true)?;
+        // The account: by domain (explicit, or the email's unless it is free mail), then by name.
+        let domain = match cell.get("domain") {
+            Some(d) => Some(record::normalize_domain(d).map_err(|r| CoreError::invalid("domain", r))?),
+            None => changes
+                .fields
+                .get("email")
+                .and_then(|e| e.as_text())
+                .and_then(|e| e.split_once('@').map(|(_, d)| d.to_string()))
+                .filter(|d| !FREE_MAIL.contains(&d.as_str())),
+        };
+        let company = cell.get("company").map(|c| c.trim().to_string());
+        if let Some(account) =
+            self.find_or_create_account(tx, actor, state, report, company.as_deref(), domain.as_deref())?
+        {
+            changes.fields.insert("account_id", Value::Text(account.to_string()));
+        }
+        // De-duplicate the contact.
+        let email = changes.fields.get("email").and_then(|v| v.as_text()).map(String::from);
+        let digits = changes.fields.get("phone").and_then(|v| v.as_text()).map(phone_digits).filter(|d| d.len() >= 7);
+        let mut existing = None;
+        if let Some(e) = &email {
+            existing = match state.contacts_by_email.get(e) {
+                Some(id) => Some(*id),
+                None => tx.find_records(&record::CONTACTS, "email", &Value::Text(e.clone()), 1)?.first().map(|r| r.id),
+            };
+        }
+        if existing.is_none() {
+            if let Some(d) = &digits {
+                existing = state.contacts_by_phone.get(d).copied();
+            }
+        }
+        match existing {
+            Some(id) => {
+                let Some(mut rec) = tx.get_record(&record::CONTACTS, id)? else { return Ok(()) };
+                let mut filled = Vec::new();
+                for (name, value) in changes.fields {
+                    if rec.get(name).is_null() || rec.get(name) == &Value::Text(String::new()) {
+                        if !value.is_null() {
+                            rec.fields.insert(name, value);
+                            filled.push(name);
+                        }
+                    }
+                }
+                if !filled.is_empty() {
+                    rec.updated_at = self.now();
+                    rec.updated_by = actor.id();
+                    tx.update_record(&record::CONTACTS, &rec)?;
+                }
+                report.merged += 1;
+            }
+            None => {
+                let rec = self.insert_new(tx, actor, &record::CONTACTS, changes)?;
+                if let Some(e) = email {
+                    state.contacts_by_email.insert(e, rec.id);
+                }
+                if let Some(d) = digits {
+                    state.contacts_by_phone.insert(d, rec.id);
+                }
+                state.created_ids.push(rec.id);
+                report.created += 1;
+            }
+        }
+        Ok(())
+    }
+
+    fn find_owner(&self, tx: &mut dyn Tx, state: &mut ImportState, owner: &str) -> Result<Option<Uuid>, CoreError> {
+        if state.coworkers.is_none() {
+            state.coworkers = Some(
+                tx.list_coworkers()?.into_iter().map(|c| (c.email.clone(), c.name.to_lowercase(), c.id)).collect(),
+            );
+        }
+        let needle = owner.trim().to_lowercase();
+        Ok(state
+            .coworkers
+            .iter()
+            .flatten()
+            .find(|(email, name, _)| *email == needle || *name == needle)
+            .map(|(_, _, id)| *id))
+    }
+
+    fn find_or_create_account(
+        &self,
+        tx: &mut dyn Tx,
+        actor: &Actor,
+        state: &mut ImportState,
+        report: &mut ImportReport,
+        company: Option<&str>,
+        domain: Option<&str>,
+    ) -> Result<Option<Uuid>, CoreError> {
+        let company = company.filter(|c| !c.is_empty());
+        if let Some(d) = domain {
+            if let Some(id) = state.accounts_by_domain.get(d) {
+                return Ok(Some(*id));
+            }
+            if let Some(acc) = tx.find_records(&record::ACCOUNTS, "domain", &Value::Text(d.to_string()), 1)?.first() {
+                state.accounts_by_domain.insert(d.to_string(), acc.id);
+                return Ok(Some(acc.id));
+            }
+        }
+        if let Some(name) = company {
+            let key = name.to_lowercase();
+            if let Some(id) = state.accounts_by_name.get(&key) {
+                return Ok(Some(*id));
+            }
+            if let Some(acc) = tx.find_accounts_by_name(name)?.first() {
+                state.accounts_by_name.insert(key, acc.id);
+                return Ok(Some(acc.id));
+            }
+        }
+        let name = match (company, domain) {
+            (Some(c), _) => c.to_string(),
+            (None, Some(d)) => d.to_string(),
+            (None, None) => return Ok(None),
+        };
+        let mut changes = Changes::default();
+        let name_field = record::ACCOUNTS.field("name").ok_or_else(|| CoreError::invalid("company", "unknown"))?;
+        let name_value = parse_value(name_field, &json!(name)).map_err(|r| CoreError::invalid("company", r))?;
+        changes.fields.insert("name", name_value);
+        changes.fields.insert("lifecycle", Value::Text("prospect".into()));
+        if let Some(d) = domain {
+            changes.fields.insert("domain", Value::Text(d.to_string()));
+        }
+        let acc: Record = self.insert_new(tx, actor, &record::ACCOUNTS, changes)?;
+        report.accounts_created += 1;
+        state.created_accounts.push(acc.id);
+        if let Some(d) = domain {
+            state.accounts_by_domain.insert(d.to_string(), acc.id);
+        }
+        state.accounts_by_name.insert(name.to_lowercase(), acc.id);
+        debug_assert_eq!(record::ACCOUNTS.kind, Kind::Account);
+        Ok(Some(acc.id))
+    }
+}
+
+#[derive(Default)]
+struct ImportState {
+    contacts_by_email: HashMap<String, Uuid>,
+    contacts_by_phone: HashMap<String, Uuid>,
+    accounts_by_domain: HashMap<String, Uuid>,
+    accounts_by_name: HashMap<String, Uuid>,
+    coworkers: Option<Vec<(String, String, Uuid)>>,
+    created_ids: Vec<Uuid>,
+    created_accounts: Vec<Uuid>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recognizes_hubspot_and_salesforce_headers() {
+        assert_eq!(column_field("First Name"), Some("first_name"));
+        assert_eq!(column_field("Phone Number"), Some("phone"));
+        assert_eq!(column_field("Company Name"), Some("company"));
+        assert_eq!(column_field("Contact owner"), Some("owner"));
+        assert_eq!(column_field("Account.Name"), Some("company"));
+        assert_eq!(column_field("Owner.Email"), Some("owner"));
+        assert_eq!(column_field("FirstName"), Some("first_name"));
+    }
+
+    #[test]
+    fn malformed_rows_name_line_and_column() {
+        let err = parse_csv(b"First Name,Email\nAda,ada@x.com\nBob,bob@x.com,extra\n").err().map(|e| e.to_string());
+        let msg = err.unwrap_or_default();
+        assert!(msg.contains("line 3"), "{msg}");
+        assert!(msg.contains("column 3"), "{msg}");
+    }
+
+    #[test]
+    fn semicolons_bom_and_quoted_newlines() {
+        let f = parse_csv("\u{feff}First Name;Notes\n\"Ada\";\"line one\nline two\"\n".as_bytes()).ok();
+        let f = f.expect("parses");
+        assert_eq!(f.headers, vec!["First Name", "Notes"]);
+        assert_eq!(f.rows[0].1[1], "line one\nline two");
+    }
+}

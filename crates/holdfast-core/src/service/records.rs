@@ -1,0 +1,552 @@
+//! Customer records: create, read, update, delete, restore, list and search.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value as Json, json};
+use uuid::Uuid;
+
+use super::{Holdfast, append_events};
+use crate::access::{self, ReadPolicy};
+use crate::coworker::Actor;
+use crate::error::{CoreError, FieldError};
+use crate::event::{NewEvent, action};
+use crate::record::{self, Changes, FieldType, Kind, Record, RecordKind, Value, parse_changes, search_words};
+use crate::storage::{Database, Deleted, RecordQuery, Tx};
+
+/// A list request as a client states it (query parameters or CLI flags).
+#[derive(Debug, Clone, Default)]
+pub struct ListRequest {
+    pub q: Option<String>,
+    /// Co-worker id or email.
+    pub owner: Option<String>,
+    /// Other `field=value` equality filters.
+    pub filters: Vec<(String, String)>,
+    /// A sortable field, `created_at` or `updated_at`; `-` in front for descending.
+    pub sort: Option<String>,
+    pub limit: Option<u32>,
+    pub cursor: Option<String>,
+    pub offset: Option<u64>,
+    /// List deleted records instead (admins only).
+    pub deleted: bool,
+}
+
+/// One page of a list.
+#[derive(Debug, Clone)]
+pub struct Page {
+    pub items: Vec<Record>,
+    pub next_cursor: Option<String>,
+}
+
+/// Records of one kind found by a cross-record search.
+#[derive(Debug, Clone)]
+pub struct SearchHit {
+    pub kind: &'static RecordKind,
+    pub records: Vec<Record>,
+}
+
+pub const DEFAULT_PAGE: u32 = 50;
+pub const MAX_PAGE: u32 = 500;
+
+impl<D: Database> Holdfast<D> {
+    pub(crate) fn read_policy(&self, tx: &mut dyn Tx) -> Result<ReadPolicy, CoreError> {
+        Ok(match tx.get_setting(ReadPolicy::SETTING)? {
+            Some(s) => ReadPolicy::parse(&s).unwrap_or_default(),
+            None => ReadPolicy::All,
+        })
+    }
+
+    /// Owner and collaborators of the account a record belongs to (for the record itself when it
+    /// is an account).
+    fn account_team(&self, tx: &mut dyn Tx, kind: &RecordKind, rec: &Record) -> Result<Vec<Uuid>, CoreError> {
+        let account = if kind.kind == Kind::Account {
+            Some(rec.clone())
+        } else {
+            match rec.account(kind) {
+                Some(id) => tx.get_record(&record::ACCOUNTS, id)?,
+                None => None,
+            }
+        };
+        let mut team = Vec::new();
+        if let Some(acc) = account {
+            team.extend(acc.owner(&record::ACCOUNTS));
+            team.extend(acc.links.get("collaborator_ids").into_iter().flatten().copied());
+        }
+        Ok(team)
+    }
+
+    /// Checks that every reference in `changes` points at something that exists.
+    fn check_references(&self, tx: &mut dyn Tx, kind: &RecordKind, changes: &Changes) -> Result<(), CoreError> {
+        let mut errors = Vec::new();
+        for (name, value) in &changes.fields {
+            let (Some(field), Some(id)) = (kind.field(name), value.as_text()) else { continue };
+            if let FieldType::Ref(target) = field.ty {
+                let id = Uuid::parse_str(id).map_err(|_| CoreError::invalid(name, "is not an id"))?;
+                if !self.exists(tx, target, id)? {
+                    errors.push(FieldError::new(*name, format!("no {} has the id {id}", target.name())));
+                }
+            }
+        }
+        for (name, ids) in &changes.links {
+            let Some(FieldType::RefList(target)) = kind.field(name).map(|f| f.ty) else { continue };
+            for id in ids {
+                if !self.exists(tx, target, *id)? {
+                    errors.push(FieldError::new(*name, format!("no {} has the id {id}", target.name())));
+                }
+            }
+        }
+        if errors.is_empty() { Ok(()) } else { Err(CoreError::Invalid(errors)) }
+    }
+
+    fn exists(&self, tx: &mut dyn Tx, target: Kind, id: Uuid) -> Result<bool, CoreError> {
+        Ok(match target {
+            Kind::CoWorker => tx.get_coworker(id)?.is_some(),
+            other => match record::RecordKind::by_kind(other) {
+                Some(k) => tx.get_record(k, id)?.is_some_and(|r| r.deleted_at.is_none()),
+                None => false,
+            },
+        })
+    }
+
+    /// Creates a record from JSON field values. The owner defaults to the actor.
+    pub fn create_record(&self, actor: &Actor, kind: &'static RecordKind, input: &Json) -> Result<Record, CoreError> {
+        let changes = parse_changes(kind, input, true)?;
+        self.db.write(|tx| {
+            let record = self.insert_new(tx, actor, kind, changes)?;
+            let event = NewEvent::by(actor, record.created_at, action::RECORD_CREATE)
+                .object(kind.name, record.id)
+                .rows(1)
+                .detail("fields", fields_json(kind, &record));
+            append_events(tx, vec![event])?;
+            Ok(record)
+        })
+    }
+
+    /// Checks and inserts a new record inside `tx` (no event: the caller writes it).
+    pub(crate) fn insert_new(
+        &self,
+        tx: &mut dyn Tx,
+        actor: &Actor,
+        kind: &'static RecordKind,
+        mut changes: Changes,
+    ) -> Result<Record, CoreError> {
+        let now = self.now();
+        if !changes.fields.contains_key(kind.owner_field) {
+            if let Some(me) = actor.id() {
+                changes.fields.insert(kind.owner_field, Value::Text(me.to_string()));
+            }
+        }
+        if let Some(owner) = changes.fields.get(kind.owner_field).and_then(|v| v.as_text()) {
+            let owner = Uuid::parse_str(owner).map_err(|_| CoreError::invalid(kind.owner_field, "is not an id"))?;
+            if !access::may_assign(actor, owner) {
+                return Err(CoreError::forbidden(format!(
+                    "{} may not create {} owned by another co-worker",
+                    actor.describe(),
+                    kind.plural
+                )));
+            }
+        }
+        for field in kind.columns() {
+            if field.ty == FieldType::Timestamp && field.required && !changes.fields.contains_key(field.name) {
+                changes.fields.insert(field.name, Value::Int(now));
+            }
+        }
+        self.check_references(tx, kind, &changes)?;
+        let mut record = Record {
+            id: Uuid::now_v7(),
+            created_at: now,
+            updated_at: now,
+            created_by: actor.id(),
+            updated_by: actor.id(),
+            deleted_at: None,
+            fields: changes.fields,
+            links: changes.links,
+        };
+        for field in kind.columns() {
+            record.fields.entry(field.name).or_insert(Value::Null);
+        }
+        tx.insert_record(kind, &record)?;
+        Ok(record)
+    }
+
+    fn load_live(&self, tx: &mut dyn Tx, kind: &'static RecordKind, id: Uuid) -> Result<Record, CoreError> {
+        match tx.get_record(kind, id)? {
+            Some(r) if r.deleted_at.is_none() => Ok(r),
+            _ => Err(CoreError::not_found(kind.name, id)),
+        }
+    }
+
+    /// Opens one record, recording the read.
+    pub fn get_record(&self, actor: &Actor, kind: &'static RecordKind, id: Uuid) -> Result<Record, CoreError> {
+        let record = self.db.read(|tx| {
+            let record = self.load_live(tx, kind, id)?;
+            let policy = self.read_policy(tx)?;
+            if policy != ReadPolicy::All && actor.id().is_some() {
+                let team = self.account_team(tx, kind, &record)?;
+                if !access::may_read(actor, policy, record.owner(kind), &team) {
+                    return Err(CoreError::forbidden(format!(
+                        "the read policy lets {} open only their own or their team's {}",
+                        actor.describe(),
+                        kind.plural
+                    )));
+                }
+            }
+            Ok(record)
+        })?;
+        self.record_read(vec![
+            NewEvent::by(actor, self.now(), action::RECORD_READ).object(kind.name, record.id).rows(1),
+        ])?;
+        Ok(record)
+    }
+
+    /// Changes the given fields of a record; records each field's value before and after.
+    pub fn update_record(
+        &self,
+        actor: &Actor,
+        kind: &'static RecordKind,
+        id: Uuid,
+        input: &Json,
+    ) -> Result<Record, CoreError> {
+        let changes = parse_changes(kind, input, false)?;
+        self.db.write(|tx| {
+            let before = self.load_live(tx, kind, id)?;
+            let team = self.account_team(tx, kind, &before)?;
+            if !access::may_edit(actor, before.owner(kind), &team) {
+                return Err(CoreError::forbidden(format!(
+                    "{} may change only {} they own or whose account team they are on; ask the owner or a manager",
+                    actor.describe(),
+                    kind.plural
+                )));
+            }
+            if let Some(Value::Text(new_owner)) = changes.fields.get(kind.owner_field) {
+                let new_owner =
+                    Uuid::parse_str(new_owner).map_err(|_| CoreError::invalid(kind.owner_field, "is not an id"))?;
+                if before.owner(kind) != Some(new_owner) && !access::may_assign(actor, new_owner) {
+                    return Err(CoreError::forbidden(format!(
+                        "{} may not hand {} to another co-worker",
+                        actor.describe(),
+                        kind.plural
+                    )));
+                }
+            }
+            self.check_references(tx, kind, &changes)?;
+            let mut after = before.clone();
+            let mut diff = serde_json::Map::new();
+            for (name, value) in changes.fields {
+                if after.get(name) != &value {
+                    let field = kind.field(name);
+                    diff.insert(
+                        name.into(),
+                        json!({"from": field_json(field, before.get(name)), "to": field_json(field, &value)}),
+                    );
+                    after.fields.insert(name, value);
+                }
+            }
+            for (name, ids) in changes.links {
+                let old = before.links.get(name).cloned().unwrap_or_default();
+                if old != ids {
+                    diff.insert(name.into(), json!({"from": old, "to": ids}));
+                    after.links.insert(name, ids);
+                }
+            }
+            if diff.is_empty() {
+                return Ok(after);
+            }
+            after.updated_at = self.now();
+            after.updated_by = actor.id();
+            tx.update_record(kind, &after)?;
+            let event = NewEvent::by(actor, after.updated_at, action::RECORD_UPDATE)
+                .object(kind.name, id)
+                .rows(1)
+                .detail("changes", Json::Object(diff));
+            append_events(tx, vec![event])?;
+            Ok(after)
+        })
+    }
+
+    /// Soft-deletes a record: it disappears from lists and can be restored by an admin.
+    pub fn delete_record(&self, actor: &Actor, kind: &'static RecordKind, id: Uuid) -> Result<(), CoreError> {
+        self.db.write(|tx| {
+            let mut rec = self.load_live(tx, kind, id)?;
+            let team = self.account_team(tx, kind, &rec)?;
+            if !access::may_edit(actor, rec.owner(kind), &team) {
+                return Err(CoreError::forbidden(format!(
+                    "{} may delete only {} they own or whose account team they are on",
+                    actor.describe(),
+                    kind.plural
+                )));
+            }
+            rec.deleted_at = Some(self.now());
+            rec.updated_by = actor.id();
+            tx.update_record(kind, &rec)?;
+            let event = NewEvent::by(actor, self.now(), action::RECORD_DELETE)
+                .object(kind.name, id)
+                .rows(1)
+                .detail("label", Json::String(rec.label(kind)));
+            append_events(tx, vec![event])?;
+            Ok(())
+        })
+    }
+
+    /// Brings back a deleted record (admins only).
+    pub fn restore_record(&self, actor: &Actor, kind: &'static RecordKind, id: Uuid) -> Result<Record, CoreError> {
+        if !actor.is_admin() {
+            return Err(CoreError::forbidden("only an admin may restore deleted records"));
+        }
+        self.db.write(|tx| {
+            let mut rec = tx.get_record(kind, id)?.ok_or_else(|| CoreError::not_found(kind.name, id))?;
+            if rec.deleted_at.is_none() {
+                return Err(CoreError::Conflict(format!("{} {id} is not deleted", kind.name)));
+            }
+            rec.deleted_at = None;
+            rec.updated_at = self.now();
+            rec.updated_by = actor.id();
+            tx.update_record(kind, &rec)?;
+            append_events(
+                tx,
+                vec![NewEvent::by(actor, self.now(), action::RECORD_RESTORE).object(kind.name, id).rows(1)],
+            )?;
+            Ok(rec)
+        })
+    }
+
+    /// Lists records with filters, sort and paging; records the list read with its row count.
+    pub fn list_records(&self, actor: &Actor, kind: &'static RecordKind, req: &ListRequest) -> Result<Page, CoreError> {
+        if req.deleted && !actor.is_admin() {
+            return Err(CoreError::forbidden("only an admin may list deleted records"));
+        }
+        let (page, query) = self.db.read(|tx| {
+            let query = self.build_query(tx, actor, kind, req)?;
+            let mut items = tx.list_records(kind, &query)?;
+            let more = items.len() > query.limit as usize;
+            items.truncate(query.limit as usize);
+            let next_cursor = if more { items.last().map(|r| encode_cursor(r, query.sort)) } else { None };
+            Ok((Page { items, next_cursor }, query))
+        })?;
+        let act = if query.words.is_empty() { action::LIST_READ } else { action::SEARCH };
+        let mut event = NewEvent::by(actor, self.now(), act).object_type(kind.name).rows(page.items.len());
+        if let Some(q) = &req.q {
+            event = event.detail("q", Json::String(q.clone()));
+        }
+        if !req.filters.is_empty() || req.owner.is_some() {
+            let mut filters: BTreeMap<String, String> = req.filters.iter().cloned().collect();
+            if let Some(o) = &req.owner {
+                filters.insert("owner".into(), o.clone());
+            }
+            event = event.detail("filters", json!(filters));
+        }
+        if query.offset > 0 {
+            event = event.detail("offset", json!(query.offset));
+        }
+        if req.deleted {
+            event = event.detail("deleted", Json::Bool(true));
+        }
+        self.record_read(vec![event])?;
+        Ok(page)
+    }
+
+    fn build_query(
+        &self,
+        tx: &mut dyn Tx,
+        actor: &Actor,
+        kind: &'static RecordKind,
+        req: &ListRequest,
+    ) -> Result<RecordQuery, CoreError> {
+        let mut query = RecordQuery {
+            words: req.q.as_deref().map(search_words).unwrap_or_default(),
+            limit: req.limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE),
+            offset: req.offset.unwrap_or(0),
+            deleted: if req.deleted { Deleted::Only } else { Deleted::Exclude },
+            ..Default::default()
+        };
+        if !query.words.is_empty() && !kind.searchable() {
+            return Err(CoreError::invalid(
+                "q",
+                format!("{} cannot be searched by text; use field filters", kind.plural),
+            ));
+        }
+        query.words.truncate(8);
+        let policy = self.read_policy(tx)?;
+        query.owners = access::readable_owners(actor, policy);
+        if let Some(owner) = &req.owner {
+            let id = match Uuid::parse_str(owner) {
+                Ok(id) => id,
+                Err(_) => tx.get_coworker_by_email(&owner.trim().to_lowercase())?.map(|c| c.id).ok_or_else(|| {
+                    CoreError::invalid("owner", format!("no co-worker has the id or email '{owner}'"))
+                })?,
+            };
+            query.filters.push((kind.owner_field, Value::Text(id.to_string())));
+        }
+        let mut errors = Vec::new();
+        for (name, raw) in &req.filters {
+            match kind.field(name) {
+                Some(field) if !matches!(field.ty, FieldType::RefList(_) | FieldType::Timestamp) => {
+                    match record::parse_value(field, &Json::String(raw.clone())) {
+                        Ok(v) => query.filters.push((field.name, v)),
+                        Err(reason) => errors.push(FieldError::new(name, reason)),
+                    }
+                }
+                _ => errors.push(FieldError::new(name, format!("{} cannot be filtered by '{name}'", kind.plural))),
+            }
+        }
+        let sort = req.sort.as_deref().unwrap_or(kind.default_sort);
+        let (descending, sort_name) = match sort.strip_prefix('-') {
+            Some(s) => (true, s),
+            None => (false, sort),
+        };
+        query.descending = descending;
+        query.sort = match sort_name {
+            "created_at" => "created_at",
+            "updated_at" => "updated_at",
+            other => match kind.field(other) {
+                Some(f) if f.sortable => f.name,
+                _ => {
+                    let options: Vec<&str> = kind.fields.iter().filter(|f| f.sortable).map(|f| f.name).collect();
+                    errors.push(FieldError::new(
+                        "sort",
+                        format!("cannot sort by '{other}'; use created_at, updated_at or {}", options.join(", ")),
+                    ));
+                    "created_at"
+                }
+            },
+        };
+        if let Some(cursor) = &req.cursor {
+            match decode_cursor(cursor) {
+                Some(after) => query.after = Some(after),
+                None => errors
+                    .push(FieldError::new("cursor", "is not a cursor this server gave out; start again without it")),
+            }
+        }
+        if errors.is_empty() { Ok(query) } else { Err(CoreError::Invalid(errors)) }
+    }
+
+    /// Searches accounts, contacts and leads at once by name, email, phone and domain.
+    pub fn search(&self, actor: &Actor, q: &str, per_kind: u32) -> Result<Vec<SearchHit>, CoreError> {
+        let words = search_words(q);
+        if words.is_empty() {
+            return Err(CoreError::invalid("q", "type at least one letter or digit to search for"));
+        }
+        let per_kind = per_kind.clamp(1, 100);
+        let hits = self.db.read(|tx| {
+            let owners = access::readable_owners(actor, self.read_policy(tx)?);
+            let mut hits = Vec::new();
+            for kind in [&record::ACCOUNTS, &record::CONTACTS, &record::LEADS] {
+                let query = RecordQuery {
+                    words: words.iter().take(8).cloned().collect(),
+                    owners: owners.clone(),
+                    sort: "updated_at",
+                    descending: true,
+                    limit: per_kind,
+                    ..Default::default()
+                };
+                let records = tx.list_records(kind, &query)?;
+                hits.push(SearchHit { kind, records });
+            }
+            Ok(hits)
+        })?;
+        let rows: usize = hits.iter().map(|h| h.records.len()).sum();
+        self.record_read(vec![
+            NewEvent::by(actor, self.now(), action::SEARCH).rows(rows).detail("q", Json::String(q.to_string())),
+        ])?;
+        Ok(hits)
+    }
+
+    /// How many live records of a kind exist (for summaries; no customer data is read).
+    pub fn count_records(&self, kind: &'static RecordKind) -> Result<i64, CoreError> {
+        self.db.read(|tx| Ok(tx.count_records(kind)?))
+    }
+}
+
+fn field_json(field: Option<&record::Field>, value: &Value) -> Json {
+    match (field.map(|f| f.ty), value) {
+        (Some(FieldType::Money), Value::Int(c)) => json!(*c as f64 / 100.0),
+        (Some(FieldType::Timestamp), Value::Int(t)) => Json::String(crate::time::format_timestamp(*t)),
+        (_, Value::Null) => Json::Null,
+        (_, Value::Int(i)) => json!(i),
+        (_, Value::Text(s)) => Json::String(s.clone()),
+    }
+}
+
+/// The non-empty fields of a new record, for its create event.
+pub(crate) fn fields_json(kind: &RecordKind, record: &Record) -> Json {
+    let mut map = serde_json::Map::new();
+    for field in kind.columns() {
+        let v = record.get(field.name);
+        if !v.is_null() {
+            map.insert(field.name.into(), field_json(Some(field), v));
+        }
+    }
+    for (name, ids) in &record.links {
+        if !ids.is_empty() {
+            map.insert((*name).into(), json!(ids));
+        }
+    }
+    Json::Object(map)
+}
+
+fn sort_value(record: &Record, sort: &str) -> Value {
+    match sort {
+        "created_at" => Value::Int(record.created_at),
+        "updated_at" => Value::Int(record.updated_at),
+        other => record.get(other).clone(),
+    }
+}
+
+fn encode_cursor(record: &Record, sort: &str) -> String {
+    let v = match sort_value(record, sort) {
+        Value::Null => Json::Null,
+        Value::Int(i) => json!(i),
+        Value::Text(s) => json!(s),
+    };
+    hex::encode(json!([v, record.id]).to_string())
+}
+
+fn decode_cursor(cursor: &str) -> Option<(Value, Uuid)> {
+    let bytes = hex::decode(cursor).ok()?;
+    let parsed: Json = serde_json::from_slice(&bytes).ok()?;
+    let arr = parsed.as_array()?;
+    let value = match arr.first()? {
+        Json::Null => Value::Null,
+        Json::Number(n) => Value::Int(n.as_i64()?),
+        Json::String(s) => Value::Text(s.clone()),
+        _ => return None,
+    };
+    let id = Uuid::parse_str(arr.get(1)?.as_str()?).ok()?;
+    Some((value, id))
+}
+
+impl<D: Database> Holdfast<D> {
+    /// Creates many records of one kind in one transaction, each with its create event. All or
+    /// nothing: the first invalid input fails the whole call, naming its position.
+    pub fn create_many(
+        &self,
+        actor: &Actor,
+        kind: &'static RecordKind,
+        inputs: &[Json],
+    ) -> Result<Vec<Uuid>, CoreError> {
+        let mut parsed = Vec::with_capacity(inputs.len());
+        for (i, input) in inputs.iter().enumerate() {
+            parsed.push(parse_changes(kind, input, true).map_err(|e| match e {
+                CoreError::Invalid(errors) => CoreError::Invalid(
+                    errors.into_iter().map(|fe| FieldError::new(format!("[{i}].{}", fe.field), fe.reason)).collect(),
+                ),
+                other => other,
+            })?);
+        }
+        self.db.write(|tx| {
+            let mut ids = Vec::with_capacity(parsed.len());
+            let mut events = Vec::with_capacity(parsed.len());
+            for changes in parsed {
+                let record = self.insert_new(tx, actor, kind, changes)?;
+                events.push(
+                    NewEvent::by(actor, record.created_at, action::RECORD_CREATE)
+                        .object(kind.name, record.id)
+                        .rows(1)
+                        .detail("fields", fields_json(kind, &record)),
+                );
+                ids.push(record.id);
+            }
+            append_events(tx, events)?;
+            Ok(ids)
+        })
+    }
+}

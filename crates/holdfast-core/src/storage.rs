@@ -1,0 +1,108 @@
+//! What the services need from storage. `holdfast-store` implements these for SQLite and
+//! PostgreSQL; the services never see SQL.
+
+use uuid::Uuid;
+
+use crate::coworker::{CoWorker, Team};
+use crate::error::{CoreError, StorageError};
+use crate::event::{EventFilter, SystemEvent};
+use crate::record::{Record, RecordKind, Value};
+
+pub type StorageResult<T> = Result<T, StorageError>;
+
+/// A database the services run transactions on.
+pub trait Database: Send + Sync + 'static {
+    /// Runs `f` on a read-only snapshot.
+    fn read<T>(&self, f: impl FnOnce(&mut dyn Tx) -> Result<T, CoreError>) -> Result<T, CoreError>;
+    /// Runs `f` in a write transaction, committed when `f` returns `Ok`, rolled back otherwise.
+    fn write<T>(&self, f: impl FnOnce(&mut dyn Tx) -> Result<T, CoreError>) -> Result<T, CoreError>;
+    /// Runs `f` in a write transaction that is always rolled back (dry runs).
+    fn rehearse<T>(&self, f: impl FnOnce(&mut dyn Tx) -> Result<T, CoreError>) -> Result<T, CoreError>;
+    /// `sqlite` or `postgres`.
+    fn backend(&self) -> &'static str;
+}
+
+/// Which deleted records a query sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Deleted {
+    #[default]
+    Exclude,
+    Only,
+}
+
+/// A list query over one kind of record, already checked by the services.
+#[derive(Debug, Clone, Default)]
+pub struct RecordQuery {
+    /// Lower-case words that must all prefix-match the record's search text.
+    pub words: Vec<String>,
+    /// Field equals value.
+    pub filters: Vec<(&'static str, Value)>,
+    /// Only records whose owner is one of these (read policy), when set.
+    pub owners: Option<Vec<Uuid>>,
+    /// A column name (a sortable field, `created_at` or `updated_at`).
+    pub sort: &'static str,
+    pub descending: bool,
+    /// Keyset cursor: the sort value and id of the last row of the previous page.
+    pub after: Option<(Value, Uuid)>,
+    pub offset: u64,
+    pub limit: u32,
+    pub deleted: Deleted,
+}
+
+/// A session or API token. Only the SHA-256 of the secret is stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Credential {
+    pub id: Uuid,
+    pub coworker_id: Uuid,
+    /// `session` or `api`.
+    pub kind: String,
+    pub name: String,
+    pub secret_hash: String,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub last_used_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+/// Operations inside one transaction.
+pub trait Tx {
+    fn insert_record(&mut self, kind: &RecordKind, record: &Record) -> StorageResult<()>;
+    /// Writes every column, link list and the search text of an existing record.
+    fn update_record(&mut self, kind: &RecordKind, record: &Record) -> StorageResult<()>;
+    /// A record by id, deleted or not.
+    fn get_record(&mut self, kind: &RecordKind, id: Uuid) -> StorageResult<Option<Record>>;
+    fn list_records(&mut self, kind: &RecordKind, query: &RecordQuery) -> StorageResult<Vec<Record>>;
+    /// Live records whose `field` equals `value` (de-duplication), at most `limit`.
+    fn find_records(&mut self, kind: &RecordKind, field: &str, value: &Value, limit: u32)
+    -> StorageResult<Vec<Record>>;
+    /// Live accounts whose name equals `name` ignoring case.
+    fn find_accounts_by_name(&mut self, name: &str) -> StorageResult<Vec<Record>>;
+    /// Ids of live records of `kind` that point at `target` through the link list `field`.
+    fn linked_from(&mut self, kind: &RecordKind, field: &str, target: Uuid, limit: u32) -> StorageResult<Vec<Uuid>>;
+    fn count_records(&mut self, kind: &RecordKind) -> StorageResult<i64>;
+
+    fn insert_coworker(&mut self, c: &CoWorker) -> StorageResult<()>;
+    fn update_coworker(&mut self, c: &CoWorker) -> StorageResult<()>;
+    fn get_coworker(&mut self, id: Uuid) -> StorageResult<Option<CoWorker>>;
+    fn get_coworker_by_email(&mut self, email: &str) -> StorageResult<Option<CoWorker>>;
+    fn list_coworkers(&mut self) -> StorageResult<Vec<CoWorker>>;
+    fn insert_team(&mut self, t: &Team) -> StorageResult<()>;
+    fn list_teams(&mut self) -> StorageResult<Vec<Team>>;
+
+    fn insert_credential(&mut self, c: &Credential) -> StorageResult<()>;
+    fn find_credential(&mut self, secret_hash: &str) -> StorageResult<Option<Credential>>;
+    fn touch_credential(&mut self, id: Uuid, at: i64) -> StorageResult<()>;
+    /// Revokes one credential, or all of a co-worker's; returns how many were live.
+    fn revoke_credentials(&mut self, coworker_id: Uuid, only: Option<Uuid>, at: i64) -> StorageResult<usize>;
+    fn list_credentials(&mut self, coworker_id: Uuid) -> StorageResult<Vec<Credential>>;
+
+    fn get_setting(&mut self, key: &str) -> StorageResult<Option<String>>;
+    fn set_setting(&mut self, key: &str, value: &str) -> StorageResult<()>;
+
+    /// The last event's sequence number and hash, locking the chain until commit.
+    fn chain_head(&mut self) -> StorageResult<(i64, String)>;
+    /// Appends already-chained events and moves the chain head to the last one.
+    fn insert_events(&mut self, events: &[SystemEvent]) -> StorageResult<()>;
+    /// Events matching the filter, newest first.
+    fn list_events(&mut self, filter: &EventFilter) -> StorageResult<Vec<SystemEvent>>;
+}

@@ -1,0 +1,26 @@
+//! The one thing both backends must do: run a statement with parameters and return rows of
+//! [`Value`]s. Everything above (in `tx.rs`) is written once against this.
+
+use holdfast_core::StorageError;
+use holdfast_core::record::Value;
+
+/// Which engine a connection talks to, where the SQL must differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A connection inside an open transaction.
+pub trait Conn {
+    fn backend(&self) -> Backend;
+    /// Runs a statement (`$1`, `$2`… placeholders on both backends); returns rows changed.
+    fn exec(&mut self, sql: &str, params: &[Value]) -> Result<u64, StorageError>;
+    /// Runs a query and returns every row.
+    fn rows(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Vec<Value>>, StorageError>;
+}
+
+/// Rewrites `$1` placeholders as SQLite's numbered `?1` (our SQL has no `$` anywhere else).
+pub fn sqlite_placeholders(sql: &str) -> String {
+    sql.replace('$', "?")
+}

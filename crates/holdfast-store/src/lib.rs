@@ -1,0 +1,290 @@
+//! Holdfast's storage: SQLite (embedded, the default) and PostgreSQL behind one [`Store`], which
+//! implements `holdfast_core::storage::Database`. All SQL lives in this crate.
+
+mod conn;
+mod error;
+mod postgres;
+mod sqlite;
+mod tx;
+
+use std::path::{Path, PathBuf};
+
+use holdfast_core::CoreError;
+use holdfast_core::storage::{Database, Tx};
+
+pub use conn::{Backend, Conn};
+pub use error::StoreError;
+pub use tx::SqlTx;
+
+use crate::postgres::{PgStore, PgTxConn};
+use crate::sqlite::{SqliteConn, SqliteStore};
+
+/// The schema migrations, per backend, in order. Both lists must stay the same length.
+const COMMON_SQL: &str = include_str!("../migrations/common.sql");
+const SQLITE_MIGRATIONS: &[(&str, &str)] = &[("0001_init", include_str!("../migrations/sqlite/0001_init.sql"))];
+const POSTGRES_MIGRATIONS: &[(&str, &str)] = &[("0001_init", include_str!("../migrations/postgres/0001_init.sql"))];
+
+/// The schema version this binary writes.
+pub const SCHEMA_VERSION: i64 = SQLITE_MIGRATIONS.len() as i64;
+
+fn migration_text(backend: Backend, sql: &str) -> String {
+    let rowid = match backend {
+        Backend::Sqlite => "rid INTEGER PRIMARY KEY,",
+        Backend::Postgres => "",
+    };
+    sql.replace("@COMMON@", COMMON_SQL).replace("@ROWID@", rowid)
+}
+
+/// Where the data lives, parsed from `--database`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A SQLite file (`holdfast.db` inside the data directory, or a file named directly).
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl Location {
+    /// `postgres://…` or `postgresql://…`; `sqlite:PATH` or a path ending in `.db`/`.sqlite` for a
+    /// file; any other text is a data directory holding `holdfast.db`.
+    pub fn parse(text: &str) -> Location {
+        let t = text.trim();
+        if t.starts_with("postgres://") || t.starts_with("postgresql://") {
+            return Location::Postgres(t.to_string());
+        }
+        if let Some(rest) = t.strip_prefix("sqlite://").or_else(|| t.strip_prefix("sqlite:")) {
+            return Location::Sqlite(PathBuf::from(rest));
+        }
+        let p = PathBuf::from(t);
+        if p.extension().is_some_and(|e| e == "db" || e == "sqlite" || e == "sqlite3") {
+            Location::Sqlite(p)
+        } else {
+            Location::Sqlite(p.join("holdfast.db"))
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Location::Sqlite(p) => format!("SQLite database {}", p.display()),
+            Location::Postgres(url) => format!("PostgreSQL {}", postgres::redact(url)),
+        }
+    }
+}
+
+enum Engine {
+    Sqlite(SqliteStore),
+    Postgres(PgStore),
+}
+
+/// A migrated database, ready for the services.
+pub struct Store {
+    engine: Engine,
+    location: Location,
+}
+
+impl Store {
+    /// Opens (creating and migrating as needed) the database at `location`.
+    pub fn open(location: &Location) -> Result<Store, StoreError> {
+        let engine = match location {
+            Location::Sqlite(path) => {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(|e| {
+                        StoreError::Open(format!("cannot create the data directory {}: {e}", dir.display()))
+                    })?;
+                }
+                let readers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(2) * 2;
+                Engine::Sqlite(SqliteStore::open(path, readers)?)
+            }
+            Location::Postgres(url) => Engine::Postgres(PgStore::open(url, 16)?),
+        };
+        let store = Store { engine, location: location.clone() };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    pub fn location(&self) -> &Location {
+        &self.location
+    }
+
+    /// The SQLite file, when this store is embedded.
+    pub fn sqlite_path(&self) -> Option<&Path> {
+        match &self.engine {
+            Engine::Sqlite(s) => Some(&s.path),
+            Engine::Postgres(_) => None,
+        }
+    }
+
+    fn migrate(&self) -> Result<(), StoreError> {
+        let fail =
+            |m: &str, e: &dyn std::fmt::Display| StoreError::Migration { migration: m.into(), reason: e.to_string() };
+        match &self.engine {
+            Engine::Sqlite(s) => {
+                let mut conn = s.writer.lock().map_err(|_| fail("lock", &"poisoned"))?;
+                let tx = conn
+                    .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                    .map_err(|e| fail("start", &e))?;
+                tx.execute_batch("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)")
+                    .map_err(|e| fail("schema_migrations", &e))?;
+                let current: i64 = tx
+                    .query_row("SELECT coalesce(max(version), 0) FROM schema_migrations", [], |r| r.get(0))
+                    .map_err(|e| fail("read version", &e))?;
+                if current > SCHEMA_VERSION {
+                    return Err(StoreError::TooNew { found: current, known: SCHEMA_VERSION });
+                }
+                for (i, (name, sql)) in SQLITE_MIGRATIONS.iter().enumerate().skip(current as usize) {
+                    tx.execute_batch(&migration_text(Backend::Sqlite, sql)).map_err(|e| fail(name, &e))?;
+                    tx.execute(
+                        "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
+                        rusqlite::params![i as i64 + 1, name, jiff_now()],
+                    )
+                    .map_err(|e| fail(name, &e))?;
+                }
+                tx.commit().map_err(|e| fail("commit", &e))
+            }
+            Engine::Postgres(p) => {
+                let mut pc = p.take().map_err(|e| fail("connect", &e))?;
+                let result = (|| {
+                    let mut tx = pc.client.transaction().map_err(|e| fail("start", &e))?;
+                    // One migrator at a time across processes.
+                    tx.batch_execute("SELECT pg_advisory_xact_lock(7265347823)").map_err(|e| fail("lock", &e))?;
+                    tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)")
+                        .map_err(|e| fail("schema_migrations", &e))?;
+                    let current: i64 = tx
+                        .query_one("SELECT coalesce(max(version), 0)::bigint FROM schema_migrations", &[])
+                        .map_err(|e| fail("read version", &e))?
+                        .get(0);
+                    if current > SCHEMA_VERSION {
+                        return Err(StoreError::TooNew { found: current, known: SCHEMA_VERSION });
+                    }
+                    for (i, (name, sql)) in POSTGRES_MIGRATIONS.iter().enumerate().skip(current as usize) {
+                        tx.batch_execute(&migration_text(Backend::Postgres, sql)).map_err(|e| fail(name, &e))?;
+                        tx.execute(
+                            "INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)",
+                            &[&(i as i64 + 1), name, &jiff_now()],
+                        )
+                        .map_err(|e| fail(name, &e))?;
+                    }
+                    tx.commit().map_err(|e| fail("commit", &e))
+                })();
+                p.give_back(pc);
+                result
+            }
+        }
+    }
+
+    /// The schema version recorded in the database.
+    pub fn schema_version(&self) -> Result<i64, CoreError> {
+        self.with_conn(false, |c| {
+            let rows = c.rows("SELECT coalesce(max(version), 0) FROM schema_migrations", &[])?;
+            Ok(rows.first().and_then(|r| r.first()).and_then(|v| v.as_int()).unwrap_or(0))
+        })
+    }
+
+    /// Runs `f` with a raw connection in a transaction (committed if `commit` and `f` succeeds).
+    /// For the store's own maintenance, tests and benchmarks; services go through [`Database`].
+    pub fn with_conn<T>(
+        &self,
+        commit: bool,
+        f: impl FnOnce(&mut dyn Conn) -> Result<T, holdfast_core::StorageError>,
+    ) -> Result<T, CoreError> {
+        let mut out = None;
+        let run = |tx: &mut dyn RawAccess| -> Result<(), CoreError> {
+            out = Some(f(tx.conn())?);
+            Ok(())
+        };
+        self.transaction(if commit { Mode::Write } else { Mode::Rehearse }, run)?;
+        out.ok_or_else(|| CoreError::Storage(holdfast_core::StorageError::Other("no result".into())))
+    }
+
+    fn transaction<T>(
+        &self,
+        mode: Mode,
+        f: impl FnOnce(&mut dyn RawAccess) -> Result<T, CoreError>,
+    ) -> Result<T, CoreError> {
+        match &self.engine {
+            Engine::Sqlite(s) => {
+                let guard = match mode {
+                    Mode::Read => s.reader()?,
+                    Mode::Write | Mode::Rehearse => {
+                        s.writer.lock().map_err(|_| holdfast_core::StorageError::Other("writer poisoned".into()))?
+                    }
+                };
+                let begin = if mode == Mode::Read { "BEGIN DEFERRED" } else { "BEGIN IMMEDIATE" };
+                guard.execute_batch(begin).map_err(sqlite::map_err)?;
+                let mut tx = SqlTx { conn: SqliteConn(&guard) };
+                let result = f(&mut tx);
+                let end = if result.is_ok() && mode == Mode::Write { "COMMIT" } else { "ROLLBACK" };
+                match guard.execute_batch(end).map_err(sqlite::map_err) {
+                    Ok(()) => result,
+                    Err(e) => {
+                        let _ = guard.execute_batch("ROLLBACK");
+                        Err(e.into())
+                    }
+                }
+            }
+            Engine::Postgres(p) => {
+                let mut pc = p.take()?;
+                let result = (|| {
+                    let crate::postgres::PgConn { client, statements } = &mut pc;
+                    let pg_tx = match mode {
+                        Mode::Read => client.build_transaction().read_only(true).start(),
+                        _ => client.transaction(),
+                    }
+                    .map_err(crate::postgres::map_err)?;
+                    let mut tx = SqlTx { conn: PgTxConn { tx: pg_tx, statements } };
+                    let result = f(&mut tx);
+                    match (&result, mode) {
+                        (Ok(_), Mode::Write) => tx.conn.tx.commit().map_err(crate::postgres::map_err)?,
+                        _ => tx.conn.tx.rollback().map_err(crate::postgres::map_err)?,
+                    }
+                    result
+                })();
+                p.give_back(pc);
+                result
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Read,
+    Write,
+    Rehearse,
+}
+
+/// A transaction seen both as the services' [`Tx`] and as a raw [`Conn`].
+trait RawAccess: Tx {
+    fn conn(&mut self) -> &mut dyn Conn;
+    fn as_tx(&mut self) -> &mut dyn Tx;
+}
+
+impl<C: Conn> RawAccess for SqlTx<C> {
+    fn conn(&mut self) -> &mut dyn Conn {
+        &mut self.conn
+    }
+    fn as_tx(&mut self) -> &mut dyn Tx {
+        self
+    }
+}
+
+fn jiff_now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_micros() as i64).unwrap_or(0)
+}
+
+impl Database for Store {
+    fn read<T>(&self, f: impl FnOnce(&mut dyn Tx) -> Result<T, CoreError>) -> Result<T, CoreError> {
+        self.transaction(Mode::Read, |t| f(t.as_tx()))
+    }
+    fn write<T>(&self, f: impl FnOnce(&mut dyn Tx) -> Result<T, CoreError>) -> Result<T, CoreError> {
+        self.transaction(Mode::Write, |t| f(t.as_tx()))
+    }
+    fn rehearse<T>(&self, f: impl FnOnce(&mut dyn Tx) -> Result<T, CoreError>) -> Result<T, CoreError> {
+        self.transaction(Mode::Rehearse, |t| f(t.as_tx()))
+    }
+    fn backend(&self) -> &'static str {
+        match self.engine {
+            Engine::Sqlite(_) => "sqlite",
+            Engine::Postgres(_) => "postgres",
+        }
+    }
+}

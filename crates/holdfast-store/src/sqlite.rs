@@ -1,0 +1,130 @@
+//! The embedded backend: one writer connection and a pool of readers on a WAL-mode file.
+//!
+//! `synchronous=NORMAL` in WAL mode: a commit is durable against a process crash (kill -9) at
+//! once and against power loss after the next checkpoint; it saves an fsync per commit. The
+//! system event log's group commit means one commit covers many reads' events anyway.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use holdfast_core::StorageError;
+use holdfast_core::record::Value;
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{Connection, OpenFlags, ToSql};
+
+use crate::conn::{Backend, Conn, sqlite_placeholders};
+use crate::error::StoreError;
+
+pub struct SqliteStore {
+    pub(crate) path: PathBuf,
+    pub(crate) writer: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next: AtomicUsize,
+}
+
+fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.execute_batch(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536;",
+    )?;
+    conn.set_prepared_statement_cache_capacity(256);
+    Ok(())
+}
+
+impl SqliteStore {
+    pub fn open(path: &Path, readers: usize) -> Result<SqliteStore, StoreError> {
+        let open = |flags| -> Result<Connection, StoreError> {
+            let c = Connection::open_with_flags(path, flags)
+                .map_err(|e| StoreError::Open(format!("cannot open the SQLite database {}: {e}", path.display())))?;
+            configure(&c).map_err(|e| StoreError::Open(format!("cannot configure {}: {e}", path.display())))?;
+            Ok(c)
+        };
+        let writer =
+            open(OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+        let mut pool = Vec::new();
+        for _ in 0..readers.max(1) {
+            pool.push(Mutex::new(open(OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?));
+        }
+        Ok(SqliteStore {
+            path: path.to_path_buf(),
+            writer: Mutex::new(writer),
+            readers: pool,
+            next: AtomicUsize::new(0),
+        })
+    }
+
+    /// A reader connection: the first free one, or wait for one in turn.
+    pub(crate) fn reader(&self) -> Result<std::sync::MutexGuard<'_, Connection>, StorageError> {
+        for r in &self.readers {
+            if let Ok(guard) = r.try_lock() {
+                return Ok(guard);
+            }
+        }
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.readers.len();
+        self.readers[i].lock().map_err(|_| StorageError::Other("a reader connection was poisoned".into()))
+    }
+}
+
+struct Param<'a>(&'a Value);
+
+impl ToSql for Param<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(match self.0 {
+            Value::Null => ToSqlOutput::Borrowed(ValueRef::Null),
+            Value::Int(i) => ToSqlOutput::Borrowed(ValueRef::Integer(*i)),
+            Value::Text(s) => ToSqlOutput::Borrowed(ValueRef::Text(s.as_bytes())),
+        })
+    }
+}
+
+pub(crate) fn map_err(e: rusqlite::Error) -> StorageError {
+    if let rusqlite::Error::SqliteFailure(f, msg) = &e {
+        match f.code {
+            rusqlite::ErrorCode::ConstraintViolation if msg.as_deref().is_some_and(|m| m.contains("UNIQUE")) => {
+                return StorageError::Duplicate(
+                    msg.clone().unwrap_or_default().replace("UNIQUE constraint failed: ", ""),
+                );
+            }
+            rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked => {
+                return StorageError::Busy(e.to_string());
+            }
+            _ => {}
+        }
+    }
+    StorageError::Other(e.to_string())
+}
+
+/// A SQLite transaction (the connection with BEGIN issued).
+pub struct SqliteConn<'a>(pub &'a Connection);
+
+impl Conn for SqliteConn<'_> {
+    fn backend(&self) -> Backend {
+        Backend::Sqlite
+    }
+    fn exec(&mut self, sql: &str, params: &[Value]) -> Result<u64, StorageError> {
+        let mut stmt = self.0.prepare_cached(&sqlite_placeholders(sql)).map_err(map_err)?;
+        let n = stmt.execute(rusqlite::params_from_iter(params.iter().map(Param))).map_err(map_err)?;
+        Ok(n as u64)
+    }
+    fn rows(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Vec<Value>>, StorageError> {
+        let mut stmt = self.0.prepare_cached(&sqlite_placeholders(sql)).map_err(map_err)?;
+        let width = stmt.column_count();
+        let mut rows = stmt.query(rusqlite::params_from_iter(params.iter().map(Param))).map_err(map_err)?;
+        let mut out = Vec::new();
+        while let Some(row) = rows.next().map_err(map_err)? {
+            let mut values = Vec::with_capacity(width);
+            for i in 0..width {
+                values.push(match row.get_ref(i).map_err(map_err)? {
+                    ValueRef::Null => Value::Null,
+                    ValueRef::Integer(n) => Value::Int(n),
+                    ValueRef::Real(f) => Value::Int(f as i64),
+                    ValueRef::Text(t) | ValueRef::Blob(t) => Value::Text(String::from_utf8_lossy(t).into_owned()),
+                });
+            }
+            out.push(values);
+        }
+        Ok(out)
+    }
+}

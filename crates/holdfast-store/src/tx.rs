@@ -1,0 +1,634 @@
+//! The storage operations the services use, written once over [`Conn`] for both backends.
+//! SQL for customer records is generated from holdfast-core's record descriptors.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::OnceLock;
+
+use holdfast_core::StorageError;
+use holdfast_core::coworker::{CoWorker, Role, Seniority, Status, Team};
+use holdfast_core::event::{EventFilter, NewEvent, SystemEvent};
+use holdfast_core::record::{ALL_KINDS, Record, RecordKind, Value};
+use holdfast_core::storage::{Credential, Deleted, RecordQuery, StorageResult, Tx};
+use uuid::Uuid;
+
+use crate::conn::{Backend, Conn};
+
+/// A transaction on either backend.
+pub struct SqlTx<C: Conn> {
+    pub conn: C,
+}
+
+const SYSTEM_COLUMNS: [&str; 6] = ["id", "created_at", "updated_at", "created_by", "updated_by", "deleted_at"];
+
+/// Precomputed SQL for one record kind.
+struct KindSql {
+    columns: Vec<&'static str>,
+    select: String,
+    insert: String,
+    update: String,
+    by_id: String,
+}
+
+fn kind_sql(kind: &RecordKind) -> &'static KindSql {
+    static ALL: OnceLock<HashMap<&'static str, KindSql>> = OnceLock::new();
+    let all = ALL.get_or_init(|| {
+        ALL_KINDS
+            .iter()
+            .map(|k| {
+                let mut columns: Vec<&'static str> = SYSTEM_COLUMNS.to_vec();
+                columns.extend(k.columns().map(|f| f.name));
+                let quoted: Vec<String> = columns.iter().map(|c| format!("\"{c}\"")).collect();
+                let select = format!("SELECT {} FROM {}", quoted.join(", "), k.plural);
+                let placeholders: Vec<String> = (1..=columns.len() + 1).map(|i| format!("${i}")).collect();
+                let insert = format!(
+                    "INSERT INTO {} ({}, search_text) VALUES ({})",
+                    k.plural,
+                    quoted.join(", "),
+                    placeholders.join(", ")
+                );
+                let sets: Vec<String> =
+                    quoted.iter().enumerate().skip(1).map(|(i, c)| format!("{c} = ${}", i + 1)).collect();
+                let update = format!(
+                    "UPDATE {} SET {}, search_text = ${} WHERE id = $1",
+                    k.plural,
+                    sets.join(", "),
+                    columns.len() + 1
+                );
+                let by_id = format!("{select} WHERE id = $1");
+                (k.plural, KindSql { columns, select, insert, update, by_id })
+            })
+            .collect()
+    });
+    // Every kind is in ALL_KINDS, so the lookup cannot miss.
+    &all[kind.plural]
+}
+
+fn opt_uuid(v: Option<Uuid>) -> Value {
+    v.map(|u| Value::Text(u.to_string())).unwrap_or(Value::Null)
+}
+fn opt_int(v: Option<i64>) -> Value {
+    v.map(Value::Int).unwrap_or(Value::Null)
+}
+fn opt_text(v: Option<&str>) -> Value {
+    v.map(|s| Value::Text(s.to_string())).unwrap_or(Value::Null)
+}
+
+fn bad_row(what: &str) -> StorageError {
+    StorageError::Other(format!("unexpected {what} in a stored row"))
+}
+
+/// Reads typed values out of a row in column order.
+struct Cols<'a>(std::slice::Iter<'a, Value>);
+
+impl Cols<'_> {
+    fn value(&mut self) -> StorageResult<&Value> {
+        self.0.next().ok_or_else(|| bad_row("end of row"))
+    }
+    fn text(&mut self) -> StorageResult<String> {
+        match self.value()? {
+            Value::Text(s) => Ok(s.clone()),
+            Value::Int(i) => Ok(i.to_string()),
+            Value::Null => Err(bad_row("null text")),
+        }
+    }
+    fn opt_text(&mut self) -> StorageResult<Option<String>> {
+        Ok(match self.value()? {
+            Value::Null => None,
+            Value::Text(s) => Some(s.clone()),
+            Value::Int(i) => Some(i.to_string()),
+        })
+    }
+    fn int(&mut self) -> StorageResult<i64> {
+        self.value()?.as_int().ok_or_else(|| bad_row("non-integer"))
+    }
+    fn opt_int(&mut self) -> StorageResult<Option<i64>> {
+        Ok(self.value()?.as_int())
+    }
+    fn uuid(&mut self) -> StorageResult<Uuid> {
+        Uuid::parse_str(&self.text()?).map_err(|_| bad_row("id"))
+    }
+    fn opt_uuid(&mut self) -> StorageResult<Option<Uuid>> {
+        match self.opt_text()? {
+            Some(s) => Uuid::parse_str(&s).map(Some).map_err(|_| bad_row("id")),
+            None => Ok(None),
+        }
+    }
+}
+
+impl<C: Conn> SqlTx<C> {
+    fn record_from_row(&self, kind: &RecordKind, row: &[Value]) -> StorageResult<Record> {
+        let sql = kind_sql(kind);
+        let mut c = Cols(row.iter());
+        let mut record = Record {
+            id: c.uuid()?,
+            created_at: c.int()?,
+            updated_at: c.int()?,
+            created_by: c.opt_uuid()?,
+            updated_by: c.opt_uuid()?,
+            deleted_at: c.opt_int()?,
+            fields: BTreeMap::new(),
+            links: BTreeMap::new(),
+        };
+        for name in &sql.columns[SYSTEM_COLUMNS.len()..] {
+            record.fields.insert(name, c.value()?.clone());
+        }
+        Ok(record)
+    }
+
+    fn record_params(kind: &RecordKind, record: &Record) -> Vec<Value> {
+        let sql = kind_sql(kind);
+        let mut params = vec![
+            Value::Text(record.id.to_string()),
+            Value::Int(record.created_at),
+            Value::Int(record.updated_at),
+            opt_uuid(record.created_by),
+            opt_uuid(record.updated_by),
+            opt_int(record.deleted_at),
+        ];
+        for name in &sql.columns[SYSTEM_COLUMNS.len()..] {
+            params.push(record.get(name).clone());
+        }
+        params.push(Value::Text(record.search_text(kind)));
+        params
+    }
+
+    fn write_links(&mut self, kind: &RecordKind, record: &Record) -> StorageResult<()> {
+        for field in kind.link_fields() {
+            let Some(ids) = record.links.get(field.name) else { continue };
+            self.conn.exec(
+                "DELETE FROM record_links WHERE kind = $1 AND record_id = $2 AND field = $3",
+                &[Value::Text(kind.name.into()), Value::Text(record.id.to_string()), Value::Text(field.name.into())],
+            )?;
+            for (i, id) in ids.iter().enumerate() {
+                self.conn.exec(
+                    "INSERT INTO record_links (kind, record_id, field, target_id, position) VALUES ($1, $2, $3, $4, $5)",
+                    &[
+                        Value::Text(kind.name.into()),
+                        Value::Text(record.id.to_string()),
+                        Value::Text(field.name.into()),
+                        Value::Text(id.to_string()),
+                        Value::Int(i as i64),
+                    ],
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    fn load_links(&mut self, kind: &RecordKind, records: &mut [Record]) -> StorageResult<()> {
+        if kind.link_fields().next().is_none() || records.is_empty() {
+            return Ok(());
+        }
+        let mut by_id: HashMap<String, usize> = HashMap::new();
+        for (i, r) in records.iter_mut().enumerate() {
+            for f in kind.link_fields() {
+                r.links.insert(f.name, Vec::new());
+            }
+            by_id.insert(r.id.to_string(), i);
+        }
+        for chunk in records.iter().map(|r| r.id.to_string()).collect::<Vec<_>>().chunks(200) {
+            let mut params = vec![Value::Text(kind.name.into())];
+            let ph: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            params.extend(chunk.iter().map(|id| Value::Text(id.clone())));
+            let rows = self.conn.rows(
+                &format!(
+                    "SELECT record_id, field, target_id FROM record_links WHERE kind = $1 AND record_id IN ({}) ORDER BY record_id, field, position",
+                    ph.join(", ")
+                ),
+                &params,
+            )?;
+            for row in rows {
+                let mut c = Cols(row.iter());
+                let (rid, field, target) = (c.text()?, c.text()?, c.uuid()?);
+                let Some(f) = kind.link_fields().find(|f| f.name == field) else { continue };
+                if let Some(i) = by_id.get(&rid) {
+                    records[*i].links.entry(f.name).or_default().push(target);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn coworker_from_row(row: &[Value]) -> StorageResult<CoWorker> {
+        let mut c = Cols(row.iter());
+        Ok(CoWorker {
+            id: c.uuid()?,
+            email: c.text()?,
+            name: c.text()?,
+            role: Role::parse(&c.text()?).map_err(StorageError::Other)?,
+            status: Status::parse(&c.text()?).map_err(StorageError::Other)?,
+            seniority: Seniority::parse(&c.text()?).map_err(StorageError::Other)?,
+            team_id: c.opt_uuid()?,
+            manager_id: c.opt_uuid()?,
+            title: c.opt_text()?,
+            password_hash: c.opt_text()?,
+            created_at: c.int()?,
+            updated_at: c.int()?,
+        })
+    }
+
+    fn credential_from_row(row: &[Value]) -> StorageResult<Credential> {
+        let mut c = Cols(row.iter());
+        Ok(Credential {
+            id: c.uuid()?,
+            coworker_id: c.uuid()?,
+            kind: c.text()?,
+            name: c.text()?,
+            secret_hash: c.text()?,
+            created_at: c.int()?,
+            expires_at: c.opt_int()?,
+            last_used_at: c.opt_int()?,
+            revoked_at: c.opt_int()?,
+        })
+    }
+
+    fn event_from_row(row: &[Value]) -> StorageResult<SystemEvent> {
+        let mut c = Cols(row.iter());
+        let seq = c.int()?;
+        let id = c.uuid()?;
+        let event = NewEvent {
+            at: c.int()?,
+            coworker_id: c.opt_uuid()?,
+            action: c.text()?,
+            object_type: c.opt_text()?,
+            object_id: c.opt_text()?,
+            row_count: c.int()?,
+            client_addr: c.opt_text()?,
+            user_agent: c.opt_text()?,
+            details: serde_json::from_str(&c.text()?).map_err(|_| bad_row("event details"))?,
+        };
+        Ok(SystemEvent { seq, id, event, prev_hash: c.text()?, hash: c.text()? })
+    }
+}
+
+const COWORKER_COLUMNS: &str =
+    "id, email, name, role, status, seniority, team_id, manager_id, title, password_hash, created_at, updated_at";
+const CREDENTIAL_COLUMNS: &str =
+    "id, coworker_id, kind, name, secret_hash, created_at, expires_at, last_used_at, revoked_at";
+pub const EVENT_COLUMNS: &str = "seq, id, at, coworker_id, action, object_type, object_id, row_count, client_addr, user_agent, details, prev_hash, hash";
+
+impl<C: Conn> Tx for SqlTx<C> {
+    fn insert_record(&mut self, kind: &RecordKind, record: &Record) -> StorageResult<()> {
+        self.conn.exec(&kind_sql(kind).insert, &Self::record_params(kind, record))?;
+        self.write_links(kind, record)
+    }
+
+    fn update_record(&mut self, kind: &RecordKind, record: &Record) -> StorageResult<()> {
+        let n = self.conn.exec(&kind_sql(kind).update, &Self::record_params(kind, record))?;
+        if n != 1 {
+            return Err(StorageError::Other(format!("{} {} vanished during the update", kind.name, record.id)));
+        }
+        self.write_links(kind, record)
+    }
+
+    fn get_record(&mut self, kind: &RecordKind, id: Uuid) -> StorageResult<Option<Record>> {
+        let rows = self.conn.rows(&kind_sql(kind).by_id, &[Value::Text(id.to_string())])?;
+        let Some(row) = rows.first() else { return Ok(None) };
+        let mut records = vec![self.record_from_row(kind, row)?];
+        self.load_links(kind, &mut records)?;
+        Ok(records.pop())
+    }
+
+    fn list_records(&mut self, kind: &RecordKind, q: &RecordQuery) -> StorageResult<Vec<Record>> {
+        let sql = kind_sql(kind);
+        let mut params: Vec<Value> = Vec::new();
+        let next = |params: &mut Vec<Value>, v: Value| {
+            params.push(v);
+            format!("${}", params.len())
+        };
+        let mut wheres = vec![match q.deleted {
+            Deleted::Exclude => "deleted_at IS NULL".to_string(),
+            Deleted::Only => "deleted_at IS NOT NULL".to_string(),
+        }];
+        for (field, value) in &q.filters {
+            if value.is_null() {
+                wheres.push(format!("\"{field}\" IS NULL"));
+            } else {
+                let p = next(&mut params, value.clone());
+                wheres.push(format!("\"{field}\" = {p}"));
+            }
+        }
+        if let Some(owners) = &q.owners {
+            if owners.is_empty() {
+                return Ok(Vec::new());
+            }
+            let ps: Vec<String> = owners.iter().map(|o| next(&mut params, Value::Text(o.to_string()))).collect();
+            wheres.push(format!("\"{}\" IN ({})", kind.owner_field, ps.join(", ")));
+        }
+        if !q.words.is_empty() {
+            match self.conn.backend() {
+                Backend::Sqlite => {
+                    let m = q
+                        .words
+                        .iter()
+                        .map(|w| format!("\"{}\"*", w.replace('"', "")))
+                        .collect::<Vec<_>>()
+                        .join(" AND ");
+                    let p = next(&mut params, Value::Text(m));
+                    wheres.push(format!(
+                        "rid IN (SELECT rowid FROM {}_fts WHERE {}_fts MATCH {p})",
+                        kind.plural, kind.plural
+                    ));
+                }
+                Backend::Postgres => {
+                    let m = q.words.iter().map(|w| format!("{w}:*")).collect::<Vec<_>>().join(" & ");
+                    let p = next(&mut params, Value::Text(m));
+                    wheres.push(format!("to_tsvector('simple', search_text) @@ to_tsquery('simple', {p})"));
+                }
+            }
+        }
+        let sort = q.sort;
+        let (dir, cmp) = if q.descending { ("DESC", "<") } else { ("ASC", ">") };
+        if let Some((value, id)) = &q.after {
+            let a = next(&mut params, value.clone());
+            let b = next(&mut params, Value::Text(id.to_string()));
+            wheres.push(format!("(\"{sort}\", id) {cmp} ({a}, {b})"));
+        }
+        let limit = next(&mut params, Value::Int(i64::from(q.limit) + 1));
+        let offset = next(&mut params, Value::Int(i64::try_from(q.offset).unwrap_or(i64::MAX)));
+        let text = format!(
+            "{} WHERE {} ORDER BY \"{sort}\" {dir}, id {dir} LIMIT {limit} OFFSET {offset}",
+            sql.select,
+            wheres.join(" AND ")
+        );
+        let rows = self.conn.rows(&text, &params)?;
+        let mut records = rows.iter().map(|r| self.record_from_row(kind, r)).collect::<StorageResult<Vec<_>>>()?;
+        self.load_links(kind, &mut records)?;
+        Ok(records)
+    }
+
+    fn find_records(
+        &mut self,
+        kind: &RecordKind,
+        field: &str,
+        value: &Value,
+        limit: u32,
+    ) -> StorageResult<Vec<Record>> {
+        if kind.field(field).is_none() {
+            return Err(StorageError::Other(format!("{} has no field {field}", kind.plural)));
+        }
+        let text =
+            format!("{} WHERE \"{field}\" = $1 AND deleted_at IS NULL ORDER BY id LIMIT $2", kind_sql(kind).select);
+        let rows = self.conn.rows(&text, &[value.clone(), Value::Int(limit.into())])?;
+        let mut records = rows.iter().map(|r| self.record_from_row(kind, r)).collect::<StorageResult<Vec<_>>>()?;
+        self.load_links(kind, &mut records)?;
+        Ok(records)
+    }
+
+    fn find_accounts_by_name(&mut self, name: &str) -> StorageResult<Vec<Record>> {
+        let kind = &holdfast_core::record::ACCOUNTS;
+        let text =
+            format!("{} WHERE lower(name) = $1 AND deleted_at IS NULL ORDER BY id LIMIT 5", kind_sql(kind).select);
+        let rows = self.conn.rows(&text, &[Value::Text(name.to_lowercase())])?;
+        rows.iter().map(|r| self.record_from_row(kind, r)).collect()
+    }
+
+    fn linked_from(&mut self, kind: &RecordKind, field: &str, target: Uuid, limit: u32) -> StorageResult<Vec<Uuid>> {
+        let text = format!(
+            "SELECT l.record_id FROM record_links l JOIN {} r ON r.id = l.record_id WHERE l.target_id = $1 AND l.kind = $2 AND l.field = $3 AND r.deleted_at IS NULL ORDER BY l.record_id DESC LIMIT $4",
+            kind.plural
+        );
+        let rows = self.conn.rows(
+            &text,
+            &[
+                Value::Text(target.to_string()),
+                Value::Text(kind.name.into()),
+                Value::Text(field.into()),
+                Value::Int(limit.into()),
+            ],
+        )?;
+        rows.iter().map(|r| Cols(r.iter()).uuid()).collect()
+    }
+
+    fn count_records(&mut self, kind: &RecordKind) -> StorageResult<i64> {
+        let rows = self.conn.rows(&format!("SELECT count(*) FROM {} WHERE deleted_at IS NULL", kind.plural), &[])?;
+        rows.first().and_then(|r| r.first()).and_then(Value::as_int).ok_or_else(|| bad_row("count"))
+    }
+
+    fn insert_coworker(&mut self, c: &CoWorker) -> StorageResult<()> {
+        self.conn.exec(
+            &format!(
+                "INSERT INTO coworkers ({COWORKER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+            ),
+            &coworker_params(c),
+        )?;
+        Ok(())
+    }
+
+    fn update_coworker(&mut self, c: &CoWorker) -> StorageResult<()> {
+        self.conn.exec(
+            "UPDATE coworkers SET email = $2, name = $3, role = $4, status = $5, seniority = $6, team_id = $7, manager_id = $8, title = $9, password_hash = $10, created_at = $11, updated_at = $12 WHERE id = $1",
+            &coworker_params(c),
+        )?;
+        Ok(())
+    }
+
+    fn get_coworker(&mut self, id: Uuid) -> StorageResult<Option<CoWorker>> {
+        let rows = self
+            .conn
+            .rows(&format!("SELECT {COWORKER_COLUMNS} FROM coworkers WHERE id = $1"), &[Value::Text(id.to_string())])?;
+        rows.first().map(|r| Self::coworker_from_row(r)).transpose()
+    }
+
+    fn get_coworker_by_email(&mut self, email: &str) -> StorageResult<Option<CoWorker>> {
+        let rows = self.conn.rows(
+            &format!("SELECT {COWORKER_COLUMNS} FROM coworkers WHERE email = $1"),
+            &[Value::Text(email.into())],
+        )?;
+        rows.first().map(|r| Self::coworker_from_row(r)).transpose()
+    }
+
+    fn list_coworkers(&mut self) -> StorageResult<Vec<CoWorker>> {
+        let rows = self.conn.rows(&format!("SELECT {COWORKER_COLUMNS} FROM coworkers ORDER BY name, id"), &[])?;
+        rows.iter().map(|r| Self::coworker_from_row(r)).collect()
+    }
+
+    fn insert_team(&mut self, t: &Team) -> StorageResult<()> {
+        self.conn.exec(
+            "INSERT INTO teams (id, name, manager_id) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET name = excluded.name, manager_id = excluded.manager_id",
+            &[Value::Text(t.id.to_string()), Value::Text(t.name.clone()), opt_uuid(t.manager_id)],
+        )?;
+        Ok(())
+    }
+
+    fn list_teams(&mut self) -> StorageResult<Vec<Team>> {
+        let rows = self.conn.rows("SELECT id, name, manager_id FROM teams ORDER BY name", &[])?;
+        rows.iter()
+            .map(|r| {
+                let mut c = Cols(r.iter());
+                Ok(Team { id: c.uuid()?, name: c.text()?, manager_id: c.opt_uuid()? })
+            })
+            .collect()
+    }
+
+    fn insert_credential(&mut self, c: &Credential) -> StorageResult<()> {
+        self.conn.exec(
+            &format!("INSERT INTO credentials ({CREDENTIAL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"),
+            &[
+                Value::Text(c.id.to_string()),
+                Value::Text(c.coworker_id.to_string()),
+                Value::Text(c.kind.clone()),
+                Value::Text(c.name.clone()),
+                Value::Text(c.secret_hash.clone()),
+                Value::Int(c.created_at),
+                opt_int(c.expires_at),
+                opt_int(c.last_used_at),
+                opt_int(c.revoked_at),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn find_credential(&mut self, secret_hash: &str) -> StorageResult<Option<Credential>> {
+        let rows = self.conn.rows(
+            &format!("SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE secret_hash = $1"),
+            &[Value::Text(secret_hash.into())],
+        )?;
+        rows.first().map(|r| Self::credential_from_row(r)).transpose()
+    }
+
+    fn touch_credential(&mut self, id: Uuid, at: i64) -> StorageResult<()> {
+        self.conn.exec(
+            "UPDATE credentials SET last_used_at = $2 WHERE id = $1",
+            &[Value::Text(id.to_string()), Value::Int(at)],
+        )?;
+        Ok(())
+    }
+
+    fn revoke_credentials(&mut self, coworker_id: Uuid, only: Option<Uuid>, at: i64) -> StorageResult<usize> {
+        let n = match only {
+            Some(id) => self.conn.exec(
+                "UPDATE credentials SET revoked_at = $3 WHERE coworker_id = $1 AND id = $2 AND revoked_at IS NULL",
+                &[Value::Text(coworker_id.to_string()), Value::Text(id.to_string()), Value::Int(at)],
+            )?,
+            None => self.conn.exec(
+                "UPDATE credentials SET revoked_at = $2 WHERE coworker_id = $1 AND revoked_at IS NULL",
+                &[Value::Text(coworker_id.to_string()), Value::Int(at)],
+            )?,
+        };
+        Ok(n as usize)
+    }
+
+    fn list_credentials(&mut self, coworker_id: Uuid) -> StorageResult<Vec<Credential>> {
+        let rows = self.conn.rows(
+            &format!("SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE coworker_id = $1 ORDER BY created_at DESC"),
+            &[Value::Text(coworker_id.to_string())],
+        )?;
+        rows.iter().map(|r| Self::credential_from_row(r)).collect()
+    }
+
+    fn get_setting(&mut self, key: &str) -> StorageResult<Option<String>> {
+        let rows = self.conn.rows("SELECT value FROM settings WHERE key = $1", &[Value::Text(key.into())])?;
+        Ok(rows.first().and_then(|r| r.first()).and_then(|v| v.as_text().map(String::from)))
+    }
+
+    fn set_setting(&mut self, key: &str, value: &str) -> StorageResult<()> {
+        self.conn.exec(
+            "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            &[Value::Text(key.into()), Value::Text(value.into())],
+        )?;
+        Ok(())
+    }
+
+    fn chain_head(&mut self) -> StorageResult<(i64, String)> {
+        let sql = match self.conn.backend() {
+            Backend::Sqlite => "SELECT seq, hash FROM event_chain WHERE id = 1",
+            Backend::Postgres => "SELECT seq, hash FROM event_chain WHERE id = 1 FOR UPDATE",
+        };
+        let rows = self.conn.rows(sql, &[])?;
+        let row = rows.first().ok_or_else(|| bad_row("missing chain head"))?;
+        let mut c = Cols(row.iter());
+        Ok((c.int()?, c.text()?))
+    }
+
+    fn insert_events(&mut self, events: &[SystemEvent]) -> StorageResult<()> {
+        let Some(last) = events.last() else { return Ok(()) };
+        for chunk in events.chunks(64) {
+            let mut params = Vec::with_capacity(chunk.len() * 13);
+            let mut groups = Vec::with_capacity(chunk.len());
+            for e in chunk {
+                let base = params.len();
+                let ph: Vec<String> = (1..=13).map(|i| format!("${}", base + i)).collect();
+                groups.push(format!("({})", ph.join(", ")));
+                let n = &e.event;
+                params.extend([
+                    Value::Int(e.seq),
+                    Value::Text(e.id.to_string()),
+                    Value::Int(n.at),
+                    opt_uuid(n.coworker_id),
+                    Value::Text(n.action.clone()),
+                    opt_text(n.object_type.as_deref()),
+                    opt_text(n.object_id.as_deref()),
+                    Value::Int(n.row_count),
+                    opt_text(n.client_addr.as_deref()),
+                    opt_text(n.user_agent.as_deref()),
+                    Value::Text(n.details.to_string()),
+                    Value::Text(e.prev_hash.clone()),
+                    Value::Text(e.hash.clone()),
+                ]);
+            }
+            self.conn
+                .exec(&format!("INSERT INTO system_events ({EVENT_COLUMNS}) VALUES {}", groups.join(", ")), &params)?;
+        }
+        self.conn.exec(
+            "UPDATE event_chain SET seq = $1, hash = $2 WHERE id = 1",
+            &[Value::Int(last.seq), Value::Text(last.hash.clone())],
+        )?;
+        Ok(())
+    }
+
+    fn list_events(&mut self, f: &EventFilter) -> StorageResult<Vec<SystemEvent>> {
+        let mut params = Vec::new();
+        let mut wheres = vec!["1 = 1".to_string()];
+        let mut add = |clause: &str, v: Value, params: &mut Vec<Value>| {
+            params.push(v);
+            wheres.push(clause.replace('?', &format!("${}", params.len())));
+        };
+        if let Some(c) = f.coworker_id {
+            add("coworker_id = ?", Value::Text(c.to_string()), &mut params);
+        }
+        if let Some(a) = &f.action {
+            add("action = ?", Value::Text(a.clone()), &mut params);
+        }
+        if let Some(t) = &f.object_type {
+            add("object_type = ?", Value::Text(t.clone()), &mut params);
+        }
+        if let Some(o) = &f.object_id {
+            add("object_id = ?", Value::Text(o.clone()), &mut params);
+        }
+        if let Some(s) = f.since {
+            add("at >= ?", Value::Int(s), &mut params);
+        }
+        if let Some(u) = f.until {
+            add("at < ?", Value::Int(u), &mut params);
+        }
+        if let Some(b) = f.before_seq {
+            add("seq < ?", Value::Int(b), &mut params);
+        }
+        params.push(Value::Int(f.limit.max(1) as i64));
+        let text = format!(
+            "SELECT {EVENT_COLUMNS} FROM system_events WHERE {} ORDER BY seq DESC LIMIT ${}",
+            wheres.join(" AND "),
+            params.len()
+        );
+        let rows = self.conn.rows(&text, &params)?;
+        rows.iter().map(|r| Self::event_from_row(r)).collect()
+    }
+}
+
+fn coworker_params(c: &CoWorker) -> Vec<Value> {
+    vec![
+        Value::Text(c.id.to_string()),
+        Value::Text(c.email.clone()),
+        Value::Text(c.name.clone()),
+        Value::Text(c.role.as_str().into()),
+        Value::Text(c.status.as_str().into()),
+        Value::Text(c.seniority.as_str().into()),
+        opt_uuid(c.team_id),
+        opt_uuid(c.manager_id),
+        opt_text(c.title.as_deref()),
+        opt_text(c.password_hash.as_deref()),
+        Value::Int(c.created_at),
+        Value::Int(c.updated_at),
+    ]
+}

@@ -1,0 +1,420 @@
+//! The JSON API under `/api/v1`. Handlers only translate HTTP to service calls and back.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use axum::response::IntoResponse;
+use holdfast_core::CoreError;
+use holdfast_core::coworker::{Role, Seniority, Status};
+use holdfast_core::event::EventFilter;
+use holdfast_core::record::{RecordKind, search_words};
+use holdfast_core::service::{CoWorkerChanges, ImportOptions, ListRequest, NewCoWorker};
+use holdfast_core::storage::Credential;
+use holdfast_core::time::{format_timestamp, parse_timestamp};
+use serde::Deserialize;
+use serde_json::{Value as Json, json};
+
+type J = axum::Json<Json>;
+use uuid::Uuid;
+
+use crate::extract::{Caller, JsonBody, RawBody, client_of};
+use crate::problem::{ApiError, body_error};
+use crate::{AppState, blocking};
+
+type Params = Query<Vec<(String, String)>>;
+
+fn kind_of(plural: &str) -> Result<&'static RecordKind, ApiError> {
+    RecordKind::by_plural(plural)
+        .ok_or_else(|| ApiError::Core(CoreError::NotFound { what: "collection", id: format!("/api/v1/{plural}") }))
+}
+
+fn parse_id(what: &'static str, text: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(text).map_err(|_| ApiError::Core(CoreError::not_found(what, text)))
+}
+
+fn parse_num<T: std::str::FromStr>(name: &str, v: &str) -> Result<T, ApiError> {
+    v.parse().map_err(|_| ApiError::field(name, format!("'{v}' is not a whole number")))
+}
+
+fn parse_bool(name: &str, v: &str) -> Result<bool, ApiError> {
+    match v {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" | "" => Ok(false),
+        _ => Err(ApiError::field(name, "must be true or false")),
+    }
+}
+
+/// Splits query parameters into the list request's known parts and field filters.
+fn list_request(params: Vec<(String, String)>) -> Result<ListRequest, ApiError> {
+    let mut req = ListRequest::default();
+    for (k, v) in params {
+        match k.as_str() {
+            "q" => req.q = Some(v).filter(|q| !q.trim().is_empty()),
+            "owner" => req.owner = Some(v),
+            "sort" => req.sort = Some(v),
+            "limit" => req.limit = Some(parse_num("limit", &v)?),
+            "cursor" => req.cursor = Some(v).filter(|c| !c.is_empty()),
+            "offset" => req.offset = Some(parse_num("offset", &v)?),
+            "deleted" => req.deleted = parse_bool("deleted", &v)?,
+            _ => req.filters.push((k, v)),
+        }
+    }
+    Ok(req)
+}
+
+pub async fn list(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    Path(plural): Path<String>,
+    Query(params): Params,
+) -> Result<J, ApiError> {
+    let kind = kind_of(&plural)?;
+    let req = list_request(params)?;
+    let page = blocking(move || s.list_records(&actor, kind, &req)).await?;
+    Ok(axum::Json(json!({
+        "items": page.items.iter().map(|r| r.to_json(kind)).collect::<Vec<_>>(),
+        "next_cursor": page.next_cursor,
+    })))
+}
+
+pub async fn create(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    Path(plural): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Result<impl IntoResponse, ApiError> {
+    let kind = kind_of(&plural)?;
+    let rec = blocking(move || s.create_record(&actor, kind, &body)).await?;
+    let location = format!("/api/v1/{}/{}", kind.plural, rec.id);
+    Ok((StatusCode::CREATED, [(axum::http::header::LOCATION, location)], axum::Json(rec.to_json(kind))))
+}
+
+pub async fn get(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    Path((plural, id)): Path<(String, String)>,
+) -> Result<J, ApiError> {
+    let kind = kind_of(&plural)?;
+    let id = parse_id(kind.name, &id)?;
+    let rec = blocking(move || s.get_record(&actor, kind, id)).await?;
+    Ok(axum::Json(rec.to_json(kind)))
+}
+
+pub async fn update(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    Path((plural, id)): Path<(String, String)>,
+    JsonBody(body): JsonBody,
+) -> Result<J, ApiError> {
+    let kind = kind_of(&plural)?;
+    let id = parse_id(kind.name, &id)?;
+    let rec = blocking(move || s.update_record(&actor, kind, id, &body)).await?;
+    Ok(axum::Json(rec.to_json(kind)))
+}
+
+pub async fn delete(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    Path((plural, id)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let kind = kind_of(&plural)?;
+    let id = parse_id(kind.name, &id)?;
+    blocking(move || s.delete_record(&actor, kind, id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn restore(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    Path((plural, id)): Path<(String, String)>,
+) -> Result<J, ApiError> {
+    let kind = kind_of(&plural)?;
+    let id = parse_id(kind.name, &id)?;
+    let rec = blocking(move || s.restore_record(&actor, kind, id)).await?;
+    Ok(axum::Json(rec.to_json(kind)))
+}
+
+pub async fn search(State(s): State<AppState>, Caller(actor): Caller, Query(params): Params) -> Result<J, ApiError> {
+    let mut q = String::new();
+    let mut limit = 10;
+    for (k, v) in params {
+        match k.as_str() {
+            "q" => q = v,
+            "limit" => limit = parse_num("limit", &v)?,
+            other => return Err(ApiError::field(other, "is not a search parameter; use q and limit")),
+        }
+    }
+    if search_words(&q).is_empty() {
+        return Err(ApiError::field("q", "type at least one letter or digit to search for"));
+    }
+    let hits = blocking(move || s.search(&actor, &q, limit)).await?;
+    let mut out = serde_json::Map::new();
+    for hit in hits {
+        out.insert(hit.kind.plural.into(), json!(hit.records.iter().map(|r| r.to_json(hit.kind)).collect::<Vec<_>>()));
+    }
+    Ok(axum::Json(Json::Object(out)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Login {
+    email: String,
+    password: String,
+}
+
+pub async fn login(
+    State(s): State<AppState>,
+    parts: Parts,
+    JsonBody(body): JsonBody,
+) -> Result<impl IntoResponse, ApiError> {
+    let login: Login = serde_json::from_value(body).map_err(|e| body_error(&e))?;
+    let (addr, agent) = client_of(&parts);
+    let (coworker, token) = blocking(move || s.login(&login.email, &login.password, addr, agent)).await?;
+    Ok((StatusCode::CREATED, axum::Json(json!({"token": token, "coworker": coworker.to_json()}))))
+}
+
+pub async fn logout(State(s): State<AppState>, Caller(actor): Caller) -> Result<StatusCode, ApiError> {
+    blocking(move || s.logout(&actor)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn me(Caller(actor): Caller) -> Result<J, ApiError> {
+    let c = actor.coworker.as_ref().ok_or(ApiError::Internal)?;
+    Ok(axum::Json(json!({"coworker": c.to_json(), "via": actor.channel.as_str(), "manages": actor.manages})))
+}
+
+pub async fn coworkers(State(s): State<AppState>, Caller(actor): Caller) -> Result<J, ApiError> {
+    let list = blocking(move || s.list_coworkers(&actor)).await?;
+    Ok(axum::Json(json!({"items": list.iter().map(|c| c.to_json()).collect::<Vec<_>>(), "next_cursor": null})))
+}
+
+pub async fn coworker(State(s): State<AppState>, Caller(actor): Caller, Path(id): Path<String>) -> Result<J, ApiError> {
+    let c = blocking(move || s.get_coworker(&actor, &id)).await?;
+    Ok(axum::Json(c.to_json()))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CoWorkerBody {
+    email: Option<String>,
+    name: Option<String>,
+    role: Option<String>,
+    status: Option<String>,
+    seniority: Option<String>,
+    #[serde(default, with = "double_option")]
+    team: Option<Option<String>>,
+    #[serde(default, with = "double_option")]
+    manager: Option<Option<String>>,
+    #[serde(default, with = "double_option")]
+    title: Option<Option<String>>,
+    password: Option<String>,
+}
+
+mod double_option {
+    use serde::{Deserialize, Deserializer};
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Option<String>>, D::Error> {
+        Option::<String>::deserialize(d).map(Some)
+    }
+}
+
+fn parse_enum<T>(field: &str, v: Option<String>, f: fn(&str) -> Result<T, String>) -> Result<Option<T>, ApiError> {
+    v.map(|s| f(&s).map_err(|r| ApiError::field(field, r))).transpose()
+}
+
+pub async fn add_coworker(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    JsonBody(body): JsonBody,
+) -> Result<impl IntoResponse, ApiError> {
+    let b: CoWorkerBody = serde_json::from_value(body).map_err(|e| body_error(&e))?;
+    let new = NewCoWorker {
+        email: b.email.ok_or_else(|| ApiError::field("email", "is required"))?,
+        name: b.name.ok_or_else(|| ApiError::field("name", "is required"))?,
+        role: parse_enum("role", b.role, Role::parse)?
+            .ok_or_else(|| ApiError::field("role", "is required: admin, manager or rep"))?,
+        seniority: parse_enum("seniority", b.seniority, Seniority::parse)?,
+        team: b.team.flatten(),
+        manager: b.manager.flatten(),
+        title: b.title.flatten(),
+        password: b.password,
+    };
+    if b.status.is_some() {
+        return Err(ApiError::field("status", "new co-workers start active; change the status afterwards"));
+    }
+    let c = blocking(move || s.add_coworker(&actor, new)).await?;
+    Ok((StatusCode::CREATED, axum::Json(c.to_json())))
+}
+
+pub async fn update_coworker(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Result<J, ApiError> {
+    let b: CoWorkerBody = serde_json::from_value(body).map_err(|e| body_error(&e))?;
+    if b.email.is_some() {
+        return Err(ApiError::field("email", "cannot be changed; add a new co-worker instead"));
+    }
+    let changes = CoWorkerChanges {
+        name: b.name,
+        role: parse_enum("role", b.role, Role::parse)?,
+        status: parse_enum("status", b.status, Status::parse)?,
+        seniority: parse_enum("seniority", b.seniority, Seniority::parse)?,
+        team: b.team,
+        manager: b.manager,
+        title: b.title,
+        password: b.password,
+    };
+    let c = blocking(move || s.update_coworker(&actor, &id, changes)).await?;
+    Ok(axum::Json(c.to_json()))
+}
+
+fn event_filter(params: Vec<(String, String)>) -> Result<EventFilter, ApiError> {
+    let mut f = EventFilter { limit: 100, ..Default::default() };
+    for (k, v) in params {
+        match k.as_str() {
+            "action" => f.action = Some(v),
+            "object_type" => f.object_type = Some(v),
+            "object_id" => f.object_id = Some(v),
+            "since" => f.since = Some(parse_timestamp(&v).map_err(|r| ApiError::field("since", r))?),
+            "until" => f.until = Some(parse_timestamp(&v).map_err(|r| ApiError::field("until", r))?),
+            "before" => f.before_seq = Some(parse_num("before", &v)?),
+            "limit" => f.limit = parse_num("limit", &v)?,
+            other => {
+                return Err(ApiError::field(
+                    other,
+                    "is not an event filter; use action, object_type, object_id, since, until, before, limit",
+                ));
+            }
+        }
+    }
+    Ok(f)
+}
+
+fn events_page(events: Vec<holdfast_core::event::SystemEvent>, limit: usize) -> Json {
+    let next = if events.len() >= limit { events.last().map(|e| e.seq.to_string()) } else { None };
+    json!({"items": events.iter().map(|e| e.to_json()).collect::<Vec<_>>(), "next_cursor": next})
+}
+
+pub async fn coworker_events(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    Query(params): Params,
+) -> Result<J, ApiError> {
+    let mut params = params;
+    for p in &mut params {
+        if p.0 == "cursor" {
+            p.0 = "before".into();
+        }
+    }
+    let filter = event_filter(params)?;
+    let limit = filter.limit;
+    let events = blocking(move || s.coworker_events(&actor, &id, filter)).await?;
+    Ok(axum::Json(events_page(events, limit)))
+}
+
+pub async fn all_events(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    Query(params): Params,
+) -> Result<J, ApiError> {
+    let filter = event_filter(params)?;
+    let limit = filter.limit;
+    let events = blocking(move || s.events(&actor, &filter)).await?;
+    Ok(axum::Json(events_page(events, limit)))
+}
+
+fn credential_json(c: &Credential) -> Json {
+    json!({
+        "id": c.id, "coworker_id": c.coworker_id, "kind": c.kind, "name": c.name,
+        "created_at": format_timestamp(c.created_at),
+        "expires_at": c.expires_at.map(format_timestamp),
+        "last_used_at": c.last_used_at.map(format_timestamp),
+        "revoked_at": c.revoked_at.map(format_timestamp),
+    })
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct TokenBody {
+    #[serde(default)]
+    name: String,
+}
+
+pub async fn create_token(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    RawBody(body): RawBody,
+) -> Result<impl IntoResponse, ApiError> {
+    let b: TokenBody = if body.iter().all(u8::is_ascii_whitespace) {
+        TokenBody::default()
+    } else {
+        let v: Json = serde_json::from_slice(&body).map_err(|e| ApiError::BadJson(e.to_string()))?;
+        serde_json::from_value(v).map_err(|e| body_error(&e))?
+    };
+    let t = blocking(move || s.create_token(&actor, &id, &b.name)).await?;
+    let mut out = credential_json(&t.credential);
+    out["token"] = json!(t.secret);
+    Ok((StatusCode::CREATED, axum::Json(out)))
+}
+
+pub async fn tokens(State(s): State<AppState>, Caller(actor): Caller, Path(id): Path<String>) -> Result<J, ApiError> {
+    let list = blocking(move || s.list_credentials(&actor, &id)).await?;
+    Ok(axum::Json(json!({"items": list.iter().map(credential_json).collect::<Vec<_>>(), "next_cursor": null})))
+}
+
+pub async fn revoke_token(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    Path((id, token)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let token = parse_id("token", &token)?;
+    blocking(move || s.revoke_token(&actor, &id, token)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn settings(State(s): State<AppState>, Caller(_actor): Caller) -> Result<J, ApiError> {
+    let p = blocking(move || s.read_policy_setting()).await?;
+    Ok(axum::Json(json!({"read_policy": p.as_str()})))
+}
+
+pub async fn update_settings(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    JsonBody(body): JsonBody,
+) -> Result<J, ApiError> {
+    let map: BTreeMap<String, Json> = serde_json::from_value(body).map_err(|e| body_error(&e))?;
+    let mut policy = None;
+    for (k, v) in map {
+        match (k.as_str(), v) {
+            ("read_policy", Json::String(p)) => policy = Some(p),
+            ("read_policy", _) => return Err(ApiError::field("read_policy", "must be all, team or own")),
+            (other, _) => return Err(ApiError::field(other, "is not a setting; the settings are: read_policy")),
+        }
+    }
+    let Some(p) = policy else { return Err(ApiError::field("read_policy", "is required")) };
+    let p = blocking(move || s.set_read_policy(&actor, &p)).await?;
+    Ok(axum::Json(json!({"read_policy": p.as_str()})))
+}
+
+pub async fn import_contacts(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    Query(params): Params,
+    RawBody(body): RawBody,
+) -> Result<J, ApiError> {
+    let mut options = ImportOptions { source: Some("api upload".into()), ..Default::default() };
+    for (k, v) in params {
+        match k.as_str() {
+            "dry_run" => options.dry_run = parse_bool("dry_run", &v)?,
+            "source" => options.source = Some(v),
+            other => return Err(ApiError::field(other, "is not an import option; use dry_run")),
+        }
+    }
+    let report = blocking(move || s.import_contacts(&actor, &mut body.as_ref(), &options, &|_, _| {})).await?;
+    Ok(axum::Json(serde_json::to_value(report).map_err(|_| ApiError::Internal)?))
+}

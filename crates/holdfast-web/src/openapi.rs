@@ -1,0 +1,153 @@
+//! The OpenAPI 3.1 document, generated from the record descriptors that also drive validation
+//! and storage, so the document cannot drift from what the server accepts.
+
+use holdfast_core::record::{ALL_KINDS, FieldType, RecordKind};
+use serde_json::{Map, Value, json};
+
+fn field_schema(ty: FieldType) -> Value {
+    match ty {
+        FieldType::Text { max } => json!({"type": ["string", "null"], "maxLength": max}),
+        FieldType::Email => json!({"type": ["string", "null"], "format": "email"}),
+        FieldType::Phone => json!({"type": ["string", "null"], "examples": ["+1 415 555 0100"]}),
+        FieldType::Domain => json!({"type": ["string", "null"], "examples": ["acme.com"]}),
+        FieldType::Int { min, max } => json!({"type": ["integer", "null"], "minimum": min, "maximum": max}),
+        FieldType::Money => json!({"type": ["number", "null"], "minimum": 0, "multipleOf": 0.01}),
+        FieldType::Date => json!({"type": ["string", "null"], "format": "date"}),
+        FieldType::Timestamp => json!({"type": ["string", "null"], "format": "date-time"}),
+        FieldType::Choice(options) => {
+            let mut e: Vec<Value> = options.iter().map(|o| json!(o)).collect();
+            e.push(Value::Null);
+            json!({"enum": e})
+        }
+        FieldType::Ref(k) => {
+            json!({"type": ["string", "null"], "format": "uuid", "description": format!("id of a {}", k.name())})
+        }
+        FieldType::RefList(k) => {
+            json!({"type": "array", "items": {"type": "string", "format": "uuid"}, "description": format!("ids of {}s", k.name())})
+        }
+    }
+}
+
+fn schema(kind: &RecordKind) -> Value {
+    let mut props = Map::new();
+    props.insert("id".into(), json!({"type": "string", "format": "uuid", "readOnly": true}));
+    for f in kind.fields {
+        let mut s = field_schema(f.ty);
+        s["description"] = json!(f.doc);
+        if let Some(d) = f.default {
+            s["default"] = json!(d);
+        }
+        props.insert(f.name.into(), s);
+    }
+    for t in ["created_at", "updated_at", "deleted_at"] {
+        props.insert(t.into(), json!({"type": ["string", "null"], "format": "date-time", "readOnly": true}));
+    }
+    for t in ["created_by", "updated_by"] {
+        props.insert(t.into(), json!({"type": ["string", "null"], "format": "uuid", "readOnly": true}));
+    }
+    let required: Vec<&str> = kind.fields.iter().filter(|f| f.required).map(|f| f.name).collect();
+    json!({"type": "object", "properties": props, "required": required, "additionalProperties": false})
+}
+
+fn problem_ref() -> Value {
+    json!({"description": "Problem", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}})
+}
+
+fn record_ops(kind: &RecordKind) -> (Value, Value) {
+    let r = format!("#/components/schemas/{}", kind.name);
+    let params: Vec<Value> = [
+        ("q", "Search words (prefix match on names, emails, phones, domains)"),
+        ("owner", "Owner: co-worker id or email"),
+        ("sort", "Field to sort by, '-' in front for descending"),
+        ("limit", "Page size, 1-500 (default 50)"),
+        ("cursor", "next_cursor from the previous page"),
+        ("offset", "Rows to skip (for simple clients)"),
+        ("deleted", "true to list deleted records (admins)"),
+    ]
+    .iter()
+    .map(|(n, d)| json!({"name": n, "in": "query", "required": false, "description": d, "schema": {"type": "string"}}))
+    .collect();
+    let errors = json!({"400": problem_ref(), "401": problem_ref(), "403": problem_ref(), "404": problem_ref(), "422": problem_ref()});
+    let mut list_resp = errors.clone();
+    list_resp["200"] = json!({"description": "A page", "content": {"application/json": {"schema": {
+        "type": "object", "properties": {"items": {"type": "array", "items": {"$ref": r}}, "next_cursor": {"type": ["string", "null"]}}}}}});
+    let mut create_resp = errors.clone();
+    create_resp["201"] = json!({"description": "Created", "content": {"application/json": {"schema": {"$ref": r}}}});
+    let collection = json!({
+        "get": {"summary": format!("List {}", kind.plural), "tags": [kind.plural], "parameters": params, "responses": list_resp},
+        "post": {"summary": format!("Create a {}", kind.name), "tags": [kind.plural],
+                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": r}}}}, "responses": create_resp},
+    });
+    let mut one = errors.clone();
+    one["200"] = json!({"description": "The record", "content": {"application/json": {"schema": {"$ref": r}}}});
+    let mut gone = errors;
+    gone["204"] = json!({"description": "Deleted (recoverable by an admin)"});
+    let id = json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}]);
+    let item = json!({
+        "parameters": id,
+        "get": {"summary": format!("Open a {}", kind.name), "tags": [kind.plural], "responses": one},
+        "patch": {"summary": format!("Change fields of a {}", kind.name), "tags": [kind.plural],
+                  "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": r}}}}, "responses": one},
+        "delete": {"summary": format!("Delete a {}", kind.name), "tags": [kind.plural], "responses": gone},
+    });
+    (collection, item)
+}
+
+pub fn document() -> Value {
+    let mut paths = Map::new();
+    let mut schemas = Map::new();
+    for kind in ALL_KINDS {
+        let (collection, item) = record_ops(kind);
+        paths.insert(format!("/api/v1/{}", kind.plural), collection);
+        paths.insert(format!("/api/v1/{}/{{id}}", kind.plural), item);
+        schemas.insert(kind.name.into(), schema(kind));
+    }
+    schemas.insert(
+        "Problem".into(),
+        json!({"type": "object", "properties": {
+            "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"}, "detail": {"type": "string"},
+            "errors": {"type": "array", "items": {"type": "object", "properties": {"field": {"type": "string"}, "reason": {"type": "string"}}}}}}),
+    );
+    schemas.insert(
+        "SystemEvent".into(),
+        json!({"type": "object", "properties": {
+            "seq": {"type": "integer"}, "id": {"type": "string"}, "at": {"type": "string", "format": "date-time"},
+            "coworker_id": {"type": ["string", "null"]}, "action": {"type": "string", "examples": ["record.read", "record.create", "list.read", "export.create"]},
+            "object_type": {"type": ["string", "null"]}, "object_id": {"type": ["string", "null"]}, "row_count": {"type": "integer"},
+            "client_addr": {"type": ["string", "null"]}, "user_agent": {"type": ["string", "null"]}, "details": {"type": "object"}, "hash": {"type": "string"}}}),
+    );
+    let simple = |summary: &str, method: &str| json!({method: {"summary": summary, "responses": {"200": {"description": "OK"}, "401": problem_ref(), "403": problem_ref()}}});
+    paths.insert("/api/v1/search".into(), simple("Search accounts, contacts and leads (q, limit)", "get"));
+    paths.insert("/api/v1/sessions".into(), json!({"post": {"summary": "Sign in with email and password; returns a session token", "security": [],
+        "requestBody": {"content": {"application/json": {"schema": {"type": "object", "properties": {"email": {"type": "string"}, "password": {"type": "string"}}, "required": ["email", "password"]}}}},
+        "responses": {"201": {"description": "Signed in"}, "401": problem_ref(), "429": problem_ref()}}}));
+    paths.insert("/api/v1/me".into(), simple("The signed-in co-worker", "get"));
+    paths.insert("/api/v1/coworkers".into(), simple("The co-worker directory (POST adds one: admins)", "get"));
+    paths
+        .insert("/api/v1/coworkers/{id}".into(), simple("One co-worker by id or email (PATCH changes: admins)", "get"));
+    let event_params: Vec<Value> = ["action", "object_type", "object_id", "since", "until", "cursor", "limit"]
+        .iter()
+        .map(|n| json!({"name": n, "in": "query", "schema": {"type": "string"}}))
+        .collect();
+    paths.insert("/api/v1/coworkers/{id}/events".into(), json!({"get": {"summary": "A co-worker's system events, newest first",
+        "parameters": event_params,
+        "responses": {"200": {"description": "Events", "content": {"application/json": {"schema": {"type": "object", "properties": {
+            "items": {"type": "array", "items": {"$ref": "#/components/schemas/SystemEvent"}}, "next_cursor": {"type": ["string", "null"]}}}}}}, "401": problem_ref(), "403": problem_ref()}}}));
+    paths.insert(
+        "/api/v1/coworkers/{id}/tokens".into(),
+        simple("A co-worker's API tokens (POST creates one, shown once)", "get"),
+    );
+    paths.insert("/api/v1/events".into(), simple("The whole system event log (admins)", "get"));
+    paths.insert("/api/v1/settings".into(), simple("Settings (PUT changes: admins)", "get"));
+    paths.insert("/api/v1/imports/contacts".into(), json!({"post": {"summary": "Import contacts from CSV (HubSpot, Salesforce or Holdfast columns); ?dry_run=true reports without writing",
+        "requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}}, "responses": {"200": {"description": "Import report"}, "422": problem_ref()}}}));
+    json!({
+        "openapi": "3.1.0",
+        "info": {"title": "Holdfast API", "version": env!("CARGO_PKG_VERSION"),
+                 "description": "Every call is recorded as a system event. Authenticate with 'Authorization: Bearer <token>'."},
+        "servers": [{"url": "/"}],
+        "security": [{"bearer": []}],
+        "paths": paths,
+        "components": {"schemas": schemas, "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
+    })
+}
