@@ -538,12 +538,11 @@ impl<D: Database> Holdfast<D> {
             if let Some(c) = contacts_of[i].get(rng.random_range(0..contacts_of[i].len().max(1))) {
                 people.push(c.to_string());
             }
-            if kind == "meeting" {
-                if let Some(c) = contacts_of[i].last() {
-                    if !people.contains(&c.to_string()) {
-                        people.push(c.to_string());
-                    }
-                }
+            if kind == "meeting"
+                && let Some(c) = contacts_of[i].last()
+                && !people.contains(&c.to_string())
+            {
+                people.push(c.to_string());
             }
             let mut colleagues = Vec::new();
             if kind == "meeting" && rng.random_range(0..3) == 0 {

@@ -630,7 +630,7 @@ pub fn parse_value(field: &Field, value: &Json) -> Result<Value, String> {
                 }
                 other => return Err(format!("must be an amount, not {}", json_type(other))),
             };
-            if !amount.is_finite() || amount < 0.0 || amount > 1e13 {
+            if !amount.is_finite() || !(0.0..=1e13).contains(&amount) {
                 return Err("must be an amount between 0 and 10,000,000,000,000".into());
             }
             let cents = (amount * 100.0).round();

@@ -71,6 +71,7 @@ pub trait Tx {
     fn update_record(&mut self, kind: &RecordKind, record: &Record) -> StorageResult<()>;
     /// A record by id, deleted or not.
     fn get_record(&mut self, kind: &RecordKind, id: Uuid) -> StorageResult<Option<Record>>;
+    /// Up to `query.limit + 1` records (the extra one tells the caller another page exists).
     fn list_records(&mut self, kind: &RecordKind, query: &RecordQuery) -> StorageResult<Vec<Record>>;
     /// Live records whose `field` equals `value` (de-duplication), at most `limit`.
     fn find_records(&mut self, kind: &RecordKind, field: &str, value: &Value, limit: u32)

@@ -54,10 +54,10 @@ pub fn parse_timestamp(text: &str) -> Result<i64, String> {
     if let Ok(ts) = text.parse::<Timestamp>() {
         return Ok(ts.as_microsecond());
     }
-    if let Ok(date) = text.parse::<jiff::civil::Date>() {
-        if let Ok(zoned) = date.to_zoned(jiff::tz::TimeZone::UTC) {
-            return Ok(zoned.timestamp().as_microsecond());
-        }
+    if let Ok(date) = text.parse::<jiff::civil::Date>()
+        && let Ok(zoned) = date.to_zoned(jiff::tz::TimeZone::UTC)
+    {
+        return Ok(zoned.timestamp().as_microsecond());
     }
     Err(format!("'{text}' is not a time such as 2026-11-22T09:30:00Z or a date such as 2026-11-22"))
 }

@@ -190,3 +190,17 @@ impl Conn for PgTxConn<'_, '_> {
         Ok(out)
     }
 }
+
+impl Drop for PgStore {
+    /// Closes the pooled clients on a plain thread: the synchronous client blocks on its own
+    /// runtime when dropped, which would panic on an async runtime's thread.
+    fn drop(&mut self) {
+        let clients = match self.idle.lock() {
+            Ok(mut idle) => std::mem::take(&mut idle.0),
+            Err(_) => return,
+        };
+        if !clients.is_empty() {
+            let _ = std::thread::spawn(move || drop(clients)).join();
+        }
+    }
+}

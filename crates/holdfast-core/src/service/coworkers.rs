@@ -537,12 +537,11 @@ impl<D: Database> Holdfast<D> {
     }
 
     fn org_chart(&self) -> Result<Arc<OrgChart>, CoreError> {
-        if let Ok(guard) = self.org.read() {
-            if let Some((at, org)) = guard.as_ref() {
-                if at.elapsed() < ORG_CACHE_TTL {
-                    return Ok(Arc::clone(org));
-                }
-            }
+        if let Ok(guard) = self.org.read()
+            && let Some((at, org)) = guard.as_ref()
+            && at.elapsed() < ORG_CACHE_TTL
+        {
+            return Ok(Arc::clone(org));
         }
         let org =
             Arc::new(self.db.read(|tx| Ok(OrgChart { coworkers: tx.list_coworkers()?, teams: tx.list_teams()? }))?);

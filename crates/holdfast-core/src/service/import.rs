@@ -172,10 +172,10 @@ impl<D: Database> Holdfast<D> {
             for (i, (line, cells)) in file.rows.iter().enumerate() {
                 let mut cell: HashMap<&str, &str> = HashMap::new();
                 for (j, value) in cells.iter().enumerate() {
-                    if let Some(Some(f)) = map.get(j) {
-                        if !value.is_empty() {
-                            cell.insert(f, value.as_str());
-                        }
+                    if let Some(Some(f)) = map.get(j)
+                        && !value.is_empty()
+                    {
+                        cell.insert(f, value.as_str());
                     }
                 }
                 match self.import_row(tx, actor, &cell, &mut state, &mut report, *line) {
@@ -221,12 +221,13 @@ impl<D: Database> Holdfast<D> {
     ) -> Result<(), CoreError> {
         let mut input = serde_json::Map::new();
         let (mut first, mut last) = (cell.get("first_name").copied(), cell.get("last_name").copied());
-        if first.is_none() && last.is_none() {
-            if let Some(full) = cell.get("full_name") {
-                match full.rsplit_once(' ') {
-                    Some((f, l)) => (first, last) = (Some(f), Some(l)),
-                    None => first = Some(full),
-                }
+        if first.is_none()
+            && last.is_none()
+            && let Some(full) = cell.get("full_name")
+        {
+            match full.rsplit_once(' ') {
+                Some((f, l)) => (first, last) = (Some(f), Some(l)),
+                None => first = Some(full),
             }
         }
         let email = cell.get("email").copied();
@@ -282,21 +283,19 @@ impl<D: Database> Holdfast<D> {
                 None => tx.find_records(&record::CONTACTS, "email", &Value::Text(e.clone()), 1)?.first().map(|r| r.id),
             };
         }
-        if existing.is_none() {
-            if let Some(d) = &digits {
-                existing = state.contacts_by_phone.get(d).copied();
-            }
+        if existing.is_none()
+            && let Some(d) = &digits
+        {
+            existing = state.contacts_by_phone.get(d).copied();
         }
         match existing {
             Some(id) => {
                 let Some(mut rec) = tx.get_record(&record::CONTACTS, id)? else { return Ok(()) };
                 let mut filled = Vec::new();
                 for (name, value) in changes.fields {
-                    if rec.get(name).is_null() || rec.get(name) == &Value::Text(String::new()) {
-                        if !value.is_null() {
-                            rec.fields.insert(name, value);
-                            filled.push(name);
-                        }
+                    if (rec.get(name).is_null() || rec.get(name) == &Value::Text(String::new())) && !value.is_null() {
+                        rec.fields.insert(name, value);
+                        filled.push(name);
                     }
                 }
                 if !filled.is_empty() {

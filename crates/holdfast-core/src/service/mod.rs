@@ -162,10 +162,10 @@ impl ReadEventWriter {
         if let Ok(mut q) = self.queue.lock() {
             q.take();
         }
-        if let Ok(mut t) = self.thread.lock() {
-            if let Some(handle) = t.take() {
-                let _ = handle.join();
-            }
+        if let Ok(mut t) = self.thread.lock()
+            && let Some(handle) = t.take()
+        {
+            let _ = handle.join();
         }
     }
 }

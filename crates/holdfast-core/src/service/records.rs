@@ -130,10 +130,10 @@ impl<D: Database> Holdfast<D> {
         mut changes: Changes,
     ) -> Result<Record, CoreError> {
         let now = self.now();
-        if !changes.fields.contains_key(kind.owner_field) {
-            if let Some(me) = actor.id() {
-                changes.fields.insert(kind.owner_field, Value::Text(me.to_string()));
-            }
+        if !changes.fields.contains_key(kind.owner_field)
+            && let Some(me) = actor.id()
+        {
+            changes.fields.insert(kind.owner_field, Value::Text(me.to_string()));
         }
         if let Some(owner) = changes.fields.get(kind.owner_field).and_then(|v| v.as_text()) {
             let owner = Uuid::parse_str(owner).map_err(|_| CoreError::invalid(kind.owner_field, "is not an id"))?;
@@ -438,7 +438,8 @@ impl<D: Database> Holdfast<D> {
                     limit: per_kind,
                     ..Default::default()
                 };
-                let records = tx.list_records(kind, &query)?;
+                let mut records = tx.list_records(kind, &query)?;
+                records.truncate(per_kind as usize);
                 hits.push(SearchHit { kind, records });
             }
             Ok(hits)
