@@ -506,13 +506,33 @@ fn serve(cli: &Cli, args: &ServeArgs) -> Result<()> {
         let app = holdfast_web::router(Arc::clone(&services));
         eprintln!("Holdfast is serving the {} on http://{}", location.describe(), args.listen);
         axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-                eprintln!("shutting down…");
-            })
+            .with_graceful_shutdown(shutdown_signal())
             .await
             .context("serving HTTP")
     });
     services.shutdown();
     result
+}
+
+/// Resolves on Ctrl-C or SIGTERM, so `kill` and service managers stop the server cleanly.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    eprintln!("shutting down…");
 }

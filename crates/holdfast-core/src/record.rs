@@ -760,3 +760,34 @@ mod tests {
         assert!(normalize_domain("not a domain").is_err());
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Search input becomes lower-case alphanumeric words only, so it can never carry FTS5
+        /// or tsquery syntax into a query.
+        #[test]
+        fn search_words_are_plain(text in "\\PC{0,60}") {
+            for w in search_words(&text) {
+                prop_assert!(!w.is_empty());
+                prop_assert!(w.chars().all(char::is_alphanumeric), "{w:?}");
+                prop_assert_eq!(w.to_lowercase(), w.clone());
+            }
+        }
+
+        /// Every value a field accepts is stored in a form the same field accepts again unchanged.
+        #[test]
+        fn parsed_values_are_stable(text in "\\PC{0,40}") {
+            for kind in ALL_KINDS {
+                for field in kind.fields.iter().filter(|f| !matches!(f.ty, FieldType::RefList(_) | FieldType::Timestamp | FieldType::Money | FieldType::Int { .. })) {
+                    if let Ok(Value::Text(stored)) = parse_value(field, &Json::String(text.clone())) {
+                        prop_assert_eq!(parse_value(field, &Json::String(stored.clone())), Ok(Value::Text(stored)));
+                    }
+                }
+            }
+        }
+    }
+}

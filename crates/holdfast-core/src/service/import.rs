@@ -431,3 +431,34 @@ mod tests {
         assert_eq!(f.rows[0].1[1], "line one\nline two");
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any bytes at all: the parser answers with rows or a clear error, never a panic.
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+            let _ = parse_csv(&bytes);
+        }
+
+        /// Whatever cells a CSV writer produces (quotes, separators, newlines, unicode), the
+        /// parser reads back the same cells, trimmed.
+        #[test]
+        fn written_cells_read_back(rows in proptest::collection::vec(proptest::collection::vec("[ -~\\n\"é;,]{0,12}", 3), 1..8)) {
+            let mut w = csv::WriterBuilder::new().from_writer(Vec::new());
+            w.write_record(["First Name", "Email", "Notes"]).expect("header");
+            for r in &rows { w.write_record(r).expect("row"); }
+            let bytes = w.into_inner().expect("bytes");
+            let parsed = parse_csv(&bytes).expect("parses");
+            let expected: Vec<Vec<String>> = rows.iter()
+                .map(|r| r.iter().map(|c| c.trim().to_string()).collect::<Vec<_>>())
+                .filter(|r| !r.iter().all(|c| c.is_empty()))
+                .collect();
+            let got: Vec<Vec<String>> = parsed.rows.into_iter().map(|(_, r)| r).collect();
+            prop_assert_eq!(got, expected);
+        }
+    }
+}
