@@ -13,10 +13,10 @@ fn holdfast(database: &str, args: &[&str], stdin: Option<&str>) -> (i32, String,
         .stderr(Stdio::piped())
         .spawn()
         .expect("run holdfast");
-    if let Some(mut input) = child.stdin.take() {
-        if let Some(text) = stdin {
-            input.write_all(text.as_bytes()).expect("stdin");
-        }
+    if let Some(mut input) = child.stdin.take()
+        && let Some(text) = stdin
+    {
+        input.write_all(text.as_bytes()).expect("stdin");
     }
     let out = child.wait_with_output().expect("output");
     (
