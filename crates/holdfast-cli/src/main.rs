@@ -1,6 +1,7 @@
 //! `holdfast`: the server and its command line. Every command opens the same database and calls
 //! the same services as the HTTP API, so everything it reads or changes is a system event too.
 
+mod audit;
 mod bench;
 
 use std::io::{IsTerminal, Read};
@@ -28,6 +29,10 @@ struct Cli {
     /// Where the data lives: a data directory (default ./holdfast-data), a SQLite file, or postgres://user@host/db.
     #[arg(long, global = true, env = "HOLDFAST_DATABASE_URL", default_value = "holdfast-data")]
     database: String,
+    /// Directory for the audit signing key and the external checkpoint file (default: the SQLite
+    /// database's directory, or ./holdfast-data for PostgreSQL).
+    #[arg(long, global = true, env = "HOLDFAST_DATA_DIR")]
+    data_dir: Option<PathBuf>,
     /// Act as this co-worker (by email) instead of as the operator; their permissions apply.
     #[arg(long = "as", global = true, env = "HOLDFAST_AS", value_name = "EMAIL")]
     as_coworker: Option<String>,
@@ -57,6 +62,9 @@ enum Command {
     /// Show or change settings.
     #[command(subcommand)]
     Settings(SettingsCmd),
+    /// The system event log: signing key, checkpoints, verification, reports, evidence, SIEM.
+    #[command(subcommand)]
+    Audit(audit::AuditCmd),
     /// Measure performance against the raw database on the same data.
     #[command(subcommand)]
     Bench(bench::BenchCmd),
@@ -232,22 +240,45 @@ fn read_stdin_secret() -> Result<String> {
     Ok(s)
 }
 
+/// The directory holding the audit key and checkpoints.jsonl.
+fn data_dir(cli: &Cli) -> PathBuf {
+    if let Some(d) = &cli.data_dir {
+        return d.clone();
+    }
+    match Location::parse(&cli.database) {
+        Location::Sqlite(p) => {
+            p.parent().filter(|d| !d.as_os_str().is_empty()).map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."))
+        }
+        Location::Postgres(_) => PathBuf::from("holdfast-data"),
+    }
+}
+
 fn run(cli: Cli) -> Result<()> {
     match &cli.command {
         Command::Serve(args) => serve(&cli, args),
         Command::Bench(cmd) => bench::run(&cli.database, cmd),
         _ => {
             let services = open(&cli)?;
-            let result = command(&cli, &services);
+            let files = audit::AuditFiles::in_dir(&data_dir(&cli));
+            let before = services.chain_head()?;
+            let result = command(&cli, &services, &files);
             services.shutdown();
+            // Every command that wrote events ends with a checkpoint, so a deleted tail is
+            // always detectable against the external file.
+            if services.chain_head()? != before
+                && let Err(e) = files.checkpoint(&services, "cli")
+            {
+                eprintln!("warning: could not write the closing checkpoint: {e:#}");
+            }
             result
         }
     }
 }
 
-fn command(cli: &Cli, services: &Holdfast<Store>) -> Result<()> {
+fn command(cli: &Cli, services: &Holdfast<Store>, files: &audit::AuditFiles) -> Result<()> {
     let me = actor(cli, services)?;
     match &cli.command {
+        Command::Audit(cmd) => audit::run(services, &me, files, cmd),
         Command::Serve(_) | Command::Bench(_) => unreachable!("handled in run"),
         Command::Demo => load_demo(services, &me),
         Command::Coworker(CoworkerCmd::Add { email, name, role, team, manager, seniority, title }) => {
@@ -497,6 +528,14 @@ fn serve(cli: &Cli, args: &ServeArgs) -> Result<()> {
         );
         eprintln!("and an API token with: holdfast token create --coworker you@example.com");
     }
+    let files = audit::AuditFiles::in_dir(&data_dir(cli));
+    let key = holdfast_core::audit::AuditKey::load_or_create(&files.key)?;
+    eprintln!(
+        "system events are checkpointed to {} (ship that file elsewhere); audit key {}",
+        files.checkpoints.display(),
+        key.public_hex()
+    );
+    let checkpointer = Checkpointer::start(Arc::clone(&services), files);
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     let result = runtime.block_on(async {
@@ -511,7 +550,56 @@ fn serve(cli: &Cli, args: &ServeArgs) -> Result<()> {
             .context("serving HTTP")
     });
     services.shutdown();
+    checkpointer.stop("shutdown");
     result
+}
+
+/// Writes a checkpoint every [`CHECKPOINT_EVERY_EVENTS`] events or [`CHECKPOINT_EVERY`] while
+/// events are being written, and a last one at shutdown.
+struct Checkpointer {
+    stop: std::sync::mpsc::Sender<()>,
+    thread: std::thread::JoinHandle<()>,
+    services: Arc<Holdfast<Store>>,
+    files: Arc<audit::AuditFiles>,
+}
+
+const CHECKPOINT_EVERY_EVENTS: i64 = 10_000;
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
+
+impl Checkpointer {
+    fn start(services: Arc<Holdfast<Store>>, files: audit::AuditFiles) -> Checkpointer {
+        let files = Arc::new(files);
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let (s, f) = (Arc::clone(&services), Arc::clone(&files));
+        let thread = std::thread::spawn(move || {
+            let mut last = (s.chain_head().map(|h| h.0).unwrap_or(0), std::time::Instant::now());
+            loop {
+                match stopped.recv_timeout(std::time::Duration::from_secs(5)) {
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                    _ => return,
+                }
+                let Ok((seq, _)) = s.chain_head() else { continue };
+                let due =
+                    seq - last.0 >= CHECKPOINT_EVERY_EVENTS || (seq > last.0 && last.1.elapsed() >= CHECKPOINT_EVERY);
+                if due {
+                    match f.checkpoint(&s, "interval") {
+                        Ok(c) => last = (c.seq, std::time::Instant::now()),
+                        Err(e) => tracing::error!(error = %e, "writing a checkpoint failed"),
+                    }
+                }
+            }
+        });
+        Checkpointer { stop, thread, services, files }
+    }
+
+    fn stop(self, reason: &str) {
+        let _ = self.stop.send(());
+        let _ = self.thread.join();
+        match self.files.checkpoint(&self.services, reason) {
+            Ok(c) => eprintln!("checkpoint at event {} written to {}", c.seq, self.files.checkpoints.display()),
+            Err(e) => eprintln!("warning: the shutdown checkpoint failed: {e:#}"),
+        }
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM, so `kill` and service managers stop the server cleanly.

@@ -34,6 +34,8 @@ pub mod action {
     pub const TEAM_CREATE: &str = "team.create";
     pub const SETTING_UPDATE: &str = "setting.update";
     pub const AUDIT_READ: &str = "audit.read";
+    pub const AUDIT_VERIFY: &str = "audit.verify";
+    pub const AUDIT_EXPORT: &str = "audit.export";
     pub const DEMO_LOAD: &str = "demo.load";
 }
 
@@ -115,30 +117,45 @@ impl SystemEvent {
         SystemEvent { seq, id, event, prev_hash: prev_hash.to_string(), hash }
     }
 
-    /// The bytes an event's hash covers: a JSON array of its fields in fixed order.
-    pub fn canonical_bytes(seq: i64, id: &Uuid, e: &NewEvent) -> Vec<u8> {
-        let content = json!([
-            seq,
-            id.to_string(),
-            e.at,
-            e.coworker_id.map(|c| c.to_string()),
-            e.action,
-            e.object_type,
-            e.object_id,
-            e.row_count,
-            e.client_addr,
-            e.user_agent,
-            e.details,
-        ]);
-        serde_json::to_vec(&content).unwrap_or_default()
+    /// The event's content in the borrowed form hashing uses.
+    pub fn content<'a>(&'a self, id: &'a str, details: &'a str) -> EventContent<'a> {
+        let e = &self.event;
+        EventContent {
+            seq: self.seq,
+            id,
+            at: e.at,
+            coworker_id: None,
+            coworker: e.coworker_id,
+            action: &e.action,
+            object_type: e.object_type.as_deref(),
+            object_id: e.object_id.as_deref(),
+            row_count: e.row_count,
+            client_addr: e.client_addr.as_deref(),
+            user_agent: e.user_agent.as_deref(),
+            details,
+        }
     }
 
-    /// SHA-256 (hex) of the previous hash (hex text) followed by the canonical bytes.
+    /// The chain hash of `event` as number `seq` with id `id` after `prev_hash`.
     pub fn compute_hash(seq: i64, id: &Uuid, e: &NewEvent, prev_hash: &str) -> String {
-        let mut hasher = Sha256::new();
-        hasher.update(prev_hash.as_bytes());
-        hasher.update(Self::canonical_bytes(seq, id, e));
-        hex::encode(hasher.finalize())
+        let details = e.details.to_string();
+        let id = id.to_string();
+        let content = EventContent {
+            seq,
+            id: &id,
+            at: e.at,
+            coworker_id: None,
+            coworker: e.coworker_id,
+            action: &e.action,
+            object_type: e.object_type.as_deref(),
+            object_id: e.object_id.as_deref(),
+            row_count: e.row_count,
+            client_addr: e.client_addr.as_deref(),
+            user_agent: e.user_agent.as_deref(),
+            details: &details,
+        };
+        let mut buf = Vec::with_capacity(256);
+        chain_hash(prev_hash, &content.digest(&mut buf))
     }
 
     /// Whether the stored hash matches the content and the given predecessor.
@@ -163,6 +180,89 @@ impl SystemEvent {
             "hash": self.hash,
         })
     }
+}
+
+/// An event's hashed content, borrowed (from a stored row when verifying, so nothing is parsed).
+///
+/// The canonical bytes are one line of JSON: `[seq,"id",at,"coworker_id"|null,"action",
+/// "object_type"|null,"object_id"|null,row_count,"client_addr"|null,"user_agent"|null,details]`
+/// where `details` is the stored JSON text of the details object (keys sorted).
+#[derive(Debug, Clone, Copy)]
+pub struct EventContent<'a> {
+    pub seq: i64,
+    pub id: &'a str,
+    pub at: i64,
+    /// The co-worker id as text (from a stored row)…
+    pub coworker_id: Option<&'a str>,
+    /// …or as a uuid (from memory); at most one is set.
+    pub coworker: Option<Uuid>,
+    pub action: &'a str,
+    pub object_type: Option<&'a str>,
+    pub object_id: Option<&'a str>,
+    pub row_count: i64,
+    pub client_addr: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+    pub details: &'a str,
+}
+
+fn push_json_str(out: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        Some(s) => {
+            let _ = serde_json::to_writer(&mut *out, s);
+        }
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+impl EventContent<'_> {
+    /// Writes the canonical bytes into `out` (cleared first).
+    pub fn canonical_bytes(&self, out: &mut Vec<u8>) {
+        out.clear();
+        out.push(b'[');
+        out.extend_from_slice(self.seq.to_string().as_bytes());
+        out.push(b',');
+        push_json_str(out, Some(self.id));
+        out.push(b',');
+        out.extend_from_slice(self.at.to_string().as_bytes());
+        out.push(b',');
+        match (self.coworker_id, self.coworker) {
+            (Some(c), _) => push_json_str(out, Some(c)),
+            (None, Some(u)) => {
+                let mut buf = Uuid::encode_buffer();
+                push_json_str(out, Some(u.hyphenated().encode_lower(&mut buf)));
+            }
+            (None, None) => push_json_str(out, None),
+        }
+        out.push(b',');
+        push_json_str(out, Some(self.action));
+        out.push(b',');
+        push_json_str(out, self.object_type);
+        out.push(b',');
+        push_json_str(out, self.object_id);
+        out.push(b',');
+        out.extend_from_slice(self.row_count.to_string().as_bytes());
+        out.push(b',');
+        push_json_str(out, self.client_addr);
+        out.push(b',');
+        push_json_str(out, self.user_agent);
+        out.push(b',');
+        out.extend_from_slice(self.details.as_bytes());
+        out.push(b']');
+    }
+
+    /// SHA-256 (hex) of the canonical bytes; `buf` is scratch space.
+    pub fn digest(&self, buf: &mut Vec<u8>) -> String {
+        self.canonical_bytes(buf);
+        hex::encode(Sha256::digest(&buf[..]))
+    }
+}
+
+/// `hash = SHA-256(prev_hash_hex ‖ content_digest_hex)`, hex: checkable with `sha256sum` alone.
+pub fn chain_hash(prev_hash: &str, content_digest: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(prev_hash.as_bytes());
+    h.update(content_digest.as_bytes());
+    hex::encode(h.finalize())
 }
 
 /// Which events to list.

@@ -5,6 +5,7 @@
 //! which `holdfast-store` implements for SQLite and PostgreSQL.
 
 pub mod access;
+pub mod audit;
 pub mod coworker;
 pub mod demo;
 pub mod error;

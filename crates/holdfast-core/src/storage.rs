@@ -3,6 +3,7 @@
 
 use uuid::Uuid;
 
+use crate::audit::{Checkpoint, StoredEvent};
 use crate::coworker::{CoWorker, Team};
 use crate::error::{CoreError, StorageError};
 use crate::event::{EventFilter, SystemEvent};
@@ -102,8 +103,30 @@ pub trait Tx {
 
     /// The last event's sequence number and hash, locking the chain until commit.
     fn chain_head(&mut self) -> StorageResult<(i64, String)>;
+    /// The same, without locking (read-only transactions).
+    fn peek_chain_head(&mut self) -> StorageResult<(i64, String)>;
     /// Appends already-chained events and moves the chain head to the last one.
     fn insert_events(&mut self, events: &[SystemEvent]) -> StorageResult<()>;
     /// Events matching the filter, newest first.
     fn list_events(&mut self, filter: &EventFilter) -> StorageResult<Vec<SystemEvent>>;
+    /// Up to `limit` events with `seq > after`, oldest first, as stored (for verification and
+    /// export); `coworker` narrows to one co-worker's.
+    fn scan_events(&mut self, after: i64, limit: u32, coworker: Option<Uuid>) -> StorageResult<Vec<StoredEvent>>;
+    /// Per co-worker, UTC day (days since the epoch) and action: events and rows, from `since`.
+    fn daily_counts(&mut self, since: i64, until: i64) -> StorageResult<Vec<DailyCount>>;
+
+    fn insert_checkpoint(&mut self, c: &Checkpoint) -> StorageResult<()>;
+    fn list_checkpoints(&mut self) -> StorageResult<Vec<Checkpoint>>;
+    fn get_cursor(&mut self, name: &str) -> StorageResult<Option<i64>>;
+    fn set_cursor(&mut self, name: &str, seq: i64, at: i64) -> StorageResult<()>;
+}
+
+/// Events and rows one co-worker caused with one action on one day.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DailyCount {
+    pub coworker_id: Option<Uuid>,
+    pub day: i64,
+    pub action: String,
+    pub events: i64,
+    pub rows: i64,
 }

@@ -21,8 +21,16 @@ use crate::sqlite::{SqliteConn, SqliteStore};
 
 /// The schema migrations, per backend, in order. Both lists must stay the same length.
 const COMMON_SQL: &str = include_str!("../migrations/common.sql");
-const SQLITE_MIGRATIONS: &[(&str, &str)] = &[("0001_init", include_str!("../migrations/sqlite/0001_init.sql"))];
-const POSTGRES_MIGRATIONS: &[(&str, &str)] = &[("0001_init", include_str!("../migrations/postgres/0001_init.sql"))];
+const COMMON_0002_SQL: &str = include_str!("../migrations/common_0002.sql");
+const SQLITE_MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_init", include_str!("../migrations/sqlite/0001_init.sql")),
+    ("0002_checkpoints", include_str!("../migrations/sqlite/0002_checkpoints.sql")),
+];
+const POSTGRES_MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_init", include_str!("../migrations/postgres/0001_init.sql")),
+    ("0002_checkpoints", include_str!("../migrations/postgres/0002_checkpoints.sql")),
+];
+const _: () = assert!(SQLITE_MIGRATIONS.len() == POSTGRES_MIGRATIONS.len(), "both backends need the same migrations");
 
 /// The schema version this binary writes.
 pub const SCHEMA_VERSION: i64 = SQLITE_MIGRATIONS.len() as i64;
@@ -32,7 +40,7 @@ fn migration_text(backend: Backend, sql: &str) -> String {
         Backend::Sqlite => "rid INTEGER PRIMARY KEY,",
         Backend::Postgres => "",
     };
-    sql.replace("@COMMON@", COMMON_SQL).replace("@ROWID@", rowid)
+    sql.replace("@COMMON@", COMMON_SQL).replace("@COMMON_0002@", COMMON_0002_SQL).replace("@ROWID@", rowid)
 }
 
 /// Where the data lives, parsed from `--database`.

@@ -5,10 +5,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::OnceLock;
 
 use holdfast_core::StorageError;
+use holdfast_core::audit::{Checkpoint, StoredEvent};
 use holdfast_core::coworker::{CoWorker, Role, Seniority, Status, Team};
 use holdfast_core::event::{EventFilter, NewEvent, SystemEvent};
 use holdfast_core::record::{ALL_KINDS, Record, RecordKind, Value};
-use holdfast_core::storage::{Credential, Deleted, RecordQuery, StorageResult, Tx};
+use holdfast_core::storage::{Credential, DailyCount, Deleted, RecordQuery, StorageResult, Tx};
 use uuid::Uuid;
 
 use crate::conn::{Backend, Conn};
@@ -116,6 +117,13 @@ impl Cols<'_> {
 }
 
 impl<C: Conn> SqlTx<C> {
+    fn head(&mut self, sql: &str) -> StorageResult<(i64, String)> {
+        let rows = self.conn.rows(sql, &[])?;
+        let row = rows.first().ok_or_else(|| bad_row("missing chain head"))?;
+        let mut c = Cols(row.iter());
+        Ok((c.int()?, c.text()?))
+    }
+
     fn record_from_row(&self, kind: &RecordKind, row: &[Value]) -> StorageResult<Record> {
         let sql = kind_sql(kind);
         let mut c = Cols(row.iter());
@@ -367,20 +375,25 @@ impl<C: Conn> Tx for SqlTx<C> {
         if kind.field(field).is_none() {
             return Err(StorageError::Other(format!("{} has no field {field}", kind.plural)));
         }
-        let text =
-            format!("{} WHERE \"{field}\" = $1 AND deleted_at IS NULL ORDER BY id LIMIT $2", kind_sql(kind).select);
-        let rows = self.conn.rows(&text, &[value.clone(), Value::Int(limit.into())])?;
+        // No ORDER BY: it would tempt SQLite to walk the id index instead of the field's index.
+        // The lowest ids are kept, so the answer is the same on both backends.
+        let text = format!("{} WHERE \"{field}\" = $1 AND deleted_at IS NULL LIMIT 100", kind_sql(kind).select);
+        let rows = self.conn.rows(&text, std::slice::from_ref(value))?;
         let mut records = rows.iter().map(|r| self.record_from_row(kind, r)).collect::<StorageResult<Vec<_>>>()?;
+        records.sort_by_key(|r| r.id);
+        records.truncate(limit as usize);
         self.load_links(kind, &mut records)?;
         Ok(records)
     }
 
     fn find_accounts_by_name(&mut self, name: &str) -> StorageResult<Vec<Record>> {
         let kind = &holdfast_core::record::ACCOUNTS;
-        let text =
-            format!("{} WHERE lower(name) = $1 AND deleted_at IS NULL ORDER BY id LIMIT 5", kind_sql(kind).select);
+        let text = format!("{} WHERE lower(name) = $1 AND deleted_at IS NULL LIMIT 100", kind_sql(kind).select);
         let rows = self.conn.rows(&text, &[Value::Text(name.to_lowercase())])?;
-        rows.iter().map(|r| self.record_from_row(kind, r)).collect()
+        let mut records = rows.iter().map(|r| self.record_from_row(kind, r)).collect::<StorageResult<Vec<_>>>()?;
+        records.sort_by_key(|r| r.id);
+        records.truncate(5);
+        Ok(records)
     }
 
     fn linked_from(&mut self, kind: &RecordKind, field: &str, target: Uuid, limit: u32) -> StorageResult<Vec<Uuid>> {
@@ -535,10 +548,11 @@ impl<C: Conn> Tx for SqlTx<C> {
             Backend::Sqlite => "SELECT seq, hash FROM event_chain WHERE id = 1",
             Backend::Postgres => "SELECT seq, hash FROM event_chain WHERE id = 1 FOR UPDATE",
         };
-        let rows = self.conn.rows(sql, &[])?;
-        let row = rows.first().ok_or_else(|| bad_row("missing chain head"))?;
-        let mut c = Cols(row.iter());
-        Ok((c.int()?, c.text()?))
+        self.head(sql)
+    }
+
+    fn peek_chain_head(&mut self) -> StorageResult<(i64, String)> {
+        self.head("SELECT seq, hash FROM event_chain WHERE id = 1")
     }
 
     fn insert_events(&mut self, events: &[SystemEvent]) -> StorageResult<()> {
@@ -614,6 +628,106 @@ impl<C: Conn> Tx for SqlTx<C> {
         let rows = self.conn.rows(&text, &params)?;
         rows.iter().map(|r| Self::event_from_row(r)).collect()
     }
+
+    fn scan_events(&mut self, after: i64, limit: u32, coworker: Option<Uuid>) -> StorageResult<Vec<StoredEvent>> {
+        let rows = match coworker {
+            None => self.conn.rows(
+                &format!("SELECT {EVENT_COLUMNS} FROM system_events WHERE seq > $1 ORDER BY seq LIMIT $2"),
+                &[Value::Int(after), Value::Int(limit.into())],
+            )?,
+            Some(c) => self.conn.rows(
+                &format!("SELECT {EVENT_COLUMNS} FROM system_events WHERE coworker_id = $3 AND seq > $1 ORDER BY seq LIMIT $2"),
+                &[Value::Int(after), Value::Int(limit.into()), Value::Text(c.to_string())],
+            )?,
+        };
+        rows.iter().map(|r| stored_event(r)).collect()
+    }
+
+    fn daily_counts(&mut self, since: i64, until: i64) -> StorageResult<Vec<DailyCount>> {
+        let rows = self.conn.rows(
+            "SELECT coworker_id, at / 86400000000 AS day, action, count(*), sum(row_count) FROM system_events \
+             WHERE at >= $1 AND at < $2 GROUP BY coworker_id, at / 86400000000, action ORDER BY 1, 2, 3",
+            &[Value::Int(since), Value::Int(until)],
+        )?;
+        rows.iter()
+            .map(|r| {
+                let mut c = Cols(r.iter());
+                Ok(DailyCount {
+                    coworker_id: c.opt_uuid()?,
+                    day: c.int()?,
+                    action: c.text()?,
+                    events: c.int()?,
+                    rows: c.opt_int()?.unwrap_or(0),
+                })
+            })
+            .collect()
+    }
+
+    fn insert_checkpoint(&mut self, c: &Checkpoint) -> StorageResult<()> {
+        self.conn.exec(
+            "INSERT INTO event_checkpoints (seq, hash, at, reason, public_key, signature) VALUES ($1, $2, $3, $4, $5, $6)",
+            &[
+                Value::Int(c.seq),
+                Value::Text(c.hash.clone()),
+                Value::Int(c.at),
+                Value::Text(c.reason.clone()),
+                Value::Text(c.public_key.clone()),
+                Value::Text(c.signature.clone()),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn list_checkpoints(&mut self) -> StorageResult<Vec<Checkpoint>> {
+        let rows = self
+            .conn
+            .rows("SELECT seq, hash, at, reason, public_key, signature FROM event_checkpoints ORDER BY seq, at", &[])?;
+        rows.iter()
+            .map(|r| {
+                let mut c = Cols(r.iter());
+                Ok(Checkpoint {
+                    seq: c.int()?,
+                    hash: c.text()?,
+                    at: c.int()?,
+                    reason: c.text()?,
+                    public_key: c.text()?,
+                    signature: c.text()?,
+                })
+            })
+            .collect()
+    }
+
+    fn get_cursor(&mut self, name: &str) -> StorageResult<Option<i64>> {
+        let rows = self.conn.rows("SELECT seq FROM event_cursors WHERE name = $1", &[Value::Text(name.into())])?;
+        Ok(rows.first().and_then(|r| r.first()).and_then(Value::as_int))
+    }
+
+    fn set_cursor(&mut self, name: &str, seq: i64, at: i64) -> StorageResult<()> {
+        self.conn.exec(
+            "INSERT INTO event_cursors (name, seq, updated_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO UPDATE SET seq = excluded.seq, updated_at = excluded.updated_at",
+            &[Value::Text(name.into()), Value::Int(seq), Value::Int(at)],
+        )?;
+        Ok(())
+    }
+}
+
+fn stored_event(row: &[Value]) -> StorageResult<StoredEvent> {
+    let mut c = Cols(row.iter());
+    Ok(StoredEvent {
+        seq: c.int()?,
+        id: c.text()?,
+        at: c.int()?,
+        coworker_id: c.opt_text()?,
+        action: c.text()?,
+        object_type: c.opt_text()?,
+        object_id: c.opt_text()?,
+        row_count: c.int()?,
+        client_addr: c.opt_text()?,
+        user_agent: c.opt_text()?,
+        details: c.text()?,
+        prev_hash: c.text()?,
+        hash: c.text()?,
+    })
 }
 
 fn coworker_params(c: &CoWorker) -> Vec<Value> {

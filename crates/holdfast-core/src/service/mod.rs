@@ -1,16 +1,16 @@
 //! The service layer: every read and change of customer data goes through here, is authorized
 //! here, and leaves a system event here. HTTP handlers and CLI commands are thin callers.
 
+mod audit;
 mod coworkers;
 mod events;
 mod import;
 mod records;
 
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex, RwLock};
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
+use std::time::Instant;
 
+pub use audit::{ActivityReport, BASELINE_DAYS, Baseline, DayActivity};
 pub use coworkers::{CoWorkerChanges, NewCoWorker, NewToken, OrgChart};
 pub use import::{ImportOptions, ImportReport, RejectedRow};
 pub use records::{ListRequest, Page, SearchHit};
@@ -37,7 +37,7 @@ impl<D: Database> Holdfast<D> {
     pub fn with_clock(db: D, clock: Arc<dyn Clock>) -> Self {
         let db = Arc::new(db);
         Holdfast {
-            reads: ReadEventWriter::start(Arc::clone(&db)),
+            reads: ReadEventWriter::new(),
             db,
             clock,
             org: RwLock::new(None),
@@ -53,13 +53,14 @@ impl<D: Database> Holdfast<D> {
         self.clock.now()
     }
 
-    /// Records events about reads. They are group-committed by a writer thread; this returns once
-    /// they are durable, and fails if they could not be written, so no read goes unrecorded.
+    /// Records events about reads. They are group-committed; this returns once they are durable,
+    /// and fails if they could not be written, so no read goes unrecorded.
     fn record_read(&self, events: Vec<NewEvent>) -> Result<(), CoreError> {
-        self.reads.append(events)
+        self.reads.append(&*self.db, events)
     }
 
-    /// Waits for pending read events and stops the writer (clean shutdown).
+    /// Refuses further reads (clean shutdown). Every read that returned has its event committed:
+    /// callers wait for their own commit, so nothing is pending once they have returned.
     pub fn shutdown(&self) {
         self.reads.stop();
     }
@@ -72,7 +73,7 @@ impl<D: Database> Drop for Holdfast<D> {
 }
 
 /// Appends events inside the caller's transaction, continuing the hash chain.
-pub(crate) fn append_events(tx: &mut dyn Tx, events: Vec<NewEvent>) -> Result<(), StorageError> {
+pub fn append_events(tx: &mut dyn Tx, events: Vec<NewEvent>) -> Result<(), StorageError> {
     if events.is_empty() {
         return Ok(());
     }
@@ -87,85 +88,82 @@ pub(crate) fn append_events(tx: &mut dyn Tx, events: Vec<NewEvent>) -> Result<()
     tx.insert_events(&chained)
 }
 
-struct Pending {
-    events: Vec<NewEvent>,
-    done: mpsc::SyncSender<Result<(), String>>,
+/// Group commit for read events, leader/follower style (as LevelDB's writer queue): a caller
+/// queues its events; if no commit is in progress it becomes the leader and commits everything
+/// queued (its own and others'), otherwise it waits for the leader that takes its events. With
+/// one caller there is no thread hand-off at all; with many, one commit carries many reads.
+struct ReadEventWriter {
+    state: Mutex<QueueState>,
+    done: Condvar,
 }
 
-/// The group-commit writer for read events: one thread drains a queue and writes everything
-/// waiting in one transaction, so many concurrent reads cost one commit.
-struct ReadEventWriter {
-    queue: Mutex<Option<mpsc::Sender<Pending>>>,
-    thread: Mutex<Option<JoinHandle<()>>>,
+#[derive(Default)]
+struct QueueState {
+    queue: Vec<NewEvent>,
+    /// Tickets (one per event) handed out so far.
+    issued: u64,
+    /// Every ticket up to this one has been committed or has failed.
+    settled: u64,
+    leader: bool,
+    /// Ticket ranges (first, last) whose commit failed, with the reason; pruned as waiters leave.
+    failed: Vec<(u64, u64, String)>,
+    stopped: bool,
 }
 
 /// The most events one group commit writes.
 const GROUP_COMMIT_MAX: usize = 4096;
 
 impl ReadEventWriter {
-    fn start<D: Database>(db: Arc<D>) -> Self {
-        let (sender, receiver) = mpsc::channel::<Pending>();
-        let thread = std::thread::Builder::new()
-            .name("system-event-writer".into())
-            .spawn(move || {
-                while let Ok(first) = receiver.recv() {
-                    let mut batch = vec![first];
-                    let mut count = batch[0].events.len();
-                    while count < GROUP_COMMIT_MAX {
-                        match receiver.try_recv() {
-                            Ok(p) => {
-                                count += p.events.len();
-                                batch.push(p);
-                            }
-                            Err(_) => break,
-                        }
-                    }
-                    let mut events = Vec::with_capacity(count);
-                    let mut waiters = Vec::with_capacity(batch.len());
-                    for p in batch {
-                        events.extend(p.events);
-                        waiters.push(p.done);
-                    }
-                    let result = db.write(|tx| append_events(tx, events).map_err(CoreError::from));
-                    let outcome = result.map_err(|e| e.to_string());
-                    for w in waiters {
-                        let _ = w.send(outcome.clone());
-                    }
-                }
-            })
-            .ok();
-        ReadEventWriter { queue: Mutex::new(Some(sender)), thread: Mutex::new(thread) }
+    fn new() -> Self {
+        ReadEventWriter { state: Mutex::new(QueueState::default()), done: Condvar::new() }
     }
 
-    fn append(&self, events: Vec<NewEvent>) -> Result<(), CoreError> {
-        let (done, wait) = mpsc::sync_channel(1);
-        let sent = {
-            let queue = self.queue.lock().map_err(|_| unavailable())?;
-            match queue.as_ref() {
-                Some(q) => q.send(Pending { events, done }).is_ok(),
-                None => false,
-            }
-        };
-        if !sent {
+    fn append<D: Database>(&self, db: &D, events: Vec<NewEvent>) -> Result<(), CoreError> {
+        let poisoned = || CoreError::Storage(StorageError::Other("the system event queue was poisoned".into()));
+        let mut st = self.state.lock().map_err(|_| poisoned())?;
+        if st.stopped {
             return Err(unavailable());
         }
-        match wait.recv_timeout(Duration::from_secs(30)) {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(CoreError::Storage(StorageError::Other(format!(
-                "the system event could not be written, so the read was refused: {e}"
-            )))),
-            Err(_) => Err(unavailable()),
+        let first = st.issued + 1;
+        st.issued += events.len() as u64;
+        let last = st.issued;
+        st.queue.extend(events);
+        loop {
+            if st.settled >= last {
+                let failure = st.failed.iter().find(|(a, b, _)| *a <= last && first <= *b).map(|f| f.2.clone());
+                let floor = st.settled.saturating_sub(1_000_000);
+                st.failed.retain(|(_, b, _)| *b > floor);
+                return match failure {
+                    None => Ok(()),
+                    Some(e) => Err(CoreError::Storage(StorageError::Other(format!(
+                        "the system event could not be written, so the read was refused: {e}"
+                    )))),
+                };
+            }
+            if st.leader {
+                st = self.done.wait(st).map_err(|_| poisoned())?;
+                continue;
+            }
+            // Lead: take what is queued (in ticket order) and commit it.
+            st.leader = true;
+            let take = st.queue.len().min(GROUP_COMMIT_MAX);
+            let batch: Vec<NewEvent> = st.queue.drain(..take).collect();
+            let (from, to) = (st.settled + 1, st.settled + take as u64);
+            drop(st);
+            let result = db.write(|tx| append_events(tx, batch).map_err(CoreError::from));
+            st = self.state.lock().map_err(|_| poisoned())?;
+            if let Err(e) = result {
+                st.failed.push((from, to, e.to_string()));
+            }
+            st.settled = to;
+            st.leader = false;
+            self.done.notify_all();
         }
     }
 
     fn stop(&self) {
-        if let Ok(mut q) = self.queue.lock() {
-            q.take();
-        }
-        if let Ok(mut t) = self.thread.lock()
-            && let Some(handle) = t.take()
-        {
-            let _ = handle.join();
+        if let Ok(mut st) = self.state.lock() {
+            st.stopped = true;
         }
     }
 }

@@ -1,0 +1,500 @@
+//! Tamper evidence for the system event log: signed checkpoints and streaming verification.
+//!
+//! A **checkpoint** states "the chain had `seq` events and its head hash was `hash` at `at`",
+//! signed with the installation's Ed25519 key. The signed message is the ASCII text
+//! `holdfast-checkpoint-v1\n{seq}\n{hash}\n{at}\n`, so `openssl pkeyutl -verify -rawin` can check
+//! it. Checkpoints are kept in the database and appended to an external file the operator ships
+//! elsewhere; a copy outside the database is what makes a truncated tail detectable.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::error::CoreError;
+use crate::event::{EventContent, GENESIS_HASH, chain_hash};
+
+/// A signed statement of the chain head.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Checkpoint {
+    /// Number of events in the chain (the last event's seq).
+    pub seq: i64,
+    /// The last event's hash (or the genesis hash for an empty log).
+    pub hash: String,
+    /// When it was signed, UTC microseconds.
+    pub at: i64,
+    /// Why it was written: `interval`, `shutdown`, `cli`, `manual`.
+    pub reason: String,
+    /// Ed25519 public key, hex.
+    pub public_key: String,
+    /// Ed25519 signature over [`Checkpoint::message`], hex.
+    pub signature: String,
+}
+
+impl Checkpoint {
+    pub fn message(seq: i64, hash: &str, at: i64) -> String {
+        format!("holdfast-checkpoint-v1\n{seq}\n{hash}\n{at}\n")
+    }
+
+    /// Whether the signature is valid for this checkpoint and was made by `trusted` (hex key).
+    pub fn signature_ok(&self, trusted: &str) -> bool {
+        if !self.public_key.eq_ignore_ascii_case(trusted) {
+            return false;
+        }
+        let (Ok(key), Ok(sig)) = (hex::decode(&self.public_key), hex::decode(&self.signature)) else { return false };
+        let (Ok(key), Ok(sig)) = (<[u8; 32]>::try_from(key.as_slice()), <[u8; 64]>::try_from(sig.as_slice())) else {
+            return false;
+        };
+        let Ok(key) = VerifyingKey::from_bytes(&key) else { return false };
+        key.verify(Self::message(self.seq, &self.hash, self.at).as_bytes(), &Signature::from_bytes(&sig)).is_ok()
+    }
+}
+
+/// The installation's signing key, kept in a file outside the database.
+pub struct AuditKey {
+    key: SigningKey,
+    pub path: PathBuf,
+}
+
+impl AuditKey {
+    /// Loads the key at `path`, creating it (mode 0600) if it does not exist.
+    pub fn load_or_create(path: &Path) -> Result<AuditKey, CoreError> {
+        let io = |what: &str, e: std::io::Error| CoreError::BadFile(format!("{what} {}: {e}", path.display()));
+        if path.exists() {
+            let text = std::fs::read_to_string(path).map_err(|e| io("reading the audit signing key", e))?;
+            let bytes = hex::decode(text.trim())
+                .ok()
+                .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
+                .ok_or_else(|| {
+                    CoreError::BadFile(format!(
+                        "{} is not a Holdfast audit signing key (64 hex digits)",
+                        path.display()
+                    ))
+                })?;
+            return Ok(AuditKey { key: SigningKey::from_bytes(&bytes), path: path.to_path_buf() });
+        }
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| io("creating the directory for", e))?;
+        }
+        let mut secret = [0u8; 32];
+        rand::rng().fill_bytes(&mut secret);
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let mut f = options.open(path).map_err(|e| io("creating the audit signing key", e))?;
+        writeln!(f, "{}", hex::encode(secret)).map_err(|e| io("writing the audit signing key", e))?;
+        f.sync_all().map_err(|e| io("syncing", e))?;
+        Ok(AuditKey { key: SigningKey::from_bytes(&secret), path: path.to_path_buf() })
+    }
+
+    pub fn public_hex(&self) -> String {
+        hex::encode(self.key.verifying_key().to_bytes())
+    }
+
+    /// The public key as a PEM SubjectPublicKeyInfo, for `openssl pkeyutl -verify -pubin`.
+    pub fn public_pem(&self) -> String {
+        public_pem(&self.key.verifying_key().to_bytes())
+    }
+
+    /// Signs arbitrary bytes (an evidence bundle's SHA256SUMS); hex signature.
+    pub fn sign_bytes(&self, message: &[u8]) -> String {
+        hex::encode(self.key.sign(message).to_bytes())
+    }
+
+    pub fn sign(&self, seq: i64, hash: &str, at: i64, reason: &str) -> Checkpoint {
+        let sig = self.key.sign(Checkpoint::message(seq, hash, at).as_bytes());
+        Checkpoint {
+            seq,
+            hash: hash.to_string(),
+            at,
+            reason: reason.to_string(),
+            public_key: self.public_hex(),
+            signature: hex::encode(sig.to_bytes()),
+        }
+    }
+}
+
+/// PEM for a raw Ed25519 public key (RFC 8410 SubjectPublicKeyInfo).
+pub fn public_pem(key: &[u8; 32]) -> String {
+    let mut der = hex::decode("302a300506032b6570032100").unwrap_or_default();
+    der.extend_from_slice(key);
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    format!("-----BEGIN PUBLIC KEY-----\n{b64}\n-----END PUBLIC KEY-----\n")
+}
+
+/// The raw key from a PEM written by [`public_pem`].
+pub fn public_key_from_pem(pem: &str) -> Option<[u8; 32]> {
+    let b64: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let der = base64::engine::general_purpose::STANDARD.decode(b64.trim()).ok()?;
+    let prefix = hex::decode("302a300506032b6570032100").ok()?;
+    let key = der.strip_prefix(prefix.as_slice())?;
+    <[u8; 32]>::try_from(key).ok()
+}
+
+/// Whether `signature` (64 raw bytes) is `key`'s Ed25519 signature of `message`.
+pub fn signature_valid(key: &[u8; 32], message: &[u8], signature: &[u8]) -> bool {
+    let (Ok(key), Ok(sig)) = (VerifyingKey::from_bytes(key), <[u8; 64]>::try_from(signature)) else { return false };
+    key.verify(message, &Signature::from_bytes(&sig)).is_ok()
+}
+
+/// Appends a checkpoint as one JSON line to the external file.
+pub fn append_checkpoint_file(path: &Path, c: &Checkpoint) -> Result<(), CoreError> {
+    let io = |e: std::io::Error| CoreError::BadFile(format!("appending to {}: {e}", path.display()));
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(io)?;
+    let line = serde_json::to_string(c).map_err(|e| CoreError::BadFile(e.to_string()))?;
+    writeln!(f, "{line}").map_err(io)?;
+    f.sync_data().map_err(io)
+}
+
+/// Reads a checkpoint file; a malformed line is reported with its number.
+pub fn read_checkpoint_file(path: &Path) -> Result<Vec<Checkpoint>, CoreError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| CoreError::BadFile(format!("reading {}: {e}", path.display())))?;
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        out.push(
+            serde_json::from_str(line).map_err(|e| {
+                CoreError::BadFile(format!("{} line {} is not a checkpoint: {e}", path.display(), i + 1))
+            })?,
+        );
+    }
+    Ok(out)
+}
+
+/// A stored event exactly as its columns hold it (nothing parsed), for verification and export.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    pub seq: i64,
+    pub id: String,
+    pub at: i64,
+    pub coworker_id: Option<String>,
+    pub action: String,
+    pub object_type: Option<String>,
+    pub object_id: Option<String>,
+    pub row_count: i64,
+    pub client_addr: Option<String>,
+    pub user_agent: Option<String>,
+    pub details: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+impl StoredEvent {
+    pub fn content(&self) -> EventContent<'_> {
+        EventContent {
+            seq: self.seq,
+            id: &self.id,
+            at: self.at,
+            coworker_id: self.coworker_id.as_deref(),
+            coworker: None,
+            action: &self.action,
+            object_type: self.object_type.as_deref(),
+            object_id: self.object_id.as_deref(),
+            row_count: self.row_count,
+            client_addr: self.client_addr.as_deref(),
+            user_agent: self.user_agent.as_deref(),
+            details: &self.details,
+        }
+    }
+}
+
+/// One thing verification found wrong.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// The first event (seq) the finding concerns.
+    pub seq: i64,
+    /// `edited`, `missing`, `out_of_order`, `broken_link`, `truncated`, `checkpoint_mismatch`,
+    /// `bad_signature`.
+    pub kind: &'static str,
+    pub message: String,
+}
+
+/// What `audit verify` reports.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Verification {
+    pub events: i64,
+    pub last_seq: i64,
+    pub head_hash: String,
+    pub checkpoints_checked: usize,
+    pub findings: Vec<Finding>,
+}
+
+impl Verification {
+    pub fn ok(&self) -> bool {
+        self.findings.is_empty()
+    }
+}
+
+/// Checks the chain event by event, fed in batches in `seq` order, then against checkpoints.
+pub struct ChainVerifier {
+    expected_seq: i64,
+    prev_hash: String,
+    report: Verification,
+    /// hashes at the seqs checkpoints name, to compare at the end
+    wanted: std::collections::HashMap<i64, Option<String>>,
+    buf: Vec<u8>,
+}
+
+const MAX_FINDINGS: usize = 50;
+
+impl ChainVerifier {
+    /// `checkpoint_seqs`: the seqs whose hashes checkpoints state.
+    pub fn new(checkpoint_seqs: impl IntoIterator<Item = i64>) -> ChainVerifier {
+        ChainVerifier {
+            expected_seq: 1,
+            prev_hash: GENESIS_HASH.to_string(),
+            report: Verification::default(),
+            wanted: checkpoint_seqs.into_iter().map(|s| (s, None)).collect(),
+            buf: Vec::with_capacity(512),
+        }
+    }
+
+    fn find(&mut self, seq: i64, kind: &'static str, message: String) {
+        if self.report.findings.len() < MAX_FINDINGS {
+            self.report.findings.push(Finding { seq, kind, message });
+        }
+    }
+
+    /// Checks the next event in `seq` order.
+    pub fn push(&mut self, e: &StoredEvent) {
+        self.report.events += 1;
+        if e.seq != self.expected_seq {
+            if e.seq > self.expected_seq {
+                let msg = if e.seq - self.expected_seq == 1 {
+                    format!(
+                        "event {} is missing: the log goes from {} to {} (it was deleted)",
+                        self.expected_seq,
+                        self.expected_seq - 1,
+                        e.seq
+                    )
+                } else {
+                    format!(
+                        "events {} to {} are missing: the log goes from {} to {} (they were deleted)",
+                        self.expected_seq,
+                        e.seq - 1,
+                        self.expected_seq - 1,
+                        e.seq
+                    )
+                };
+                self.find(self.expected_seq, "missing", msg);
+            } else {
+                let msg = format!(
+                    "event {} appears after event {}: the log was reordered or has a duplicate",
+                    e.seq,
+                    self.expected_seq - 1
+                );
+                self.find(e.seq, "out_of_order", msg);
+            }
+        }
+        let digest = e.content().digest(&mut self.buf);
+        let recomputed = chain_hash(&e.prev_hash, &digest);
+        if recomputed != e.hash {
+            self.find(
+                e.seq,
+                "edited",
+                format!(
+                    "event {} ({} at {}) was altered: its content no longer matches its hash",
+                    e.seq,
+                    e.action,
+                    crate::time::format_timestamp(e.at)
+                ),
+            );
+        } else if e.prev_hash != self.prev_hash && e.seq == self.expected_seq {
+            self.find(
+                e.seq,
+                "broken_link",
+                format!(
+                    "event {} does not follow event {}: the event before it was altered, replaced or removed",
+                    e.seq,
+                    e.seq - 1
+                ),
+            );
+        }
+        if let Some(slot) = self.wanted.get_mut(&e.seq) {
+            *slot = Some(e.hash.clone());
+        }
+        self.prev_hash.clone_from(&e.hash);
+        self.expected_seq = e.seq.max(self.expected_seq - 1) + 1;
+        self.report.last_seq = e.seq;
+    }
+
+    /// Compares the chain with checkpoints (database and external), given the trusted key.
+    pub fn finish(mut self, checkpoints: &[(Checkpoint, &str)], trusted_key: &str) -> Verification {
+        self.report.head_hash.clone_from(&self.prev_hash);
+        let last = self.report.last_seq;
+        for (c, source) in checkpoints {
+            self.report.checkpoints_checked += 1;
+            let when = crate::time::format_timestamp(c.at);
+            if !c.signature_ok(trusted_key) {
+                self.find(
+                    c.seq,
+                    "bad_signature",
+                    format!("the checkpoint for event {} ({source}, {when}) is not signed by this installation's key: it was forged or altered", c.seq),
+                );
+                continue;
+            }
+            if c.seq > last {
+                self.find(
+                    last + 1,
+                    "truncated",
+                    format!(
+                        "the log ends at event {last}, but the signed checkpoint of {when} ({source}) covers {} events: the last {} events were deleted",
+                        c.seq,
+                        c.seq - last
+                    ),
+                );
+                continue;
+            }
+            let actual =
+                if c.seq == 0 { Some(GENESIS_HASH.to_string()) } else { self.wanted.get(&c.seq).cloned().flatten() };
+            match actual {
+                Some(h) if h == c.hash => {}
+                Some(_) => self.find(
+                    c.seq,
+                    "checkpoint_mismatch",
+                    format!("the log up to event {} does not match the signed checkpoint of {when} ({source}): events at or before {} were rewritten", c.seq, c.seq),
+                ),
+                None => self.find(c.seq, "missing", format!("event {} named by the checkpoint of {when} ({source}) is not in the log", c.seq)),
+            }
+        }
+        self.report.findings.sort_by_key(|f| f.seq);
+        self.report
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::{NewEvent, SystemEvent};
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    fn stored(n: i64) -> Vec<StoredEvent> {
+        let mut prev = GENESIS_HASH.to_string();
+        let mut out = Vec::new();
+        for seq in 1..=n {
+            let e = NewEvent {
+                at: 1_700_000_000_000_000 + seq,
+                coworker_id: None,
+                action: "record.read".into(),
+                object_type: Some("contact".into()),
+                object_id: Some(format!("c{seq}")),
+                row_count: 1,
+                client_addr: Some("127.0.0.1".into()),
+                user_agent: None,
+                details: json!({"via": "api_token", "n": seq}),
+            };
+            let s = SystemEvent::chain(e, seq - 1, &prev);
+            prev.clone_from(&s.hash);
+            out.push(StoredEvent {
+                seq: s.seq,
+                id: s.id.to_string(),
+                at: s.event.at,
+                coworker_id: None,
+                action: s.event.action.clone(),
+                object_type: s.event.object_type.clone(),
+                object_id: s.event.object_id.clone(),
+                row_count: s.event.row_count,
+                client_addr: s.event.client_addr.clone(),
+                user_agent: None,
+                details: s.event.details.to_string(),
+                prev_hash: s.prev_hash.clone(),
+                hash: s.hash.clone(),
+            });
+        }
+        out
+    }
+
+    fn run(events: &[StoredEvent], cps: &[Checkpoint], key: &str) -> Verification {
+        let mut v = ChainVerifier::new(cps.iter().map(|c| c.seq));
+        for e in events {
+            v.push(e);
+        }
+        let with_source: Vec<(Checkpoint, &str)> = cps.iter().map(|c| (c.clone(), "test")).collect();
+        v.finish(&with_source, key)
+    }
+
+    fn key() -> AuditKey {
+        AuditKey { key: SigningKey::from_bytes(&[7u8; 32]), path: PathBuf::new() }
+    }
+
+    #[test]
+    fn an_untouched_chain_verifies() {
+        let events = stored(20);
+        let k = key();
+        let cp = k.sign(20, &events[19].hash, 5, "test");
+        assert!(run(&events, &[cp], &k.public_hex()).ok());
+    }
+
+    #[test]
+    fn tampering_is_named() {
+        let k = key();
+        let events = stored(20);
+        let cp = k.sign(20, &events[19].hash, 5, "test");
+        let mut edited = events.clone();
+        edited[6].row_count = 5000;
+        let r = run(&edited, std::slice::from_ref(&cp), &k.public_hex());
+        assert_eq!((r.findings[0].seq, r.findings[0].kind), (7, "edited"), "{r:?}");
+        let mut deleted = events.clone();
+        deleted.remove(9);
+        let r = run(&deleted, std::slice::from_ref(&cp), &k.public_hex());
+        assert_eq!((r.findings[0].seq, r.findings[0].kind), (10, "missing"), "{r:?}");
+        let truncated = &events[..10];
+        let r = run(truncated, std::slice::from_ref(&cp), &k.public_hex());
+        assert_eq!(r.findings[0].kind, "truncated", "{r:?}");
+        let mut forged = cp.clone();
+        forged.seq = 25;
+        let r = run(&events, &[forged], &k.public_hex());
+        assert_eq!(r.findings[0].kind, "bad_signature", "{r:?}");
+        let other = AuditKey { key: SigningKey::from_bytes(&[9u8; 32]), path: PathBuf::new() };
+        let r = run(&events, &[other.sign(20, &events[19].hash, 5, "x")], &k.public_hex());
+        assert_eq!(r.findings[0].kind, "bad_signature");
+    }
+
+    #[test]
+    fn pem_has_the_rfc8410_prefix() {
+        assert!(public_pem(&[0u8; 32]).contains("MCowBQYDK2VwAyEA"));
+    }
+
+    proptest! {
+        /// Any single-byte change anywhere in any stored field of any event is detected.
+        #[test]
+        fn any_single_byte_change_is_detected(which in 0usize..12, field in 0usize..8, pos in 0usize..200, byte in 0u8..=255) {
+            let k = key();
+            let mut events = stored(12);
+            let cp = k.sign(12, &events[11].hash, 5, "test");
+            let e = &mut events[which];
+            let target: &mut String = match field {
+                0 => &mut e.id,
+                1 => &mut e.action,
+                2 => e.object_id.get_or_insert_with(String::new),
+                3 => &mut e.details,
+                4 => &mut e.prev_hash,
+                5 => &mut e.hash,
+                6 => e.client_addr.get_or_insert_with(String::new),
+                _ => e.object_type.get_or_insert_with(String::new),
+            };
+            let mut bytes = target.clone().into_bytes();
+            if bytes.is_empty() { bytes.push(byte); } else {
+                let i = pos % bytes.len();
+                if bytes[i] == byte { bytes[i] = byte.wrapping_add(1); } else { bytes[i] = byte; }
+            }
+            *target = String::from_utf8_lossy(&bytes).into_owned();
+            let r = run(&events, &[cp], &k.public_hex());
+            prop_assert!(!r.ok());
+        }
+    }
+}

@@ -1,0 +1,318 @@
+//! Audit services: checkpoints, verification, activity reports, event export for evidence and
+//! SIEM shipping. Reading the log is itself recorded.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{Holdfast, append_events};
+use crate::access;
+use crate::audit::{AuditKey, ChainVerifier, Checkpoint, StoredEvent, Verification};
+use crate::coworker::{Actor, CoWorker};
+use crate::error::CoreError;
+use crate::event::{NewEvent, action};
+use crate::storage::Database;
+use crate::time::{MICROS_PER_DAY, format_timestamp};
+
+/// Events fetched per read transaction when streaming the log.
+const SCAN_BATCH: u32 = 20_000;
+/// Days of history a co-worker's baseline is computed over.
+pub const BASELINE_DAYS: i64 = 90;
+
+/// One day of a co-worker's activity, by kind of access.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct DayActivity {
+    /// `YYYY-MM-DD`, UTC.
+    pub date: String,
+    /// Records opened.
+    pub viewed: i64,
+    /// Rows returned by searches and list pages.
+    pub searched: i64,
+    /// Rows exported.
+    pub exported: i64,
+    /// Records created, changed or deleted (and rows imported).
+    pub changed: i64,
+    pub events: i64,
+}
+
+/// Daily averages to compare a day against.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Baseline {
+    pub viewed: f64,
+    pub searched: f64,
+    pub exported: f64,
+    pub changed: f64,
+}
+
+/// A co-worker's activity over a period, with their own baseline and their team's median.
+#[derive(Debug, Clone, Serialize)]
+pub struct ActivityReport {
+    pub coworker: serde_json::Value,
+    pub since: String,
+    pub until: String,
+    pub days: Vec<DayActivity>,
+    pub totals: DayActivity,
+    /// The co-worker's own daily average over the 90 days before `since`.
+    pub own_baseline: Baseline,
+    /// The median, over the co-worker's team mates, of their daily averages in the period.
+    pub team_median: Baseline,
+    /// Days where a measure is over 3× the own baseline (and over 100 rows).
+    pub unusual_days: Vec<String>,
+}
+
+fn bucket(action: &str) -> Option<fn(&mut DayActivity, i64, i64)> {
+    Some(match action {
+        action::RECORD_READ => |d, _, rows| d.viewed += rows,
+        action::SEARCH | action::LIST_READ => |d, _, rows| d.searched += rows,
+        action::EXPORT_CREATE => |d, _, rows| d.exported += rows,
+        action::RECORD_CREATE | action::RECORD_UPDATE | action::RECORD_DELETE | action::RECORD_RESTORE => {
+            |d, events, _| d.changed += events
+        }
+        action::IMPORT => |d, _, rows| d.changed += rows,
+        _ => return None,
+    })
+}
+
+fn average(days: &[DayActivity], n_days: i64) -> Baseline {
+    let n = n_days.max(1) as f64;
+    Baseline {
+        viewed: days.iter().map(|d| d.viewed).sum::<i64>() as f64 / n,
+        searched: days.iter().map(|d| d.searched).sum::<i64>() as f64 / n,
+        exported: days.iter().map(|d| d.exported).sum::<i64>() as f64 / n,
+        changed: days.iter().map(|d| d.changed).sum::<i64>() as f64 / n,
+    }
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    values.sort_by(|a, b| a.total_cmp(b));
+    let m = values.len() / 2;
+    if values.len().is_multiple_of(2) { (values[m - 1] + values[m]) / 2.0 } else { values[m] }
+}
+
+impl<D: Database> Holdfast<D> {
+    /// The last event's seq and hash.
+    pub fn chain_head(&self) -> Result<(i64, String), CoreError> {
+        self.db.read(|tx| Ok(tx.peek_chain_head()?))
+    }
+
+    /// Signs the current chain head and stores the checkpoint; the caller also appends it to
+    /// the external checkpoint file.
+    pub fn write_checkpoint(&self, key: &AuditKey, reason: &str) -> Result<Checkpoint, CoreError> {
+        self.db.write(|tx| {
+            let (seq, hash) = tx.chain_head()?;
+            let c = key.sign(seq, &hash, self.now(), reason);
+            tx.insert_checkpoint(&c)?;
+            Ok(c)
+        })
+    }
+
+    pub fn checkpoints(&self) -> Result<Vec<Checkpoint>, CoreError> {
+        self.db.read(|tx| Ok(tx.list_checkpoints()?))
+    }
+
+    /// Streams the whole log through the verifier and compares it with the stored checkpoints
+    /// and `external` ones (from the operator's copy). Admins and the operator only.
+    pub fn verify_log(
+        &self,
+        actor: &Actor,
+        trusted_key: &str,
+        external: &[Checkpoint],
+        progress: &dyn Fn(i64),
+    ) -> Result<Verification, CoreError> {
+        if !actor.is_admin() {
+            return Err(CoreError::forbidden("only an admin may verify the system event log"));
+        }
+        let stored = self.checkpoints()?;
+        let mut all: Vec<(Checkpoint, &str)> = stored.into_iter().map(|c| (c, "in the database")).collect();
+        all.extend(external.iter().cloned().map(|c| (c, "in the checkpoint file")));
+        let mut verifier = ChainVerifier::new(all.iter().map(|(c, _)| c.seq));
+        let mut after = 0;
+        loop {
+            let batch = self.db.read(|tx| Ok(tx.scan_events(after, SCAN_BATCH, None)?))?;
+            let Some(last) = batch.last() else { break };
+            after = last.seq;
+            for e in &batch {
+                verifier.push(e);
+            }
+            progress(after);
+        }
+        let report = verifier.finish(&all, trusted_key);
+        let event = NewEvent::by(actor, self.now(), action::AUDIT_VERIFY)
+            .rows(report.events as usize)
+            .detail("ok", json!(report.ok()))
+            .detail("findings", json!(report.findings.len()))
+            .detail("checkpoints", json!(report.checkpoints_checked));
+        self.db.write(|tx| Ok(append_events(tx, vec![event])?))?;
+        Ok(report)
+    }
+
+    fn reviewable(&self, actor: &Actor, who: &str) -> Result<CoWorker, CoreError> {
+        let target = self.db.read(|tx| {
+            let found = match Uuid::parse_str(who) {
+                Ok(id) => tx.get_coworker(id)?,
+                Err(_) => tx.get_coworker_by_email(&who.trim().to_lowercase())?,
+            };
+            found.ok_or_else(|| CoreError::not_found("co-worker", who))
+        })?;
+        if !access::may_review(actor, target.id) {
+            return Err(CoreError::forbidden(
+                "only an admin, the co-worker's manager or the co-worker may review their activity",
+            ));
+        }
+        Ok(target)
+    }
+
+    /// A co-worker's daily activity since `since`, against their own 90-day baseline and their
+    /// team's median.
+    pub fn activity_report(
+        &self,
+        actor: &Actor,
+        who: &str,
+        since: i64,
+        until: i64,
+    ) -> Result<ActivityReport, CoreError> {
+        if until <= since {
+            return Err(CoreError::invalid("since", "must be before until"));
+        }
+        let target = self.reviewable(actor, who)?;
+        let first_day = since.div_euclid(MICROS_PER_DAY);
+        let last_day = (until - 1).div_euclid(MICROS_PER_DAY);
+        let baseline_from = (first_day - BASELINE_DAYS) * MICROS_PER_DAY;
+        let (counts, team) = self.db.read(|tx| {
+            let counts = tx.daily_counts(baseline_from, until)?;
+            let team: Vec<Uuid> = match target.team_id {
+                Some(t) => tx
+                    .list_coworkers()?
+                    .into_iter()
+                    .filter(|c| c.team_id == Some(t) && c.id != target.id)
+                    .map(|c| c.id)
+                    .collect(),
+                None => Vec::new(),
+            };
+            Ok((counts, team))
+        })?;
+        let mut per: BTreeMap<(Uuid, i64), DayActivity> = BTreeMap::new();
+        for c in counts {
+            let (Some(who), Some(add)) = (c.coworker_id, bucket(&c.action)) else { continue };
+            let d = per.entry((who, c.day)).or_default();
+            add(d, c.events, c.rows);
+            d.events += c.events;
+        }
+        let date = |day: i64| crate::time::date_of(day * MICROS_PER_DAY);
+        let mut days = Vec::new();
+        for day in first_day..=last_day {
+            let mut d = per.get(&(target.id, day)).cloned().unwrap_or_default();
+            d.date = date(day);
+            days.push(d);
+        }
+        let history: Vec<DayActivity> =
+            per.iter().filter(|((w, day), _)| *w == target.id && *day < first_day).map(|(_, d)| d.clone()).collect();
+        let own_baseline = average(&history, BASELINE_DAYS);
+        let period = last_day - first_day + 1;
+        let team_avgs: Vec<Baseline> = team
+            .iter()
+            .map(|m| {
+                let ds: Vec<DayActivity> =
+                    per.iter().filter(|((w, day), _)| w == m && *day >= first_day).map(|(_, d)| d.clone()).collect();
+                average(&ds, period)
+            })
+            .collect();
+        let team_median = Baseline {
+            viewed: median(team_avgs.iter().map(|b| b.viewed).collect()),
+            searched: median(team_avgs.iter().map(|b| b.searched).collect()),
+            exported: median(team_avgs.iter().map(|b| b.exported).collect()),
+            changed: median(team_avgs.iter().map(|b| b.changed).collect()),
+        };
+        let unusual = |v: i64, base: f64| v > 100 && v as f64 > 3.0 * base;
+        let unusual_days = days
+            .iter()
+            .filter(|d| {
+                unusual(d.viewed, own_baseline.viewed)
+                    || unusual(d.searched, own_baseline.searched)
+                    || unusual(d.exported, own_baseline.exported)
+                    || d.exported > 0 && own_baseline.exported == 0.0
+            })
+            .map(|d| d.date.clone())
+            .collect();
+        let mut totals = DayActivity { date: "total".into(), ..Default::default() };
+        for d in &days {
+            totals.viewed += d.viewed;
+            totals.searched += d.searched;
+            totals.exported += d.exported;
+            totals.changed += d.changed;
+            totals.events += d.events;
+        }
+        self.record_read(vec![
+            NewEvent::by(actor, self.now(), action::AUDIT_READ)
+                .object("coworker", target.id)
+                .detail("report", json!({"since": format_timestamp(since), "until": format_timestamp(until)})),
+        ])?;
+        Ok(ActivityReport {
+            coworker: target.to_json(),
+            since: format_timestamp(since),
+            until: format_timestamp(until),
+            days,
+            totals,
+            own_baseline,
+            team_median,
+            unusual_days,
+        })
+    }
+
+    /// Streams events with `seq > after` (optionally one co-worker's) in order to `each`, which
+    /// returns `false` to stop. Returns the last seq delivered.
+    pub fn stream_events(
+        &self,
+        after: i64,
+        coworker: Option<Uuid>,
+        each: &mut dyn FnMut(&StoredEvent) -> Result<bool, CoreError>,
+    ) -> Result<i64, CoreError> {
+        let mut last = after;
+        loop {
+            let batch = self.db.read(|tx| Ok(tx.scan_events(last, SCAN_BATCH, coworker)?))?;
+            if batch.is_empty() {
+                return Ok(last);
+            }
+            for e in &batch {
+                if !each(e)? {
+                    return Ok(last);
+                }
+                last = e.seq;
+            }
+        }
+    }
+
+    /// Resolves a co-worker the actor may review (for evidence bundles).
+    pub fn coworker_for_review(&self, actor: &Actor, who: &str) -> Result<CoWorker, CoreError> {
+        self.reviewable(actor, who)
+    }
+
+    /// Records that an evidence bundle or SIEM export of events was made.
+    pub fn record_audit_export(
+        &self,
+        actor: &Actor,
+        what: &str,
+        coworker: Option<Uuid>,
+        rows: usize,
+    ) -> Result<(), CoreError> {
+        let mut e = NewEvent::by(actor, self.now(), action::AUDIT_EXPORT).rows(rows).detail("what", json!(what));
+        if let Some(c) = coworker {
+            e = e.object("coworker", c);
+        }
+        self.db.write(|tx| Ok(append_events(tx, vec![e])?))
+    }
+
+    /// A named delivery cursor (SIEM shipping): the last seq acknowledged.
+    pub fn cursor(&self, name: &str) -> Result<i64, CoreError> {
+        self.db.read(|tx| Ok(tx.get_cursor(name)?.unwrap_or(0)))
+    }
+
+    pub fn set_cursor(&self, name: &str, seq: i64) -> Result<(), CoreError> {
+        self.db.write(|tx| Ok(tx.set_cursor(name, seq, self.now())?))
+    }
+}
