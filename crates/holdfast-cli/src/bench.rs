@@ -179,20 +179,22 @@ pub fn run(_database: &str, cmd: &BenchCmd) -> Result<()> {
     }
     let raw_seq = started.elapsed();
     raw_lat.sort();
-    // Concurrent audited reads: 8 threads (group commit writes many reads' events at once).
-    let threads = 8;
-    let started = Instant::now();
-    std::thread::scope(|s| {
-        for chunk in uuids.chunks(uuids.len().div_ceil(threads)) {
-            let (services, rep) = (Arc::clone(&services), rep.clone());
-            s.spawn(move || {
-                for id in chunk {
-                    let _ = services.get_record(&rep, &CONTACTS, *id);
-                }
-            });
-        }
-    });
-    let service_par = started.elapsed();
+    // Concurrent audited reads (group commit lets one commit carry many reads' events).
+    let mut concurrent = Vec::new();
+    for threads in [2usize, 8] {
+        let started = Instant::now();
+        std::thread::scope(|s| {
+            for chunk in uuids.chunks(uuids.len().div_ceil(threads)) {
+                let (services, rep) = (Arc::clone(&services), rep.clone());
+                s.spawn(move || {
+                    for id in chunk {
+                        let _ = services.get_record(&rep, &CONTACTS, *id);
+                    }
+                });
+            }
+        });
+        concurrent.push((threads, uuids.len() as f64 / started.elapsed().as_secs_f64()));
+    }
 
     // (b) search latency.
     eprintln!("timing searches…");
@@ -231,8 +233,9 @@ pub fn run(_database: &str, cmd: &BenchCmd) -> Result<()> {
     raw_search.sort();
 
     // (d) system events per second: the read path above wrote one event per read.
-    let events_per_sec_par = uuids.len() as f64 / service_par.as_secs_f64();
+    let events_per_sec_par = concurrent.iter().map(|c| c.1).fold(0.0, f64::max);
     let raw_events = raw_event_inserts(&tmp.join("events-baseline.db"), 100_000)?;
+    let raw_read_and_commit = us(raw_seq) / ids.len() as f64 + 1e6 / raw_events.0;
 
     println!();
     println!("| figure | Holdfast | raw SQLite baseline | Holdfast / baseline |");
@@ -254,11 +257,19 @@ pub fn run(_database: &str, cmd: &BenchCmd) -> Result<()> {
         format!("{:.1}×", service_seq.as_secs_f64() / raw_seq.as_secs_f64()),
     );
     row(
-        "(a) contact reads/s, 8 threads, each with its system event",
-        format!("{:.0}/s", events_per_sec_par),
-        format!("{:.0}/s (1 thread)", ids.len() as f64 / raw_seq.as_secs_f64()),
-        "—".into(),
+        "(a) same, against the physical limit of a read that must leave a durable record",
+        format!("{:.1} µs mean", us(service_seq) / uuids.len() as f64),
+        format!("{raw_read_and_commit:.1} µs (bare lookup + bare one-row commit)"),
+        format!("{:.1}×", us(service_seq) / uuids.len() as f64 / raw_read_and_commit),
     );
+    for (threads, rate) in &concurrent {
+        row(
+            &format!("(a) audited contact reads/s, {threads} threads"),
+            format!("{rate:.0}/s"),
+            format!("{:.0}/s bare lookups (1 thread)", ids.len() as f64 / raw_seq.as_secs_f64()),
+            "—".into(),
+        );
+    }
     row(
         "(b) search, 25 results",
         format!("p50 {:.0} µs, p99 {:.0} µs", us(percentile(&search_lat, 0.5)), us(percentile(&search_lat, 0.99))),
@@ -282,7 +293,7 @@ pub fn run(_database: &str, cmd: &BenchCmd) -> Result<()> {
         ),
     );
     row(
-        "(d) system events written/s (hash-chained, group commit, 8 readers)",
+        "(d) system events written/s (hash-chained, group commit, best of the above)",
         format!("{:.0}/s", events_per_sec_par),
         format!("{:.0}/s one commit each; {:.0}/s in one transaction", raw_events.0, raw_events.1),
         format!("{:.1}× of one-commit-each", events_per_sec_par / raw_events.0),
@@ -329,7 +340,7 @@ fn raw_bulk_insert(path: &std::path::Path, csv: &[u8], full: bool) -> Result<Dur
                 String::new()
             };
             stmt.execute(rusqlite::params![
-                Uuid::now_v7().to_string(),
+                holdfast_core::id::new_id().to_string(),
                 0i64,
                 &rec[0],
                 &rec[1],
@@ -356,7 +367,10 @@ fn raw_event_inserts(path: &std::path::Path, n: usize) -> Result<(f64, f64)> {
     let each = (n / 10).max(1);
     let started = Instant::now();
     for _ in 0..each {
-        c.execute(insert, rusqlite::params![Uuid::now_v7().to_string(), Uuid::now_v7().to_string()])?;
+        c.execute(
+            insert,
+            rusqlite::params![holdfast_core::id::new_id().to_string(), holdfast_core::id::new_id().to_string()],
+        )?;
     }
     let one_each = each as f64 / started.elapsed().as_secs_f64();
     let started = Instant::now();
@@ -364,7 +378,10 @@ fn raw_event_inserts(path: &std::path::Path, n: usize) -> Result<(f64, f64)> {
     {
         let mut stmt = tx.prepare(insert)?;
         for _ in 0..n {
-            stmt.execute(rusqlite::params![Uuid::now_v7().to_string(), Uuid::now_v7().to_string()])?;
+            stmt.execute(rusqlite::params![
+                holdfast_core::id::new_id().to_string(),
+                holdfast_core::id::new_id().to_string()
+            ])?;
         }
     }
     tx.commit()?;

@@ -112,7 +112,7 @@ impl SystemEvent {
     /// Chains `event` after `(prev_seq, prev_hash)`.
     pub fn chain(event: NewEvent, prev_seq: i64, prev_hash: &str) -> SystemEvent {
         let seq = prev_seq + 1;
-        let id = Uuid::now_v7();
+        let id = crate::id::new_id();
         let hash = Self::compute_hash(seq, &id, &event, prev_hash);
         SystemEvent { seq, id, event, prev_hash: prev_hash.to_string(), hash }
     }

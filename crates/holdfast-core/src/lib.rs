@@ -10,6 +10,7 @@ pub mod coworker;
 pub mod demo;
 pub mod error;
 pub mod event;
+pub mod id;
 pub mod record;
 pub mod secret;
 pub mod service;

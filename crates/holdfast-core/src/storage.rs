@@ -105,7 +105,7 @@ pub trait Tx {
     fn chain_head(&mut self) -> StorageResult<(i64, String)>;
     /// The same, without locking (read-only transactions).
     fn peek_chain_head(&mut self) -> StorageResult<(i64, String)>;
-    /// Appends already-chained events and moves the chain head to the last one.
+    /// Appends already-chained events (the last one becomes the chain head).
     fn insert_events(&mut self, events: &[SystemEvent]) -> StorageResult<()>;
     /// Events matching the filter, newest first.
     fn list_events(&mut self, filter: &EventFilter) -> StorageResult<Vec<SystemEvent>>;

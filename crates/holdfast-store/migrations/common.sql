@@ -139,10 +139,12 @@ CREATE TABLE record_links (
 );
 CREATE INDEX record_links_by_target ON record_links (target_id, kind, field);
 
--- The system event log: append-only, hash-chained (see holdfast-core::event).
+-- The system event log: append-only, hash-chained (see holdfast-core::event). The chain head is
+-- the row with the highest seq; appenders serialize on the SQLite writer or, on PostgreSQL, on a
+-- transaction advisory lock. Indexes are few on purpose: every audited read writes a row.
 CREATE TABLE system_events (
     seq BIGINT PRIMARY KEY,
-    id TEXT NOT NULL UNIQUE,
+    id TEXT NOT NULL,
     at BIGINT NOT NULL,
     coworker_id TEXT,
     action TEXT NOT NULL,
@@ -157,11 +159,4 @@ CREATE TABLE system_events (
 );
 CREATE INDEX system_events_by_coworker ON system_events (coworker_id, seq);
 CREATE INDEX system_events_by_object ON system_events (object_type, object_id, seq);
-CREATE INDEX system_events_by_action ON system_events (action, seq);
 
-CREATE TABLE event_chain (
-    id BIGINT PRIMARY KEY CHECK (id = 1),
-    seq BIGINT NOT NULL,
-    hash TEXT NOT NULL
-);
-INSERT INTO event_chain (id, seq, hash) VALUES (1, 0, '0000000000000000000000000000000000000000000000000000000000000000');

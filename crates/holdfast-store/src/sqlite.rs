@@ -24,28 +24,36 @@ pub struct SqliteStore {
     next: AtomicUsize,
 }
 
-fn configure(conn: &Connection) -> Result<(), rusqlite::Error> {
+/// Connection settings. Reads go through a memory map (`mmap_size`) and reader page caches stay
+/// small: SQLite discards a connection's whole page cache when another connection has written
+/// since its last transaction, and every audited read is followed by an event write, so a large
+/// private cache would be rebuilt on every read. Mapped pages come from the OS page cache.
+fn configure(conn: &Connection, cache_kib: i64) -> Result<(), rusqlite::Error> {
     conn.busy_timeout(Duration::from_secs(10))?;
-    conn.execute_batch(
-        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY; PRAGMA cache_size=-65536;",
-    )?;
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA temp_store=MEMORY; \
+         PRAGMA cache_size=-{cache_kib};"
+    ))?;
     conn.set_prepared_statement_cache_capacity(256);
     Ok(())
 }
 
 impl SqliteStore {
     pub fn open(path: &Path, readers: usize) -> Result<SqliteStore, StoreError> {
-        let open = |flags| -> Result<Connection, StoreError> {
+        let open = |flags, cache_kib| -> Result<Connection, StoreError> {
             let c = Connection::open_with_flags(path, flags)
                 .map_err(|e| StoreError::Open(format!("cannot open the SQLite database {}: {e}", path.display())))?;
-            configure(&c).map_err(|e| StoreError::Open(format!("cannot configure {}: {e}", path.display())))?;
+            configure(&c, cache_kib)
+                .map_err(|e| StoreError::Open(format!("cannot configure {}: {e}", path.display())))?;
             Ok(c)
         };
-        let writer =
-            open(OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+        let writer = open(
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            65_536,
+        )?;
         let mut pool = Vec::new();
         for _ in 0..readers.max(1) {
-            pool.push(Mutex::new(open(OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX)?));
+            pool.push(Mutex::new(open(OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX, 2_048)?));
         }
         Ok(SqliteStore {
             path: path.to_path_buf(),

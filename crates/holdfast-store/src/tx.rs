@@ -117,13 +117,6 @@ impl Cols<'_> {
 }
 
 impl<C: Conn> SqlTx<C> {
-    fn head(&mut self, sql: &str) -> StorageResult<(i64, String)> {
-        let rows = self.conn.rows(sql, &[])?;
-        let row = rows.first().ok_or_else(|| bad_row("missing chain head"))?;
-        let mut c = Cols(row.iter());
-        Ok((c.int()?, c.text()?))
-    }
-
     fn record_from_row(&self, kind: &RecordKind, row: &[Value]) -> StorageResult<Record> {
         let sql = kind_sql(kind);
         let mut c = Cols(row.iter());
@@ -544,19 +537,25 @@ impl<C: Conn> Tx for SqlTx<C> {
     }
 
     fn chain_head(&mut self) -> StorageResult<(i64, String)> {
-        let sql = match self.conn.backend() {
-            Backend::Sqlite => "SELECT seq, hash FROM event_chain WHERE id = 1",
-            Backend::Postgres => "SELECT seq, hash FROM event_chain WHERE id = 1 FOR UPDATE",
-        };
-        self.head(sql)
+        if self.conn.backend() == Backend::Postgres {
+            // One appender at a time (released at commit); SQLite has a single writer anyway.
+            self.conn.exec("SELECT pg_advisory_xact_lock(7265347824)", &[])?;
+        }
+        self.peek_chain_head()
     }
 
     fn peek_chain_head(&mut self) -> StorageResult<(i64, String)> {
-        self.head("SELECT seq, hash FROM event_chain WHERE id = 1")
+        let rows = self.conn.rows("SELECT seq, hash FROM system_events ORDER BY seq DESC LIMIT 1", &[])?;
+        match rows.first() {
+            Some(row) => {
+                let mut c = Cols(row.iter());
+                Ok((c.int()?, c.text()?))
+            }
+            None => Ok((0, holdfast_core::event::GENESIS_HASH.to_string())),
+        }
     }
 
     fn insert_events(&mut self, events: &[SystemEvent]) -> StorageResult<()> {
-        let Some(last) = events.last() else { return Ok(()) };
         for chunk in events.chunks(64) {
             let mut params = Vec::with_capacity(chunk.len() * 13);
             let mut groups = Vec::with_capacity(chunk.len());
@@ -584,10 +583,6 @@ impl<C: Conn> Tx for SqlTx<C> {
             self.conn
                 .exec(&format!("INSERT INTO system_events ({EVENT_COLUMNS}) VALUES {}", groups.join(", ")), &params)?;
         }
-        self.conn.exec(
-            "UPDATE event_chain SET seq = $1, hash = $2 WHERE id = 1",
-            &[Value::Int(last.seq), Value::Text(last.hash.clone())],
-        )?;
         Ok(())
     }
 

@@ -120,7 +120,7 @@ impl<D: Database> Holdfast<D> {
         if let Some(t) = tx.list_teams()?.into_iter().find(|t| t.name.eq_ignore_ascii_case(name)) {
             return Ok(t.id);
         }
-        let team = Team { id: Uuid::now_v7(), name: name.to_string(), manager_id: None };
+        let team = Team { id: crate::id::new_id(), name: name.to_string(), manager_id: None };
         tx.insert_team(&team)?;
         events.push(
             NewEvent::by(actor, self.now(), action::TEAM_CREATE).object("team", team.id).detail("name", json!(name)),
@@ -160,7 +160,7 @@ impl<D: Database> Holdfast<D> {
             };
             let now = self.now();
             let coworker = CoWorker {
-                id: Uuid::now_v7(),
+                id: crate::id::new_id(),
                 email: email.clone(),
                 name,
                 role: new.role,
@@ -321,7 +321,7 @@ impl<D: Database> Holdfast<D> {
             }
             let (secret, hash) = secret::new_token();
             let credential = Credential {
-                id: Uuid::now_v7(),
+                id: crate::id::new_id(),
                 coworker_id: owner.id,
                 kind: "api".into(),
                 name: if name.is_empty() { "API token".into() } else { name.to_string() },
@@ -429,7 +429,7 @@ impl<D: Database> Holdfast<D> {
                 let (secret, hash) = secret::new_token();
                 let now = self.now();
                 let credential = Credential {
-                    id: Uuid::now_v7(),
+                    id: crate::id::new_id(),
                     coworker_id: c.id,
                     kind: "session".into(),
                     name: who.user_agent.clone().unwrap_or_else(|| "session".into()).chars().take(100).collect(),

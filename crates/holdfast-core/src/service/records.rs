@@ -152,7 +152,7 @@ impl<D: Database> Holdfast<D> {
         }
         self.check_references(tx, kind, &changes)?;
         let mut record = Record {
-            id: Uuid::now_v7(),
+            id: crate::id::new_id(),
             created_at: now,
             updated_at: now,
             created_by: actor.id(),
