@@ -635,7 +635,7 @@ impl<C: Conn> Tx for SqlTx<C> {
                 &[Value::Int(after), Value::Int(limit.into()), Value::Text(c.to_string())],
             )?,
         };
-        rows.iter().map(|r| stored_event(r)).collect()
+        rows.into_iter().map(stored_event).collect()
     }
 
     fn daily_counts(&mut self, since: i64, until: i64) -> StorageResult<Vec<DailyCount>> {
@@ -706,22 +706,35 @@ impl<C: Conn> Tx for SqlTx<C> {
     }
 }
 
-fn stored_event(row: &[Value]) -> StorageResult<StoredEvent> {
-    let mut c = Cols(row.iter());
+/// Decodes an event row by moving its values out (verification decodes millions of these).
+fn stored_event(row: Vec<Value>) -> StorageResult<StoredEvent> {
+    let mut it = row.into_iter();
+    let mut next = || it.next().ok_or_else(|| bad_row("end of row"));
+    let int = |v: Value| v.as_int().ok_or_else(|| bad_row("non-integer"));
+    let text = |v: Value| match v {
+        Value::Text(s) => Ok(s),
+        Value::Int(i) => Ok(i.to_string()),
+        Value::Null => Err(bad_row("null text")),
+    };
+    let opt = |v: Value| match v {
+        Value::Text(s) => Some(s),
+        Value::Int(i) => Some(i.to_string()),
+        Value::Null => None,
+    };
     Ok(StoredEvent {
-        seq: c.int()?,
-        id: c.text()?,
-        at: c.int()?,
-        coworker_id: c.opt_text()?,
-        action: c.text()?,
-        object_type: c.opt_text()?,
-        object_id: c.opt_text()?,
-        row_count: c.int()?,
-        client_addr: c.opt_text()?,
-        user_agent: c.opt_text()?,
-        details: c.text()?,
-        prev_hash: c.text()?,
-        hash: c.text()?,
+        seq: int(next()?)?,
+        id: text(next()?)?,
+        at: int(next()?)?,
+        coworker_id: opt(next()?),
+        action: text(next()?)?,
+        object_type: opt(next()?),
+        object_id: opt(next()?),
+        row_count: int(next()?)?,
+        client_addr: opt(next()?),
+        user_agent: opt(next()?),
+        details: text(next()?)?,
+        prev_hash: text(next()?)?,
+        hash: text(next()?)?,
     })
 }
 

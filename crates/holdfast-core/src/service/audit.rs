@@ -131,16 +131,39 @@ impl<D: Database> Holdfast<D> {
         let mut all: Vec<(Checkpoint, &str)> = stored.into_iter().map(|c| (c, "in the database")).collect();
         all.extend(external.iter().cloned().map(|c| (c, "in the checkpoint file")));
         let mut verifier = ChainVerifier::new(all.iter().map(|(c, _)| c.seq));
-        let mut after = 0;
-        loop {
-            let batch = self.db.read(|tx| Ok(tx.scan_events(after, SCAN_BATCH, None)?))?;
-            let Some(last) = batch.last() else { break };
-            after = last.seq;
-            for e in &batch {
-                verifier.push(e);
+        // Read the next batch on one thread while the previous one is hashed on this one.
+        let (batches, receive) = std::sync::mpsc::sync_channel::<Result<Vec<StoredEvent>, CoreError>>(2);
+        std::thread::scope(|scope| {
+            scope.spawn(move || {
+                let mut after = 0;
+                loop {
+                    let batch = self.db.read(|tx| Ok(tx.scan_events(after, SCAN_BATCH, None)?));
+                    let done = match &batch {
+                        Ok(b) => match b.last() {
+                            Some(last) => {
+                                after = last.seq;
+                                false
+                            }
+                            None => true,
+                        },
+                        Err(_) => true,
+                    };
+                    if batches.send(batch).is_err() || done {
+                        return;
+                    }
+                }
+            });
+            for batch in receive {
+                let batch = batch?;
+                let Some(last) = batch.last() else { break };
+                let last = last.seq;
+                for e in &batch {
+                    verifier.push(e);
+                }
+                progress(last);
             }
-            progress(after);
-        }
+            Ok::<(), CoreError>(())
+        })?;
         let report = verifier.finish(&all, trusted_key);
         let event = NewEvent::by(actor, self.now(), action::AUDIT_VERIFY)
             .rows(report.events as usize)
