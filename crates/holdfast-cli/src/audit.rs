@@ -55,6 +55,15 @@ pub enum AuditCmd {
     },
     /// Verify an evidence bundle (the same checks as its verify.sh).
     VerifyBundle { dir: PathBuf },
+    /// Delete events older than a date, behind a signed retention checkpoint (admins).
+    Retain {
+        /// Delete events before this date (at least 90 days ago).
+        #[arg(long)]
+        before: String,
+        /// Say yes: retention cannot be undone.
+        #[arg(long)]
+        yes: bool,
+    },
     /// Ship events to a SIEM: JSON Lines, RFC 5424 syslog or CEF, to stdout, a file, or syslog over UDP/TCP.
     Tail {
         /// Keep following new events.
@@ -156,6 +165,25 @@ pub fn run(services: &Holdfast<Store>, me: &Actor, files: &AuditFiles, cmd: &Aud
         AuditCmd::VerifyBundle { dir } => {
             let summary = verify_bundle(dir)?;
             println!("{summary}");
+            Ok(())
+        }
+        AuditCmd::Retain { before, yes } => {
+            let before = when(before, "before")?;
+            if !yes {
+                bail!(
+                    "retention deletes every system event before {} for good (a signed checkpoint keeps the rest verifiable); run again with --yes",
+                    format_timestamp(before)
+                );
+            }
+            let key = AuditKey::load_or_create(&files.key)?;
+            let r = services.retain_events(me, &key, before)?;
+            append_checkpoint_file(&files.checkpoints, &r.checkpoint)?;
+            println!(
+                "deleted {} events (through event {}); the retention checkpoint was appended to {}",
+                r.deleted,
+                r.through_seq,
+                files.checkpoints.display()
+            );
             Ok(())
         }
         AuditCmd::Tail { follow, format, to, cursor, after } => {

@@ -271,3 +271,37 @@ fn siem_tail_resumes_from_its_cursor() {
     let (_, syslog, _) = env.run(&["audit", "tail", "--after", "0", "--format", "syslog"], None);
     assert!(syslog.lines().next().is_some_and(|l| l.starts_with("<110>1 ")), "{syslog}");
 }
+
+#[test]
+fn a_crash_in_the_middle_of_a_write_leaves_a_valid_chain() {
+    for db in each_backend() {
+        let env = setup(db);
+        let csv = env.data.path().join("big.csv");
+        let mut text = String::from("First Name,Last Name,Email,Company Name\n");
+        for i in 0..60_000 {
+            text.push_str(&format!("Person{i},Test,p{i}@crash{}.com,Crash {} Inc\n", i % 500, i % 500));
+        }
+        std::fs::write(&csv, text).expect("csv");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_holdfast"))
+            .arg("--database")
+            .arg(env.db.database_arg())
+            .arg("--data-dir")
+            .arg(env.data.path())
+            .args(["import", "contacts"])
+            .arg(&csv)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("import");
+        std::thread::sleep(std::time::Duration::from_millis(700));
+        // kill -9: no destructor, no rollback, no closing checkpoint.
+        let _ = child.kill();
+        let _ = child.wait();
+        let (code, out) = env.verify();
+        assert_eq!(code, 0, "{}: {out}", env.db.backend);
+        // The server goes on appending to the same chain.
+        let (code, _, err) = env.run(&["--as", "rep@example.com", "list", "accounts"], None);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(env.verify().0, 0);
+    }
+}

@@ -240,6 +240,10 @@ impl Verification {
 
 /// Checks the chain event by event, fed in batches in `seq` order, then against checkpoints.
 pub struct ChainVerifier {
+    /// Signed retention checkpoints (seq → hash): the log may start right after one of them.
+    retention: std::collections::HashMap<i64, String>,
+    /// Events up to here were removed by retention (checkpoints before it are not checked).
+    retained_through: i64,
     expected_seq: i64,
     prev_hash: String,
     report: Verification,
@@ -254,12 +258,19 @@ impl ChainVerifier {
     /// `checkpoint_seqs`: the seqs whose hashes checkpoints state.
     pub fn new(checkpoint_seqs: impl IntoIterator<Item = i64>) -> ChainVerifier {
         ChainVerifier {
+            retention: Default::default(),
+            retained_through: 0,
             expected_seq: 1,
             prev_hash: GENESIS_HASH.to_string(),
             report: Verification::default(),
             wanted: checkpoint_seqs.into_iter().map(|s| (s, None)).collect(),
             buf: Vec::with_capacity(512),
         }
+    }
+
+    /// Signed retention checkpoints the log may start after (call before the first `push`).
+    pub fn allow_retention(&mut self, checkpoints: impl IntoIterator<Item = Checkpoint>) {
+        self.retention.extend(checkpoints.into_iter().map(|c| (c.seq, c.hash)));
     }
 
     fn find(&mut self, seq: i64, kind: &'static str, message: String) {
@@ -270,6 +281,14 @@ impl ChainVerifier {
 
     /// Checks the next event in `seq` order.
     pub fn push(&mut self, e: &StoredEvent) {
+        if self.report.events == 0
+            && e.seq > 1
+            && let Some(hash) = self.retention.get(&(e.seq - 1))
+        {
+            self.expected_seq = e.seq;
+            self.prev_hash.clone_from(hash);
+            self.retained_through = e.seq - 1;
+        }
         self.report.events += 1;
         if e.seq != self.expected_seq {
             if e.seq > self.expected_seq {
@@ -345,6 +364,12 @@ impl ChainVerifier {
                     format!("the checkpoint for event {} ({source}, {when}) is not signed by this installation's key: it was forged or altered", c.seq),
                 );
                 continue;
+            }
+            if c.seq < self.retained_through {
+                continue;
+            }
+            if c.seq == self.retained_through {
+                self.wanted.insert(c.seq, Some(self.retention.get(&c.seq).cloned().unwrap_or_default()));
             }
             if c.seq > last {
                 self.find(

@@ -36,6 +36,7 @@ pub mod action {
     pub const AUDIT_READ: &str = "audit.read";
     pub const AUDIT_VERIFY: &str = "audit.verify";
     pub const AUDIT_EXPORT: &str = "audit.export";
+    pub const AUDIT_RETENTION: &str = "audit.retention";
     pub const DEMO_LOAD: &str = "demo.load";
 }
 

@@ -115,6 +115,12 @@ pub trait Tx {
     /// Per co-worker, UTC day (days since the epoch) and action: events and rows, from `since`.
     fn daily_counts(&mut self, since: i64, until: i64) -> StorageResult<Vec<DailyCount>>;
 
+    /// Retention: the seq and hash of the last event before `before`, if any.
+    fn last_event_before(&mut self, before: i64) -> StorageResult<Option<(i64, String)>>;
+    /// Retention: deletes every event with `seq <= through` past the append-only guard; returns
+    /// how many. Only the retention service calls this, after signing a checkpoint at the cut.
+    fn delete_events_through(&mut self, through: i64) -> StorageResult<u64>;
+
     fn insert_checkpoint(&mut self, c: &Checkpoint) -> StorageResult<()>;
     fn list_checkpoints(&mut self) -> StorageResult<Vec<Checkpoint>>;
     fn get_cursor(&mut self, name: &str) -> StorageResult<Option<i64>>;

@@ -25,10 +25,12 @@ const COMMON_0002_SQL: &str = include_str!("../migrations/common_0002.sql");
 const SQLITE_MIGRATIONS: &[(&str, &str)] = &[
     ("0001_init", include_str!("../migrations/sqlite/0001_init.sql")),
     ("0002_checkpoints", include_str!("../migrations/sqlite/0002_checkpoints.sql")),
+    ("0003_retention", include_str!("../migrations/sqlite/0003_retention.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(&str, &str)] = &[
     ("0001_init", include_str!("../migrations/postgres/0001_init.sql")),
     ("0002_checkpoints", include_str!("../migrations/postgres/0002_checkpoints.sql")),
+    ("0003_retention", include_str!("../migrations/postgres/0003_retention.sql")),
 ];
 const _: () = assert!(SQLITE_MIGRATIONS.len() == POSTGRES_MIGRATIONS.len(), "both backends need the same migrations");
 

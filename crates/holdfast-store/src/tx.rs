@@ -658,6 +658,40 @@ impl<C: Conn> Tx for SqlTx<C> {
             .collect()
     }
 
+    fn last_event_before(&mut self, before: i64) -> StorageResult<Option<(i64, String)>> {
+        let rows = self.conn.rows(
+            "SELECT seq, hash FROM system_events WHERE seq = (SELECT max(seq) FROM system_events WHERE at < $1)",
+            &[Value::Int(before)],
+        )?;
+        match rows.first() {
+            Some(r) => {
+                let mut c = Cols(r.iter());
+                Ok(Some((c.int()?, c.text()?)))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn delete_events_through(&mut self, through: i64) -> StorageResult<u64> {
+        match self.conn.backend() {
+            Backend::Sqlite => {
+                self.conn.exec("DROP TRIGGER system_events_no_delete", &[])?;
+                let n = self.conn.exec("DELETE FROM system_events WHERE seq <= $1", &[Value::Int(through)])?;
+                self.conn.exec(
+                    "CREATE TRIGGER system_events_no_delete BEFORE DELETE ON system_events BEGIN SELECT RAISE(ABORT, 'system events are append-only'); END",
+                    &[],
+                )?;
+                Ok(n)
+            }
+            Backend::Postgres => {
+                self.conn.exec("SET LOCAL holdfast.retention = 'allowed'", &[])?;
+                let n = self.conn.exec("DELETE FROM system_events WHERE seq <= $1", &[Value::Int(through)])?;
+                self.conn.exec("SET LOCAL holdfast.retention = ''", &[])?;
+                Ok(n)
+            }
+        }
+    }
+
     fn insert_checkpoint(&mut self, c: &Checkpoint) -> StorageResult<()> {
         self.conn.exec(
             "INSERT INTO event_checkpoints (seq, hash, at, reason, public_key, signature) VALUES ($1, $2, $3, $4, $5, $6)",

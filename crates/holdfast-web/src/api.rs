@@ -125,6 +125,29 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
+pub async fn history(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    Path((plural, id)): Path<(String, String)>,
+) -> Result<J, ApiError> {
+    let kind = kind_of(&plural)?;
+    let id = parse_id(kind.name, &id)?;
+    let events = blocking(move || s.record_history(&actor, kind, id)).await?;
+    let items: Vec<Json> = events
+        .iter()
+        .map(|e| {
+            json!({
+                "seq": e.seq,
+                "at": format_timestamp(e.event.at),
+                "coworker_id": e.event.coworker_id,
+                "action": e.event.action,
+                "changes": e.event.details.get("changes").or_else(|| e.event.details.get("fields")).cloned().unwrap_or(Json::Null),
+            })
+        })
+        .collect();
+    Ok(axum::Json(json!({"items": items, "next_cursor": null})))
+}
+
 pub async fn restore(
     State(s): State<AppState>,
     Caller(actor): Caller,

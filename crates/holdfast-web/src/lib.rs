@@ -60,6 +60,7 @@ pub fn router(state: AppState) -> Router {
         .route("/{kind}", get(api::list).post(api::create))
         .route("/{kind}/{id}", get(api::get).patch(api::update).delete(api::delete))
         .route("/{kind}/{id}/restore", post(api::restore))
+        .route("/{kind}/{id}/history", get(api::history))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT));
     Router::new()

@@ -540,3 +540,54 @@ async fn openapi_and_health_describe_the_server() {
         assert_eq!(health["schema_version"], holdfast_store::SCHEMA_VERSION);
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_record_shows_who_changed_what_from_what_to_what() {
+    for db in each_backend() {
+        let app = App::new(db);
+        let rep = app.add("rep@example.com", Role::Rep, None, None);
+        let (_, acc) =
+            app.call("POST", "/api/v1/accounts", Some(&rep), Some(json!({"name": "Hooli", "tier": "smb"}))).await;
+        let path = format!("/api/v1/accounts/{}", id_of(&acc));
+        app.call("PATCH", &path, Some(&rep), Some(json!({"tier": "enterprise", "annual_value": 90000}))).await;
+        let (s, h) = app.call("GET", &format!("{path}/history"), Some(&rep), None).await;
+        assert_eq!(s, StatusCode::OK, "{h}");
+        let items = h["items"].as_array().expect("items");
+        assert_eq!(items.len(), 2, "{h}");
+        assert_eq!(items[0]["action"], "record.update");
+        assert_eq!(items[0]["changes"]["tier"], json!({"from": "smb", "to": "enterprise"}), "{}", app.db.backend);
+        assert_eq!(items[0]["changes"]["annual_value"], json!({"from": null, "to": 90000.0}));
+        assert_eq!(items[1]["action"], "record.create");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn managers_may_change_their_reports_records_but_not_others() {
+    for db in each_backend() {
+        let app = App::new(db);
+        app.add("boss@example.com", Role::Manager, Some("East"), None);
+        let boss = off_runtime(|| {
+            app.services.set_team_manager(&Actor::operator(), "East", "boss@example.com").expect("team manager");
+            app.services.create_token(&Actor::operator(), "boss@example.com", "t").expect("token").secret
+        });
+        let east = app.add("east@example.com", Role::Rep, Some("East"), None);
+        let west = app.add("west@example.com", Role::Rep, Some("West"), None);
+        let (_, a) = app.call("POST", "/api/v1/accounts", Some(&east), Some(json!({"name": "East Co"}))).await;
+        let (_, b) = app.call("POST", "/api/v1/accounts", Some(&west), Some(json!({"name": "West Co"}))).await;
+        let (s, _) = app
+            .call("PATCH", &format!("/api/v1/accounts/{}", id_of(&a)), Some(&boss), Some(json!({"tier": "smb"})))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{}", app.db.backend);
+        let (s, _) = app
+            .call("PATCH", &format!("/api/v1/accounts/{}", id_of(&b)), Some(&boss), Some(json!({"tier": "smb"})))
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        // The manager may see their report's events, not the other team's.
+        let (s, _) = app.call("GET", "/api/v1/coworkers/east@example.com/events", Some(&boss), None).await;
+        assert_eq!(s, StatusCode::OK);
+        let (s, _) = app.call("GET", "/api/v1/coworkers/west@example.com/events", Some(&boss), None).await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        let (s, _) = app.call("GET", "/api/v1/coworkers/east@example.com/events", Some(&west), None).await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+    }
+}

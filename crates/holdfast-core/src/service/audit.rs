@@ -131,6 +131,9 @@ impl<D: Database> Holdfast<D> {
         let mut all: Vec<(Checkpoint, &str)> = stored.into_iter().map(|c| (c, "in the database")).collect();
         all.extend(external.iter().cloned().map(|c| (c, "in the checkpoint file")));
         let mut verifier = ChainVerifier::new(all.iter().map(|(c, _)| c.seq));
+        verifier.allow_retention(
+            all.iter().filter(|(c, _)| c.reason == "retention" && c.signature_ok(trusted_key)).map(|(c, _)| c.clone()),
+        );
         // Read the next batch on one thread while the previous one is hashed on this one.
         let (batches, receive) = std::sync::mpsc::sync_channel::<Result<Vec<StoredEvent>, CoreError>>(2);
         std::thread::scope(|scope| {
@@ -337,5 +340,74 @@ impl<D: Database> Holdfast<D> {
 
     pub fn set_cursor(&self, name: &str, seq: i64) -> Result<(), CoreError> {
         self.db.write(|tx| Ok(tx.set_cursor(name, seq, self.now())?))
+    }
+}
+
+impl<D: Database> Holdfast<D> {
+    /// Who changed what on a record, when, from what to what: its create, update, delete and
+    /// restore events, newest first. Anyone who may open the record may see its history.
+    pub fn record_history(
+        &self,
+        actor: &Actor,
+        kind: &'static crate::record::RecordKind,
+        id: Uuid,
+    ) -> Result<Vec<crate::event::SystemEvent>, CoreError> {
+        // Opening the record checks the read policy and records the read.
+        self.get_record(actor, kind, id)?;
+        let mut events = Vec::new();
+        for act in [action::RECORD_CREATE, action::RECORD_UPDATE, action::RECORD_DELETE, action::RECORD_RESTORE] {
+            let filter = crate::event::EventFilter {
+                object_type: Some(kind.name.to_string()),
+                object_id: Some(id.to_string()),
+                action: Some(act.to_string()),
+                limit: 1_000,
+                ..Default::default()
+            };
+            events.extend(self.db.read(|tx| Ok(tx.list_events(&filter)?))?);
+        }
+        events.sort_by_key(|e| std::cmp::Reverse(e.seq));
+        Ok(events)
+    }
+}
+
+/// What a retention run removed.
+#[derive(Debug, Clone, Serialize)]
+pub struct Retention {
+    pub deleted: u64,
+    pub through_seq: i64,
+    pub checkpoint: Checkpoint,
+}
+
+impl<D: Database> Holdfast<D> {
+    /// Deletes the events older than `before` (admins only). First signs a retention checkpoint
+    /// at the cut, so verification still proves the remaining log continues the signed chain,
+    /// then records the deletion itself as an `audit.retention` event. Never silent.
+    pub fn retain_events(&self, actor: &Actor, key: &AuditKey, before: i64) -> Result<Retention, CoreError> {
+        if !actor.is_admin() {
+            return Err(CoreError::forbidden("only an admin may delete old system events"));
+        }
+        if before > self.now() - BASELINE_DAYS * MICROS_PER_DAY {
+            return Err(CoreError::invalid(
+                "before",
+                format!(
+                    "keep at least {BASELINE_DAYS} days of events (reports compare against them); choose an earlier date"
+                ),
+            ));
+        }
+        self.db.write(|tx| {
+            let (seq, hash) = tx
+                .last_event_before(before)?
+                .ok_or_else(|| CoreError::Conflict(format!("no events are older than {}", format_timestamp(before))))?;
+            let checkpoint = key.sign(seq, &hash, self.now(), "retention");
+            tx.insert_checkpoint(&checkpoint)?;
+            let deleted = tx.delete_events_through(seq)?;
+            let event = NewEvent::by(actor, self.now(), action::AUDIT_RETENTION)
+                .rows(deleted as usize)
+                .detail("through_seq", json!(seq))
+                .detail("through_hash", json!(hash))
+                .detail("before", json!(format_timestamp(before)));
+            append_events(tx, vec![event])?;
+            Ok(Retention { deleted, through_seq: seq, checkpoint })
+        })
     }
 }

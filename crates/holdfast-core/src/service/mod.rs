@@ -10,7 +10,7 @@ mod records;
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::Instant;
 
-pub use audit::{ActivityReport, BASELINE_DAYS, Baseline, DayActivity};
+pub use audit::{ActivityReport, BASELINE_DAYS, Baseline, DayActivity, Retention};
 pub use coworkers::{CoWorkerChanges, NewCoWorker, NewToken, OrgChart};
 pub use import::{ImportOptions, ImportReport, RejectedRow};
 pub use records::{ListRequest, Page, SearchHit};
