@@ -90,6 +90,24 @@ impl NewEvent {
         self.row_count = i64::try_from(n).unwrap_or(i64::MAX);
         self
     }
+    /// This event's hashed content as event number `seq` with id `id` and details text `details`.
+    pub fn content<'a>(&'a self, seq: i64, id: &'a str, details: &'a str) -> EventContent<'a> {
+        EventContent {
+            seq,
+            id,
+            at: self.at,
+            coworker_id: None,
+            coworker: self.coworker_id,
+            action: &self.action,
+            object_type: self.object_type.as_deref(),
+            object_id: self.object_id.as_deref(),
+            row_count: self.row_count,
+            client_addr: self.client_addr.as_deref(),
+            user_agent: self.user_agent.as_deref(),
+            details,
+        }
+    }
+
     pub fn detail(mut self, key: &str, value: Json) -> Self {
         if let Json::Object(map) = &mut self.details {
             map.insert(key.to_string(), value);
@@ -118,43 +136,11 @@ impl SystemEvent {
         SystemEvent { seq, id, event, prev_hash: prev_hash.to_string(), hash }
     }
 
-    /// The event's content in the borrowed form hashing uses.
-    pub fn content<'a>(&'a self, id: &'a str, details: &'a str) -> EventContent<'a> {
-        let e = &self.event;
-        EventContent {
-            seq: self.seq,
-            id,
-            at: e.at,
-            coworker_id: None,
-            coworker: e.coworker_id,
-            action: &e.action,
-            object_type: e.object_type.as_deref(),
-            object_id: e.object_id.as_deref(),
-            row_count: e.row_count,
-            client_addr: e.client_addr.as_deref(),
-            user_agent: e.user_agent.as_deref(),
-            details,
-        }
-    }
-
     /// The chain hash of `event` as number `seq` with id `id` after `prev_hash`.
     pub fn compute_hash(seq: i64, id: &Uuid, e: &NewEvent, prev_hash: &str) -> String {
         let details = e.details.to_string();
         let id = id.to_string();
-        let content = EventContent {
-            seq,
-            id: &id,
-            at: e.at,
-            coworker_id: None,
-            coworker: e.coworker_id,
-            action: &e.action,
-            object_type: e.object_type.as_deref(),
-            object_id: e.object_id.as_deref(),
-            row_count: e.row_count,
-            client_addr: e.client_addr.as_deref(),
-            user_agent: e.user_agent.as_deref(),
-            details: &details,
-        };
+        let content = e.content(seq, &id, &details);
         let mut buf = Vec::with_capacity(256);
         chain_hash(prev_hash, &content.digest(&mut buf))
     }

@@ -1,10 +1,8 @@
 //! Reviewing system events. Looking at someone's events is itself recorded.
 
 use serde_json::json;
-use uuid::Uuid;
 
 use super::Holdfast;
-use crate::access;
 use crate::coworker::Actor;
 use crate::error::CoreError;
 use crate::event::{EventFilter, NewEvent, SystemEvent, action};
@@ -18,18 +16,7 @@ impl<D: Database> Holdfast<D> {
         who: &str,
         mut filter: EventFilter,
     ) -> Result<Vec<SystemEvent>, CoreError> {
-        let target = self.db.read(|tx| {
-            let found = match Uuid::parse_str(who) {
-                Ok(id) => tx.get_coworker(id)?,
-                Err(_) => tx.get_coworker_by_email(&who.trim().to_lowercase())?,
-            };
-            found.ok_or_else(|| CoreError::not_found("co-worker", who))
-        })?;
-        if !access::may_review(actor, target.id) {
-            return Err(CoreError::forbidden(
-                "only an admin, the co-worker's manager or the co-worker may see their system events",
-            ));
-        }
+        let target = self.coworker_for_review(actor, who)?;
         filter.coworker_id = Some(target.id);
         filter.limit = filter.limit.clamp(1, 10_000);
         let events = self.db.read(|tx| Ok(tx.list_events(&filter)?))?;
