@@ -640,7 +640,7 @@ impl<C: Conn> Tx for SqlTx<C> {
 
     fn daily_counts(&mut self, since: i64, until: i64) -> StorageResult<Vec<DailyCount>> {
         let rows = self.conn.rows(
-            "SELECT coworker_id, at / 86400000000 AS day, action, count(*), sum(row_count) FROM system_events \
+            "SELECT coworker_id, at / 86400000000 AS day, action, count(*), CAST(sum(row_count) AS BIGINT) FROM system_events \
              WHERE at >= $1 AND at < $2 GROUP BY coworker_id, at / 86400000000, action ORDER BY 1, 2, 3",
             &[Value::Int(since), Value::Int(until)],
         )?;

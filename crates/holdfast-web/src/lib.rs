@@ -5,6 +5,7 @@
 mod api;
 mod extract;
 mod openapi;
+mod pages;
 mod problem;
 
 use std::sync::Arc;
@@ -64,6 +65,18 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT));
     Router::new()
+        .route("/", get(pages::home))
+        .route("/login", get(pages::login_page).post(pages::login_submit))
+        .route("/logout", post(pages::logout))
+        .route("/accounts", get(pages::accounts))
+        .route("/accounts/{id}", get(pages::account))
+        .route("/accounts/{id}/activities", post(pages::log_activity))
+        .route("/contacts", get(pages::contacts))
+        .route("/contacts/{id}", get(pages::contact))
+        .route("/coworkers", get(pages::coworkers))
+        .route("/coworkers/{id}/events", get(pages::coworker_events))
+        .route("/static/app.css", get(pages::static_css))
+        .route("/static/app.js", get(pages::static_js))
         .route("/healthz", get(healthz))
         .nest("/api/v1", api)
         .with_state(state)

@@ -551,6 +551,11 @@ impl<D: Database> Holdfast<D> {
         Ok(org)
     }
 
+    /// Co-workers' display names by id, for pages (names only; no customer data).
+    pub fn coworker_names(&self) -> Result<std::collections::HashMap<Uuid, String>, CoreError> {
+        Ok(self.org_chart()?.coworkers.iter().map(|c| (c.id, c.name.clone())).collect())
+    }
+
     pub(crate) fn forget_org(&self) {
         if let Ok(mut guard) = self.org.write() {
             *guard = None;

@@ -11,7 +11,7 @@ use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::Instant;
 
 pub use audit::{ActivityReport, BASELINE_DAYS, Baseline, DayActivity, Retention};
-pub use coworkers::{CoWorkerChanges, NewCoWorker, NewToken, OrgChart};
+pub use coworkers::{CoWorkerChanges, NewCoWorker, NewToken, OrgChart, SESSION_DAYS};
 pub use import::{ImportOptions, ImportReport, RejectedRow};
 pub use records::{ListRequest, Page, SearchHit};
 

@@ -1,0 +1,851 @@
+//! The web app: server-rendered pages (askama templates, auto-escaped) over the same services as
+//! the API, so opening a contact in the browser writes the same `record.read` event as the API.
+//!
+//! Sign-in uses a session cookie (HttpOnly, SameSite=Lax). Every form carries a CSRF token: on the
+//! sign-in form a random value also set as a cookie (double submit), on signed-in forms a value
+//! derived from the session secret.
+
+use std::collections::{BTreeMap, HashMap};
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use holdfast_core::coworker::Actor;
+use holdfast_core::event::EventFilter;
+use holdfast_core::record::{self, FieldType, Record, RecordKind, Value};
+use holdfast_core::service::ListRequest;
+use holdfast_core::time::{MICROS_PER_DAY, format_timestamp};
+use holdfast_core::{CoreError, secret};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use crate::extract::client_of;
+use crate::{AppState, blocking};
+
+const SESSION_COOKIE: &str = "holdfast_session";
+const LOGIN_COOKIE: &str = "holdfast_login";
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+fn csrf_for(session: &str) -> String {
+    hex::encode(Sha256::digest(format!("holdfast-csrf\0{session}").as_bytes()))[..40].to_string()
+}
+
+fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The signed-in co-worker of a page request; anyone else is sent to the sign-in page.
+pub struct PageUser {
+    actor: Actor,
+    csrf: String,
+}
+
+impl PageUser {
+    fn me(&self) -> Option<Me> {
+        let c = self.actor.coworker.as_ref()?;
+        Some(Me { name: c.name.clone(), admin: self.actor.is_admin(), csrf: self.csrf.clone() })
+    }
+    /// `None` when the form carries this session's CSRF token, else the page refusing it.
+    fn refuse_forged(&self, form: &HashMap<String, String>) -> Option<Response> {
+        match form.get("csrf_token") {
+            Some(t) if same(t, &self.csrf) => None,
+            _ => {
+                Some(page_error(StatusCode::FORBIDDEN, "This form has expired", "Reload the page and try again.", None))
+            }
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for PageUser {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let next = parts.uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into());
+        let to_login = || Redirect::to(&format!("/login?next={}", encode(&next))).into_response();
+        let Some(session) = cookie(&parts.headers, SESSION_COOKIE) else { return Err(to_login()) };
+        let (addr, agent) = client_of(parts);
+        let services = state.clone();
+        let secret = session.clone();
+        match blocking(move || services.authenticate(&secret, addr, agent)).await {
+            Ok(actor) => Ok(PageUser { actor, csrf: csrf_for(&session) }),
+            Err(_) => Err(to_login()),
+        }
+    }
+}
+
+/// Percent-encodes a query value.
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Only same-site relative paths may be redirected to after sign-in.
+fn safe_next(next: &str) -> &str {
+    if next.starts_with('/') && !next.starts_with("//") && !next.starts_with("/\\") { next } else { "/" }
+}
+
+pub struct Me {
+    name: String,
+    admin: bool,
+    csrf: String,
+}
+
+fn render(t: &impl Template, status: StatusCode) -> Response {
+    match t.render() {
+        Ok(html) => (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "rendering a page failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "The page could not be shown.").into_response()
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "problem.html")]
+struct ProblemPage {
+    me: Option<Me>,
+    title: String,
+    detail: String,
+}
+
+fn page_error(status: StatusCode, title: &str, detail: &str, me: Option<Me>) -> Response {
+    render(&ProblemPage { me, title: title.into(), detail: detail.into() }, status)
+}
+
+/// A service error as a page, in words a salesperson understands.
+fn core_error(e: crate::ApiError, me: Option<Me>) -> Response {
+    use crate::ApiError::Core;
+    match e {
+        Core(CoreError::NotFound { what, .. }) => {
+            page_error(StatusCode::NOT_FOUND, "Not found", &format!("This {what} does not exist or was deleted."), me)
+        }
+        Core(CoreError::Forbidden(why)) => page_error(StatusCode::FORBIDDEN, "Not allowed", &why, me),
+        Core(CoreError::Invalid(errors)) => {
+            let detail = errors.iter().map(|e| format!("{} {}", e.field, e.reason)).collect::<Vec<_>>().join("; ");
+            page_error(StatusCode::UNPROCESSABLE_ENTITY, "Please check what you entered", &detail, me)
+        }
+        other => {
+            tracing::error!(error = %other, "page failed");
+            page_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "Nothing was changed. Try again in a moment.",
+                me,
+            )
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    me: Option<Me>,
+    csrf: String,
+    next: String,
+    email: String,
+    error: Option<String>,
+}
+
+fn login_form(next: &str, email: &str, error: Option<String>, status: StatusCode) -> Response {
+    let (token, _) = secret::new_token();
+    let mut resp = render(
+        &LoginPage { me: None, csrf: token.clone(), next: safe_next(next).into(), email: email.into(), error },
+        status,
+    );
+    if let Ok(v) =
+        HeaderValue::from_str(&format!("{LOGIN_COOKIE}={token}; Path=/login; HttpOnly; SameSite=Lax; Max-Age=3600"))
+    {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    resp
+}
+
+pub async fn login_page(Query(q): Query<HashMap<String, String>>) -> Response {
+    login_form(q.get("next").map(String::as_str).unwrap_or("/"), "", None, StatusCode::OK)
+}
+
+pub async fn login_submit(
+    State(s): State<AppState>,
+    parts: Parts,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let field = |k: &str| form.get(k).cloned().unwrap_or_default();
+    let (email, password, next) = (field("email"), field("password"), field("next"));
+    let expected = cookie(&parts.headers, LOGIN_COOKIE).unwrap_or_default();
+    if expected.is_empty() || !same(&expected, &field("csrf_token")) {
+        return login_form(
+            &next,
+            &email,
+            Some("The sign-in form had expired. Please sign in again.".into()),
+            StatusCode::FORBIDDEN,
+        );
+    }
+    let (addr, agent) = client_of(&parts);
+    let login_email = email.clone();
+    match blocking(move || s.login(&login_email, &password, addr, agent)).await {
+        Ok((_, session)) => {
+            let mut resp = Redirect::to(safe_next(&next)).into_response();
+            let days = holdfast_core::service::SESSION_DAYS;
+            let secure = if std::env::var("HOLDFAST_SECURE_COOKIES").is_ok_and(|v| v == "1" || v == "true") {
+                "; Secure"
+            } else {
+                ""
+            };
+            let c = format!(
+                "{SESSION_COOKIE}={session}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+                days * 86_400
+            );
+            if let Ok(v) = HeaderValue::from_str(&c) {
+                resp.headers_mut().append(header::SET_COOKIE, v);
+            }
+            if let Ok(v) = HeaderValue::from_str(&format!("{LOGIN_COOKIE}=; Path=/login; Max-Age=0")) {
+                resp.headers_mut().append(header::SET_COOKIE, v);
+            }
+            resp
+        }
+        Err(crate::ApiError::Core(CoreError::TooManyAttempts(why))) => {
+            login_form(&next, &email, Some(why), StatusCode::TOO_MANY_REQUESTS)
+        }
+        Err(_) => {
+            login_form(&next, &email, Some("That email and password do not match.".into()), StatusCode::UNAUTHORIZED)
+        }
+    }
+}
+
+pub async fn logout(State(s): State<AppState>, user: PageUser, Form(form): Form<HashMap<String, String>>) -> Response {
+    if let Some(refused) = user.refuse_forged(&form) {
+        return refused;
+    }
+    let actor = user.actor;
+    let _ = blocking(move || s.logout(&actor)).await;
+    let mut resp = Redirect::to("/login").into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0")) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    resp
+}
+
+/// Display text of a field.
+fn show(kind: &RecordKind, rec: &Record, field: &str) -> String {
+    let v = rec.get(field);
+    match (kind.field(field).map(|f| f.ty), v) {
+        (_, Value::Null) => String::new(),
+        (Some(FieldType::Money), Value::Int(c)) => money(*c),
+        (Some(FieldType::Timestamp), Value::Int(t)) => short_time(*t),
+        (_, Value::Int(i)) => i.to_string(),
+        (_, Value::Text(s)) => s.replace('_', " "),
+    }
+}
+
+fn money(cents: i64) -> String {
+    let whole = (cents / 100).to_string();
+    let mut out = String::new();
+    for (i, c) in whole.chars().enumerate() {
+        if i > 0 && (whole.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn short_time(micros: i64) -> String {
+    let t = format_timestamp(micros);
+    t.get(..16).map(|s| s.replace('T', " ")).unwrap_or(t)
+}
+
+fn names(s: &AppState) -> HashMap<Uuid, String> {
+    s.coworker_names().unwrap_or_default()
+}
+
+struct DealRow {
+    name: String,
+    stage: String,
+    amount: String,
+    close_date: String,
+    account_id: String,
+}
+
+fn deal_row(d: &Record) -> DealRow {
+    let k = &record::DEALS;
+    DealRow {
+        name: show(k, d, "name"),
+        stage: show(k, d, "stage"),
+        amount: show(k, d, "amount"),
+        close_date: show(k, d, "close_date"),
+        account_id: d.get_ref("account_id").map(|a| a.to_string()).unwrap_or_default(),
+    }
+}
+
+struct TaskRow {
+    title: String,
+    due_date: String,
+    account_id: String,
+}
+
+struct AccountRow {
+    id: Uuid,
+    name: String,
+    tier: String,
+    lifecycle: String,
+    city: String,
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage {
+    me: Option<Me>,
+    first_name: String,
+    deals: Vec<DealRow>,
+    tasks: Vec<TaskRow>,
+    accounts: Vec<AccountRow>,
+}
+
+fn list(
+    s: &AppState,
+    actor: &Actor,
+    kind: &'static RecordKind,
+    filters: &[(&str, String)],
+    sort: &str,
+    limit: u32,
+) -> Result<Vec<Record>, CoreError> {
+    let req = ListRequest {
+        filters: filters.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
+        sort: Some(sort.into()),
+        limit: Some(limit),
+        ..Default::default()
+    };
+    Ok(s.list_records(actor, kind, &req)?.items)
+}
+
+pub async fn home(State(s): State<AppState>, user: PageUser) -> Response {
+    let me = user.me();
+    let actor = user.actor.clone();
+    let result = blocking(move || {
+        let my = actor.id().map(|i| i.to_string()).unwrap_or_default();
+        let mut deals = list(&s, &actor, &record::DEALS, &[("owner_id", my.clone())], "stage", 100)?;
+        deals.retain(|d| !d.get("stage").as_text().is_some_and(|t| t.starts_with("closed")));
+        deals.truncate(20);
+        let tasks = list(
+            &s,
+            &actor,
+            &record::TASKS,
+            &[("owner_id", my.clone()), ("status", "open".into())],
+            "-created_at",
+            20,
+        )?;
+        let accounts = list(&s, &actor, &record::ACCOUNTS, &[("owner_id", my)], "name", 50)?;
+        Ok((deals, tasks, accounts))
+    })
+    .await;
+    match result {
+        Ok((deals, tasks, accounts)) => {
+            let first_name =
+                me.as_ref().map(|m| m.name.split(' ').next().unwrap_or("").to_string()).unwrap_or_default();
+            render(
+                &HomePage {
+                    me,
+                    first_name,
+                    deals: deals.iter().map(deal_row).collect(),
+                    tasks: tasks
+                        .iter()
+                        .map(|t| TaskRow {
+                            title: show(&record::TASKS, t, "title"),
+                            due_date: show(&record::TASKS, t, "due_date"),
+                            account_id: t.get_ref("account_id").map(|a| a.to_string()).unwrap_or_default(),
+                        })
+                        .collect(),
+                    accounts: accounts
+                        .iter()
+                        .map(|a| AccountRow {
+                            id: a.id,
+                            name: show(&record::ACCOUNTS, a, "name"),
+                            tier: show(&record::ACCOUNTS, a, "tier"),
+                            lifecycle: show(&record::ACCOUNTS, a, "lifecycle"),
+                            city: show(&record::ACCOUNTS, a, "city"),
+                        })
+                        .collect(),
+                },
+                StatusCode::OK,
+            )
+        }
+        Err(e) => core_error(e, me),
+    }
+}
+
+struct ListRow {
+    href: String,
+    cells: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "list.html")]
+struct ListPage {
+    me: Option<Me>,
+    heading: String,
+    plural: String,
+    path: String,
+    q: String,
+    columns: Vec<&'static str>,
+    rows: Vec<ListRow>,
+    next: Option<String>,
+}
+
+async fn list_page(s: AppState, user: PageUser, kind: &'static RecordKind, q: HashMap<String, String>) -> Response {
+    let me = user.me();
+    let actor = user.actor.clone();
+    let search = q.get("q").cloned().unwrap_or_default();
+    let req = ListRequest {
+        q: Some(search.clone()).filter(|s| !s.trim().is_empty()),
+        cursor: q.get("cursor").cloned().filter(|c| !c.is_empty()),
+        limit: Some(50),
+        ..Default::default()
+    };
+    let services = s.clone();
+    let page = match blocking(move || services.list_records(&actor, kind, &req)).await {
+        Ok(p) => p,
+        Err(e) => return core_error(e, me),
+    };
+    let owners = names(&s);
+    let (columns, fields): (Vec<&'static str>, Vec<&'static str>) = match kind.kind {
+        record::Kind::Account => (
+            vec!["Name", "Domain", "Tier", "Lifecycle", "City", "Owner"],
+            vec!["name", "domain", "tier", "lifecycle", "city", "owner_id"],
+        ),
+        _ => (vec!["Name", "Title", "Email", "Phone", "Owner"], vec!["", "title", "email", "phone", "owner_id"]),
+    };
+    let rows = page
+        .items
+        .iter()
+        .map(|r| ListRow {
+            href: format!("/{}/{}", kind.plural, r.id),
+            cells: fields
+                .iter()
+                .map(|f| match *f {
+                    "" => r.label(kind),
+                    "owner_id" => r.owner(kind).and_then(|o| owners.get(&o).cloned()).unwrap_or_default(),
+                    f => show(kind, r, f),
+                })
+                .collect(),
+        })
+        .collect();
+    let next = page.next_cursor.map(|c| format!("/{}?q={}&cursor={c}", kind.plural, encode(&search)));
+    let heading = format!("{}{}", kind.plural[..1].to_uppercase(), &kind.plural[1..]);
+    render(
+        &ListPage {
+            me,
+            heading,
+            plural: kind.plural.into(),
+            path: format!("/{}", kind.plural),
+            q: search,
+            columns,
+            rows,
+            next,
+        },
+        StatusCode::OK,
+    )
+}
+
+pub async fn accounts(State(s): State<AppState>, user: PageUser, Query(q): Query<HashMap<String, String>>) -> Response {
+    list_page(s, user, &record::ACCOUNTS, q).await
+}
+
+pub async fn contacts(State(s): State<AppState>, user: PageUser, Query(q): Query<HashMap<String, String>>) -> Response {
+    list_page(s, user, &record::CONTACTS, q).await
+}
+
+struct ContactRow {
+    id: Uuid,
+    name: String,
+    title: String,
+    role: String,
+    email: String,
+    phone: String,
+}
+
+struct ActivityRow {
+    when: String,
+    kind: String,
+    who: String,
+    summary: String,
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage {
+    me: Option<Me>,
+    csrf: String,
+    id: Uuid,
+    name: String,
+    lifecycle: String,
+    facts: Vec<(&'static str, String)>,
+    contacts: Vec<ContactRow>,
+    deals: Vec<DealRow>,
+    contracts: Vec<(String, String, String, String)>,
+    activities: Vec<ActivityRow>,
+    threads: Vec<(String, String, usize)>,
+    error: Option<String>,
+}
+
+pub async fn account(
+    State(s): State<AppState>,
+    user: PageUser,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let me = user.me();
+    let Ok(id) = Uuid::parse_str(&id) else {
+        return page_error(StatusCode::NOT_FOUND, "Not found", "This account does not exist.", me);
+    };
+    let actor = user.actor.clone();
+    let services = s.clone();
+    let data = blocking(move || {
+        let acc = services.get_record(&actor, &record::ACCOUNTS, id)?;
+        let on = [("account_id", id.to_string())];
+        let contacts = list(&services, &actor, &record::CONTACTS, &on, "last_name", 200)?;
+        let deals = list(&services, &actor, &record::DEALS, &on, "-created_at", 50)?;
+        let contracts = list(&services, &actor, &record::CONTRACTS, &on, "-created_at", 50)?;
+        let activities = list(&services, &actor, &record::ACTIVITIES, &on, "-occurred_at", 100)?;
+        Ok((acc, contacts, deals, contracts, activities))
+    })
+    .await;
+    let (acc, contacts, deals, contracts, activities) = match data {
+        Ok(d) => d,
+        Err(e) => return core_error(e, me),
+    };
+    let owners = names(&s);
+    let k = &record::ACCOUNTS;
+    let mut facts = vec![("Owner", acc.owner(k).and_then(|o| owners.get(&o).cloned()).unwrap_or_default())];
+    for (label, f) in [
+        ("Domain", "domain"),
+        ("Industry", "industry"),
+        ("Tier", "tier"),
+        ("Annual value", "annual_value"),
+        ("Phone", "phone"),
+        ("City", "city"),
+        ("Country", "country"),
+    ] {
+        facts.push((label, show(k, &acc, f)));
+    }
+    let team: Vec<String> =
+        acc.links.get("collaborator_ids").into_iter().flatten().filter_map(|c| owners.get(c).cloned()).collect();
+    facts.push(("Account team", team.join(", ")));
+    let contact_names: HashMap<Uuid, String> = contacts.iter().map(|c| (c.id, c.label(&record::CONTACTS))).collect();
+    let mut pairs: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for a in &activities {
+        let mut ours: Vec<Uuid> = a.owner(&record::ACTIVITIES).into_iter().collect();
+        ours.extend(a.links.get("coworker_ids").into_iter().flatten());
+        for c in a.links.get("contact_ids").into_iter().flatten() {
+            for o in &ours {
+                let key =
+                    (owners.get(o).cloned().unwrap_or_default(), contact_names.get(c).cloned().unwrap_or_default());
+                *pairs.entry(key).or_default() += 1;
+            }
+        }
+    }
+    let mut threads: Vec<(String, String, usize)> = pairs.into_iter().map(|((a, b), n)| (a, b, n)).collect();
+    threads.sort_by_key(|t| std::cmp::Reverse(t.2));
+    threads.truncate(15);
+    let csrf = user.csrf.clone();
+    render(
+        &AccountPage {
+            me,
+            csrf,
+            id,
+            name: show(k, &acc, "name"),
+            lifecycle: show(k, &acc, "lifecycle"),
+            facts,
+            contacts: contacts
+                .iter()
+                .map(|c| {
+                    let ck = &record::CONTACTS;
+                    ContactRow {
+                        id: c.id,
+                        name: c.label(ck),
+                        title: show(ck, c, "title"),
+                        role: show(ck, c, "buying_role"),
+                        email: show(ck, c, "email"),
+                        phone: show(ck, c, "phone"),
+                    }
+                })
+                .collect(),
+            deals: deals.iter().map(deal_row).collect(),
+            contracts: contracts
+                .iter()
+                .map(|c| {
+                    let ck = &record::CONTRACTS;
+                    (show(ck, c, "name"), show(ck, c, "status"), show(ck, c, "value"), show(ck, c, "renewal_date"))
+                })
+                .collect(),
+            activities: activities
+                .iter()
+                .map(|a| {
+                    let ak = &record::ACTIVITIES;
+                    ActivityRow {
+                        when: show(ak, a, "occurred_at"),
+                        kind: show(ak, a, "type"),
+                        who: a.owner(ak).and_then(|o| owners.get(&o).cloned()).unwrap_or_default(),
+                        summary: show(ak, a, "summary"),
+                    }
+                })
+                .collect(),
+            threads,
+            error: q.get("error").map(|_| "Write what was said before logging it.".to_string()),
+        },
+        StatusCode::OK,
+    )
+}
+
+pub async fn log_activity(
+    State(s): State<AppState>,
+    user: PageUser,
+    Path(id): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    if let Some(refused) = user.refuse_forged(&form) {
+        return refused;
+    }
+    let me = user.me();
+    let Ok(account) = Uuid::parse_str(&id) else {
+        return page_error(StatusCode::NOT_FOUND, "Not found", "This account does not exist.", me);
+    };
+    if form.get("summary").is_none_or(|s| s.trim().is_empty()) {
+        return Redirect::to(&format!("/accounts/{account}?error=summary")).into_response();
+    }
+    let input = json!({
+        "type": form.get("type").cloned().unwrap_or_else(|| "call".into()),
+        "summary": form.get("summary"),
+        "account_id": account.to_string(),
+        "occurred_at": format_timestamp(s.now()),
+    });
+    let actor = user.actor;
+    match blocking(move || s.create_record(&actor, &record::ACTIVITIES, &input)).await {
+        Ok(_) => Redirect::to(&format!("/accounts/{account}")).into_response(),
+        Err(e) => core_error(e, me),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "contact.html")]
+struct ContactPage {
+    me: Option<Me>,
+    name: String,
+    account: Option<(Uuid, String)>,
+    facts: Vec<(&'static str, String)>,
+}
+
+pub async fn contact(State(s): State<AppState>, user: PageUser, Path(id): Path<String>) -> Response {
+    let me = user.me();
+    let Ok(id) = Uuid::parse_str(&id) else {
+        return page_error(StatusCode::NOT_FOUND, "Not found", "This contact does not exist.", me);
+    };
+    let actor = user.actor.clone();
+    let services = s.clone();
+    let data = blocking(move || {
+        let c = services.get_record(&actor, &record::CONTACTS, id)?;
+        let account = match c.get_ref("account_id") {
+            Some(a) => Some(services.get_record(&actor, &record::ACCOUNTS, a)?),
+            None => None,
+        };
+        Ok((c, account))
+    })
+    .await;
+    let (c, account) = match data {
+        Ok(d) => d,
+        Err(e) => return core_error(e, me),
+    };
+    let k = &record::CONTACTS;
+    let owners = names(&s);
+    let mut facts: Vec<(&'static str, String)> =
+        [("Title", "title"), ("Buying role", "buying_role"), ("Email", "email"), ("Phone", "phone")]
+            .iter()
+            .map(|(l, f)| (*l, show(k, &c, f)))
+            .collect();
+    facts.push(("Owner", c.owner(k).and_then(|o| owners.get(&o).cloned()).unwrap_or_default()));
+    facts.push(("Notes", show(k, &c, "notes")));
+    render(
+        &ContactPage { me, name: c.label(k), account: account.map(|a| (a.id, a.label(&record::ACCOUNTS))), facts },
+        StatusCode::OK,
+    )
+}
+
+struct CoworkerRow {
+    id: Uuid,
+    name: String,
+    email: String,
+    role: String,
+    status: String,
+}
+
+#[derive(Template)]
+#[template(path = "coworkers.html")]
+struct CoworkersPage {
+    me: Option<Me>,
+    coworkers: Vec<CoworkerRow>,
+}
+
+pub async fn coworkers(State(s): State<AppState>, user: PageUser) -> Response {
+    let me = user.me();
+    let actor = user.actor.clone();
+    match blocking(move || s.list_coworkers(&actor)).await {
+        Ok(list) => render(
+            &CoworkersPage {
+                me,
+                coworkers: list
+                    .into_iter()
+                    .map(|c| CoworkerRow {
+                        id: c.id,
+                        name: c.name,
+                        email: c.email,
+                        role: c.role.as_str().into(),
+                        status: c.status.as_str().into(),
+                    })
+                    .collect(),
+            },
+            StatusCode::OK,
+        ),
+        Err(e) => core_error(e, me),
+    }
+}
+
+struct EventRow {
+    seq: i64,
+    when: String,
+    action: String,
+    object: String,
+    rows: i64,
+    from: String,
+}
+
+#[derive(Template)]
+#[template(path = "events.html")]
+struct EventsPage {
+    me: Option<Me>,
+    name: String,
+    actions: Vec<String>,
+    action: String,
+    chart: String,
+    events: Vec<EventRow>,
+}
+
+/// Daily bars as inline SVG, drawn on the server.
+fn bar_chart(days: &[(String, i64)]) -> String {
+    let max = days.iter().map(|d| d.1).max().unwrap_or(0).max(1) as f64;
+    let w = 100.0 / days.len().max(1) as f64;
+    let mut svg = String::from(
+        "<svg class=\"chart\" viewBox=\"0 0 100 50\" preserveAspectRatio=\"none\" role=\"img\" aria-label=\"Daily volume\">",
+    );
+    for (i, (date, n)) in days.iter().enumerate() {
+        let h = (*n as f64 / max) * 45.0;
+        svg.push_str(&format!(
+            "<rect x=\"{:.2}\" y=\"{:.2}\" width=\"{:.2}\" height=\"{:.2}\"><title>{}: {n}</title></rect>",
+            i as f64 * w + w * 0.1,
+            48.0 - h,
+            w * 0.8,
+            h,
+            date.chars().filter(|c| c.is_ascii_digit() || *c == '-').collect::<String>()
+        ));
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+pub async fn coworker_events(
+    State(s): State<AppState>,
+    user: PageUser,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let me = user.me();
+    let action = q.get("action").cloned().unwrap_or_default();
+    let actor = user.actor.clone();
+    let filter =
+        EventFilter { action: Some(action.clone()).filter(|a| !a.is_empty()), limit: 200, ..Default::default() };
+    let data = blocking(move || {
+        let target = s.coworker_for_review(&actor, &id)?;
+        let events = s.coworker_events(&actor, &id, filter)?;
+        let now = s.now();
+        let report = s.activity_report(&actor, &id, now - 29 * MICROS_PER_DAY, now)?;
+        Ok((target, events, report))
+    })
+    .await;
+    let (target, events, report) = match data {
+        Ok(d) => d,
+        Err(e) => return core_error(e, me),
+    };
+    let days: Vec<(String, i64)> =
+        report.days.iter().map(|d| (d.date.clone(), d.viewed + d.searched + d.exported)).collect();
+    render(
+        &EventsPage {
+            me,
+            name: target.name,
+            actions: [
+                "record.read",
+                "list.read",
+                "search",
+                "export.create",
+                "record.create",
+                "record.update",
+                "record.delete",
+                "bulk.import",
+                "auth.login",
+                "auth.login_failed",
+            ]
+            .iter()
+            .map(|a| a.to_string())
+            .collect(),
+            action,
+            chart: bar_chart(&days),
+            events: events
+                .iter()
+                .map(|e| EventRow {
+                    seq: e.seq,
+                    when: format_timestamp(e.event.at).get(..19).unwrap_or("").replace('T', " "),
+                    action: e.event.action.clone(),
+                    object: format!(
+                        "{} {}",
+                        e.event.object_type.as_deref().unwrap_or(""),
+                        e.event.object_id.as_deref().unwrap_or("")
+                    ),
+                    rows: e.event.row_count,
+                    from: e.event.client_addr.clone().unwrap_or_default(),
+                })
+                .collect(),
+        },
+        StatusCode::OK,
+    )
+}
+
+pub async fn static_css() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
+        include_str!("../static/app.css"),
+    )
+        .into_response()
+}
+
+pub async fn static_js() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8"), (header::CACHE_CONTROL, "public, max-age=3600")],
+        include_str!("../static/app.js"),
+    )
+        .into_response()
+}

@@ -1,0 +1,210 @@
+//! The web pages through the real router: sign-in with CSRF and session cookies, list and record
+//! pages, logging a call, the System events tab, and escaping of customer-entered text.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use holdfast_core::Holdfast;
+use holdfast_core::coworker::{Actor, Role};
+use holdfast_core::event::EventFilter;
+use holdfast_core::service::NewCoWorker;
+use holdfast_store::Store;
+use holdfast_testing::{each_backend, off_runtime};
+use http_body_util::BodyExt;
+use serde_json::json;
+use tower::ServiceExt;
+
+struct Site {
+    router: axum::Router,
+}
+
+struct Reply {
+    status: StatusCode,
+    location: String,
+    cookies: Vec<String>,
+    body: String,
+}
+
+impl Site {
+    async fn send(&self, method: &str, path: &str, cookie: &str, form: Option<&str>) -> Reply {
+        let mut req = Request::builder().method(method).uri(path);
+        if !cookie.is_empty() {
+            req = req.header(header::COOKIE, cookie);
+        }
+        let req = match form {
+            Some(f) => {
+                req.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded").body(Body::from(f.to_string()))
+            }
+            None => req.body(Body::empty()),
+        }
+        .expect("request");
+        let resp = self.router.clone().oneshot(req).await.expect("response");
+        let status = resp.status();
+        let location = resp.headers().get(header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        let cookies = resp
+            .headers()
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(String::from)
+            .collect();
+        let body = String::from_utf8_lossy(&resp.into_body().collect().await.expect("body").to_bytes()).into_owned();
+        Reply { status, location, cookies, body }
+    }
+
+    /// Signs in through the form; returns the session cookie header value.
+    async fn sign_in(&self, email: &str) -> String {
+        let page = self.send("GET", "/login", "", None).await;
+        let csrf = hidden(&page.body, "csrf_token");
+        let login_cookie = page.cookies.iter().find(|c| c.starts_with("holdfast_login=")).expect("login cookie");
+        let login_cookie = login_cookie.split(';').next().unwrap_or("");
+        let form = format!(
+            "email={}&password=correct+horse+battery&csrf_token={csrf}&next=%2Faccounts",
+            email.replace('@', "%40")
+        );
+        let r = self.send("POST", "/login", login_cookie, Some(&form)).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        assert_eq!(r.location, "/accounts");
+        let session = r.cookies.iter().find(|c| c.starts_with("holdfast_session=")).expect("session cookie").clone();
+        assert!(session.contains("HttpOnly") && session.contains("SameSite=Lax"), "{session}");
+        session.split(';').next().unwrap_or("").to_string()
+    }
+}
+
+/// Whether `text` appears in the page as text (HTML-escaped), and never as markup.
+fn escaped(html: &str, text: &str) -> bool {
+    let as_named = text.replace('<', "&lt;").replace('>', "&gt;");
+    let as_numeric = text.replace('<', "&#60;").replace('>', "&#62;");
+    (html.contains(&as_named) || html.contains(&as_numeric)) && !html.contains(text)
+}
+
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html.find(&marker).map(|i| i + marker.len()).unwrap_or_else(|| panic!("no {name} in {html}"));
+    html[start..].split('"').next().unwrap_or("").to_string()
+}
+
+fn setup(services: Arc<Holdfast<Store>>) -> Site {
+    off_runtime(|| {
+        for (email, role) in
+            [("admin@example.com", Role::Admin), ("rep@example.com", Role::Rep), ("other@example.com", Role::Rep)]
+        {
+            services
+                .add_coworker(
+                    &Actor::operator(),
+                    NewCoWorker {
+                        email: email.into(),
+                        name: format!("{} Person", email.split('@').next().unwrap_or("x")),
+                        role,
+                        seniority: None,
+                        team: None,
+                        manager: None,
+                        title: None,
+                        password: Some("correct horse battery".into()),
+                    },
+                )
+                .expect("co-worker");
+        }
+    });
+    Site { router: holdfast_web::router(services) }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sign_in_browse_log_a_call_and_review_events() {
+    for db in each_backend() {
+        let services = off_runtime(|| db.services());
+        let site = setup(Arc::clone(&services));
+
+        // Signed out: pages send you to sign in, and the form has what browsers need.
+        let r = site.send("GET", "/accounts", "", None).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+        assert_eq!(r.location, "/login?next=/accounts");
+        let login = site.send("GET", "/login", "", None).await;
+        for field in ["name=\"email\"", "name=\"password\"", "name=\"csrf_token\""] {
+            assert!(login.body.contains(field), "{field}");
+        }
+        // A forged sign-in (no matching CSRF cookie) is refused and gets no session.
+        let r = site
+            .send("POST", "/login", "", Some("email=rep%40example.com&password=correct+horse+battery&csrf_token=x"))
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+        assert!(!r.cookies.iter().any(|c| c.starts_with("holdfast_session=")));
+
+        let rep = site.sign_in("rep@example.com").await;
+        let rep_actor = off_runtime(|| services.actor_for("rep@example.com")).expect("actor");
+        let (account, contact) = off_runtime(|| {
+            let a = services
+                .create_record(&rep_actor, &holdfast_core::record::ACCOUNTS, &json!({"name": "Acme <b>Corp</b>"}))
+                .expect("account");
+            let c = services
+                .create_record(
+                    &rep_actor,
+                    &holdfast_core::record::CONTACTS,
+                    &json!({"account_id": a.id.to_string(), "first_name": "<script>alert(1)</script>", "last_name": "Lovelace", "email": "ada@acme.com"}),
+                )
+                .expect("contact");
+            (a, c)
+        });
+
+        let list = site.send("GET", "/accounts?q=acme", &rep, None).await;
+        assert_eq!(list.status, StatusCode::OK);
+        assert!(escaped(&list.body, "Acme <b>Corp</b>"), "{}", list.body);
+        let page = site.send("GET", &format!("/accounts/{}", account.id), &rep, None).await;
+        assert_eq!(page.status, StatusCode::OK);
+        assert!(escaped(&page.body, "<script>alert(1)</script> Lovelace"), "{}", page.body);
+        assert!(!page.body.contains("<script>alert(1)"), "customer text must never run as script");
+
+        // Opening a contact page writes the same event as the API.
+        let r = site.send("GET", &format!("/contacts/{}", contact.id), &rep, None).await;
+        assert_eq!(r.status, StatusCode::OK);
+        let reads = off_runtime(|| {
+            services.events(
+                &Actor::operator(),
+                &EventFilter {
+                    action: Some("record.read".into()),
+                    object_id: Some(contact.id.to_string()),
+                    limit: 10,
+                    ..Default::default()
+                },
+            )
+        })
+        .expect("events");
+        assert_eq!(reads.len(), 1);
+        assert_eq!(reads[0].event.coworker_id, rep_actor.id());
+        assert_eq!(reads[0].event.details["via"], "session");
+
+        // Log a call in one form post; without the CSRF token it is refused.
+        let csrf = hidden(&page.body, "csrf_token");
+        let path = format!("/accounts/{}/activities", account.id);
+        let r = site.send("POST", &path, &rep, Some("type=call&summary=Agreed+on+a+pilot")).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+        let r = site
+            .send("POST", &path, &rep, Some(&format!("type=call&summary=Agreed+on+a+pilot&csrf_token={csrf}")))
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let page = site.send("GET", &format!("/accounts/{}", account.id), &rep, None).await;
+        assert!(page.body.contains("Agreed on a pilot"), "{}", db.backend);
+        assert!(page.body.contains("rep Person"));
+
+        // The admin's System events tab shows the rep's reads, with a chart; a rep may not look.
+        let admin = site.sign_in("admin@example.com").await;
+        let rep_id = rep_actor.id().expect("id");
+        let tab = site.send("GET", &format!("/coworkers/{rep_id}/events"), &admin, None).await;
+        assert_eq!(tab.status, StatusCode::OK, "{}", tab.body);
+        assert!(tab.body.contains("<svg class=\"chart\"") && tab.body.contains("record.read"), "{}", tab.body);
+        let r = site
+            .send("GET", &format!("/coworkers/{}/events", rep_id), &site.sign_in("other@example.com").await, None)
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+
+        // Signing out ends the session at once.
+        let home = site.send("GET", "/", &rep, None).await;
+        let csrf = hidden(&home.body, "csrf_token");
+        let r = site.send("POST", "/logout", &rep, Some(&format!("csrf_token={csrf}"))).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+        let r = site.send("GET", "/accounts", &rep, None).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+        off_runtime(move || drop(site));
+    }
+}
