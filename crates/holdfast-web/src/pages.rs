@@ -278,6 +278,7 @@ fn names(s: &AppState) -> HashMap<Uuid, String> {
 
 struct DealRow {
     name: String,
+    account: String,
     stage: String,
     amount: String,
     close_date: String,
@@ -288,6 +289,7 @@ fn deal_row(d: &Record) -> DealRow {
     let k = &record::DEALS;
     DealRow {
         name: show(k, d, "name"),
+        account: String::new(),
         stage: show(k, d, "stage"),
         amount: show(k, d, "amount"),
         close_date: show(k, d, "close_date"),
@@ -298,7 +300,9 @@ fn deal_row(d: &Record) -> DealRow {
 struct TaskRow {
     title: String,
     due_date: String,
-    account_id: String,
+    overdue: bool,
+    /// (id, name) of the related account.
+    account: Option<(String, String)>,
 }
 
 struct AccountRow {
@@ -341,54 +345,75 @@ pub async fn home(State(s): State<AppState>, user: PageUser) -> Response {
     let actor = user.actor.clone();
     let result = blocking(move || {
         let my = actor.id().map(|i| i.to_string()).unwrap_or_default();
-        let mut deals = list(&s, &actor, &record::DEALS, &[("owner_id", my.clone())], "stage", 100)?;
+        let mut deals = list(&s, &actor, &record::DEALS, &[("owner_id", my.clone())], "-created_at", 50)?;
         deals.retain(|d| !d.get("stage").as_text().is_some_and(|t| t.starts_with("closed")));
-        deals.truncate(20);
         let tasks = list(
             &s,
             &actor,
             &record::TASKS,
             &[("owner_id", my.clone()), ("status", "open".into())],
             "-created_at",
-            20,
+            50,
         )?;
         let accounts = list(&s, &actor, &record::ACCOUNTS, &[("owner_id", my)], "name", 50)?;
-        Ok((deals, tasks, accounts))
+        Ok((deals, tasks, accounts, s.now()))
     })
     .await;
-    match result {
-        Ok((deals, tasks, accounts)) => {
-            let first_name =
-                me.as_ref().map(|m| m.name.split(' ').next().unwrap_or("").to_string()).unwrap_or_default();
-            render(
-                &HomePage {
-                    me,
-                    first_name,
-                    deals: deals.iter().map(deal_row).collect(),
-                    tasks: tasks
-                        .iter()
-                        .map(|t| TaskRow {
-                            title: show(&record::TASKS, t, "title"),
-                            due_date: show(&record::TASKS, t, "due_date"),
-                            account_id: t.get_ref("account_id").map(|a| a.to_string()).unwrap_or_default(),
-                        })
-                        .collect(),
-                    accounts: accounts
-                        .iter()
-                        .map(|a| AccountRow {
-                            id: a.id,
-                            name: show(&record::ACCOUNTS, a, "name"),
-                            tier: show(&record::ACCOUNTS, a, "tier"),
-                            lifecycle: show(&record::ACCOUNTS, a, "lifecycle"),
-                            city: show(&record::ACCOUNTS, a, "city"),
-                        })
-                        .collect(),
-                },
-                StatusCode::OK,
-            )
-        }
-        Err(e) => core_error(e, me),
-    }
+    let (mut deals, mut tasks, accounts, now) = match result {
+        Ok(r) => r,
+        Err(e) => return core_error(e, me),
+    };
+    // Soonest first; undated last.
+    let date = |r: &Record, f: &str| r.get(f).as_text().map(String::from).unwrap_or_else(|| "9999".into());
+    deals.sort_by_key(|d| date(d, "close_date"));
+    deals.truncate(15);
+    tasks.sort_by_key(|t| date(t, "due_date"));
+    tasks.truncate(15);
+    let account_names: HashMap<Uuid, String> = accounts.iter().map(|a| (a.id, a.label(&record::ACCOUNTS))).collect();
+    let account_of = |r: &Record| {
+        r.get_ref("account_id")
+            .map(|a| (a.to_string(), account_names.get(&a).cloned().unwrap_or_else(|| "account".into())))
+    };
+    let today = holdfast_core::time::date_of(now);
+    let first_name = me.as_ref().map(|m| m.name.split(' ').next().unwrap_or("").to_string()).unwrap_or_default();
+    render(
+        &HomePage {
+            me,
+            first_name,
+            deals: deals
+                .iter()
+                .map(|d| {
+                    let mut row = deal_row(d);
+                    row.account = account_of(d).map(|a| a.1).unwrap_or_default();
+                    row
+                })
+                .collect(),
+            tasks: tasks
+                .iter()
+                .map(|t| {
+                    let due = show(&record::TASKS, t, "due_date");
+                    TaskRow {
+                        title: show(&record::TASKS, t, "title"),
+                        overdue: !due.is_empty() && due < today,
+                        due_date: due,
+                        account: account_of(t),
+                    }
+                })
+                .collect(),
+            accounts: accounts
+                .iter()
+                .take(50)
+                .map(|a| AccountRow {
+                    id: a.id,
+                    name: show(&record::ACCOUNTS, a, "name"),
+                    tier: show(&record::ACCOUNTS, a, "tier"),
+                    lifecycle: show(&record::ACCOUNTS, a, "lifecycle"),
+                    city: show(&record::ACCOUNTS, a, "city"),
+                })
+                .collect(),
+        },
+        StatusCode::OK,
+    )
 }
 
 struct ListRow {
@@ -765,6 +790,14 @@ fn bar_chart(days: &[(String, i64)]) -> String {
         ));
     }
     svg.push_str("</svg>");
+    if let (Some(first), Some(last)) = (days.first(), days.last()) {
+        svg.push_str(&format!(
+            "<p class=\"muted\">{} to {}; the tallest bar is {} rows. Hover a bar for its day.</p>",
+            first.0.chars().filter(|c| c.is_ascii_digit() || *c == '-').collect::<String>(),
+            last.0.chars().filter(|c| c.is_ascii_digit() || *c == '-').collect::<String>(),
+            max as i64
+        ));
+    }
     svg
 }
 
