@@ -71,6 +71,8 @@ pub fn router(state: AppState) -> Router {
         .route("/accounts", get(pages::accounts))
         .route("/accounts/{id}", get(pages::account))
         .route("/accounts/{id}/activities", post(pages::log_activity))
+        .route("/accounts/{id}/deals", post(pages::create_deal))
+        .route("/deals/{id}/stage", post(pages::move_deal))
         .route("/contacts", get(pages::contacts))
         .route("/contacts/{id}", get(pages::contact))
         .route("/coworkers", get(pages::coworkers))

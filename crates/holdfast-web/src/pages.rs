@@ -277,6 +277,7 @@ fn names(s: &AppState) -> HashMap<Uuid, String> {
 }
 
 struct DealRow {
+    id: Uuid,
     name: String,
     account: String,
     stage: String,
@@ -288,6 +289,7 @@ struct DealRow {
 fn deal_row(d: &Record) -> DealRow {
     let k = &record::DEALS;
     DealRow {
+        id: d.id,
         name: show(k, d, "name"),
         account: String::new(),
         stage: show(k, d, "stage"),
@@ -528,6 +530,7 @@ struct AccountPage {
     activities: Vec<ActivityRow>,
     threads: Vec<(String, String, usize)>,
     error: Option<String>,
+    stages: Vec<&'static str>,
 }
 
 pub async fn account(
@@ -633,7 +636,11 @@ pub async fn account(
                 })
                 .collect(),
             threads,
-            error: q.get("error").map(|_| "Write what was said before logging it.".to_string()),
+            error: q.get("error").map(|e| match e.as_str() {
+                "deal" => "Give the deal a name.".to_string(),
+                _ => "Write what was said before logging it.".to_string(),
+            }),
+            stages: record::DEAL_STAGES.to_vec(),
         },
         StatusCode::OK,
     )
@@ -664,6 +671,62 @@ pub async fn log_activity(
     let actor = user.actor;
     match blocking(move || s.create_record(&actor, &record::ACTIVITIES, &input)).await {
         Ok(_) => Redirect::to(&format!("/accounts/{account}")).into_response(),
+        Err(e) => core_error(e, me),
+    }
+}
+
+/// Creates a deal on the account from the account page.
+pub async fn create_deal(
+    State(s): State<AppState>,
+    user: PageUser,
+    Path(id): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    if let Some(refused) = user.refuse_forged(&form) {
+        return refused;
+    }
+    let me = user.me();
+    let Ok(account) = Uuid::parse_str(&id) else {
+        return page_error(StatusCode::NOT_FOUND, "Not found", "This account does not exist.", me);
+    };
+    if form.get("name").is_none_or(|n| n.trim().is_empty()) {
+        return Redirect::to(&format!("/accounts/{account}?error=deal")).into_response();
+    }
+    let mut input = serde_json::Map::new();
+    input.insert("account_id".into(), json!(account.to_string()));
+    for f in ["name", "amount", "close_date", "stage"] {
+        if let Some(v) = form.get(f).filter(|v| !v.trim().is_empty()) {
+            input.insert(f.into(), json!(v));
+        }
+    }
+    let actor = user.actor;
+    match blocking(move || s.create_record(&actor, &record::DEALS, &serde_json::Value::Object(input))).await {
+        Ok(_) => Redirect::to(&format!("/accounts/{account}")).into_response(),
+        Err(e) => core_error(e, me),
+    }
+}
+
+/// Moves a deal to another stage.
+pub async fn move_deal(
+    State(s): State<AppState>,
+    user: PageUser,
+    Path(id): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    if let Some(refused) = user.refuse_forged(&form) {
+        return refused;
+    }
+    let me = user.me();
+    let Ok(deal) = Uuid::parse_str(&id) else {
+        return page_error(StatusCode::NOT_FOUND, "Not found", "This deal does not exist.", me);
+    };
+    let stage = form.get("stage").cloned().unwrap_or_default();
+    let actor = user.actor;
+    match blocking(move || s.update_record(&actor, &record::DEALS, deal, &json!({"stage": stage}))).await {
+        Ok(d) => {
+            let back = d.get_ref("account_id").map(|a| format!("/accounts/{a}")).unwrap_or_else(|| "/".into());
+            Redirect::to(&back).into_response()
+        }
         Err(e) => core_error(e, me),
     }
 }
