@@ -521,7 +521,7 @@ fn serve(cli: &Cli, args: &ServeArgs) -> Result<()> {
         }
     }
     if !services.has_coworkers()? {
-        eprintln!("No co-workers yet. Create the first admin with:");
+        eprintln!("No co-workers yet. Open http://{}/ in a browser to create the first admin, or run:", args.listen);
         eprintln!(
             "  holdfast --database {} coworker add --email you@example.com --name \"Your Name\" --role admin",
             cli.database

@@ -68,6 +68,7 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(pages::home))
         .route("/login", get(pages::login_page).post(pages::login_submit))
         .route("/logout", post(pages::logout))
+        .route("/setup", post(pages::setup_submit))
         .route("/accounts", get(pages::accounts))
         .route("/accounts/{id}", get(pages::account))
         .route("/accounts/{id}/activities", post(pages::log_activity))

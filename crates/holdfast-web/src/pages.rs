@@ -178,8 +178,83 @@ fn login_form(next: &str, email: &str, error: Option<String>, status: StatusCode
     resp
 }
 
-pub async fn login_page(Query(q): Query<HashMap<String, String>>) -> Response {
+pub async fn login_page(State(s): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Response {
+    let services = s.clone();
+    if let Ok(false) = blocking(move || services.has_coworkers()).await {
+        return setup_form(None, StatusCode::OK);
+    }
     login_form(q.get("next").map(String::as_str).unwrap_or("/"), "", None, StatusCode::OK)
+}
+
+#[derive(Template)]
+#[template(path = "setup.html")]
+struct SetupPage {
+    me: Option<Me>,
+    csrf: String,
+    error: Option<String>,
+}
+
+fn setup_form(error: Option<String>, status: StatusCode) -> Response {
+    let (token, _) = secret::new_token();
+    let mut resp = render(&SetupPage { me: None, csrf: token.clone(), error }, status);
+    if let Ok(v) =
+        HeaderValue::from_str(&format!("{LOGIN_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age=3600"))
+    {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+    resp
+}
+
+/// First run: creates the first admin (only while there are no co-workers), then signs them in.
+pub async fn setup_submit(
+    State(s): State<AppState>,
+    parts: Parts,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let field = |k: &str| form.get(k).cloned().unwrap_or_default();
+    let expected = cookie(&parts.headers, LOGIN_COOKIE).unwrap_or_default();
+    if expected.is_empty() || !same(&expected, &field("csrf_token")) {
+        return setup_form(Some("The form had expired. Please fill it in again.".into()), StatusCode::FORBIDDEN);
+    }
+    let (addr, agent) = client_of(&parts);
+    let new = holdfast_core::service::NewCoWorker {
+        email: field("email"),
+        name: field("name"),
+        role: holdfast_core::coworker::Role::Admin,
+        seniority: None,
+        team: None,
+        manager: None,
+        title: None,
+        password: Some(field("password")),
+    };
+    let (email, password) = (field("email"), field("password"));
+    let services = s.clone();
+    let created = blocking(move || {
+        services.create_first_admin(new, addr.clone(), agent.clone())?;
+        services.login(&email, &password, addr, agent)
+    })
+    .await;
+    match created {
+        Ok((_, session)) => {
+            let mut resp = Redirect::to("/").into_response();
+            let c = format!(
+                "{SESSION_COOKIE}={session}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}",
+                holdfast_core::service::SESSION_DAYS * 86_400
+            );
+            if let Ok(v) = HeaderValue::from_str(&c) {
+                resp.headers_mut().append(header::SET_COOKIE, v);
+            }
+            resp
+        }
+        Err(crate::ApiError::Core(CoreError::Invalid(errors))) => {
+            let msg = errors.iter().map(|e| format!("{} {}", e.field, e.reason)).collect::<Vec<_>>().join("; ");
+            setup_form(Some(format!("Please check: {msg}")), StatusCode::UNPROCESSABLE_ENTITY)
+        }
+        Err(crate::ApiError::Core(CoreError::Conflict(why))) => {
+            page_error(StatusCode::CONFLICT, "Already set up", &why, None)
+        }
+        Err(e) => core_error(e, None),
+    }
 }
 
 pub async fn login_submit(

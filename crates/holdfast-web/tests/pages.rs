@@ -208,3 +208,47 @@ async fn sign_in_browse_log_a_call_and_review_events() {
         off_runtime(move || drop(site));
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn first_run_creates_the_first_admin_once() {
+    for db in each_backend() {
+        let services = off_runtime(|| db.services());
+        let site = Site { router: holdfast_web::router(services) };
+        let page = site.send("GET", "/login", "", None).await;
+        assert!(page.body.contains("action=\"/setup\""), "{}", page.body);
+        let csrf = hidden(&page.body, "csrf_token");
+        let cookie = page
+            .cookies
+            .iter()
+            .find(|c| c.starts_with("holdfast_login="))
+            .expect("cookie")
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .to_string();
+        let bad = site
+            .send("POST", "/setup", &cookie, Some(&format!("name=A&email=nope&password=short&csrf_token={csrf}")))
+            .await;
+        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+        let form = format!("name=Ada+Admin&email=ada%40example.com&password=correct+horse+battery&csrf_token={csrf}");
+        let r = site.send("POST", "/setup", &cookie, Some(&form)).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let session = r
+            .cookies
+            .iter()
+            .find(|c| c.starts_with("holdfast_session="))
+            .expect("signed in")
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .to_string();
+        let home = site.send("GET", "/", &session, None).await;
+        assert!(home.body.contains("Ada Admin"));
+        // Once anyone exists, the setup form is gone and a second setup is refused.
+        let page = site.send("GET", "/login", "", None).await;
+        assert!(!page.body.contains("action=\"/setup\""));
+        let again = site.send("POST", "/setup", &cookie, Some(&form.replace("ada%40", "eve%40"))).await;
+        assert_eq!(again.status, StatusCode::CONFLICT, "{}", db.backend);
+        off_runtime(move || drop(site));
+    }
+}

@@ -139,6 +139,26 @@ impl<D: Database> Holdfast<D> {
     /// Adds a co-worker (admins; the operator may add the first admin).
     pub fn add_coworker(&self, actor: &Actor, new: NewCoWorker) -> Result<CoWorker, CoreError> {
         self.require_admin(actor, "add co-workers")?;
+        self.insert_coworker(actor, new, false)
+    }
+
+    /// First run: creates the first admin, and only while there are no co-workers at all (checked
+    /// in the same transaction, so it can happen once).
+    pub fn create_first_admin(
+        &self,
+        mut new: NewCoWorker,
+        client_addr: Option<String>,
+        user_agent: Option<String>,
+    ) -> Result<CoWorker, CoreError> {
+        new.role = Role::Admin;
+        let mut actor = Actor::operator();
+        actor.channel = Channel::Session;
+        actor.client_addr = client_addr;
+        actor.user_agent = user_agent;
+        self.insert_coworker(&actor, new, true)
+    }
+
+    fn insert_coworker(&self, actor: &Actor, new: NewCoWorker, first_only: bool) -> Result<CoWorker, CoreError> {
         let email = normalize_email(&new.email).map_err(|r| CoreError::invalid("email", r))?;
         let name = validate_name(&new.name)?;
         let password_hash = match &new.password {
@@ -146,6 +166,11 @@ impl<D: Database> Holdfast<D> {
             None => None,
         };
         let coworker = self.db.write(|tx| {
+            if first_only && !tx.list_coworkers()?.is_empty() {
+                return Err(CoreError::Conflict(
+                    "Holdfast is already set up; sign in, or ask an admin for an account".into(),
+                ));
+            }
             if tx.get_coworker_by_email(&email)?.is_some() {
                 return Err(CoreError::Conflict(format!("a co-worker with the email {email} already exists")));
             }
