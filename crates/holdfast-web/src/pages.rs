@@ -502,6 +502,7 @@ struct ListRow {
 #[template(path = "list.html")]
 struct ListPage {
     me: Option<Me>,
+    searchable: bool,
     heading: String,
     plural: String,
     path: String,
@@ -532,13 +533,26 @@ async fn list_page(s: AppState, user: PageUser, kind: &'static RecordKind, q: Ha
             vec!["Name", "Domain", "Tier", "Lifecycle", "City", "Owner"],
             vec!["name", "domain", "tier", "lifecycle", "city", "owner_id"],
         ),
+        record::Kind::Lead => (
+            vec!["Name", "Company", "Email", "Status", "Source", "Owner"],
+            vec!["", "company", "email", "status", "source", "owner_id"],
+        ),
+        record::Kind::Deal => (
+            vec!["Deal", "Stage", "Amount", "Close", "Owner"],
+            vec!["name", "stage", "amount", "close_date", "owner_id"],
+        ),
+        record::Kind::Task => (vec!["Task", "Due", "Status", "Owner"], vec!["title", "due_date", "status", "owner_id"]),
         _ => (vec!["Name", "Title", "Email", "Phone", "Owner"], vec!["", "title", "email", "phone", "owner_id"]),
     };
     let rows = page
         .items
         .iter()
         .map(|r| ListRow {
-            href: format!("/{}/{}", kind.plural, r.id),
+            // Deals and tasks open their account; leads have no page of their own yet.
+            href: match kind.kind {
+                record::Kind::Account | record::Kind::Contact => format!("/{}/{}", kind.plural, r.id),
+                _ => r.get_ref("account_id").map(|a| format!("/accounts/{a}")).unwrap_or_default(),
+            },
             cells: fields
                 .iter()
                 .map(|f| match *f {
@@ -554,6 +568,7 @@ async fn list_page(s: AppState, user: PageUser, kind: &'static RecordKind, q: Ha
     render(
         &ListPage {
             me,
+            searchable: kind.searchable(),
             heading,
             plural: kind.plural.into(),
             path: format!("/{}", kind.plural),
@@ -572,6 +587,18 @@ pub async fn accounts(State(s): State<AppState>, user: PageUser, Query(q): Query
 
 pub async fn contacts(State(s): State<AppState>, user: PageUser, Query(q): Query<HashMap<String, String>>) -> Response {
     list_page(s, user, &record::CONTACTS, q).await
+}
+
+pub async fn leads(State(s): State<AppState>, user: PageUser, Query(q): Query<HashMap<String, String>>) -> Response {
+    list_page(s, user, &record::LEADS, q).await
+}
+
+pub async fn deals(State(s): State<AppState>, user: PageUser, Query(q): Query<HashMap<String, String>>) -> Response {
+    list_page(s, user, &record::DEALS, q).await
+}
+
+pub async fn tasks(State(s): State<AppState>, user: PageUser, Query(q): Query<HashMap<String, String>>) -> Response {
+    list_page(s, user, &record::TASKS, q).await
 }
 
 struct ContactRow {

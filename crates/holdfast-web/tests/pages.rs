@@ -155,6 +155,11 @@ async fn sign_in_browse_log_a_call_and_review_events() {
         assert!(escaped(&page.body, "<script>alert(1)</script> Lovelace"), "{}", page.body);
         assert!(!page.body.contains("<script>alert(1)"), "customer text must never run as script");
 
+        for path in ["/leads", "/deals", "/tasks", "/contacts", "/"] {
+            let r = site.send("GET", path, &rep, None).await;
+            assert_eq!(r.status, StatusCode::OK, "{path} on {}", db.backend);
+        }
+
         // Opening a contact page writes the same event as the API.
         let r = site.send("GET", &format!("/contacts/{}", contact.id), &rep, None).await;
         assert_eq!(r.status, StatusCode::OK);
