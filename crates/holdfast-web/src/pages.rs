@@ -87,6 +87,21 @@ impl FromRequestParts<AppState> for PageUser {
     }
 }
 
+/// The record id in a page's path, or the not-found page.
+fn page_id(id: &str, what: &str, me: Option<Me>) -> Result<Uuid, Box<Response>> {
+    Uuid::parse_str(id).map_err(|_| {
+        Box::new(page_error(StatusCode::NOT_FOUND, "Not found", &format!("This {what} does not exist."), me))
+    })
+}
+
+/// For a form post on a record: the CSRF check, then the record id.
+fn form_target(user: &PageUser, form: &HashMap<String, String>, id: &str, what: &str) -> Result<Uuid, Box<Response>> {
+    if let Some(refused) = user.refuse_forged(form) {
+        return Err(Box::new(refused));
+    }
+    page_id(id, what, user.me())
+}
+
 /// Percent-encodes a query value.
 fn encode(s: &str) -> String {
     s.bytes()
@@ -642,8 +657,9 @@ pub async fn account(
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let me = user.me();
-    let Ok(id) = Uuid::parse_str(&id) else {
-        return page_error(StatusCode::NOT_FOUND, "Not found", "This account does not exist.", me);
+    let id = match page_id(&id, "account", user.me()) {
+        Ok(id) => id,
+        Err(not_found) => return *not_found,
     };
     let actor = user.actor.clone();
     let services = s.clone();
@@ -754,13 +770,11 @@ pub async fn log_activity(
     Path(id): Path<String>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    if let Some(refused) = user.refuse_forged(&form) {
-        return refused;
-    }
-    let me = user.me();
-    let Ok(account) = Uuid::parse_str(&id) else {
-        return page_error(StatusCode::NOT_FOUND, "Not found", "This account does not exist.", me);
+    let account = match form_target(&user, &form, &id, "account") {
+        Ok(target) => target,
+        Err(refused) => return *refused,
     };
+    let me = user.me();
     if form.get("summary").is_none_or(|s| s.trim().is_empty()) {
         return Redirect::to(&format!("/accounts/{account}?error=summary")).into_response();
     }
@@ -784,13 +798,11 @@ pub async fn create_deal(
     Path(id): Path<String>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    if let Some(refused) = user.refuse_forged(&form) {
-        return refused;
-    }
-    let me = user.me();
-    let Ok(account) = Uuid::parse_str(&id) else {
-        return page_error(StatusCode::NOT_FOUND, "Not found", "This account does not exist.", me);
+    let account = match form_target(&user, &form, &id, "account") {
+        Ok(target) => target,
+        Err(refused) => return *refused,
     };
+    let me = user.me();
     if form.get("name").is_none_or(|n| n.trim().is_empty()) {
         return Redirect::to(&format!("/accounts/{account}?error=deal")).into_response();
     }
@@ -815,13 +827,11 @@ pub async fn move_deal(
     Path(id): Path<String>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
-    if let Some(refused) = user.refuse_forged(&form) {
-        return refused;
-    }
-    let me = user.me();
-    let Ok(deal) = Uuid::parse_str(&id) else {
-        return page_error(StatusCode::NOT_FOUND, "Not found", "This deal does not exist.", me);
+    let deal = match form_target(&user, &form, &id, "deal") {
+        Ok(target) => target,
+        Err(refused) => return *refused,
     };
+    let me = user.me();
     let stage = form.get("stage").cloned().unwrap_or_default();
     let actor = user.actor;
     match blocking(move || s.update_record(&actor, &record::DEALS, deal, &json!({"stage": stage}))).await {
@@ -844,8 +854,9 @@ struct ContactPage {
 
 pub async fn contact(State(s): State<AppState>, user: PageUser, Path(id): Path<String>) -> Response {
     let me = user.me();
-    let Ok(id) = Uuid::parse_str(&id) else {
-        return page_error(StatusCode::NOT_FOUND, "Not found", "This contact does not exist.", me);
+    let id = match page_id(&id, "contact", user.me()) {
+        Ok(id) => id,
+        Err(not_found) => return *not_found,
     };
     let actor = user.actor.clone();
     let services = s.clone();
