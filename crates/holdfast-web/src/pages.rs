@@ -900,16 +900,23 @@ struct CoworkerRow {
 #[template(path = "coworkers.html")]
 struct CoworkersPage {
     me: Option<Me>,
+    admin: bool,
+    csrf: String,
+    statuses: Vec<String>,
     coworkers: Vec<CoworkerRow>,
 }
 
 pub async fn coworkers(State(s): State<AppState>, user: PageUser) -> Response {
     let me = user.me();
     let actor = user.actor.clone();
+    let (admin, csrf) = (user.actor.is_admin(), user.csrf.clone());
     match blocking(move || s.list_coworkers(&actor)).await {
         Ok(list) => render(
             &CoworkersPage {
                 me,
+                admin,
+                csrf,
+                statuses: ["active", "departing", "suspended", "departed"].iter().map(|s| s.to_string()).collect(),
                 coworkers: list
                     .into_iter()
                     .map(|c| CoworkerRow {
@@ -1057,4 +1064,148 @@ pub async fn static_js() -> Response {
         include_str!("../static/app.js"),
     )
         .into_response()
+}
+
+/// Changes a co-worker's status (admins): suspending or marking departed revokes their sessions
+/// and tokens at once.
+pub async fn set_coworker_status(
+    State(s): State<AppState>,
+    user: PageUser,
+    Path(id): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let target = match form_target(&user, &form, &id, "co-worker") {
+        Ok(target) => target,
+        Err(refused) => return *refused,
+    };
+    let me = user.me();
+    let status = match holdfast_core::coworker::Status::parse(form.get("status").map(String::as_str).unwrap_or("")) {
+        Ok(st) => st,
+        Err(why) => return page_error(StatusCode::UNPROCESSABLE_ENTITY, "Please check what you entered", &why, me),
+    };
+    let actor = user.actor;
+    let changes = holdfast_core::service::CoWorkerChanges { status: Some(status), ..Default::default() };
+    match blocking(move || s.update_coworker(&actor, &target.to_string(), changes)).await {
+        Ok(_) => Redirect::to("/coworkers").into_response(),
+        Err(e) => core_error(e, me),
+    }
+}
+
+struct TokenRow {
+    id: Uuid,
+    name: String,
+    created: String,
+    used: String,
+    live: bool,
+}
+
+#[derive(Template)]
+#[template(path = "settings.html")]
+struct SettingsPage {
+    me: Option<Me>,
+    admin: bool,
+    csrf: String,
+    policy: String,
+    saved: bool,
+    tokens: Vec<TokenRow>,
+    new_token: Option<String>,
+}
+
+async fn settings_page(s: AppState, user: PageUser, saved: bool, new_token: Option<String>) -> Response {
+    let me = user.me();
+    let actor = user.actor.clone();
+    let data = blocking(move || {
+        let who = actor.id().map(|i| i.to_string()).unwrap_or_default();
+        let policy = s.read_policy_setting()?;
+        let tokens = s.list_credentials(&actor, &who)?;
+        Ok((policy, tokens))
+    })
+    .await;
+    let (policy, tokens) = match data {
+        Ok(d) => d,
+        Err(e) => return core_error(e, me),
+    };
+    render(
+        &SettingsPage {
+            me,
+            admin: user.actor.is_admin(),
+            csrf: user.csrf.clone(),
+            policy: policy.as_str().into(),
+            saved,
+            tokens: tokens
+                .iter()
+                .filter(|t| t.kind == "api")
+                .map(|t| TokenRow {
+                    id: t.id,
+                    name: t.name.clone(),
+                    created: short_time(t.created_at),
+                    used: t.last_used_at.map(short_time).unwrap_or_else(|| "never".into()),
+                    live: t.revoked_at.is_none(),
+                })
+                .collect(),
+            new_token,
+        },
+        StatusCode::OK,
+    )
+}
+
+pub async fn settings(State(s): State<AppState>, user: PageUser, Query(q): Query<HashMap<String, String>>) -> Response {
+    settings_page(s, user, q.contains_key("saved"), None).await
+}
+
+pub async fn save_settings(
+    State(s): State<AppState>,
+    user: PageUser,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    if let Some(refused) = user.refuse_forged(&form) {
+        return refused;
+    }
+    let me = user.me();
+    let policy = form.get("read_policy").cloned().unwrap_or_default();
+    let actor = user.actor;
+    match blocking(move || s.set_read_policy(&actor, &policy)).await {
+        Ok(_) => Redirect::to("/settings?saved=1").into_response(),
+        Err(e) => core_error(e, me),
+    }
+}
+
+pub async fn create_token(
+    State(s): State<AppState>,
+    user: PageUser,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    if let Some(refused) = user.refuse_forged(&form) {
+        return refused;
+    }
+    let me = user.me();
+    let name = form.get("name").cloned().unwrap_or_default();
+    let actor = user.actor.clone();
+    let services = s.clone();
+    match blocking(move || services.create_token(&actor, &actor.id().map(|i| i.to_string()).unwrap_or_default(), &name))
+        .await
+    {
+        // Shown once, on this response only; never stored or redirected with.
+        Ok(t) => settings_page(s, user, false, Some(t.secret)).await,
+        Err(e) => core_error(e, me),
+    }
+}
+
+pub async fn revoke_token(
+    State(s): State<AppState>,
+    user: PageUser,
+    Path(id): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let token = match form_target(&user, &form, &id, "token") {
+        Ok(target) => target,
+        Err(refused) => return *refused,
+    };
+    let me = user.me();
+    let actor = user.actor;
+    match blocking(move || s.revoke_token(&actor, &actor.id().map(|i| i.to_string()).unwrap_or_default(), token)).await
+    {
+        Ok(()) => Redirect::to("/settings").into_response(),
+        Err(e) => core_error(e, me),
+    }
 }

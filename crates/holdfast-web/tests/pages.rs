@@ -257,3 +257,79 @@ async fn first_run_creates_the_first_admin_once() {
         off_runtime(move || drop(site));
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn admins_set_policy_and_suspend_and_reps_manage_their_tokens() {
+    for db in each_backend() {
+        let services = off_runtime(|| db.services());
+        let site = setup(Arc::clone(&services));
+        let admin = site.sign_in("admin@example.com").await;
+        let rep = site.sign_in("rep@example.com").await;
+
+        // Read policy from the settings page.
+        let page = site.send("GET", "/settings", &admin, None).await;
+        let csrf = hidden(&page.body, "csrf_token");
+        let r = site.send("POST", "/settings", &admin, Some(&format!("read_policy=team&csrf_token={csrf}"))).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+        assert_eq!(off_runtime(|| services.read_policy_setting()).expect("policy").as_str(), "team");
+        // A rep sees no policy form and cannot post one.
+        let rep_page = site.send("GET", "/settings", &rep, None).await;
+        assert!(!rep_page.body.contains("name=\"read_policy\""));
+        let rep_csrf = hidden(&rep_page.body, "csrf_token");
+        let r = site.send("POST", "/settings", &rep, Some(&format!("read_policy=all&csrf_token={rep_csrf}"))).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+
+        // A token made on the page works on the API until it is revoked.
+        let r = site.send("POST", "/settings/tokens", &rep, Some(&format!("name=laptop&csrf_token={rep_csrf}"))).await;
+        assert_eq!(r.status, StatusCode::OK);
+        let secret = r
+            .body
+            .split("<code class=\"secret\">")
+            .nth(1)
+            .and_then(|t| t.split('<').next())
+            .expect("the token is shown once")
+            .to_string();
+        let api = |token: String| {
+            let router = site.router.clone();
+            async move {
+                let req = Request::builder()
+                    .uri("/api/v1/me")
+                    .header("authorization", format!("Bearer {token}"))
+                    .body(Body::empty())
+                    .expect("req");
+                router.oneshot(req).await.expect("resp").status()
+            }
+        };
+        assert_eq!(api(secret.clone()).await, StatusCode::OK);
+        let page = site.send("GET", "/settings", &rep, None).await;
+        assert!(!page.body.contains(&secret), "a token must never be shown twice");
+        let revoke = page
+            .body
+            .split("action=\"/settings/tokens/")
+            .nth(1)
+            .and_then(|t| t.split('"').next())
+            .expect("revoke form")
+            .to_string();
+        let r = site
+            .send("POST", &format!("/settings/tokens/{revoke}"), &rep, Some(&format!("csrf_token={rep_csrf}")))
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        assert_eq!(api(secret).await, StatusCode::UNAUTHORIZED);
+
+        // Suspending the rep ends their open session at once.
+        let rep_id = off_runtime(|| services.actor_for("rep@example.com")).expect("rep").id().expect("id");
+        let r = site
+            .send(
+                "POST",
+                &format!("/coworkers/{rep_id}/status"),
+                &admin,
+                Some(&format!("status=suspended&csrf_token={csrf}")),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let r = site.send("GET", "/", &rep, None).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+        assert!(r.location.starts_with("/login"));
+        off_runtime(move || drop(site));
+    }
+}
