@@ -20,6 +20,7 @@ pub mod action {
     pub const RECORD_RESTORE: &str = "record.restore";
     pub const LIST_READ: &str = "list.read";
     pub const SEARCH: &str = "search";
+    pub const REPORT_READ: &str = "report.read";
     pub const EXPORT_CREATE: &str = "export.create";
     pub const IMPORT: &str = "bulk.import";
     pub const LOGIN: &str = "auth.login";

@@ -82,6 +82,13 @@ pub trait Tx {
     /// Ids of live records of `kind` that point at `target` through the link list `field`.
     fn linked_from(&mut self, kind: &RecordKind, field: &str, target: Uuid, limit: u32) -> StorageResult<Vec<Uuid>>;
     fn count_records(&mut self, kind: &RecordKind) -> StorageResult<i64>;
+    /// Open and closed deals per stage: (stage, deals, total amount in cents), for the owners given
+    /// (all when `None`).
+    fn deal_pipeline(&mut self, owners: Option<&[Uuid]>) -> StorageResult<Vec<(String, i64, i64)>>;
+    /// Open tasks due before `today` (`YYYY-MM-DD`), oldest first.
+    fn overdue_tasks(&mut self, owners: Option<&[Uuid]>, today: &str, limit: u32) -> StorageResult<Vec<Record>>;
+    /// Accounts with no activity since `since`, by name.
+    fn untouched_accounts(&mut self, owners: Option<&[Uuid]>, since: i64, limit: u32) -> StorageResult<Vec<Record>>;
 
     fn insert_coworker(&mut self, c: &CoWorker) -> StorageResult<()>;
     fn update_coworker(&mut self, c: &CoWorker) -> StorageResult<()>;

@@ -411,6 +411,50 @@ impl<C: Conn> Tx for SqlTx<C> {
         rows.first().and_then(|r| r.first()).and_then(Value::as_int).ok_or_else(|| bad_row("count"))
     }
 
+    fn deal_pipeline(&mut self, owners: Option<&[Uuid]>) -> StorageResult<Vec<(String, i64, i64)>> {
+        let mut params = Vec::new();
+        let scope = owner_scope(owners, &mut params);
+        let rows = self.conn.rows(
+            &format!(
+                "SELECT stage, count(*), CAST(coalesce(sum(amount), 0) AS BIGINT) FROM deals WHERE deleted_at IS NULL{scope} GROUP BY stage"
+            ),
+            &params,
+        )?;
+        rows.iter()
+            .map(|r| {
+                let mut c = Cols(r.iter());
+                Ok((c.text()?, c.int()?, c.int()?))
+            })
+            .collect()
+    }
+
+    fn overdue_tasks(&mut self, owners: Option<&[Uuid]>, today: &str, limit: u32) -> StorageResult<Vec<Record>> {
+        let kind = &holdfast_core::record::TASKS;
+        let mut params = vec![Value::Text(today.into()), Value::Int(limit.into())];
+        let scope = owner_scope(owners, &mut params);
+        let text = format!(
+            "{} WHERE deleted_at IS NULL AND status = 'open' AND due_date < $1{scope} ORDER BY due_date, id LIMIT $2",
+            kind_sql(kind).select
+        );
+        let rows = self.conn.rows(&text, &params)?;
+        rows.iter().map(|r| self.record_from_row(kind, r)).collect()
+    }
+
+    fn untouched_accounts(&mut self, owners: Option<&[Uuid]>, since: i64, limit: u32) -> StorageResult<Vec<Record>> {
+        let kind = &holdfast_core::record::ACCOUNTS;
+        let mut params = vec![Value::Int(since), Value::Int(limit.into())];
+        let scope = owner_scope(owners, &mut params);
+        let text = format!(
+            "{} WHERE deleted_at IS NULL{scope} AND NOT EXISTS (SELECT 1 FROM activities x WHERE x.account_id = accounts.id \
+             AND x.occurred_at >= $1 AND x.deleted_at IS NULL) ORDER BY name, id LIMIT $2",
+            kind_sql(kind).select
+        );
+        let rows = self.conn.rows(&text, &params)?;
+        let mut records = rows.iter().map(|r| self.record_from_row(kind, r)).collect::<StorageResult<Vec<_>>>()?;
+        self.load_links(kind, &mut records)?;
+        Ok(records)
+    }
+
     fn insert_coworker(&mut self, c: &CoWorker) -> StorageResult<()> {
         self.conn.exec(
             &format!(
@@ -741,6 +785,24 @@ impl<C: Conn> Tx for SqlTx<C> {
 }
 
 /// Decodes an event row by moving its values out (verification decodes millions of these).
+/// ` AND owner_id IN ($n, …)` for the owners given (nothing for `None`), adding their params.
+fn owner_scope(owners: Option<&[Uuid]>, params: &mut Vec<Value>) -> String {
+    match owners {
+        None => String::new(),
+        Some([]) => " AND 1 = 0".into(),
+        Some(list) => {
+            let ph: Vec<String> = list
+                .iter()
+                .map(|o| {
+                    params.push(Value::Text(o.to_string()));
+                    format!("${}", params.len())
+                })
+                .collect();
+            format!(" AND owner_id IN ({})", ph.join(", "))
+        }
+    }
+}
+
 fn stored_event(row: Vec<Value>) -> StorageResult<StoredEvent> {
     let mut it = row.into_iter();
     let mut next = || it.next().ok_or_else(|| bad_row("end of row"));

@@ -405,10 +405,27 @@ struct AccountRow {
     city: String,
 }
 
+struct OverdueRow {
+    due: String,
+    title: String,
+    owner: String,
+    /// (id, name) of the related account.
+    account: Option<(String, String)>,
+}
+
+/// The team section of a manager's or admin's home page.
+struct TeamSection {
+    scope: String,
+    chart: String,
+    overdue: Vec<OverdueRow>,
+    untouched: Vec<(Uuid, String, String)>,
+}
+
 #[derive(Template)]
 #[template(path = "home.html")]
 struct HomePage {
     me: Option<Me>,
+    team: Option<TeamSection>,
     first_name: String,
     deals: Vec<DealRow>,
     tasks: Vec<TaskRow>,
@@ -448,10 +465,11 @@ pub async fn home(State(s): State<AppState>, user: PageUser) -> Response {
             50,
         )?;
         let accounts = list(&s, &actor, &record::ACCOUNTS, &[("owner_id", my)], "name", 50)?;
-        Ok((deals, tasks, accounts, s.now()))
+        let team = if actor.is_admin() || !actor.manages.is_empty() { Some(s.team_overview(&actor)?) } else { None };
+        Ok((deals, tasks, accounts, s.now(), team, s.coworker_names()?))
     })
     .await;
-    let (mut deals, mut tasks, accounts, now) = match result {
+    let (mut deals, mut tasks, accounts, now, team, owners) = match result {
         Ok(r) => r,
         Err(e) => return core_error(e, me),
     };
@@ -468,9 +486,38 @@ pub async fn home(State(s): State<AppState>, user: PageUser) -> Response {
     };
     let today = holdfast_core::time::date_of(now);
     let first_name = me.as_ref().map(|m| m.name.split(' ').next().unwrap_or("").to_string()).unwrap_or_default();
+    let team = team.map(|t| TeamSection {
+        scope: t.scope.into(),
+        chart: pipeline_chart(&t.pipeline),
+        overdue: t
+            .overdue_tasks
+            .iter()
+            .map(|task| {
+                let k = &record::TASKS;
+                OverdueRow {
+                    due: show(k, task, "due_date"),
+                    title: show(k, task, "title"),
+                    owner: task.owner(k).and_then(|o| owners.get(&o).cloned()).unwrap_or_default(),
+                    account: task.get_ref("account_id").map(|a| (a.to_string(), "account".to_string())),
+                }
+            })
+            .collect(),
+        untouched: t
+            .untouched_accounts
+            .iter()
+            .map(|a| {
+                (
+                    a.id,
+                    a.label(&record::ACCOUNTS),
+                    a.owner(&record::ACCOUNTS).and_then(|o| owners.get(&o).cloned()).unwrap_or_default(),
+                )
+            })
+            .collect(),
+    });
     render(
         &HomePage {
             me,
+            team,
             first_name,
             deals: deals
                 .iter()
@@ -952,6 +999,30 @@ struct EventsPage {
     action: String,
     chart: String,
     events: Vec<EventRow>,
+}
+
+/// The pipeline as horizontal bars (amount per stage), inline SVG drawn on the server.
+fn pipeline_chart(stages: &[(&str, i64, i64)]) -> String {
+    let max = stages.iter().map(|s| s.2).max().unwrap_or(0).max(1) as f64;
+    let row = 22.0;
+    let height = row * stages.len() as f64;
+    let mut svg =
+        format!("<svg class=\"pipeline\" viewBox=\"0 0 400 {height}\" role=\"img\" aria-label=\"Pipeline by stage\">");
+    for (i, (stage, deals, cents)) in stages.iter().enumerate() {
+        let y = i as f64 * row;
+        let w = (*cents as f64 / max) * 200.0;
+        svg.push_str(&format!(
+            "<text x=\"0\" y=\"{:.1}\">{}</text><rect x=\"110\" y=\"{:.1}\" width=\"{w:.1}\" height=\"14\"></rect><text x=\"{:.1}\" y=\"{:.1}\">{} · {deals}</text>",
+            y + 15.0,
+            stage.replace('_', " "),
+            y + 4.0,
+            115.0 + w,
+            y + 15.0,
+            money(*cents),
+        ));
+    }
+    svg.push_str("</svg>");
+    svg
 }
 
 /// Daily bars as inline SVG, drawn on the server.

@@ -333,3 +333,70 @@ async fn admins_set_policy_and_suspend_and_reps_manage_their_tokens() {
         off_runtime(move || drop(site));
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn managers_see_their_teams_pipeline_overdue_tasks_and_forgotten_accounts() {
+    use holdfast_core::record::{ACCOUNTS, ACTIVITIES, DEALS, TASKS};
+    for db in each_backend() {
+        let services = off_runtime(|| db.services());
+        let site = setup(Arc::clone(&services));
+        off_runtime(|| {
+            let op = Actor::operator();
+            services
+                .add_coworker(
+                    &op,
+                    NewCoWorker {
+                        email: "boss@example.com".into(),
+                        name: "Bo Boss".into(),
+                        role: Role::Manager,
+                        seniority: None,
+                        team: None,
+                        manager: None,
+                        title: None,
+                        password: Some("correct horse battery".into()),
+                    },
+                )
+                .expect("manager");
+            services
+                .update_coworker(
+                    &op,
+                    "rep@example.com",
+                    holdfast_core::service::CoWorkerChanges {
+                        manager: Some(Some("boss@example.com".into())),
+                        ..Default::default()
+                    },
+                )
+                .expect("reports to boss");
+            let rep = services.actor_for("rep@example.com").expect("rep");
+            let quiet = services.create_record(&rep, &ACCOUNTS, &json!({"name": "Quiet Corp"})).expect("account");
+            let busy = services.create_record(&rep, &ACCOUNTS, &json!({"name": "Busy Corp"})).expect("account");
+            services
+                .create_record(
+                    &rep,
+                    &ACTIVITIES,
+                    &json!({"type": "call", "summary": "Checked in", "account_id": busy.id.to_string()}),
+                )
+                .expect("call");
+            services.create_record(&rep, &DEALS, &json!({"name": "Big one", "account_id": quiet.id.to_string(), "stage": "proposal", "amount": 120000})).expect("deal");
+            services
+                .create_record(
+                    &rep,
+                    &TASKS,
+                    &json!({"title": "Send the quote", "due_date": "2020-01-01", "account_id": quiet.id.to_string()}),
+                )
+                .expect("task");
+        });
+        let boss = site.sign_in("boss@example.com").await;
+        let home = site.send("GET", "/", &boss, None).await;
+        assert_eq!(home.status, StatusCode::OK, "{}", home.body);
+        assert!(home.body.contains("Pipeline by stage (your team)"), "{}", db.backend);
+        assert!(home.body.contains("120,000 · 1"), "{}", home.body);
+        assert!(home.body.contains("Send the quote"));
+        let untouched = home.body.split("Accounts nobody has talked to").nth(1).unwrap_or("");
+        assert!(untouched.contains("Quiet Corp") && !untouched.contains("Busy Corp"), "{untouched}");
+        let rep = site.sign_in("rep@example.com").await;
+        let home = site.send("GET", "/", &rep, None).await;
+        assert!(!home.body.contains("Pipeline by stage"));
+        off_runtime(move || drop(site));
+    }
+}

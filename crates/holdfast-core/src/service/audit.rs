@@ -65,7 +65,7 @@ pub struct ActivityReport {
 fn bucket(action: &str) -> Option<fn(&mut DayActivity, i64, i64)> {
     Some(match action {
         action::RECORD_READ => |d, _, rows| d.viewed += rows,
-        action::SEARCH | action::LIST_READ => |d, _, rows| d.searched += rows,
+        action::SEARCH | action::LIST_READ | action::REPORT_READ => |d, _, rows| d.searched += rows,
         action::EXPORT_CREATE => |d, _, rows| d.exported += rows,
         action::RECORD_CREATE | action::RECORD_UPDATE | action::RECORD_DELETE | action::RECORD_RESTORE => {
             |d, events, _| d.changed += events

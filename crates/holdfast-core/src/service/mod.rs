@@ -13,7 +13,7 @@ use std::time::Instant;
 pub use audit::{ActivityReport, BASELINE_DAYS, Baseline, DayActivity, Retention};
 pub use coworkers::{CoWorkerChanges, NewCoWorker, NewToken, OrgChart, SESSION_DAYS};
 pub use import::{ImportOptions, ImportReport, RejectedRow};
-pub use records::{ListRequest, Page, SearchHit};
+pub use records::{ListRequest, Page, SearchHit, TeamOverview};
 
 use crate::error::{CoreError, StorageError};
 use crate::event::{NewEvent, SystemEvent};

@@ -551,3 +551,57 @@ impl<D: Database> Holdfast<D> {
         })
     }
 }
+
+/// What a manager or director sees first: the team's pipeline, overdue tasks, forgotten accounts.
+#[derive(Debug, Clone)]
+pub struct TeamOverview {
+    /// (stage, deals, total amount in cents), in pipeline order.
+    pub pipeline: Vec<(&'static str, i64, i64)>,
+    pub overdue_tasks: Vec<Record>,
+    /// Accounts with no call, email, meeting or note in the last 90 days.
+    pub untouched_accounts: Vec<Record>,
+    /// Whose records these are: "everyone" or "your team".
+    pub scope: &'static str,
+}
+
+impl<D: Database> Holdfast<D> {
+    /// The team overview for a manager (their reports and themselves) or an admin (everyone).
+    pub fn team_overview(&self, actor: &Actor) -> Result<TeamOverview, CoreError> {
+        let owners: Option<Vec<Uuid>> = if actor.is_admin() {
+            None
+        } else if actor.manages.is_empty() {
+            return Err(CoreError::forbidden("the team overview is for managers and admins"));
+        } else {
+            let mut o = actor.manages.clone();
+            o.extend(actor.id());
+            Some(o)
+        };
+        let now = self.now();
+        let today = crate::time::date_of(now);
+        let (pipeline, overdue, untouched) = self.db.read(|tx| {
+            let o = owners.as_deref();
+            Ok((
+                tx.deal_pipeline(o)?,
+                tx.overdue_tasks(o, &today, 25)?,
+                tx.untouched_accounts(o, now - 90 * crate::time::MICROS_PER_DAY, 25)?,
+            ))
+        })?;
+        let pipeline: Vec<(&'static str, i64, i64)> = record::DEAL_STAGES
+            .iter()
+            .map(|st| pipeline.iter().find(|p| p.0 == *st).map(|p| (*st, p.1, p.2)).unwrap_or((*st, 0, 0)))
+            .collect();
+        let deals: i64 = pipeline.iter().map(|p| p.1).sum();
+        self.record_read(vec![
+            NewEvent::by(actor, now, action::REPORT_READ)
+                .rows(overdue.len() + untouched.len())
+                .detail("report", json!("team_overview"))
+                .detail("deals_summarized", json!(deals)),
+        ])?;
+        Ok(TeamOverview {
+            pipeline,
+            overdue_tasks: overdue,
+            untouched_accounts: untouched,
+            scope: if owners.is_none() { "everyone" } else { "your team" },
+        })
+    }
+}
