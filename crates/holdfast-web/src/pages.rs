@@ -1010,7 +1010,7 @@ fn pipeline_chart(stages: &[(&str, i64, i64)]) -> String {
         format!("<svg class=\"pipeline\" viewBox=\"0 0 400 {height}\" role=\"img\" aria-label=\"Pipeline by stage\">");
     for (i, (stage, deals, cents)) in stages.iter().enumerate() {
         let y = i as f64 * row;
-        let w = (*cents as f64 / max) * 200.0;
+        let w = (*cents as f64 / max) * 160.0;
         svg.push_str(&format!(
             "<text x=\"0\" y=\"{:.1}\">{}</text><rect x=\"110\" y=\"{:.1}\" width=\"{w:.1}\" height=\"14\"></rect><text x=\"{:.1}\" y=\"{:.1}\">{} · {deals}</text>",
             y + 15.0,
