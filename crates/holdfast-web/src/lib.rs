@@ -4,6 +4,7 @@
 
 mod api;
 mod extract;
+mod forms;
 mod openapi;
 mod pages;
 mod problem;
@@ -64,7 +65,7 @@ pub fn router(state: AppState) -> Router {
         .route("/{kind}/{id}/history", get(api::history))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT));
-    Router::new()
+    forms::routes(Router::new())
         .route("/", get(pages::home))
         .route("/login", get(pages::login_page).post(pages::login_submit))
         .route("/logout", post(pages::logout))

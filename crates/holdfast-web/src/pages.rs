@@ -50,17 +50,21 @@ fn same(a: &str, b: &str) -> bool {
 
 /// The signed-in co-worker of a page request; anyone else is sent to the sign-in page.
 pub struct PageUser {
-    actor: Actor,
+    pub(crate) actor: Actor,
     csrf: String,
 }
 
 impl PageUser {
-    fn me(&self) -> Option<Me> {
+    pub(crate) fn csrf(&self) -> String {
+        self.csrf.clone()
+    }
+
+    pub(crate) fn me(&self) -> Option<Me> {
         let c = self.actor.coworker.as_ref()?;
         Some(Me { name: c.name.clone(), admin: self.actor.is_admin(), csrf: self.csrf.clone() })
     }
     /// `None` when the form carries this session's CSRF token, else the page refusing it.
-    fn refuse_forged(&self, form: &HashMap<String, String>) -> Option<Response> {
+    pub(crate) fn refuse_forged(&self, form: &HashMap<String, String>) -> Option<Response> {
         match form.get("csrf_token") {
             Some(t) if same(t, &self.csrf) => None,
             _ => {
@@ -88,7 +92,7 @@ impl FromRequestParts<AppState> for PageUser {
 }
 
 /// The record id in a page's path, or the not-found page.
-fn page_id(id: &str, what: &str, me: Option<Me>) -> Result<Uuid, Box<Response>> {
+pub(crate) fn page_id(id: &str, what: &str, me: Option<Me>) -> Result<Uuid, Box<Response>> {
     Uuid::parse_str(id).map_err(|_| {
         Box::new(page_error(StatusCode::NOT_FOUND, "Not found", &format!("This {what} does not exist."), me))
     })
@@ -118,12 +122,12 @@ fn safe_next(next: &str) -> &str {
 }
 
 pub struct Me {
-    name: String,
-    admin: bool,
-    csrf: String,
+    pub(crate) name: String,
+    pub(crate) admin: bool,
+    pub(crate) csrf: String,
 }
 
-fn render(t: &impl Template, status: StatusCode) -> Response {
+pub(crate) fn render(t: &impl Template, status: StatusCode) -> Response {
     match t.render() {
         Ok(html) => (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response(),
         Err(e) => {
@@ -145,8 +149,12 @@ fn page_error(status: StatusCode, title: &str, detail: &str, me: Option<Me>) -> 
     render(&ProblemPage { me, title: title.into(), detail: detail.into() }, status)
 }
 
+pub(crate) fn not_found_page(me: Option<Me>) -> Response {
+    page_error(StatusCode::NOT_FOUND, "Not found", "There is no such page.", me)
+}
+
 /// A service error as a page, in words a salesperson understands.
-fn core_error(e: crate::ApiError, me: Option<Me>) -> Response {
+pub(crate) fn core_error(e: crate::ApiError, me: Option<Me>) -> Response {
     use crate::ApiError::Core;
     match e {
         Core(CoreError::NotFound { what, .. }) => {
@@ -565,6 +573,7 @@ struct ListRow {
 struct ListPage {
     me: Option<Me>,
     searchable: bool,
+    creatable: bool,
     heading: String,
     plural: String,
     path: String,
@@ -631,6 +640,7 @@ async fn list_page(s: AppState, user: PageUser, kind: &'static RecordKind, q: Ha
         &ListPage {
             me,
             searchable: kind.searchable(),
+            creatable: matches!(kind.kind, record::Kind::Account | record::Kind::Contact | record::Kind::Lead),
             heading,
             plural: kind.plural.into(),
             path: format!("/{}", kind.plural),
@@ -894,6 +904,7 @@ pub async fn move_deal(
 #[template(path = "contact.html")]
 struct ContactPage {
     me: Option<Me>,
+    id: Uuid,
     name: String,
     account: Option<(Uuid, String)>,
     facts: Vec<(&'static str, String)>,
@@ -930,7 +941,13 @@ pub async fn contact(State(s): State<AppState>, user: PageUser, Path(id): Path<S
     facts.push(("Owner", c.owner(k).and_then(|o| owners.get(&o).cloned()).unwrap_or_default()));
     facts.push(("Notes", show(k, &c, "notes")));
     render(
-        &ContactPage { me, name: c.label(k), account: account.map(|a| (a.id, a.label(&record::ACCOUNTS))), facts },
+        &ContactPage {
+            me,
+            id: c.id,
+            name: c.label(k),
+            account: account.map(|a| (a.id, a.label(&record::ACCOUNTS))),
+            facts,
+        },
         StatusCode::OK,
     )
 }

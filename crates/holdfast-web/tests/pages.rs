@@ -400,3 +400,70 @@ async fn managers_see_their_teams_pipeline_overdue_tasks_and_forgotten_accounts(
         off_runtime(move || drop(site));
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn record_forms_show_errors_beside_fields_and_save_nothing_until_valid() {
+    for db in each_backend() {
+        let services = off_runtime(|| db.services());
+        let site = setup(Arc::clone(&services));
+        let rep = site.sign_in("rep@example.com").await;
+        let form = site.send("GET", "/accounts/new", &rep, None).await;
+        assert_eq!(form.status, StatusCode::OK);
+        assert!(form.body.contains("name=\"domain\"") && form.body.contains("name=\"tier\""));
+        let csrf = hidden(&form.body, "csrf_token");
+
+        let bad = site
+            .send("POST", "/accounts/new", &rep, Some(&format!("csrf_token={csrf}&name=&domain=not+a+domain")))
+            .await;
+        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(bad.body.contains("field-error") && bad.body.contains("is not a web domain"), "{}", bad.body);
+        assert!(bad.body.contains("value=\"not a domain\""), "what was typed is kept");
+        let none = off_runtime(|| services.count_records(&holdfast_core::record::ACCOUNTS)).expect("count");
+        assert_eq!(none, 0, "nothing saved on {}", db.backend);
+
+        let ok = site
+            .send(
+                "POST",
+                "/accounts/new",
+                &rep,
+                Some(&format!("csrf_token={csrf}&name=Globex&domain=globex.com&tier=smb")),
+            )
+            .await;
+        assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
+        let path = ok.location.clone();
+        let edit = site.send("GET", &format!("{path}/edit"), &rep, None).await;
+        assert!(edit.body.contains("value=\"globex.com\""));
+        let r = site
+            .send(
+                "POST",
+                &format!("{path}/edit"),
+                &rep,
+                Some(&format!("csrf_token={csrf}&name=Globex&domain=globex.com&tier=enterprise")),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+        let page = site.send("GET", &path, &rep, None).await;
+        assert!(page.body.contains("enterprise"));
+        // A contact created from the account page belongs to that account.
+        let account_id = path.rsplit('/').next().unwrap_or("").to_string();
+        let r = site
+            .send(
+                "POST",
+                &format!("/contacts/new?account_id={account_id}"),
+                &rep,
+                Some(&format!("csrf_token={csrf}&first_name=Hank&last_name=Scorpio")),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let page = site.send("GET", &path, &rep, None).await;
+        assert!(page.body.contains("Hank Scorpio"));
+        // Someone else's account: the edit is refused.
+        let other = site.sign_in("other@example.com").await;
+        let other_csrf = hidden(&site.send("GET", "/", &other, None).await.body, "csrf_token");
+        let r = site
+            .send("POST", &format!("{path}/edit"), &other, Some(&format!("csrf_token={other_csrf}&name=Mine")))
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+        off_runtime(move || drop(site));
+    }
+}
