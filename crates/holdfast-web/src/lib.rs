@@ -77,6 +77,8 @@ pub fn router(state: AppState) -> Router {
         .route("/deals/{id}/stage", post(pages::move_deal))
         .route("/contacts", get(pages::contacts))
         .route("/contacts/{id}", get(pages::contact))
+        .route("/contacts/{id}/history", get(pages::contact_history))
+        .route("/accounts/{id}/history", get(pages::account_history))
         .route("/leads", get(pages::leads))
         .route("/deals", get(pages::deals))
         .route("/tasks", get(pages::tasks))

@@ -17,6 +17,7 @@ use holdfast_core::coworker::Actor;
 use holdfast_core::event::EventFilter;
 use holdfast_core::record::{self, FieldType, Record, RecordKind, Value};
 use holdfast_core::service::ListRequest;
+use holdfast_core::storage::Database;
 use holdfast_core::time::{MICROS_PER_DAY, format_timestamp};
 use holdfast_core::{CoreError, secret};
 use serde_json::json;
@@ -1296,4 +1297,94 @@ pub async fn revoke_token(
         Ok(()) => Redirect::to("/settings").into_response(),
         Err(e) => core_error(e, me),
     }
+}
+
+struct HistoryEntry {
+    when: String,
+    who: String,
+    action: String,
+    /// (field, from, to)
+    changes: Vec<(String, String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "history.html")]
+struct HistoryPage {
+    me: Option<Me>,
+    name: String,
+    back: String,
+    entries: Vec<HistoryEntry>,
+}
+
+fn plain(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Null => String::new(),
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Who changed which field of a record, when, from what to what.
+pub async fn history(s: AppState, user: PageUser, kind: &'static RecordKind, id: String) -> Response {
+    let me = user.me();
+    let id = match page_id(&id, kind.name, user.me()) {
+        Ok(id) => id,
+        Err(not_found) => return *not_found,
+    };
+    let actor = user.actor.clone();
+    let services = s.clone();
+    let data = blocking(move || {
+        let events = services.record_history(&actor, kind, id)?;
+        let rec = services.database().read(|tx| Ok(tx.get_record(kind, id)?))?;
+        Ok((events, rec))
+    })
+    .await;
+    let (events, rec) = match data {
+        Ok(d) => d,
+        Err(e) => return core_error(e, me),
+    };
+    let owners = names(&s);
+    let entries = events
+        .iter()
+        .map(|e| {
+            let who =
+                e.event.coworker_id.and_then(|c| owners.get(&c).cloned()).unwrap_or_else(|| "the operator".into());
+            let mut changes: Vec<(String, String, String)> = Vec::new();
+            if let Some(serde_json::Value::Object(map)) = e.event.details.get("changes") {
+                for (field, ch) in map {
+                    changes.push((field.replace('_', " "), plain(&ch["from"]), plain(&ch["to"])));
+                }
+            } else if let Some(serde_json::Value::Object(map)) = e.event.details.get("fields") {
+                for (field, v) in map {
+                    changes.push((field.replace('_', " "), String::new(), plain(v)));
+                }
+            }
+            if changes.is_empty() {
+                changes.push((String::new(), String::new(), String::new()));
+            }
+            HistoryEntry {
+                when: short_time(e.event.at),
+                who,
+                action: e.event.action.trim_start_matches("record.").to_string(),
+                changes,
+            }
+        })
+        .collect();
+    render(
+        &HistoryPage {
+            me,
+            name: rec.map(|r| r.label(kind)).unwrap_or_default(),
+            back: format!("/{}/{id}", kind.plural),
+            entries,
+        },
+        StatusCode::OK,
+    )
+}
+
+pub async fn account_history(State(s): State<AppState>, user: PageUser, Path(id): Path<String>) -> Response {
+    history(s, user, &record::ACCOUNTS, id).await
+}
+
+pub async fn contact_history(State(s): State<AppState>, user: PageUser, Path(id): Path<String>) -> Response {
+    history(s, user, &record::CONTACTS, id).await
 }

@@ -444,6 +444,9 @@ async fn record_forms_show_errors_beside_fields_and_save_nothing_until_valid() {
         assert_eq!(r.status, StatusCode::SEE_OTHER);
         let page = site.send("GET", &path, &rep, None).await;
         assert!(page.body.contains("enterprise"));
+        let history = site.send("GET", &format!("{path}/history"), &rep, None).await;
+        assert_eq!(history.status, StatusCode::OK);
+        assert!(history.body.contains("<td>tier</td><td>smb</td><td>enterprise</td>"), "{}", history.body);
         // A contact created from the account page belongs to that account.
         let account_id = path.rsplit('/').next().unwrap_or("").to_string();
         let r = site
