@@ -26,11 +26,13 @@ use holdfast_store::{Location, Store};
     about = "Holdfast: the CRM where the customer belongs to the company, not to the sales rep."
 )]
 struct Cli {
-    /// Where the data lives: a data directory (default ./holdfast-data), a SQLite file, or postgres://user@host/db.
-    #[arg(long, global = true, env = "HOLDFAST_DATABASE_URL", default_value = "holdfast-data")]
-    database: String,
-    /// Directory for the audit signing key and the external checkpoint file (default: the SQLite
-    /// database's directory, or ./holdfast-data for PostgreSQL).
+    /// Where the data lives: a data directory (default: --data-dir, else ./holdfast-data), a
+    /// SQLite file, or postgres://user@host/db.
+    #[arg(long, global = true, env = "HOLDFAST_DATABASE_URL")]
+    database: Option<String>,
+    /// Directory for the audit signing key, the external checkpoint file and (unless --database
+    /// says otherwise) the SQLite database (default: the SQLite database's directory, or
+    /// ./holdfast-data).
     #[arg(long, global = true, env = "HOLDFAST_DATA_DIR")]
     data_dir: Option<PathBuf>,
     /// Act as this co-worker (by email) instead of as the operator; their permissions apply.
@@ -218,7 +220,7 @@ fn main() {
 }
 
 fn open(cli: &Cli) -> Result<Arc<Holdfast<Store>>> {
-    let location = Location::parse(&cli.database);
+    let location = Location::parse(&cli.database());
     let store = Store::open(&location).with_context(|| format!("opening the {}", location.describe()))?;
     Ok(Arc::new(Holdfast::new(store)))
 }
@@ -240,12 +242,23 @@ fn read_stdin_secret() -> Result<String> {
     Ok(s)
 }
 
+impl Cli {
+    /// The database location: `--database`, else the data directory, else ./holdfast-data.
+    fn database(&self) -> String {
+        match (&self.database, &self.data_dir) {
+            (Some(d), _) => d.clone(),
+            (None, Some(dir)) => dir.to_string_lossy().into_owned(),
+            (None, None) => "holdfast-data".into(),
+        }
+    }
+}
+
 /// The directory holding the audit key and checkpoints.jsonl.
 fn data_dir(cli: &Cli) -> PathBuf {
     if let Some(d) = &cli.data_dir {
         return d.clone();
     }
-    match Location::parse(&cli.database) {
+    match Location::parse(&cli.database()) {
         Location::Sqlite(p) => {
             p.parent().filter(|d| !d.as_os_str().is_empty()).map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."))
         }
@@ -256,7 +269,7 @@ fn data_dir(cli: &Cli) -> PathBuf {
 fn run(cli: Cli) -> Result<()> {
     match &cli.command {
         Command::Serve(args) => serve(&cli, args),
-        Command::Bench(cmd) => bench::run(&cli.database, cmd),
+        Command::Bench(cmd) => bench::run(&cli.database(), cmd),
         _ => {
             let services = open(&cli)?;
             let files = audit::AuditFiles::in_dir(&data_dir(&cli));
@@ -510,7 +523,7 @@ fn lock_data_dir(location: &Location) -> Result<Option<std::fs::File>> {
 }
 
 fn serve(cli: &Cli, args: &ServeArgs) -> Result<()> {
-    let location = Location::parse(&cli.database);
+    let location = Location::parse(&cli.database());
     let _lock = lock_data_dir(&location)?;
     let services = open(cli)?;
     if args.demo {
@@ -524,7 +537,7 @@ fn serve(cli: &Cli, args: &ServeArgs) -> Result<()> {
         eprintln!("No co-workers yet. Open http://{}/ in a browser to create the first admin, or run:", args.listen);
         eprintln!(
             "  holdfast --database {} coworker add --email you@example.com --name \"Your Name\" --role admin",
-            cli.database
+            cli.database()
         );
         eprintln!("and an API token with: holdfast token create --coworker you@example.com");
     }

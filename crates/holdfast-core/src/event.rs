@@ -23,6 +23,8 @@ pub mod action {
     pub const REPORT_READ: &str = "report.read";
     pub const EXPORT_CREATE: &str = "export.create";
     pub const IMPORT: &str = "bulk.import";
+    pub const BULK_UPDATE: &str = "bulk.update";
+    pub const BULK_UNDO: &str = "bulk.undo";
     pub const LOGIN: &str = "auth.login";
     pub const LOGIN_FAILED: &str = "auth.login_failed";
     pub const LOGOUT: &str = "auth.logout";

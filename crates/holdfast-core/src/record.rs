@@ -80,12 +80,29 @@ pub struct Field {
     pub required: bool,
     /// Included in full-text search.
     pub search: bool,
-    /// Usable as `sort=` in list requests (only fields that are never null).
+    /// Usable as `sort=` in list requests (fields that are never null, and dates and amounts,
+    /// whose empty values sort as [`Field::null_sorts_as`] says).
     pub sortable: bool,
     /// Value given when a create leaves the field out.
     pub default: Option<&'static str>,
     /// A short human description (OpenAPI, CSV templates).
     pub doc: &'static str,
+}
+
+impl Field {
+    /// What an empty value sorts as, for a sortable field that may be empty: undated records
+    /// after every date (soonest first puts them last), records without an amount below every
+    /// amount (largest first puts them last). `None` when the field is never empty.
+    pub fn null_sorts_as(&self) -> Option<Value> {
+        if self.required || self.default.is_some() {
+            return None;
+        }
+        match self.ty {
+            FieldType::Date => Some(Value::Text("9999-12-31".into())),
+            FieldType::Money => Some(Value::Int(-1)),
+            _ => None,
+        }
+    }
 }
 
 const fn f(name: &'static str, ty: FieldType, doc: &'static str) -> Field {
@@ -168,15 +185,15 @@ pub static ACCOUNTS: RecordKind = RecordKind {
         search(f("domain", FieldType::Domain, "Web domain, e.g. acme.com")),
         f("industry", SHORT, "Industry"),
         f("tier", FieldType::Choice(&["strategic", "enterprise", "mid_market", "smb"]), "Account tier"),
-        default(
+        sortable(default(
             f(
                 "lifecycle",
                 FieldType::Choice(&["prospect", "customer", "former_customer", "partner"]),
                 "Lifecycle stage",
             ),
             "prospect",
-        ),
-        f("annual_value", FieldType::Money, "Annual contract value"),
+        )),
+        sortable(f("annual_value", FieldType::Money, "Annual contract value")),
         f("fiscal_year_end_month", FieldType::Int { min: 1, max: 12 }, "Month (1-12) the customer's fiscal year ends"),
         search(f("phone", FieldType::Phone, "Main phone number")),
         f("city", SHORT, "City"),
@@ -252,8 +269,8 @@ pub static DEALS: RecordKind = RecordKind {
         sortable(req(f("name", NAME, "Deal name"))),
         req(f("account_id", FieldType::Ref(Kind::Account), "Account the deal is with")),
         sortable(default(f("stage", FieldType::Choice(DEAL_STAGES), "Pipeline stage"), "prospecting")),
-        f("amount", FieldType::Money, "Expected amount"),
-        f("close_date", FieldType::Date, "Expected or actual close date"),
+        sortable(f("amount", FieldType::Money, "Expected amount")),
+        sortable(f("close_date", FieldType::Date, "Expected or actual close date")),
         f("primary_contact_id", FieldType::Ref(Kind::Contact), "Main contact on the customer's side"),
         f("owner_id", FieldType::Ref(Kind::CoWorker), "Co-worker who owns the deal"),
     ],
@@ -270,10 +287,10 @@ pub static CONTRACTS: RecordKind = RecordKind {
     fields: &[
         sortable(req(f("name", NAME, "Contract name"))),
         req(f("account_id", FieldType::Ref(Kind::Account), "Account the contract is with")),
-        f("value", FieldType::Money, "Contract value"),
+        sortable(f("value", FieldType::Money, "Contract value")),
         f("start_date", FieldType::Date, "Start date"),
-        f("end_date", FieldType::Date, "End date"),
-        f("renewal_date", FieldType::Date, "Date the renewal must be decided"),
+        sortable(f("end_date", FieldType::Date, "End date")),
+        sortable(f("renewal_date", FieldType::Date, "Date the renewal must be decided")),
         sortable(default(
             f("status", FieldType::Choice(&["draft", "active", "expired", "cancelled"]), "Contract status"),
             "active",
@@ -312,7 +329,7 @@ pub static TASKS: RecordKind = RecordKind {
     plural: "tasks",
     fields: &[
         sortable(req(f("title", NAME, "What needs doing"))),
-        f("due_date", FieldType::Date, "Due date"),
+        sortable(f("due_date", FieldType::Date, "Due date")),
         sortable(default(f("status", FieldType::Choice(&["open", "done", "cancelled"]), "Task status"), "open")),
         f("account_id", FieldType::Ref(Kind::Account), "Related account"),
         f("contact_id", FieldType::Ref(Kind::Contact), "Related contact"),

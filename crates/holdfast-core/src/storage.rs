@@ -90,6 +90,12 @@ pub trait Tx {
     /// Accounts with no activity since `since`, by name.
     fn untouched_accounts(&mut self, owners: Option<&[Uuid]>, since: i64, limit: u32) -> StorageResult<Vec<Record>>;
 
+    /// For each of these accounts that has any live activity, when the latest one happened.
+    fn last_touches(&mut self, accounts: &[Uuid]) -> StorageResult<Vec<(Uuid, i64)>>;
+    /// Live activities per week from `since` (week 0 starts at `since`), for the owners given
+    /// (all when `None`): (week, activities).
+    fn activities_per_week(&mut self, owners: Option<&[Uuid]>, since: i64) -> StorageResult<Vec<(i64, i64)>>;
+
     fn insert_coworker(&mut self, c: &CoWorker) -> StorageResult<()>;
     fn update_coworker(&mut self, c: &CoWorker) -> StorageResult<()>;
     fn get_coworker(&mut self, id: Uuid) -> StorageResult<Option<CoWorker>>;

@@ -301,13 +301,31 @@ impl<C: Conn> Tx for SqlTx<C> {
             Deleted::Exclude => "deleted_at IS NULL".to_string(),
             Deleted::Only => "deleted_at IS NOT NULL".to_string(),
         }];
+        // Filters on the same field are alternatives (`stage=proposal&stage=negotiation`);
+        // filters on different fields must all hold.
+        let mut by_field: Vec<(&str, Vec<&Value>)> = Vec::new();
         for (field, value) in &q.filters {
-            if value.is_null() {
-                wheres.push(format!("\"{field}\" IS NULL"));
-            } else {
-                let p = next(&mut params, value.clone());
-                wheres.push(format!("\"{field}\" = {p}"));
+            match by_field.iter_mut().find(|(f, _)| f == field) {
+                Some((_, values)) => values.push(value),
+                None => by_field.push((field, vec![value])),
             }
+        }
+        for (field, values) in by_field {
+            let mut alternatives = Vec::new();
+            let mut listed = Vec::new();
+            for value in values {
+                if value.is_null() {
+                    alternatives.push(format!("\"{field}\" IS NULL"));
+                } else {
+                    listed.push(next(&mut params, value.clone()));
+                }
+            }
+            match listed.len() {
+                0 => {}
+                1 => alternatives.push(format!("\"{field}\" = {}", listed[0])),
+                _ => alternatives.push(format!("\"{field}\" IN ({})", listed.join(", "))),
+            }
+            wheres.push(format!("({})", alternatives.join(" OR ")));
         }
         if let Some(owners) = &q.owners {
             if owners.is_empty() {
@@ -338,17 +356,23 @@ impl<C: Conn> Tx for SqlTx<C> {
                 }
             }
         }
-        let sort = q.sort;
+        // A sortable field that may be empty sorts its empty values as a stand-in value (see
+        // `Field::null_sorts_as`); the literal comes from the descriptor, never from input.
+        let sort = match kind.field(q.sort).and_then(|f| f.null_sorts_as()) {
+            Some(Value::Text(t)) => format!("COALESCE(\"{}\", '{}')", q.sort, t.replace('\'', "")),
+            Some(Value::Int(i)) => format!("COALESCE(\"{}\", {i})", q.sort),
+            _ => format!("\"{}\"", q.sort),
+        };
         let (dir, cmp) = if q.descending { ("DESC", "<") } else { ("ASC", ">") };
         if let Some((value, id)) = &q.after {
             let a = next(&mut params, value.clone());
             let b = next(&mut params, Value::Text(id.to_string()));
-            wheres.push(format!("(\"{sort}\", id) {cmp} ({a}, {b})"));
+            wheres.push(format!("({sort}, id) {cmp} ({a}, {b})"));
         }
         let limit = next(&mut params, Value::Int(i64::from(q.limit) + 1));
         let offset = next(&mut params, Value::Int(i64::try_from(q.offset).unwrap_or(i64::MAX)));
         let text = format!(
-            "{} WHERE {} ORDER BY \"{sort}\" {dir}, id {dir} LIMIT {limit} OFFSET {offset}",
+            "{} WHERE {} ORDER BY {sort} {dir}, id {dir} LIMIT {limit} OFFSET {offset}",
             sql.select,
             wheres.join(" AND ")
         );
@@ -453,6 +477,50 @@ impl<C: Conn> Tx for SqlTx<C> {
         let mut records = rows.iter().map(|r| self.record_from_row(kind, r)).collect::<StorageResult<Vec<_>>>()?;
         self.load_links(kind, &mut records)?;
         Ok(records)
+    }
+
+    fn last_touches(&mut self, accounts: &[Uuid]) -> StorageResult<Vec<(Uuid, i64)>> {
+        let mut out = Vec::new();
+        for chunk in accounts.chunks(200) {
+            let params: Vec<Value> = chunk.iter().map(|a| Value::Text(a.to_string())).collect();
+            let ph: Vec<String> = (1..=params.len()).map(|i| format!("${i}")).collect();
+            let rows = self.conn.rows(
+                &format!(
+                    "SELECT account_id, max(occurred_at) FROM activities WHERE account_id IN ({}) \
+                     AND deleted_at IS NULL GROUP BY account_id",
+                    ph.join(", ")
+                ),
+                &params,
+            )?;
+            for r in &rows {
+                let mut c = Cols(r.iter());
+                let id = c.text()?;
+                let at = c.int()?;
+                if let Ok(id) = Uuid::parse_str(&id) {
+                    out.push((id, at));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn activities_per_week(&mut self, owners: Option<&[Uuid]>, since: i64) -> StorageResult<Vec<(i64, i64)>> {
+        let week = 7 * holdfast_core::time::MICROS_PER_DAY;
+        let mut params = vec![Value::Int(since)];
+        let scope = owner_scope(owners, &mut params);
+        let rows = self.conn.rows(
+            &format!(
+                "SELECT CAST((occurred_at - $1) / {week} AS BIGINT) AS w, count(*) FROM activities \
+                 WHERE occurred_at >= $1 AND deleted_at IS NULL{scope} GROUP BY w ORDER BY w"
+            ),
+            &params,
+        )?;
+        rows.iter()
+            .map(|r| {
+                let mut c = Cols(r.iter());
+                Ok((c.int()?, c.int()?))
+            })
+            .collect()
     }
 
     fn insert_coworker(&mut self, c: &CoWorker) -> StorageResult<()> {

@@ -47,7 +47,7 @@ fn parse_bool(name: &str, v: &str) -> Result<bool, ApiError> {
 }
 
 /// Splits query parameters into the list request's known parts and field filters.
-fn list_request(params: Vec<(String, String)>) -> Result<ListRequest, ApiError> {
+pub(crate) fn list_request(params: Vec<(String, String)>) -> Result<ListRequest, ApiError> {
     let mut req = ListRequest::default();
     for (k, v) in params {
         match k.as_str() {

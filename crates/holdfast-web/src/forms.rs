@@ -11,6 +11,8 @@ use axum::routing::get;
 use axum::{Form, Router};
 use holdfast_core::CoreError;
 use holdfast_core::record::{self, FieldType, Kind, Record, RecordKind, Value};
+use holdfast_core::service::ListRequest;
+use holdfast_core::time::format_timestamp;
 use serde_json::{Map, Value as Json};
 use uuid::Uuid;
 
@@ -75,28 +77,72 @@ pub fn routes(mut router: Router<AppState>) -> Router<AppState> {
     router
 }
 
-const FORM_KINDS: [&str; 3] = ["accounts", "contacts", "leads"];
+const FORM_KINDS: [&str; 7] = ["accounts", "contacts", "leads", "deals", "contracts", "activities", "tasks"];
 
 /// The kinds with forms, by URL word.
 fn kind_of(plural: &str) -> Option<&'static RecordKind> {
-    match plural {
-        "accounts" => Some(&record::ACCOUNTS),
-        "contacts" => Some(&record::CONTACTS),
-        "leads" => Some(&record::LEADS),
-        _ => None,
+    RecordKind::by_plural(plural).filter(|k| FORM_KINDS.contains(&k.plural))
+}
+
+/// Where a saved record is shown: its own page, else its account's page, else its list.
+fn where_to(kind: &RecordKind, id: Uuid, account: Option<&str>) -> String {
+    match (kind.kind, account.filter(|a| !a.is_empty())) {
+        (Kind::Account | Kind::Contact, _) => format!("/{}/{id}", kind.plural),
+        (_, Some(account)) => format!("/accounts/{account}"),
+        _ => format!("/{}", kind.plural),
     }
 }
 
-fn where_to(kind: &RecordKind, id: Uuid) -> String {
-    match kind.kind {
-        Kind::Account | Kind::Contact => format!("/{}/{id}", kind.plural),
-        _ => format!("/{}", kind.plural),
+/// The choices a form offers for fields naming co-workers, contacts and deals (the last two
+/// from the record's account).
+#[derive(Default)]
+struct Choices {
+    coworkers: Vec<(String, String)>,
+    contacts: Vec<(String, String)>,
+    deals: Vec<(String, String)>,
+}
+
+impl Choices {
+    /// Co-workers by name; the account's contacts and deals when there is an account. Reading the
+    /// account's contacts and deals is a list read, recorded like any other.
+    fn load(s: &AppState, actor: &holdfast_core::coworker::Actor, kind: &RecordKind, account: Option<&str>) -> Choices {
+        let mut coworkers: Vec<(String, String)> =
+            s.coworker_names().unwrap_or_default().into_iter().map(|(id, n)| (id.to_string(), n)).collect();
+        coworkers.sort_by(|a, b| a.1.cmp(&b.1));
+        let mut choices = Choices { coworkers, ..Default::default() };
+        let Some(account) = account.filter(|a| Uuid::parse_str(a).is_ok()) else { return choices };
+        let wants = |k: Kind| kind.fields.iter().any(|f| f.ty == FieldType::Ref(k));
+        let of_account = |k: &'static RecordKind| {
+            let req = ListRequest {
+                filters: vec![("account_id".into(), account.to_string())],
+                limit: Some(200),
+                ..Default::default()
+            };
+            s.list_records(actor, k, &req)
+                .map(|p| p.items.iter().map(|r| (r.id.to_string(), r.label(k))).collect())
+                .unwrap_or_default()
+        };
+        if wants(Kind::Contact) {
+            choices.contacts = of_account(&record::CONTACTS);
+        }
+        if wants(Kind::Deal) {
+            choices.deals = of_account(&record::DEALS);
+        }
+        choices
     }
+}
+
+/// A moment from a `datetime-local` field: the browser sends local time converted to UTC by
+/// app.js; without script the value has no zone and is taken as UTC.
+fn moment(value: &str) -> String {
+    let v = value.trim();
+    if v.len() == 16 && v.as_bytes().get(10) == Some(&b'T') { format!("{v}:00Z") } else { v.to_string() }
 }
 
 fn stored_text(kind: &RecordKind, rec: &Record, field: &str) -> String {
     match (kind.field(field).map(|f| f.ty), rec.get(field)) {
         (_, Value::Null) => String::new(),
+        (Some(FieldType::Timestamp), Value::Int(t)) => format_timestamp(*t).chars().take(16).collect(),
         (Some(FieldType::Money), Value::Int(c)) => {
             if c % 100 == 0 {
                 (c / 100).to_string()
@@ -113,27 +159,30 @@ fn fields(
     kind: &RecordKind,
     values: &HashMap<String, String>,
     errors: &HashMap<String, String>,
-    coworkers: &HashMap<Uuid, String>,
+    choices: &Choices,
 ) -> Vec<FormField> {
-    let mut people: Vec<(String, String)> = coworkers.iter().map(|(id, n)| (id.to_string(), n.clone())).collect();
-    people.sort_by(|a, b| a.1.cmp(&b.1));
     kind.fields
         .iter()
-        .filter(|f| !matches!(f.ty, FieldType::RefList(_) | FieldType::Timestamp | FieldType::Ref(Kind::Account)))
-        .map(|f| {
+        .filter_map(|f| {
             let (input, options) = match f.ty {
+                FieldType::RefList(_) | FieldType::Ref(Kind::Account) => return None,
+                FieldType::Ref(Kind::Contact) if choices.contacts.is_empty() => return None,
+                FieldType::Ref(Kind::Deal) if choices.deals.is_empty() => return None,
+                FieldType::Ref(Kind::Contact) => ("select", choices.contacts.clone()),
+                FieldType::Ref(Kind::Deal) => ("select", choices.deals.clone()),
+                FieldType::Ref(Kind::CoWorker) => ("select", choices.coworkers.clone()),
                 FieldType::Email => ("email", Vec::new()),
                 FieldType::Phone => ("tel", Vec::new()),
                 FieldType::Date => ("date", Vec::new()),
+                FieldType::Timestamp => ("datetime-local", Vec::new()),
                 FieldType::Int { .. } | FieldType::Money => ("text", Vec::new()),
                 FieldType::Text { max } if max > 1_000 => ("textarea", Vec::new()),
                 FieldType::Choice(opts) => {
                     ("select", opts.iter().map(|o| (o.to_string(), o.replace('_', " "))).collect())
                 }
-                FieldType::Ref(Kind::CoWorker) => ("select", people.clone()),
                 _ => ("text", Vec::new()),
             };
-            FormField {
+            Some(FormField {
                 name: f.name,
                 label: f.doc,
                 input,
@@ -141,7 +190,7 @@ fn fields(
                 options,
                 required: f.required,
                 error: errors.get(f.name).cloned(),
-            }
+            })
         })
         .collect()
 }
@@ -156,20 +205,21 @@ fn form_page(
     cancel: String,
     values: &HashMap<String, String>,
     errors: &HashMap<String, String>,
-    coworkers: &HashMap<Uuid, String>,
+    choices: &Choices,
     status: StatusCode,
 ) -> Response {
-    let fields = fields(kind, values, errors, coworkers);
+    let fields = fields(kind, values, errors, choices);
     render(&FormPage { me, csrf, heading, action, cancel, has_errors: !errors.is_empty(), fields }, status)
 }
 
 /// The submitted fields as API input: empty means "clear" (or, when creating, "leave out").
 fn input_of(kind: &RecordKind, form: &HashMap<String, String>, creating: bool) -> Json {
     let mut map = Map::new();
-    for f in kind.fields.iter().filter(|f| !matches!(f.ty, FieldType::RefList(_) | FieldType::Timestamp)) {
+    for f in kind.fields.iter().filter(|f| !matches!(f.ty, FieldType::RefList(_))) {
         match form.get(f.name) {
             Some(v) if !v.trim().is_empty() => {
-                map.insert(f.name.into(), Json::String(v.clone()));
+                let v = if f.ty == FieldType::Timestamp { moment(v) } else { v.clone() };
+                map.insert(f.name.into(), Json::String(v));
             }
             Some(_) if !creating && !f.required => {
                 map.insert(f.name.into(), Json::Null);
@@ -193,8 +243,37 @@ fn label(kind: &RecordKind) -> String {
     kind.name.to_string()
 }
 
+/// The account a new record is for (`?account_id=`), checked to be an id.
+fn account_param(q: &HashMap<String, String>) -> Option<String> {
+    q.get("account_id").filter(|a| Uuid::parse_str(a).is_ok()).cloned()
+}
+
+fn new_action(plural: &str, account: Option<&str>) -> String {
+    match account {
+        Some(a) => format!("/{plural}/new?account_id={a}"),
+        None => format!("/{plural}/new"),
+    }
+}
+
+/// For kinds that must belong to an account, the page saying where to start when none is given.
+fn needs_account(kind: &RecordKind, account: Option<&str>, me: Option<Me>) -> Option<Response> {
+    let required = kind.account_field.and_then(|f| kind.field(f)).is_some_and(|f| f.required);
+    (required && account.is_none()).then(|| {
+        crate::pages::page_error(
+            StatusCode::NOT_FOUND,
+            "Open the account first",
+            &format!("A {} belongs to an account: open the account and add it from there.", kind.name),
+            me,
+        )
+    })
+}
+
 pub async fn new_form(s: AppState, user: PageUser, plural: &'static str, q: HashMap<String, String>) -> Response {
     let Some(kind) = kind_of(plural) else { return crate::pages::not_found_page(user.me()) };
+    let account = account_param(&q);
+    if let Some(refused) = needs_account(kind, account.as_deref(), user.me()) {
+        return refused;
+    }
     let mut values = q.clone();
     if let Some(me) = user.actor.id() {
         values.entry(kind.owner_field.to_string()).or_insert(me.to_string());
@@ -203,21 +282,25 @@ pub async fn new_form(s: AppState, user: PageUser, plural: &'static str, q: Hash
         if let Some(d) = f.default {
             values.entry(f.name.to_string()).or_insert(d.to_string());
         }
+        if f.ty == FieldType::Timestamp {
+            values.entry(f.name.to_string()).or_insert(format_timestamp(s.now()).chars().take(16).collect());
+        }
     }
-    let names = s.coworker_names().unwrap_or_default();
-    let account = q.get("account_id").cloned().unwrap_or_default();
-    let action =
-        if account.is_empty() { format!("/{plural}/new") } else { format!("/{plural}/new?account_id={account}") };
+    let (actor, me, csrf) = (user.actor.clone(), user.me(), user.csrf());
+    let services = s.clone();
+    let acc = account.clone();
+    let choices =
+        blocking(move || Ok(Choices::load(&services, &actor, kind, acc.as_deref()))).await.unwrap_or_default();
     form_page(
-        user.me(),
-        user.csrf(),
+        me,
+        csrf,
         kind,
         format!("New {}", label(kind)),
-        action,
-        format!("/{plural}"),
+        new_action(plural, account.as_deref()),
+        cancel_new(kind, account.as_deref()),
         &values,
         &HashMap::new(),
-        &names,
+        &choices,
         StatusCode::OK,
     )
 }
@@ -233,36 +316,50 @@ pub async fn create(
     if let Some(refused) = user.refuse_forged(&form) {
         return refused;
     }
+    let account = account_param(&q);
+    if let Some(refused) = needs_account(kind, account.as_deref(), user.me()) {
+        return refused;
+    }
     let mut input = input_of(kind, &form, true);
-    if let (Some(account), Some(field), Json::Object(map)) = (q.get("account_id"), kind.account_field, &mut input) {
+    if let (Some(account), Some(field), Json::Object(map)) = (&account, kind.account_field, &mut input) {
         map.insert(field.into(), Json::String(account.clone()));
     }
     let (actor, me, csrf) = (user.actor.clone(), user.me(), user.csrf());
     let services = s.clone();
-    match blocking(move || services.create_record(&actor, kind, &input)).await {
-        Ok(rec) => Redirect::to(&where_to(kind, rec.id)).into_response(),
-        Err(e) => match field_errors(&e) {
-            Some(errors) => {
-                let names = s.coworker_names().unwrap_or_default();
-                let action = match q.get("account_id") {
-                    Some(a) => format!("/{plural}/new?account_id={a}"),
-                    None => format!("/{plural}/new"),
-                };
-                form_page(
+    let result = blocking(move || {
+        let created = services.create_record(&actor, kind, &input);
+        let choices = if created.is_err() {
+            Choices::load(&services, &actor, kind, account.as_deref())
+        } else {
+            Choices::default()
+        };
+        Ok((created, choices, account))
+    })
+    .await;
+    let (created, choices, account) = match result {
+        Ok(r) => r,
+        Err(e) => return core_error(e, me),
+    };
+    match created {
+        Ok(rec) => Redirect::to(&where_to(kind, rec.id, account.as_deref())).into_response(),
+        Err(e) => {
+            let e = crate::ApiError::from(e);
+            match field_errors(&e) {
+                Some(errors) => form_page(
                     me,
                     csrf,
                     kind,
                     format!("New {}", label(kind)),
-                    action,
-                    format!("/{plural}"),
+                    new_action(plural, account.as_deref()),
+                    cancel_new(kind, account.as_deref()),
                     &form,
                     &errors,
-                    &names,
+                    &choices,
                     StatusCode::UNPROCESSABLE_ENTITY,
-                )
+                ),
+                None => core_error(e, me),
             }
-            None => core_error(e, me),
-        },
+        }
     }
 }
 
@@ -274,23 +371,29 @@ pub async fn edit_form(s: AppState, user: PageUser, plural: &'static str, id: St
     };
     let actor = user.actor.clone();
     let services = s.clone();
-    let rec = match blocking(move || services.get_record(&actor, kind, id)).await {
+    let loaded = blocking(move || {
+        let rec = services.get_record(&actor, kind, id)?;
+        let account = account_of(kind, &rec);
+        let choices = Choices::load(&services, &actor, kind, account.as_deref());
+        Ok((rec, account, choices))
+    })
+    .await;
+    let (rec, account, choices) = match loaded {
         Ok(r) => r,
         Err(e) => return core_error(e, user.me()),
     };
     let values: HashMap<String, String> =
         kind.fields.iter().map(|f| (f.name.to_string(), stored_text(kind, &rec, f.name))).collect();
-    let names = s.coworker_names().unwrap_or_default();
     form_page(
         user.me(),
         user.csrf(),
         kind,
         format!("Edit {}", rec.label(kind)),
         format!("/{plural}/{id}/edit"),
-        where_to(kind, id),
+        where_to(kind, id, account.as_deref()),
         &values,
         &HashMap::new(),
-        &names,
+        &choices,
         StatusCode::OK,
     )
 }
@@ -313,25 +416,46 @@ pub async fn update(
     let input = input_of(kind, &form, false);
     let (actor, me, csrf) = (user.actor.clone(), user.me(), user.csrf());
     let services = s.clone();
-    match blocking(move || services.update_record(&actor, kind, id, &input)).await {
-        Ok(_) => Redirect::to(&where_to(kind, id)).into_response(),
-        Err(e) => match field_errors(&e) {
-            Some(errors) => {
-                let names = s.coworker_names().unwrap_or_default();
-                form_page(
+    let result = blocking(move || match services.update_record(&actor, kind, id, &input) {
+        Ok(rec) => Ok(Ok(account_of(kind, &rec))),
+        Err(e) => {
+            let account = services.get_record(&actor, kind, id).ok().and_then(|r| account_of(kind, &r));
+            let choices = Choices::load(&services, &actor, kind, account.as_deref());
+            Ok(Err((e, account, choices)))
+        }
+    })
+    .await;
+    match result {
+        Err(e) => core_error(e, me),
+        Ok(Ok(account)) => Redirect::to(&where_to(kind, id, account.as_deref())).into_response(),
+        Ok(Err((e, account, choices))) => {
+            let e = crate::ApiError::from(e);
+            match field_errors(&e) {
+                Some(errors) => form_page(
                     me,
                     csrf,
                     kind,
                     format!("Edit {}", label(kind)),
                     format!("/{plural}/{id}/edit"),
-                    where_to(kind, id),
+                    where_to(kind, id, account.as_deref()),
                     &form,
                     &errors,
-                    &names,
+                    &choices,
                     StatusCode::UNPROCESSABLE_ENTITY,
-                )
+                ),
+                None => core_error(e, me),
             }
-            None => core_error(e, me),
-        },
+        }
+    }
+}
+
+fn account_of(kind: &RecordKind, rec: &Record) -> Option<String> {
+    rec.account(kind).map(|a| a.to_string())
+}
+
+fn cancel_new(kind: &RecordKind, account: Option<&str>) -> String {
+    match account {
+        Some(a) => format!("/accounts/{a}"),
+        None => format!("/{}", kind.plural),
     }
 }

@@ -5,6 +5,7 @@
 mod api;
 mod extract;
 mod forms;
+mod lists;
 mod openapi;
 mod pages;
 mod problem;
@@ -65,23 +66,18 @@ pub fn router(state: AppState) -> Router {
         .route("/{kind}/{id}/history", get(api::history))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT));
-    forms::routes(Router::new())
+    lists::routes(forms::routes(Router::new()))
         .route("/", get(pages::home))
         .route("/login", get(pages::login_page).post(pages::login_submit))
         .route("/logout", post(pages::logout))
         .route("/setup", post(pages::setup_submit))
-        .route("/accounts", get(pages::accounts))
         .route("/accounts/{id}", get(pages::account))
         .route("/accounts/{id}/activities", post(pages::log_activity))
         .route("/accounts/{id}/deals", post(pages::create_deal))
         .route("/deals/{id}/stage", post(pages::move_deal))
-        .route("/contacts", get(pages::contacts))
         .route("/contacts/{id}", get(pages::contact))
         .route("/contacts/{id}/history", get(pages::contact_history))
         .route("/accounts/{id}/history", get(pages::account_history))
-        .route("/leads", get(pages::leads))
-        .route("/deals", get(pages::deals))
-        .route("/tasks", get(pages::tasks))
         .route("/coworkers", get(pages::coworkers))
         .route("/coworkers/{id}/events", get(pages::coworker_events))
         .route("/coworkers/{id}/status", post(pages::set_coworker_status))

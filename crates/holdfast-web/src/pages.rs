@@ -108,7 +108,7 @@ fn form_target(user: &PageUser, form: &HashMap<String, String>, id: &str, what: 
 }
 
 /// Percent-encodes a query value.
-fn encode(s: &str) -> String {
+pub(crate) fn encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
@@ -118,7 +118,7 @@ fn encode(s: &str) -> String {
 }
 
 /// Only same-site relative paths may be redirected to after sign-in.
-fn safe_next(next: &str) -> &str {
+pub(crate) fn safe_next(next: &str) -> &str {
     if next.starts_with('/') && !next.starts_with("//") && !next.starts_with("/\\") { next } else { "/" }
 }
 
@@ -146,7 +146,7 @@ struct ProblemPage {
     detail: String,
 }
 
-fn page_error(status: StatusCode, title: &str, detail: &str, me: Option<Me>) -> Response {
+pub(crate) fn page_error(status: StatusCode, title: &str, detail: &str, me: Option<Me>) -> Response {
     render(&ProblemPage { me, title: title.into(), detail: detail.into() }, status)
 }
 
@@ -162,6 +162,7 @@ pub(crate) fn core_error(e: crate::ApiError, me: Option<Me>) -> Response {
             page_error(StatusCode::NOT_FOUND, "Not found", &format!("This {what} does not exist or was deleted."), me)
         }
         Core(CoreError::Forbidden(why)) => page_error(StatusCode::FORBIDDEN, "Not allowed", &why, me),
+        Core(CoreError::Conflict(why)) => page_error(StatusCode::CONFLICT, "That cannot be done now", &why, me),
         Core(CoreError::Invalid(errors)) => {
             let detail = errors.iter().map(|e| format!("{} {}", e.field, e.reason)).collect::<Vec<_>>().join("; ");
             page_error(StatusCode::UNPROCESSABLE_ENTITY, "Please check what you entered", &detail, me)
@@ -343,7 +344,7 @@ pub async fn logout(State(s): State<AppState>, user: PageUser, Form(form): Form<
 }
 
 /// Display text of a field.
-fn show(kind: &RecordKind, rec: &Record, field: &str) -> String {
+pub(crate) fn show(kind: &RecordKind, rec: &Record, field: &str) -> String {
     let v = rec.get(field);
     match (kind.field(field).map(|f| f.ty), v) {
         (_, Value::Null) => String::new(),
@@ -406,12 +407,18 @@ struct TaskRow {
     account: Option<(String, String)>,
 }
 
+/// When, type, summary and (id, name) of the account of one of a co-worker's activities.
+type RecentRow = (String, String, String, Option<(String, String)>);
+
 struct AccountRow {
     id: Uuid,
     name: String,
     tier: String,
     lifecycle: String,
-    city: String,
+    /// `YYYY-MM-DD` of the latest activity, empty when never.
+    last_touch: String,
+    /// Not talked to in 90 days.
+    stale: bool,
 }
 
 struct OverdueRow {
@@ -439,6 +446,10 @@ struct HomePage {
     deals: Vec<DealRow>,
     tasks: Vec<TaskRow>,
     accounts: Vec<AccountRow>,
+    /// The co-worker's latest activities.
+    recent: Vec<RecentRow>,
+    week_scope: &'static str,
+    week_chart: String,
 }
 
 fn list(
@@ -463,32 +474,36 @@ pub async fn home(State(s): State<AppState>, user: PageUser) -> Response {
     let actor = user.actor.clone();
     let result = blocking(move || {
         let my = actor.id().map(|i| i.to_string()).unwrap_or_default();
-        let mut deals = list(&s, &actor, &record::DEALS, &[("owner_id", my.clone())], "-created_at", 50)?;
-        deals.retain(|d| !d.get("stage").as_text().is_some_and(|t| t.starts_with("closed")));
-        let tasks = list(
-            &s,
-            &actor,
-            &record::TASKS,
-            &[("owner_id", my.clone()), ("status", "open".into())],
-            "-created_at",
-            50,
-        )?;
+        // Open deals, soonest close first (undated last).
+        let mut open: Vec<(&str, String)> = vec![("owner_id", my.clone())];
+        open.extend(
+            record::DEAL_STAGES.iter().filter(|st| !st.starts_with("closed")).map(|st| ("stage", st.to_string())),
+        );
+        let deals = list(&s, &actor, &record::DEALS, &open, "close_date", 15)?;
+        let tasks =
+            list(&s, &actor, &record::TASKS, &[("owner_id", my.clone()), ("status", "open".into())], "due_date", 15)?;
+        let recent = list(&s, &actor, &record::ACTIVITIES, &[("owner_id", my.clone())], "-occurred_at", 8)?;
         let accounts = list(&s, &actor, &record::ACCOUNTS, &[("owner_id", my)], "name", 50)?;
+        let ids: Vec<Uuid> = accounts.iter().map(|a| a.id).collect();
+        let report = s.home_report(&actor, &ids, 12)?;
         let team = if actor.is_admin() || !actor.manages.is_empty() { Some(s.team_overview(&actor)?) } else { None };
-        Ok((deals, tasks, accounts, s.now(), team, s.coworker_names()?))
+        // Names of the accounts the deals, tasks and activities shown belong to.
+        let mut linked: Vec<Uuid> = Vec::new();
+        for r in deals.iter().chain(&tasks).chain(&recent) {
+            linked.extend(r.get_ref("account_id").filter(|a| !ids.contains(a)));
+        }
+        for t in team.iter().flat_map(|t| &t.overdue_tasks) {
+            linked.extend(t.get_ref("account_id").filter(|a| !ids.contains(a)));
+        }
+        let mut account_names = s.labels(&actor, &record::ACCOUNTS, &linked)?;
+        account_names.extend(accounts.iter().map(|a| (a.id, a.label(&record::ACCOUNTS))));
+        Ok((deals, tasks, recent, accounts, report, s.now(), team, s.coworker_names()?, account_names))
     })
     .await;
-    let (mut deals, mut tasks, accounts, now, team, owners) = match result {
+    let (deals, tasks, recent, accounts, report, now, team, owners, account_names) = match result {
         Ok(r) => r,
         Err(e) => return core_error(e, me),
     };
-    // Soonest first; undated last.
-    let date = |r: &Record, f: &str| r.get(f).as_text().map(String::from).unwrap_or_else(|| "9999".into());
-    deals.sort_by_key(|d| date(d, "close_date"));
-    deals.truncate(15);
-    tasks.sort_by_key(|t| date(t, "due_date"));
-    tasks.truncate(15);
-    let account_names: HashMap<Uuid, String> = accounts.iter().map(|a| (a.id, a.label(&record::ACCOUNTS))).collect();
     let account_of = |r: &Record| {
         r.get_ref("account_id")
             .map(|a| (a.to_string(), account_names.get(&a).cloned().unwrap_or_else(|| "account".into())))
@@ -507,7 +522,7 @@ pub async fn home(State(s): State<AppState>, user: PageUser) -> Response {
                     due: show(k, task, "due_date"),
                     title: show(k, task, "title"),
                     owner: task.owner(k).and_then(|o| owners.get(&o).cloned()).unwrap_or_default(),
-                    account: task.get_ref("account_id").map(|a| (a.to_string(), "account".to_string())),
+                    account: account_of(task),
                 }
             })
             .collect(),
@@ -551,127 +566,35 @@ pub async fn home(State(s): State<AppState>, user: PageUser) -> Response {
             accounts: accounts
                 .iter()
                 .take(50)
-                .map(|a| AccountRow {
-                    id: a.id,
-                    name: show(&record::ACCOUNTS, a, "name"),
-                    tier: show(&record::ACCOUNTS, a, "tier"),
-                    lifecycle: show(&record::ACCOUNTS, a, "lifecycle"),
-                    city: show(&record::ACCOUNTS, a, "city"),
+                .map(|a| {
+                    let touched = report.last_touch.get(&a.id).copied();
+                    AccountRow {
+                        id: a.id,
+                        name: show(&record::ACCOUNTS, a, "name"),
+                        tier: show(&record::ACCOUNTS, a, "tier"),
+                        lifecycle: show(&record::ACCOUNTS, a, "lifecycle"),
+                        last_touch: touched.map(|t| format_timestamp(t)[..10].to_string()).unwrap_or_default(),
+                        stale: touched.is_none_or(|t| now - t > 90 * MICROS_PER_DAY),
+                    }
                 })
                 .collect(),
-        },
-        StatusCode::OK,
-    )
-}
-
-struct ListRow {
-    href: String,
-    cells: Vec<String>,
-}
-
-#[derive(Template)]
-#[template(path = "list.html")]
-struct ListPage {
-    me: Option<Me>,
-    searchable: bool,
-    creatable: bool,
-    heading: String,
-    plural: String,
-    path: String,
-    q: String,
-    columns: Vec<&'static str>,
-    rows: Vec<ListRow>,
-    next: Option<String>,
-}
-
-async fn list_page(s: AppState, user: PageUser, kind: &'static RecordKind, q: HashMap<String, String>) -> Response {
-    let me = user.me();
-    let actor = user.actor.clone();
-    let search = q.get("q").cloned().unwrap_or_default();
-    let req = ListRequest {
-        q: Some(search.clone()).filter(|s| !s.trim().is_empty()),
-        cursor: q.get("cursor").cloned().filter(|c| !c.is_empty()),
-        limit: Some(50),
-        ..Default::default()
-    };
-    let services = s.clone();
-    let page = match blocking(move || services.list_records(&actor, kind, &req)).await {
-        Ok(p) => p,
-        Err(e) => return core_error(e, me),
-    };
-    let owners = names(&s);
-    let (columns, fields): (Vec<&'static str>, Vec<&'static str>) = match kind.kind {
-        record::Kind::Account => (
-            vec!["Name", "Domain", "Tier", "Lifecycle", "City", "Owner"],
-            vec!["name", "domain", "tier", "lifecycle", "city", "owner_id"],
-        ),
-        record::Kind::Lead => (
-            vec!["Name", "Company", "Email", "Status", "Source", "Owner"],
-            vec!["", "company", "email", "status", "source", "owner_id"],
-        ),
-        record::Kind::Deal => (
-            vec!["Deal", "Stage", "Amount", "Close", "Owner"],
-            vec!["name", "stage", "amount", "close_date", "owner_id"],
-        ),
-        record::Kind::Task => (vec!["Task", "Due", "Status", "Owner"], vec!["title", "due_date", "status", "owner_id"]),
-        _ => (vec!["Name", "Title", "Email", "Phone", "Owner"], vec!["", "title", "email", "phone", "owner_id"]),
-    };
-    let rows = page
-        .items
-        .iter()
-        .map(|r| ListRow {
-            // Deals and tasks open their account; leads have no page of their own yet.
-            href: match kind.kind {
-                record::Kind::Account | record::Kind::Contact => format!("/{}/{}", kind.plural, r.id),
-                _ => r.get_ref("account_id").map(|a| format!("/accounts/{a}")).unwrap_or_default(),
-            },
-            cells: fields
+            recent: recent
                 .iter()
-                .map(|f| match *f {
-                    "" => r.label(kind),
-                    "owner_id" => r.owner(kind).and_then(|o| owners.get(&o).cloned()).unwrap_or_default(),
-                    f => show(kind, r, f),
+                .map(|a| {
+                    let ak = &record::ACTIVITIES;
+                    (
+                        show(ak, a, "occurred_at"),
+                        show(ak, a, "type"),
+                        show(ak, a, "summary").chars().take(140).collect(),
+                        account_of(a),
+                    )
                 })
                 .collect(),
-        })
-        .collect();
-    let next = page.next_cursor.map(|c| format!("/{}?q={}&cursor={c}", kind.plural, encode(&search)));
-    let heading = format!("{}{}", kind.plural[..1].to_uppercase(), &kind.plural[1..]);
-    render(
-        &ListPage {
-            me,
-            searchable: kind.searchable(),
-            creatable: matches!(kind.kind, record::Kind::Account | record::Kind::Contact | record::Kind::Lead),
-            heading,
-            plural: kind.plural.into(),
-            path: format!("/{}", kind.plural),
-            q: search,
-            columns,
-            rows,
-            next,
+            week_scope: report.scope,
+            week_chart: week_chart(&report.per_week, now),
         },
         StatusCode::OK,
     )
-}
-
-pub async fn accounts(State(s): State<AppState>, user: PageUser, Query(q): Query<HashMap<String, String>>) -> Response {
-    list_page(s, user, &record::ACCOUNTS, q).await
-}
-
-pub async fn contacts(State(s): State<AppState>, user: PageUser, Query(q): Query<HashMap<String, String>>) -> Response {
-    list_page(s, user, &record::CONTACTS, q).await
-}
-
-pub async fn leads(State(s): State<AppState>, user: PageUser, Query(q): Query<HashMap<String, String>>) -> Response {
-    list_page(s, user, &record::LEADS, q).await
-}
-
-pub async fn deals(State(s): State<AppState>, user: PageUser, Query(q): Query<HashMap<String, String>>) -> Response {
-    list_page(s, user, &record::DEALS, q).await
-}
-
-pub async fn tasks(State(s): State<AppState>, user: PageUser, Query(q): Query<HashMap<String, String>>) -> Response {
-    list_page(s, user, &record::TASKS, q).await
 }
 
 struct ContactRow {
@@ -684,6 +607,7 @@ struct ContactRow {
 }
 
 struct ActivityRow {
+    id: Uuid,
     when: String,
     kind: String,
     who: String,
@@ -701,7 +625,8 @@ struct AccountPage {
     facts: Vec<(&'static str, String)>,
     contacts: Vec<ContactRow>,
     deals: Vec<DealRow>,
-    contracts: Vec<(String, String, String, String)>,
+    contracts: Vec<(Uuid, String, String, String, String)>,
+    tasks: Vec<(Uuid, String, String, bool, String)>,
     activities: Vec<ActivityRow>,
     threads: Vec<(String, String, usize)>,
     error: Option<String>,
@@ -728,10 +653,12 @@ pub async fn account(
         let deals = list(&services, &actor, &record::DEALS, &on, "-created_at", 50)?;
         let contracts = list(&services, &actor, &record::CONTRACTS, &on, "-created_at", 50)?;
         let activities = list(&services, &actor, &record::ACTIVITIES, &on, "-occurred_at", 100)?;
-        Ok((acc, contacts, deals, contracts, activities))
+        let open = [("account_id", id.to_string()), ("status", "open".to_string())];
+        let tasks = list(&services, &actor, &record::TASKS, &open, "due_date", 20)?;
+        Ok((acc, contacts, deals, contracts, activities, tasks, services.now()))
     })
     .await;
-    let (acc, contacts, deals, contracts, activities) = match data {
+    let (acc, contacts, deals, contracts, activities, tasks, now) = match data {
         Ok(d) => d,
         Err(e) => return core_error(e, me),
     };
@@ -796,7 +723,23 @@ pub async fn account(
                 .iter()
                 .map(|c| {
                     let ck = &record::CONTRACTS;
-                    (show(ck, c, "name"), show(ck, c, "status"), show(ck, c, "value"), show(ck, c, "renewal_date"))
+                    (
+                        c.id,
+                        show(ck, c, "name"),
+                        show(ck, c, "status"),
+                        show(ck, c, "value"),
+                        show(ck, c, "renewal_date"),
+                    )
+                })
+                .collect(),
+            tasks: tasks
+                .iter()
+                .map(|t| {
+                    let tk = &record::TASKS;
+                    let due = show(tk, t, "due_date");
+                    let today = holdfast_core::time::date_of(now);
+                    let owner = t.owner(tk).and_then(|o| owners.get(&o).cloned()).unwrap_or_default();
+                    (t.id, show(tk, t, "title"), due.clone(), !due.is_empty() && due < today, owner)
                 })
                 .collect(),
             activities: activities
@@ -804,6 +747,7 @@ pub async fn account(
                 .map(|a| {
                     let ak = &record::ACTIVITIES;
                     ActivityRow {
+                        id: a.id,
                         when: show(ak, a, "occurred_at"),
                         kind: show(ak, a, "type"),
                         who: a.owner(ak).and_then(|o| owners.get(&o).cloned()).unwrap_or_default(),
@@ -1044,6 +988,39 @@ fn pipeline_chart(stages: &[(&str, i64, i64)]) -> String {
 }
 
 /// Daily bars as inline SVG, drawn on the server.
+/// Activities per week as an SVG bar chart, the current week last, each bar labelled with its
+/// count and the date its week starts.
+fn week_chart(per_week: &[i64], now: i64) -> String {
+    let max = per_week.iter().copied().max().unwrap_or(0).max(1) as f64;
+    let n = per_week.len().max(1);
+    let (width, top, height) = (600.0, 16.0, 100.0);
+    let slot = width / n as f64;
+    let mut svg = format!(
+        "<svg class=\"weeks\" viewBox=\"0 0 {width} {}\" role=\"img\" aria-label=\"Activities per week\">",
+        top + height + 18.0
+    );
+    for (i, count) in per_week.iter().enumerate() {
+        let h = (*count as f64 / max) * height;
+        let x = i as f64 * slot;
+        let start = now - (n - i) as i64 * 7 * MICROS_PER_DAY;
+        let day = &format_timestamp(start)[5..10];
+        svg.push_str(&format!(
+            "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{h:.1}\"><title>week from {day}: {count}</title></rect>\
+             <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{count}</text>\
+             <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" class=\"axis\">{day}</text>",
+            x + slot * 0.15,
+            top + height - h,
+            slot * 0.7,
+            x + slot / 2.0,
+            top + height - h - 3.0,
+            x + slot / 2.0,
+            top + height + 13.0,
+        ));
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
 fn bar_chart(days: &[(String, i64)]) -> String {
     let max = days.iter().map(|d| d.1).max().unwrap_or(0).max(1) as f64;
     let w = 100.0 / days.len().max(1) as f64;

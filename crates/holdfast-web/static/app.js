@@ -6,3 +6,78 @@ document.addEventListener("keydown", function (e) {
   if (e.key === "/" && !typing) { e.preventDefault(); box.focus(); box.select(); }
   else if (e.key === "Escape" && document.activeElement === box) { box.blur(); }
 });
+
+// Lists: results follow the search box and filters as you type (the same page, asked for its
+// results only), and the address bar keeps up so a reload or a shared link shows the same list.
+(function () {
+  var form = document.querySelector("form[data-live]");
+  if (!form || !window.fetch) return;
+  var results = document.getElementById(form.getAttribute("data-live"));
+  var timer = null, asked = 0;
+  function refresh() {
+    var params = new URLSearchParams(new FormData(form));
+    Array.from(params.keys()).forEach(function (k) { if (params.get(k) === "") params.delete(k); });
+    var query = params.toString();
+    var url = form.getAttribute("action") + (query ? "?" + query : "");
+    var mine = ++asked;
+    fetch(url, { headers: { "X-Holdfast-Partial": "results" }, credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
+      .then(function (html) {
+        if (mine !== asked) return;
+        results.innerHTML = html;
+        history.replaceState(null, "", url);
+        wirePicks();
+      })
+      .catch(function () { if (mine === asked) form.submit(); });
+  }
+  form.addEventListener("input", function (e) {
+    if (e.target.tagName !== "INPUT") return;
+    clearTimeout(timer);
+    timer = setTimeout(refresh, 250);
+  });
+  form.addEventListener("change", function (e) {
+    if (e.target.tagName === "SELECT") { clearTimeout(timer); refresh(); }
+  });
+})();
+
+// Bulk select: "pick all" and a count of the picked rows; the bulk buttons wait for a pick.
+function wirePicks() {
+  var bulk = document.querySelector("form[data-bulk]");
+  if (!bulk) return;
+  var all = bulk.querySelector("[data-pick-all]");
+  var boxes = Array.from(bulk.querySelectorAll("input[name=ids]"));
+  var label = bulk.querySelector("[data-picked]");
+  function update() {
+    var n = boxes.filter(function (b) { return b.checked; }).length;
+    label.textContent = n ? n + " picked" : "Pick rows to hand over or export";
+    bulk.querySelectorAll("[data-needs-pick]").forEach(function (b) { b.disabled = n === 0; });
+    if (all) all.checked = n > 0 && n === boxes.length;
+  }
+  if (all) all.addEventListener("change", function () {
+    boxes.forEach(function (b) { b.checked = all.checked; });
+    update();
+  });
+  boxes.forEach(function (b) { b.addEventListener("change", update); });
+  update();
+}
+wirePicks();
+
+// Date-and-time fields: the server speaks UTC, people read their own clock. Shown in local time;
+// on submit the UTC moment travels in a hidden field of the same name.
+document.querySelectorAll("input[type=datetime-local][data-utc]").forEach(function (input) {
+  var pad = function (n) { return String(n).padStart(2, "0"); };
+  if (input.value) {
+    var d = new Date(input.value + ":00Z");
+    if (!isNaN(d)) {
+      input.value = d.getFullYear() + "-" + pad(d.getMonth() + 1) + "-" + pad(d.getDate()) + "T" + pad(d.getHours()) + ":" + pad(d.getMinutes());
+    }
+  }
+  input.form.addEventListener("submit", function () {
+    var local = new Date(input.value);
+    if (!input.value || isNaN(local)) return;
+    var hidden = document.createElement("input");
+    hidden.type = "hidden"; hidden.name = input.name; hidden.value = local.toISOString();
+    input.removeAttribute("name");
+    input.form.appendChild(hidden);
+  });
+});

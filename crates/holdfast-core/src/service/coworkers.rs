@@ -128,7 +128,12 @@ impl<D: Database> Holdfast<D> {
         Ok(team.id)
     }
 
-    fn resolve_coworker(&self, tx: &mut dyn Tx, field: &str, email_or_id: &str) -> Result<CoWorker, CoreError> {
+    pub(crate) fn resolve_coworker(
+        &self,
+        tx: &mut dyn Tx,
+        field: &str,
+        email_or_id: &str,
+    ) -> Result<CoWorker, CoreError> {
         let found = match Uuid::parse_str(email_or_id) {
             Ok(id) => tx.get_coworker(id)?,
             Err(_) => tx.get_coworker_by_email(&email_or_id.trim().to_lowercase())?,

@@ -2,6 +2,7 @@
 //! here, and leaves a system event here. HTTP handlers and CLI commands are thin callers.
 
 mod audit;
+mod bulk;
 mod coworkers;
 mod events;
 mod import;
@@ -11,9 +12,10 @@ use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::Instant;
 
 pub use audit::{ActivityReport, BASELINE_DAYS, Baseline, DayActivity, Retention};
+pub use bulk::{BULK_MAX, BulkOutcome, EXPORT_MAX, Export, ExportScope};
 pub use coworkers::{CoWorkerChanges, NewCoWorker, NewToken, OrgChart, SESSION_DAYS};
 pub use import::{ImportOptions, ImportReport, RejectedRow};
-pub use records::{ListRequest, Page, SearchHit, TeamOverview};
+pub use records::{HomeReport, ListRequest, Page, SearchHit, TeamOverview};
 
 use crate::error::{CoreError, StorageError};
 use crate::event::{NewEvent, SystemEvent};

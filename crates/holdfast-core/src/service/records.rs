@@ -57,7 +57,12 @@ impl<D: Database> Holdfast<D> {
 
     /// Owner and collaborators of the account a record belongs to (for the record itself when it
     /// is an account).
-    fn account_team(&self, tx: &mut dyn Tx, kind: &RecordKind, rec: &Record) -> Result<Vec<Uuid>, CoreError> {
+    pub(crate) fn account_team(
+        &self,
+        tx: &mut dyn Tx,
+        kind: &RecordKind,
+        rec: &Record,
+    ) -> Result<Vec<Uuid>, CoreError> {
         let account = if kind.kind == Kind::Account {
             Some(rec.clone())
         } else {
@@ -168,11 +173,27 @@ impl<D: Database> Holdfast<D> {
         Ok(record)
     }
 
-    fn load_live(&self, tx: &mut dyn Tx, kind: &'static RecordKind, id: Uuid) -> Result<Record, CoreError> {
+    pub(crate) fn load_live(&self, tx: &mut dyn Tx, kind: &'static RecordKind, id: Uuid) -> Result<Record, CoreError> {
         match tx.get_record(kind, id)? {
             Some(r) if r.deleted_at.is_none() => Ok(r),
             _ => Err(CoreError::not_found(kind.name, id)),
         }
+    }
+
+    /// Whether the read policy lets `actor` open `record`.
+    pub(crate) fn may_open(
+        &self,
+        tx: &mut dyn Tx,
+        actor: &Actor,
+        policy: ReadPolicy,
+        kind: &RecordKind,
+        record: &Record,
+    ) -> Result<bool, CoreError> {
+        if policy == ReadPolicy::All || actor.id().is_none() {
+            return Ok(true);
+        }
+        let team = self.account_team(tx, kind, record)?;
+        Ok(access::may_read(actor, policy, record.owner(kind), &team))
     }
 
     /// Opens one record, recording the read.
@@ -180,15 +201,12 @@ impl<D: Database> Holdfast<D> {
         let record = self.db.read(|tx| {
             let record = self.load_live(tx, kind, id)?;
             let policy = self.read_policy(tx)?;
-            if policy != ReadPolicy::All && actor.id().is_some() {
-                let team = self.account_team(tx, kind, &record)?;
-                if !access::may_read(actor, policy, record.owner(kind), &team) {
-                    return Err(CoreError::forbidden(format!(
-                        "the read policy lets {} open only their own or their team's {}",
-                        actor.describe(),
-                        kind.plural
-                    )));
-                }
+            if !self.may_open(tx, actor, policy, kind, &record)? {
+                return Err(CoreError::forbidden(format!(
+                    "the read policy lets {} open only their own or their team's {}",
+                    actor.describe(),
+                    kind.plural
+                )));
             }
             Ok(record)
         })?;
@@ -208,6 +226,24 @@ impl<D: Database> Holdfast<D> {
     ) -> Result<Record, CoreError> {
         let changes = parse_changes(kind, input, false)?;
         self.db.write(|tx| {
+            let (after, event) = self.apply_changes(tx, actor, kind, id, &changes)?;
+            append_events(tx, event.into_iter().collect())?;
+            Ok(after)
+        })
+    }
+
+    /// Checks and writes `changes` to one record inside `tx`; returns the record as it now is and
+    /// the `record.update` event to append (none when nothing changed).
+    pub(crate) fn apply_changes(
+        &self,
+        tx: &mut dyn Tx,
+        actor: &Actor,
+        kind: &'static RecordKind,
+        id: Uuid,
+        changes: &Changes,
+    ) -> Result<(Record, Option<NewEvent>), CoreError> {
+        let changes = changes.clone();
+        {
             let before = self.load_live(tx, kind, id)?;
             let team = self.account_team(tx, kind, &before)?;
             if !access::may_edit(actor, before.owner(kind), &team) {
@@ -249,7 +285,7 @@ impl<D: Database> Holdfast<D> {
                 }
             }
             if diff.is_empty() {
-                return Ok(after);
+                return Ok((after, None));
             }
             after.updated_at = self.now();
             after.updated_by = actor.id();
@@ -258,9 +294,8 @@ impl<D: Database> Holdfast<D> {
                 .object(kind.name, id)
                 .rows(1)
                 .detail("changes", Json::Object(diff));
-            append_events(tx, vec![event])?;
-            Ok(after)
-        })
+            Ok((after, Some(event)))
+        }
     }
 
     /// Soft-deletes a record: it disappears from lists and can be restored by an admin.
@@ -319,7 +354,7 @@ impl<D: Database> Holdfast<D> {
             let mut items = tx.list_records(kind, &query)?;
             let more = items.len() > query.limit as usize;
             items.truncate(query.limit as usize);
-            let next_cursor = if more { items.last().map(|r| encode_cursor(r, query.sort)) } else { None };
+            let next_cursor = if more { items.last().map(|r| encode_cursor(kind, r, query.sort)) } else { None };
             Ok((Page { items, next_cursor }, query))
         })?;
         let act = if query.words.is_empty() { action::LIST_READ } else { action::SEARCH };
@@ -328,11 +363,7 @@ impl<D: Database> Holdfast<D> {
             event = event.detail("q", Json::String(q.clone()));
         }
         if !req.filters.is_empty() || req.owner.is_some() {
-            let mut filters: BTreeMap<String, String> = req.filters.iter().cloned().collect();
-            if let Some(o) = &req.owner {
-                filters.insert("owner".into(), o.clone());
-            }
-            event = event.detail("filters", json!(filters));
+            event = event.detail("filters", filters_detail(req));
         }
         if query.offset > 0 {
             event = event.detail("offset", json!(query.offset));
@@ -344,7 +375,7 @@ impl<D: Database> Holdfast<D> {
         Ok(page)
     }
 
-    fn build_query(
+    pub(crate) fn build_query(
         &self,
         tx: &mut dyn Tx,
         actor: &Actor,
@@ -368,12 +399,7 @@ impl<D: Database> Holdfast<D> {
         let policy = self.read_policy(tx)?;
         query.owners = access::readable_owners(actor, policy);
         if let Some(owner) = &req.owner {
-            let id = match Uuid::parse_str(owner) {
-                Ok(id) => id,
-                Err(_) => tx.get_coworker_by_email(&owner.trim().to_lowercase())?.map(|c| c.id).ok_or_else(|| {
-                    CoreError::invalid("owner", format!("no co-worker has the id or email '{owner}'"))
-                })?,
-            };
+            let id = self.resolve_coworker(tx, "owner", owner)?.id;
             query.filters.push((kind.owner_field, Value::Text(id.to_string())));
         }
         let mut errors = Vec::new();
@@ -451,6 +477,41 @@ impl<D: Database> Holdfast<D> {
         Ok(hits)
     }
 
+    /// Display labels (names) of records by id, for links from other records: one list read of
+    /// the records the actor may open; the others are left out.
+    pub fn labels(
+        &self,
+        actor: &Actor,
+        kind: &'static RecordKind,
+        ids: &[Uuid],
+    ) -> Result<std::collections::HashMap<Uuid, String>, CoreError> {
+        let mut ids = ids.to_vec();
+        ids.sort();
+        ids.dedup();
+        ids.truncate(500);
+        if ids.is_empty() {
+            return Ok(Default::default());
+        }
+        let labels = self.db.read(|tx| {
+            let policy = self.read_policy(tx)?;
+            let mut out = std::collections::HashMap::new();
+            for id in &ids {
+                let Some(rec) = tx.get_record(kind, *id)?.filter(|r| r.deleted_at.is_none()) else { continue };
+                if self.may_open(tx, actor, policy, kind, &rec)? {
+                    out.insert(rec.id, rec.label(kind));
+                }
+            }
+            Ok(out)
+        })?;
+        self.record_read(vec![
+            NewEvent::by(actor, self.now(), action::LIST_READ)
+                .object_type(kind.name)
+                .rows(labels.len())
+                .detail("labels", Json::Bool(true)),
+        ])?;
+        Ok(labels)
+    }
+
     /// How many live records of a kind exist (for summaries; no customer data is read).
     pub fn count_records(&self, kind: &'static RecordKind) -> Result<i64, CoreError> {
         self.db.read(|tx| Ok(tx.count_records(kind)?))
@@ -484,16 +545,37 @@ pub(crate) fn fields_json(kind: &RecordKind, record: &Record) -> Json {
     Json::Object(map)
 }
 
-fn sort_value(record: &Record, sort: &str) -> Value {
+/// A list request's filters as an event detail: `{"field": "value"}`, or a list of values where
+/// one field is given several (`stage=proposal&stage=negotiation`).
+pub(crate) fn filters_detail(req: &ListRequest) -> Json {
+    let mut filters: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (k, v) in &req.filters {
+        filters.entry(k.clone()).or_default().push(v.clone());
+    }
+    if let Some(o) = &req.owner {
+        filters.entry("owner".into()).or_default().push(o.clone());
+    }
+    Json::Object(
+        filters
+            .into_iter()
+            .map(|(k, mut v)| (k, if v.len() == 1 { Json::String(v.remove(0)) } else { json!(v) }))
+            .collect(),
+    )
+}
+
+fn sort_value(kind: &RecordKind, record: &Record, sort: &str) -> Value {
     match sort {
         "created_at" => Value::Int(record.created_at),
         "updated_at" => Value::Int(record.updated_at),
-        other => record.get(other).clone(),
+        other => match (record.get(other), kind.field(other).and_then(|f| f.null_sorts_as())) {
+            (Value::Null, Some(stands_in)) => stands_in,
+            (v, _) => v.clone(),
+        },
     }
 }
 
-fn encode_cursor(record: &Record, sort: &str) -> String {
-    let v = match sort_value(record, sort) {
+fn encode_cursor(kind: &RecordKind, record: &Record, sort: &str) -> String {
+    let v = match sort_value(kind, record, sort) {
         Value::Null => Json::Null,
         Value::Int(i) => json!(i),
         Value::Text(s) => json!(s),
@@ -553,6 +635,18 @@ impl<D: Database> Holdfast<D> {
 }
 
 /// What a manager or director sees first: the team's pipeline, overdue tasks, forgotten accounts.
+/// What a co-worker's home page summarizes besides their lists.
+#[derive(Debug, Clone)]
+pub struct HomeReport {
+    /// When each of the given accounts was last called, emailed, met or noted (by anyone).
+    pub last_touch: std::collections::HashMap<Uuid, i64>,
+    /// Activities logged per week, oldest first, the last entry being the current week: the
+    /// co-worker's own, or for a manager their team's, for an admin everyone's.
+    pub per_week: Vec<i64>,
+    /// Whose activities `per_week` counts: "you", "your team" or "everyone".
+    pub scope: &'static str,
+}
+
 #[derive(Debug, Clone)]
 pub struct TeamOverview {
     /// (stage, deals, total amount in cents), in pipeline order.
@@ -565,6 +659,48 @@ pub struct TeamOverview {
 }
 
 impl<D: Database> Holdfast<D> {
+    /// The home page's summary: last touch of the given accounts and activity per week over the
+    /// last `weeks` weeks. Recorded as a report read.
+    pub fn home_report(&self, actor: &Actor, accounts: &[Uuid], weeks: u32) -> Result<HomeReport, CoreError> {
+        let weeks = weeks.clamp(1, 104);
+        let (owners, scope): (Option<Vec<Uuid>>, &'static str) = if actor.is_admin() {
+            (None, "everyone")
+        } else if !actor.manages.is_empty() {
+            (Some(actor.manages.iter().copied().chain(actor.id()).collect()), "your team")
+        } else {
+            (Some(actor.id().into_iter().collect()), "you")
+        };
+        let now = self.now();
+        let week = 7 * crate::time::MICROS_PER_DAY;
+        let since = now - i64::from(weeks) * week;
+        let (touches, counts) = self.db.read(|tx| {
+            let policy = self.read_policy(tx)?;
+            // Only accounts the actor may read are summarized.
+            let mut allowed = Vec::with_capacity(accounts.len());
+            for id in accounts.iter().take(500) {
+                if let Some(acc) = tx.get_record(&record::ACCOUNTS, *id)?
+                    && self.may_open(tx, actor, policy, &record::ACCOUNTS, &acc)?
+                {
+                    allowed.push(*id);
+                }
+            }
+            Ok((tx.last_touches(&allowed)?, tx.activities_per_week(owners.as_deref(), since)?))
+        })?;
+        let mut per_week = vec![0; weeks as usize];
+        for (w, n) in counts {
+            if let Some(slot) = usize::try_from(w).ok().and_then(|w| per_week.get_mut(w)) {
+                *slot += n;
+            }
+        }
+        self.record_read(vec![
+            NewEvent::by(actor, now, action::REPORT_READ)
+                .rows(touches.len())
+                .detail("report", json!("home"))
+                .detail("weeks", json!(weeks)),
+        ])?;
+        Ok(HomeReport { last_touch: touches.into_iter().collect(), per_week, scope })
+    }
+
     /// The team overview for a manager (their reports and themselves) or an admin (everyone).
     pub fn team_overview(&self, actor: &Actor) -> Result<TeamOverview, CoreError> {
         let owners: Option<Vec<Uuid>> = if actor.is_admin() {
