@@ -441,3 +441,69 @@ pub async fn import_contacts(
     let report = blocking(move || s.import_contacts(&actor, &mut body.as_ref(), &options, &|_, _| {})).await?;
     Ok(axum::Json(serde_json::to_value(report).map_err(|_| ApiError::Internal)?))
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BulkAssign {
+    ids: Vec<String>,
+    owner: String,
+}
+
+fn outcome_json(o: &holdfast_core::service::BulkOutcome) -> Json {
+    json!({"operation": o.operation, "changed": o.changed, "skipped": o.skipped})
+}
+
+fn parse_ids(ids: &[String]) -> Result<Vec<Uuid>, ApiError> {
+    ids.iter().map(|i| Uuid::parse_str(i).map_err(|_| ApiError::field("ids", format!("'{i}' is not an id")))).collect()
+}
+
+/// `POST /api/v1/{kind}/bulk/assign {"ids": [...], "owner": "id or email"}`: one step, all or nothing.
+pub async fn bulk_assign(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    Path(plural): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Result<J, ApiError> {
+    let kind = kind_of(&plural)?;
+    let req: BulkAssign = serde_json::from_value(body).map_err(|e| ApiError::field("", e.to_string()))?;
+    let ids = parse_ids(&req.ids)?;
+    let done = blocking(move || s.bulk_assign(&actor, kind, &ids, &req.owner)).await?;
+    Ok(axum::Json(outcome_json(&done)))
+}
+
+/// `POST /api/v1/bulk-operations/{id}/undo`.
+pub async fn undo_bulk(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+) -> Result<J, ApiError> {
+    let id = parse_id("bulk operation", &id)?;
+    let done = blocking(move || s.undo_bulk(&actor, id)).await?;
+    Ok(axum::Json(outcome_json(&done)))
+}
+
+/// `GET /api/v1/{kind}/export?<list filters>` or `&ids=a,b,c`: CSV, recorded as an export.
+pub async fn export(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    Path(plural): Path<String>,
+    Query(params): Params,
+) -> Result<impl IntoResponse, ApiError> {
+    use holdfast_core::service::ExportScope;
+    let kind = kind_of(&plural)?;
+    let (ids, rest): (Vec<_>, Vec<_>) = params.into_iter().partition(|(k, _)| k == "ids");
+    let scope = if ids.is_empty() {
+        ExportScope::Matching(list_request(rest)?)
+    } else {
+        let ids: Vec<String> = ids.iter().flat_map(|(_, v)| v.split(',')).map(|v| v.trim().to_string()).collect();
+        ExportScope::Picked(parse_ids(&ids)?)
+    };
+    let export = blocking(move || s.export_records(&actor, kind, &scope)).await?;
+    Ok((
+        [
+            (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
+            (axum::http::header::CONTENT_DISPOSITION, format!("attachment; filename=\"{}\"", export.file_name)),
+        ],
+        export.csv,
+    ))
+}

@@ -3,6 +3,7 @@
 //! map results and errors (RFC 9457 problem+json) back.
 
 mod api;
+mod coworker_pages;
 mod extract;
 mod forms;
 mod lists;
@@ -60,13 +61,16 @@ pub fn router(state: AppState) -> Router {
         .route("/coworkers/{id}/tokens", get(api::tokens).post(api::create_token))
         .route("/coworkers/{id}/tokens/{token}", axum::routing::delete(api::revoke_token))
         .route("/imports/contacts", post(api::import_contacts).layer(DefaultBodyLimit::max(IMPORT_BODY_LIMIT)))
+        .route("/bulk-operations/{id}/undo", post(api::undo_bulk))
+        .route("/{kind}/bulk/assign", post(api::bulk_assign))
+        .route("/{kind}/export", get(api::export))
         .route("/{kind}", get(api::list).post(api::create))
         .route("/{kind}/{id}", get(api::get).patch(api::update).delete(api::delete))
         .route("/{kind}/{id}/restore", post(api::restore))
         .route("/{kind}/{id}/history", get(api::history))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT));
-    lists::routes(forms::routes(Router::new()))
+    coworker_pages::routes(lists::routes(forms::routes(Router::new())))
         .route("/", get(pages::home))
         .route("/login", get(pages::login_page).post(pages::login_submit))
         .route("/logout", post(pages::logout))

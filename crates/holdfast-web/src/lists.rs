@@ -66,6 +66,8 @@ pub struct ListView {
     next: Option<String>,
     coworkers: Vec<(String, String)>,
     notice: Option<Notice>,
+    /// What an empty list says.
+    empty: String,
 }
 
 #[derive(Template)]
@@ -305,6 +307,14 @@ async fn list_page(
         }
     }
     let notice = notice(&q, kind, &names);
+    let search = get("q");
+    let filtered = params.iter().any(|(k, _)| !matches!(k.as_str(), "q" | "sort" | "cursor"));
+    let empty = match (search.trim().is_empty(), filtered) {
+        (true, false) => format!("No {plural} yet."),
+        (true, true) => format!("No {plural} match these filters."),
+        (false, false) => format!("No {plural} match “{search}”."),
+        (false, true) => format!("No {plural} match “{search}” with these filters."),
+    };
     let v = ListView {
         heading: title_case(plural),
         singular: kind.name,
@@ -327,6 +337,7 @@ async fn list_page(
         }),
         coworkers: people,
         notice,
+        empty,
     };
     if headers.get("x-holdfast-partial").is_some() {
         render(&ListResults { v }, StatusCode::OK)
@@ -396,7 +407,7 @@ async fn bulk(s: AppState, user: PageUser, plural: &'static str, form: Vec<(Stri
             Err(e) => core_error(e, me),
         },
         Some("assign") => {
-            let owner = values(&form, "owner").next().unwrap_or_default().to_string();
+            let owner = values(&form, "new_owner").next().unwrap_or_default().to_string();
             let to = owner.clone();
             match blocking(move || s.bulk_assign(&actor, kind, &ids, &owner)).await {
                 Ok(done) => Redirect::to(&format!(

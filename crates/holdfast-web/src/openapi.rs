@@ -100,6 +100,19 @@ pub fn document() -> Value {
         let (collection, item) = record_ops(kind);
         paths.insert(format!("/api/v1/{}", kind.plural), collection);
         paths.insert(format!("/api/v1/{}/{{id}}", kind.plural), item);
+        paths.insert(
+            format!("/api/v1/{}/bulk/assign", kind.plural),
+            json!({"post": {"summary": format!("Hand {} to another co-worker in one step (all or nothing; undoable)", kind.plural),
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["ids", "owner"],
+                    "properties": {"ids": {"type": "array", "items": {"type": "string", "format": "uuid"}, "maxItems": 1000},
+                                   "owner": {"type": "string", "description": "Co-worker id or email"}}}}}},
+                "responses": {"200": {"description": "operation, changed, skipped"}, "403": problem_ref(), "422": problem_ref()}}}),
+        );
+        paths.insert(
+            format!("/api/v1/{}/export", kind.plural),
+            json!({"get": {"summary": format!("Export {} as CSV (the list's filters, or ids=a,b,c); recorded as export.create", kind.plural),
+                "responses": {"200": {"description": "CSV", "content": {"text/csv": {}}}, "403": problem_ref(), "422": problem_ref()}}}),
+        );
         schemas.insert(kind.name.into(), schema(kind));
     }
     schemas.insert(
@@ -118,6 +131,10 @@ pub fn document() -> Value {
     );
     let simple = |summary: &str, method: &str| json!({method: {"summary": summary, "responses": {"200": {"description": "OK"}, "401": problem_ref(), "403": problem_ref()}}});
     paths.insert("/api/v1/search".into(), simple("Search accounts, contacts and leads (q, limit)", "get"));
+    paths.insert(
+        "/api/v1/bulk-operations/{id}/undo".into(),
+        simple("Undo a bulk change where nobody has changed the records since (once; its author or an admin)", "post"),
+    );
     paths.insert("/api/v1/sessions".into(), json!({"post": {"summary": "Sign in with email and password; returns a session token", "security": [],
         "requestBody": {"content": {"application/json": {"schema": {"type": "object", "properties": {"email": {"type": "string"}, "password": {"type": "string"}}, "required": ["email", "password"]}}}},
         "responses": {"201": {"description": "Signed in"}, "401": problem_ref(), "429": problem_ref()}}}));

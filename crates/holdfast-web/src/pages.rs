@@ -902,6 +902,8 @@ struct CoworkerRow {
     name: String,
     email: String,
     role: String,
+    team: String,
+    manager: String,
     status: String,
 }
 
@@ -919,26 +921,32 @@ pub async fn coworkers(State(s): State<AppState>, user: PageUser) -> Response {
     let me = user.me();
     let actor = user.actor.clone();
     let (admin, csrf) = (user.actor.is_admin(), user.csrf.clone());
-    match blocking(move || s.list_coworkers(&actor)).await {
-        Ok(list) => render(
-            &CoworkersPage {
-                me,
-                admin,
-                csrf,
-                statuses: ["active", "departing", "suspended", "departed"].iter().map(|s| s.to_string()).collect(),
-                coworkers: list
-                    .into_iter()
-                    .map(|c| CoworkerRow {
-                        id: c.id,
-                        name: c.name,
-                        email: c.email,
-                        role: c.role.as_str().into(),
-                        status: c.status.as_str().into(),
-                    })
-                    .collect(),
-            },
-            StatusCode::OK,
-        ),
+    match blocking(move || Ok((s.list_coworkers(&actor)?, s.list_teams()?))).await {
+        Ok((list, teams)) => {
+            let names: HashMap<Uuid, String> = list.iter().map(|c| (c.id, c.name.clone())).collect();
+            let teams: HashMap<Uuid, String> = teams.into_iter().map(|t| (t.id, t.name)).collect();
+            render(
+                &CoworkersPage {
+                    me,
+                    admin,
+                    csrf,
+                    statuses: ["active", "departing", "suspended", "departed"].iter().map(|s| s.to_string()).collect(),
+                    coworkers: list
+                        .into_iter()
+                        .map(|c| CoworkerRow {
+                            id: c.id,
+                            name: c.name,
+                            email: c.email,
+                            role: c.role.as_str().into(),
+                            team: c.team_id.and_then(|t| teams.get(&t).cloned()).unwrap_or_default(),
+                            manager: c.manager_id.and_then(|m| names.get(&m).cloned()).unwrap_or_default(),
+                            status: c.status.as_str().into(),
+                        })
+                        .collect(),
+                },
+                StatusCode::OK,
+            )
+        }
         Err(e) => core_error(e, me),
     }
 }

@@ -85,7 +85,12 @@ impl App {
         let resp = self.router.clone().expect("router").oneshot(req).await.expect("response");
         let status = resp.status();
         let bytes = resp.into_body().collect().await.expect("body").to_bytes();
-        let value = if bytes.is_empty() { Value::Null } else { serde_json::from_slice(&bytes).unwrap_or(Value::Null) };
+        let value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        };
         (status, value)
     }
 }
@@ -589,5 +594,99 @@ async fn managers_may_change_their_reports_records_but_not_others() {
         assert_eq!(s, StatusCode::FORBIDDEN);
         let (s, _) = app.call("GET", "/api/v1/coworkers/east@example.com/events", Some(&west), None).await;
         assert_eq!(s, StatusCode::FORBIDDEN);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bulk_hand_over_undo_and_export_through_the_api() {
+    for db in each_backend() {
+        let app = App::new(db);
+        let boss = app.add("boss@example.com", Role::Manager, Some("East"), None);
+        let rep = app.add("rep@example.com", Role::Rep, Some("East"), Some("boss@example.com"));
+        app.add("mate@example.com", Role::Rep, Some("East"), Some("boss@example.com"));
+        let outsider = app.add("outsider@example.com", Role::Rep, None, None);
+        let mut ids = Vec::new();
+        for name in ["One", "Two", "Three"] {
+            let (_, acc) = app.call("POST", "/api/v1/accounts", Some(&rep), Some(json!({"name": name}))).await;
+            ids.push(id_of(&acc));
+        }
+        // The manager hands the rep's accounts to a team mate: one step.
+        let (s, done) = app
+            .call(
+                "POST",
+                "/api/v1/accounts/bulk/assign",
+                Some(&boss),
+                Some(json!({"ids": ids, "owner": "mate@example.com"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{done}");
+        assert_eq!(done["changed"], 3);
+        let (_, mine) = app.call("GET", "/api/v1/accounts?owner=mate@example.com", Some(&boss), None).await;
+        assert_eq!(mine["items"].as_array().map(Vec::len), Some(3), "{}", app.db.backend);
+        // Someone outside the team may not; nothing changes.
+        let (s, p) = app
+            .call(
+                "POST",
+                "/api/v1/accounts/bulk/assign",
+                Some(&outsider),
+                Some(json!({"ids": ids, "owner": "outsider@example.com"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{p}");
+        // Bad input: a clear problem naming the field.
+        let (s, p) = app
+            .call(
+                "POST",
+                "/api/v1/accounts/bulk/assign",
+                Some(&boss),
+                Some(json!({"ids": ["x"], "owner": "rep@example.com"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(p["errors"][0]["field"], "ids", "{p}");
+        let (s, p) = app
+            .call(
+                "POST",
+                "/api/v1/accounts/bulk/assign",
+                Some(&boss),
+                Some(json!({"ids": [], "owner": "rep@example.com"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+
+        // Only the author (or an admin) may undo; then the accounts are the rep's again.
+        let undo = format!("/api/v1/bulk-operations/{}/undo", done["operation"].as_str().expect("operation"));
+        let (s, _) = app.call("POST", &undo, Some(&rep), None).await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        let (s, undone) = app.call("POST", &undo, Some(&boss), None).await;
+        assert_eq!(s, StatusCode::OK, "{undone}");
+        assert_eq!(undone["changed"], 3);
+        let (s, _) = app.call("POST", &undo, Some(&boss), None).await;
+        assert_eq!(s, StatusCode::CONFLICT);
+        let (_, back) = app.call("GET", "/api/v1/accounts?owner=rep@example.com", Some(&boss), None).await;
+        assert_eq!(back["items"].as_array().map(Vec::len), Some(3));
+
+        // Export: CSV of the filtered list or of picked ids; each is an export.create event.
+        let (s, csv) =
+            app.call("GET", "/api/v1/accounts/export?owner=rep@example.com&sort=name", Some(&rep), None).await;
+        assert_eq!(s, StatusCode::OK);
+        let csv = csv.as_str().expect("csv text").to_string();
+        let names: Vec<&str> = csv.lines().skip(1).filter_map(|l| l.split(',').nth(1)).collect();
+        assert_eq!(names, ["One", "Three", "Two"], "{csv}");
+        let (s, csv) = app.call("GET", &format!("/api/v1/accounts/export?ids={}", ids[0]), Some(&rep), None).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(csv.as_str().map(|c| c.lines().count()), Some(2));
+        let (_, me) = app.call("GET", "/api/v1/me", Some(&rep), None).await;
+        let (_, events) = app
+            .call(
+                "GET",
+                &format!("/api/v1/coworkers/{}/events?action=export.create", id_of(&me["coworker"])),
+                Some(&rep),
+                None,
+            )
+            .await;
+        let rows: Vec<i64> =
+            events["items"].as_array().expect("items").iter().filter_map(|e| e["row_count"].as_i64()).collect();
+        assert_eq!(rows, [1, 3], "{events}");
     }
 }

@@ -98,6 +98,7 @@ async fn serve(db: &TestDb) -> (SocketAddr, String) {
         let a = services
             .create_record(&rep, &ACCOUNTS, &json!({"name": "Analytical Engines Ltd", "domain": "analytical.com"}))
             .expect("account");
+        services.create_record(&rep, &ACCOUNTS, &json!({"name": "Babbage Mills"})).expect("account");
         services
             .create_record(&rep, &CONTACTS, &json!({"account_id": a.id.to_string(), "first_name": "Ada", "last_name": "Lovelace", "email": "ada@analytical.com", "buying_role": "champion"}))
             .expect("contact");
@@ -134,6 +135,16 @@ async fn page_has(c: &Client, text: &str) -> Step {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     Err(format!("the page never showed {text:?} (at {})", c.current_url().await.map_err(e)?))
+}
+
+async fn page_lacks(c: &Client, text: &str) -> Step {
+    for _ in 0..50 {
+        if !c.source().await.map_err(e)?.contains(text) {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(format!("the page kept showing {text:?} (at {})", c.current_url().await.map_err(e)?))
 }
 
 async fn sign_in(c: &Client, base: &str, email: &str) -> Step {
@@ -214,6 +225,34 @@ async fn journeys(c: &Client, base: &str, account: &str) -> Step {
     page_has(c, "record.update").await?;
     page_has(c, "record.read").await?;
     page_has(c, "<svg class=\"chart\"").await?;
+
+    // The accounts list narrows as you type, without pressing Enter, and the address follows.
+    c.goto(&format!("{base}/accounts")).await.map_err(e)?;
+    page_has(c, "Babbage Mills").await?;
+    wait_for(c, "form.filters input[name=q]").await?.send_keys("analyt").await.map_err(e)?;
+    page_lacks(c, "Babbage Mills").await?;
+    page_has(c, "Analytical Engines Ltd").await?;
+    if c.current_url().await.map_err(e)?.query() != Some("q=analyt") {
+        return Err("the address did not follow the search".into());
+    }
+
+    // Bulk select: the buttons wait for a pick; hand the account over, then undo it.
+    let hand_over = c.find(Locator::Css("button[value=assign]")).await.map_err(e)?;
+    if hand_over.attr("disabled").await.map_err(e)?.is_none() {
+        return Err("'Hand over' is enabled with nothing picked".into());
+    }
+    c.find(Locator::Css("input[name=ids]")).await.map_err(e)?.click().await.map_err(e)?;
+    page_has(c, "1 picked").await?;
+    c.find(Locator::Css("form[data-bulk] select[name=new_owner]"))
+        .await
+        .map_err(e)?
+        .select_by_label("Alex Admin")
+        .await
+        .map_err(e)?;
+    c.find(Locator::Css("button[value=assign]")).await.map_err(e)?.click().await.map_err(e)?;
+    page_has(c, "Handed account to Alex Admin.").await?;
+    c.find(Locator::Css(".notice button")).await.map_err(e)?.click().await.map_err(e)?;
+    page_has(c, "Undone: put back account.").await?;
     Ok(())
 }
 

@@ -548,7 +548,7 @@ async fn lists_filter_sort_and_hand_over_in_bulk_with_undo_and_export() {
 
         // An admin hands two accounts to another co-worker in one step, and can undo it.
         let csrf = hidden(&site.send("GET", "/accounts", &admin, None).await.body, "csrf_token");
-        let form = format!("csrf_token={csrf}&action=assign&owner={other_id}&ids={alpha}&ids={bravo}");
+        let form = format!("csrf_token={csrf}&action=assign&new_owner={other_id}&ids={alpha}&ids={bravo}");
         let r = site.send("POST", "/accounts/bulk", &admin, Some(&form)).await;
         assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
         assert!(r.location.starts_with("/accounts?handed="), "{}", r.location);
@@ -598,7 +598,7 @@ async fn lists_filter_sort_and_hand_over_in_bulk_with_undo_and_export() {
                 .update_record(&Actor::operator(), &ACCOUNTS, charlie, &json!({"owner_id": other_id.to_string()}))
                 .expect("give charlie away")
         });
-        let form = format!("csrf_token={rep_csrf}&action=assign&owner={rep_id}&ids={charlie}&ids={theirs}");
+        let form = format!("csrf_token={rep_csrf}&action=assign&new_owner={rep_id}&ids={charlie}&ids={theirs}");
         let r = site.send("POST", "/accounts/bulk", &rep, Some(&form)).await;
         assert_eq!(r.status, StatusCode::FORBIDDEN, "{}", r.body);
         assert!(r.body.contains("nothing was changed"), "{}", r.body);
@@ -607,7 +607,7 @@ async fn lists_filter_sort_and_hand_over_in_bulk_with_undo_and_export() {
             assert_eq!(owner_of(&services, theirs), Some(other_id));
         });
         // Without the form's token, nothing happens either.
-        let forged = format!("action=assign&owner={rep_id}&ids={alpha}");
+        let forged = format!("action=assign&new_owner={rep_id}&ids={alpha}");
         assert_eq!(site.send("POST", "/accounts/bulk", &rep, Some(&forged)).await.status, StatusCode::FORBIDDEN);
 
         // Export: the picked rows, or everything the list matches; each is an export event.
@@ -728,6 +728,106 @@ async fn deals_tasks_and_activities_have_forms_too() {
         assert_eq!(activity[0].to_json(&ACTIVITIES)["occurred_at"], "2026-01-10T09:30:00Z");
         let edit = site.send("GET", &format!("/activities/{}/edit", activity[0].id), &rep, None).await;
         assert!(edit.body.contains("value=\"2026-01-10T09:30\""), "{}", edit.body);
+        off_runtime(move || drop(site));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn admins_add_and_edit_coworkers_and_reset_a_forgotten_password() {
+    for db in each_backend() {
+        let services = off_runtime(|| db.services());
+        let site = setup(Arc::clone(&services));
+        let admin = site.sign_in("admin@example.com").await;
+        let rep = site.sign_in("rep@example.com").await;
+        let rep_csrf = hidden(&site.send("GET", "/", &rep, None).await.body, "csrf_token");
+        // Reps may not add co-workers.
+        assert_eq!(site.send("GET", "/coworkers/new", &rep, None).await.status, StatusCode::FORBIDDEN);
+        let r = site
+            .send(
+                "POST",
+                "/coworkers/new",
+                &rep,
+                Some(&format!("csrf_token={rep_csrf}&email=x%40example.com&name=X&role=admin")),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+
+        let form = site.send("GET", "/coworkers/new", &admin, None).await;
+        assert_eq!(form.status, StatusCode::OK);
+        let csrf = hidden(&form.body, "csrf_token");
+        let bad = site
+            .send("POST", "/coworkers/new", &admin, Some(&format!("csrf_token={csrf}&email=nope&name=&role=boss")))
+            .await;
+        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(bad.body.contains("is not a role"), "{}", bad.body);
+        let added = site
+            .send(
+                "POST",
+                "/coworkers/new",
+                &admin,
+                Some(&format!(
+                    "csrf_token={csrf}&email=new.rep%40example.com&name=New+Rep&role=rep&team=East&manager=admin%40example.com&title=AE"
+                )),
+            )
+            .await;
+        assert_eq!(added.status, StatusCode::OK, "{}", added.body);
+        let first_password = added
+            .body
+            .split("<code class=\"secret\">")
+            .nth(1)
+            .and_then(|s| s.split('<').next())
+            .expect("password")
+            .to_string();
+        let new_rep = off_runtime(|| services.actor_for("new.rep@example.com")).expect("added");
+        let c = new_rep.coworker.clone().expect("co-worker");
+        assert!(c.team_id.is_some() && c.manager_id.is_some() && c.title.as_deref() == Some("AE"));
+        let list = site.send("GET", "/coworkers", &admin, None).await;
+        assert!(list.body.contains("New Rep") && list.body.contains("East"), "{}", list.body);
+
+        // The new co-worker signs in with the first password.
+        let login = site.send("GET", "/login", "", None).await;
+        let login_csrf = hidden(&login.body, "csrf_token");
+        let login_cookie = login.cookies[0].split(';').next().unwrap_or("").to_string();
+        let sign_in = |password: String| {
+            format!("email=new.rep%40example.com&password={}&csrf_token={login_csrf}", password.replace('+', "%2B"))
+        };
+        let r = site.send("POST", "/login", &login_cookie, Some(&sign_in(first_password.clone()))).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let session = r.cookies.iter().find(|c| c.starts_with("holdfast_session=")).expect("session");
+        let session = session.split(';').next().unwrap_or("").to_string();
+
+        // Promote to manager; then reset the password: the old session ends at once.
+        let id = c.id;
+        let r = site
+            .send(
+                "POST",
+                &format!("/coworkers/{id}/edit"),
+                &admin,
+                Some(&format!(
+                    "csrf_token={csrf}&name=New+Rep&role=manager&seniority=manager&team=West&manager=&title=Lead"
+                )),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let c = off_runtime(|| services.actor_for("new.rep@example.com")).expect("actor").coworker.expect("c");
+        assert_eq!(c.role.as_str(), "manager");
+        assert!(c.manager_id.is_none());
+        let r =
+            site.send("POST", &format!("/coworkers/{id}/password"), &admin, Some(&format!("csrf_token={csrf}"))).await;
+        assert_eq!(r.status, StatusCode::OK);
+        let second = r
+            .body
+            .split("<code class=\"secret\">")
+            .nth(1)
+            .and_then(|s| s.split('<').next())
+            .expect("password")
+            .to_string();
+        assert_ne!(first_password, second);
+        assert_eq!(site.send("GET", "/", &session, None).await.status, StatusCode::SEE_OTHER, "old session ended");
+        let r = site.send("POST", "/login", &login_cookie, Some(&sign_in(first_password))).await;
+        assert_ne!(r.status, StatusCode::SEE_OTHER, "the old password no longer works");
+        let r = site.send("POST", "/login", &login_cookie, Some(&sign_in(second))).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
         off_runtime(move || drop(site));
     }
 }
