@@ -965,9 +965,15 @@ struct EventRow {
 struct EventsPage {
     me: Option<Me>,
     name: String,
+    email: String,
     actions: Vec<String>,
     action: String,
+    from: String,
+    to: String,
     chart: String,
+    summary: String,
+    unusual: Vec<String>,
+    older: Option<String>,
     events: Vec<EventRow>,
 }
 
@@ -1029,29 +1035,46 @@ fn week_chart(per_week: &[i64], now: i64) -> String {
     svg
 }
 
-fn bar_chart(days: &[(String, i64)]) -> String {
-    let max = days.iter().map(|d| d.1).max().unwrap_or(0).max(1) as f64;
+/// "1 record", "3 records".
+fn count(n: i64, word: &str) -> String {
+    if n == 1 { format!("1 {word}") } else { format!("{n} {word}s") }
+}
+
+/// Daily reading (records opened plus rows listed) and exporting as stacked SVG bars, exports on
+/// top in the warning colour, so a day of bulk reading or exporting stands out.
+fn volume_chart(days: &[(String, i64, i64)]) -> String {
+    let max = days.iter().map(|d| d.1 + d.2).max().unwrap_or(0).max(1) as f64;
     let w = 100.0 / days.len().max(1) as f64;
     let mut svg = String::from(
-        "<svg class=\"chart\" viewBox=\"0 0 100 50\" preserveAspectRatio=\"none\" role=\"img\" aria-label=\"Daily volume\">",
+        "<svg class=\"chart\" viewBox=\"0 0 100 50\" preserveAspectRatio=\"none\" role=\"img\" \
+         aria-label=\"Rows read and exported per day\">",
     );
-    for (i, (date, n)) in days.iter().enumerate() {
-        let h = (*n as f64 / max) * 45.0;
+    let clean = |d: &str| d.chars().filter(|c| c.is_ascii_digit() || *c == '-').collect::<String>();
+    for (i, (date, read, exported)) in days.iter().enumerate() {
+        let hr = (*read as f64 / max) * 45.0;
+        let he = (*exported as f64 / max) * 45.0;
+        let x = i as f64 * w + w * 0.1;
+        let title = format!("{}: {read} read, {exported} exported", clean(date));
         svg.push_str(&format!(
-            "<rect x=\"{:.2}\" y=\"{:.2}\" width=\"{:.2}\" height=\"{:.2}\"><title>{}: {n}</title></rect>",
-            i as f64 * w + w * 0.1,
-            48.0 - h,
-            w * 0.8,
-            h,
-            date.chars().filter(|c| c.is_ascii_digit() || *c == '-').collect::<String>()
+            "<rect x=\"{x:.2}\" y=\"{:.2}\" width=\"{:.2}\" height=\"{hr:.2}\"><title>{title}</title></rect>",
+            48.0 - hr,
+            w * 0.8
         ));
+        if *exported > 0 {
+            svg.push_str(&format!(
+                "<rect class=\"export\" x=\"{x:.2}\" y=\"{:.2}\" width=\"{:.2}\" height=\"{he:.2}\"><title>{title}</title></rect>",
+                48.0 - hr - he,
+                w * 0.8
+            ));
+        }
     }
     svg.push_str("</svg>");
     if let (Some(first), Some(last)) = (days.first(), days.last()) {
         svg.push_str(&format!(
-            "<p class=\"muted\">{} to {}; the tallest bar is {} rows. Hover a bar for its day.</p>",
-            first.0.chars().filter(|c| c.is_ascii_digit() || *c == '-').collect::<String>(),
-            last.0.chars().filter(|c| c.is_ascii_digit() || *c == '-').collect::<String>(),
+            "<p class=\"muted\">{} to {}; the tallest day is {} rows. <span class=\"key read\">read</span> \
+             <span class=\"key export\">exported</span>. Hover a bar for its day.</p>",
+            clean(&first.0),
+            clean(&last.0),
             max as i64
         ));
     }
@@ -1065,15 +1088,43 @@ pub async fn coworker_events(
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
     let me = user.me();
-    let action = q.get("action").cloned().unwrap_or_default();
+    let get = |k: &str| q.get(k).map(|v| v.trim().to_string()).unwrap_or_default();
+    let (action, from, to) = (get("action"), get("from"), get("to"));
+    // Dates are whole UTC days: `to` includes its day.
+    let mut problems = Vec::new();
+    let mut day = |name: &str, text: &str| -> Option<i64> {
+        if text.is_empty() {
+            return None;
+        }
+        holdfast_core::time::parse_timestamp(text).map_err(|e| problems.push(format!("{name}: {e}"))).ok()
+    };
+    let since = day("From", &from);
+    let until = day("To", &to).map(|t| t + MICROS_PER_DAY);
+    if !problems.is_empty() {
+        return core_error(
+            CoreError::Invalid(problems.iter().map(|p| holdfast_core::FieldError::new("", p.clone())).collect()).into(),
+            me,
+        );
+    }
+    let before_seq = q.get("before").and_then(|b| b.parse::<i64>().ok());
+    let filter = EventFilter {
+        action: Some(action.clone()).filter(|a| !a.is_empty()),
+        since,
+        until,
+        before_seq,
+        limit: 200,
+        ..Default::default()
+    };
     let actor = user.actor.clone();
-    let filter =
-        EventFilter { action: Some(action.clone()).filter(|a| !a.is_empty()), limit: 200, ..Default::default() };
+    let target_id = id.clone();
     let data = blocking(move || {
-        let target = s.coworker_for_review(&actor, &id)?;
-        let events = s.coworker_events(&actor, &id, filter)?;
+        let target = s.coworker_for_review(&actor, &target_id)?;
+        let events = s.coworker_events(&actor, &target_id, filter)?;
         let now = s.now();
-        let report = s.activity_report(&actor, &id, now - 29 * MICROS_PER_DAY, now)?;
+        // The chart covers the chosen dates (at most 92 days), else the last 30 days.
+        let end = until.unwrap_or(now + 1).min(now + 1);
+        let start = since.unwrap_or(end - 30 * MICROS_PER_DAY).max(end - 92 * MICROS_PER_DAY);
+        let report = s.activity_report(&actor, &target_id, start, end - 1)?;
         Ok((target, events, report))
     })
     .await;
@@ -1081,29 +1132,63 @@ pub async fn coworker_events(
         Ok(d) => d,
         Err(e) => return core_error(e, me),
     };
-    let days: Vec<(String, i64)> =
-        report.days.iter().map(|d| (d.date.clone(), d.viewed + d.searched + d.exported)).collect();
+    let days: Vec<(String, i64, i64)> =
+        report.days.iter().map(|d| (d.date.clone(), d.viewed + d.searched, d.exported)).collect();
+    let older = (events.len() == 200).then(|| {
+        let last = events.last().map(|e| e.seq).unwrap_or_default();
+        format!(
+            "/coworkers/{}/events?action={}&from={}&to={}&before={last}",
+            target.id,
+            encode(&action),
+            encode(&from),
+            encode(&to)
+        )
+    });
+    let baseline = &report.own_baseline;
     render(
         &EventsPage {
             me,
             name: target.name,
+            email: target.email,
             actions: [
                 "record.read",
                 "list.read",
                 "search",
+                "report.read",
                 "export.create",
                 "record.create",
                 "record.update",
                 "record.delete",
+                "bulk.update",
+                "bulk.undo",
                 "bulk.import",
                 "auth.login",
                 "auth.login_failed",
+                "auth.logout",
+                "token.create",
             ]
             .iter()
             .map(|a| a.to_string())
             .collect(),
             action,
-            chart: bar_chart(&days),
+            from,
+            to,
+            chart: volume_chart(&days),
+            summary: format!(
+                "{} to {}: {} opened, {} listed or searched, {} exported, {}. \
+                 Their usual day in the 90 days before: {:.0} opened, {:.0} listed, {:.0} exported.",
+                report.since.get(..10).unwrap_or(""),
+                report.until.get(..10).unwrap_or(""),
+                count(report.totals.viewed, "record"),
+                count(report.totals.searched, "row"),
+                count(report.totals.exported, "row"),
+                count(report.totals.changed, "change"),
+                baseline.viewed,
+                baseline.searched,
+                baseline.exported
+            ),
+            unusual: report.unusual_days.clone(),
+            older,
             events: events
                 .iter()
                 .map(|e| EventRow {

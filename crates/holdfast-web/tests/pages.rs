@@ -212,6 +212,23 @@ async fn sign_in_browse_log_a_call_and_review_events() {
         let tab = site.send("GET", &format!("/coworkers/{rep_id}/events"), &admin, None).await;
         assert_eq!(tab.status, StatusCode::OK, "{}", tab.body);
         assert!(tab.body.contains("<svg class=\"chart\"") && tab.body.contains("record.read"), "{}", tab.body);
+        // Filter by dates: a day long ago has nothing; a bad date is explained.
+        let old =
+            site.send("GET", &format!("/coworkers/{rep_id}/events?from=2000-01-01&to=2000-01-02"), &admin, None).await;
+        assert!(old.body.contains("No events match."), "{}", old.body);
+        let today = holdfast_core::time::date_of(off_runtime(|| services.now()));
+        let now = site
+            .send(
+                "GET",
+                &format!("/coworkers/{rep_id}/events?action=record.read&from={today}&to={today}"),
+                &admin,
+                None,
+            )
+            .await;
+        assert!(now.body.contains("record.read") && !now.body.contains("<td>list.read</td>"), "{}", now.body);
+        let bad = site.send("GET", &format!("/coworkers/{rep_id}/events?from=yesterday"), &admin, None).await;
+        assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(bad.body.contains("is not a time"), "{}", bad.body);
         let r = site
             .send("GET", &format!("/coworkers/{}/events", rep_id), &site.sign_in("other@example.com").await, None)
             .await;
