@@ -625,6 +625,7 @@ fn web(requests: usize) -> Result<()> {
             "SELECT * FROM deals WHERE account_id = ?1 AND deleted_at IS NULL ORDER BY created_at DESC, id DESC LIMIT 51",
             "SELECT * FROM contracts WHERE account_id = ?1 AND deleted_at IS NULL ORDER BY created_at DESC, id DESC LIMIT 51",
             "SELECT * FROM activities WHERE account_id = ?1 AND deleted_at IS NULL ORDER BY occurred_at DESC, id DESC LIMIT 101",
+            "SELECT * FROM tasks WHERE account_id = ?1 AND status = 'open' AND deleted_at IS NULL ORDER BY COALESCE(due_date, '9999-12-31'), id LIMIT 21",
         ];
         for id in &picks {
             let t = Instant::now();
@@ -649,22 +650,69 @@ fn web(requests: usize) -> Result<()> {
         let mut all =
             raw.prepare_cached("SELECT * FROM contacts WHERE deleted_at IS NULL ORDER BY last_name, id LIMIT 51")?;
         let mut found = raw.prepare_cached("SELECT * FROM contacts WHERE rid IN (SELECT rowid FROM contacts_fts WHERE contacts_fts MATCH '\"smith\"*') AND deleted_at IS NULL ORDER BY last_name, id LIMIT 51")?;
+        // The list shows each contact's account by name.
+        let mut name = raw.prepare_cached("SELECT name FROM accounts WHERE id = ?1")?;
+        let account_col = all.column_index("account_id")?;
         for i in 0..requests {
             let stmt = if i % 2 == 0 { &mut all } else { &mut found };
             let n = stmt.column_count();
             let t = Instant::now();
-            let _ = stmt
+            let accounts: Vec<Option<String>> = stmt
                 .query_map([], |r| {
                     for c in 0..n {
                         let _ = r.get_ref(c)?;
                     }
-                    Ok(())
+                    r.get::<_, Option<String>>(account_col)
                 })?
-                .count();
+                .collect::<Result<_, _>>()?;
+            for a in accounts.iter().flatten() {
+                let _: Option<String> = name.query_row([a], |r| r.get(0)).ok();
+            }
             raw_list.push(t.elapsed());
         }
     }
     raw_list.sort();
+    // The rep's home page: open deals and tasks by date, recent activity, their accounts with the
+    // last touch, activity per week, and the names of the accounts shown.
+    let home_paths: Vec<String> = (0..requests).map(|_| "/".to_string()).collect();
+    let home_lat = time_page(&home_paths)?;
+    let rep_id: String =
+        raw.query_row("SELECT id FROM coworkers WHERE email = ?1", [summary.rep_email.as_str()], |r| r.get(0))?;
+    let mut raw_home = Vec::with_capacity(requests);
+    {
+        let since = services.now() - 12 * 7 * holdfast_core::time::MICROS_PER_DAY;
+        let lists = [
+            "SELECT * FROM deals WHERE owner_id = ?1 AND stage IN ('prospecting', 'qualification', 'proposal', 'negotiation') AND deleted_at IS NULL ORDER BY COALESCE(close_date, '9999-12-31'), id LIMIT 16",
+            "SELECT * FROM tasks WHERE owner_id = ?1 AND status = 'open' AND deleted_at IS NULL ORDER BY COALESCE(due_date, '9999-12-31'), id LIMIT 16",
+            "SELECT * FROM activities WHERE owner_id = ?1 AND deleted_at IS NULL ORDER BY occurred_at DESC, id DESC LIMIT 9",
+            "SELECT * FROM accounts WHERE owner_id = ?1 AND deleted_at IS NULL ORDER BY name, id LIMIT 51",
+        ];
+        let mut touch = raw.prepare_cached(
+            "SELECT account_id, max(occurred_at) FROM activities WHERE account_id IN (SELECT id FROM accounts WHERE owner_id = ?1 AND deleted_at IS NULL ORDER BY name LIMIT 50) AND deleted_at IS NULL GROUP BY account_id",
+        )?;
+        let mut weeks = raw.prepare_cached(
+            "SELECT (occurred_at - ?2) / 604800000000, count(*) FROM activities WHERE occurred_at >= ?2 AND owner_id = ?1 AND deleted_at IS NULL GROUP BY 1",
+        )?;
+        for _ in 0..requests {
+            let t = Instant::now();
+            for q in lists {
+                let mut stmt = raw.prepare_cached(q)?;
+                let n = stmt.column_count();
+                let _ = stmt
+                    .query_map([&rep_id], |r| {
+                        for i in 0..n {
+                            let _ = r.get_ref(i)?;
+                        }
+                        Ok(())
+                    })?
+                    .count();
+            }
+            let _ = touch.query_map([&rep_id], |r| r.get::<_, i64>(1))?.count();
+            let _ = weeks.query_map(rusqlite::params![&rep_id, since], |r| r.get::<_, i64>(1))?.count();
+            raw_home.push(t.elapsed());
+        }
+    }
+    raw_home.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!();
     println!("| page | Holdfast server time | bare SQL for the same data | p99 ratio |");
@@ -672,6 +720,7 @@ fn web(requests: usize) -> Result<()> {
     for (name, lat, base) in [
         ("account page (customer 360)", &account_lat, &raw_account),
         ("contact list (half plain, half search \"smith\")", &list_lat, &raw_list),
+        ("rep home page", &home_lat, &raw_home),
     ] {
         row(
             name,
