@@ -61,6 +61,10 @@ enum Command {
     Import(ImportCmd),
     /// List records of a kind (accounts, contacts, leads, deals, contracts, activities, tasks).
     List(ListArgs),
+    /// Export records of a kind as CSV on stdout (the columns import reads), recorded as an export.
+    Export(ExportArgs),
+    /// Undo a bulk change or handover by its operation id, where nobody has changed the records since.
+    Undo { operation: String },
     /// Show or change settings.
     #[command(subcommand)]
     Settings(SettingsCmd),
@@ -125,6 +129,18 @@ enum CoworkerCmd {
         /// Read a new password from stdin.
         #[arg(long)]
         password_stdin: bool,
+    },
+    /// Hand every account, contact, lead, deal, contract and task a co-worker owns to another, in
+    /// one step (undo with `holdfast undo OPERATION`). Activities stay with whoever logged them.
+    Handover {
+        /// Email or id of the co-worker whose customers move.
+        coworker: String,
+        /// Email or id of the co-worker who takes them over.
+        #[arg(long)]
+        to: String,
+        /// Only say what they own; change nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -192,6 +208,22 @@ struct ListArgs {
     sort: Option<String>,
     #[arg(long, default_value_t = 20)]
     limit: u32,
+}
+
+#[derive(Args)]
+struct ExportArgs {
+    /// accounts, contacts, leads, deals, contracts, activities or tasks
+    kind: String,
+    #[arg(long)]
+    q: Option<String>,
+    /// Co-worker email or id.
+    #[arg(long)]
+    owner: Option<String>,
+    #[arg(long)]
+    sort: Option<String>,
+    /// Field filters, e.g. --where stage=proposal (repeat a field for either value).
+    #[arg(long = "where", value_name = "FIELD=VALUE")]
+    filters: Vec<String>,
 }
 
 #[derive(Subcommand)]
@@ -350,6 +382,30 @@ fn command(cli: &Cli, services: &Holdfast<Store>, files: &audit::AuditFiles) -> 
             println!("{}\t{}\t{}\t{}", c.email, c.role.as_str(), c.status.as_str(), c.name);
             Ok(())
         }
+        Command::Coworker(CoworkerCmd::Handover { coworker, to, dry_run }) => {
+            if *dry_run {
+                for (kind, n) in services.ownership(&me, coworker)? {
+                    println!("{}\t{n}", kind.plural);
+                }
+                return Ok(());
+            }
+            let h = services.handover(&me, coworker, to)?;
+            for (plural, n) in &h.per_kind {
+                println!("{plural}\t{n}");
+            }
+            eprintln!(
+                "handed {} records from {} to {}; undo with: holdfast undo {}",
+                h.changed, h.from, h.to, h.operation
+            );
+            Ok(())
+        }
+        Command::Undo { operation } => {
+            let id = uuid::Uuid::parse_str(operation)
+                .map_err(|_| CoreError::invalid("operation", format!("'{operation}' is not an operation id")))?;
+            let done = services.undo_bulk(&me, id)?;
+            eprintln!("put back {} records; {} left as they were (changed since)", done.changed, done.skipped);
+            Ok(())
+        }
         Command::Token(TokenCmd::Create { coworker, name }) => {
             let t = services.create_token(&me, coworker, name)?;
             println!("{}", t.secret);
@@ -453,6 +509,27 @@ fn command(cli: &Cli, services: &Holdfast<Store>, files: &audit::AuditFiles) -> 
             for r in &page.items {
                 println!("{}\t{}", r.id, r.label(kind));
             }
+            Ok(())
+        }
+        Command::Export(args) => {
+            let kind = RecordKind::by_plural(&args.kind).ok_or_else(|| {
+                anyhow!("'{}' is not a kind of record; use accounts, contacts, leads, deals, contracts, activities or tasks", args.kind)
+            })?;
+            let mut filters = Vec::new();
+            for f in &args.filters {
+                let (k, v) = f.split_once('=').ok_or_else(|| anyhow!("--where takes FIELD=VALUE, not '{f}'"))?;
+                filters.push((k.trim().to_string(), v.trim().to_string()));
+            }
+            let req = ListRequest {
+                q: args.q.clone(),
+                owner: args.owner.clone(),
+                sort: args.sort.clone(),
+                filters,
+                ..Default::default()
+            };
+            let export = services.export_records(&me, kind, &holdfast_core::service::ExportScope::Matching(req))?;
+            print!("{}", export.csv);
+            eprintln!("exported {} {} (recorded as an export)", export.rows, kind.plural);
             Ok(())
         }
         Command::Settings(SettingsCmd::Show) => {

@@ -86,3 +86,59 @@ fn a_second_server_on_the_same_data_directory_is_refused() {
     assert_ne!(code, 0);
     assert!(err.contains("already serving"), "{err}");
 }
+
+#[test]
+fn a_handover_moves_a_reps_customers_in_one_step_and_undoes() {
+    for db in holdfast_testing::each_backend() {
+        let url = db.database_arg();
+        for (email, role) in
+            [("admin@example.com", "admin"), ("leaving@example.com", "rep"), ("heir@example.com", "rep")]
+        {
+            let (code, out, err) = holdfast(
+                &url,
+                &["coworker", "add", "--email", email, "--name", email, "--role", role],
+                Some("a long passphrase"),
+            );
+            assert_eq!(code, 0, "{out}{err}");
+        }
+        let dir = tempfile::tempdir().expect("dir");
+        let csv = dir.path().join("contacts.csv");
+        std::fs::write(
+            &csv,
+            "first_name,last_name,email,company,owner\nAda,Lovelace,ada@engines.com,Engines Ltd,leaving@example.com\nCharles,Babbage,cb@engines.com,Engines Ltd,leaving@example.com\n",
+        )
+        .expect("csv");
+        let (code, out, err) = holdfast(&url, &["import", "contacts", csv.to_str().expect("path")], None);
+        assert_eq!(code, 0, "{out}{err}");
+
+        let (code, out, _) = holdfast(
+            &url,
+            &["coworker", "handover", "leaving@example.com", "--to", "heir@example.com", "--dry-run"],
+            None,
+        );
+        assert_eq!(code, 0);
+        assert!(out.contains("contacts\t2"), "{out}");
+        let (code, out, err) =
+            holdfast(&url, &["coworker", "handover", "leaving@example.com", "--to", "heir@example.com"], None);
+        assert_eq!(code, 0, "{err}");
+        assert!(out.contains("contacts\t2"), "{out}");
+        let operation = err.split("holdfast undo ").nth(1).map(str::trim).expect("undo hint").to_string();
+
+        // The export shows who owns them now, and is recorded as an export.
+        let (code, csv_out, err) =
+            holdfast(&url, &["export", "contacts", "--owner", "heir@example.com", "--sort", "last_name"], None);
+        assert_eq!(code, 0, "{err}");
+        assert_eq!(csv_out.lines().count(), 3, "{csv_out}");
+        assert!(csv_out.lines().nth(1).is_some_and(|l| l.contains("Babbage")), "{csv_out}");
+        let (_, events, _) = holdfast(&url, &["events", "--action", "export.create"], None);
+        assert_eq!(events.lines().count(), 1, "{events}");
+
+        let (code, _, err) = holdfast(&url, &["undo", &operation], None);
+        assert_eq!(code, 0, "{err}");
+        assert!(err.contains("put back 2"), "{err}");
+        let (code, _, err) = holdfast(&url, &["undo", &operation], None);
+        assert_ne!(code, 0, "an undo happens once: {err}");
+        let (_, out, _) = holdfast(&url, &["list", "contacts", "--owner", "leaving@example.com"], None);
+        assert_eq!(out.lines().count(), 2, "{out}");
+    }
+}

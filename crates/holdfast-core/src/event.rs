@@ -25,6 +25,7 @@ pub mod action {
     pub const IMPORT: &str = "bulk.import";
     pub const BULK_UPDATE: &str = "bulk.update";
     pub const BULK_UNDO: &str = "bulk.undo";
+    pub const HANDOVER: &str = "coworker.handover";
     pub const LOGIN: &str = "auth.login";
     pub const LOGIN_FAILED: &str = "auth.login_failed";
     pub const LOGOUT: &str = "auth.logout";

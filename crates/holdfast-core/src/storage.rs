@@ -82,6 +82,8 @@ pub trait Tx {
     /// Ids of live records of `kind` that point at `target` through the link list `field`.
     fn linked_from(&mut self, kind: &RecordKind, field: &str, target: Uuid, limit: u32) -> StorageResult<Vec<Uuid>>;
     fn count_records(&mut self, kind: &RecordKind) -> StorageResult<i64>;
+    /// How many live records of `kind` the co-worker owns.
+    fn count_owned(&mut self, kind: &RecordKind, owner: Uuid) -> StorageResult<i64>;
     /// Open and closed deals per stage: (stage, deals, total amount in cents), for the owners given
     /// (all when `None`).
     fn deal_pipeline(&mut self, owners: Option<&[Uuid]>) -> StorageResult<Vec<(String, i64, i64)>>;

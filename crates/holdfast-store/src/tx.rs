@@ -435,6 +435,14 @@ impl<C: Conn> Tx for SqlTx<C> {
         rows.first().and_then(|r| r.first()).and_then(Value::as_int).ok_or_else(|| bad_row("count"))
     }
 
+    fn count_owned(&mut self, kind: &RecordKind, owner: Uuid) -> StorageResult<i64> {
+        let rows = self.conn.rows(
+            &format!("SELECT count(*) FROM {} WHERE \"{}\" = $1 AND deleted_at IS NULL", kind.plural, kind.owner_field),
+            &[Value::Text(owner.to_string())],
+        )?;
+        rows.first().and_then(|r| r.first()).and_then(Value::as_int).ok_or_else(|| bad_row("count"))
+    }
+
     fn deal_pipeline(&mut self, owners: Option<&[Uuid]>) -> StorageResult<Vec<(String, i64, i64)>> {
         let mut params = Vec::new();
         let scope = owner_scope(owners, &mut params);

@@ -507,3 +507,24 @@ pub async fn export(
         export.csv,
     ))
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HandoverRequest {
+    to: String,
+}
+
+/// `POST /api/v1/coworkers/{id}/handover {"to": "id or email"}`: everything they own, one step.
+pub async fn handover(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody,
+) -> Result<J, ApiError> {
+    let req: HandoverRequest = serde_json::from_value(body).map_err(|e| ApiError::field("", e.to_string()))?;
+    let h = blocking(move || s.handover(&actor, &id, &req.to)).await?;
+    let per_kind: serde_json::Map<String, Json> = h.per_kind.iter().map(|(k, n)| (k.to_string(), json!(n))).collect();
+    Ok(axum::Json(
+        json!({"operation": h.operation, "changed": h.changed, "per_kind": per_kind, "from": h.from, "to": h.to}),
+    ))
+}

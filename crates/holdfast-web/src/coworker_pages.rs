@@ -24,6 +24,7 @@ pub fn routes(router: axum::Router<AppState>) -> axum::Router<AppState> {
         .route("/coworkers/new", get(new_form).post(add))
         .route("/coworkers/{id}/edit", get(edit_form).post(update))
         .route("/coworkers/{id}/password", post(reset_password))
+        .route("/coworkers/{id}/handover", post(handover))
 }
 
 const ROLES: [&str; 3] = ["rep", "manager", "admin"];
@@ -55,8 +56,18 @@ struct CoworkerForm {
     roles: Vec<&'static str>,
     seniorities: Vec<&'static str>,
     teams: Vec<String>,
-    /// (email, name) of co-workers who can be a manager.
+    /// (email, name) of co-workers who can be a manager (or take over customers).
     managers: Vec<(String, String)>,
+    /// What the co-worker owns, per kind (plural, count), for the handover.
+    owns: Vec<(&'static str, i64)>,
+}
+
+#[derive(Template)]
+#[template(path = "coworker_handover.html")]
+struct HandoverDone {
+    me: Option<Me>,
+    csrf: String,
+    h: holdfast_core::service::Handover,
 }
 
 #[derive(Template)]
@@ -87,6 +98,7 @@ fn choices(s: &AppState, actor: &holdfast_core::coworker::Actor) -> (Vec<String>
 #[allow(clippy::too_many_arguments)]
 fn show_form(
     user: &PageUser,
+    owns: Vec<(&'static str, i64)>,
     teams: Vec<String>,
     managers: Vec<(String, String)>,
     heading: String,
@@ -109,6 +121,7 @@ fn show_form(
             seniorities: SENIORITIES.to_vec(),
             teams,
             managers,
+            owns,
         },
         status,
     )
@@ -150,6 +163,7 @@ async fn new_form(State(s): State<AppState>, user: PageUser) -> Response {
     let v = Values { role: "rep".into(), ..Default::default() };
     show_form(
         &user,
+        Vec::new(),
         teams,
         managers,
         "Add a co-worker".into(),
@@ -199,6 +213,7 @@ async fn add(State(s): State<AppState>, user: PageUser, Form(form): Form<HashMap
                 let (teams, managers) = blocking(move || Ok(choices(&s, &actor))).await.unwrap_or_default();
                 show_form(
                     &user,
+                    Vec::new(),
                     teams,
                     managers,
                     "Add a co-worker".into(),
@@ -253,14 +268,21 @@ async fn edit_form(State(s): State<AppState>, user: PageUser, Path(id): Path<Str
     let loaded = blocking(move || {
         let (c, v) = stored(&s, &actor, id)?;
         let (teams, managers) = choices(&s, &actor);
-        Ok((c, v, teams, managers))
+        let owns = s
+            .ownership(&actor, &id.to_string())?
+            .into_iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(k, n)| (k.plural, n))
+            .collect();
+        Ok((c, v, teams, managers, owns))
     })
     .await;
     match loaded {
-        Ok((c, v, teams, mut managers)) => {
+        Ok((c, v, teams, mut managers, owns)) => {
             managers.retain(|m| m.0 != c.email);
             show_form(
                 &user,
+                owns,
                 teams,
                 managers,
                 format!("Edit {}", c.name),
@@ -317,6 +339,7 @@ async fn update(
                 let (teams, managers) = blocking(move || Ok(choices(&s, &actor))).await.unwrap_or_default();
                 show_form(
                     &user,
+                    Vec::new(),
                     teams,
                     managers,
                     format!("Edit {}", v.name),
@@ -352,6 +375,28 @@ async fn reset_password(
     let actor = user.actor.clone();
     match blocking(move || s.update_coworker(&actor, &id.to_string(), changes)).await {
         Ok(c) => password_page(&user, c, password, false),
+        Err(e) => core_error(e, user.me()),
+    }
+}
+
+/// Hands everything a co-worker owns to another in one step; the page offers the undo.
+async fn handover(
+    State(s): State<AppState>,
+    user: PageUser,
+    Path(id): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    if let Some(refused) = user.refuse_forged(&form) {
+        return refused;
+    }
+    let id = match page_id(&id, "co-worker", user.me()) {
+        Ok(id) => id,
+        Err(not_found) => return *not_found,
+    };
+    let to = form.get("to").cloned().unwrap_or_default();
+    let actor = user.actor.clone();
+    match blocking(move || s.handover(&actor, &id.to_string(), &to)).await {
+        Ok(h) => render(&HandoverDone { me: user.me(), csrf: user.csrf(), h }, StatusCode::OK),
         Err(e) => core_error(e, user.me()),
     }
 }

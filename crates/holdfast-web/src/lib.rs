@@ -58,6 +58,7 @@ pub fn router(state: AppState) -> Router {
         .route("/coworkers", get(api::coworkers).post(api::add_coworker))
         .route("/coworkers/{id}", get(api::coworker).patch(api::update_coworker))
         .route("/coworkers/{id}/events", get(api::coworker_events))
+        .route("/coworkers/{id}/handover", post(api::handover))
         .route("/coworkers/{id}/tokens", get(api::tokens).post(api::create_token))
         .route("/coworkers/{id}/tokens/{token}", axum::routing::delete(api::revoke_token))
         .route("/imports/contacts", post(api::import_contacts).layer(DefaultBodyLimit::max(IMPORT_BODY_LIMIT)))

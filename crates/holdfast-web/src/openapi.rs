@@ -132,6 +132,13 @@ pub fn document() -> Value {
     let simple = |summary: &str, method: &str| json!({method: {"summary": summary, "responses": {"200": {"description": "OK"}, "401": problem_ref(), "403": problem_ref()}}});
     paths.insert("/api/v1/search".into(), simple("Search accounts, contacts and leads (q, limit)", "get"));
     paths.insert(
+        "/api/v1/coworkers/{id}/handover".into(),
+        json!({"post": {"summary": "Hand everything a co-worker owns (accounts, contacts, leads, deals, contracts, tasks) to another in one step; undoable",
+            "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["to"],
+                "properties": {"to": {"type": "string", "description": "Co-worker id or email"}}}}}},
+            "responses": {"200": {"description": "operation, changed, per_kind, from, to"}, "403": problem_ref(), "422": problem_ref()}}}),
+    );
+    paths.insert(
         "/api/v1/bulk-operations/{id}/undo".into(),
         simple("Undo a bulk change where nobody has changed the records since (once; its author or an admin)", "post"),
     );

@@ -690,3 +690,87 @@ async fn bulk_hand_over_undo_and_export_through_the_api() {
         assert_eq!(rows, [1, 3], "{events}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_departing_reps_customers_go_to_a_new_owner_in_one_step() {
+    for db in each_backend() {
+        let app = App::new(db);
+        let admin = app.add("admin@example.com", Role::Admin, None, None);
+        let rep = app.add("leaving@example.com", Role::Rep, Some("East"), None);
+        app.add("heir@example.com", Role::Rep, Some("East"), None);
+        let outsider = app.add("outsider@example.com", Role::Rep, None, None);
+        let (_, acc) = app.call("POST", "/api/v1/accounts", Some(&rep), Some(json!({"name": "Umbrella"}))).await;
+        let account = id_of(&acc);
+        for body in [json!({"name": "Wayne Corp"})] {
+            app.call("POST", "/api/v1/accounts", Some(&rep), Some(body)).await;
+        }
+        app.call("POST", "/api/v1/contacts", Some(&rep), Some(json!({"first_name": "Alice", "account_id": account})))
+            .await;
+        app.call("POST", "/api/v1/deals", Some(&rep), Some(json!({"name": "Vaccine", "account_id": account}))).await;
+        app.call("POST", "/api/v1/tasks", Some(&rep), Some(json!({"title": "Call Alice", "account_id": account})))
+            .await;
+        let (s, act) = app
+            .call(
+                "POST",
+                "/api/v1/activities",
+                Some(&rep),
+                Some(json!({"type": "call", "occurred_at": "2026-01-05T10:00:00Z", "summary": "Intro", "account_id": account})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{act}");
+
+        // Not theirs to give: a rep outside the team is refused and nothing moves.
+        let (s, _) = app
+            .call(
+                "POST",
+                "/api/v1/coworkers/leaving@example.com/handover",
+                Some(&outsider),
+                Some(json!({"to": "outsider@example.com"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        let (s, p) = app
+            .call(
+                "POST",
+                "/api/v1/coworkers/leaving@example.com/handover",
+                Some(&admin),
+                Some(json!({"to": "leaving@example.com"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+
+        let (s, h) = app
+            .call(
+                "POST",
+                "/api/v1/coworkers/leaving@example.com/handover",
+                Some(&admin),
+                Some(json!({"to": "heir@example.com"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{h}");
+        assert_eq!(h["per_kind"], json!({"accounts": 2, "contacts": 1, "deals": 1, "tasks": 1}), "{}", app.db.backend);
+        assert_eq!(h["changed"], 5);
+        for kind in ["accounts", "contacts", "deals", "tasks"] {
+            let (_, left) =
+                app.call("GET", &format!("/api/v1/{kind}?owner=leaving@example.com"), Some(&admin), None).await;
+            assert_eq!(left["items"].as_array().map(Vec::len), Some(0), "{kind} left behind");
+        }
+        // The call stays with whoever made it.
+        let (_, act) = app.call("GET", &format!("/api/v1/activities/{}", id_of(&act)), Some(&admin), None).await;
+        let (_, me) = app.call("GET", "/api/v1/me", Some(&rep), None).await;
+        assert_eq!(act["owner_id"], me["coworker"]["id"]);
+        // One event names the whole handover.
+        let (_, events) = app.call("GET", "/api/v1/events?action=coworker.handover", Some(&admin), None).await;
+        let items = events["items"].as_array().expect("items");
+        assert_eq!(items.len(), 1, "{events}");
+        assert_eq!(items[0]["row_count"], 5);
+
+        // Undo puts everything back.
+        let op = h["operation"].as_str().expect("operation");
+        let (s, undone) = app.call("POST", &format!("/api/v1/bulk-operations/{op}/undo"), Some(&admin), None).await;
+        assert_eq!(s, StatusCode::OK, "{undone}");
+        assert_eq!(undone["changed"], 5);
+        let (_, back) = app.call("GET", "/api/v1/accounts?owner=leaving@example.com", Some(&admin), None).await;
+        assert_eq!(back["items"].as_array().map(Vec::len), Some(2));
+    }
+}

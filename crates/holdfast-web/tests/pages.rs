@@ -845,6 +845,45 @@ async fn admins_add_and_edit_coworkers_and_reset_a_forgotten_password() {
         assert_ne!(r.status, StatusCode::SEE_OTHER, "the old password no longer works");
         let r = site.send("POST", "/login", &login_cookie, Some(&sign_in(second))).await;
         assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+
+        // Hand the rep's customers to the new co-worker from the rep's page, then undo it.
+        let rep_actor = off_runtime(|| services.actor_for("rep@example.com")).expect("rep");
+        let rep_id = rep_actor.id().expect("id");
+        off_runtime(|| {
+            for name in ["Stark", "Wayne"] {
+                services
+                    .create_record(&rep_actor, &holdfast_core::record::ACCOUNTS, &json!({"name": name}))
+                    .expect("account");
+            }
+        });
+        let page = site.send("GET", &format!("/coworkers/{rep_id}/edit"), &admin, None).await;
+        assert!(page.body.contains("owns 2 accounts."), "{}", page.body);
+        let r = site
+            .send(
+                "POST",
+                &format!("/coworkers/{rep_id}/handover"),
+                &admin,
+                Some(&format!("csrf_token={csrf}&to=new.rep%40example.com")),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert!(
+            r.body.contains("rep Person&#39;s customers are now New Rep&#39;s")
+                || r.body.contains("customers are now New Rep"),
+            "{}",
+            r.body
+        );
+        assert!(r.body.contains("2 accounts"), "{}", r.body);
+        let page = site.send("GET", &format!("/coworkers/{rep_id}/edit"), &admin, None).await;
+        assert!(page.body.contains("owns no customer records"), "{}", page.body);
+        let undo =
+            r.body.split("action=\"/bulk/").nth(1).and_then(|s| s.split('"').next()).expect("undo form").to_string();
+        let r = site
+            .send("POST", &format!("/bulk/{undo}"), &admin, Some(&format!("csrf_token={csrf}&back=%2Fcoworkers")))
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let page = site.send("GET", &format!("/coworkers/{rep_id}/edit"), &admin, None).await;
+        assert!(page.body.contains("owns 2 accounts."), "{}", page.body);
         off_runtime(move || drop(site));
     }
 }

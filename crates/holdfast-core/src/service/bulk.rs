@@ -9,8 +9,6 @@
 //! An export is a read of many records at once and is recorded as `export.create` with its row
 //! count, so a co-worker's activity report counts exported rows apart from records opened.
 
-use std::collections::BTreeMap;
-
 use serde_json::{Value as Json, json};
 use uuid::Uuid;
 
@@ -38,6 +36,31 @@ pub struct BulkOutcome {
     pub skipped: usize,
 }
 
+/// The kinds of record a handover moves. Activities stay with whoever logged them: they are the
+/// history of who talked to the customer, not work to carry on.
+pub static HANDED_OVER: [&RecordKind; 6] =
+    [&record::ACCOUNTS, &record::CONTACTS, &record::LEADS, &record::DEALS, &record::CONTRACTS, &record::TASKS];
+
+/// What one reassignment wrote: the operation, how many records changed, how many per kind.
+struct Reassigned {
+    operation: Uuid,
+    changed: usize,
+    per_kind: Vec<(&'static str, usize)>,
+}
+
+/// What a handover did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Handover {
+    /// The operation's id, which `undo_bulk` takes.
+    pub operation: Uuid,
+    pub changed: usize,
+    /// Records handed over, per kind (plural), in the order of `record::ALL_KINDS`.
+    pub per_kind: Vec<(&'static str, usize)>,
+    /// Names of the co-workers it went from and to.
+    pub from: String,
+    pub to: String,
+}
+
 /// An export: the CSV text and what it holds.
 #[derive(Debug, Clone)]
 pub struct Export {
@@ -63,39 +86,113 @@ impl<D: Database> Holdfast<D> {
         owner: &str,
     ) -> Result<BulkOutcome, CoreError> {
         let ids = checked_ids(ids)?;
-        let operation = crate::id::new_id();
         self.db.write(|tx| {
             let owner = self.resolve_coworker(tx, "owner", owner)?.id;
-            let mut changes = Changes::default();
-            changes.fields.insert(kind.owner_field, Value::Text(owner.to_string()));
-            let mut events = Vec::new();
-            let mut before = BTreeMap::new();
-            for id in &ids {
-                let old = self.load_live(tx, kind, *id)?.owner(kind);
-                let (_, event) =
-                    self.apply_changes(tx, actor, kind, *id, &changes).map_err(|e| name_record(e, kind, *id))?;
-                if let Some(event) = event {
-                    before.insert(id.to_string(), json!(old));
-                    events.push(event.detail("operation", json!(operation)));
-                }
-            }
-            let changed = events.len();
-            events.push(
-                NewEvent::by(actor, self.now(), action::BULK_UPDATE)
-                    .object("bulk_operation", operation)
-                    .rows(changed)
-                    .detail("kind", json!(kind.name))
-                    .detail("field", json!(kind.owner_field))
-                    .detail("to", json!(owner))
-                    .detail("before", Json::Object(before.into_iter().collect())),
-            );
-            append_events(tx, events)?;
-            Ok(BulkOutcome { operation, changed, skipped: ids.len() - changed })
+            let picked = ids.len();
+            let done = self.reassign(tx, actor, vec![(kind, ids)], owner, None)?;
+            Ok(BulkOutcome { operation: done.operation, changed: done.changed, skipped: picked - done.changed })
         })
     }
 
-    /// Puts back what a bulk operation changed, record by record, where nobody has changed the
-    /// field again since. Only the co-worker who ran it, or an admin, may undo it, and only once.
+    /// What a co-worker owns, per kind of record (for a handover's preview; no customer data).
+    pub fn ownership(&self, actor: &Actor, who: &str) -> Result<Vec<(&'static RecordKind, i64)>, CoreError> {
+        let target = self.coworker_for_review(actor, who)?;
+        self.db.read(|tx| HANDED_OVER.iter().map(|k| Ok((*k, tx.count_owned(k, target.id)?))).collect())
+    }
+
+    /// A handover: every live record `from` owns (of the kinds in [`HANDED_OVER`]) goes to `to` in one transaction
+    /// (one refused record changes nothing), recorded as one `coworker.handover` event that an
+    /// undo can reverse. For a co-worker who is leaving, or moving to other work.
+    pub fn handover(&self, actor: &Actor, from: &str, to: &str) -> Result<Handover, CoreError> {
+        self.db.write(|tx| {
+            let from = self.resolve_coworker(tx, "from", from)?;
+            let to = self.resolve_coworker(tx, "to", to)?;
+            if from.id == to.id {
+                return Err(CoreError::invalid("to", "hand over to someone else than the co-worker leaving"));
+            }
+            if !to.status.may_sign_in() {
+                return Err(CoreError::invalid(
+                    "to",
+                    format!("{} is {} and cannot take over customers", to.name, to.status.as_str()),
+                ));
+            }
+            let mut targets = Vec::new();
+            for kind in HANDED_OVER.iter().copied() {
+                let query = crate::storage::RecordQuery {
+                    filters: vec![(kind.owner_field, Value::Text(from.id.to_string()))],
+                    sort: "created_at",
+                    limit: u32::MAX - 1,
+                    ..Default::default()
+                };
+                let ids: Vec<Uuid> = tx.list_records(kind, &query)?.iter().map(|r| r.id).collect();
+                if !ids.is_empty() {
+                    targets.push((kind, ids));
+                }
+            }
+            let done = self.reassign(tx, actor, targets, to.id, Some(from.id))?;
+            Ok(Handover {
+                operation: done.operation,
+                changed: done.changed,
+                per_kind: done.per_kind,
+                from: from.name,
+                to: to.name,
+            })
+        })
+    }
+
+    /// Gives every listed record to `owner` inside `tx`, appending one `record.update` per record
+    /// and one event for the operation (`coworker.handover` when `from` is given, else
+    /// `bulk.update`) that keeps what each record held before. Returns the operation's id, how
+    /// many records changed, and how many of each kind.
+    fn reassign(
+        &self,
+        tx: &mut dyn crate::storage::Tx,
+        actor: &Actor,
+        targets: Vec<(&'static RecordKind, Vec<Uuid>)>,
+        owner: Uuid,
+        from: Option<Uuid>,
+    ) -> Result<Reassigned, CoreError> {
+        let operation = crate::id::new_id();
+        let mut events = Vec::new();
+        let mut before = serde_json::Map::new();
+        let mut per_kind = Vec::new();
+        for (kind, ids) in targets {
+            let mut changes = Changes::default();
+            changes.fields.insert(kind.owner_field, Value::Text(owner.to_string()));
+            let mut was = serde_json::Map::new();
+            for id in ids {
+                let old = self.load_live(tx, kind, id)?.owner(kind);
+                let (_, event) =
+                    self.apply_changes(tx, actor, kind, id, &changes).map_err(|e| name_record(e, kind, id))?;
+                if let Some(event) = event {
+                    was.insert(id.to_string(), json!(old));
+                    events.push(event.detail("operation", json!(operation)));
+                }
+            }
+            if !was.is_empty() {
+                per_kind.push((kind.plural, was.len()));
+                before.insert(kind.name.into(), Json::Object(was));
+            }
+        }
+        let changed = events.len();
+        let mut event =
+            NewEvent::by(actor, self.now(), if from.is_some() { action::HANDOVER } else { action::BULK_UPDATE })
+                .object("bulk_operation", operation)
+                .rows(changed)
+                .detail("field", json!("owner_id"))
+                .detail("to", json!(owner))
+                .detail("before", Json::Object(before));
+        if let Some(from) = from {
+            event = event.detail("from", json!(from));
+        }
+        events.push(event);
+        append_events(tx, events)?;
+        Ok(Reassigned { operation, changed, per_kind })
+    }
+
+    /// Puts back what a bulk operation or handover changed, record by record, where nobody has
+    /// changed the owner again since. Only the co-worker who ran it, or an admin, may undo it, and
+    /// only once.
     pub fn undo_bulk(&self, actor: &Actor, operation: Uuid) -> Result<BulkOutcome, CoreError> {
         self.db.write(|tx| {
             // Lock the chain first, so two undos of one operation cannot both pass the check.
@@ -108,11 +205,11 @@ impl<D: Database> Holdfast<D> {
             };
             let events = tx.list_events(&filter)?;
             if events.iter().any(|e| e.event.action == action::BULK_UNDO) {
-                return Err(CoreError::Conflict("this bulk change has already been undone".into()));
+                return Err(CoreError::Conflict("this change has already been undone".into()));
             }
             let done = events
                 .iter()
-                .find(|e| e.event.action == action::BULK_UPDATE)
+                .find(|e| e.event.action == action::BULK_UPDATE || e.event.action == action::HANDOVER)
                 .ok_or_else(|| CoreError::not_found("bulk operation", operation))?;
             if !actor.is_admin() && actor.id().is_some() && done.event.coworker_id != actor.id() {
                 return Err(CoreError::forbidden(
@@ -120,41 +217,41 @@ impl<D: Database> Holdfast<D> {
                 ));
             }
             let d = &done.event.details;
-            let kind =
-                d["kind"].as_str().and_then(|k| record::ALL_KINDS.iter().copied().find(|r| r.name == k)).ok_or_else(
-                    || CoreError::Conflict("the bulk change names no kind of record this server knows".into()),
-                )?;
-            let field = kind
-                .field(d["field"].as_str().unwrap_or_default())
-                .ok_or_else(|| CoreError::Conflict("the bulk change names no field this server knows".into()))?;
             let to = owner_value(&d["to"]);
             let mut events = Vec::new();
             let mut skipped = 0;
-            for (id, old) in d["before"].as_object().into_iter().flatten() {
-                let Ok(id) = Uuid::parse_str(id) else { continue };
-                let current = match tx.get_record(kind, id)? {
-                    Some(r) if r.deleted_at.is_none() => r,
-                    _ => {
+            for (kind_name, records) in d["before"].as_object().into_iter().flatten() {
+                let kind = record::ALL_KINDS.iter().copied().find(|r| r.name == kind_name).ok_or_else(|| {
+                    CoreError::Conflict(format!(
+                        "the change names '{kind_name}', a kind of record this server does not know"
+                    ))
+                })?;
+                for (id, old) in records.as_object().into_iter().flatten() {
+                    let Ok(id) = Uuid::parse_str(id) else { continue };
+                    let current = match tx.get_record(kind, id)? {
+                        Some(r) if r.deleted_at.is_none() => r,
+                        _ => {
+                            skipped += 1;
+                            continue;
+                        }
+                    };
+                    if current.get(kind.owner_field) != &to {
                         skipped += 1;
                         continue;
                     }
-                };
-                if current.get(field.name) != &to {
-                    skipped += 1;
-                    continue;
+                    let mut changes = Changes::default();
+                    changes.fields.insert(kind.owner_field, owner_value(old));
+                    let (_, event) =
+                        self.apply_changes(tx, actor, kind, id, &changes).map_err(|e| name_record(e, kind, id))?;
+                    events.extend(event.map(|e| e.detail("operation", json!(operation))));
                 }
-                let mut changes = Changes::default();
-                changes.fields.insert(field.name, owner_value(old));
-                let (_, event) =
-                    self.apply_changes(tx, actor, kind, id, &changes).map_err(|e| name_record(e, kind, id))?;
-                events.extend(event.map(|e| e.detail("operation", json!(operation))));
             }
             let changed = events.len();
             events.push(
                 NewEvent::by(actor, self.now(), action::BULK_UNDO)
                     .object("bulk_operation", operation)
                     .rows(changed)
-                    .detail("kind", json!(kind.name))
+                    .detail("undoes", json!(done.event.action))
                     .detail("skipped", json!(skipped)),
             );
             append_events(tx, events)?;

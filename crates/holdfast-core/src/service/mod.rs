@@ -12,7 +12,7 @@ use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::Instant;
 
 pub use audit::{ActivityReport, BASELINE_DAYS, Baseline, DayActivity, Retention};
-pub use bulk::{BULK_MAX, BulkOutcome, EXPORT_MAX, Export, ExportScope};
+pub use bulk::{BULK_MAX, BulkOutcome, EXPORT_MAX, Export, ExportScope, HANDED_OVER, Handover};
 pub use coworkers::{CoWorkerChanges, NewCoWorker, NewToken, OrgChart, SESSION_DAYS};
 pub use import::{ImportOptions, ImportReport, RejectedRow};
 pub use records::{HomeReport, ListRequest, Page, SearchHit, TeamOverview};
