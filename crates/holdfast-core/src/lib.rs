@@ -6,6 +6,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod coverage;
 pub mod coworker;
 pub mod demo;
 pub mod error;

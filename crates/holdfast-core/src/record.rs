@@ -372,7 +372,7 @@ impl Value {
 }
 
 /// One customer record as stored: its system columns and its fields by name.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct Record {
     pub id: Uuid,
     pub created_at: i64,

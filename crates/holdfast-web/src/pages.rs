@@ -450,6 +450,7 @@ struct HomePage {
     recent: Vec<RecentRow>,
     week_scope: &'static str,
     week_chart: String,
+    my_pipeline: String,
 }
 
 fn list(
@@ -591,6 +592,7 @@ pub async fn home(State(s): State<AppState>, user: PageUser) -> Response {
                 })
                 .collect(),
             week_scope: report.scope,
+            my_pipeline: pipeline_chart(&report.my_pipeline),
             week_chart: week_chart(&report.per_week, now),
         },
         StatusCode::OK,
@@ -629,6 +631,8 @@ struct AccountPage {
     tasks: Vec<(Uuid, String, String, bool, String)>,
     activities: Vec<ActivityRow>,
     threads: Vec<(String, String, usize)>,
+    /// Whether the relationship needs attention, and what to say about it.
+    coverage: (bool, String),
     error: Option<String>,
     stages: Vec<&'static str>,
 }
@@ -692,6 +696,37 @@ pub async fn account(
             }
         }
     }
+    let cover = holdfast_core::coverage::coverage(&activities, now - 365 * MICROS_PER_DAY);
+    let people = |ids: &std::collections::BTreeSet<Uuid>, names: &HashMap<Uuid, String>| {
+        ids.iter().filter_map(|i| names.get(i).cloned()).collect::<Vec<_>>().join(", ")
+    };
+    let coverage = match cover.level {
+        holdfast_core::coverage::CoverageLevel::Silent => (
+            true,
+            "Nobody here has talked to this customer in the last year. Call them before a competitor does.".to_string(),
+        ),
+        holdfast_core::coverage::CoverageLevel::SingleThreaded => (
+            true,
+            format!(
+                "Single-threaded: in the last year only {} talked with {}. If one of them leaves, the relationship \
+                 goes too: bring a colleague to the next meeting, or meet another contact.",
+                if cover.coworkers.is_empty() { "nobody".to_string() } else { people(&cover.coworkers, &owners) },
+                if cover.contacts.is_empty() {
+                    "no named contact".to_string()
+                } else {
+                    people(&cover.contacts, &contact_names)
+                }
+            ),
+        ),
+        holdfast_core::coverage::CoverageLevel::MultiThreaded => (
+            false,
+            format!(
+                "Multi-threaded: {} co-workers have talked with {} contacts in the last year.",
+                cover.coworkers.len(),
+                cover.contacts.len()
+            ),
+        ),
+    };
     let mut threads: Vec<(String, String, usize)> = pairs.into_iter().map(|((a, b), n)| (a, b, n)).collect();
     threads.sort_by_key(|t| std::cmp::Reverse(t.2));
     threads.truncate(15);
@@ -756,6 +791,7 @@ pub async fn account(
                 })
                 .collect(),
             threads,
+            coverage,
             error: q.get("error").map(|e| match e.as_str() {
                 "deal" => "Give the deal a name.".to_string(),
                 _ => "Write what was said before logging it.".to_string(),

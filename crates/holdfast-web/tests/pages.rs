@@ -204,6 +204,7 @@ async fn sign_in_browse_log_a_call_and_review_events() {
         assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
         let page = site.send("GET", &format!("/accounts/{}", account.id), &rep, None).await;
         assert!(page.body.contains("Agreed on a pilot"), "{}", db.backend);
+        assert!(page.body.contains("Single-threaded: in the last year only rep Person talked"), "{}", page.body);
         assert!(page.body.contains("rep Person"));
 
         // The admin's System events tab shows the rep's reads, with a chart; a rep may not look.

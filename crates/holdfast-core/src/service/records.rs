@@ -635,6 +635,14 @@ impl<D: Database> Holdfast<D> {
 }
 
 /// What a manager or director sees first: the team's pipeline, overdue tasks, forgotten accounts.
+/// Deals per stage in pipeline order, stages without deals included.
+fn in_stage_order(counts: &[(String, i64, i64)]) -> Vec<(&'static str, i64, i64)> {
+    record::DEAL_STAGES
+        .iter()
+        .map(|st| counts.iter().find(|p| p.0 == *st).map(|p| (*st, p.1, p.2)).unwrap_or((*st, 0, 0)))
+        .collect()
+}
+
 /// What a co-worker's home page summarizes besides their lists.
 #[derive(Debug, Clone)]
 pub struct HomeReport {
@@ -645,6 +653,8 @@ pub struct HomeReport {
     pub per_week: Vec<i64>,
     /// Whose activities `per_week` counts: "you", "your team" or "everyone".
     pub scope: &'static str,
+    /// The co-worker's own deals per stage: (stage, deals, amount in cents), in pipeline order.
+    pub my_pipeline: Vec<(&'static str, i64, i64)>,
 }
 
 #[derive(Debug, Clone)]
@@ -673,7 +683,7 @@ impl<D: Database> Holdfast<D> {
         let now = self.now();
         let week = 7 * crate::time::MICROS_PER_DAY;
         let since = now - i64::from(weeks) * week;
-        let (touches, counts) = self.db.read(|tx| {
+        let (touches, counts, pipeline) = self.db.read(|tx| {
             let policy = self.read_policy(tx)?;
             // Only accounts the actor may read are summarized.
             let mut allowed = Vec::with_capacity(accounts.len());
@@ -684,7 +694,12 @@ impl<D: Database> Holdfast<D> {
                     allowed.push(*id);
                 }
             }
-            Ok((tx.last_touches(&allowed)?, tx.activities_per_week(owners.as_deref(), since)?))
+            let mine: Vec<Uuid> = actor.id().into_iter().collect();
+            Ok((
+                tx.last_touches(&allowed)?,
+                tx.activities_per_week(owners.as_deref(), since)?,
+                tx.deal_pipeline(Some(&mine))?,
+            ))
         })?;
         let mut per_week = vec![0; weeks as usize];
         for (w, n) in counts {
@@ -698,7 +713,12 @@ impl<D: Database> Holdfast<D> {
                 .detail("report", json!("home"))
                 .detail("weeks", json!(weeks)),
         ])?;
-        Ok(HomeReport { last_touch: touches.into_iter().collect(), per_week, scope })
+        Ok(HomeReport {
+            last_touch: touches.into_iter().collect(),
+            per_week,
+            scope,
+            my_pipeline: in_stage_order(&pipeline),
+        })
     }
 
     /// The team overview for a manager (their reports and themselves) or an admin (everyone).
@@ -722,10 +742,7 @@ impl<D: Database> Holdfast<D> {
                 tx.untouched_accounts(o, now - 90 * crate::time::MICROS_PER_DAY, 25)?,
             ))
         })?;
-        let pipeline: Vec<(&'static str, i64, i64)> = record::DEAL_STAGES
-            .iter()
-            .map(|st| pipeline.iter().find(|p| p.0 == *st).map(|p| (*st, p.1, p.2)).unwrap_or((*st, 0, 0)))
-            .collect();
+        let pipeline = in_stage_order(&pipeline);
         let deals: i64 = pipeline.iter().map(|p| p.1).sum();
         self.record_read(vec![
             NewEvent::by(actor, now, action::REPORT_READ)
