@@ -8,7 +8,7 @@ use holdfast_core::StorageError;
 use holdfast_core::audit::{Checkpoint, StoredEvent};
 use holdfast_core::coworker::{CoWorker, Role, Seniority, Status, Team};
 use holdfast_core::event::{EventFilter, NewEvent, SystemEvent};
-use holdfast_core::record::{ALL_KINDS, Record, RecordKind, Value};
+use holdfast_core::record::{ALL_KINDS, FieldType, Record, RecordKind, Value};
 use holdfast_core::storage::{Credential, DailyCount, Deleted, RecordQuery, StorageResult, Tx};
 use uuid::Uuid;
 
@@ -320,8 +320,18 @@ impl<C: Conn> Tx for SqlTx<C> {
                     listed.push(next(&mut params, value.clone()));
                 }
             }
+            let is_link = kind.field(field).is_some_and(|f| matches!(f.ty, FieldType::RefList(_)));
             match listed.len() {
                 0 => {}
+                // A link list "equals" an id when it contains it.
+                _ if is_link => {
+                    let k = next(&mut params, Value::Text(kind.name.into()));
+                    let f = next(&mut params, Value::Text(field.to_string()));
+                    alternatives.push(format!(
+                        "id IN (SELECT record_id FROM record_links WHERE target_id IN ({}) AND kind = {k} AND field = {f})",
+                        listed.join(", ")
+                    ));
+                }
                 1 => alternatives.push(format!("\"{field}\" = {}", listed[0])),
                 _ => alternatives.push(format!("\"{field}\" IN ({})", listed.join(", "))),
             }

@@ -81,6 +81,7 @@ pub fn router(state: AppState) -> Router {
         .route("/accounts/{id}/deals", post(pages::create_deal))
         .route("/deals/{id}/stage", post(pages::move_deal))
         .route("/contacts/{id}", get(pages::contact))
+        .route("/contacts/{id}/activities", post(pages::log_contact_activity))
         .route("/contacts/{id}/history", get(pages::contact_history))
         .route("/accounts/{id}/history", get(pages::account_history))
         .route("/coworkers", get(pages::coworkers))

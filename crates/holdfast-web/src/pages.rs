@@ -806,25 +806,65 @@ pub async fn log_activity(
     State(s): State<AppState>,
     user: PageUser,
     Path(id): Path<String>,
-    Form(form): Form<HashMap<String, String>>,
+    Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
-    let account = match form_target(&user, &form, &id, "account") {
+    let one = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let token: HashMap<String, String> = one("csrf_token").map(|t| ("csrf_token".to_string(), t)).into_iter().collect();
+    let account = match form_target(&user, &token, &id, "account") {
         Ok(target) => target,
         Err(refused) => return *refused,
     };
+    let contacts: Vec<String> = form.iter().filter(|(k, _)| k == "contact_ids").map(|(_, v)| v.clone()).collect();
+    log(s, user, Some(account), contacts, one("type"), one("summary"), format!("/accounts/{account}")).await
+}
+
+/// Logs a call (email, meeting, note) with this contact, on their account, from the contact page.
+pub async fn log_contact_activity(
+    State(s): State<AppState>,
+    user: PageUser,
+    Path(id): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let contact = match form_target(&user, &form, &id, "contact") {
+        Ok(target) => target,
+        Err(refused) => return *refused,
+    };
+    let actor = user.actor.clone();
+    let services = s.clone();
+    let account = match blocking(move || services.get_record(&actor, &record::CONTACTS, contact)).await {
+        Ok(c) => c.get_ref("account_id"),
+        Err(e) => return core_error(e, user.me()),
+    };
+    let (kind, summary) = (form.get("type").cloned(), form.get("summary").cloned());
+    log(s, user, account, vec![contact.to_string()], kind, summary, format!("/contacts/{contact}")).await
+}
+
+/// Creates the activity, now, and goes back to the page it was logged from.
+async fn log(
+    s: AppState,
+    user: PageUser,
+    account: Option<Uuid>,
+    contacts: Vec<String>,
+    kind: Option<String>,
+    summary: Option<String>,
+    back: String,
+) -> Response {
     let me = user.me();
-    if form.get("summary").is_none_or(|s| s.trim().is_empty()) {
-        return Redirect::to(&format!("/accounts/{account}?error=summary")).into_response();
+    if summary.as_deref().is_none_or(|s| s.trim().is_empty()) {
+        return Redirect::to(&format!("{back}?error=summary")).into_response();
     }
-    let input = json!({
-        "type": form.get("type").cloned().unwrap_or_else(|| "call".into()),
-        "summary": form.get("summary"),
-        "account_id": account.to_string(),
+    let mut input = json!({
+        "type": kind.unwrap_or_else(|| "call".into()),
+        "summary": summary,
         "occurred_at": format_timestamp(s.now()),
+        "contact_ids": contacts,
     });
+    if let Some(a) = account {
+        input["account_id"] = json!(a.to_string());
+    }
     let actor = user.actor;
     match blocking(move || s.create_record(&actor, &record::ACTIVITIES, &input)).await {
-        Ok(_) => Redirect::to(&format!("/accounts/{account}")).into_response(),
+        Ok(_) => Redirect::to(&back).into_response(),
         Err(e) => core_error(e, me),
     }
 }
@@ -885,13 +925,25 @@ pub async fn move_deal(
 #[template(path = "contact.html")]
 struct ContactPage {
     me: Option<Me>,
+    csrf: String,
     id: Uuid,
     name: String,
     account: Option<(Uuid, String)>,
     facts: Vec<(&'static str, String)>,
+    activities: Vec<ActivityRow>,
+    deals: Vec<DealRow>,
+    /// (id, title, due date) of open tasks about this contact.
+    tasks: Vec<(Uuid, String, String)>,
+    /// The last log form was sent empty.
+    error: bool,
 }
 
-pub async fn contact(State(s): State<AppState>, user: PageUser, Path(id): Path<String>) -> Response {
+pub async fn contact(
+    State(s): State<AppState>,
+    user: PageUser,
+    Path(id): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
     let me = user.me();
     let id = match page_id(&id, "contact", user.me()) {
         Ok(id) => id,
@@ -905,10 +957,16 @@ pub async fn contact(State(s): State<AppState>, user: PageUser, Path(id): Path<S
             Some(a) => Some(services.get_record(&actor, &record::ACCOUNTS, a)?),
             None => None,
         };
-        Ok((c, account))
+        let with = [("contact_ids", id.to_string())];
+        let activities = list(&services, &actor, &record::ACTIVITIES, &with, "-occurred_at", 50)?;
+        let deals =
+            list(&services, &actor, &record::DEALS, &[("primary_contact_id", id.to_string())], "close_date", 20)?;
+        let open = [("contact_id", id.to_string()), ("status", "open".to_string())];
+        let tasks = list(&services, &actor, &record::TASKS, &open, "due_date", 20)?;
+        Ok((c, account, activities, deals, tasks))
     })
     .await;
-    let (c, account) = match data {
+    let (c, account, activities, deals, tasks) = match data {
         Ok(d) => d,
         Err(e) => return core_error(e, me),
     };
@@ -921,13 +979,31 @@ pub async fn contact(State(s): State<AppState>, user: PageUser, Path(id): Path<S
             .collect();
     facts.push(("Owner", c.owner(k).and_then(|o| owners.get(&o).cloned()).unwrap_or_default()));
     facts.push(("Notes", show(k, &c, "notes")));
+    let ak = &record::ACTIVITIES;
     render(
         &ContactPage {
             me,
+            csrf: user.csrf(),
             id: c.id,
             name: c.label(k),
             account: account.map(|a| (a.id, a.label(&record::ACCOUNTS))),
             facts,
+            activities: activities
+                .iter()
+                .map(|a| ActivityRow {
+                    id: a.id,
+                    when: show(ak, a, "occurred_at"),
+                    kind: show(ak, a, "type"),
+                    who: a.owner(ak).and_then(|o| owners.get(&o).cloned()).unwrap_or_default(),
+                    summary: show(ak, a, "summary"),
+                })
+                .collect(),
+            deals: deals.iter().map(deal_row).collect(),
+            tasks: tasks
+                .iter()
+                .map(|t| (t.id, show(&record::TASKS, t, "title"), show(&record::TASKS, t, "due_date")))
+                .collect(),
+            error: q.contains_key("error"),
         },
         StatusCode::OK,
     )

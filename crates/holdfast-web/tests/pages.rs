@@ -205,6 +205,28 @@ async fn sign_in_browse_log_a_call_and_review_events() {
         let page = site.send("GET", &format!("/accounts/{}", account.id), &rep, None).await;
         assert!(page.body.contains("Agreed on a pilot"), "{}", db.backend);
         assert!(page.body.contains("Single-threaded: in the last year only rep Person talked"), "{}", page.body);
+        // From the contact's page, a call is logged with them, on their account.
+        let path = format!("/contacts/{}/activities", contact.id);
+        let r = site
+            .send("POST", &path, &rep, Some(&format!("type=meeting&summary=Demo+for+the+team&csrf_token={csrf}")))
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let page = site.send("GET", &format!("/contacts/{}", contact.id), &rep, None).await;
+        assert!(page.body.contains("Demo for the team") && !page.body.contains("Agreed on a pilot"), "{}", page.body);
+        let account_page = site.send("GET", &format!("/accounts/{}", account.id), &rep, None).await;
+        assert!(account_page.body.contains("Demo for the team"), "it is on the account's timeline too");
+        // Logged from the account page with the contact ticked, it is on the contact's timeline.
+        let r = site
+            .send(
+                "POST",
+                &format!("/accounts/{}/activities", account.id),
+                &rep,
+                Some(&format!("type=email&summary=Sent+the+quote&contact_ids={}&csrf_token={csrf}", contact.id)),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let page = site.send("GET", &format!("/contacts/{}", contact.id), &rep, None).await;
+        assert!(page.body.contains("Sent the quote"), "{}", page.body);
         assert!(page.body.contains("rep Person"));
 
         // The admin's System events tab shows the rep's reads, with a chart; a rep may not look.

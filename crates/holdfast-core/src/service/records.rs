@@ -405,7 +405,12 @@ impl<D: Database> Holdfast<D> {
         let mut errors = Vec::new();
         for (name, raw) in &req.filters {
             match kind.field(name) {
-                Some(field) if !matches!(field.ty, FieldType::RefList(_) | FieldType::Timestamp) => {
+                // A link list matches when it holds the id (`contact_ids=…`: activities with that contact).
+                Some(field) if matches!(field.ty, FieldType::RefList(_)) => match Uuid::parse_str(raw.trim()) {
+                    Ok(id) => query.filters.push((field.name, Value::Text(id.to_string()))),
+                    Err(_) => errors.push(FieldError::new(name, format!("'{raw}' is not an id"))),
+                },
+                Some(field) if field.ty != FieldType::Timestamp => {
                     match record::parse_value(field, &Json::String(raw.clone())) {
                         Ok(v) => query.filters.push((field.name, v)),
                         Err(reason) => errors.push(FieldError::new(name, reason)),
