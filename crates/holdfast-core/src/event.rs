@@ -26,6 +26,7 @@ pub mod action {
     pub const BULK_UPDATE: &str = "bulk.update";
     pub const BULK_UNDO: &str = "bulk.undo";
     pub const HANDOVER: &str = "coworker.handover";
+    pub const CONFIDENTIALITY_ACKNOWLEDGE: &str = "confidentiality.acknowledge";
     pub const LOGIN: &str = "auth.login";
     pub const LOGIN_FAILED: &str = "auth.login_failed";
     pub const LOGOUT: &str = "auth.logout";

@@ -60,6 +60,9 @@ struct CoworkerForm {
     managers: Vec<(String, String)>,
     /// What the co-worker owns, per kind (plural, count), for the handover.
     owns: Vec<(&'static str, i64)>,
+    /// Their status, and when they acknowledged the current confidentiality notice.
+    status: String,
+    reaffirmed: Option<String>,
 }
 
 #[derive(Template)]
@@ -98,6 +101,7 @@ fn choices(s: &AppState, actor: &holdfast_core::coworker::Actor) -> (Vec<String>
 #[allow(clippy::too_many_arguments)]
 fn show_form(
     user: &PageUser,
+    extra: (String, Option<String>),
     owns: Vec<(&'static str, i64)>,
     teams: Vec<String>,
     managers: Vec<(String, String)>,
@@ -122,6 +126,8 @@ fn show_form(
             teams,
             managers,
             owns,
+            status: extra.0,
+            reaffirmed: extra.1,
         },
         status,
     )
@@ -163,6 +169,7 @@ async fn new_form(State(s): State<AppState>, user: PageUser) -> Response {
     let v = Values { role: "rep".into(), ..Default::default() };
     show_form(
         &user,
+        Default::default(),
         Vec::new(),
         teams,
         managers,
@@ -213,6 +220,7 @@ async fn add(State(s): State<AppState>, user: PageUser, Form(form): Form<HashMap
                 let (teams, managers) = blocking(move || Ok(choices(&s, &actor))).await.unwrap_or_default();
                 show_form(
                     &user,
+                    Default::default(),
                     Vec::new(),
                     teams,
                     managers,
@@ -274,14 +282,19 @@ async fn edit_form(State(s): State<AppState>, user: PageUser, Path(id): Path<Str
             .filter(|(_, n)| *n > 0)
             .map(|(k, n)| (k.plural, n))
             .collect();
-        Ok((c, v, teams, managers, owns))
+        let reaffirmed = s.confidentiality_status(&actor, &id.to_string())?;
+        Ok((c, v, teams, managers, owns, reaffirmed))
     })
     .await;
     match loaded {
-        Ok((c, v, teams, mut managers, owns)) => {
+        Ok((c, v, teams, mut managers, owns, reaffirmed)) => {
             managers.retain(|m| m.0 != c.email);
+            let when = reaffirmed.map(|t| {
+                holdfast_core::time::format_timestamp(t).chars().take(16).collect::<String>().replace('T', " ")
+            });
             show_form(
                 &user,
+                (c.status.as_str().to_string(), when),
                 owns,
                 teams,
                 managers,
@@ -339,6 +352,7 @@ async fn update(
                 let (teams, managers) = blocking(move || Ok(choices(&s, &actor))).await.unwrap_or_default();
                 show_form(
                     &user,
+                    Default::default(),
                     Vec::new(),
                     teams,
                     managers,

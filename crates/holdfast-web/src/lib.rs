@@ -88,6 +88,8 @@ pub fn router(state: AppState) -> Router {
         .route("/coworkers/{id}/events", get(pages::coworker_events))
         .route("/coworkers/{id}/status", post(pages::set_coworker_status))
         .route("/settings", get(pages::settings).post(pages::save_settings))
+        .route("/settings/confidentiality", post(pages::save_confidentiality_notice))
+        .route("/confidentiality", get(pages::confidentiality).post(pages::acknowledge_confidentiality))
         .route("/settings/tokens", post(pages::create_token))
         .route("/settings/tokens/{id}/revoke", post(pages::revoke_token))
         .route("/static/app.css", get(pages::static_css))

@@ -85,10 +85,21 @@ impl FromRequestParts<AppState> for PageUser {
         let (addr, agent) = client_of(parts);
         let services = state.clone();
         let secret = session.clone();
-        match blocking(move || services.authenticate(&secret, addr, agent)).await {
-            Ok(actor) => Ok(PageUser { actor, csrf: csrf_for(&session) }),
-            Err(_) => Err(to_login()),
+        let actor = match blocking(move || services.authenticate(&secret, addr, agent)).await {
+            Ok(actor) => actor,
+            Err(_) => return Err(to_login()),
+        };
+        // A departing co-worker reads the confidentiality notice before anything else, once.
+        let departing = actor.coworker.as_ref().is_some_and(|c| c.status == holdfast_core::coworker::Status::Departing);
+        let exempt = ["/confidentiality", "/logout"].contains(&parts.uri.path());
+        if departing && !exempt {
+            let services = state.clone();
+            let a = actor.clone();
+            if let Ok(Some(_)) = blocking(move || services.pending_confidentiality(&a)).await {
+                return Err(Redirect::to(&format!("/confidentiality?next={}", encode(&next))).into_response());
+            }
         }
+        Ok(PageUser { actor, csrf: csrf_for(&session) })
     }
 }
 
@@ -1380,6 +1391,10 @@ struct SettingsPage {
     saved: bool,
     tokens: Vec<TokenRow>,
     new_token: Option<String>,
+    /// The confidentiality notice departing co-workers acknowledge.
+    notice: String,
+    /// The signed-in co-worker's id, for "what Holdfast records about you".
+    my_id: String,
 }
 
 async fn settings_page(s: AppState, user: PageUser, saved: bool, new_token: Option<String>) -> Response {
@@ -1389,10 +1404,11 @@ async fn settings_page(s: AppState, user: PageUser, saved: bool, new_token: Opti
         let who = actor.id().map(|i| i.to_string()).unwrap_or_default();
         let policy = s.read_policy_setting()?;
         let tokens = s.list_credentials(&actor, &who)?;
-        Ok((policy, tokens))
+        let notice = s.confidentiality_notice()?.text;
+        Ok((policy, tokens, notice, who))
     })
     .await;
-    let (policy, tokens) = match data {
+    let (policy, tokens, notice, my_id) = match data {
         Ok(d) => d,
         Err(e) => return core_error(e, me),
     };
@@ -1415,6 +1431,8 @@ async fn settings_page(s: AppState, user: PageUser, saved: bool, new_token: Opti
                 })
                 .collect(),
             new_token,
+            notice,
+            my_id,
         },
         StatusCode::OK,
     )
@@ -1569,4 +1587,70 @@ pub async fn account_history(State(s): State<AppState>, user: PageUser, Path(id)
 
 pub async fn contact_history(State(s): State<AppState>, user: PageUser, Path(id): Path<String>) -> Response {
     history(s, user, &record::CONTACTS, id).await
+}
+
+#[derive(Template)]
+#[template(path = "confidentiality.html")]
+struct ConfidentialityPage {
+    me: Option<Me>,
+    csrf: String,
+    text: String,
+    sha256: String,
+    next: String,
+}
+
+/// The confidentiality notice a departing co-worker is asked to acknowledge.
+pub async fn confidentiality(
+    State(s): State<AppState>,
+    user: PageUser,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let actor = user.actor.clone();
+    match blocking(move || s.pending_confidentiality(&actor)).await {
+        Ok(Some(notice)) => render(
+            &ConfidentialityPage {
+                me: user.me(),
+                csrf: user.csrf(),
+                text: notice.text,
+                sha256: notice.sha256,
+                next: safe_next(q.get("next").map(String::as_str).unwrap_or("/")).to_string(),
+            },
+            StatusCode::OK,
+        ),
+        Ok(None) => Redirect::to("/").into_response(),
+        Err(e) => core_error(e, user.me()),
+    }
+}
+
+pub async fn acknowledge_confidentiality(
+    State(s): State<AppState>,
+    user: PageUser,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    if let Some(refused) = user.refuse_forged(&form) {
+        return refused;
+    }
+    let next = safe_next(form.get("next").map(String::as_str).unwrap_or("/")).to_string();
+    let sha = form.get("sha256").cloned().unwrap_or_default();
+    let actor = user.actor.clone();
+    match blocking(move || s.acknowledge_confidentiality(&actor, &sha)).await {
+        Ok(()) => Redirect::to(&next).into_response(),
+        Err(e) => core_error(e, user.me()),
+    }
+}
+
+pub async fn save_confidentiality_notice(
+    State(s): State<AppState>,
+    user: PageUser,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    if let Some(refused) = user.refuse_forged(&form) {
+        return refused;
+    }
+    let text = form.get("notice").cloned().unwrap_or_default();
+    let actor = user.actor.clone();
+    match blocking(move || s.set_confidentiality_notice(&actor, &text)).await {
+        Ok(_) => Redirect::to("/settings?saved=1").into_response(),
+        Err(e) => core_error(e, user.me()),
+    }
 }

@@ -910,3 +910,82 @@ async fn admins_add_and_edit_coworkers_and_reset_a_forgotten_password() {
         off_runtime(move || drop(site));
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_departing_coworker_reaffirms_confidentiality_once_per_notice() {
+    for db in each_backend() {
+        let services = off_runtime(|| db.services());
+        let site = setup(Arc::clone(&services));
+        let admin = site.sign_in("admin@example.com").await;
+        let rep = site.sign_in("rep@example.com").await;
+        let rep_id = off_runtime(|| services.actor_for("rep@example.com")).expect("rep").id().expect("id");
+        // Active co-workers are never asked.
+        assert_eq!(site.send("GET", "/", &rep, None).await.status, StatusCode::OK);
+        let csrf = hidden(&site.send("GET", "/settings", &admin, None).await.body, "csrf_token");
+        let r = site
+            .send(
+                "POST",
+                &format!("/coworkers/{rep_id}/status"),
+                &admin,
+                Some(&format!("csrf_token={csrf}&status=departing")),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+
+        // Departing: every page leads to the notice first; they can still sign out.
+        let r = site.send("GET", "/accounts?q=x", &rep, None).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+        assert_eq!(r.location, "/confidentiality?next=/accounts%3Fq%3Dx");
+        let notice = site.send("GET", "/confidentiality", &rep, None).await;
+        assert!(notice.body.contains("belong to the company"), "{}", notice.body);
+        let rep_csrf = hidden(&notice.body, "csrf_token");
+        let sha = hidden(&notice.body, "sha256");
+        let r = site
+            .send(
+                "POST",
+                "/confidentiality",
+                &rep,
+                Some(&format!("csrf_token={rep_csrf}&sha256={sha}&next=%2Faccounts")),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        assert_eq!(r.location, "/accounts");
+        assert_eq!(site.send("GET", "/", &rep, None).await.status, StatusCode::OK, "asked once");
+        let page = site.send("GET", &format!("/coworkers/{rep_id}/edit"), &admin, None).await;
+        assert!(page.body.contains("reaffirmed the confidentiality notice on"), "{}", page.body);
+        let acks = off_runtime(|| {
+            services.events(
+                &Actor::operator(),
+                &EventFilter { action: Some("confidentiality.acknowledge".into()), limit: 10, ..Default::default() },
+            )
+        })
+        .expect("events");
+        assert_eq!(acks.len(), 1);
+        assert_eq!(acks[0].event.details["sha256"], sha.as_str());
+
+        // A new notice is asked for again; a reps may not change it.
+        let r = site
+            .send("POST", "/settings/confidentiality", &rep, Some(&format!("csrf_token={rep_csrf}&notice=Mine")))
+            .await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN);
+        let r = site
+            .send(
+                "POST",
+                "/settings/confidentiality",
+                &admin,
+                Some(&format!("csrf_token={csrf}&notice=Our+customers+stay+ours.")),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let r = site.send("GET", "/", &rep, None).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER);
+        let notice = site.send("GET", "/confidentiality", &rep, None).await;
+        assert!(notice.body.contains("Our customers stay ours."), "{}", notice.body);
+        // Acknowledging an outdated text is refused.
+        let r = site
+            .send("POST", "/confidentiality", &rep, Some(&format!("csrf_token={rep_csrf}&sha256={sha}&next=%2F")))
+            .await;
+        assert_eq!(r.status, StatusCode::CONFLICT);
+        off_runtime(move || drop(site));
+    }
+}

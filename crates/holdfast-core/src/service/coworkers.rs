@@ -102,7 +102,7 @@ fn validate_name(name: &str) -> Result<String, CoreError> {
 }
 
 impl<D: Database> Holdfast<D> {
-    fn require_admin(&self, actor: &Actor, what: &str) -> Result<(), CoreError> {
+    pub(crate) fn require_admin(&self, actor: &Actor, what: &str) -> Result<(), CoreError> {
         if actor.is_admin() { Ok(()) } else { Err(CoreError::forbidden(format!("only an admin may {what}"))) }
     }
 

@@ -3,6 +3,7 @@
 
 mod audit;
 mod bulk;
+mod confidentiality;
 mod coworkers;
 mod events;
 mod import;
@@ -13,6 +14,7 @@ use std::time::Instant;
 
 pub use audit::{ActivityReport, BASELINE_DAYS, Baseline, DayActivity, Retention};
 pub use bulk::{BULK_MAX, BulkOutcome, EXPORT_MAX, Export, ExportScope, HANDED_OVER, Handover};
+pub use confidentiality::{ConfidentialityNotice, DEFAULT_NOTICE, NOTICE_SETTING};
 pub use coworkers::{CoWorkerChanges, NewCoWorker, NewToken, OrgChart, SESSION_DAYS};
 pub use import::{ImportOptions, ImportReport, RejectedRow};
 pub use records::{HomeReport, ListRequest, Page, SearchHit, TeamOverview};
