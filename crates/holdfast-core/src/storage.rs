@@ -127,6 +127,9 @@ pub trait Tx {
     /// Up to `limit` events with `seq > after`, oldest first, as stored (for verification and
     /// export); `coworker` narrows to one co-worker's.
     fn scan_events(&mut self, after: i64, limit: u32, coworker: Option<Uuid>) -> StorageResult<Vec<StoredEvent>>;
+    /// Rows a co-worker read (opened, listed, searched, exported) at or after `since`, per hour:
+    /// (start of the hour, rows), oldest first.
+    fn rows_read_since(&mut self, coworker: Uuid, since: i64) -> StorageResult<Vec<(i64, i64)>>;
     /// Per co-worker, UTC day (days since the epoch) and action: events and rows, from `since`.
     fn daily_counts(&mut self, since: i64, until: i64) -> StorageResult<Vec<DailyCount>>;
 

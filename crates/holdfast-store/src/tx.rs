@@ -754,6 +754,24 @@ impl<C: Conn> Tx for SqlTx<C> {
         rows.iter().map(|r| Self::event_from_row(r)).collect()
     }
 
+    fn rows_read_since(&mut self, coworker: Uuid, since: i64) -> StorageResult<Vec<(i64, i64)>> {
+        const HOUR: i64 = 3_600_000_000;
+        let rows = self.conn.rows(
+            &format!(
+                "SELECT CAST(at / {HOUR} AS BIGINT) AS h, CAST(sum(row_count) AS BIGINT) FROM system_events \
+                 WHERE coworker_id = $1 AND at >= $2 AND action IN ('record.read', 'list.read', 'search', 'export.create') \
+                 GROUP BY h ORDER BY h"
+            ),
+            &[Value::Text(coworker.to_string()), Value::Int(since)],
+        )?;
+        rows.iter()
+            .map(|r| {
+                let mut c = Cols(r.iter());
+                Ok((c.int()? * HOUR, c.int()?))
+            })
+            .collect()
+    }
+
     fn scan_events(&mut self, after: i64, limit: u32, coworker: Option<Uuid>) -> StorageResult<Vec<StoredEvent>> {
         let rows = match coworker {
             None => self.conn.rows(

@@ -76,6 +76,7 @@ pub async fn list(
     Ok(axum::Json(json!({
         "items": page.items.iter().map(|r| r.to_json(kind)).collect::<Vec<_>>(),
         "next_cursor": page.next_cursor,
+        "counted_as_export": page.counted_as_export,
     })))
 }
 
@@ -400,28 +401,59 @@ pub async fn revoke_token(
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub async fn settings(State(s): State<AppState>, Caller(_actor): Caller) -> Result<J, ApiError> {
-    let p = blocking(move || s.read_policy_setting()).await?;
-    Ok(axum::Json(json!({"read_policy": p.as_str()})))
+fn settings_json(read: holdfast_core::access::ReadPolicy, export: holdfast_core::service::ExportSettings) -> Json {
+    json!({"read_policy": read.as_str(), "export_policy": export.policy.as_str(), "bulk_read_limit": export.bulk_read_limit})
 }
 
+pub async fn settings(State(s): State<AppState>, Caller(_actor): Caller) -> Result<J, ApiError> {
+    let (read, export) = blocking(move || Ok((s.read_policy_setting()?, s.export_settings()?))).await?;
+    Ok(axum::Json(settings_json(read, export)))
+}
+
+/// Changes any of `read_policy`, `export_policy` and `bulk_read_limit` (admins).
 pub async fn update_settings(
     State(s): State<AppState>,
     Caller(actor): Caller,
     JsonBody(body): JsonBody,
 ) -> Result<J, ApiError> {
     let map: BTreeMap<String, Json> = serde_json::from_value(body).map_err(|e| body_error(&e))?;
-    let mut policy = None;
+    let (mut read, mut export, mut limit) = (None, None, None);
     for (k, v) in map {
         match (k.as_str(), v) {
-            ("read_policy", Json::String(p)) => policy = Some(p),
+            ("read_policy", Json::String(p)) => read = Some(p),
             ("read_policy", _) => return Err(ApiError::field("read_policy", "must be all, team or own")),
-            (other, _) => return Err(ApiError::field(other, "is not a setting; the settings are: read_policy")),
+            ("export_policy", Json::String(p)) => export = Some(p),
+            ("export_policy", _) => {
+                return Err(ApiError::field("export_policy", "must be everyone, managers or admins"));
+            }
+            ("bulk_read_limit", v) => match v.as_i64() {
+                Some(n) => limit = Some(n),
+                None => return Err(ApiError::field("bulk_read_limit", "must be a whole number of rows")),
+            },
+            (other, _) => {
+                return Err(ApiError::field(
+                    other,
+                    "is not a setting; the settings are: read_policy, export_policy, bulk_read_limit",
+                ));
+            }
         }
     }
-    let Some(p) = policy else { return Err(ApiError::field("read_policy", "is required")) };
-    let p = blocking(move || s.set_read_policy(&actor, &p)).await?;
-    Ok(axum::Json(json!({"read_policy": p.as_str()})))
+    if read.is_none() && export.is_none() && limit.is_none() {
+        return Err(ApiError::field("", "name at least one setting: read_policy, export_policy, bulk_read_limit"));
+    }
+    let (read, export) = blocking(move || {
+        if let Some(p) = read {
+            s.set_read_policy(&actor, &p)?;
+        }
+        if export.is_some() || limit.is_some() {
+            let now = s.export_settings()?;
+            let policy = export.unwrap_or_else(|| now.policy.as_str().to_string());
+            s.set_export_settings(&actor, &policy, limit.unwrap_or(now.bulk_read_limit))?;
+        }
+        Ok((s.read_policy_setting()?, s.export_settings()?))
+    })
+    .await?;
+    Ok(axum::Json(settings_json(read, export)))
 }
 
 pub async fn import_contacts(

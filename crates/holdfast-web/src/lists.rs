@@ -68,6 +68,8 @@ pub struct ListView {
     notice: Option<Notice>,
     /// What an empty list says.
     empty: String,
+    /// The list was recorded as an export (the co-worker read past the bulk-read limit).
+    metered: bool,
 }
 
 #[derive(Template)]
@@ -338,6 +340,7 @@ async fn list_page(
         coworkers: people,
         notice,
         empty,
+        metered: page.counted_as_export,
     };
     if headers.get("x-holdfast-partial").is_some() {
         render(&ListResults { v }, StatusCode::OK)

@@ -1393,6 +1393,8 @@ struct SettingsPage {
     new_token: Option<String>,
     /// The confidentiality notice departing co-workers acknowledge.
     notice: String,
+    export_policy: String,
+    bulk_read_limit: i64,
     /// The signed-in co-worker's id, for "what Holdfast records about you".
     my_id: String,
 }
@@ -1405,10 +1407,11 @@ async fn settings_page(s: AppState, user: PageUser, saved: bool, new_token: Opti
         let policy = s.read_policy_setting()?;
         let tokens = s.list_credentials(&actor, &who)?;
         let notice = s.confidentiality_notice()?.text;
-        Ok((policy, tokens, notice, who))
+        let export = s.export_settings()?;
+        Ok((policy, tokens, notice, who, export))
     })
     .await;
-    let (policy, tokens, notice, my_id) = match data {
+    let (policy, tokens, notice, my_id, export) = match data {
         Ok(d) => d,
         Err(e) => return core_error(e, me),
     };
@@ -1433,6 +1436,8 @@ async fn settings_page(s: AppState, user: PageUser, saved: bool, new_token: Opti
             new_token,
             notice,
             my_id,
+            export_policy: export.policy.as_str().into(),
+            bulk_read_limit: export.bulk_read_limit,
         },
         StatusCode::OK,
     )
@@ -1452,8 +1457,22 @@ pub async fn save_settings(
     }
     let me = user.me();
     let policy = form.get("read_policy").cloned().unwrap_or_default();
+    let export = form.get("export_policy").cloned();
+    let limit = form.get("bulk_read_limit").cloned();
     let actor = user.actor;
-    match blocking(move || s.set_read_policy(&actor, &policy)).await {
+    let saved = blocking(move || {
+        s.set_read_policy(&actor, &policy)?;
+        if let (Some(export), Some(limit)) = (export, limit) {
+            let limit = limit
+                .trim()
+                .replace(',', "")
+                .parse::<i64>()
+                .map_err(|_| CoreError::invalid("bulk_read_limit", "must be a whole number of rows"))?;
+            s.set_export_settings(&actor, &export, limit)?;
+        }
+        Ok(())
+    });
+    match saved.await {
         Ok(_) => Redirect::to("/settings?saved=1").into_response(),
         Err(e) => core_error(e, me),
     }

@@ -774,3 +774,61 @@ async fn a_departing_reps_customers_go_to_a_new_owner_in_one_step() {
         assert_eq!(back["items"].as_array().map(Vec::len), Some(2));
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reading_in_bulk_counts_as_an_export_and_the_policy_can_stop_it() {
+    for db in each_backend() {
+        let app = App::new(db);
+        let admin = app.add("admin@example.com", Role::Admin, None, None);
+        let rep = app.add("rep@example.com", Role::Rep, None, None);
+        let manager = app.add("boss@example.com", Role::Manager, None, None);
+        off_runtime(|| {
+            let op = Actor::operator();
+            let rows: Vec<Value> = (0..120).map(|i| json!({"first_name": format!("Person{i:03}")})).collect();
+            app.services.create_many(&op, &holdfast_core::record::CONTACTS, &rows).expect("contacts");
+        });
+        // Settings: admins only, with clear errors.
+        let (s, _) = app.call("PUT", "/api/v1/settings", Some(&rep), Some(json!({"bulk_read_limit": 100}))).await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        let (s, p) = app.call("PUT", "/api/v1/settings", Some(&admin), Some(json!({"bulk_read_limit": 5}))).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+        let (s, set) = app.call("PUT", "/api/v1/settings", Some(&admin), Some(json!({"bulk_read_limit": 100}))).await;
+        assert_eq!(s, StatusCode::OK, "{set}");
+        assert_eq!(set, json!({"read_policy": "all", "export_policy": "everyone", "bulk_read_limit": 100}));
+
+        // Under the limit: ordinary list reads. Past it: the next page is recorded as an export.
+        let (_, page) = app.call("GET", "/api/v1/contacts?limit=60", Some(&rep), None).await;
+        assert_eq!(page["counted_as_export"], false);
+        let (_, page) = app.call("GET", "/api/v1/contacts?limit=60", Some(&rep), None).await;
+        assert_eq!(page["counted_as_export"], false, "60 read so far, under 100");
+        let (_, page) = app.call("GET", "/api/v1/contacts?limit=60", Some(&rep), None).await;
+        assert_eq!(page["counted_as_export"], true, "120 read: this one is an export");
+        let (_, me) = app.call("GET", "/api/v1/me", Some(&rep), None).await;
+        let rep_id = id_of(&me["coworker"]);
+        let (_, events) = app
+            .call("GET", &format!("/api/v1/coworkers/{rep_id}/events?action=export.create"), Some(&admin), None)
+            .await;
+        let items = events["items"].as_array().expect("items");
+        assert_eq!(items.len(), 1, "{events}");
+        assert_eq!(items[0]["details"]["bulk_read"], true);
+        assert_eq!(items[0]["details"]["read"], "list.read");
+        assert_eq!(items[0]["row_count"], 60);
+
+        // Exports only for managers and admins: the rep is stopped, with words that say why.
+        let (s, _) =
+            app.call("PUT", "/api/v1/settings", Some(&admin), Some(json!({"export_policy": "managers"}))).await;
+        assert_eq!(s, StatusCode::OK);
+        let (s, p) = app.call("GET", "/api/v1/contacts?limit=10", Some(&rep), None).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{p}");
+        assert!(p["detail"].as_str().is_some_and(|d| d.contains("counts as an export")), "{p}");
+        let (s, _) = app.call("GET", "/api/v1/contacts/export", Some(&rep), None).await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        // A manager may, and admins are never metered.
+        let (s, _) = app.call("GET", "/api/v1/contacts/export", Some(&manager), None).await;
+        assert_eq!(s, StatusCode::OK);
+        for _ in 0..3 {
+            let (s, page) = app.call("GET", "/api/v1/contacts?limit=100", Some(&admin), None).await;
+            assert_eq!((s, page["counted_as_export"].clone()), (StatusCode::OK, json!(false)));
+        }
+    }
+}

@@ -267,6 +267,7 @@ impl<D: Database> Holdfast<D> {
         kind: &'static RecordKind,
         scope: &ExportScope,
     ) -> Result<Export, CoreError> {
+        self.check_export_allowed(actor)?;
         let records = self.db.read(|tx| match scope {
             ExportScope::Picked(ids) => {
                 let ids = checked_ids(ids)?;
@@ -316,6 +317,7 @@ impl<D: Database> Holdfast<D> {
             }
         }
         self.record_read(vec![event])?;
+        self.meter_read(actor, records.len());
         let file_name = format!("{}-{}.csv", kind.plural, &format_timestamp(self.now())[..10]);
         Ok(Export { file_name, rows: records.len(), csv })
     }

@@ -7,6 +7,7 @@ mod confidentiality;
 mod coworkers;
 mod events;
 mod import;
+mod metering;
 mod records;
 
 use std::sync::{Arc, Condvar, Mutex, RwLock};
@@ -17,6 +18,7 @@ pub use bulk::{BULK_MAX, BulkOutcome, EXPORT_MAX, Export, ExportScope, HANDED_OV
 pub use confidentiality::{ConfidentialityNotice, DEFAULT_NOTICE, NOTICE_SETTING};
 pub use coworkers::{CoWorkerChanges, NewCoWorker, NewToken, OrgChart, SESSION_DAYS};
 pub use import::{ImportOptions, ImportReport, RejectedRow};
+pub use metering::{BULK_READ_SETTING, DEFAULT_BULK_READ_LIMIT, EXPORT_POLICY_SETTING, ExportPolicy, ExportSettings};
 pub use records::{HomeReport, ListRequest, Page, SearchHit, TeamOverview};
 
 use crate::error::{CoreError, StorageError};
@@ -31,6 +33,7 @@ pub struct Holdfast<D: Database> {
     reads: ReadEventWriter,
     org: RwLock<Option<(Instant, Arc<OrgChart>)>>,
     throttle: Mutex<std::collections::HashMap<String, Vec<i64>>>,
+    meter: metering::ReadMeter,
 }
 
 impl<D: Database> Holdfast<D> {
@@ -46,6 +49,7 @@ impl<D: Database> Holdfast<D> {
             clock,
             org: RwLock::new(None),
             throttle: Mutex::new(Default::default()),
+            meter: Default::default(),
         }
     }
 

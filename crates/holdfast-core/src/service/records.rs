@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde_json::{Value as Json, json};
 use uuid::Uuid;
 
+use super::metering::{ReadKind, as_read};
 use super::{Holdfast, append_events};
 use crate::access::{self, ReadPolicy};
 use crate::coworker::Actor;
@@ -35,6 +36,8 @@ pub struct ListRequest {
 pub struct Page {
     pub items: Vec<Record>,
     pub next_cursor: Option<String>,
+    /// The actor had already read past the bulk-read limit, so this page was recorded as an export.
+    pub counted_as_export: bool,
 }
 
 /// Records of one kind found by a cross-record search.
@@ -198,6 +201,7 @@ impl<D: Database> Holdfast<D> {
 
     /// Opens one record, recording the read.
     pub fn get_record(&self, actor: &Actor, kind: &'static RecordKind, id: Uuid) -> Result<Record, CoreError> {
+        let read = self.classify_read(actor)?;
         let record = self.db.read(|tx| {
             let record = self.load_live(tx, kind, id)?;
             let policy = self.read_policy(tx)?;
@@ -210,9 +214,11 @@ impl<D: Database> Holdfast<D> {
             }
             Ok(record)
         })?;
-        self.record_read(vec![
+        self.record_read(vec![as_read(
+            read,
             NewEvent::by(actor, self.now(), action::RECORD_READ).object(kind.name, record.id).rows(1),
-        ])?;
+        )])?;
+        self.meter_read(actor, 1);
         Ok(record)
     }
 
@@ -349,13 +355,14 @@ impl<D: Database> Holdfast<D> {
         if req.deleted && !actor.is_admin() {
             return Err(CoreError::forbidden("only an admin may list deleted records"));
         }
+        let read = self.classify_read(actor)?;
         let (page, query) = self.db.read(|tx| {
             let query = self.build_query(tx, actor, kind, req)?;
             let mut items = tx.list_records(kind, &query)?;
             let more = items.len() > query.limit as usize;
             items.truncate(query.limit as usize);
             let next_cursor = if more { items.last().map(|r| encode_cursor(kind, r, query.sort)) } else { None };
-            Ok((Page { items, next_cursor }, query))
+            Ok((Page { items, next_cursor, counted_as_export: read == ReadKind::Bulk }, query))
         })?;
         let act = if query.words.is_empty() { action::LIST_READ } else { action::SEARCH };
         let mut event = NewEvent::by(actor, self.now(), act).object_type(kind.name).rows(page.items.len());
@@ -371,7 +378,8 @@ impl<D: Database> Holdfast<D> {
         if req.deleted {
             event = event.detail("deleted", Json::Bool(true));
         }
-        self.record_read(vec![event])?;
+        self.record_read(vec![as_read(read, event)])?;
+        self.meter_read(actor, page.items.len());
         Ok(page)
     }
 
@@ -457,6 +465,7 @@ impl<D: Database> Holdfast<D> {
             return Err(CoreError::invalid("q", "type at least one letter or digit to search for"));
         }
         let per_kind = per_kind.clamp(1, 100);
+        let read = self.classify_read(actor)?;
         let hits = self.db.read(|tx| {
             let owners = access::readable_owners(actor, self.read_policy(tx)?);
             let mut hits = Vec::new();
@@ -476,9 +485,11 @@ impl<D: Database> Holdfast<D> {
             Ok(hits)
         })?;
         let rows: usize = hits.iter().map(|h| h.records.len()).sum();
-        self.record_read(vec![
+        self.record_read(vec![as_read(
+            read,
             NewEvent::by(actor, self.now(), action::SEARCH).rows(rows).detail("q", Json::String(q.to_string())),
-        ])?;
+        )])?;
+        self.meter_read(actor, rows);
         Ok(hits)
     }
 

@@ -1,0 +1,265 @@
+//! "Open to read, metered in bulk": any co-worker may open any customer record, but reading
+//! thousands is an export and is treated as one.
+//!
+//! Every record a co-worker opens, and every row a list, search or export hands them, counts
+//! towards their reading over the last 24 hours. Past the admin's limit, further reads are
+//! recorded as `export.create` (with `"bulk_read": true`), so they show up as exports in the
+//! co-worker's activity report, and the export policy decides whether they may go on at all.
+//! Admins and the operator are not metered.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use serde_json::json;
+use uuid::Uuid;
+
+use super::{Holdfast, append_events};
+use crate::coworker::{Actor, Role};
+use crate::error::{CoreError, FieldError};
+use crate::event::{NewEvent, action};
+use crate::storage::Database;
+use crate::time::MICROS_PER_DAY;
+
+pub const BULK_READ_SETTING: &str = "bulk_read_limit";
+pub const EXPORT_POLICY_SETTING: &str = "export_policy";
+/// Rows a co-worker may read in 24 hours before further reading counts as an export.
+pub const DEFAULT_BULK_READ_LIMIT: i64 = 5_000;
+
+/// Who may export: explicit exports, and reading past the bulk-read limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ExportPolicy {
+    #[default]
+    Everyone,
+    Managers,
+    Admins,
+}
+
+impl ExportPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExportPolicy::Everyone => "everyone",
+            ExportPolicy::Managers => "managers",
+            ExportPolicy::Admins => "admins",
+        }
+    }
+    pub fn parse(s: &str) -> Result<ExportPolicy, String> {
+        match s.trim() {
+            "everyone" => Ok(ExportPolicy::Everyone),
+            "managers" => Ok(ExportPolicy::Managers),
+            "admins" => Ok(ExportPolicy::Admins),
+            other => Err(format!("'{other}' is not an export policy; use everyone, managers or admins")),
+        }
+    }
+    pub fn allows(self, role: Role) -> bool {
+        match self {
+            ExportPolicy::Everyone => true,
+            ExportPolicy::Managers => role != Role::Rep,
+            ExportPolicy::Admins => role == Role::Admin,
+        }
+    }
+    fn who(self) -> &'static str {
+        match self {
+            ExportPolicy::Everyone => "everyone",
+            ExportPolicy::Managers => "managers and admins",
+            ExportPolicy::Admins => "admins",
+        }
+    }
+}
+
+/// The export settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExportSettings {
+    pub policy: ExportPolicy,
+    /// Rows per co-worker per 24 hours before reading counts as exporting.
+    pub bulk_read_limit: i64,
+}
+
+/// Rows read per co-worker over the last 24 hours, kept in memory after a first count from the log.
+#[derive(Default)]
+pub(crate) struct ReadMeter {
+    reads: Mutex<HashMap<Uuid, Window>>,
+    settings: Mutex<Option<(Instant, ExportSettings)>>,
+}
+
+/// One co-worker's reads in the window: (when, rows), oldest first, and their sum.
+#[derive(Default)]
+struct Window {
+    reads: VecDeque<(i64, i64)>,
+    total: i64,
+}
+
+impl Window {
+    fn drop_before(&mut self, since: i64) {
+        while let Some(&(at, rows)) = self.reads.front() {
+            if at >= since {
+                break;
+            }
+            self.total -= rows;
+            self.reads.pop_front();
+        }
+    }
+    fn add(&mut self, at: i64, rows: i64) {
+        self.reads.push_back((at, rows));
+        self.total += rows;
+    }
+}
+
+/// How a read is to be recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReadKind {
+    /// An ordinary read.
+    Collaboration,
+    /// Past the bulk-read limit: recorded as an export.
+    Bulk,
+}
+
+impl<D: Database> Holdfast<D> {
+    /// The export policy and bulk-read limit (cached for 30 seconds).
+    pub fn export_settings(&self) -> Result<ExportSettings, CoreError> {
+        if let Ok(cached) = self.meter.settings.lock()
+            && let Some((at, s)) = *cached
+            && at.elapsed().as_secs() < 30
+        {
+            return Ok(s);
+        }
+        let (policy, limit) =
+            self.db.read(|tx| Ok((tx.get_setting(EXPORT_POLICY_SETTING)?, tx.get_setting(BULK_READ_SETTING)?)))?;
+        let s = ExportSettings {
+            policy: policy.and_then(|p| ExportPolicy::parse(&p).ok()).unwrap_or_default(),
+            bulk_read_limit: limit.and_then(|l| l.parse().ok()).unwrap_or(DEFAULT_BULK_READ_LIMIT),
+        };
+        if let Ok(mut cached) = self.meter.settings.lock() {
+            *cached = Some((Instant::now(), s));
+        }
+        Ok(s)
+    }
+
+    /// Sets who may export and how much reading in a day counts as exporting (admins).
+    pub fn set_export_settings(
+        &self,
+        actor: &Actor,
+        policy: &str,
+        bulk_read_limit: i64,
+    ) -> Result<ExportSettings, CoreError> {
+        self.require_admin(actor, "change the export policy")?;
+        let policy =
+            ExportPolicy::parse(policy).map_err(|r| CoreError::Invalid(vec![FieldError::new("export_policy", r)]))?;
+        if !(50..=10_000_000).contains(&bulk_read_limit) {
+            return Err(CoreError::invalid("bulk_read_limit", "must be between 50 and 10,000,000 rows a day"));
+        }
+        let before = self.export_settings()?;
+        let after = ExportSettings { policy, bulk_read_limit };
+        self.db.write(|tx| {
+            tx.set_setting(EXPORT_POLICY_SETTING, policy.as_str())?;
+            tx.set_setting(BULK_READ_SETTING, &bulk_read_limit.to_string())?;
+            append_events(
+                tx,
+                vec![
+                    NewEvent::by(actor, self.now(), action::SETTING_UPDATE)
+                        .object("setting", EXPORT_POLICY_SETTING)
+                        .detail(
+                            "changes",
+                            json!({
+                                "export_policy": {"from": before.policy.as_str(), "to": policy.as_str()},
+                                "bulk_read_limit": {"from": before.bulk_read_limit, "to": bulk_read_limit},
+                            }),
+                        ),
+                ],
+            )?;
+            Ok(())
+        })?;
+        if let Ok(mut cached) = self.meter.settings.lock() {
+            *cached = Some((Instant::now(), after));
+        }
+        Ok(after)
+    }
+
+    /// Rows `who` read in the last 24 hours.
+    pub fn rows_read_today(&self, who: Uuid) -> Result<i64, CoreError> {
+        let now = self.now();
+        let since = now - MICROS_PER_DAY;
+        let known = self.meter.reads.lock().ok().and_then(|mut m| {
+            m.get_mut(&who).map(|w| {
+                w.drop_before(since);
+                w.total
+            })
+        });
+        if let Some(n) = known {
+            return Ok(n);
+        }
+        // First use since start: count from the log, hour by hour, so old hours fall out in time.
+        let hours = self.db.read(|tx| Ok(tx.rows_read_since(who, since)?))?;
+        let n = hours.iter().map(|h| h.1).sum();
+        if let Ok(mut m) = self.meter.reads.lock() {
+            m.entry(who).or_insert_with(|| {
+                let mut w = Window::default();
+                for (at, rows) in hours {
+                    w.add(at, rows);
+                }
+                w
+            });
+        }
+        Ok(n)
+    }
+
+    /// Before a read: whether it is ordinary or, past the limit, an export; refused when the
+    /// export policy does not let the actor export.
+    pub(crate) fn classify_read(&self, actor: &Actor) -> Result<ReadKind, CoreError> {
+        let Some(me) = actor.id() else { return Ok(ReadKind::Collaboration) };
+        if actor.is_admin() {
+            return Ok(ReadKind::Collaboration);
+        }
+        let settings = self.export_settings()?;
+        let read = self.rows_read_today(me)?;
+        if read < settings.bulk_read_limit {
+            return Ok(ReadKind::Collaboration);
+        }
+        if !settings.policy.allows(actor.role()) {
+            return Err(CoreError::forbidden(format!(
+                "you have read {read} customer records in the last 24 hours; reading more at once counts as an \
+                 export, which only {} may do here. Ask your manager or an admin",
+                settings.policy.who()
+            )));
+        }
+        Ok(ReadKind::Bulk)
+    }
+
+    /// Counts rows just read by the actor.
+    pub(crate) fn meter_read(&self, actor: &Actor, rows: usize) {
+        let (Some(me), false) = (actor.id(), actor.is_admin()) else { return };
+        let now = self.now();
+        if let Ok(mut m) = self.meter.reads.lock()
+            && let Some(w) = m.get_mut(&me)
+        {
+            w.drop_before(now - MICROS_PER_DAY);
+            w.add(now, i64::try_from(rows).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// Whether the actor may export at all.
+    pub(crate) fn check_export_allowed(&self, actor: &Actor) -> Result<(), CoreError> {
+        let settings = self.export_settings()?;
+        if actor.id().is_none() || settings.policy.allows(actor.role()) {
+            Ok(())
+        } else {
+            Err(CoreError::forbidden(format!(
+                "exports are for {} here; ask your manager or an admin",
+                settings.policy.who()
+            )))
+        }
+    }
+}
+
+/// The event for a read: `normal` as given, or for a bulk read the same read recorded as an export.
+pub(crate) fn as_read(kind: ReadKind, normal: NewEvent) -> NewEvent {
+    match kind {
+        ReadKind::Collaboration => normal,
+        ReadKind::Bulk => {
+            let was = normal.action.clone();
+            let mut e = normal.detail("bulk_read", json!(true)).detail("read", json!(was));
+            e.action = action::EXPORT_CREATE.into();
+            e
+        }
+    }
+}
