@@ -533,6 +533,14 @@ pub fn parse_changes(kind: &RecordKind, input: &Json, creating: bool) -> Result<
                 Ok(Value::Null) if field.required => {
                     errors.push(FieldError::new(name, "is required and cannot be empty"))
                 }
+                // Stored as never empty: a new record takes the default; a change may empty a
+                // text whose default is empty, and nothing else.
+                Ok(Value::Null) if field.default.is_some() => match field.default {
+                    Some(d) if creating || d.is_empty() => {
+                        changes.fields.insert(field.name, Value::Text(d.to_string()));
+                    }
+                    _ => errors.push(FieldError::new(name, "cannot be empty; leave it out to keep its value")),
+                },
                 Ok(v) => {
                     changes.fields.insert(field.name, v);
                 }

@@ -560,3 +560,36 @@ pub async fn handover(
         json!({"operation": h.operation, "changed": h.changed, "per_kind": per_kind, "from": h.from, "to": h.to}),
     ))
 }
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ConvertRequest {
+    #[serde(default)]
+    account_id: Option<String>,
+}
+
+/// `POST /api/v1/leads/{id}/convert [{"account_id": "…"}]`: the lead becomes a contact.
+pub async fn convert_lead(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+    RawBody(body): RawBody,
+) -> Result<(StatusCode, J), ApiError> {
+    let id = parse_id("lead", &id)?;
+    let req: ConvertRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        ConvertRequest::default()
+    } else {
+        serde_json::from_slice(&body).map_err(|e| body_error(&e))?
+    };
+    let account = match req.account_id {
+        Some(a) => Some(Uuid::parse_str(&a).map_err(|_| ApiError::field("account_id", "is not an id"))?),
+        None => None,
+    };
+    let done = blocking(move || s.convert_lead(&actor, id, account)).await?;
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(
+            json!({"account_id": done.account_id, "contact_id": done.contact_id, "new_account": done.new_account}),
+        ),
+    ))
+}

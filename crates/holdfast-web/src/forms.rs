@@ -40,11 +40,14 @@ struct FormPage {
     cancel: String,
     fields: Vec<FormField>,
     has_errors: bool,
+    /// For a lead not yet converted: where "Convert to a contact" posts.
+    convert: Option<String>,
 }
 
 /// Adds `/{plural}/new` and `/{plural}/{id}/edit` for every kind with forms. Explicit per kind,
 /// because `/accounts/{id}` would otherwise take `/accounts/new`.
 pub fn routes(mut router: Router<AppState>) -> Router<AppState> {
+    router = router.route("/leads/{id}/convert", axum::routing::post(convert_lead));
     for plural in FORM_KINDS {
         router = router
             .route(
@@ -209,7 +212,11 @@ fn form_page(
     status: StatusCode,
 ) -> Response {
     let fields = fields(kind, values, errors, choices);
-    render(&FormPage { me, csrf, heading, action, cancel, has_errors: !errors.is_empty(), fields }, status)
+    // A saved lead (its form posts to /leads/{id}/edit) that is not converted yet can be.
+    let convert =
+        (kind.kind == Kind::Lead && action.ends_with("/edit") && values.get("status").is_none_or(|s| s != "converted"))
+            .then(|| action.replace("/edit", "/convert"));
+    render(&FormPage { me, csrf, heading, action, cancel, has_errors: !errors.is_empty(), fields, convert }, status)
 }
 
 /// The submitted fields as API input: empty means "clear" (or, when creating, "leave out").
@@ -457,5 +464,26 @@ fn cancel_new(kind: &RecordKind, account: Option<&str>) -> String {
     match account {
         Some(a) => format!("/accounts/{a}"),
         None => format!("/{}", kind.plural),
+    }
+}
+
+/// Converts a lead into a contact at an account and opens the contact.
+async fn convert_lead(
+    State(s): State<AppState>,
+    user: PageUser,
+    Path(id): Path<String>,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    if let Some(refused) = user.refuse_forged(&form) {
+        return refused;
+    }
+    let id = match page_id(&id, "lead", user.me()) {
+        Ok(id) => id,
+        Err(not_found) => return *not_found,
+    };
+    let actor = user.actor.clone();
+    match blocking(move || s.convert_lead(&actor, id, None)).await {
+        Ok(done) => Redirect::to(&format!("/contacts/{}", done.contact_id)).into_response(),
+        Err(e) => core_error(e, user.me()),
     }
 }

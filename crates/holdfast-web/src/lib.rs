@@ -63,6 +63,7 @@ pub fn router(state: AppState) -> Router {
         .route("/coworkers/{id}/tokens/{token}", axum::routing::delete(api::revoke_token))
         .route("/imports/contacts", post(api::import_contacts).layer(DefaultBodyLimit::max(IMPORT_BODY_LIMIT)))
         .route("/bulk-operations/{id}/undo", post(api::undo_bulk))
+        .route("/leads/{id}/convert", post(api::convert_lead))
         .route("/{kind}/bulk/assign", post(api::bulk_assign))
         .route("/{kind}/export", get(api::export))
         .route("/{kind}", get(api::list).post(api::create))

@@ -832,3 +832,67 @@ async fn reading_in_bulk_counts_as_an_export_and_the_policy_can_stop_it() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lead_converts_into_a_contact_at_an_account_once() {
+    for db in each_backend() {
+        let app = App::new(db);
+        let rep = app.add("rep@example.com", Role::Rep, None, None);
+        let other = app.add("other@example.com", Role::Rep, None, None);
+        let (_, existing) = app.call("POST", "/api/v1/accounts", Some(&rep), Some(json!({"name": "Initech"}))).await;
+        let (_, lead) = app
+            .call(
+                "POST",
+                "/api/v1/leads",
+                Some(&rep),
+                Some(json!({"first_name": "Peter", "last_name": "Gibbons", "email": "peter@initech.com", "company": "initech", "title": "Engineer"})),
+            )
+            .await;
+        let path = format!("/api/v1/leads/{}/convert", id_of(&lead));
+        let (s, _) = app.call("POST", &path, Some(&other), None).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "not their lead");
+        let lead_id = uuid::Uuid::parse_str(&id_of(&lead)).expect("id");
+        let _ = lead_id;
+        let (s, done) = app.call("POST", &path, Some(&rep), None).await;
+        assert_eq!(s, StatusCode::CREATED, "{done}");
+        assert_eq!(done["account_id"], existing["id"], "found by name, ignoring case");
+        assert_eq!(done["new_account"], false);
+        let (_, contact) = app
+            .call("GET", &format!("/api/v1/contacts/{}", done["contact_id"].as_str().unwrap_or("")), Some(&rep), None)
+            .await;
+        assert_eq!(contact["email"], "peter@initech.com");
+        assert_eq!(contact["title"], "Engineer");
+        assert_eq!(contact["account_id"], existing["id"]);
+        let (_, lead) = app.call("GET", &format!("/api/v1/leads/{}", id_of(&lead)), Some(&rep), None).await;
+        assert_eq!(lead["status"], "converted");
+        let (s, _) = app.call("POST", &path, Some(&rep), None).await;
+        assert_eq!(s, StatusCode::CONFLICT, "once");
+
+        // A field stored as never empty: null takes the default when creating, and is refused
+        // when changing (a clear problem, not a storage failure).
+        let (s, c) = app
+            .call("POST", "/api/v1/contacts", Some(&rep), Some(json!({"first_name": "Joanna", "last_name": null})))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{c}");
+        let (_, deal) = app
+            .call("POST", "/api/v1/deals", Some(&rep), Some(json!({"name": "Flair", "account_id": existing["id"]})))
+            .await;
+        let (s, p) = app
+            .call("PATCH", &format!("/api/v1/deals/{}", id_of(&deal)), Some(&rep), Some(json!({"stage": null})))
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+        assert_eq!(p["errors"][0]["field"], "stage");
+
+        // No account of that name: one is created.
+        let (_, lead) = app
+            .call("POST", "/api/v1/leads", Some(&rep), Some(json!({"first_name": "Milton", "company": "Chotchkie's"})))
+            .await;
+        let (s, done) = app.call("POST", &format!("/api/v1/leads/{}/convert", id_of(&lead)), Some(&rep), None).await;
+        assert_eq!(s, StatusCode::CREATED, "{done}");
+        assert_eq!(done["new_account"], true);
+        let (_, acc) = app
+            .call("GET", &format!("/api/v1/accounts/{}", done["account_id"].as_str().unwrap_or("")), Some(&rep), None)
+            .await;
+        assert_eq!(acc["name"], "Chotchkie's", "{}", app.db.backend);
+    }
+}

@@ -450,7 +450,8 @@ async fn managers_see_their_teams_pipeline_overdue_tasks_and_forgotten_accounts(
         assert!(untouched.contains("Quiet Corp") && !untouched.contains("Busy Corp"), "{untouched}");
         let rep = site.sign_in("rep@example.com").await;
         let home = site.send("GET", "/", &rep, None).await;
-        assert!(!home.body.contains("Pipeline by stage"));
+        assert!(!home.body.contains("Pipeline by stage (your team)"), "a rep sees no team section");
+        assert!(home.body.contains("My pipeline by stage") && home.body.contains("120,000 · 1"), "{}", home.body);
         off_runtime(move || drop(site));
     }
 }

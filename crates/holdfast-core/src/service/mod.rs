@@ -7,6 +7,7 @@ mod confidentiality;
 mod coworkers;
 mod events;
 mod import;
+mod leads;
 mod metering;
 mod records;
 
@@ -18,6 +19,7 @@ pub use bulk::{BULK_MAX, BulkOutcome, EXPORT_MAX, Export, ExportScope, HANDED_OV
 pub use confidentiality::{ConfidentialityNotice, DEFAULT_NOTICE, NOTICE_SETTING};
 pub use coworkers::{CoWorkerChanges, NewCoWorker, NewToken, OrgChart, SESSION_DAYS};
 pub use import::{ImportOptions, ImportReport, RejectedRow};
+pub use leads::Conversion;
 pub use metering::{BULK_READ_SETTING, DEFAULT_BULK_READ_LIMIT, EXPORT_POLICY_SETTING, ExportPolicy, ExportSettings};
 pub use records::{HomeReport, ListRequest, Page, SearchHit, TeamOverview};
 
