@@ -30,6 +30,9 @@ pub enum BenchCmd {
         /// Directory for the benchmark's databases (default: a new temporary directory).
         #[arg(long)]
         dir: Option<std::path::PathBuf>,
+        /// Run on this PostgreSQL database instead (it must be empty), against bare SQL on the same server.
+        #[arg(long, value_name = "URL")]
+        postgres: Option<String>,
     },
     /// Web pages on the demo company: account page and contact list, rendered through the router.
     Web {
@@ -45,17 +48,17 @@ pub enum BenchCmd {
     },
 }
 
-const FIRST: &[&str] = &[
+pub(crate) const FIRST: &[&str] = &[
     "Olivia", "Liam", "Emma", "Noah", "Ava", "Oliver", "Sophia", "Elijah", "Mia", "Lucas", "Priya", "Arjun", "Mei",
     "Yuki", "Fatima", "Omar", "Lena", "Jonas", "Sofia", "Marco",
 ];
-const LAST: &[&str] = &[
+pub(crate) const LAST: &[&str] = &[
     "Smith", "Johnson", "Garcia", "Miller", "Davis", "Martinez", "Wilson", "Anderson", "Taylor", "Thomas", "Patel",
     "Nguyen", "Kim", "Chen", "Tanaka", "Müller", "Rossi", "Dubois", "Kowalski", "Okafor",
 ];
-const COMPANIES: usize = 50_000;
+pub(crate) const COMPANIES: usize = 50_000;
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
+pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
     }
@@ -63,16 +66,16 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[i.min(sorted.len() - 1)]
 }
 
-fn us(d: Duration) -> f64 {
+pub(crate) fn us(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
 
-fn row(name: &str, holdfast: String, baseline: String, ratio: String) {
+pub(crate) fn row(name: &str, holdfast: String, baseline: String, ratio: String) {
     println!("| {name} | {holdfast} | {baseline} | {ratio} |");
 }
 
 /// The CSV a company would import: HubSpot-style columns, realistic values.
-fn make_csv(n: usize) -> Vec<u8> {
+pub(crate) fn make_csv(n: usize) -> Vec<u8> {
     let mut rng = StdRng::seed_from_u64(7);
     let mut out = Vec::with_capacity(n * 110);
     let _ = writeln!(out, "First Name,Last Name,Email,Phone Number,Company Name,Job Title");
@@ -93,7 +96,10 @@ fn make_csv(n: usize) -> Vec<u8> {
 
 pub fn run(database: &str, cmd: &BenchCmd) -> Result<()> {
     let (contacts, reads, dir) = match cmd {
-        BenchCmd::Core { contacts, reads, dir } => (contacts, reads, dir),
+        BenchCmd::Core { contacts, reads, postgres: Some(url), .. } => {
+            return crate::bench_postgres::core(url, *contacts, *reads);
+        }
+        BenchCmd::Core { contacts, reads, dir, postgres: None } => (contacts, reads, dir),
         BenchCmd::Audit { events } => return audit(database, *events),
         BenchCmd::Web { requests } => return web(*requests),
     };

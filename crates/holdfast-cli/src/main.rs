@@ -3,6 +3,7 @@
 
 mod audit;
 mod bench;
+mod bench_postgres;
 
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
