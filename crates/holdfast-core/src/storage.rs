@@ -77,6 +77,14 @@ pub trait Tx {
     /// Live records whose `field` equals `value` (de-duplication), at most `limit`.
     fn find_records(&mut self, kind: &RecordKind, field: &str, value: &Value, limit: u32)
     -> StorageResult<Vec<Record>>;
+    /// For each of `values` held by some live record's `field`: (value, id of the oldest such
+    /// record). One query for many values (the import's duplicate check).
+    fn find_ids_by_values(
+        &mut self,
+        kind: &RecordKind,
+        field: &str,
+        values: &[String],
+    ) -> StorageResult<Vec<(String, Uuid)>>;
     /// Live accounts whose name equals `name` ignoring case.
     fn find_accounts_by_name(&mut self, name: &str) -> StorageResult<Vec<Record>>;
     /// Ids of live records of `kind` that point at `target` through the link list `field`.

@@ -413,6 +413,39 @@ impl<C: Conn> Tx for SqlTx<C> {
         Ok(records)
     }
 
+    fn find_ids_by_values(
+        &mut self,
+        kind: &RecordKind,
+        field: &str,
+        values: &[String],
+    ) -> StorageResult<Vec<(String, Uuid)>> {
+        let Some(f) = kind.field(field).filter(|f| !matches!(f.ty, FieldType::RefList(_))) else {
+            return Err(StorageError::Other(format!("{} has no column {field}", kind.plural)));
+        };
+        let mut out = Vec::new();
+        for chunk in values.chunks(500) {
+            let params: Vec<Value> = chunk.iter().map(|v| Value::Text(v.clone())).collect();
+            let ph: Vec<String> = (1..=params.len()).map(|i| format!("${i}")).collect();
+            let rows = self.conn.rows(
+                &format!(
+                    "SELECT \"{0}\", id FROM {1} WHERE \"{0}\" IN ({2}) AND deleted_at IS NULL",
+                    f.name,
+                    kind.plural,
+                    ph.join(", ")
+                ),
+                &params,
+            )?;
+            for r in &rows {
+                let mut c = Cols(r.iter());
+                out.push((c.text()?, c.uuid()?));
+            }
+        }
+        // The oldest record per value, as the one-by-one check would find.
+        out.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+        out.dedup_by(|a, b| a.0 == b.0);
+        Ok(out)
+    }
+
     fn find_accounts_by_name(&mut self, name: &str) -> StorageResult<Vec<Record>> {
         let kind = &holdfast_core::record::ACCOUNTS;
         let text = format!("{} WHERE lower(name) = $1 AND deleted_at IS NULL LIMIT 100", kind_sql(kind).select);

@@ -169,6 +169,42 @@ impl<D: Database> Holdfast<D> {
             let mut report = report.clone();
             let mut state = ImportState::default();
             let total = file.rows.len() as u64;
+            // Look every email up at once rather than row by row (a round trip each on PostgreSQL).
+            if let Some(col) = map.iter().position(|f| *f == Some("email")) {
+                let mut emails: Vec<String> = file
+                    .rows
+                    .iter()
+                    .filter_map(|(_, cells)| cells.get(col))
+                    .filter_map(|e| record::normalize_email(e).ok())
+                    .collect();
+                emails.sort();
+                emails.dedup();
+                for (email, id) in tx.find_ids_by_values(&record::CONTACTS, "email", &emails)? {
+                    state.contacts_by_email.insert(email, id);
+                }
+                state.emails_known = true;
+            }
+            // The same for the accounts' domains (a given domain column, else the email's).
+            let domain_col = map.iter().position(|f| *f == Some("domain"));
+            let email_col = map.iter().position(|f| *f == Some("email"));
+            let mut domains: Vec<String> = file
+                .rows
+                .iter()
+                .filter_map(|(_, cells)| match domain_col.and_then(|c| cells.get(c)).filter(|d| !d.is_empty()) {
+                    Some(d) => record::normalize_domain(d).ok(),
+                    None => email_col
+                        .and_then(|c| cells.get(c))
+                        .and_then(|e| record::normalize_email(e).ok())
+                        .and_then(|e| e.split_once('@').map(|(_, d)| d.to_string()))
+                        .filter(|d| !FREE_MAIL.contains(&d.as_str())),
+                })
+                .collect();
+            domains.sort();
+            domains.dedup();
+            for (domain, id) in tx.find_ids_by_values(&record::ACCOUNTS, "domain", &domains)? {
+                state.accounts_by_domain.insert(domain, id);
+            }
+            state.domains_known = true;
             for (i, (line, cells)) in file.rows.iter().enumerate() {
                 let mut cell: HashMap<&str, &str> = HashMap::new();
                 for (j, value) in cells.iter().enumerate() {
@@ -280,6 +316,7 @@ impl<D: Database> Holdfast<D> {
         if let Some(e) = &email {
             existing = match state.contacts_by_email.get(e) {
                 Some(id) => Some(*id),
+                None if state.emails_known => None,
                 None => tx.find_records(&record::CONTACTS, "email", &Value::Text(e.clone()), 1)?.first().map(|r| r.id),
             };
         }
@@ -306,7 +343,8 @@ impl<D: Database> Holdfast<D> {
                 report.merged += 1;
             }
             None => {
-                let rec = self.insert_new(tx, actor, &record::CONTACTS, changes)?;
+                // The account was found or made above and the owner is a known co-worker.
+                let rec = self.insert_checked(tx, actor, &record::CONTACTS, changes, false)?;
                 if let Some(e) = email {
                     state.contacts_by_email.insert(e, rec.id);
                 }
@@ -349,7 +387,10 @@ impl<D: Database> Holdfast<D> {
             if let Some(id) = state.accounts_by_domain.get(d) {
                 return Ok(Some(*id));
             }
-            if let Some(acc) = tx.find_records(&record::ACCOUNTS, "domain", &Value::Text(d.to_string()), 1)?.first() {
+            // When the domains were looked up before the rows, a miss means no account has it yet.
+            if !state.domains_known
+                && let Some(acc) = tx.find_records(&record::ACCOUNTS, "domain", &Value::Text(d.to_string()), 1)?.first()
+            {
                 state.accounts_by_domain.insert(d.to_string(), acc.id);
                 return Ok(Some(acc.id));
             }
@@ -377,7 +418,9 @@ impl<D: Database> Holdfast<D> {
         if let Some(d) = domain {
             changes.fields.insert("domain", Value::Text(d.to_string()));
         }
-        let acc: Record = self.insert_new(tx, actor, &record::ACCOUNTS, changes)?;
+        // Name, lifecycle and domain only: nothing to check references against but the owner,
+        // who is the actor.
+        let acc: Record = self.insert_checked(tx, actor, &record::ACCOUNTS, changes, false)?;
         report.accounts_created += 1;
         state.created_accounts.push(acc.id);
         if let Some(d) = domain {
@@ -392,6 +435,11 @@ impl<D: Database> Holdfast<D> {
 #[derive(Default)]
 struct ImportState {
     contacts_by_email: HashMap<String, Uuid>,
+    /// Every email of the file was looked up before the rows: one missing from
+    /// `contacts_by_email` belongs to no contact yet.
+    emails_known: bool,
+    /// The same for accounts by domain.
+    domains_known: bool,
     contacts_by_phone: HashMap<String, Uuid>,
     accounts_by_domain: HashMap<String, Uuid>,
     accounts_by_name: HashMap<String, Uuid>,

@@ -135,7 +135,20 @@ impl<D: Database> Holdfast<D> {
         tx: &mut dyn Tx,
         actor: &Actor,
         kind: &'static RecordKind,
+        changes: Changes,
+    ) -> Result<Record, CoreError> {
+        self.insert_checked(tx, actor, kind, changes, true)
+    }
+
+    /// Inserts a new record; `check_references` is false only for callers that found every
+    /// referenced record themselves in the same transaction (the import).
+    pub(crate) fn insert_checked(
+        &self,
+        tx: &mut dyn Tx,
+        actor: &Actor,
+        kind: &'static RecordKind,
         mut changes: Changes,
+        check_references: bool,
     ) -> Result<Record, CoreError> {
         let now = self.now();
         if !changes.fields.contains_key(kind.owner_field)
@@ -158,7 +171,9 @@ impl<D: Database> Holdfast<D> {
                 changes.fields.insert(field.name, Value::Int(now));
             }
         }
-        self.check_references(tx, kind, &changes)?;
+        if check_references {
+            self.check_references(tx, kind, &changes)?;
+        }
         let mut record = Record {
             id: crate::id::new_id(),
             created_at: now,
