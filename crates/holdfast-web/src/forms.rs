@@ -42,12 +42,25 @@ struct FormPage {
     has_errors: bool,
     /// For a lead not yet converted: where "Convert to a contact" posts.
     convert: Option<String>,
+    /// For a saved record: where "Delete" posts.
+    delete: Option<String>,
 }
 
 /// Adds `/{plural}/new` and `/{plural}/{id}/edit` for every kind with forms. Explicit per kind,
 /// because `/accounts/{id}` would otherwise take `/accounts/new`.
 pub fn routes(mut router: Router<AppState>) -> Router<AppState> {
     router = router.route("/leads/{id}/convert", axum::routing::post(convert_lead));
+    for plural in FORM_KINDS {
+        router = router.route(
+            &format!("/{plural}/{{id}}/delete"),
+            axum::routing::post(
+                move |State(s): State<AppState>,
+                      user: PageUser,
+                      Path(id): Path<String>,
+                      Form(f): Form<HashMap<String, String>>| { delete(s, user, plural, id, f) },
+            ),
+        );
+    }
     for plural in FORM_KINDS {
         router = router
             .route(
@@ -216,7 +229,11 @@ fn form_page(
     let convert =
         (kind.kind == Kind::Lead && action.ends_with("/edit") && values.get("status").is_none_or(|s| s != "converted"))
             .then(|| action.replace("/edit", "/convert"));
-    render(&FormPage { me, csrf, heading, action, cancel, has_errors: !errors.is_empty(), fields, convert }, status)
+    let delete = action.ends_with("/edit").then(|| action.replace("/edit", "/delete"));
+    render(
+        &FormPage { me, csrf, heading, action, cancel, has_errors: !errors.is_empty(), fields, convert, delete },
+        status,
+    )
 }
 
 /// The submitted fields as API input: empty means "clear" (or, when creating, "leave out").
@@ -484,6 +501,35 @@ async fn convert_lead(
     let actor = user.actor.clone();
     match blocking(move || s.convert_lead(&actor, id, None)).await {
         Ok(done) => Redirect::to(&format!("/contacts/{}", done.contact_id)).into_response(),
+        Err(e) => core_error(e, user.me()),
+    }
+}
+
+/// Deletes a record (it can be restored by an admin) and goes back to its list.
+async fn delete(
+    s: AppState,
+    user: PageUser,
+    plural: &'static str,
+    id: String,
+    form: HashMap<String, String>,
+) -> Response {
+    let Some(kind) = kind_of(plural) else { return crate::pages::not_found_page(user.me()) };
+    if let Some(refused) = user.refuse_forged(&form) {
+        return refused;
+    }
+    let id = match page_id(&id, kind.name, user.me()) {
+        Ok(id) => id,
+        Err(not_found) => return *not_found,
+    };
+    let actor = user.actor.clone();
+    let deleted = blocking(move || {
+        let label = s.get_record(&actor, kind, id)?.label(kind);
+        s.delete_record(&actor, kind, id)?;
+        Ok(label)
+    })
+    .await;
+    match deleted {
+        Ok(label) => Redirect::to(&format!("/{plural}?removed={}", crate::pages::encode(&label))).into_response(),
         Err(e) => core_error(e, user.me()),
     }
 }

@@ -19,7 +19,7 @@ use crate::pages::{Me, PageUser, core_error, encode, not_found_page, page_id, re
 use crate::{AppState, blocking};
 
 /// Query parameters that steer the page, not the list.
-const PAGE_PARAMS: [&str; 6] = ["handed", "n", "to", "undone", "skipped", "csrf_token"];
+const PAGE_PARAMS: [&str; 8] = ["handed", "n", "to", "undone", "skipped", "removed", "restored", "csrf_token"];
 
 pub struct Column {
     label: &'static str,
@@ -70,6 +70,9 @@ pub struct ListView {
     empty: String,
     /// The list was recorded as an export (the co-worker read past the bulk-read limit).
     metered: bool,
+    /// Showing deleted records (admins), to restore.
+    deleted: bool,
+    admin: bool,
 }
 
 #[derive(Template)]
@@ -310,15 +313,16 @@ async fn list_page(
     }
     let notice = notice(&q, kind, &names);
     let search = get("q");
-    let filtered = params.iter().any(|(k, _)| !matches!(k.as_str(), "q" | "sort" | "cursor"));
+    let filtered = params.iter().any(|(k, _)| !matches!(k.as_str(), "q" | "sort" | "cursor" | "deleted"));
     let empty = match (search.trim().is_empty(), filtered) {
+        _ if get("deleted") == "true" => format!("No deleted {plural}."),
         (true, false) => format!("No {plural} yet."),
         (true, true) => format!("No {plural} match these filters."),
         (false, false) => format!("No {plural} match “{search}”."),
         (false, true) => format!("No {plural} match “{search}” with these filters."),
     };
     let v = ListView {
-        heading: title_case(plural),
+        heading: if get("deleted") == "true" { format!("Deleted {plural}") } else { title_case(plural) },
         singular: kind.name,
         plural,
         path: path.clone(),
@@ -341,6 +345,8 @@ async fn list_page(
         notice,
         empty,
         metered: page.counted_as_export,
+        deleted: get("deleted") == "true",
+        admin: user.actor.is_admin(),
     };
     if headers.get("x-holdfast-partial").is_some() {
         render(&ListResults { v }, StatusCode::OK)
@@ -366,6 +372,15 @@ fn notice(q: &[(String, String)], kind: &RecordKind, names: &HashMap<Uuid, Strin
             text: format!("Handed {} to {}.{also}", records(n), to.unwrap_or_else(|| "the new owner".into())),
             undo: Some(op.to_string()),
         });
+    }
+    if let Some(label) = get("removed") {
+        return Some(Notice {
+            text: format!("Deleted “{label}”. An admin can bring it back from Deleted {}.", kind.plural),
+            undo: None,
+        });
+    }
+    if get("restored").is_some() {
+        return Some(Notice { text: format!("Restored {}.", records(n)), undo: None });
     }
     get("undone").map(|_| Notice { text: format!("Undone: put back {}.{also}", records(n)), undo: None })
 }
@@ -424,6 +439,10 @@ async fn bulk(s: AppState, user: PageUser, plural: &'static str, form: Vec<(Stri
                 Err(e) => core_error(e, me),
             }
         }
+        Some("restore") => match blocking(move || s.restore_records(&actor, kind, &ids)).await {
+            Ok(done) => Redirect::to(&format!("/{plural}?deleted=true&restored=1&n={}", done.len())).into_response(),
+            Err(e) => core_error(e, me),
+        },
         _ => core_error(
             crate::ApiError::field("action", "choose what to do with the picked records: hand over or export"),
             me,

@@ -81,3 +81,10 @@ document.querySelectorAll("input[type=datetime-local][data-utc]").forEach(functi
     input.form.appendChild(hidden);
   });
 });
+
+// Forms that change something hard to see undone ask first.
+document.querySelectorAll("form[data-confirm]").forEach(function (form) {
+  form.addEventListener("submit", function (e) {
+    if (!window.confirm(form.getAttribute("data-confirm"))) e.preventDefault();
+  });
+});

@@ -515,6 +515,28 @@ async fn record_forms_show_errors_beside_fields_and_save_nothing_until_valid() {
         assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
         let page = site.send("GET", &path, &rep, None).await;
         assert!(page.body.contains("Hank Scorpio"));
+        // Delete from the edit page; the record leaves the list; an admin restores it.
+        let r = site.send("POST", &format!("{path}/delete"), &rep, Some(&format!("csrf_token={csrf}"))).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let list = site.send("GET", &r.location, &rep, None).await;
+        assert!(list.body.contains("Deleted “Globex”"), "{}", list.body);
+        assert!(!list.body.contains(">Globex<"), "{}", list.body);
+        assert_eq!(site.send("GET", &path, &rep, None).await.status, StatusCode::NOT_FOUND);
+        let admin = site.sign_in("admin@example.com").await;
+        let deleted = site.send("GET", "/accounts?deleted=true", &admin, None).await;
+        assert!(deleted.body.contains(">Globex<") && deleted.body.contains("value=\"restore\""), "{}", deleted.body);
+        let admin_csrf = hidden(&deleted.body, "csrf_token");
+        let r = site
+            .send(
+                "POST",
+                "/accounts/bulk",
+                &admin,
+                Some(&format!("csrf_token={admin_csrf}&action=restore&ids={account_id}")),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        assert_eq!(site.send("GET", &path, &rep, None).await.status, StatusCode::OK, "restored");
+        assert_eq!(site.send("GET", "/accounts?deleted=true", &rep, None).await.status, StatusCode::FORBIDDEN);
         // Someone else's account: the edit is refused.
         let other = site.sign_in("other@example.com").await;
         let other_csrf = hidden(&site.send("GET", "/", &other, None).await.body, "csrf_token");

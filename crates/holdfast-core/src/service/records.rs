@@ -345,23 +345,40 @@ impl<D: Database> Holdfast<D> {
 
     /// Brings back a deleted record (admins only).
     pub fn restore_record(&self, actor: &Actor, kind: &'static RecordKind, id: Uuid) -> Result<Record, CoreError> {
+        let mut restored = self.restore_records(actor, kind, &[id])?;
+        restored.pop().ok_or_else(|| CoreError::not_found(kind.name, id))
+    }
+
+    /// Brings back deleted records, all or none (admins only).
+    pub fn restore_records(
+        &self,
+        actor: &Actor,
+        kind: &'static RecordKind,
+        ids: &[Uuid],
+    ) -> Result<Vec<Record>, CoreError> {
         if !actor.is_admin() {
             return Err(CoreError::forbidden("only an admin may restore deleted records"));
         }
+        if ids.is_empty() || ids.len() > super::BULK_MAX {
+            return Err(CoreError::invalid("ids", format!("pick between 1 and {} records", super::BULK_MAX)));
+        }
         self.db.write(|tx| {
-            let mut rec = tx.get_record(kind, id)?.ok_or_else(|| CoreError::not_found(kind.name, id))?;
-            if rec.deleted_at.is_none() {
-                return Err(CoreError::Conflict(format!("{} {id} is not deleted", kind.name)));
+            let mut out = Vec::with_capacity(ids.len());
+            let mut events = Vec::with_capacity(ids.len());
+            for id in ids {
+                let mut rec = tx.get_record(kind, *id)?.ok_or_else(|| CoreError::not_found(kind.name, id))?;
+                if rec.deleted_at.is_none() {
+                    return Err(CoreError::Conflict(format!("{} {id} is not deleted", kind.name)));
+                }
+                rec.deleted_at = None;
+                rec.updated_at = self.now();
+                rec.updated_by = actor.id();
+                tx.update_record(kind, &rec)?;
+                events.push(NewEvent::by(actor, self.now(), action::RECORD_RESTORE).object(kind.name, id).rows(1));
+                out.push(rec);
             }
-            rec.deleted_at = None;
-            rec.updated_at = self.now();
-            rec.updated_by = actor.id();
-            tx.update_record(kind, &rec)?;
-            append_events(
-                tx,
-                vec![NewEvent::by(actor, self.now(), action::RECORD_RESTORE).object(kind.name, id).rows(1)],
-            )?;
-            Ok(rec)
+            append_events(tx, events)?;
+            Ok(out)
         })
     }
 
