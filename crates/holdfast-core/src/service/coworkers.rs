@@ -623,7 +623,7 @@ impl<D: Database> Holdfast<D> {
     pub fn set_read_policy(&self, actor: &Actor, policy: &str) -> Result<ReadPolicy, CoreError> {
         self.require_admin(actor, "change the read policy")?;
         let p = ReadPolicy::parse(policy).map_err(|r| CoreError::Invalid(vec![FieldError::new("read_policy", r)]))?;
-        self.db.write(|tx| {
+        let set = self.db.write(|tx| {
             let before = self.read_policy(tx)?;
             tx.set_setting(ReadPolicy::SETTING, p.as_str())?;
             append_events(
@@ -635,6 +635,8 @@ impl<D: Database> Holdfast<D> {
                 ],
             )?;
             Ok(p)
-        })
+        })?;
+        self.forget_read_policy();
+        Ok(set)
     }
 }

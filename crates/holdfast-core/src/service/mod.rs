@@ -36,6 +36,8 @@ pub struct Holdfast<D: Database> {
     org: RwLock<Option<(Instant, Arc<OrgChart>)>>,
     throttle: Mutex<std::collections::HashMap<String, Vec<i64>>>,
     meter: metering::ReadMeter,
+    /// The read policy, kept for 30 seconds (every read checks it); cleared when it is set here.
+    read_policy_cache: Mutex<Option<(Instant, crate::access::ReadPolicy)>>,
 }
 
 impl<D: Database> Holdfast<D> {
@@ -52,6 +54,7 @@ impl<D: Database> Holdfast<D> {
             org: RwLock::new(None),
             throttle: Mutex::new(Default::default()),
             meter: Default::default(),
+            read_policy_cache: Mutex::new(None),
         }
     }
 

@@ -51,11 +51,30 @@ pub const DEFAULT_PAGE: u32 = 50;
 pub const MAX_PAGE: u32 = 500;
 
 impl<D: Database> Holdfast<D> {
+    /// The admin's read policy. Cached for 30 seconds: a change made through this server applies
+    /// at once, one made by another server process sharing the database within 30 seconds.
     pub(crate) fn read_policy(&self, tx: &mut dyn Tx) -> Result<ReadPolicy, CoreError> {
-        Ok(match tx.get_setting(ReadPolicy::SETTING)? {
+        if let Ok(cached) = self.read_policy_cache.lock()
+            && let Some((at, policy)) = *cached
+            && at.elapsed().as_secs() < 30
+        {
+            return Ok(policy);
+        }
+        let policy = match tx.get_setting(ReadPolicy::SETTING)? {
             Some(s) => ReadPolicy::parse(&s).unwrap_or_default(),
             None => ReadPolicy::All,
-        })
+        };
+        if let Ok(mut cached) = self.read_policy_cache.lock() {
+            *cached = Some((std::time::Instant::now(), policy));
+        }
+        Ok(policy)
+    }
+
+    /// Forgets the cached read policy (after it changes).
+    pub(crate) fn forget_read_policy(&self) {
+        if let Ok(mut cached) = self.read_policy_cache.lock() {
+            *cached = None;
+        }
     }
 
     /// Owner and collaborators of the account a record belongs to (for the record itself when it
