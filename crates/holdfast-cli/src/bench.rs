@@ -94,6 +94,78 @@ pub(crate) fn make_csv(n: usize) -> Vec<u8> {
     out
 }
 
+/// Audited reads by id through the service, one after another: sorted latencies and total time.
+pub(crate) fn timed_reads<D: holdfast_core::storage::Database>(
+    services: &Holdfast<D>,
+    rep: &Actor,
+    ids: &[Uuid],
+) -> Result<(Vec<Duration>, Duration)> {
+    let mut lat = Vec::with_capacity(ids.len());
+    let started = Instant::now();
+    for id in ids {
+        let t = Instant::now();
+        services.get_record(rep, &CONTACTS, *id)?;
+        lat.push(t.elapsed());
+    }
+    let total = started.elapsed();
+    lat.sort();
+    Ok((lat, total))
+}
+
+/// Audited reads per second with 2 and 8 threads sharing the ids (group commit lets one commit
+/// carry many reads' events).
+pub(crate) fn concurrent_reads<D: holdfast_core::storage::Database>(
+    services: &Arc<Holdfast<D>>,
+    rep: &Actor,
+    ids: &[Uuid],
+) -> Vec<(usize, f64)> {
+    let mut out = Vec::new();
+    for threads in [2usize, 8] {
+        let started = Instant::now();
+        std::thread::scope(|s| {
+            for chunk in ids.chunks(ids.len().div_ceil(threads)) {
+                let (services, rep) = (Arc::clone(services), rep.clone());
+                s.spawn(move || {
+                    for id in chunk {
+                        let _ = services.get_record(&rep, &CONTACTS, *id);
+                    }
+                });
+            }
+        });
+        out.push((threads, ids.len() as f64 / started.elapsed().as_secs_f64()));
+    }
+    out
+}
+
+/// Searches a user would type: a name and part of a surname, a company, an email's start.
+pub(crate) fn search_queries(n: usize, contacts: usize) -> Vec<String> {
+    let mut rng = StdRng::seed_from_u64(3);
+    (0..n)
+        .map(|i| match i % 3 {
+            0 => format!("{} {}", FIRST[rng.random_range(0..FIRST.len())], &LAST[rng.random_range(0..LAST.len())][..3]),
+            1 => format!("company{}", rng.random_range(0..COMPANIES)),
+            _ => format!("{}.{}", LAST[rng.random_range(0..LAST.len())].to_lowercase(), rng.random_range(0..contacts)),
+        })
+        .collect()
+}
+
+/// Searches through the service (25 results each): sorted latencies.
+pub(crate) fn timed_searches<D: holdfast_core::storage::Database>(
+    services: &Holdfast<D>,
+    rep: &Actor,
+    queries: &[String],
+) -> Result<Vec<Duration>> {
+    let mut lat = Vec::with_capacity(queries.len());
+    for q in queries {
+        let req = holdfast_core::service::ListRequest { q: Some(q.clone()), limit: Some(25), ..Default::default() };
+        let t = Instant::now();
+        services.list_records(rep, &CONTACTS, &req)?;
+        lat.push(t.elapsed());
+    }
+    lat.sort();
+    Ok(lat)
+}
+
 pub fn run(database: &str, cmd: &BenchCmd) -> Result<()> {
     let (contacts, reads, dir) = match cmd {
         BenchCmd::Core { contacts, reads, postgres: Some(url), .. } => {
@@ -170,15 +242,7 @@ pub fn run(database: &str, cmd: &BenchCmd) -> Result<()> {
 
     // (a) read by id through the service (with its system event) vs bare primary-key lookup.
     eprintln!("timing reads…");
-    let mut lat = Vec::with_capacity(reads);
-    let started = Instant::now();
-    for id in &uuids {
-        let t = Instant::now();
-        services.get_record(&rep, &CONTACTS, *id)?;
-        lat.push(t.elapsed());
-    }
-    let service_seq = started.elapsed();
-    lat.sort();
+    let (lat, service_seq) = timed_reads(&services, &rep, &uuids)?;
     let mut raw_lat = Vec::with_capacity(reads);
     let started = Instant::now();
     {
@@ -202,41 +266,12 @@ pub fn run(database: &str, cmd: &BenchCmd) -> Result<()> {
     }
     let raw_seq = started.elapsed();
     raw_lat.sort();
-    // Concurrent audited reads (group commit lets one commit carry many reads' events).
-    let mut concurrent = Vec::new();
-    for threads in [2usize, 8] {
-        let started = Instant::now();
-        std::thread::scope(|s| {
-            for chunk in uuids.chunks(uuids.len().div_ceil(threads)) {
-                let (services, rep) = (Arc::clone(&services), rep.clone());
-                s.spawn(move || {
-                    for id in chunk {
-                        let _ = services.get_record(&rep, &CONTACTS, *id);
-                    }
-                });
-            }
-        });
-        concurrent.push((threads, uuids.len() as f64 / started.elapsed().as_secs_f64()));
-    }
+    let concurrent = concurrent_reads(&services, &rep, &uuids);
 
     // (b) search latency.
     eprintln!("timing searches…");
-    let mut rng = StdRng::seed_from_u64(3);
-    let queries: Vec<String> = (0..reads.min(2_000))
-        .map(|i| match i % 3 {
-            0 => format!("{} {}", FIRST[rng.random_range(0..FIRST.len())], &LAST[rng.random_range(0..LAST.len())][..3]),
-            1 => format!("company{}", rng.random_range(0..COMPANIES)),
-            _ => format!("{}.{}", LAST[rng.random_range(0..LAST.len())].to_lowercase(), rng.random_range(0..contacts)),
-        })
-        .collect();
-    let mut search_lat = Vec::new();
-    for q in &queries {
-        let req = holdfast_core::service::ListRequest { q: Some(q.clone()), limit: Some(25), ..Default::default() };
-        let t = Instant::now();
-        services.list_records(&rep, &CONTACTS, &req)?;
-        search_lat.push(t.elapsed());
-    }
-    search_lat.sort();
+    let queries = search_queries(reads.min(2_000), contacts);
+    let search_lat = timed_searches(&services, &rep, &queries)?;
     let mut raw_search = Vec::new();
     {
         let mut stmt = raw.prepare_cached(

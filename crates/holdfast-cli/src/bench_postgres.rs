@@ -9,14 +9,13 @@ use std::time::Instant;
 use anyhow::{Result, bail};
 use holdfast_core::Holdfast;
 use holdfast_core::coworker::{Actor, Role};
-use holdfast_core::record::CONTACTS;
-use holdfast_core::service::{ImportOptions, ListRequest, NewCoWorker};
+use holdfast_core::service::{ImportOptions, NewCoWorker};
 use holdfast_store::{Location, Store};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use uuid::Uuid;
 
-use crate::bench::{COMPANIES, FIRST, LAST, make_csv, percentile, row, us};
+use crate::bench::{concurrent_reads, make_csv, percentile, row, search_queries, timed_reads, timed_searches, us};
 
 pub fn core(url: &str, contacts: usize, reads: usize) -> Result<()> {
     let mut raw = postgres::Client::connect(url, postgres::NoTls)?;
@@ -91,15 +90,7 @@ pub fn core(url: &str, contacts: usize, reads: usize) -> Result<()> {
 
     // (a) read by id through the service vs a bare primary-key lookup, and a bare one-row commit.
     eprintln!("timing reads…");
-    let mut lat = Vec::with_capacity(reads);
-    let started = Instant::now();
-    for id in &uuids {
-        let t = Instant::now();
-        services.get_record(&rep, &CONTACTS, *id)?;
-        lat.push(t.elapsed());
-    }
-    let service_seq = started.elapsed();
-    lat.sort();
+    let (lat, service_seq) = timed_reads(&services, &rep, &uuids)?;
     let lookup = raw.prepare(
         "SELECT id, created_at, updated_at, created_by, updated_by, deleted_at, account_id, first_name, last_name, email, phone, title, buying_role, owner_id, notes FROM contacts WHERE id = $1",
     )?;
@@ -130,40 +121,12 @@ pub fn core(url: &str, contacts: usize, reads: usize) -> Result<()> {
     let one_commit = started.elapsed() / commits as u32;
     let raw_read_and_commit = us(raw_seq) / ids.len() as f64 + us(one_commit);
 
-    let mut concurrent = Vec::new();
-    for threads in [2usize, 8] {
-        let started = Instant::now();
-        std::thread::scope(|s| {
-            for chunk in uuids.chunks(uuids.len().div_ceil(threads)) {
-                let (services, rep) = (Arc::clone(&services), rep.clone());
-                s.spawn(move || {
-                    for id in chunk {
-                        let _ = services.get_record(&rep, &CONTACTS, *id);
-                    }
-                });
-            }
-        });
-        concurrent.push((threads, uuids.len() as f64 / started.elapsed().as_secs_f64()));
-    }
+    let concurrent = concurrent_reads(&services, &rep, &uuids);
 
     // (b) search: the service vs the same tsquery on the same table.
     eprintln!("timing searches…");
-    let mut rng = StdRng::seed_from_u64(3);
-    let queries: Vec<String> = (0..reads.min(2_000))
-        .map(|i| match i % 3 {
-            0 => format!("{} {}", FIRST[rng.random_range(0..FIRST.len())], &LAST[rng.random_range(0..LAST.len())][..3]),
-            1 => format!("company{}", rng.random_range(0..COMPANIES)),
-            _ => format!("{}.{}", LAST[rng.random_range(0..LAST.len())].to_lowercase(), rng.random_range(0..contacts)),
-        })
-        .collect();
-    let mut search_lat = Vec::new();
-    for q in &queries {
-        let req = ListRequest { q: Some(q.clone()), limit: Some(25), ..Default::default() };
-        let t = Instant::now();
-        services.list_records(&rep, &CONTACTS, &req)?;
-        search_lat.push(t.elapsed());
-    }
-    search_lat.sort();
+    let queries = search_queries(reads.min(2_000), contacts);
+    let search_lat = timed_searches(&services, &rep, &queries)?;
     let search = raw.prepare(
         "SELECT id, first_name, last_name, email FROM contacts WHERE to_tsvector('simple', search_text) @@ to_tsquery('simple', $1) AND deleted_at IS NULL ORDER BY last_name, id LIMIT 26",
     )?;
