@@ -644,6 +644,9 @@ struct AccountPage {
     threads: Vec<(String, String, usize)>,
     /// Whether the relationship needs attention, and what to say about it.
     coverage: (bool, String),
+    /// Where the log form posts, and the contacts it offers as "with whom".
+    log_action: String,
+    log_with: Vec<(Uuid, String)>,
     error: Option<String>,
     stages: Vec<&'static str>,
 }
@@ -803,6 +806,8 @@ pub async fn account(
                 .collect(),
             threads,
             coverage,
+            log_action: format!("/accounts/{id}/activities"),
+            log_with: contacts.iter().map(|c| (c.id, c.label(&record::CONTACTS))).collect(),
             error: q.get("error").map(|e| match e.as_str() {
                 "deal" => "Give the deal a name.".to_string(),
                 _ => "Write what was said before logging it.".to_string(),
@@ -947,6 +952,8 @@ struct ContactPage {
     tasks: Vec<(Uuid, String, String)>,
     /// The last log form was sent empty.
     error: bool,
+    log_action: String,
+    log_with: Vec<(Uuid, String)>,
 }
 
 pub async fn contact(
@@ -1015,6 +1022,8 @@ pub async fn contact(
                 .map(|t| (t.id, show(&record::TASKS, t, "title"), show(&record::TASKS, t, "due_date")))
                 .collect(),
             error: q.contains_key("error"),
+            log_action: format!("/contacts/{}/activities", c.id),
+            log_with: Vec::new(),
         },
         StatusCode::OK,
     )
