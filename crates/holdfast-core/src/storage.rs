@@ -72,6 +72,8 @@ pub trait Tx {
     fn update_record(&mut self, kind: &RecordKind, record: &Record) -> StorageResult<()>;
     /// A record by id, deleted or not.
     fn get_record(&mut self, kind: &RecordKind, id: Uuid) -> StorageResult<Option<Record>>;
+    /// Records by id, deleted or not, in no particular order; ids not found are left out.
+    fn get_records(&mut self, kind: &RecordKind, ids: &[Uuid]) -> StorageResult<Vec<Record>>;
     /// Up to `query.limit + 1` records (the extra one tells the caller another page exists).
     fn list_records(&mut self, kind: &RecordKind, query: &RecordQuery) -> StorageResult<Vec<Record>>;
     /// Live records whose `field` equals `value` (de-duplication), at most `limit`.

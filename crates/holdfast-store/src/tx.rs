@@ -290,6 +290,21 @@ impl<C: Conn> Tx for SqlTx<C> {
         Ok(records.pop())
     }
 
+    fn get_records(&mut self, kind: &RecordKind, ids: &[Uuid]) -> StorageResult<Vec<Record>> {
+        let mut records = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(200) {
+            let params: Vec<Value> = chunk.iter().map(|id| Value::Text(id.to_string())).collect();
+            let ph: Vec<String> = (1..=params.len()).map(|i| format!("${i}")).collect();
+            let rows =
+                self.conn.rows(&format!("{} WHERE id IN ({})", kind_sql(kind).select, ph.join(", ")), &params)?;
+            for row in &rows {
+                records.push(self.record_from_row(kind, row)?);
+            }
+        }
+        self.load_links(kind, &mut records)?;
+        Ok(records)
+    }
+
     fn list_records(&mut self, kind: &RecordKind, q: &RecordQuery) -> StorageResult<Vec<Record>> {
         let sql = kind_sql(kind);
         let mut params: Vec<Value> = Vec::new();

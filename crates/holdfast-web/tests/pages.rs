@@ -601,6 +601,7 @@ async fn lists_filter_sort_and_hand_over_in_bulk_with_undo_and_export() {
         assert_eq!(order_of(&r.body, &["Alpha", "Bravo", "Charlie", "Delta"]), ["Bravo", "Alpha"], "{}", db.backend);
         let r = site.send("GET", "/deals?sort=close_date", &rep, None).await;
         assert_eq!(order_of(&r.body, &["Soon", "Undated", "Later"]), ["Soon", "Later", "Undated"], "{}", db.backend);
+        assert!(r.body.contains(&format!("<a href=\"/accounts/{alpha}\">Alpha</a>")), "each deal names its account");
         let r = site.send("GET", "/deals?sort=-close_date", &rep, None).await;
         assert_eq!(order_of(&r.body, &["Soon", "Undated", "Later"]), ["Undated", "Later", "Soon"], "{}", db.backend);
         let r = site.send_with("GET", "/accounts?q=brav", &rep, None, &[("x-holdfast-partial", "results")]).await;

@@ -562,9 +562,8 @@ impl<D: Database> Holdfast<D> {
         let labels = self.db.read(|tx| {
             let policy = self.read_policy(tx)?;
             let mut out = std::collections::HashMap::new();
-            for id in &ids {
-                let Some(rec) = tx.get_record(kind, *id)?.filter(|r| r.deleted_at.is_none()) else { continue };
-                if self.may_open(tx, actor, policy, kind, &rec)? {
+            for rec in tx.get_records(kind, &ids)? {
+                if rec.deleted_at.is_none() && self.may_open(tx, actor, policy, kind, &rec)? {
                     out.insert(rec.id, rec.label(kind));
                 }
             }
@@ -754,11 +753,10 @@ impl<D: Database> Holdfast<D> {
             let policy = self.read_policy(tx)?;
             // Only accounts the actor may read are summarized.
             let mut allowed = Vec::with_capacity(accounts.len());
-            for id in accounts.iter().take(500) {
-                if let Some(acc) = tx.get_record(&record::ACCOUNTS, *id)?
-                    && self.may_open(tx, actor, policy, &record::ACCOUNTS, &acc)?
-                {
-                    allowed.push(*id);
+            let asked: Vec<Uuid> = accounts.iter().take(500).copied().collect();
+            for acc in tx.get_records(&record::ACCOUNTS, &asked)? {
+                if self.may_open(tx, actor, policy, &record::ACCOUNTS, &acc)? {
+                    allowed.push(acc.id);
                 }
             }
             let mine: Vec<Uuid> = actor.id().into_iter().collect();
