@@ -1096,6 +1096,9 @@ struct EventRow {
 #[template(path = "events.html")]
 struct EventsPage {
     me: Option<Me>,
+    /// The co-worker's id, for the tabs (Profile is for admins).
+    id: Uuid,
+    admin: bool,
     name: String,
     email: String,
     actions: Vec<String>,
@@ -1280,6 +1283,8 @@ pub async fn coworker_events(
     render(
         &EventsPage {
             me,
+            id: target.id,
+            admin: user.actor.is_admin(),
             name: target.name,
             email: target.email,
             actions: [
