@@ -22,6 +22,7 @@ struct Site {
 struct Reply {
     status: StatusCode,
     location: String,
+    csp: String,
     cookies: Vec<String>,
     body: String,
 }
@@ -56,6 +57,7 @@ impl Site {
         let resp = self.router.clone().oneshot(req).await.expect("response");
         let status = resp.status();
         let location = resp.headers().get(header::LOCATION).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+        let csp = resp.headers().get("content-security-policy").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
         let cookies = resp
             .headers()
             .get_all(header::SET_COOKIE)
@@ -64,7 +66,7 @@ impl Site {
             .map(String::from)
             .collect();
         let body = String::from_utf8_lossy(&resp.into_body().collect().await.expect("body").to_bytes()).into_owned();
-        Reply { status, location, cookies, body }
+        Reply { status, location, csp, cookies, body }
     }
 
     /// Signs in through the form; returns the session cookie header value.
@@ -135,6 +137,11 @@ async fn sign_in_browse_log_a_call_and_review_events() {
         assert_eq!(r.status, StatusCode::SEE_OTHER);
         assert_eq!(r.location, "/login?next=/accounts");
         let login = site.send("GET", "/login", "", None).await;
+        assert!(
+            login.csp.contains("frame-ancestors 'none'") && login.csp.contains("script-src 'self'"),
+            "{}",
+            login.csp
+        );
         for field in ["name=\"email\"", "name=\"password\"", "name=\"csrf_token\""] {
             assert!(login.body.contains(field), "{field}");
         }
