@@ -162,7 +162,15 @@ pub fn document() -> Value {
         simple("A co-worker's API tokens (POST creates one, shown once)", "get"),
     );
     paths.insert("/api/v1/events".into(), simple("The whole system event log (admins)", "get"));
-    paths.insert("/api/v1/settings".into(), simple("Settings (PUT changes: admins)", "get"));
+    paths.insert(
+        "/api/v1/settings".into(),
+        simple("Settings: read_policy (all, team, own), export_policy (everyone, managers, admins), bulk_read_limit (rows a co-worker may read in 24 hours before reads count as exports); PUT changes any of them (admins)", "get"),
+    );
+    paths.insert(
+        "/api/v1/leads/{id}/convert".into(),
+        json!({"post": {"summary": "Convert a lead into a contact at its company's account (found by name or created), or at {\"account_id\"}",
+            "responses": {"201": {"description": "account_id, contact_id, new_account"}, "403": problem_ref(), "404": problem_ref(), "409": problem_ref()}}}),
+    );
     paths.insert("/api/v1/imports/contacts".into(), json!({"post": {"summary": "Import contacts from CSV (HubSpot, Salesforce or Holdfast columns); ?dry_run=true reports without writing",
         "requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}}, "responses": {"200": {"description": "Import report"}, "422": problem_ref()}}}));
     json!({
