@@ -1379,10 +1379,11 @@ pub async fn set_coworker_status(
         Ok(st) => st,
         Err(why) => return page_error(StatusCode::UNPROCESSABLE_ENTITY, "Please check what you entered", &why, me),
     };
+    let back = safe_next(form.get("back").map(String::as_str).unwrap_or("/coworkers")).to_string();
     let actor = user.actor;
     let changes = holdfast_core::service::CoWorkerChanges { status: Some(status), ..Default::default() };
     match blocking(move || s.update_coworker(&actor, &target.to_string(), changes)).await {
-        Ok(_) => Redirect::to("/coworkers").into_response(),
+        Ok(_) => Redirect::to(&back).into_response(),
         Err(e) => core_error(e, me),
     }
 }

@@ -953,15 +953,23 @@ async fn a_departing_coworker_reaffirms_confidentiality_once_per_notice() {
         // Active co-workers are never asked.
         assert_eq!(site.send("GET", "/", &rep, None).await.status, StatusCode::OK);
         let csrf = hidden(&site.send("GET", "/settings", &admin, None).await.body, "csrf_token");
+        let profile = site.send("GET", &format!("/coworkers/{rep_id}/edit"), &admin, None).await;
+        assert!(
+            profile.body.contains("When rep Person leaves") && profile.body.contains("Mark departing"),
+            "{}",
+            profile.body
+        );
+        let back = format!("%2Fcoworkers%2F{rep_id}%2Fedit%23leaving");
         let r = site
             .send(
                 "POST",
                 &format!("/coworkers/{rep_id}/status"),
                 &admin,
-                Some(&format!("csrf_token={csrf}&status=departing")),
+                Some(&format!("csrf_token={csrf}&status=departing&back={back}")),
             )
             .await;
         assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        assert_eq!(r.location, format!("/coworkers/{rep_id}/edit#leaving"));
 
         // Departing: every page leads to the notice first; they can still sign out.
         let r = site.send("GET", "/accounts?q=x", &rep, None).await;
@@ -983,7 +991,8 @@ async fn a_departing_coworker_reaffirms_confidentiality_once_per_notice() {
         assert_eq!(r.location, "/accounts");
         assert_eq!(site.send("GET", "/", &rep, None).await.status, StatusCode::OK, "asked once");
         let page = site.send("GET", &format!("/coworkers/{rep_id}/edit"), &admin, None).await;
-        assert!(page.body.contains("reaffirmed the confidentiality notice on"), "{}", page.body);
+        assert!(page.body.contains("Reaffirmed the confidentiality notice on"), "{}", page.body);
+        assert!(page.body.contains("value=\"departed\""), "the checklist offers the last step: {}", page.body);
         let acks = off_runtime(|| {
             services.events(
                 &Actor::operator(),
