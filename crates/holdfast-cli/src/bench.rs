@@ -94,6 +94,24 @@ pub(crate) fn make_csv(n: usize) -> Vec<u8> {
     out
 }
 
+/// The rep whose reads the benches time.
+pub(crate) fn bench_rep<D: holdfast_core::storage::Database>(services: &Holdfast<D>) -> Result<Actor> {
+    services.add_coworker(
+        &Actor::operator(),
+        NewCoWorker {
+            email: "bench@example.com".into(),
+            name: "Bench Rep".into(),
+            role: Role::Rep,
+            seniority: None,
+            team: None,
+            manager: None,
+            title: None,
+            password: None,
+        },
+    )?;
+    Ok(services.actor_for("bench@example.com")?)
+}
+
 /// Audited reads by id through the service, one after another: sorted latencies and total time.
 pub(crate) fn timed_reads<D: holdfast_core::storage::Database>(
     services: &Holdfast<D>,
@@ -194,20 +212,7 @@ pub fn run(database: &str, cmd: &BenchCmd) -> Result<()> {
     println!("build: {}", if cfg!(debug_assertions) { "debug (numbers are not representative)" } else { "release" });
     let services = Arc::new(Holdfast::new(Store::open(&Location::Sqlite(db_path.clone()))?));
     let operator = Actor::operator();
-    services.add_coworker(
-        &operator,
-        NewCoWorker {
-            email: "bench@example.com".into(),
-            name: "Bench Rep".into(),
-            role: Role::Rep,
-            seniority: None,
-            team: None,
-            manager: None,
-            title: None,
-            password: None,
-        },
-    )?;
-    let rep = services.actor_for("bench@example.com")?;
+    let rep = bench_rep(&services)?;
 
     eprintln!("generating {contacts} CSV rows…");
     let csv = make_csv(contacts);

@@ -8,14 +8,16 @@ use std::time::Instant;
 
 use anyhow::{Result, bail};
 use holdfast_core::Holdfast;
-use holdfast_core::coworker::{Actor, Role};
-use holdfast_core::service::{ImportOptions, NewCoWorker};
+use holdfast_core::coworker::Actor;
+use holdfast_core::service::ImportOptions;
 use holdfast_store::{Location, Store};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use uuid::Uuid;
 
-use crate::bench::{concurrent_reads, make_csv, percentile, row, search_queries, timed_reads, timed_searches, us};
+use crate::bench::{
+    bench_rep, concurrent_reads, make_csv, percentile, row, search_queries, timed_reads, timed_searches, us,
+};
 
 pub fn core(url: &str, contacts: usize, reads: usize) -> Result<()> {
     let mut raw = postgres::Client::connect(url, postgres::NoTls)?;
@@ -35,20 +37,7 @@ pub fn core(url: &str, contacts: usize, reads: usize) -> Result<()> {
     println!("build: {}", if cfg!(debug_assertions) { "debug (numbers are not representative)" } else { "release" });
     let services = Arc::new(Holdfast::new(Store::open(&Location::Postgres(url.to_string()))?));
     let operator = Actor::operator();
-    services.add_coworker(
-        &operator,
-        NewCoWorker {
-            email: "bench@example.com".into(),
-            name: "Bench Rep".into(),
-            role: Role::Rep,
-            seniority: None,
-            team: None,
-            manager: None,
-            title: None,
-            password: None,
-        },
-    )?;
-    let rep = services.actor_for("bench@example.com")?;
+    let rep = bench_rep(&services)?;
     eprintln!("generating {contacts} CSV rows…");
     let csv = make_csv(contacts);
 

@@ -368,18 +368,22 @@ pub struct TokenBody {
     name: String,
 }
 
+/// A JSON body that may be left out (empty means the defaults).
+fn optional_body<T: Default + serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    let v: Json = serde_json::from_slice(body).map_err(|e| ApiError::BadJson(e.to_string()))?;
+    serde_json::from_value(v).map_err(|e| body_error(&e))
+}
+
 pub async fn create_token(
     State(s): State<AppState>,
     Caller(actor): Caller,
     Path(id): Path<String>,
     RawBody(body): RawBody,
 ) -> Result<impl IntoResponse, ApiError> {
-    let b: TokenBody = if body.iter().all(u8::is_ascii_whitespace) {
-        TokenBody::default()
-    } else {
-        let v: Json = serde_json::from_slice(&body).map_err(|e| ApiError::BadJson(e.to_string()))?;
-        serde_json::from_value(v).map_err(|e| body_error(&e))?
-    };
+    let b: TokenBody = optional_body(&body)?;
     let t = blocking(move || s.create_token(&actor, &id, &b.name)).await?;
     let mut out = credential_json(&t.credential);
     out["token"] = json!(t.secret);
@@ -442,14 +446,7 @@ pub async fn update_settings(
         return Err(ApiError::field("", "name at least one setting: read_policy, export_policy, bulk_read_limit"));
     }
     let (read, export) = blocking(move || {
-        if let Some(p) = read {
-            s.set_read_policy(&actor, &p)?;
-        }
-        if export.is_some() || limit.is_some() {
-            let now = s.export_settings()?;
-            let policy = export.unwrap_or_else(|| now.policy.as_str().to_string());
-            s.set_export_settings(&actor, &policy, limit.unwrap_or(now.bulk_read_limit))?;
-        }
+        s.change_settings(&actor, read.as_deref(), export.as_deref(), limit)?;
         Ok((s.read_policy_setting()?, s.export_settings()?))
     })
     .await?;
@@ -497,7 +494,7 @@ pub async fn bulk_assign(
     JsonBody(body): JsonBody,
 ) -> Result<J, ApiError> {
     let kind = kind_of(&plural)?;
-    let req: BulkAssign = serde_json::from_value(body).map_err(|e| ApiError::field("", e.to_string()))?;
+    let req: BulkAssign = serde_json::from_value(body).map_err(|e| body_error(&e))?;
     let ids = parse_ids(&req.ids)?;
     let done = blocking(move || s.bulk_assign(&actor, kind, &ids, &req.owner)).await?;
     Ok(axum::Json(outcome_json(&done)))
@@ -553,7 +550,7 @@ pub async fn handover(
     Path(id): Path<String>,
     JsonBody(body): JsonBody,
 ) -> Result<J, ApiError> {
-    let req: HandoverRequest = serde_json::from_value(body).map_err(|e| ApiError::field("", e.to_string()))?;
+    let req: HandoverRequest = serde_json::from_value(body).map_err(|e| body_error(&e))?;
     let h = blocking(move || s.handover(&actor, &id, &req.to)).await?;
     let per_kind: serde_json::Map<String, Json> = h.per_kind.iter().map(|(k, n)| (k.to_string(), json!(n))).collect();
     Ok(axum::Json(
@@ -576,11 +573,7 @@ pub async fn convert_lead(
     RawBody(body): RawBody,
 ) -> Result<(StatusCode, J), ApiError> {
     let id = parse_id("lead", &id)?;
-    let req: ConvertRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        ConvertRequest::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|e| body_error(&e))?
-    };
+    let req: ConvertRequest = optional_body(&body)?;
     let account = match req.account_id {
         Some(a) => Some(Uuid::parse_str(&a).map_err(|_| ApiError::field("account_id", "is not an id"))?),
         None => None,

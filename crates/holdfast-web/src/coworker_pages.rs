@@ -133,13 +133,11 @@ fn show_form(
     )
 }
 
+/// Field errors, and a duplicate email (the one conflict adding a co-worker has) beside the email.
 fn field_errors(e: &crate::ApiError) -> Option<HashMap<String, String>> {
     match e {
-        crate::ApiError::Core(CoreError::Invalid(errors)) => {
-            Some(errors.iter().map(|fe| (fe.field.clone(), fe.reason.clone())).collect())
-        }
         crate::ApiError::Core(CoreError::Conflict(why)) => Some([("email".to_string(), why.clone())].into()),
-        _ => None,
+        other => crate::forms::field_errors(other),
     }
 }
 

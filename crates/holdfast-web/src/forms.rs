@@ -254,7 +254,8 @@ fn input_of(kind: &RecordKind, form: &HashMap<String, String>, creating: bool) -
     Json::Object(map)
 }
 
-fn field_errors(e: &crate::ApiError) -> Option<HashMap<String, String>> {
+/// A service's "these fields are wrong" as field name -> reason, for showing beside each field.
+pub(crate) fn field_errors(e: &crate::ApiError) -> Option<HashMap<String, String>> {
     match e {
         crate::ApiError::Core(CoreError::Invalid(errors)) => {
             Some(errors.iter().map(|fe| (fe.field.clone(), fe.reason.clone())).collect())

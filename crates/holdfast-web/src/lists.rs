@@ -389,12 +389,6 @@ fn values<'a>(form: &'a [(String, String)], name: &str) -> impl Iterator<Item = 
     form.iter().filter(move |(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
-fn refuse_forged(user: &PageUser, form: &[(String, String)]) -> Option<Response> {
-    let token: HashMap<String, String> =
-        values(form, "csrf_token").next().map(|t| ("csrf_token".to_string(), t.to_string())).into_iter().collect();
-    user.refuse_forged(&token)
-}
-
 fn csv_download(export: holdfast_core::service::Export) -> Response {
     let disposition = format!("attachment; filename=\"{}\"", export.file_name);
     let mut resp = (StatusCode::OK, [(header::CONTENT_TYPE, "text/csv; charset=utf-8")], export.csv).into_response();
@@ -407,7 +401,7 @@ fn csv_download(export: holdfast_core::service::Export) -> Response {
 /// The bulk bar: hand the picked records to a co-worker, or export them.
 async fn bulk(s: AppState, user: PageUser, plural: &'static str, form: Vec<(String, String)>) -> Response {
     let Some(kind) = RecordKind::by_plural(plural) else { return not_found_page(user.me()) };
-    if let Some(refused) = refuse_forged(&user, &form) {
+    if let Some(refused) = user.refuse_forged_pairs(&form) {
         return refused;
     }
     let me = user.me();
@@ -453,7 +447,7 @@ async fn bulk(s: AppState, user: PageUser, plural: &'static str, form: Vec<(Stri
 /// "Export all matching": the list's search and filters, every page.
 async fn export_matching(s: AppState, user: PageUser, plural: &'static str, form: Vec<(String, String)>) -> Response {
     let Some(kind) = RecordKind::by_plural(plural) else { return not_found_page(user.me()) };
-    if let Some(refused) = refuse_forged(&user, &form) {
+    if let Some(refused) = user.refuse_forged_pairs(&form) {
         return refused;
     }
     let me = user.me();
@@ -475,7 +469,7 @@ async fn undo(
     Path(id): Path<String>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
-    if let Some(refused) = refuse_forged(&user, &form) {
+    if let Some(refused) = user.refuse_forged_pairs(&form) {
         return refused;
     }
     let me = user.me();

@@ -66,7 +66,16 @@ impl PageUser {
     }
     /// `None` when the form carries this session's CSRF token, else the page refusing it.
     pub(crate) fn refuse_forged(&self, form: &HashMap<String, String>) -> Option<Response> {
-        match form.get("csrf_token") {
+        self.refuse_forged_token(form.get("csrf_token").map(String::as_str))
+    }
+
+    /// The same for a form read as a list of pairs (forms with repeated fields).
+    pub(crate) fn refuse_forged_pairs(&self, form: &[(String, String)]) -> Option<Response> {
+        self.refuse_forged_token(form.iter().find(|(k, _)| k == "csrf_token").map(|(_, v)| v.as_str()))
+    }
+
+    fn refuse_forged_token(&self, token: Option<&str>) -> Option<Response> {
+        match token {
             Some(t) if same(t, &self.csrf) => None,
             _ => {
                 Some(page_error(StatusCode::FORBIDDEN, "This form has expired", "Reload the page and try again.", None))
@@ -824,12 +833,14 @@ pub async fn log_activity(
     Path(id): Path<String>,
     Form(form): Form<Vec<(String, String)>>,
 ) -> Response {
-    let one = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-    let token: HashMap<String, String> = one("csrf_token").map(|t| ("csrf_token".to_string(), t)).into_iter().collect();
-    let account = match form_target(&user, &token, &id, "account") {
-        Ok(target) => target,
-        Err(refused) => return *refused,
+    if let Some(refused) = user.refuse_forged_pairs(&form) {
+        return refused;
+    }
+    let account = match page_id(&id, "account", user.me()) {
+        Ok(id) => id,
+        Err(not_found) => return *not_found,
     };
+    let one = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     let contacts: Vec<String> = form.iter().filter(|(k, _)| k == "contact_ids").map(|(_, v)| v.clone()).collect();
     log(s, user, Some(account), contacts, one("type"), one("summary"), format!("/accounts/{account}")).await
 }
@@ -1476,16 +1487,16 @@ pub async fn save_settings(
     let limit = form.get("bulk_read_limit").cloned();
     let actor = user.actor;
     let saved = blocking(move || {
-        s.set_read_policy(&actor, &policy)?;
-        if let (Some(export), Some(limit)) = (export, limit) {
-            let limit = limit
-                .trim()
-                .replace(',', "")
-                .parse::<i64>()
-                .map_err(|_| CoreError::invalid("bulk_read_limit", "must be a whole number of rows"))?;
-            s.set_export_settings(&actor, &export, limit)?;
-        }
-        Ok(())
+        let limit = match limit {
+            Some(l) => Some(
+                l.trim()
+                    .replace(',', "")
+                    .parse::<i64>()
+                    .map_err(|_| CoreError::invalid("bulk_read_limit", "must be a whole number of rows"))?,
+            ),
+            None => None,
+        };
+        s.change_settings(&actor, Some(&policy), export.as_deref(), limit)
     });
     match saved.await {
         Ok(_) => Redirect::to("/settings?saved=1").into_response(),

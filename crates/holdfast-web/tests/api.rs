@@ -790,8 +790,12 @@ async fn reading_in_bulk_counts_as_an_export_and_the_policy_can_stop_it() {
         // Settings: admins only, with clear errors.
         let (s, _) = app.call("PUT", "/api/v1/settings", Some(&rep), Some(json!({"bulk_read_limit": 100}))).await;
         assert_eq!(s, StatusCode::FORBIDDEN);
-        let (s, p) = app.call("PUT", "/api/v1/settings", Some(&admin), Some(json!({"bulk_read_limit": 5}))).await;
+        let (s, p) = app
+            .call("PUT", "/api/v1/settings", Some(&admin), Some(json!({"read_policy": "own", "bulk_read_limit": 5})))
+            .await;
         assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+        let (_, now) = app.call("GET", "/api/v1/settings", Some(&admin), None).await;
+        assert_eq!(now["read_policy"], "all", "one bad value changes nothing");
         let (s, set) = app.call("PUT", "/api/v1/settings", Some(&admin), Some(json!({"bulk_read_limit": 100}))).await;
         assert_eq!(s, StatusCode::OK, "{set}");
         assert_eq!(set, json!({"read_policy": "all", "export_policy": "everyone", "bulk_read_limit": 100}));

@@ -161,11 +161,10 @@ impl<D: Database> Holdfast<D> {
             changes.fields.insert(kind.owner_field, Value::Text(owner.to_string()));
             let mut was = serde_json::Map::new();
             for id in ids {
-                let old = self.load_live(tx, kind, id)?.owner(kind);
-                let (_, event) =
+                let applied =
                     self.apply_changes(tx, actor, kind, id, &changes).map_err(|e| name_record(e, kind, id))?;
-                if let Some(event) = event {
-                    was.insert(id.to_string(), json!(old));
+                if let Some(event) = applied.event {
+                    was.insert(id.to_string(), json!(applied.before.owner(kind)));
                     events.push(event.detail("operation", json!(operation)));
                 }
             }
@@ -241,9 +240,9 @@ impl<D: Database> Holdfast<D> {
                     }
                     let mut changes = Changes::default();
                     changes.fields.insert(kind.owner_field, owner_value(old));
-                    let (_, event) =
+                    let applied =
                         self.apply_changes(tx, actor, kind, id, &changes).map_err(|e| name_record(e, kind, id))?;
-                    events.extend(event.map(|e| e.detail("operation", json!(operation))));
+                    events.extend(applied.event.map(|e| e.detail("operation", json!(operation))));
                 }
             }
             let changed = events.len();

@@ -81,8 +81,8 @@ impl<D: Database> Holdfast<D> {
             );
             let mut status = record::Changes::default();
             status.fields.insert("status", Value::Text("converted".into()));
-            let (_, update) = self.apply_changes(tx, actor, &LEADS, lead, &status)?;
-            events.extend(update.map(|e| {
+            let applied = self.apply_changes(tx, actor, &LEADS, lead, &status)?;
+            events.extend(applied.event.map(|e| {
                 e.detail(
                     "converted_to",
                     json!({"account": account_id, "contact": contact.id, "new_account": new_account}),

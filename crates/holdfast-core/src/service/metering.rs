@@ -175,6 +175,40 @@ impl<D: Database> Holdfast<D> {
         Ok(after)
     }
 
+    /// Changes any of the read policy, export policy and bulk-read limit (admins). Every value is
+    /// checked before any is saved, so a bad one changes nothing.
+    pub fn change_settings(
+        &self,
+        actor: &Actor,
+        read_policy: Option<&str>,
+        export_policy: Option<&str>,
+        bulk_read_limit: Option<i64>,
+    ) -> Result<(), CoreError> {
+        self.require_admin(actor, "change settings")?;
+        let mut errors = Vec::new();
+        if let Some(Err(r)) = read_policy.map(crate::access::ReadPolicy::parse) {
+            errors.push(FieldError::new("read_policy", r));
+        }
+        if let Some(Err(r)) = export_policy.map(ExportPolicy::parse) {
+            errors.push(FieldError::new("export_policy", r));
+        }
+        if bulk_read_limit.is_some_and(|n| !(50..=10_000_000).contains(&n)) {
+            errors.push(FieldError::new("bulk_read_limit", "must be between 50 and 10,000,000 rows a day"));
+        }
+        if !errors.is_empty() {
+            return Err(CoreError::Invalid(errors));
+        }
+        if let Some(p) = read_policy {
+            self.set_read_policy(actor, p)?;
+        }
+        if export_policy.is_some() || bulk_read_limit.is_some() {
+            let now = self.export_settings()?;
+            let policy = export_policy.unwrap_or(now.policy.as_str());
+            self.set_export_settings(actor, policy, bulk_read_limit.unwrap_or(now.bulk_read_limit))?;
+        }
+        Ok(())
+    }
+
     /// Rows `who` read in the last 24 hours.
     pub fn rows_read_today(&self, who: Uuid) -> Result<i64, CoreError> {
         let now = self.now();

@@ -31,6 +31,14 @@ pub struct ListRequest {
     pub deleted: bool,
 }
 
+/// One record changed inside a transaction: as it was, as it is, and its event (none when
+/// nothing changed).
+pub(crate) struct Applied {
+    pub before: Record,
+    pub after: Record,
+    pub event: Option<NewEvent>,
+}
+
 /// One page of a list.
 #[derive(Debug, Clone)]
 pub struct Page {
@@ -266,13 +274,13 @@ impl<D: Database> Holdfast<D> {
     ) -> Result<Record, CoreError> {
         let changes = parse_changes(kind, input, false)?;
         self.db.write(|tx| {
-            let (after, event) = self.apply_changes(tx, actor, kind, id, &changes)?;
-            append_events(tx, event.into_iter().collect())?;
-            Ok(after)
+            let applied = self.apply_changes(tx, actor, kind, id, &changes)?;
+            append_events(tx, applied.event.into_iter().collect())?;
+            Ok(applied.after)
         })
     }
 
-    /// Checks and writes `changes` to one record inside `tx`; returns the record as it now is and
+    /// Checks and writes `changes` to one record inside `tx`; returns the record as it was, and
     /// the `record.update` event to append (none when nothing changed).
     pub(crate) fn apply_changes(
         &self,
@@ -281,61 +289,58 @@ impl<D: Database> Holdfast<D> {
         kind: &'static RecordKind,
         id: Uuid,
         changes: &Changes,
-    ) -> Result<(Record, Option<NewEvent>), CoreError> {
-        let changes = changes.clone();
-        {
-            let before = self.load_live(tx, kind, id)?;
-            let team = self.account_team(tx, kind, &before)?;
-            if !access::may_edit(actor, before.owner(kind), &team) {
+    ) -> Result<Applied, CoreError> {
+        let before = self.load_live(tx, kind, id)?;
+        let team = self.account_team(tx, kind, &before)?;
+        if !access::may_edit(actor, before.owner(kind), &team) {
+            return Err(CoreError::forbidden(format!(
+                "{} may change only {} they own or whose account team they are on; ask the owner or a manager",
+                actor.describe(),
+                kind.plural
+            )));
+        }
+        if let Some(Value::Text(new_owner)) = changes.fields.get(kind.owner_field) {
+            let new_owner =
+                Uuid::parse_str(new_owner).map_err(|_| CoreError::invalid(kind.owner_field, "is not an id"))?;
+            if before.owner(kind) != Some(new_owner) && !access::may_assign(actor, new_owner) {
                 return Err(CoreError::forbidden(format!(
-                    "{} may change only {} they own or whose account team they are on; ask the owner or a manager",
+                    "{} may not hand {} to another co-worker",
                     actor.describe(),
                     kind.plural
                 )));
             }
-            if let Some(Value::Text(new_owner)) = changes.fields.get(kind.owner_field) {
-                let new_owner =
-                    Uuid::parse_str(new_owner).map_err(|_| CoreError::invalid(kind.owner_field, "is not an id"))?;
-                if before.owner(kind) != Some(new_owner) && !access::may_assign(actor, new_owner) {
-                    return Err(CoreError::forbidden(format!(
-                        "{} may not hand {} to another co-worker",
-                        actor.describe(),
-                        kind.plural
-                    )));
-                }
-            }
-            self.check_references(tx, kind, &changes)?;
-            let mut after = before.clone();
-            let mut diff = serde_json::Map::new();
-            for (name, value) in changes.fields {
-                if after.get(name) != &value {
-                    let field = kind.field(name);
-                    diff.insert(
-                        name.into(),
-                        json!({"from": field_json(field, before.get(name)), "to": field_json(field, &value)}),
-                    );
-                    after.fields.insert(name, value);
-                }
-            }
-            for (name, ids) in changes.links {
-                let old = before.links.get(name).cloned().unwrap_or_default();
-                if old != ids {
-                    diff.insert(name.into(), json!({"from": old, "to": ids}));
-                    after.links.insert(name, ids);
-                }
-            }
-            if diff.is_empty() {
-                return Ok((after, None));
-            }
-            after.updated_at = self.now();
-            after.updated_by = actor.id();
-            tx.update_record(kind, &after)?;
-            let event = NewEvent::by(actor, after.updated_at, action::RECORD_UPDATE)
-                .object(kind.name, id)
-                .rows(1)
-                .detail("changes", Json::Object(diff));
-            Ok((after, Some(event)))
         }
+        self.check_references(tx, kind, changes)?;
+        let mut after = before.clone();
+        let mut diff = serde_json::Map::new();
+        for (name, value) in &changes.fields {
+            if after.get(name) != value {
+                let field = kind.field(name);
+                diff.insert(
+                    (*name).into(),
+                    json!({"from": field_json(field, before.get(name)), "to": field_json(field, value)}),
+                );
+                after.fields.insert(name, value.clone());
+            }
+        }
+        for (name, ids) in &changes.links {
+            let old = before.links.get(name).cloned().unwrap_or_default();
+            if &old != ids {
+                diff.insert((*name).into(), json!({"from": old, "to": ids}));
+                after.links.insert(name, ids.clone());
+            }
+        }
+        if diff.is_empty() {
+            return Ok(Applied { before, after, event: None });
+        }
+        after.updated_at = self.now();
+        after.updated_by = actor.id();
+        tx.update_record(kind, &after)?;
+        let event = NewEvent::by(actor, after.updated_at, action::RECORD_UPDATE)
+            .object(kind.name, id)
+            .rows(1)
+            .detail("changes", Json::Object(diff));
+        Ok(Applied { before, after, event: Some(event) })
     }
 
     /// Soft-deletes a record: it disappears from lists and can be restored by an admin.
