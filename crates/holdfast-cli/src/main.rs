@@ -253,7 +253,7 @@ fn main() {
 }
 
 fn open(cli: &Cli) -> Result<Arc<Holdfast<Store>>> {
-    let location = Location::parse(&cli.database());
+    let location = Location::parse(&cli.database_url());
     let store = Store::open(&location).with_context(|| format!("opening the {}", location.describe()))?;
     Ok(Arc::new(Holdfast::new(store)))
 }
@@ -277,7 +277,7 @@ fn read_stdin_secret() -> Result<String> {
 
 impl Cli {
     /// The database location: `--database`, else the data directory, else ./holdfast-data.
-    fn database(&self) -> String {
+    fn database_url(&self) -> String {
         match (&self.database, &self.data_dir) {
             (Some(d), _) => d.clone(),
             (None, Some(dir)) => dir.to_string_lossy().into_owned(),
@@ -291,7 +291,7 @@ fn data_dir(cli: &Cli) -> PathBuf {
     if let Some(d) = &cli.data_dir {
         return d.clone();
     }
-    match Location::parse(&cli.database()) {
+    match Location::parse(&cli.database_url()) {
         Location::Sqlite(p) => {
             p.parent().filter(|d| !d.as_os_str().is_empty()).map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."))
         }
@@ -302,7 +302,7 @@ fn data_dir(cli: &Cli) -> PathBuf {
 fn run(cli: Cli) -> Result<()> {
     match &cli.command {
         Command::Serve(args) => serve(&cli, args),
-        Command::Bench(cmd) => bench::run(&cli.database(), cmd),
+        Command::Bench(cmd) => bench::run(&cli.database_url(), cmd),
         _ => {
             let services = open(&cli)?;
             let files = audit::AuditFiles::in_dir(&data_dir(&cli));
@@ -391,8 +391,8 @@ fn command(cli: &Cli, services: &Holdfast<Store>, files: &audit::AuditFiles) -> 
                 return Ok(());
             }
             let h = services.handover(&me, coworker, to)?;
-            for (plural, n) in &h.per_kind {
-                println!("{plural}\t{n}");
+            for k in &h.per_kind {
+                println!("{}\t{}", k.plural, k.count);
             }
             eprintln!(
                 "handed {} records from {} to {}; undo with: holdfast undo {}",
@@ -534,12 +534,17 @@ fn command(cli: &Cli, services: &Holdfast<Store>, files: &audit::AuditFiles) -> 
             Ok(())
         }
         Command::Settings(SettingsCmd::Show) => {
-            println!("read_policy\t{}", services.read_policy_setting()?.as_str());
+            let s = services.settings()?;
+            println!("read_policy\t{}", s.read_policy.as_str());
+            println!("export_policy\t{}", s.export_policy.as_str());
+            println!("bulk_read_limit\t{}", s.bulk_read_limit);
             Ok(())
         }
         Command::Settings(SettingsCmd::ReadPolicy { policy }) => {
-            let p = services.set_read_policy(&me, policy)?;
-            println!("read_policy\t{}", p.as_str());
+            let change =
+                holdfast_core::service::SettingsChange { read_policy: Some(policy.clone()), ..Default::default() };
+            let s = services.change_settings(&me, &change)?;
+            println!("read_policy\t{}", s.read_policy.as_str());
             Ok(())
         }
     }
@@ -601,7 +606,7 @@ fn lock_data_dir(location: &Location) -> Result<Option<std::fs::File>> {
 }
 
 fn serve(cli: &Cli, args: &ServeArgs) -> Result<()> {
-    let location = Location::parse(&cli.database());
+    let location = Location::parse(&cli.database_url());
     let _lock = lock_data_dir(&location)?;
     let services = open(cli)?;
     if args.demo {
@@ -615,7 +620,7 @@ fn serve(cli: &Cli, args: &ServeArgs) -> Result<()> {
         eprintln!("No co-workers yet. Open http://{}/ in a browser to create the first admin, or run:", args.listen);
         eprintln!(
             "  holdfast --database {} coworker add --email you@example.com --name \"Your Name\" --role admin",
-            cli.database()
+            cli.database_url()
         );
         eprintln!("and an API token with: holdfast token create --coworker you@example.com");
     }

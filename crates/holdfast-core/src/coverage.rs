@@ -56,6 +56,34 @@ pub fn coverage(activities: &[Record], since: i64) -> Coverage {
     Coverage { coworkers, contacts, level }
 }
 
+/// How often one co-worker and one customer contact took part in the same activity.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Thread {
+    pub coworker: Uuid,
+    pub contact: Uuid,
+    pub activities: usize,
+}
+
+/// Who talks to whom at an account: every (co-worker, contact) pair that shared an activity (the
+/// one who logged it and those who took part), busiest first, at most `limit`.
+pub fn threads(activities: &[Record], limit: usize) -> Vec<Thread> {
+    let mut pairs: std::collections::BTreeMap<(Uuid, Uuid), usize> = std::collections::BTreeMap::new();
+    for a in activities.iter().filter(|a| a.deleted_at.is_none()) {
+        let mut ours: BTreeSet<Uuid> = a.owner(&ACTIVITIES).into_iter().collect();
+        ours.extend(a.links.get("coworker_ids").into_iter().flatten());
+        for contact in a.links.get("contact_ids").into_iter().flatten() {
+            for coworker in &ours {
+                *pairs.entry((*coworker, *contact)).or_default() += 1;
+            }
+        }
+    }
+    let mut out: Vec<Thread> =
+        pairs.into_iter().map(|((coworker, contact), activities)| Thread { coworker, contact, activities }).collect();
+    out.sort_by_key(|t| std::cmp::Reverse(t.activities));
+    out.truncate(limit);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -84,5 +112,16 @@ mod tests {
         // Old activity falls out of the window.
         assert_eq!(coverage(&spread, 11).level, CoverageLevel::SingleThreaded);
         assert_eq!(coverage(&spread, 12).level, CoverageLevel::Silent);
+    }
+
+    #[test]
+    fn threads_count_each_pair_that_shared_an_activity_busiest_first() {
+        let u = Uuid::from_u128;
+        let acts = [activity(10, 1, &[2], &[7]), activity(11, 1, &[], &[7]), activity(12, 3, &[], &[8])];
+        let t = threads(&acts, 10);
+        assert_eq!(t[0], Thread { coworker: u(1), contact: u(7), activities: 2 });
+        assert_eq!(t.len(), 3);
+        assert!(t.contains(&Thread { coworker: u(2), contact: u(7), activities: 1 }));
+        assert_eq!(threads(&acts, 1).len(), 1);
     }
 }

@@ -15,6 +15,9 @@ pub enum Role {
 }
 
 impl Role {
+    /// Every role, in the order forms offer them.
+    pub const ALL: [Role; 3] = [Role::Rep, Role::Manager, Role::Admin];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Admin => "admin",
@@ -45,6 +48,9 @@ pub enum Status {
 }
 
 impl Status {
+    /// Every status, in the order a co-worker goes through them (suspended is a pause).
+    pub const ALL: [Status; 4] = [Status::Active, Status::Departing, Status::Suspended, Status::Departed];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Active => "active",
@@ -77,6 +83,9 @@ pub enum Seniority {
 }
 
 impl Seniority {
+    /// Every seniority, from the first rung up, as forms offer them.
+    pub const ALL: [Seniority; 3] = [Seniority::Individual, Seniority::Manager, Seniority::Executive];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Seniority::Executive => "executive",

@@ -43,6 +43,29 @@ pub mod action {
     pub const AUDIT_EXPORT: &str = "audit.export";
     pub const AUDIT_RETENTION: &str = "audit.retention";
     pub const DEMO_LOAD: &str = "demo.load";
+
+    /// The actions that read customer rows (their `row_count` is what bulk-read metering and
+    /// the daily volume charts add up).
+    pub const READS: [&str; 4] = [RECORD_READ, LIST_READ, SEARCH, EXPORT_CREATE];
+
+    /// The actions a reviewer filters a co-worker's System events by, in the order offered.
+    pub const REVIEWED: [&str; 15] = [
+        RECORD_READ,
+        LIST_READ,
+        SEARCH,
+        REPORT_READ,
+        EXPORT_CREATE,
+        RECORD_CREATE,
+        RECORD_UPDATE,
+        RECORD_DELETE,
+        BULK_UPDATE,
+        BULK_UNDO,
+        IMPORT,
+        LOGIN,
+        LOGIN_FAILED,
+        LOGOUT,
+        TOKEN_CREATE,
+    ];
 }
 
 /// The hash that precedes the first event.

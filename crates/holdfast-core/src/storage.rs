@@ -21,6 +21,8 @@ pub trait Database: Send + Sync + 'static {
     fn rehearse<T>(&self, f: impl FnOnce(&mut dyn Tx) -> Result<T, CoreError>) -> Result<T, CoreError>;
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
+    /// The highest schema migration applied.
+    fn schema_version(&self) -> Result<i64, CoreError>;
 }
 
 /// Which deleted records a query sees.
@@ -65,8 +67,14 @@ pub struct Credential {
     pub revoked_at: Option<i64>,
 }
 
-/// Operations inside one transaction.
-pub trait Tx {
+/// Operations inside one transaction, by area. Each area is a trait of its own (implemented in
+/// its own file of holdfast-store); `Tx` is all of them, and what the services are handed.
+pub trait Tx: RecordStore + ReportStore + CoWorkerStore + SettingStore + EventLog {}
+
+impl<T: RecordStore + ReportStore + CoWorkerStore + SettingStore + EventLog + ?Sized> Tx for T {}
+
+/// Customer records: accounts, contacts, leads, deals, contracts, activities and tasks.
+pub trait RecordStore {
     fn insert_record(&mut self, kind: &RecordKind, record: &Record) -> StorageResult<()>;
     /// Writes every column, link list and the search text of an existing record.
     fn update_record(&mut self, kind: &RecordKind, record: &Record) -> StorageResult<()>;
@@ -94,20 +102,27 @@ pub trait Tx {
     fn count_records(&mut self, kind: &RecordKind) -> StorageResult<i64>;
     /// How many live records of `kind` the co-worker owns.
     fn count_owned(&mut self, kind: &RecordKind, owner: Uuid) -> StorageResult<i64>;
-    /// Open and closed deals per stage: (stage, deals, total amount in cents), for the owners given
-    /// (all when `None`).
-    fn deal_pipeline(&mut self, owners: Option<&[Uuid]>) -> StorageResult<Vec<(String, i64, i64)>>;
+}
+
+/// Aggregates over customer records for the home pages (pipeline, overdue tasks, untouched
+/// accounts, activity per week). `owners` narrows to the records those co-workers own (all when
+/// `None`).
+pub trait ReportStore {
+    /// Open and closed deals per stage, for the owners given (all when `None`).
+    fn deal_pipeline(&mut self, owners: Option<&[Uuid]>) -> StorageResult<Vec<StageTotal<String>>>;
     /// Open tasks due before `today` (`YYYY-MM-DD`), oldest first.
     fn overdue_tasks(&mut self, owners: Option<&[Uuid]>, today: &str, limit: u32) -> StorageResult<Vec<Record>>;
     /// Accounts with no activity since `since`, by name.
     fn untouched_accounts(&mut self, owners: Option<&[Uuid]>, since: i64, limit: u32) -> StorageResult<Vec<Record>>;
-
     /// For each of these accounts that has any live activity, when the latest one happened.
     fn last_touches(&mut self, accounts: &[Uuid]) -> StorageResult<Vec<(Uuid, i64)>>;
     /// Live activities per week from `since` (week 0 starts at `since`), for the owners given
     /// (all when `None`): (week, activities).
     fn activities_per_week(&mut self, owners: Option<&[Uuid]>, since: i64) -> StorageResult<Vec<(i64, i64)>>;
+}
 
+/// Co-workers, teams, and their credentials (sessions and API tokens).
+pub trait CoWorkerStore {
     fn insert_coworker(&mut self, c: &CoWorker) -> StorageResult<()>;
     fn update_coworker(&mut self, c: &CoWorker) -> StorageResult<()>;
     fn get_coworker(&mut self, id: Uuid) -> StorageResult<Option<CoWorker>>;
@@ -115,17 +130,23 @@ pub trait Tx {
     fn list_coworkers(&mut self) -> StorageResult<Vec<CoWorker>>;
     fn insert_team(&mut self, t: &Team) -> StorageResult<()>;
     fn list_teams(&mut self) -> StorageResult<Vec<Team>>;
-
     fn insert_credential(&mut self, c: &Credential) -> StorageResult<()>;
     fn find_credential(&mut self, secret_hash: &str) -> StorageResult<Option<Credential>>;
     fn touch_credential(&mut self, id: Uuid, at: i64) -> StorageResult<()>;
     /// Revokes one credential, or all of a co-worker's; returns how many were live.
     fn revoke_credentials(&mut self, coworker_id: Uuid, only: Option<Uuid>, at: i64) -> StorageResult<usize>;
     fn list_credentials(&mut self, coworker_id: Uuid) -> StorageResult<Vec<Credential>>;
+}
 
+/// Installation settings, as text by key (the services type them).
+pub trait SettingStore {
     fn get_setting(&mut self, key: &str) -> StorageResult<Option<String>>;
     fn set_setting(&mut self, key: &str, value: &str) -> StorageResult<()>;
+}
 
+/// The system event log: the hash chain, queries over it, retention, signed checkpoints and
+/// the cursors of SIEM shippers.
+pub trait EventLog {
     /// The last event's sequence number and hash, locking the chain until commit.
     fn chain_head(&mut self) -> StorageResult<(i64, String)>;
     /// The same, without locking (read-only transactions).
@@ -142,17 +163,24 @@ pub trait Tx {
     fn rows_read_since(&mut self, coworker: Uuid, since: i64) -> StorageResult<Vec<(i64, i64)>>;
     /// Per co-worker, UTC day (days since the epoch) and action: events and rows, from `since`.
     fn daily_counts(&mut self, since: i64, until: i64) -> StorageResult<Vec<DailyCount>>;
-
     /// Retention: the seq and hash of the last event before `before`, if any.
     fn last_event_before(&mut self, before: i64) -> StorageResult<Option<(i64, String)>>;
     /// Retention: deletes every event with `seq <= through` past the append-only guard; returns
     /// how many. Only the retention service calls this, after signing a checkpoint at the cut.
     fn delete_events_through(&mut self, through: i64) -> StorageResult<u64>;
-
     fn insert_checkpoint(&mut self, c: &Checkpoint) -> StorageResult<()>;
     fn list_checkpoints(&mut self) -> StorageResult<Vec<Checkpoint>>;
     fn get_cursor(&mut self, name: &str) -> StorageResult<Option<i64>>;
     fn set_cursor(&mut self, name: &str, seq: i64, at: i64) -> StorageResult<()>;
+}
+
+/// Deals in one pipeline stage and their total amount.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StageTotal<S = &'static str> {
+    pub stage: S,
+    pub deals: i64,
+    /// Total amount in cents.
+    pub cents: i64,
 }
 
 /// Events and rows one co-worker caused with one action on one day.

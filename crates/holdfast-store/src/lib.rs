@@ -1,9 +1,15 @@
 //! Holdfast's storage: SQLite (embedded, the default) and PostgreSQL behind one [`Store`], which
 //! implements `holdfast_core::storage::Database`. All SQL lives in this crate.
 
+mod codec;
 mod conn;
+mod coworkers;
 mod error;
+mod event_log;
 mod postgres;
+mod records;
+mod reports;
+mod settings;
 mod sqlite;
 mod tx;
 
@@ -181,14 +187,6 @@ impl Store {
         }
     }
 
-    /// The schema version recorded in the database.
-    pub fn schema_version(&self) -> Result<i64, CoreError> {
-        self.with_conn(false, |c| {
-            let rows = c.rows("SELECT coalesce(max(version), 0) FROM schema_migrations", &[])?;
-            Ok(rows.first().and_then(|r| r.first()).and_then(|v| v.as_int()).unwrap_or(0))
-        })
-    }
-
     /// Runs `f` with a raw connection in a transaction (committed if `commit` and `f` succeeds).
     /// For the store's own maintenance, tests and benchmarks; services go through [`Database`].
     pub fn with_conn<T>(
@@ -296,5 +294,11 @@ impl Database for Store {
             Engine::Sqlite(_) => "sqlite",
             Engine::Postgres(_) => "postgres",
         }
+    }
+    fn schema_version(&self) -> Result<i64, CoreError> {
+        self.with_conn(false, |c| {
+            let rows = c.rows("SELECT coalesce(max(version), 0) FROM schema_migrations", &[])?;
+            Ok(rows.first().and_then(|r| r.first()).and_then(|v| v.as_int()).unwrap_or(0))
+        })
     }
 }

@@ -2,10 +2,15 @@
 
 use holdfast_core::coworker::{Actor, Role};
 use holdfast_core::record::{ALL_KINDS, FieldType, Kind};
-use holdfast_core::service::NewCoWorker;
+use holdfast_core::service::{NewCoWorker, SettingsChange};
+use holdfast_core::storage::Database;
 use holdfast_store::{Backend, SCHEMA_VERSION};
 use holdfast_testing::each_backend;
 use serde_json::{Value, json};
+
+fn read_policy(p: &str) -> SettingsChange {
+    SettingsChange { read_policy: Some(p.into()), ..Default::default() }
+}
 
 fn sample(ty: FieldType, refs: &std::collections::HashMap<Kind, String>) -> Value {
     match ty {
@@ -86,7 +91,7 @@ fn both_backends_are_at_the_same_schema_version() {
 fn the_event_log_refuses_update_and_delete() {
     for db in each_backend() {
         let services = db.services();
-        services.set_read_policy(&Actor::operator(), "all").expect("writes an event");
+        services.change_settings(&Actor::operator(), &read_policy("all")).expect("writes an event");
         let store = db.store();
         for sql in ["UPDATE system_events SET action = 'edited'", "DELETE FROM system_events"] {
             let result = store.with_conn(true, |c| c.exec(sql, &[]));
@@ -110,12 +115,12 @@ fn retention_deletes_old_events_behind_a_signed_checkpoint() {
         let dir = tempfile::tempdir().expect("dir");
         let key = AuditKey::load_or_create(&dir.path().join("key")).expect("key");
         for p in ["team", "all", "own"] {
-            services.set_read_policy(&op, p).expect("event");
+            services.change_settings(&op, &read_policy(p)).expect("event");
         }
         let early = services.write_checkpoint(&key, "interval").expect("checkpoint");
         clock.advance_secs(100 * 86_400);
         for p in ["team", "all"] {
-            services.set_read_policy(&op, p).expect("event");
+            services.change_settings(&op, &read_policy(p)).expect("event");
         }
         // Too recent a cut is refused.
         assert!(services.retain_events(&op, &key, services.now() - 10 * MICROS_PER_DAY).is_err());

@@ -1,7 +1,5 @@
 //! The JSON API under `/api/v1`. Handlers only translate HTTP to service calls and back.
 
-use std::collections::BTreeMap;
-
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
@@ -10,7 +8,7 @@ use holdfast_core::CoreError;
 use holdfast_core::coworker::{Role, Seniority, Status};
 use holdfast_core::event::EventFilter;
 use holdfast_core::record::{RecordKind, search_words};
-use holdfast_core::service::{CoWorkerChanges, ImportOptions, ListRequest, NewCoWorker};
+use holdfast_core::service::{CoWorkerChanges, ImportOptions, NewCoWorker, Settings, SettingsChange};
 use holdfast_core::storage::Credential;
 use holdfast_core::time::{format_timestamp, parse_timestamp};
 use serde::Deserialize;
@@ -21,7 +19,8 @@ use uuid::Uuid;
 
 use crate::extract::{Caller, JsonBody, RawBody, client_of};
 use crate::problem::{ApiError, body_error};
-use crate::{AppState, blocking};
+use crate::query::{list_request, parse_bool, parse_num};
+use crate::state::{AppState, blocking};
 
 type Params = Query<Vec<(String, String)>>;
 
@@ -32,36 +31,6 @@ fn kind_of(plural: &str) -> Result<&'static RecordKind, ApiError> {
 
 fn parse_id(what: &'static str, text: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(text).map_err(|_| ApiError::Core(CoreError::not_found(what, text)))
-}
-
-fn parse_num<T: std::str::FromStr>(name: &str, v: &str) -> Result<T, ApiError> {
-    v.parse().map_err(|_| ApiError::field(name, format!("'{v}' is not a whole number")))
-}
-
-fn parse_bool(name: &str, v: &str) -> Result<bool, ApiError> {
-    match v {
-        "true" | "1" | "yes" => Ok(true),
-        "false" | "0" | "no" | "" => Ok(false),
-        _ => Err(ApiError::field(name, "must be true or false")),
-    }
-}
-
-/// Splits query parameters into the list request's known parts and field filters.
-pub(crate) fn list_request(params: Vec<(String, String)>) -> Result<ListRequest, ApiError> {
-    let mut req = ListRequest::default();
-    for (k, v) in params {
-        match k.as_str() {
-            "q" => req.q = Some(v).filter(|q| !q.trim().is_empty()),
-            "owner" => req.owner = Some(v),
-            "sort" => req.sort = Some(v),
-            "limit" => req.limit = Some(parse_num("limit", &v)?),
-            "cursor" => req.cursor = Some(v).filter(|c| !c.is_empty()),
-            "offset" => req.offset = Some(parse_num("offset", &v)?),
-            "deleted" => req.deleted = parse_bool("deleted", &v)?,
-            _ => req.filters.push((k, v)),
-        }
-    }
-    Ok(req)
 }
 
 pub async fn list(
@@ -133,8 +102,9 @@ pub async fn history(
 ) -> Result<J, ApiError> {
     let kind = kind_of(&plural)?;
     let id = parse_id(kind.name, &id)?;
-    let events = blocking(move || s.record_history(&actor, kind, id)).await?;
-    let items: Vec<Json> = events
+    let history = blocking(move || s.record_history(&actor, kind, id)).await?;
+    let items: Vec<Json> = history
+        .events
         .iter()
         .map(|e| {
             json!({
@@ -405,52 +375,59 @@ pub async fn revoke_token(
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn settings_json(read: holdfast_core::access::ReadPolicy, export: holdfast_core::service::ExportSettings) -> Json {
-    json!({"read_policy": read.as_str(), "export_policy": export.policy.as_str(), "bulk_read_limit": export.bulk_read_limit})
+fn settings_json(s: &Settings) -> Json {
+    json!({"read_policy": s.read_policy.as_str(), "export_policy": s.export_policy.as_str(), "bulk_read_limit": s.bulk_read_limit})
 }
 
 pub async fn settings(State(s): State<AppState>, Caller(_actor): Caller) -> Result<J, ApiError> {
-    let (read, export) = blocking(move || Ok((s.read_policy_setting()?, s.export_settings()?))).await?;
-    Ok(axum::Json(settings_json(read, export)))
+    let settings = blocking(move || s.settings()).await?;
+    Ok(axum::Json(settings_json(&settings)))
 }
 
-/// Changes any of `read_policy`, `export_policy` and `bulk_read_limit` (admins).
+/// The settings a PUT or PATCH may change; any JSON type is taken so that a wrong one is named.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsBody {
+    read_policy: Option<Json>,
+    export_policy: Option<Json>,
+    bulk_read_limit: Option<Json>,
+}
+
+impl SettingsBody {
+    fn change(self) -> Result<SettingsChange, ApiError> {
+        let text = |v: Option<Json>, field: &str, words: &str| match v {
+            None => Ok(None),
+            Some(Json::String(p)) => Ok(Some(p)),
+            Some(_) => Err(ApiError::field(field, format!("must be {words}"))),
+        };
+        let change = SettingsChange {
+            read_policy: text(self.read_policy, "read_policy", "all, team or own")?,
+            export_policy: text(self.export_policy, "export_policy", "everyone, managers or admins")?,
+            bulk_read_limit: match self.bulk_read_limit {
+                None => None,
+                Some(v) => Some(
+                    v.as_i64().ok_or_else(|| ApiError::field("bulk_read_limit", "must be a whole number of rows"))?,
+                ),
+            },
+            confidentiality_notice: None,
+        };
+        if change.is_empty() {
+            return Err(ApiError::field("", "name at least one setting: read_policy, export_policy, bulk_read_limit"));
+        }
+        Ok(change)
+    }
+}
+
+/// Changes any of `read_policy`, `export_policy` and `bulk_read_limit` (admins), all or nothing.
 pub async fn update_settings(
     State(s): State<AppState>,
     Caller(actor): Caller,
     JsonBody(body): JsonBody,
 ) -> Result<J, ApiError> {
-    let map: BTreeMap<String, Json> = serde_json::from_value(body).map_err(|e| body_error(&e))?;
-    let (mut read, mut export, mut limit) = (None, None, None);
-    for (k, v) in map {
-        match (k.as_str(), v) {
-            ("read_policy", Json::String(p)) => read = Some(p),
-            ("read_policy", _) => return Err(ApiError::field("read_policy", "must be all, team or own")),
-            ("export_policy", Json::String(p)) => export = Some(p),
-            ("export_policy", _) => {
-                return Err(ApiError::field("export_policy", "must be everyone, managers or admins"));
-            }
-            ("bulk_read_limit", v) => match v.as_i64() {
-                Some(n) => limit = Some(n),
-                None => return Err(ApiError::field("bulk_read_limit", "must be a whole number of rows")),
-            },
-            (other, _) => {
-                return Err(ApiError::field(
-                    other,
-                    "is not a setting; the settings are: read_policy, export_policy, bulk_read_limit",
-                ));
-            }
-        }
-    }
-    if read.is_none() && export.is_none() && limit.is_none() {
-        return Err(ApiError::field("", "name at least one setting: read_policy, export_policy, bulk_read_limit"));
-    }
-    let (read, export) = blocking(move || {
-        s.change_settings(&actor, read.as_deref(), export.as_deref(), limit)?;
-        Ok((s.read_policy_setting()?, s.export_settings()?))
-    })
-    .await?;
-    Ok(axum::Json(settings_json(read, export)))
+    let body: SettingsBody = serde_json::from_value(body).map_err(|e| body_error(&e))?;
+    let change = body.change()?;
+    let settings = blocking(move || s.change_settings(&actor, &change)).await?;
+    Ok(axum::Json(settings_json(&settings)))
 }
 
 pub async fn import_contacts(
@@ -552,7 +529,8 @@ pub async fn handover(
 ) -> Result<J, ApiError> {
     let req: HandoverRequest = serde_json::from_value(body).map_err(|e| body_error(&e))?;
     let h = blocking(move || s.handover(&actor, &id, &req.to)).await?;
-    let per_kind: serde_json::Map<String, Json> = h.per_kind.iter().map(|(k, n)| (k.to_string(), json!(n))).collect();
+    let per_kind: serde_json::Map<String, Json> =
+        h.per_kind.iter().map(|k| (k.plural.to_string(), json!(k.count))).collect();
     Ok(axum::Json(
         json!({"operation": h.operation, "changed": h.changed, "per_kind": per_kind, "from": h.from, "to": h.to}),
     ))

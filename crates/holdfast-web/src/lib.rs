@@ -1,49 +1,34 @@
-//! Holdfast over HTTP: the JSON API (`/api/v1`), its OpenAPI document, and health checks.
-//! Handlers are thin: they parse input, call `holdfast_core` services on a blocking thread, and
-//! map results and errors (RFC 9457 problem+json) back.
+//! Holdfast over HTTP: the JSON API (`/api/v1`), its OpenAPI document, the web app's pages, and
+//! health checks. Handlers are thin: they parse input, call `holdfast_core` services on a
+//! blocking thread, and map results and errors (RFC 9457 problem+json, or an error page) back.
+//! This file only builds the router.
 
 mod api;
-mod coworker_pages;
 mod extract;
-mod forms;
-mod lists;
 mod openapi;
 mod pages;
 mod problem;
+mod query;
+mod state;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use holdfast_core::storage::Database;
-use holdfast_core::{CoreError, Holdfast};
-use holdfast_store::Store;
+use holdfast_core::CoreError;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub use problem::ApiError;
-
-/// The services the handlers call.
-pub type AppState = Arc<Holdfast<Store>>;
+pub use state::{AppState, blocking};
 
 /// JSON bodies larger than this are refused with 413.
 pub const JSON_BODY_LIMIT: usize = 1024 * 1024;
 /// CSV uploads larger than this are refused with 413.
 pub const IMPORT_BODY_LIMIT: usize = 64 * 1024 * 1024;
-
-/// Runs a service call on the blocking pool (services are synchronous and touch the database).
-pub async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, CoreError> + Send + 'static,
-) -> Result<T, ApiError> {
-    match tokio::task::spawn_blocking(f).await {
-        Ok(result) => result.map_err(ApiError::from),
-        Err(_) => Err(ApiError::Internal),
-    }
-}
 
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
@@ -72,29 +57,7 @@ pub fn router(state: AppState) -> Router {
         .route("/{kind}/{id}/history", get(api::history))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT));
-    coworker_pages::routes(lists::routes(forms::routes(Router::new())))
-        .route("/", get(pages::home))
-        .route("/login", get(pages::login_page).post(pages::login_submit))
-        .route("/logout", post(pages::logout))
-        .route("/setup", post(pages::setup_submit))
-        .route("/accounts/{id}", get(pages::account))
-        .route("/accounts/{id}/activities", post(pages::log_activity))
-        .route("/accounts/{id}/deals", post(pages::create_deal))
-        .route("/deals/{id}/stage", post(pages::move_deal))
-        .route("/contacts/{id}", get(pages::contact))
-        .route("/contacts/{id}/activities", post(pages::log_contact_activity))
-        .route("/contacts/{id}/history", get(pages::contact_history))
-        .route("/accounts/{id}/history", get(pages::account_history))
-        .route("/coworkers", get(pages::coworkers))
-        .route("/coworkers/{id}/events", get(pages::coworker_events))
-        .route("/coworkers/{id}/status", post(pages::set_coworker_status))
-        .route("/settings", get(pages::settings).post(pages::save_settings))
-        .route("/settings/confidentiality", post(pages::save_confidentiality_notice))
-        .route("/confidentiality", get(pages::confidentiality).post(pages::acknowledge_confidentiality))
-        .route("/settings/tokens", post(pages::create_token))
-        .route("/settings/tokens/{id}/revoke", post(pages::revoke_token))
-        .route("/static/app.css", get(pages::static_css))
-        .route("/static/app.js", get(pages::static_js))
+    pages::routes(Router::new())
         .route("/healthz", get(healthz))
         .nest("/api/v1", api)
         .with_state(state)
@@ -128,9 +91,8 @@ async fn not_found() -> ApiError {
 }
 
 async fn healthz(State(s): State<AppState>) -> Result<axum::Json<serde_json::Value>, ApiError> {
-    let backend = s.database().backend();
-    let version = blocking(move || s.database().schema_version()).await?;
-    Ok(axum::Json(serde_json::json!({"status": "ok", "backend": backend, "schema_version": version})))
+    let h = blocking(move || s.health()).await?;
+    Ok(axum::Json(serde_json::json!({"status": "ok", "backend": h.backend, "schema_version": h.schema_version})))
 }
 
 async fn openapi_document() -> axum::Json<serde_json::Value> {

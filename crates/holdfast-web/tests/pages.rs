@@ -332,7 +332,7 @@ async fn admins_set_policy_and_suspend_and_reps_manage_their_tokens() {
         let csrf = hidden(&page.body, "csrf_token");
         let r = site.send("POST", "/settings", &admin, Some(&format!("read_policy=team&csrf_token={csrf}"))).await;
         assert_eq!(r.status, StatusCode::SEE_OTHER);
-        assert_eq!(off_runtime(|| services.read_policy_setting()).expect("policy").as_str(), "team");
+        assert_eq!(off_runtime(|| services.settings()).expect("policy").read_policy.as_str(), "team");
         // A rep sees no policy form and cannot post one.
         let rep_page = site.send("GET", "/settings", &rep, None).await;
         assert!(!rep_page.body.contains("name=\"read_policy\""));
@@ -1027,5 +1027,53 @@ async fn a_departing_coworker_reaffirms_confidentiality_once_per_notice() {
             .await;
         assert_eq!(r.status, StatusCode::CONFLICT);
         off_runtime(move || drop(site));
+    }
+}
+
+/// The history page reads the record through the services: the read policy decides whether it
+/// opens, and opening it is recorded like any read of the record.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_records_history_page_is_an_audited_read_under_the_read_policy() {
+    use holdfast_core::record::ACCOUNTS;
+    for db in each_backend() {
+        let services = off_runtime(|| db.services());
+        let site = setup(Arc::clone(&services));
+        let rep = site.sign_in("rep@example.com").await;
+        let (mine, theirs, rep_id) = off_runtime(|| {
+            let rep = services.actor_for("rep@example.com").expect("rep");
+            let other = services.actor_for("other@example.com").expect("other");
+            let mine = services.create_record(&rep, &ACCOUNTS, &json!({"name": "Mine Ltd"})).expect("account");
+            services.update_record(&rep, &ACCOUNTS, mine.id, &json!({"tier": "strategic"})).expect("change");
+            let theirs = services.create_record(&other, &ACCOUNTS, &json!({"name": "Theirs Ltd"})).expect("account");
+            let own = holdfast_core::service::SettingsChange { read_policy: Some("own".into()), ..Default::default() };
+            services.change_settings(&Actor::operator(), &own).expect("policy");
+            (mine.id, theirs.id, rep.id())
+        });
+        let reads_of = |id: uuid::Uuid| {
+            off_runtime(|| {
+                services.events(
+                    &Actor::operator(),
+                    &EventFilter {
+                        action: Some("record.read".into()),
+                        object_id: Some(id.to_string()),
+                        limit: 10,
+                        ..Default::default()
+                    },
+                )
+            })
+            .expect("events")
+        };
+
+        let page = site.send("GET", &format!("/accounts/{mine}/history"), &rep, None).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", db.backend);
+        assert!(page.body.contains("History: Mine Ltd") && page.body.contains("strategic"), "{}", page.body);
+        let reads = reads_of(mine);
+        assert_eq!(reads.len(), 1, "opening the history is one recorded read on {}", db.backend);
+        assert_eq!(reads[0].event.coworker_id, rep_id);
+
+        let refused = site.send("GET", &format!("/accounts/{theirs}/history"), &rep, None).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN, "{}", db.backend);
+        assert!(!refused.body.contains("Theirs Ltd"), "a refused history shows nothing of the record");
+        assert!(reads_of(theirs).is_empty());
     }
 }

@@ -344,16 +344,16 @@ impl<D: Database> Holdfast<D> {
 }
 
 impl<D: Database> Holdfast<D> {
-    /// Who changed what on a record, when, from what to what: its create, update, delete and
+    /// Who changed what on a record, when, from what to what: the record (opened as any read is:
+    /// the read policy is checked and the read recorded) with its create, update, delete and
     /// restore events, newest first. Anyone who may open the record may see its history.
     pub fn record_history(
         &self,
         actor: &Actor,
         kind: &'static crate::record::RecordKind,
         id: Uuid,
-    ) -> Result<Vec<crate::event::SystemEvent>, CoreError> {
-        // Opening the record checks the read policy and records the read.
-        self.get_record(actor, kind, id)?;
+    ) -> Result<RecordHistory, CoreError> {
+        let record = self.get_record(actor, kind, id)?;
         let mut events = Vec::new();
         for act in [action::RECORD_CREATE, action::RECORD_UPDATE, action::RECORD_DELETE, action::RECORD_RESTORE] {
             let filter = crate::event::EventFilter {
@@ -366,8 +366,15 @@ impl<D: Database> Holdfast<D> {
             events.extend(self.db.read(|tx| Ok(tx.list_events(&filter)?))?);
         }
         events.sort_by_key(|e| std::cmp::Reverse(e.seq));
-        Ok(events)
+        Ok(RecordHistory { record, events })
     }
+}
+
+/// A record and the events that changed it, newest first.
+#[derive(Debug, Clone)]
+pub struct RecordHistory {
+    pub record: crate::record::Record,
+    pub events: Vec<crate::event::SystemEvent>,
 }
 
 /// What a retention run removed.

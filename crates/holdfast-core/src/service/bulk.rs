@@ -45,7 +45,7 @@ pub static HANDED_OVER: [&RecordKind; 6] =
 struct Reassigned {
     operation: Uuid,
     changed: usize,
-    per_kind: Vec<(&'static str, usize)>,
+    per_kind: Vec<KindCount>,
 }
 
 /// What a handover did.
@@ -55,10 +55,18 @@ pub struct Handover {
     pub operation: Uuid,
     pub changed: usize,
     /// Records handed over, per kind (plural), in the order of `record::ALL_KINDS`.
-    pub per_kind: Vec<(&'static str, usize)>,
+    pub per_kind: Vec<KindCount>,
     /// Names of the co-workers it went from and to.
     pub from: String,
     pub to: String,
+}
+
+/// How many records of one kind an operation touched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KindCount {
+    /// The kind's plural (`accounts`, `contacts`, …).
+    pub plural: &'static str,
+    pub count: usize,
 }
 
 /// An export: the CSV text and what it holds.
@@ -169,7 +177,7 @@ impl<D: Database> Holdfast<D> {
                 }
             }
             if !was.is_empty() {
-                per_kind.push((kind.plural, was.len()));
+                per_kind.push(KindCount { plural: kind.plural, count: was.len() });
                 before.insert(kind.name.into(), Json::Object(was));
             }
         }

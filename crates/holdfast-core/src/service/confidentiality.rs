@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 
 use super::{Holdfast, append_events};
 use crate::coworker::{Actor, Status};
-use crate::error::{CoreError, FieldError};
+use crate::error::CoreError;
 use crate::event::{EventFilter, NewEvent, action};
 use crate::storage::Database;
 
@@ -35,48 +35,18 @@ pub struct ConfidentialityNotice {
 }
 
 impl ConfidentialityNotice {
-    fn of(text: String) -> Self {
+    pub(crate) fn of(text: String) -> Self {
         let sha256 = hex::encode(Sha256::digest(text.as_bytes()));
         ConfidentialityNotice { text, sha256 }
     }
 }
 
 impl<D: Database> Holdfast<D> {
-    /// The current confidentiality notice.
-    pub fn confidentiality_notice(&self) -> Result<ConfidentialityNotice, CoreError> {
-        let text = self.db.read(|tx| Ok(tx.get_setting(NOTICE_SETTING)?))?;
-        Ok(ConfidentialityNotice::of(text.filter(|t| !t.trim().is_empty()).unwrap_or_else(|| DEFAULT_NOTICE.into())))
-    }
-
-    /// Replaces the notice (admins). Earlier acknowledgements stay in the log with the text they
-    /// were for; a departing co-worker is asked again for the new text.
-    pub fn set_confidentiality_notice(&self, actor: &Actor, text: &str) -> Result<ConfidentialityNotice, CoreError> {
-        self.require_admin(actor, "change the confidentiality notice")?;
-        let text = text.trim().replace("\r\n", "\n");
-        if text.chars().count() > 5_000 {
-            return Err(CoreError::Invalid(vec![FieldError::new(NOTICE_SETTING, "keep it under 5,000 characters")]));
-        }
-        let notice = ConfidentialityNotice::of(if text.is_empty() { DEFAULT_NOTICE.into() } else { text.clone() });
-        self.db.write(|tx| {
-            tx.set_setting(NOTICE_SETTING, &text)?;
-            append_events(
-                tx,
-                vec![
-                    NewEvent::by(actor, self.now(), action::SETTING_UPDATE)
-                        .object("setting", NOTICE_SETTING)
-                        .detail("sha256", json!(notice.sha256)),
-                ],
-            )?;
-            Ok(())
-        })?;
-        Ok(notice)
-    }
-
     /// The notice a signed-in co-worker still has to acknowledge: for a departing co-worker who
     /// has not acknowledged the current text. `None` for everyone else.
     pub fn pending_confidentiality(&self, actor: &Actor) -> Result<Option<ConfidentialityNotice>, CoreError> {
         let Some(me) = actor.coworker.as_ref().filter(|c| c.status == Status::Departing) else { return Ok(None) };
-        let notice = self.confidentiality_notice()?;
+        let notice = self.settings()?.confidentiality_notice.clone();
         let done = self.confidentiality_acknowledged(me.id, &notice.sha256)?;
         Ok(if done.is_some() { None } else { Some(notice) })
     }
@@ -96,7 +66,7 @@ impl<D: Database> Holdfast<D> {
     /// Records that the co-worker read and accepted the notice whose fingerprint is `sha256`.
     pub fn acknowledge_confidentiality(&self, actor: &Actor, sha256: &str) -> Result<(), CoreError> {
         let me = actor.coworker.as_ref().ok_or_else(|| CoreError::forbidden("only a co-worker can acknowledge"))?;
-        let notice = self.confidentiality_notice()?;
+        let notice = self.settings()?.confidentiality_notice.clone();
         if notice.sha256 != sha256 {
             return Err(CoreError::Conflict("the notice changed while you were reading it; read it again".into()));
         }
@@ -117,7 +87,7 @@ impl<D: Database> Holdfast<D> {
     /// When a co-worker last acknowledged the current notice (admins, their manager, themselves).
     pub fn confidentiality_status(&self, actor: &Actor, who: &str) -> Result<Option<i64>, CoreError> {
         let target = self.coworker_for_review(actor, who)?;
-        let notice = self.confidentiality_notice()?;
+        let notice = self.settings()?.confidentiality_notice.clone();
         self.confidentiality_acknowledged(target.id, &notice.sha256)
     }
 }

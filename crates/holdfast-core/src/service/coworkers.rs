@@ -7,9 +7,8 @@ use serde_json::{Value as Json, json};
 use uuid::Uuid;
 
 use super::{Holdfast, append_events};
-use crate::access::ReadPolicy;
 use crate::coworker::{Actor, Channel, CoWorker, Role, Seniority, Status, Team};
-use crate::error::{CoreError, FieldError};
+use crate::error::CoreError;
 use crate::event::{NewEvent, action};
 use crate::record::normalize_email;
 use crate::secret;
@@ -613,30 +612,5 @@ impl<D: Database> Holdfast<D> {
         })?;
         self.forget_org();
         Ok(team)
-    }
-
-    pub fn read_policy_setting(&self) -> Result<ReadPolicy, CoreError> {
-        self.db.read(|tx| self.read_policy(tx))
-    }
-
-    /// Sets who may open which customer records (admin).
-    pub fn set_read_policy(&self, actor: &Actor, policy: &str) -> Result<ReadPolicy, CoreError> {
-        self.require_admin(actor, "change the read policy")?;
-        let p = ReadPolicy::parse(policy).map_err(|r| CoreError::Invalid(vec![FieldError::new("read_policy", r)]))?;
-        let set = self.db.write(|tx| {
-            let before = self.read_policy(tx)?;
-            tx.set_setting(ReadPolicy::SETTING, p.as_str())?;
-            append_events(
-                tx,
-                vec![
-                    NewEvent::by(actor, self.now(), action::SETTING_UPDATE)
-                        .object("setting", ReadPolicy::SETTING)
-                        .detail("changes", json!({"read_policy": {"from": before.as_str(), "to": p.as_str()}})),
-                ],
-            )?;
-            Ok(p)
-        })?;
-        self.forget_read_policy();
-        Ok(set)
     }
 }

@@ -9,14 +9,13 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
-use std::time::Instant;
 
 use serde_json::json;
 use uuid::Uuid;
 
-use super::{Holdfast, append_events};
+use super::Holdfast;
 use crate::coworker::{Actor, Role};
-use crate::error::{CoreError, FieldError};
+use crate::error::CoreError;
 use crate::event::{NewEvent, action};
 use crate::storage::Database;
 use crate::time::MICROS_PER_DAY;
@@ -67,19 +66,10 @@ impl ExportPolicy {
     }
 }
 
-/// The export settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ExportSettings {
-    pub policy: ExportPolicy,
-    /// Rows per co-worker per 24 hours before reading counts as exporting.
-    pub bulk_read_limit: i64,
-}
-
 /// Rows read per co-worker over the last 24 hours, kept in memory after a first count from the log.
 #[derive(Default)]
 pub(crate) struct ReadMeter {
     reads: Mutex<HashMap<Uuid, Window>>,
-    settings: Mutex<Option<(Instant, ExportSettings)>>,
 }
 
 /// One co-worker's reads in the window: (when, rows), oldest first, and their sum.
@@ -115,100 +105,6 @@ pub(crate) enum ReadKind {
 }
 
 impl<D: Database> Holdfast<D> {
-    /// The export policy and bulk-read limit (cached for 30 seconds).
-    pub fn export_settings(&self) -> Result<ExportSettings, CoreError> {
-        if let Ok(cached) = self.meter.settings.lock()
-            && let Some((at, s)) = *cached
-            && at.elapsed().as_secs() < 30
-        {
-            return Ok(s);
-        }
-        let (policy, limit) =
-            self.db.read(|tx| Ok((tx.get_setting(EXPORT_POLICY_SETTING)?, tx.get_setting(BULK_READ_SETTING)?)))?;
-        let s = ExportSettings {
-            policy: policy.and_then(|p| ExportPolicy::parse(&p).ok()).unwrap_or_default(),
-            bulk_read_limit: limit.and_then(|l| l.parse().ok()).unwrap_or(DEFAULT_BULK_READ_LIMIT),
-        };
-        if let Ok(mut cached) = self.meter.settings.lock() {
-            *cached = Some((Instant::now(), s));
-        }
-        Ok(s)
-    }
-
-    /// Sets who may export and how much reading in a day counts as exporting (admins).
-    pub fn set_export_settings(
-        &self,
-        actor: &Actor,
-        policy: &str,
-        bulk_read_limit: i64,
-    ) -> Result<ExportSettings, CoreError> {
-        self.require_admin(actor, "change the export policy")?;
-        let policy =
-            ExportPolicy::parse(policy).map_err(|r| CoreError::Invalid(vec![FieldError::new("export_policy", r)]))?;
-        if !(50..=10_000_000).contains(&bulk_read_limit) {
-            return Err(CoreError::invalid("bulk_read_limit", "must be between 50 and 10,000,000 rows a day"));
-        }
-        let before = self.export_settings()?;
-        let after = ExportSettings { policy, bulk_read_limit };
-        self.db.write(|tx| {
-            tx.set_setting(EXPORT_POLICY_SETTING, policy.as_str())?;
-            tx.set_setting(BULK_READ_SETTING, &bulk_read_limit.to_string())?;
-            append_events(
-                tx,
-                vec![
-                    NewEvent::by(actor, self.now(), action::SETTING_UPDATE)
-                        .object("setting", EXPORT_POLICY_SETTING)
-                        .detail(
-                            "changes",
-                            json!({
-                                "export_policy": {"from": before.policy.as_str(), "to": policy.as_str()},
-                                "bulk_read_limit": {"from": before.bulk_read_limit, "to": bulk_read_limit},
-                            }),
-                        ),
-                ],
-            )?;
-            Ok(())
-        })?;
-        if let Ok(mut cached) = self.meter.settings.lock() {
-            *cached = Some((Instant::now(), after));
-        }
-        Ok(after)
-    }
-
-    /// Changes any of the read policy, export policy and bulk-read limit (admins). Every value is
-    /// checked before any is saved, so a bad one changes nothing.
-    pub fn change_settings(
-        &self,
-        actor: &Actor,
-        read_policy: Option<&str>,
-        export_policy: Option<&str>,
-        bulk_read_limit: Option<i64>,
-    ) -> Result<(), CoreError> {
-        self.require_admin(actor, "change settings")?;
-        let mut errors = Vec::new();
-        if let Some(Err(r)) = read_policy.map(crate::access::ReadPolicy::parse) {
-            errors.push(FieldError::new("read_policy", r));
-        }
-        if let Some(Err(r)) = export_policy.map(ExportPolicy::parse) {
-            errors.push(FieldError::new("export_policy", r));
-        }
-        if bulk_read_limit.is_some_and(|n| !(50..=10_000_000).contains(&n)) {
-            errors.push(FieldError::new("bulk_read_limit", "must be between 50 and 10,000,000 rows a day"));
-        }
-        if !errors.is_empty() {
-            return Err(CoreError::Invalid(errors));
-        }
-        if let Some(p) = read_policy {
-            self.set_read_policy(actor, p)?;
-        }
-        if export_policy.is_some() || bulk_read_limit.is_some() {
-            let now = self.export_settings()?;
-            let policy = export_policy.unwrap_or(now.policy.as_str());
-            self.set_export_settings(actor, policy, bulk_read_limit.unwrap_or(now.bulk_read_limit))?;
-        }
-        Ok(())
-    }
-
     /// Rows `who` read in the last 24 hours.
     pub fn rows_read_today(&self, who: Uuid) -> Result<i64, CoreError> {
         let now = self.now();
@@ -244,16 +140,16 @@ impl<D: Database> Holdfast<D> {
         if actor.is_admin() {
             return Ok(ReadKind::Collaboration);
         }
-        let settings = self.export_settings()?;
+        let settings = self.settings()?;
         let read = self.rows_read_today(me)?;
         if read < settings.bulk_read_limit {
             return Ok(ReadKind::Collaboration);
         }
-        if !settings.policy.allows(actor.role()) {
+        if !settings.export_policy.allows(actor.role()) {
             return Err(CoreError::forbidden(format!(
                 "you have read {read} customer records in the last 24 hours; reading more at once counts as an \
                  export, which only {} may do here. Ask your manager or an admin",
-                settings.policy.who()
+                settings.export_policy.who()
             )));
         }
         Ok(ReadKind::Bulk)
@@ -273,13 +169,13 @@ impl<D: Database> Holdfast<D> {
 
     /// Whether the actor may export at all.
     pub(crate) fn check_export_allowed(&self, actor: &Actor) -> Result<(), CoreError> {
-        let settings = self.export_settings()?;
-        if actor.id().is_none() || settings.policy.allows(actor.role()) {
+        let settings = self.settings()?;
+        if actor.id().is_none() || settings.export_policy.allows(actor.role()) {
             Ok(())
         } else {
             Err(CoreError::forbidden(format!(
                 "exports are for {} here; ask your manager or an admin",
-                settings.policy.who()
+                settings.export_policy.who()
             )))
         }
     }

@@ -10,18 +10,20 @@ mod import;
 mod leads;
 mod metering;
 mod records;
+mod settings;
 
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::Instant;
 
-pub use audit::{ActivityReport, BASELINE_DAYS, Baseline, DayActivity, Retention};
-pub use bulk::{BULK_MAX, BulkOutcome, EXPORT_MAX, Export, ExportScope, HANDED_OVER, Handover};
+pub use audit::{ActivityReport, BASELINE_DAYS, Baseline, DayActivity, RecordHistory, Retention};
+pub use bulk::{BULK_MAX, BulkOutcome, EXPORT_MAX, Export, ExportScope, HANDED_OVER, Handover, KindCount};
 pub use confidentiality::{ConfidentialityNotice, DEFAULT_NOTICE, NOTICE_SETTING};
 pub use coworkers::{CoWorkerChanges, NewCoWorker, NewToken, OrgChart, SESSION_DAYS};
 pub use import::{ImportOptions, ImportReport, RejectedRow};
 pub use leads::Conversion;
-pub use metering::{BULK_READ_SETTING, DEFAULT_BULK_READ_LIMIT, EXPORT_POLICY_SETTING, ExportPolicy, ExportSettings};
+pub use metering::{BULK_READ_SETTING, DEFAULT_BULK_READ_LIMIT, EXPORT_POLICY_SETTING, ExportPolicy};
 pub use records::{HomeReport, ListRequest, Page, SearchHit, TeamOverview};
+pub use settings::{Settings, SettingsChange};
 
 use crate::error::{CoreError, StorageError};
 use crate::event::{NewEvent, SystemEvent};
@@ -36,8 +38,7 @@ pub struct Holdfast<D: Database> {
     org: RwLock<Option<(Instant, Arc<OrgChart>)>>,
     throttle: Mutex<std::collections::HashMap<String, Vec<i64>>>,
     meter: metering::ReadMeter,
-    /// The read policy, kept for 30 seconds (every read checks it); cleared when it is set here.
-    read_policy_cache: Mutex<Option<(Instant, crate::access::ReadPolicy)>>,
+    settings_cache: settings::SettingsCache,
 }
 
 impl<D: Database> Holdfast<D> {
@@ -54,12 +55,19 @@ impl<D: Database> Holdfast<D> {
             org: RwLock::new(None),
             throttle: Mutex::new(Default::default()),
             meter: Default::default(),
-            read_policy_cache: Mutex::new(None),
+            settings_cache: Default::default(),
         }
     }
 
-    pub fn database(&self) -> &D {
+    /// The database without the service layer: no authorization, no system events. Only the
+    /// benchmarks use it (to seed data at bare-SQL speed); web and CLI code never do.
+    pub fn unaudited_database_for_benchmarks(&self) -> &D {
         &self.db
+    }
+
+    /// Which backend serves this installation and the schema version it is at (`/healthz`).
+    pub fn health(&self) -> Result<Health, CoreError> {
+        Ok(Health { backend: self.db.backend(), schema_version: self.db.schema_version()? })
     }
 
     pub fn now(&self) -> i64 {
@@ -83,6 +91,14 @@ impl<D: Database> Drop for Holdfast<D> {
     fn drop(&mut self) {
         self.reads.stop();
     }
+}
+
+/// What `/healthz` reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Health {
+    /// `sqlite` or `postgres`.
+    pub backend: &'static str,
+    pub schema_version: i64,
 }
 
 /// Appends events inside the caller's transaction, continuing the hash chain.

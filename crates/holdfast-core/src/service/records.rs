@@ -12,6 +12,7 @@ use crate::coworker::Actor;
 use crate::error::{CoreError, FieldError};
 use crate::event::{NewEvent, action};
 use crate::record::{self, Changes, FieldType, Kind, Record, RecordKind, Value, parse_changes, search_words};
+use crate::storage::StageTotal;
 use crate::storage::{Database, Deleted, RecordQuery, Tx};
 
 /// A list request as a client states it (query parameters or CLI flags).
@@ -59,32 +60,6 @@ pub const DEFAULT_PAGE: u32 = 50;
 pub const MAX_PAGE: u32 = 500;
 
 impl<D: Database> Holdfast<D> {
-    /// The admin's read policy. Cached for 30 seconds: a change made through this server applies
-    /// at once, one made by another server process sharing the database within 30 seconds.
-    pub(crate) fn read_policy(&self, tx: &mut dyn Tx) -> Result<ReadPolicy, CoreError> {
-        if let Ok(cached) = self.read_policy_cache.lock()
-            && let Some((at, policy)) = *cached
-            && at.elapsed().as_secs() < 30
-        {
-            return Ok(policy);
-        }
-        let policy = match tx.get_setting(ReadPolicy::SETTING)? {
-            Some(s) => ReadPolicy::parse(&s).unwrap_or_default(),
-            None => ReadPolicy::All,
-        };
-        if let Ok(mut cached) = self.read_policy_cache.lock() {
-            *cached = Some((std::time::Instant::now(), policy));
-        }
-        Ok(policy)
-    }
-
-    /// Forgets the cached read policy (after it changes).
-    pub(crate) fn forget_read_policy(&self) {
-        if let Ok(mut cached) = self.read_policy_cache.lock() {
-            *cached = None;
-        }
-    }
-
     /// Owner and collaborators of the account a record belongs to (for the record itself when it
     /// is an account).
     pub(crate) fn account_team(
@@ -707,10 +682,13 @@ impl<D: Database> Holdfast<D> {
 
 /// What a manager or director sees first: the team's pipeline, overdue tasks, forgotten accounts.
 /// Deals per stage in pipeline order, stages without deals included.
-fn in_stage_order(counts: &[(String, i64, i64)]) -> Vec<(&'static str, i64, i64)> {
+fn in_stage_order(counts: &[StageTotal<String>]) -> Vec<StageTotal> {
     record::DEAL_STAGES
         .iter()
-        .map(|st| counts.iter().find(|p| p.0 == *st).map(|p| (*st, p.1, p.2)).unwrap_or((*st, 0, 0)))
+        .map(|st| {
+            let (deals, cents) = counts.iter().find(|p| p.stage == *st).map(|p| (p.deals, p.cents)).unwrap_or((0, 0));
+            StageTotal { stage: *st, deals, cents }
+        })
         .collect()
 }
 
@@ -724,14 +702,14 @@ pub struct HomeReport {
     pub per_week: Vec<i64>,
     /// Whose activities `per_week` counts: "you", "your team" or "everyone".
     pub scope: &'static str,
-    /// The co-worker's own deals per stage: (stage, deals, amount in cents), in pipeline order.
-    pub my_pipeline: Vec<(&'static str, i64, i64)>,
+    /// The co-worker's own deals per stage, in pipeline order.
+    pub my_pipeline: Vec<StageTotal>,
 }
 
 #[derive(Debug, Clone)]
 pub struct TeamOverview {
-    /// (stage, deals, total amount in cents), in pipeline order.
-    pub pipeline: Vec<(&'static str, i64, i64)>,
+    /// Deals and their amount per stage, in pipeline order.
+    pub pipeline: Vec<StageTotal>,
     pub overdue_tasks: Vec<Record>,
     /// Accounts with no call, email, meeting or note in the last 90 days.
     pub untouched_accounts: Vec<Record>,
@@ -813,7 +791,7 @@ impl<D: Database> Holdfast<D> {
             ))
         })?;
         let pipeline = in_stage_order(&pipeline);
-        let deals: i64 = pipeline.iter().map(|p| p.1).sum();
+        let deals: i64 = pipeline.iter().map(|p| p.deals).sum();
         self.record_read(vec![
             NewEvent::by(actor, now, action::REPORT_READ)
                 .rows(overdue.len() + untouched.len())

@@ -1,0 +1,202 @@
+//! The installation's settings, as one typed struct: who may open which customer records, who may
+//! export, how much reading in 24 hours counts as exporting, and the confidentiality notice.
+//!
+//! Every audited read consults them, so they are read through one 30-second cache (a change made
+//! through this process applies at once; one made by another server sharing the database, within
+//! 30 seconds). They change through one command, [`SettingsChange`], that the settings page, the
+//! API and the CLI all send: every value is checked before any is saved, and each setting changed
+//! is a `setting.update` system event saying from what to what.
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use serde_json::json;
+
+use super::confidentiality::{ConfidentialityNotice, DEFAULT_NOTICE, NOTICE_SETTING};
+use super::metering::{BULK_READ_SETTING, DEFAULT_BULK_READ_LIMIT, EXPORT_POLICY_SETTING, ExportPolicy};
+use super::{Holdfast, append_events};
+use crate::access::ReadPolicy;
+use crate::coworker::Actor;
+use crate::error::{CoreError, FieldError};
+use crate::event::{NewEvent, action};
+use crate::storage::{Database, Tx};
+
+/// How long a process trusts its copy of the settings.
+const CACHE_SECONDS: u64 = 30;
+
+/// The smallest and largest bulk-read limits an admin may set, in rows a day.
+const BULK_READ_RANGE: std::ops::RangeInclusive<i64> = 50..=10_000_000;
+
+/// Every setting, with its default when an admin has not set it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Settings {
+    pub read_policy: ReadPolicy,
+    pub export_policy: ExportPolicy,
+    /// Rows per co-worker per 24 hours before reading counts as exporting.
+    pub bulk_read_limit: i64,
+    /// What a departing co-worker is asked to acknowledge.
+    pub confidentiality_notice: ConfidentialityNotice,
+}
+
+/// A change to some settings; `None` leaves a setting as it is. Policies are given as their words
+/// (`all`, `managers`, …) so that a wrong one is reported beside its field.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SettingsChange {
+    pub read_policy: Option<String>,
+    pub export_policy: Option<String>,
+    pub bulk_read_limit: Option<i64>,
+    /// The new notice text; empty brings back the default notice.
+    pub confidentiality_notice: Option<String>,
+}
+
+impl SettingsChange {
+    pub fn is_empty(&self) -> bool {
+        *self == SettingsChange::default()
+    }
+}
+
+/// The process's copy of the settings.
+#[derive(Default)]
+pub(crate) struct SettingsCache(Mutex<Option<(Instant, Arc<Settings>)>>);
+
+impl SettingsCache {
+    fn get(&self) -> Option<Arc<Settings>> {
+        let cached = self.0.lock().ok()?;
+        cached.as_ref().filter(|(at, _)| at.elapsed().as_secs() < CACHE_SECONDS).map(|(_, s)| Arc::clone(s))
+    }
+    fn put(&self, s: Arc<Settings>) {
+        if let Ok(mut cached) = self.0.lock() {
+            *cached = Some((Instant::now(), s));
+        }
+    }
+    fn forget(&self) {
+        if let Ok(mut cached) = self.0.lock() {
+            *cached = None;
+        }
+    }
+}
+
+fn load(tx: &mut dyn Tx) -> Result<Settings, CoreError> {
+    let read_policy = tx.get_setting(ReadPolicy::SETTING)?.and_then(|p| ReadPolicy::parse(&p).ok()).unwrap_or_default();
+    let export_policy =
+        tx.get_setting(EXPORT_POLICY_SETTING)?.and_then(|p| ExportPolicy::parse(&p).ok()).unwrap_or_default();
+    let bulk_read_limit =
+        tx.get_setting(BULK_READ_SETTING)?.and_then(|l| l.parse().ok()).unwrap_or(DEFAULT_BULK_READ_LIMIT);
+    let notice = tx.get_setting(NOTICE_SETTING)?.filter(|t| !t.trim().is_empty());
+    Ok(Settings {
+        read_policy,
+        export_policy,
+        bulk_read_limit,
+        confidentiality_notice: ConfidentialityNotice::of(notice.unwrap_or_else(|| DEFAULT_NOTICE.into())),
+    })
+}
+
+impl<D: Database> Holdfast<D> {
+    /// The settings in force.
+    pub fn settings(&self) -> Result<Arc<Settings>, CoreError> {
+        match self.settings_cache.get() {
+            Some(s) => Ok(s),
+            None => self.db.read(|tx| self.settings_in(tx)),
+        }
+    }
+
+    /// The settings, read inside the caller's transaction when the cache has none.
+    pub(crate) fn settings_in(&self, tx: &mut dyn Tx) -> Result<Arc<Settings>, CoreError> {
+        if let Some(s) = self.settings_cache.get() {
+            return Ok(s);
+        }
+        let s = Arc::new(load(tx)?);
+        self.settings_cache.put(Arc::clone(&s));
+        Ok(s)
+    }
+
+    /// The admin's read policy (what every audited read checks).
+    pub(crate) fn read_policy(&self, tx: &mut dyn Tx) -> Result<ReadPolicy, CoreError> {
+        Ok(self.settings_in(tx)?.read_policy)
+    }
+
+    /// Changes some settings (admins). Every value is checked before any is saved, so one bad
+    /// value changes nothing; each setting changed is recorded with what it was and became.
+    pub fn change_settings(&self, actor: &Actor, change: &SettingsChange) -> Result<Arc<Settings>, CoreError> {
+        self.require_admin(actor, "change settings")?;
+        let mut errors = Vec::new();
+        let read_policy = match change.read_policy.as_deref().map(ReadPolicy::parse).transpose() {
+            Ok(p) => p,
+            Err(r) => {
+                errors.push(FieldError::new("read_policy", r));
+                None
+            }
+        };
+        let export_policy = match change.export_policy.as_deref().map(ExportPolicy::parse).transpose() {
+            Ok(p) => p,
+            Err(r) => {
+                errors.push(FieldError::new("export_policy", r));
+                None
+            }
+        };
+        if change.bulk_read_limit.is_some_and(|n| !BULK_READ_RANGE.contains(&n)) {
+            errors.push(FieldError::new("bulk_read_limit", "must be between 50 and 10,000,000 rows a day"));
+        }
+        let notice = change.confidentiality_notice.as_deref().map(|t| t.trim().replace("\r\n", "\n"));
+        if notice.as_ref().is_some_and(|t| t.chars().count() > 5_000) {
+            errors.push(FieldError::new(NOTICE_SETTING, "keep it under 5,000 characters"));
+        }
+        if !errors.is_empty() {
+            return Err(CoreError::Invalid(errors));
+        }
+        let now = self.now();
+        self.db.write(|tx| {
+            let before = load(tx)?;
+            let mut events = Vec::new();
+            if let Some(p) = read_policy {
+                tx.set_setting(ReadPolicy::SETTING, p.as_str())?;
+                events.push(
+                    NewEvent::by(actor, now, action::SETTING_UPDATE).object("setting", ReadPolicy::SETTING).detail(
+                        "changes",
+                        json!({"read_policy": {"from": before.read_policy.as_str(), "to": p.as_str()}}),
+                    ),
+                );
+            }
+            if export_policy.is_some() || change.bulk_read_limit.is_some() {
+                let policy = export_policy.unwrap_or(before.export_policy);
+                let limit = change.bulk_read_limit.unwrap_or(before.bulk_read_limit);
+                tx.set_setting(EXPORT_POLICY_SETTING, policy.as_str())?;
+                tx.set_setting(BULK_READ_SETTING, &limit.to_string())?;
+                events.push(
+                    NewEvent::by(actor, now, action::SETTING_UPDATE).object("setting", EXPORT_POLICY_SETTING).detail(
+                        "changes",
+                        json!({
+                            "export_policy": {"from": before.export_policy.as_str(), "to": policy.as_str()},
+                            "bulk_read_limit": {"from": before.bulk_read_limit, "to": limit},
+                        }),
+                    ),
+                );
+            }
+            if let Some(text) = &notice {
+                tx.set_setting(NOTICE_SETTING, text)?;
+                let shown =
+                    ConfidentialityNotice::of(if text.is_empty() { DEFAULT_NOTICE.into() } else { text.clone() });
+                events.push(
+                    NewEvent::by(actor, now, action::SETTING_UPDATE)
+                        .object("setting", NOTICE_SETTING)
+                        .detail("sha256", json!(shown.sha256)),
+                );
+            }
+            append_events(tx, events)?;
+            Ok(())
+        })?;
+        self.settings_cache.forget();
+        self.settings()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_change_is_empty() {
+        assert!(SettingsChange::default().is_empty());
+        assert!(!SettingsChange { bulk_read_limit: Some(100), ..Default::default() }.is_empty());
+    }
+}

@@ -1,0 +1,130 @@
+//! Co-workers, teams, and credentials (sessions and API tokens, stored as the SHA-256 of their
+//! secret).
+
+use holdfast_core::coworker::{CoWorker, Team};
+use holdfast_core::record::Value;
+use holdfast_core::storage::{CoWorkerStore, Credential, StorageResult};
+use uuid::Uuid;
+
+use crate::codec::{Cols, coworker_from_row, coworker_params, credential_from_row, opt_int, opt_uuid};
+use crate::conn::Conn;
+use crate::tx::SqlTx;
+
+const COWORKER_COLUMNS: &str =
+    "id, email, name, role, status, seniority, team_id, manager_id, title, password_hash, created_at, updated_at";
+const CREDENTIAL_COLUMNS: &str =
+    "id, coworker_id, kind, name, secret_hash, created_at, expires_at, last_used_at, revoked_at";
+
+impl<C: Conn> CoWorkerStore for SqlTx<C> {
+    fn insert_coworker(&mut self, c: &CoWorker) -> StorageResult<()> {
+        self.conn.exec(
+            &format!(
+                "INSERT INTO coworkers ({COWORKER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+            ),
+            &coworker_params(c),
+        )?;
+        Ok(())
+    }
+
+    fn update_coworker(&mut self, c: &CoWorker) -> StorageResult<()> {
+        self.conn.exec(
+            "UPDATE coworkers SET email = $2, name = $3, role = $4, status = $5, seniority = $6, team_id = $7, manager_id = $8, title = $9, password_hash = $10, created_at = $11, updated_at = $12 WHERE id = $1",
+            &coworker_params(c),
+        )?;
+        Ok(())
+    }
+
+    fn get_coworker(&mut self, id: Uuid) -> StorageResult<Option<CoWorker>> {
+        let rows = self
+            .conn
+            .rows(&format!("SELECT {COWORKER_COLUMNS} FROM coworkers WHERE id = $1"), &[Value::Text(id.to_string())])?;
+        rows.first().map(|r| coworker_from_row(r)).transpose()
+    }
+
+    fn get_coworker_by_email(&mut self, email: &str) -> StorageResult<Option<CoWorker>> {
+        let rows = self.conn.rows(
+            &format!("SELECT {COWORKER_COLUMNS} FROM coworkers WHERE email = $1"),
+            &[Value::Text(email.into())],
+        )?;
+        rows.first().map(|r| coworker_from_row(r)).transpose()
+    }
+
+    fn list_coworkers(&mut self) -> StorageResult<Vec<CoWorker>> {
+        let rows = self.conn.rows(&format!("SELECT {COWORKER_COLUMNS} FROM coworkers ORDER BY name, id"), &[])?;
+        rows.iter().map(|r| coworker_from_row(r)).collect()
+    }
+
+    fn insert_team(&mut self, t: &Team) -> StorageResult<()> {
+        self.conn.exec(
+            "INSERT INTO teams (id, name, manager_id) VALUES ($1, $2, $3) ON CONFLICT (id) DO UPDATE SET name = excluded.name, manager_id = excluded.manager_id",
+            &[Value::Text(t.id.to_string()), Value::Text(t.name.clone()), opt_uuid(t.manager_id)],
+        )?;
+        Ok(())
+    }
+
+    fn list_teams(&mut self) -> StorageResult<Vec<Team>> {
+        let rows = self.conn.rows("SELECT id, name, manager_id FROM teams ORDER BY name", &[])?;
+        rows.iter()
+            .map(|r| {
+                let mut c = Cols(r.iter());
+                Ok(Team { id: c.uuid()?, name: c.text()?, manager_id: c.opt_uuid()? })
+            })
+            .collect()
+    }
+
+    fn insert_credential(&mut self, c: &Credential) -> StorageResult<()> {
+        self.conn.exec(
+            &format!("INSERT INTO credentials ({CREDENTIAL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"),
+            &[
+                Value::Text(c.id.to_string()),
+                Value::Text(c.coworker_id.to_string()),
+                Value::Text(c.kind.clone()),
+                Value::Text(c.name.clone()),
+                Value::Text(c.secret_hash.clone()),
+                Value::Int(c.created_at),
+                opt_int(c.expires_at),
+                opt_int(c.last_used_at),
+                opt_int(c.revoked_at),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn find_credential(&mut self, secret_hash: &str) -> StorageResult<Option<Credential>> {
+        let rows = self.conn.rows(
+            &format!("SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE secret_hash = $1"),
+            &[Value::Text(secret_hash.into())],
+        )?;
+        rows.first().map(|r| credential_from_row(r)).transpose()
+    }
+
+    fn touch_credential(&mut self, id: Uuid, at: i64) -> StorageResult<()> {
+        self.conn.exec(
+            "UPDATE credentials SET last_used_at = $2 WHERE id = $1",
+            &[Value::Text(id.to_string()), Value::Int(at)],
+        )?;
+        Ok(())
+    }
+
+    fn revoke_credentials(&mut self, coworker_id: Uuid, only: Option<Uuid>, at: i64) -> StorageResult<usize> {
+        let n = match only {
+            Some(id) => self.conn.exec(
+                "UPDATE credentials SET revoked_at = $3 WHERE coworker_id = $1 AND id = $2 AND revoked_at IS NULL",
+                &[Value::Text(coworker_id.to_string()), Value::Text(id.to_string()), Value::Int(at)],
+            )?,
+            None => self.conn.exec(
+                "UPDATE credentials SET revoked_at = $2 WHERE coworker_id = $1 AND revoked_at IS NULL",
+                &[Value::Text(coworker_id.to_string()), Value::Int(at)],
+            )?,
+        };
+        Ok(n as usize)
+    }
+
+    fn list_credentials(&mut self, coworker_id: Uuid) -> StorageResult<Vec<Credential>> {
+        let rows = self.conn.rows(
+            &format!("SELECT {CREDENTIAL_COLUMNS} FROM credentials WHERE coworker_id = $1 ORDER BY created_at DESC"),
+            &[Value::Text(coworker_id.to_string())],
+        )?;
+        rows.iter().map(|r| credential_from_row(r)).collect()
+    }
+}

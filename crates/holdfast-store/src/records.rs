@@ -1,0 +1,354 @@
+//! Customer records: SQL generated once from holdfast-core's record descriptors (columns, links,
+//! search text), lists with filters, search (FTS5 on SQLite, tsvector on PostgreSQL), keyset
+//! paging, and the look-ups de-duplication needs.
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use holdfast_core::StorageError;
+use holdfast_core::record::{ALL_KINDS, FieldType, Record, RecordKind, Value};
+use holdfast_core::storage::{Deleted, RecordQuery, RecordStore, StorageResult};
+use uuid::Uuid;
+
+use crate::codec::{Cols, bad_row, record_from_row, record_params};
+use crate::conn::{Backend, Conn};
+use crate::tx::SqlTx;
+
+pub(crate) const SYSTEM_COLUMNS: [&str; 6] =
+    ["id", "created_at", "updated_at", "created_by", "updated_by", "deleted_at"];
+
+/// Precomputed SQL for one record kind.
+pub(crate) struct KindSql {
+    pub(crate) columns: Vec<&'static str>,
+    pub(crate) select: String,
+    pub(crate) insert: String,
+    pub(crate) update: String,
+    pub(crate) by_id: String,
+}
+
+pub(crate) fn kind_sql(kind: &RecordKind) -> &'static KindSql {
+    static ALL: OnceLock<HashMap<&'static str, KindSql>> = OnceLock::new();
+    let all = ALL.get_or_init(|| {
+        ALL_KINDS
+            .iter()
+            .map(|k| {
+                let mut columns: Vec<&'static str> = SYSTEM_COLUMNS.to_vec();
+                columns.extend(k.columns().map(|f| f.name));
+                let quoted: Vec<String> = columns.iter().map(|c| format!("\"{c}\"")).collect();
+                let select = format!("SELECT {} FROM {}", quoted.join(", "), k.plural);
+                let placeholders: Vec<String> = (1..=columns.len() + 1).map(|i| format!("${i}")).collect();
+                let insert = format!(
+                    "INSERT INTO {} ({}, search_text) VALUES ({})",
+                    k.plural,
+                    quoted.join(", "),
+                    placeholders.join(", ")
+                );
+                let sets: Vec<String> =
+                    quoted.iter().enumerate().skip(1).map(|(i, c)| format!("{c} = ${}", i + 1)).collect();
+                let update = format!(
+                    "UPDATE {} SET {}, search_text = ${} WHERE id = $1",
+                    k.plural,
+                    sets.join(", "),
+                    columns.len() + 1
+                );
+                let by_id = format!("{select} WHERE id = $1");
+                (k.plural, KindSql { columns, select, insert, update, by_id })
+            })
+            .collect()
+    });
+    // Every kind is in ALL_KINDS, so the lookup cannot miss.
+    &all[kind.plural]
+}
+
+impl<C: Conn> SqlTx<C> {
+    fn write_links(&mut self, kind: &RecordKind, record: &Record) -> StorageResult<()> {
+        for field in kind.link_fields() {
+            let Some(ids) = record.links.get(field.name) else { continue };
+            self.conn.exec(
+                "DELETE FROM record_links WHERE kind = $1 AND record_id = $2 AND field = $3",
+                &[Value::Text(kind.name.into()), Value::Text(record.id.to_string()), Value::Text(field.name.into())],
+            )?;
+            for (i, id) in ids.iter().enumerate() {
+                self.conn.exec(
+                    "INSERT INTO record_links (kind, record_id, field, target_id, position) VALUES ($1, $2, $3, $4, $5)",
+                    &[
+                        Value::Text(kind.name.into()),
+                        Value::Text(record.id.to_string()),
+                        Value::Text(field.name.into()),
+                        Value::Text(id.to_string()),
+                        Value::Int(i as i64),
+                    ],
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn load_links(&mut self, kind: &RecordKind, records: &mut [Record]) -> StorageResult<()> {
+        if kind.link_fields().next().is_none() || records.is_empty() {
+            return Ok(());
+        }
+        let mut by_id: HashMap<String, usize> = HashMap::new();
+        for (i, r) in records.iter_mut().enumerate() {
+            for f in kind.link_fields() {
+                r.links.insert(f.name, Vec::new());
+            }
+            by_id.insert(r.id.to_string(), i);
+        }
+        for chunk in records.iter().map(|r| r.id.to_string()).collect::<Vec<_>>().chunks(200) {
+            let mut params = vec![Value::Text(kind.name.into())];
+            let ph: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 2)).collect();
+            params.extend(chunk.iter().map(|id| Value::Text(id.clone())));
+            let rows = self.conn.rows(
+                &format!(
+                    "SELECT record_id, field, target_id FROM record_links WHERE kind = $1 AND record_id IN ({}) ORDER BY record_id, field, position",
+                    ph.join(", ")
+                ),
+                &params,
+            )?;
+            for row in rows {
+                let mut c = Cols(row.iter());
+                let (rid, field, target) = (c.text()?, c.text()?, c.uuid()?);
+                let Some(f) = kind.link_fields().find(|f| f.name == field) else { continue };
+                if let Some(i) = by_id.get(&rid) {
+                    records[*i].links.entry(f.name).or_default().push(target);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<C: Conn> RecordStore for SqlTx<C> {
+    fn insert_record(&mut self, kind: &RecordKind, record: &Record) -> StorageResult<()> {
+        self.conn.exec(&kind_sql(kind).insert, &record_params(kind, record))?;
+        self.write_links(kind, record)
+    }
+
+    fn update_record(&mut self, kind: &RecordKind, record: &Record) -> StorageResult<()> {
+        let n = self.conn.exec(&kind_sql(kind).update, &record_params(kind, record))?;
+        if n != 1 {
+            return Err(StorageError::Other(format!("{} {} vanished during the update", kind.name, record.id)));
+        }
+        self.write_links(kind, record)
+    }
+
+    fn get_record(&mut self, kind: &RecordKind, id: Uuid) -> StorageResult<Option<Record>> {
+        let rows = self.conn.rows(&kind_sql(kind).by_id, &[Value::Text(id.to_string())])?;
+        let Some(row) = rows.first() else { return Ok(None) };
+        let mut records = vec![record_from_row(kind, row)?];
+        self.load_links(kind, &mut records)?;
+        Ok(records.pop())
+    }
+
+    fn get_records(&mut self, kind: &RecordKind, ids: &[Uuid]) -> StorageResult<Vec<Record>> {
+        let mut records = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(200) {
+            let params: Vec<Value> = chunk.iter().map(|id| Value::Text(id.to_string())).collect();
+            let ph: Vec<String> = (1..=params.len()).map(|i| format!("${i}")).collect();
+            let rows =
+                self.conn.rows(&format!("{} WHERE id IN ({})", kind_sql(kind).select, ph.join(", ")), &params)?;
+            for row in &rows {
+                records.push(record_from_row(kind, row)?);
+            }
+        }
+        self.load_links(kind, &mut records)?;
+        Ok(records)
+    }
+
+    fn list_records(&mut self, kind: &RecordKind, q: &RecordQuery) -> StorageResult<Vec<Record>> {
+        let sql = kind_sql(kind);
+        let mut params: Vec<Value> = Vec::new();
+        let next = |params: &mut Vec<Value>, v: Value| {
+            params.push(v);
+            format!("${}", params.len())
+        };
+        let mut wheres = vec![match q.deleted {
+            Deleted::Exclude => "deleted_at IS NULL".to_string(),
+            Deleted::Only => "deleted_at IS NOT NULL".to_string(),
+        }];
+        // Filters on the same field are alternatives (`stage=proposal&stage=negotiation`);
+        // filters on different fields must all hold.
+        let mut by_field: Vec<(&str, Vec<&Value>)> = Vec::new();
+        for (field, value) in &q.filters {
+            match by_field.iter_mut().find(|(f, _)| f == field) {
+                Some((_, values)) => values.push(value),
+                None => by_field.push((field, vec![value])),
+            }
+        }
+        for (field, values) in by_field {
+            let mut alternatives = Vec::new();
+            let mut listed = Vec::new();
+            for value in values {
+                if value.is_null() {
+                    alternatives.push(format!("\"{field}\" IS NULL"));
+                } else {
+                    listed.push(next(&mut params, value.clone()));
+                }
+            }
+            let is_link = kind.field(field).is_some_and(|f| matches!(f.ty, FieldType::RefList(_)));
+            match listed.len() {
+                0 => {}
+                // A link list "equals" an id when it contains it.
+                _ if is_link => {
+                    let k = next(&mut params, Value::Text(kind.name.into()));
+                    let f = next(&mut params, Value::Text(field.to_string()));
+                    alternatives.push(format!(
+                        "id IN (SELECT record_id FROM record_links WHERE target_id IN ({}) AND kind = {k} AND field = {f})",
+                        listed.join(", ")
+                    ));
+                }
+                1 => alternatives.push(format!("\"{field}\" = {}", listed[0])),
+                _ => alternatives.push(format!("\"{field}\" IN ({})", listed.join(", "))),
+            }
+            wheres.push(format!("({})", alternatives.join(" OR ")));
+        }
+        if let Some(owners) = &q.owners {
+            if owners.is_empty() {
+                return Ok(Vec::new());
+            }
+            let ps: Vec<String> = owners.iter().map(|o| next(&mut params, Value::Text(o.to_string()))).collect();
+            wheres.push(format!("\"{}\" IN ({})", kind.owner_field, ps.join(", ")));
+        }
+        if !q.words.is_empty() {
+            match self.conn.backend() {
+                Backend::Sqlite => {
+                    let m = q
+                        .words
+                        .iter()
+                        .map(|w| format!("\"{}\"*", w.replace('"', "")))
+                        .collect::<Vec<_>>()
+                        .join(" AND ");
+                    let p = next(&mut params, Value::Text(m));
+                    wheres.push(format!(
+                        "rid IN (SELECT rowid FROM {}_fts WHERE {}_fts MATCH {p})",
+                        kind.plural, kind.plural
+                    ));
+                }
+                Backend::Postgres => {
+                    let m = q.words.iter().map(|w| format!("{w}:*")).collect::<Vec<_>>().join(" & ");
+                    let p = next(&mut params, Value::Text(m));
+                    wheres.push(format!("to_tsvector('simple', search_text) @@ to_tsquery('simple', {p})"));
+                }
+            }
+        }
+        // A sortable field that may be empty sorts its empty values as a stand-in value (see
+        // `Field::null_sorts_as`); the literal comes from the descriptor, never from input.
+        let sort = match kind.field(q.sort).and_then(|f| f.null_sorts_as()) {
+            Some(Value::Text(t)) => format!("COALESCE(\"{}\", '{}')", q.sort, t.replace('\'', "")),
+            Some(Value::Int(i)) => format!("COALESCE(\"{}\", {i})", q.sort),
+            _ => format!("\"{}\"", q.sort),
+        };
+        let (dir, cmp) = if q.descending { ("DESC", "<") } else { ("ASC", ">") };
+        if let Some((value, id)) = &q.after {
+            let a = next(&mut params, value.clone());
+            let b = next(&mut params, Value::Text(id.to_string()));
+            wheres.push(format!("({sort}, id) {cmp} ({a}, {b})"));
+        }
+        let limit = next(&mut params, Value::Int(i64::from(q.limit) + 1));
+        let offset = next(&mut params, Value::Int(i64::try_from(q.offset).unwrap_or(i64::MAX)));
+        let text = format!(
+            "{} WHERE {} ORDER BY {sort} {dir}, id {dir} LIMIT {limit} OFFSET {offset}",
+            sql.select,
+            wheres.join(" AND ")
+        );
+        let rows = self.conn.rows(&text, &params)?;
+        let mut records = rows.iter().map(|r| record_from_row(kind, r)).collect::<StorageResult<Vec<_>>>()?;
+        self.load_links(kind, &mut records)?;
+        Ok(records)
+    }
+
+    fn find_records(
+        &mut self,
+        kind: &RecordKind,
+        field: &str,
+        value: &Value,
+        limit: u32,
+    ) -> StorageResult<Vec<Record>> {
+        if kind.field(field).is_none() {
+            return Err(StorageError::Other(format!("{} has no field {field}", kind.plural)));
+        }
+        // No ORDER BY: it would tempt SQLite to walk the id index instead of the field's index.
+        // The lowest ids are kept, so the answer is the same on both backends.
+        let text = format!("{} WHERE \"{field}\" = $1 AND deleted_at IS NULL LIMIT 100", kind_sql(kind).select);
+        let rows = self.conn.rows(&text, std::slice::from_ref(value))?;
+        let mut records = rows.iter().map(|r| record_from_row(kind, r)).collect::<StorageResult<Vec<_>>>()?;
+        records.sort_by_key(|r| r.id);
+        records.truncate(limit as usize);
+        self.load_links(kind, &mut records)?;
+        Ok(records)
+    }
+
+    fn find_ids_by_values(
+        &mut self,
+        kind: &RecordKind,
+        field: &str,
+        values: &[String],
+    ) -> StorageResult<Vec<(String, Uuid)>> {
+        let Some(f) = kind.field(field).filter(|f| !matches!(f.ty, FieldType::RefList(_))) else {
+            return Err(StorageError::Other(format!("{} has no column {field}", kind.plural)));
+        };
+        let mut out = Vec::new();
+        for chunk in values.chunks(500) {
+            let params: Vec<Value> = chunk.iter().map(|v| Value::Text(v.clone())).collect();
+            let ph: Vec<String> = (1..=params.len()).map(|i| format!("${i}")).collect();
+            let rows = self.conn.rows(
+                &format!(
+                    "SELECT \"{0}\", id FROM {1} WHERE \"{0}\" IN ({2}) AND deleted_at IS NULL",
+                    f.name,
+                    kind.plural,
+                    ph.join(", ")
+                ),
+                &params,
+            )?;
+            for r in &rows {
+                let mut c = Cols(r.iter());
+                out.push((c.text()?, c.uuid()?));
+            }
+        }
+        // The oldest record per value, as the one-by-one check would find.
+        out.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+        out.dedup_by(|a, b| a.0 == b.0);
+        Ok(out)
+    }
+
+    fn find_accounts_by_name(&mut self, name: &str) -> StorageResult<Vec<Record>> {
+        let kind = &holdfast_core::record::ACCOUNTS;
+        let text = format!("{} WHERE lower(name) = $1 AND deleted_at IS NULL LIMIT 100", kind_sql(kind).select);
+        let rows = self.conn.rows(&text, &[Value::Text(name.to_lowercase())])?;
+        let mut records = rows.iter().map(|r| record_from_row(kind, r)).collect::<StorageResult<Vec<_>>>()?;
+        records.sort_by_key(|r| r.id);
+        records.truncate(5);
+        Ok(records)
+    }
+
+    fn linked_from(&mut self, kind: &RecordKind, field: &str, target: Uuid, limit: u32) -> StorageResult<Vec<Uuid>> {
+        let text = format!(
+            "SELECT l.record_id FROM record_links l JOIN {} r ON r.id = l.record_id WHERE l.target_id = $1 AND l.kind = $2 AND l.field = $3 AND r.deleted_at IS NULL ORDER BY l.record_id DESC LIMIT $4",
+            kind.plural
+        );
+        let rows = self.conn.rows(
+            &text,
+            &[
+                Value::Text(target.to_string()),
+                Value::Text(kind.name.into()),
+                Value::Text(field.into()),
+                Value::Int(limit.into()),
+            ],
+        )?;
+        rows.iter().map(|r| Cols(r.iter()).uuid()).collect()
+    }
+
+    fn count_records(&mut self, kind: &RecordKind) -> StorageResult<i64> {
+        let rows = self.conn.rows(&format!("SELECT count(*) FROM {} WHERE deleted_at IS NULL", kind.plural), &[])?;
+        rows.first().and_then(|r| r.first()).and_then(Value::as_int).ok_or_else(|| bad_row("count"))
+    }
+
+    fn count_owned(&mut self, kind: &RecordKind, owner: Uuid) -> StorageResult<i64> {
+        let rows = self.conn.rows(
+            &format!("SELECT count(*) FROM {} WHERE \"{}\" = $1 AND deleted_at IS NULL", kind.plural, kind.owner_field),
+            &[Value::Text(owner.to_string())],
+        )?;
+        rows.first().and_then(|r| r.first()).and_then(Value::as_int).ok_or_else(|| bad_row("count"))
+    }
+}

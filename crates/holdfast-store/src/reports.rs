@@ -1,0 +1,121 @@
+//! Aggregates for the home pages: the pipeline by stage, overdue tasks, accounts nobody has talked
+//! to, when accounts were last touched and activities per week, each narrowed to some owners.
+
+use holdfast_core::record::{self, Record, RecordKind, Value};
+use holdfast_core::storage::{ReportStore, StageTotal, StorageResult};
+use uuid::Uuid;
+
+use crate::codec::{Cols, record_from_row};
+use crate::conn::Conn;
+use crate::records::kind_sql;
+use crate::tx::SqlTx;
+
+/// Decodes an event row by moving its values out (verification decodes millions of these).
+/// ` AND <owner> IN ($n, …)` on the kind's owner field for the owners given (nothing for `None`),
+/// adding their params.
+fn owner_scope(kind: &RecordKind, owners: Option<&[Uuid]>, params: &mut Vec<Value>) -> String {
+    match owners {
+        None => String::new(),
+        Some([]) => " AND 1 = 0".into(),
+        Some(list) => {
+            let ph: Vec<String> = list
+                .iter()
+                .map(|o| {
+                    params.push(Value::Text(o.to_string()));
+                    format!("${}", params.len())
+                })
+                .collect();
+            format!(" AND \"{}\" IN ({})", kind.owner_field, ph.join(", "))
+        }
+    }
+}
+
+impl<C: Conn> ReportStore for SqlTx<C> {
+    fn deal_pipeline(&mut self, owners: Option<&[Uuid]>) -> StorageResult<Vec<StageTotal<String>>> {
+        let mut params = Vec::new();
+        let scope = owner_scope(&record::DEALS, owners, &mut params);
+        let rows = self.conn.rows(
+            &format!(
+                "SELECT stage, count(*), CAST(coalesce(sum(amount), 0) AS BIGINT) FROM deals WHERE deleted_at IS NULL{scope} GROUP BY stage"
+            ),
+            &params,
+        )?;
+        rows.iter()
+            .map(|r| {
+                let mut c = Cols(r.iter());
+                Ok(StageTotal { stage: c.text()?, deals: c.int()?, cents: c.int()? })
+            })
+            .collect()
+    }
+
+    fn overdue_tasks(&mut self, owners: Option<&[Uuid]>, today: &str, limit: u32) -> StorageResult<Vec<Record>> {
+        let kind = &record::TASKS;
+        let mut params = vec![Value::Text(today.into()), Value::Int(limit.into())];
+        let scope = owner_scope(kind, owners, &mut params);
+        let text = format!(
+            "{} WHERE deleted_at IS NULL AND status = 'open' AND due_date < $1{scope} ORDER BY due_date, id LIMIT $2",
+            kind_sql(kind).select
+        );
+        let rows = self.conn.rows(&text, &params)?;
+        rows.iter().map(|r| record_from_row(kind, r)).collect()
+    }
+
+    fn untouched_accounts(&mut self, owners: Option<&[Uuid]>, since: i64, limit: u32) -> StorageResult<Vec<Record>> {
+        let kind = &record::ACCOUNTS;
+        let mut params = vec![Value::Int(since), Value::Int(limit.into())];
+        let scope = owner_scope(kind, owners, &mut params);
+        let text = format!(
+            "{} WHERE deleted_at IS NULL{scope} AND NOT EXISTS (SELECT 1 FROM activities x WHERE x.account_id = accounts.id \
+             AND x.occurred_at >= $1 AND x.deleted_at IS NULL) ORDER BY name, id LIMIT $2",
+            kind_sql(kind).select
+        );
+        let rows = self.conn.rows(&text, &params)?;
+        let mut records = rows.iter().map(|r| record_from_row(kind, r)).collect::<StorageResult<Vec<_>>>()?;
+        self.load_links(kind, &mut records)?;
+        Ok(records)
+    }
+
+    fn last_touches(&mut self, accounts: &[Uuid]) -> StorageResult<Vec<(Uuid, i64)>> {
+        let mut out = Vec::new();
+        for chunk in accounts.chunks(200) {
+            let params: Vec<Value> = chunk.iter().map(|a| Value::Text(a.to_string())).collect();
+            let ph: Vec<String> = (1..=params.len()).map(|i| format!("${i}")).collect();
+            let rows = self.conn.rows(
+                &format!(
+                    "SELECT account_id, max(occurred_at) FROM activities WHERE account_id IN ({}) \
+                     AND deleted_at IS NULL GROUP BY account_id",
+                    ph.join(", ")
+                ),
+                &params,
+            )?;
+            for r in &rows {
+                let mut c = Cols(r.iter());
+                let id = c.text()?;
+                let at = c.int()?;
+                if let Ok(id) = Uuid::parse_str(&id) {
+                    out.push((id, at));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn activities_per_week(&mut self, owners: Option<&[Uuid]>, since: i64) -> StorageResult<Vec<(i64, i64)>> {
+        let week = 7 * holdfast_core::time::MICROS_PER_DAY;
+        let mut params = vec![Value::Int(since)];
+        let scope = owner_scope(&record::ACTIVITIES, owners, &mut params);
+        let rows = self.conn.rows(
+            &format!(
+                "SELECT CAST((occurred_at - $1) / {week} AS BIGINT) AS w, count(*) FROM activities \
+                 WHERE occurred_at >= $1 AND deleted_at IS NULL{scope} GROUP BY w ORDER BY w"
+            ),
+            &params,
+        )?;
+        rows.iter()
+            .map(|r| {
+                let mut c = Cols(r.iter());
+                Ok((c.int()?, c.int()?))
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,22 @@
+//! Installation settings, as text by key.
+
+use holdfast_core::record::Value;
+use holdfast_core::storage::{SettingStore, StorageResult};
+
+use crate::conn::Conn;
+use crate::tx::SqlTx;
+
+impl<C: Conn> SettingStore for SqlTx<C> {
+    fn get_setting(&mut self, key: &str) -> StorageResult<Option<String>> {
+        let rows = self.conn.rows("SELECT value FROM settings WHERE key = $1", &[Value::Text(key.into())])?;
+        Ok(rows.first().and_then(|r| r.first()).and_then(|v| v.as_text().map(String::from)))
+    }
+
+    fn set_setting(&mut self, key: &str, value: &str) -> StorageResult<()> {
+        self.conn.exec(
+            "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            &[Value::Text(key.into()), Value::Text(value.into())],
+        )?;
+        Ok(())
+    }
+}

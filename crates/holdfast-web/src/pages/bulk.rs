@@ -1,0 +1,69 @@
+//! What the bulk bar of a list does: hand the picked records to a co-worker (with an undo),
+//! export them or the whole filtered list as CSV (recorded as an export), or restore deleted
+//! ones. Each is one service call, so each is one system event like its API twin.
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use holdfast_core::service::{Export, ExportScope};
+use uuid::Uuid;
+
+use super::error::PageResult;
+use super::lists::{kind_of, list_params};
+use super::session::SignedForm;
+use super::view::{encode, go, safe_next};
+use crate::query::list_request;
+use crate::state::AppState;
+
+fn csv_download(export: Export) -> Response {
+    let disposition = format!("attachment; filename=\"{}\"", export.file_name);
+    let mut resp = (StatusCode::OK, [(header::CONTENT_TYPE, "text/csv; charset=utf-8")], export.csv).into_response();
+    if let Ok(v) = HeaderValue::from_str(&disposition) {
+        resp.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+    }
+    resp
+}
+
+/// The bulk bar: hand the picked records to a co-worker, or export them.
+pub(crate) async fn bulk(s: AppState, plural: &'static str, form: SignedForm) -> PageResult {
+    let user = &form.user;
+    let kind = kind_of(plural, user)?;
+    let ids = form.values("ids").map(|id| user.id(id, kind.name)).collect::<Result<Vec<Uuid>, _>>()?;
+    match form.get("action") {
+        Some("export") => {
+            let export =
+                user.call(&s, move |s, actor| s.export_records(actor, kind, &ExportScope::Picked(ids))).await?;
+            Ok(csv_download(export))
+        }
+        Some("assign") => {
+            let owner = form.text("new_owner");
+            let to = encode(&owner);
+            let done = user.call(&s, move |s, actor| s.bulk_assign(actor, kind, &ids, &owner)).await?;
+            let (op, n, skipped) = (done.operation, done.changed, done.skipped);
+            Ok(go(&format!("/{plural}?handed={op}&n={n}&skipped={skipped}&to={to}")))
+        }
+        Some("restore") => {
+            let done = user.call(&s, move |s, actor| s.restore_records(actor, kind, &ids)).await?;
+            Ok(go(&format!("/{plural}?deleted=true&restored=1&n={}", done.len())))
+        }
+        _ => Err(user
+            .fail(crate::ApiError::field("action", "choose what to do with the picked records: hand over or export"))),
+    }
+}
+
+/// "Export all matching": the list's search and filters, every page.
+pub(crate) async fn export_matching(s: AppState, plural: &'static str, form: SignedForm) -> PageResult {
+    let kind = kind_of(plural, &form.user)?;
+    let mut req = list_request(list_params(form.pairs())).map_err(|e| form.user.fail(e))?;
+    req.cursor = None;
+    let export = form.user.call(&s, move |s, actor| s.export_records(actor, kind, &ExportScope::Matching(req))).await?;
+    Ok(csv_download(export))
+}
+
+pub(crate) async fn undo(State(s): State<AppState>, Path(id): Path<String>, form: SignedForm) -> PageResult {
+    let operation = form.user.id(&id, "bulk change")?;
+    let back = safe_next(form.get("back").unwrap_or("/")).to_string();
+    let done = form.user.call(&s, move |s, actor| s.undo_bulk(actor, operation)).await?;
+    let sep = if back.contains('?') { '&' } else { '?' };
+    Ok(go(&format!("{back}{sep}undone=1&n={}&skipped={}", done.changed, done.skipped)))
+}

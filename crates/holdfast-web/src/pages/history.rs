@@ -1,0 +1,85 @@
+//! A record's history: who changed which field, when, from what to what. Opening it is a read of
+//! the record like any other (the read policy applies and the read is recorded).
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use holdfast_core::event::SystemEvent;
+use holdfast_core::record::{self, RecordKind};
+use uuid::Uuid;
+
+use super::error::PageResult;
+use super::session::PageUser;
+use super::view::{Me, plain, render, short_time};
+use crate::state::AppState;
+
+/// One field one event changed.
+struct FieldChange {
+    field: String,
+    from: String,
+    to: String,
+}
+
+struct HistoryEntry {
+    when: String,
+    who: String,
+    action: String,
+    changes: Vec<FieldChange>,
+}
+
+#[derive(Template)]
+#[template(path = "history.html")]
+struct HistoryPage {
+    me: Option<Me>,
+    name: String,
+    back: String,
+    entries: Vec<HistoryEntry>,
+}
+
+fn entry(e: &SystemEvent, owners: &std::collections::HashMap<Uuid, String>) -> HistoryEntry {
+    let who = e.event.coworker_id.and_then(|c| owners.get(&c).cloned()).unwrap_or_else(|| "the operator".into());
+    let mut changes = Vec::new();
+    if let Some(serde_json::Value::Object(map)) = e.event.details.get("changes") {
+        for (field, ch) in map {
+            changes.push(FieldChange {
+                field: field.replace('_', " "),
+                from: plain(&ch["from"]),
+                to: plain(&ch["to"]),
+            });
+        }
+    } else if let Some(serde_json::Value::Object(map)) = e.event.details.get("fields") {
+        for (field, v) in map {
+            changes.push(FieldChange { field: field.replace('_', " "), from: String::new(), to: plain(v) });
+        }
+    }
+    if changes.is_empty() {
+        changes.push(FieldChange { field: String::new(), from: String::new(), to: String::new() });
+    }
+    HistoryEntry {
+        when: short_time(e.event.at),
+        who,
+        action: e.event.action.trim_start_matches("record.").to_string(),
+        changes,
+    }
+}
+
+async fn history(s: AppState, user: PageUser, kind: &'static RecordKind, id: String) -> PageResult {
+    let id = user.id(&id, kind.name)?;
+    let (history, owners) =
+        user.call(&s, move |s, actor| Ok((s.record_history(actor, kind, id)?, s.coworker_names()?))).await?;
+    let page = HistoryPage {
+        me: user.me(),
+        name: history.record.label(kind),
+        back: format!("/{}/{id}", kind.plural),
+        entries: history.events.iter().map(|e| entry(e, &owners)).collect(),
+    };
+    Ok(render(&page, StatusCode::OK))
+}
+
+pub async fn account_history(State(s): State<AppState>, user: PageUser, Path(id): Path<String>) -> PageResult {
+    history(s, user, &record::ACCOUNTS, id).await
+}
+
+pub async fn contact_history(State(s): State<AppState>, user: PageUser, Path(id): Path<String>) -> PageResult {
+    history(s, user, &record::CONTACTS, id).await
+}

@@ -1,0 +1,64 @@
+//! The web app: server-rendered pages (askama templates, auto-escaped) over the same services as
+//! the API, so opening a contact in the browser writes the same `record.read` event as the API.
+//!
+//! One file per area; the page kit is `session.rs` (who is signed in, CSRF-checked forms),
+//! `error.rs` (error pages), `view.rs` (rendering and formatting) and `charts.rs` (SVG). Every
+//! page route is in [`routes`].
+
+mod accounts;
+mod assets;
+mod bulk;
+mod charts;
+mod confidentiality;
+mod contacts;
+mod coworker_admin;
+mod coworkers;
+mod error;
+mod forms;
+mod history;
+mod home;
+mod lists;
+mod session;
+mod settings;
+mod sign_in;
+mod view;
+
+use axum::Router;
+use axum::routing::{get, post};
+
+use crate::state::AppState;
+
+/// Every page route.
+pub fn routes(router: Router<AppState>) -> Router<AppState> {
+    let router = lists::routes(forms::routes(router));
+    router
+        .route("/", get(home::home))
+        .route("/login", get(sign_in::login_page).post(sign_in::login_submit))
+        .route("/logout", post(sign_in::logout))
+        .route("/setup", post(sign_in::setup_submit))
+        .route("/accounts/{id}", get(accounts::account))
+        .route("/accounts/{id}/activities", post(accounts::log_activity))
+        .route("/accounts/{id}/deals", post(accounts::create_deal))
+        .route("/accounts/{id}/history", get(history::account_history))
+        .route("/deals/{id}/stage", post(accounts::move_deal))
+        .route("/contacts/{id}", get(contacts::contact))
+        .route("/contacts/{id}/activities", post(contacts::log_contact_activity))
+        .route("/contacts/{id}/history", get(history::contact_history))
+        .route("/coworkers", get(coworkers::coworkers))
+        .route("/coworkers/new", get(coworker_admin::new_form).post(coworker_admin::add))
+        .route("/coworkers/{id}/edit", get(coworker_admin::edit_form).post(coworker_admin::update))
+        .route("/coworkers/{id}/password", post(coworker_admin::reset_password))
+        .route("/coworkers/{id}/handover", post(coworker_admin::handover))
+        .route("/coworkers/{id}/events", get(coworkers::coworker_events))
+        .route("/coworkers/{id}/status", post(coworkers::set_coworker_status))
+        .route("/settings", get(settings::settings).post(settings::save_settings))
+        .route("/settings/confidentiality", post(settings::save_confidentiality_notice))
+        .route("/settings/tokens", post(settings::create_token))
+        .route("/settings/tokens/{id}/revoke", post(settings::revoke_token))
+        .route(
+            "/confidentiality",
+            get(confidentiality::confidentiality).post(confidentiality::acknowledge_confidentiality),
+        )
+        .route("/static/app.css", get(assets::static_css))
+        .route("/static/app.js", get(assets::static_js))
+}

@@ -1,0 +1,194 @@
+//! Who is signed in to a page, and forms that prove they came from one of our own pages.
+//!
+//! Sign-in sets a session cookie (HttpOnly, SameSite=Lax; Secure with
+//! `HOLDFAST_SECURE_COOKIES=1`). Every signed-in form carries a CSRF token derived from the session
+//! secret; [`SignedForm`] refuses a post without it. The sign-in and first-run forms, which have no
+//! session yet, use a random token also set as a cookie (double submit).
+
+use std::collections::HashMap;
+
+use axum::Form;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use holdfast_core::coworker::{Actor, Status};
+use holdfast_core::{CoreError, Holdfast};
+use holdfast_store::Store;
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::error::PageError;
+use super::view::{Me, encode};
+use crate::extract::client_of;
+use crate::problem::ApiError;
+use crate::state::{AppState, blocking};
+
+pub(crate) const SESSION_COOKIE: &str = "holdfast_session";
+pub(crate) const LOGIN_COOKIE: &str = "holdfast_login";
+
+/// A cookie's value from the request.
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+/// Adds a `Set-Cookie` header to a response.
+pub(crate) fn set_cookie(resp: &mut Response, value: &str) {
+    if let Ok(v) = HeaderValue::from_str(value) {
+        resp.headers_mut().append(header::SET_COOKIE, v);
+    }
+}
+
+/// The session cookie for a new session.
+pub(crate) fn session_cookie(session: &str) -> String {
+    let secure =
+        if std::env::var("HOLDFAST_SECURE_COOKIES").is_ok_and(|v| v == "1" || v == "true") { "; Secure" } else { "" };
+    format!(
+        "{SESSION_COOKIE}={session}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
+        holdfast_core::service::SESSION_DAYS * 86_400
+    )
+}
+
+fn csrf_for(session: &str) -> String {
+    hex::encode(Sha256::digest(format!("holdfast-csrf\0{session}").as_bytes()))[..40].to_string()
+}
+
+/// Compares two secrets in time that does not depend on where they differ.
+pub(crate) fn same(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The signed-in co-worker of a page request; anyone else is sent to the sign-in page.
+pub struct PageUser {
+    pub(crate) actor: Actor,
+    csrf: String,
+}
+
+impl PageUser {
+    pub(crate) fn csrf(&self) -> String {
+        self.csrf.clone()
+    }
+
+    /// Who the page's header shows as signed in.
+    pub(crate) fn me(&self) -> Option<Me> {
+        let c = self.actor.coworker.as_ref()?;
+        Some(Me { name: c.name.clone(), admin: self.actor.is_admin(), csrf: self.csrf.clone() })
+    }
+
+    /// A failure as this co-worker's error page.
+    pub(crate) fn fail(&self, e: impl Into<PageError>) -> PageError {
+        e.into().for_user(self.me())
+    }
+
+    /// The record id in a page's path, or the not-found page.
+    pub(crate) fn id(&self, text: &str, what: &str) -> Result<Uuid, PageError> {
+        Uuid::parse_str(text).map_err(|_| self.fail(PageError::not_found(what)))
+    }
+
+    /// Runs a service call as this co-worker on the blocking pool; a refusal or failure becomes
+    /// their error page.
+    pub(crate) async fn call<T: Send + 'static>(
+        &self,
+        s: &AppState,
+        f: impl FnOnce(&Holdfast<Store>, &Actor) -> Result<T, CoreError> + Send + 'static,
+    ) -> Result<T, PageError> {
+        self.attempt(s, f).await.map_err(|e| self.fail(e))
+    }
+
+    /// Like [`PageUser::call`], but hands the service's error back, for a form to show beside
+    /// its fields.
+    pub(crate) async fn attempt<T: Send + 'static>(
+        &self,
+        s: &AppState,
+        f: impl FnOnce(&Holdfast<Store>, &Actor) -> Result<T, CoreError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let (services, actor) = (s.clone(), self.actor.clone());
+        blocking(move || f(&services, &actor)).await
+    }
+}
+
+impl FromRequestParts<AppState> for PageUser {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let next = parts.uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| "/".into());
+        let to_login = || Redirect::to(&format!("/login?next={}", encode(&next))).into_response();
+        let Some(session) = cookie(&parts.headers, SESSION_COOKIE) else { return Err(to_login()) };
+        let (addr, agent) = client_of(parts);
+        let services = state.clone();
+        let secret = session.clone();
+        let Ok(actor) = blocking(move || services.authenticate(&secret, addr, agent)).await else {
+            return Err(to_login());
+        };
+        // A departing co-worker reads the confidentiality notice before anything else, once.
+        let departing = actor.coworker.as_ref().is_some_and(|c| c.status == Status::Departing);
+        let exempt = ["/confidentiality", "/logout"].contains(&parts.uri.path());
+        if departing && !exempt {
+            let services = state.clone();
+            let a = actor.clone();
+            if let Ok(Some(_)) = blocking(move || services.pending_confidentiality(&a)).await {
+                return Err(Redirect::to(&format!("/confidentiality?next={}", encode(&next))).into_response());
+            }
+        }
+        Ok(PageUser { actor, csrf: csrf_for(&session) })
+    }
+}
+
+/// A form posted by the signed-in co-worker from one of our pages (its CSRF token checked).
+pub struct SignedForm {
+    pub(crate) user: PageUser,
+    pairs: Vec<(String, String)>,
+}
+
+impl SignedForm {
+    /// A field's value (the last, when it was sent more than once).
+    pub(crate) fn get(&self, name: &str) -> Option<&str> {
+        self.pairs.iter().rev().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    /// A field's value, empty when it was not sent.
+    pub(crate) fn text(&self, name: &str) -> String {
+        self.get(name).unwrap_or_default().to_string()
+    }
+
+    /// Every value sent for a field (checkboxes, multi-selects).
+    pub(crate) fn values<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a str> {
+        self.pairs.iter().filter(move |(k, _)| k == name).map(|(_, v)| v.as_str())
+    }
+
+    pub(crate) fn pairs(&self) -> &[(String, String)] {
+        &self.pairs
+    }
+
+    /// The fields by name.
+    pub(crate) fn map(&self) -> HashMap<String, String> {
+        self.pairs.iter().cloned().collect()
+    }
+}
+
+impl FromRequest<AppState> for SignedForm {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = req.into_parts();
+        let user = PageUser::from_request_parts(&mut parts, state).await?;
+        let Form(pairs) = Form::<Vec<(String, String)>>::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let form = SignedForm { user, pairs };
+        match form.get("csrf_token") {
+            Some(t) if same(t, &form.user.csrf) => Ok(form),
+            _ => Err(form
+                .user
+                .fail(PageError::new(StatusCode::FORBIDDEN, "This form has expired", "Reload the page and try again."))
+                .into_response()),
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! Settings: for admins the read policy, export policy, bulk-read limit and confidentiality
+//! notice; for everyone their own API tokens and a link to their own system events.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use holdfast_core::CoreError;
+use holdfast_core::service::SettingsChange;
+use uuid::Uuid;
+
+use super::error::PageResult;
+use super::session::{PageUser, SignedForm};
+use super::view::{Me, go, render, short_time};
+use crate::state::AppState;
+
+struct TokenRow {
+    id: Uuid,
+    name: String,
+    created: String,
+    used: String,
+    live: bool,
+}
+
+#[derive(Template)]
+#[template(path = "settings.html")]
+struct SettingsPage {
+    me: Option<Me>,
+    admin: bool,
+    csrf: String,
+    policy: String,
+    saved: bool,
+    tokens: Vec<TokenRow>,
+    new_token: Option<String>,
+    /// The confidentiality notice departing co-workers acknowledge.
+    notice: String,
+    export_policy: String,
+    bulk_read_limit: i64,
+    /// The signed-in co-worker's id, for "what Holdfast records about you".
+    my_id: String,
+}
+
+async fn settings_page(s: AppState, user: &PageUser, saved: bool, new_token: Option<String>) -> PageResult {
+    let my_id = user.actor.id().map(|i| i.to_string()).unwrap_or_default();
+    let me = my_id.clone();
+    let (settings, tokens) =
+        user.call(&s, move |s, actor| Ok((s.settings()?, s.list_credentials(actor, &me)?))).await?;
+    let tokens = tokens
+        .iter()
+        .filter(|t| t.kind == "api")
+        .map(|t| TokenRow {
+            id: t.id,
+            name: t.name.clone(),
+            created: short_time(t.created_at),
+            used: t.last_used_at.map(short_time).unwrap_or_else(|| "never".into()),
+            live: t.revoked_at.is_none(),
+        })
+        .collect();
+    let page = SettingsPage {
+        me: user.me(),
+        admin: user.actor.is_admin(),
+        csrf: user.csrf(),
+        policy: settings.read_policy.as_str().into(),
+        saved,
+        tokens,
+        new_token,
+        notice: settings.confidentiality_notice.text.clone(),
+        my_id,
+        export_policy: settings.export_policy.as_str().into(),
+        bulk_read_limit: settings.bulk_read_limit,
+    };
+    Ok(render(&page, StatusCode::OK))
+}
+
+pub async fn settings(
+    State(s): State<AppState>,
+    user: PageUser,
+    Query(q): Query<HashMap<String, String>>,
+) -> PageResult {
+    settings_page(s, &user, q.contains_key("saved"), None).await
+}
+
+/// Saves the read policy, export policy and bulk-read limit (admins), all or nothing.
+pub async fn save_settings(State(s): State<AppState>, form: SignedForm) -> PageResult {
+    let bulk_read_limit =
+        match form.get("bulk_read_limit") {
+            Some(l) => Some(l.trim().replace(',', "").parse::<i64>().map_err(|_| {
+                form.user.fail(CoreError::invalid("bulk_read_limit", "must be a whole number of rows"))
+            })?),
+            None => None,
+        };
+    let change = SettingsChange {
+        read_policy: Some(form.text("read_policy")),
+        export_policy: form.get("export_policy").map(String::from),
+        bulk_read_limit,
+        confidentiality_notice: None,
+    };
+    form.user.call(&s, move |s, actor| s.change_settings(actor, &change)).await?;
+    Ok(go("/settings?saved=1"))
+}
+
+/// Saves the confidentiality notice (admins).
+pub async fn save_confidentiality_notice(State(s): State<AppState>, form: SignedForm) -> PageResult {
+    let change = SettingsChange { confidentiality_notice: Some(form.text("notice")), ..Default::default() };
+    form.user.call(&s, move |s, actor| s.change_settings(actor, &change)).await?;
+    Ok(go("/settings?saved=1"))
+}
+
+/// Creates one of the co-worker's own API tokens and shows it once, on this response only.
+pub async fn create_token(State(s): State<AppState>, form: SignedForm) -> PageResult {
+    let name = form.text("name");
+    let t = form
+        .user
+        .call(&s, move |s, actor| s.create_token(actor, &actor.id().map(|i| i.to_string()).unwrap_or_default(), &name))
+        .await?;
+    settings_page(s, &form.user, false, Some(t.secret)).await
+}
+
+pub async fn revoke_token(State(s): State<AppState>, Path(id): Path<String>, form: SignedForm) -> PageResult {
+    let token = form.user.id(&id, "token")?;
+    form.user
+        .call(&s, move |s, actor| s.revoke_token(actor, &actor.id().map(|i| i.to_string()).unwrap_or_default(), token))
+        .await?;
+    Ok(go("/settings"))
+}
