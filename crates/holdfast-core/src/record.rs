@@ -5,6 +5,9 @@
 //! events), CSV import, list filters, the OpenAPI document and the SQL in the store are all derived
 //! from these descriptions, so a field added here is validated, stored, audited and documented
 //! everywhere at once.
+//!
+//! The file is long on purpose: it is the one table of every kind and field, with the value
+//! parsing those fields share, and it reads best as one piece.
 
 use std::collections::BTreeMap;
 

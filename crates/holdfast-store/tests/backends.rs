@@ -2,10 +2,10 @@
 
 use holdfast_core::coworker::{Actor, Role};
 use holdfast_core::record::{ALL_KINDS, FieldType, Kind};
-use holdfast_core::service::{NewCoWorker, SettingsChange};
+use holdfast_core::service::SettingsChange;
 use holdfast_core::storage::Database;
 use holdfast_store::{Backend, SCHEMA_VERSION};
-use holdfast_testing::each_backend;
+use holdfast_testing::{add_named, each_backend};
 use serde_json::{Value, json};
 
 fn read_policy(p: &str) -> SettingsChange {
@@ -33,21 +33,8 @@ fn every_field_of_every_record_kind_round_trips() {
     for db in each_backend() {
         let services = db.services();
         let op = Actor::operator();
-        let owner = services
-            .add_coworker(
-                &op,
-                NewCoWorker {
-                    email: "owner@example.com".into(),
-                    name: "Owner".into(),
-                    role: Role::Rep,
-                    seniority: None,
-                    team: None,
-                    manager: None,
-                    title: None,
-                    password: None,
-                },
-            )
-            .expect("co-worker");
+        add_named(&services, "owner@example.com", "Owner", Role::Rep, None, None);
+        let owner = services.get_coworker(&op, "owner@example.com").expect("co-worker");
         let mut refs = std::collections::HashMap::new();
         refs.insert(Kind::CoWorker, owner.id.to_string());
         // Kinds are listed so that what a record points at is created before it.
@@ -155,20 +142,7 @@ impl RepActor for holdfast_core::Holdfast<holdfast_store::Store> {
     fn as_ref_rep_check(&self) -> Actor {
         let email = "retention-rep@example.com";
         if self.actor_for(email).is_err() {
-            self.add_coworker(
-                &Actor::operator(),
-                NewCoWorker {
-                    email: email.into(),
-                    name: "Rep".into(),
-                    role: Role::Rep,
-                    seniority: None,
-                    team: None,
-                    manager: None,
-                    title: None,
-                    password: None,
-                },
-            )
-            .expect("rep");
+            add_named(self, email, "Rep", Role::Rep, None, None);
         }
         self.actor_for(email).expect("actor")
     }

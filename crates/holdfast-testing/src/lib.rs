@@ -14,7 +14,57 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use holdfast_core::Holdfast;
+use holdfast_core::coworker::{Actor, Role};
+use holdfast_core::demo::{DemoSize, DemoSummary};
+use holdfast_core::service::NewCoWorker;
 use holdfast_store::{Location, Store};
+
+pub mod web;
+
+/// The password of every co-worker a test adds.
+pub const PASSWORD: &str = "correct horse battery";
+
+/// Adds a co-worker as the operator (password [`PASSWORD`], named after their email) and returns
+/// an API token for them.
+pub fn add_coworker(
+    services: &Holdfast<Store>,
+    email: &str,
+    role: Role,
+    team: Option<&str>,
+    manager: Option<&str>,
+) -> String {
+    add_named(services, email, email.split('@').next().unwrap_or("x"), role, team, manager)
+}
+
+/// The same, with a name.
+pub fn add_named(
+    services: &Holdfast<Store>,
+    email: &str,
+    name: &str,
+    role: Role,
+    team: Option<&str>,
+    manager: Option<&str>,
+) -> String {
+    let new = NewCoWorker {
+        email: email.into(),
+        name: name.into(),
+        role,
+        seniority: None,
+        team: team.map(String::from),
+        manager: manager.map(String::from),
+        title: None,
+        password: Some(PASSWORD.into()),
+    };
+    services.add_coworker(&Actor::operator(), new).unwrap_or_else(|e| panic!("adding {email}: {e}"));
+    services.create_token(&Actor::operator(), email, "test").expect("token").secret
+}
+
+/// A small demo company (the one `holdfast serve --demo` loads, scaled down): co-workers with
+/// roles and teams, accounts, contacts, leads, deals, contracts, a year of activities.
+pub fn demo_company(services: &Holdfast<Store>) -> DemoSummary {
+    let size = DemoSize { accounts: 60, contacts_per_account: 3, leads: 40, activities: 600 };
+    services.load_demo(&Actor::operator(), size, &|_| {}).expect("the demo company")
+}
 
 /// A database a test runs against; keeps its temporary directory alive.
 pub struct TestDb {

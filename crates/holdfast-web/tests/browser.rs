@@ -1,16 +1,14 @@
 //! The main journeys in real headless Chromium (Debian's chromium and chromium-driver, which
 //! scripts/test installs). A failing journey leaves a screenshot in target/browser-failures/.
 
-use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
-use holdfast_core::coworker::{Actor, Role};
+use holdfast_core::coworker::Role;
 use holdfast_core::record::{ACCOUNTS, CONTACTS};
-use holdfast_core::service::NewCoWorker;
-use holdfast_testing::{TestDb, each_backend, off_runtime};
+use holdfast_testing::web::TestApp;
+use holdfast_testing::{TestDb, add_named, each_backend};
 use serde_json::json;
 
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -70,29 +68,14 @@ async fn browser(driver: &Driver) -> Client {
         .expect("a browser session")
 }
 
-/// Seeds the database and serves Holdfast on a free port.
-async fn serve(db: &TestDb) -> (SocketAddr, String) {
-    let services = off_runtime(|| db.services());
-    let account = off_runtime(|| {
-        let op = Actor::operator();
+/// Seeds the database; returns the application and the account the journeys start from.
+fn seeded(db: TestDb) -> (TestApp, String) {
+    let app = TestApp::new(db);
+    let account = app.with(|services| {
         for (email, name, role) in
             [("admin@example.com", "Alex Admin", Role::Admin), ("rep@example.com", "Rita Rep", Role::Rep)]
         {
-            services
-                .add_coworker(
-                    &op,
-                    NewCoWorker {
-                        email: email.into(),
-                        name: name.into(),
-                        role,
-                        seniority: None,
-                        team: None,
-                        manager: None,
-                        title: None,
-                        password: Some("correct horse battery".into()),
-                    },
-                )
-                .expect("co-worker");
+            add_named(services, email, name, role, None, None);
         }
         let rep = services.actor_for("rep@example.com").expect("rep");
         let a = services
@@ -104,13 +87,7 @@ async fn serve(db: &TestDb) -> (SocketAddr, String) {
             .expect("contact");
         a.id.to_string()
     });
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("listen");
-    let addr = listener.local_addr().expect("addr");
-    let app = holdfast_web::router(Arc::clone(&services));
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await;
-    });
-    (addr, account)
+    (app, account)
 }
 
 type Step = Result<(), String>;
@@ -260,19 +237,19 @@ async fn journeys(c: &Client, base: &str, account: &str) -> Step {
 async fn main_journeys_in_a_real_browser() {
     let Some(driver) = start_driver() else { return };
     for db in each_backend() {
-        let (addr, account) = serve(&db).await;
-        let base = format!("http://{addr}");
+        let (app, account) = seeded(db);
+        let base = format!("http://{}", app.serve().await);
         let c = browser(&driver).await;
         let result = journeys(&c, &base, &account).await;
         if let Err(problem) = &result {
             let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/browser-failures");
             let _ = std::fs::create_dir_all(&dir);
-            let file = dir.join(format!("journeys-{}.png", db.backend));
+            let file = dir.join(format!("journeys-{}.png", app.db.backend));
             if let Ok(png) = c.screenshot().await {
                 let _ = std::fs::write(&file, png);
             }
             let _ = c.close().await;
-            panic!("{} on {}: screenshot in {}", problem, db.backend, file.display());
+            panic!("{} on {}: screenshot in {}", problem, app.db.backend, file.display());
         }
         let _ = c.close().await;
     }

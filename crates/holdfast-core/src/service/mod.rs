@@ -10,6 +10,7 @@ mod import;
 mod leads;
 mod metering;
 mod records;
+mod reports;
 mod settings;
 
 use std::sync::{Arc, Condvar, Mutex, RwLock};
@@ -22,7 +23,8 @@ pub use coworkers::{CoWorkerChanges, NewCoWorker, NewToken, OrgChart, SESSION_DA
 pub use import::{ImportOptions, ImportReport, RejectedRow};
 pub use leads::Conversion;
 pub use metering::{BULK_READ_SETTING, DEFAULT_BULK_READ_LIMIT, EXPORT_POLICY_SETTING, ExportPolicy};
-pub use records::{HomeReport, ListRequest, Page, SearchHit, TeamOverview};
+pub use records::{ListRequest, Page, SearchHit};
+pub use reports::{HomeReport, TeamOverview};
 pub use settings::{Settings, SettingsChange};
 
 use crate::error::{CoreError, StorageError};

@@ -1,4 +1,4 @@
-//! `holdfast bench core --postgres URL`: the core figures on PostgreSQL, each beside the same
+//! `holdfast-bench core --postgres URL`: the core figures on PostgreSQL, each beside the same
 //! work done with bare SQL on a plain `postgres` client connection to the same server, same run.
 //! The database must be empty: the bench creates Holdfast's schema in it, and scratch tables for
 //! the baselines.
@@ -15,7 +15,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use uuid::Uuid;
 
-use crate::bench::{
+use crate::shared::{
     bench_rep, concurrent_reads, make_csv, percentile, row, search_queries, timed_reads, timed_searches, us,
 };
 
@@ -32,7 +32,7 @@ pub fn core(url: &str, contacts: usize, reads: usize) -> Result<()> {
     let version: String = raw.query_one("SHOW server_version", &[])?.get(0);
     let sync: String = raw.query_one("SHOW synchronous_commit", &[])?.get(0);
     println!(
-        "holdfast bench core: {contacts} contacts, {reads} timed reads; PostgreSQL {version} (synchronous_commit={sync})"
+        "holdfast-bench core: {contacts} contacts, {reads} timed reads; PostgreSQL {version} (synchronous_commit={sync})"
     );
     println!("build: {}", if cfg!(debug_assertions) { "debug (numbers are not representative)" } else { "release" });
     let services = Arc::new(Holdfast::new(Store::open(&Location::Postgres(url.to_string()))?));

@@ -1,0 +1,298 @@
+//! `holdfast-bench core` on SQLite: audited reads, searches, CSV import and event appends on N
+//! contacts, each beside bare SQLite on the same rows (the physical limit).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use holdfast_core::Holdfast;
+use holdfast_core::coworker::Actor;
+use holdfast_core::service::ImportOptions;
+use holdfast_store::{Location, Store};
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use uuid::Uuid;
+
+use crate::BenchCmd;
+use crate::shared::*;
+
+pub fn run(cmd: &BenchCmd) -> Result<()> {
+    let (contacts, reads, dir) = match cmd {
+        BenchCmd::Core { contacts, reads, postgres: Some(url), .. } => {
+            return crate::core_postgres::core(url, *contacts, *reads);
+        }
+        BenchCmd::Core { contacts, reads, dir, postgres: None } => (contacts, reads, dir),
+        BenchCmd::Audit { events } => return crate::audit::audit(*events),
+        BenchCmd::Web { requests } => return crate::web::web(*requests),
+    };
+    let (contacts, reads) = (*contacts, *reads);
+    if contacts < 1_000 {
+        bail!("--contacts must be at least 1000");
+    }
+    let tmp = match dir {
+        Some(d) => {
+            std::fs::create_dir_all(d)?;
+            d.clone()
+        }
+        None => std::env::temp_dir().join(format!("holdfast-bench-{}", std::process::id())),
+    };
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp)?;
+    let db_path = tmp.join("holdfast.db");
+    let raw_path = tmp.join("baseline.db");
+    println!("holdfast-bench core: {contacts} contacts, {reads} timed reads; SQLite backend; {}", tmp.display());
+    println!("build: {}", if cfg!(debug_assertions) { "debug (numbers are not representative)" } else { "release" });
+    let services = Arc::new(Holdfast::new(Store::open(&Location::Sqlite(db_path.clone()))?));
+    let operator = Actor::operator();
+    let rep = bench_rep(&services)?;
+
+    eprintln!("generating {contacts} CSV rows…");
+    let csv = make_csv(contacts);
+
+    // (c) CSV import through the service vs a bare bulk insert of the same rows.
+    eprintln!("importing through the service…");
+    let started = Instant::now();
+    let report = services.import_contacts(&operator, &mut csv.as_slice(), &ImportOptions::default(), &|_, _| {})?;
+    let import_time = started.elapsed();
+    if report.created as usize != contacts {
+        bail!("import created {} of {contacts} contacts: {:?}", report.created, report.rejected.first());
+    }
+    eprintln!("bare SQLite bulk inserts of the same rows…");
+    let raw_import = raw_bulk_insert(&raw_path, &csv, false)?;
+    let raw_import_full = raw_bulk_insert(&raw_path, &csv, true)?;
+
+    // Ids to read, chosen at random.
+    let raw = rusqlite::Connection::open(&db_path)?;
+    let mut ids: Vec<String> = Vec::with_capacity(reads);
+    {
+        let mut stmt = raw.prepare("SELECT id FROM contacts WHERE rid = ?1")?;
+        let mut rng = StdRng::seed_from_u64(11);
+        let max: i64 = raw.query_row("SELECT max(rid) FROM contacts", [], |r| r.get(0))?;
+        while ids.len() < reads {
+            let rid = rng.random_range(1..=max);
+            if let Ok(id) = stmt.query_row([rid], |r| r.get::<_, String>(0)) {
+                ids.push(id);
+            }
+        }
+    }
+    let uuids: Vec<Uuid> = ids.iter().filter_map(|s| Uuid::parse_str(s).ok()).collect();
+
+    // (a) read by id through the service (with its system event) vs bare primary-key lookup.
+    eprintln!("timing reads…");
+    let (lat, service_seq) = timed_reads(&services, &rep, &uuids)?;
+    let mut raw_lat = Vec::with_capacity(reads);
+    let started = Instant::now();
+    {
+        let mut stmt = raw.prepare_cached(
+            "SELECT id, created_at, updated_at, created_by, updated_by, deleted_at, account_id, first_name, last_name, email, phone, title, buying_role, owner_id, notes FROM contacts WHERE id = ?1",
+        )?;
+        for id in &ids {
+            let t = Instant::now();
+            let n: usize = stmt
+                .query_map([id], |r| {
+                    let _: String = r.get(0)?;
+                    let _: String = r.get(7)?;
+                    Ok(())
+                })?
+                .count();
+            if n != 1 {
+                bail!("baseline lookup missed {id}");
+            }
+            raw_lat.push(t.elapsed());
+        }
+    }
+    let raw_seq = started.elapsed();
+    raw_lat.sort();
+    let concurrent = concurrent_reads(&services, &rep, &uuids);
+
+    // (b) search latency.
+    eprintln!("timing searches…");
+    let queries = search_queries(reads.min(2_000), contacts);
+    let search_lat = timed_searches(&services, &rep, &queries)?;
+    let mut raw_search = Vec::new();
+    {
+        let mut stmt = raw.prepare_cached(
+            "SELECT id, first_name, last_name, email FROM contacts WHERE rid IN (SELECT rowid FROM contacts_fts WHERE contacts_fts MATCH ?1) AND deleted_at IS NULL ORDER BY last_name, id LIMIT 26",
+        )?;
+        for q in &queries {
+            let m = holdfast_core::record::search_words(q)
+                .iter()
+                .map(|w| format!("\"{w}\"*"))
+                .collect::<Vec<_>>()
+                .join(" AND ");
+            let t = Instant::now();
+            let _ = stmt.query_map([m], |r| r.get::<_, String>(0))?.count();
+            raw_search.push(t.elapsed());
+        }
+    }
+    raw_search.sort();
+
+    // (d) system events per second: the read path above wrote one event per read.
+    let events_per_sec_par = concurrent.iter().map(|c| c.1).fold(0.0, f64::max);
+    let raw_events = raw_event_inserts(&tmp.join("events-baseline.db"), 100_000)?;
+    let raw_read_and_commit = us(raw_seq) / ids.len() as f64 + 1e6 / raw_events.0;
+
+    println!();
+    println!("| figure | Holdfast | raw SQLite baseline | Holdfast / baseline |");
+    println!("|---|---|---|---|");
+    row(
+        "(a) contact read by id, 1 thread, mean",
+        format!(
+            "{:.1} µs (p50 {:.1}, p99 {:.1})",
+            us(service_seq) / uuids.len() as f64,
+            us(percentile(&lat, 0.5)),
+            us(percentile(&lat, 0.99))
+        ),
+        format!(
+            "{:.1} µs (p50 {:.1}, p99 {:.1})",
+            us(raw_seq) / ids.len() as f64,
+            us(percentile(&raw_lat, 0.5)),
+            us(percentile(&raw_lat, 0.99))
+        ),
+        format!("{:.1}×", service_seq.as_secs_f64() / raw_seq.as_secs_f64()),
+    );
+    row(
+        "(a) same, against the physical limit of a read that must leave a durable record",
+        format!("{:.1} µs mean", us(service_seq) / uuids.len() as f64),
+        format!("{raw_read_and_commit:.1} µs (bare lookup + bare one-row commit)"),
+        format!("{:.1}×", us(service_seq) / uuids.len() as f64 / raw_read_and_commit),
+    );
+    for (threads, rate) in &concurrent {
+        row(
+            &format!("(a) audited contact reads/s, {threads} threads"),
+            format!("{rate:.0}/s"),
+            format!("{:.0}/s bare lookups (1 thread)", ids.len() as f64 / raw_seq.as_secs_f64()),
+            "—".into(),
+        );
+    }
+    row(
+        "(b) search, 25 results",
+        format!("p50 {:.0} µs, p99 {:.0} µs", us(percentile(&search_lat, 0.5)), us(percentile(&search_lat, 0.99))),
+        format!("p50 {:.0} µs, p99 {:.0} µs", us(percentile(&raw_search, 0.5)), us(percentile(&raw_search, 0.99))),
+        format!("{:.1}× at p50", us(percentile(&search_lat, 0.5)) / us(percentile(&raw_search, 0.5)).max(0.001)),
+    );
+    row(
+        "(c) CSV import (parse, validate, dedupe, accounts, FTS, event)",
+        format!("{:.0} rows/s ({:.1} s)", contacts as f64 / import_time.as_secs_f64(), import_time.as_secs_f64()),
+        format!(
+            "bare table {:.0} rows/s ({:.1} s); same indexes + FTS5 {:.0} rows/s ({:.1} s)",
+            contacts as f64 / raw_import.as_secs_f64(),
+            raw_import.as_secs_f64(),
+            contacts as f64 / raw_import_full.as_secs_f64(),
+            raw_import_full.as_secs_f64()
+        ),
+        format!(
+            "{:.1}× the bare table, {:.1}× same indexes + FTS5",
+            import_time.as_secs_f64() / raw_import.as_secs_f64(),
+            import_time.as_secs_f64() / raw_import_full.as_secs_f64()
+        ),
+    );
+    row(
+        "(d) system events written/s (hash-chained, group commit, best of the above)",
+        format!("{:.0}/s", events_per_sec_par),
+        format!("{:.0}/s one commit each; {:.0}/s in one transaction", raw_events.0, raw_events.1),
+        format!("{:.1}× of one-commit-each", events_per_sec_par / raw_events.0),
+    );
+    drop(raw);
+    if dir.is_none() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    Ok(())
+}
+
+pub fn configure(c: &rusqlite::Connection) -> Result<()> {
+    c.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA cache_size=-65536;")?;
+    Ok(())
+}
+
+/// Bare SQLite: the same rows in one transaction, into a bare table, or (`full`) into a table
+/// with the same indexes as Holdfast's contacts and the same FTS5 index over the same words.
+fn raw_bulk_insert(path: &std::path::Path, csv: &[u8], full: bool) -> Result<Duration> {
+    let _ = std::fs::remove_file(path);
+    let mut c = rusqlite::Connection::open(path)?;
+    configure(&c)?;
+    c.execute_batch(
+        "CREATE TABLE contacts (rid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, created_at BIGINT, first_name TEXT, last_name TEXT, email TEXT, phone TEXT, title TEXT, company TEXT, account_id TEXT, owner_id TEXT, search_text TEXT);",
+    )?;
+    if full {
+        c.execute_batch(
+            "CREATE INDEX contacts_email ON contacts (email); CREATE INDEX contacts_last ON contacts (last_name, id);
+             CREATE INDEX contacts_account ON contacts (account_id); CREATE INDEX contacts_owner ON contacts (owner_id);
+             CREATE VIRTUAL TABLE contacts_fts USING fts5(search_text, content='contacts', content_rowid='rid', prefix='2 4', tokenize='unicode61 remove_diacritics 2');
+             CREATE TRIGGER contacts_fts_insert AFTER INSERT ON contacts BEGIN INSERT INTO contacts_fts (rowid, search_text) VALUES (new.rid, new.search_text); END;",
+        )?;
+    }
+    let started = Instant::now();
+    let tx = c.transaction()?;
+    {
+        let mut stmt = tx.prepare("INSERT INTO contacts (id, created_at, first_name, last_name, email, phone, title, company, account_id, owner_id, search_text) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL, ?10)")?;
+        let mut reader = csv::Reader::from_reader(csv);
+        for rec in reader.records() {
+            let rec = rec.context("baseline CSV")?;
+            let search = if full {
+                format!("{} {} {} {}", &rec[0], &rec[1], &rec[2], &rec[3]).to_lowercase()
+            } else {
+                String::new()
+            };
+            stmt.execute(rusqlite::params![
+                holdfast_core::id::new_id().to_string(),
+                0i64,
+                &rec[0],
+                &rec[1],
+                &rec[2],
+                &rec[3],
+                &rec[5],
+                &rec[4],
+                &rec[4],
+                search
+            ])?;
+        }
+    }
+    tx.commit()?;
+    Ok(started.elapsed())
+}
+
+/// Bare SQLite event rows (no hashing): one commit each, and all in one transaction.
+pub fn raw_event_inserts(path: &std::path::Path, n: usize) -> Result<(f64, f64)> {
+    let mut c = rusqlite::Connection::open(path)?;
+    configure(&c)?;
+    c.execute_batch("CREATE TABLE events (seq INTEGER PRIMARY KEY, id TEXT, at BIGINT, coworker_id TEXT, action TEXT, object_type TEXT, object_id TEXT, row_count BIGINT, details TEXT);
+                     CREATE INDEX events_by_coworker ON events (coworker_id, seq);")?;
+    let insert = "INSERT INTO events (id, at, coworker_id, action, object_type, object_id, row_count, details) VALUES (?1, 1, 'c', 'record.read', 'contact', ?2, 1, '{\"via\":\"api_token\"}')";
+    let each = (n / 10).max(1);
+    let started = Instant::now();
+    for _ in 0..each {
+        c.execute(
+            insert,
+            rusqlite::params![holdfast_core::id::new_id().to_string(), holdfast_core::id::new_id().to_string()],
+        )?;
+    }
+    let one_each = each as f64 / started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let tx = c.transaction()?;
+    {
+        let mut stmt = tx.prepare(insert)?;
+        for _ in 0..n {
+            stmt.execute(rusqlite::params![
+                holdfast_core::id::new_id().to_string(),
+                holdfast_core::id::new_id().to_string()
+            ])?;
+        }
+    }
+    tx.commit()?;
+    Ok((one_each, n as f64 / started.elapsed().as_secs_f64()))
+}
+
+pub fn sample_event(i: usize, coworkers: &[Uuid]) -> holdfast_core::event::NewEvent {
+    holdfast_core::event::NewEvent {
+        at: 1_790_000_000_000_000 + i as i64 * 1_000,
+        coworker_id: Some(coworkers[i % coworkers.len()]),
+        action: if i.is_multiple_of(10) { "list.read".into() } else { "record.read".into() },
+        object_type: Some("contact".into()),
+        object_id: Some(holdfast_core::id::new_id().to_string()),
+        row_count: if i.is_multiple_of(10) { 50 } else { 1 },
+        client_addr: Some("10.1.2.3".into()),
+        user_agent: Some("Mozilla/5.0 (X11; Linux x86_64) Holdfast-bench".into()),
+        details: serde_json::json!({"via": "session", "credential_id": "0193a000-0000-7000-8000-000000000001"}),
+    }
+}

@@ -1,0 +1,68 @@
+//! `holdfast-bench`: Holdfast's end-to-end figures, each printed beside its physical limit (bare
+//! SQLite or PostgreSQL on the same data) measured in the same run. A binary of its own, so the
+//! raw SQL and the baselines' direct database access never ship in `holdfast`.
+//!
+//! `cargo run --release -p holdfast-bench -- core --contacts 1000000` (see docs/benchmarks.md).
+
+mod audit;
+mod core_postgres;
+mod core_sqlite;
+mod shared;
+mod web;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "holdfast-bench", about = "Holdfast's performance beside the raw database on the same data.")]
+struct Bench {
+    #[command(subcommand)]
+    command: BenchCmd,
+}
+
+#[derive(Subcommand)]
+pub enum BenchCmd {
+    /// Core figures on N contacts: audited read by id, search, CSV import, system events per second.
+    Core {
+        /// How many contacts to generate and import.
+        #[arg(long, default_value_t = 1_000_000)]
+        contacts: usize,
+        /// Reads and searches to time.
+        #[arg(long, default_value_t = 20_000)]
+        reads: usize,
+        /// Directory for the benchmark's databases (default: a new temporary directory).
+        #[arg(long)]
+        dir: Option<std::path::PathBuf>,
+        /// Run on this PostgreSQL database instead (it must be empty), against bare SQL on the same server.
+        #[arg(long, value_name = "URL")]
+        postgres: Option<String>,
+    },
+    /// Web pages on the demo company: account page and contact list, rendered through the router.
+    Web {
+        /// Requests per page.
+        #[arg(long, default_value_t = 500)]
+        requests: usize,
+    },
+    /// The event log: appends with and without hashing, verification against raw SHA-256.
+    Audit {
+        /// How many events to write and verify.
+        #[arg(long, default_value_t = 2_000_000)]
+        events: usize,
+    },
+}
+
+fn main() {
+    let bench = Bench::parse();
+    if let Err(e) = core_sqlite::run(&bench.command) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_command_line_is_well_formed() {
+        use clap::CommandFactory;
+        super::Bench::command().debug_assert();
+    }
+}
