@@ -23,21 +23,9 @@ pub enum ImportCmd {
     },
 }
 
+/// Which records: a kind and the list's search, owner, field filters and sort (as the API takes).
 #[derive(Args)]
-pub struct ListArgs {
-    pub kind: String,
-    #[arg(long)]
-    pub q: Option<String>,
-    #[arg(long)]
-    pub owner: Option<String>,
-    #[arg(long)]
-    pub sort: Option<String>,
-    #[arg(long, default_value_t = 20)]
-    pub limit: u32,
-}
-
-#[derive(Args)]
-pub struct ExportArgs {
+pub struct Selection {
     /// accounts, contacts, leads, deals, contracts, activities or tasks
     pub kind: String,
     #[arg(long)]
@@ -50,6 +38,39 @@ pub struct ExportArgs {
     /// Field filters, e.g. --where stage=proposal (repeat a field for either value).
     #[arg(long = "where", value_name = "FIELD=VALUE")]
     pub filters: Vec<String>,
+}
+
+impl Selection {
+    fn request(&self) -> Result<(&'static RecordKind, ListRequest)> {
+        let kind = kind_of(&self.kind)?;
+        let mut filters = Vec::new();
+        for f in &self.filters {
+            let (k, v) = f.split_once('=').ok_or_else(|| anyhow!("--where takes FIELD=VALUE, not '{f}'"))?;
+            filters.push((k.trim().to_string(), v.trim().to_string()));
+        }
+        let req = ListRequest {
+            q: self.q.clone(),
+            owner: self.owner.clone(),
+            sort: self.sort.clone(),
+            filters,
+            ..Default::default()
+        };
+        Ok((kind, req))
+    }
+}
+
+#[derive(Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub which: Selection,
+    #[arg(long, default_value_t = 20)]
+    pub limit: u32,
+}
+
+#[derive(Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub which: Selection,
 }
 
 /// The kind of record a command names by its plural.
@@ -97,14 +118,8 @@ pub fn import(services: &Holdfast<Store>, me: &Actor, cmd: &ImportCmd) -> Result
 }
 
 pub fn list(services: &Holdfast<Store>, me: &Actor, args: &ListArgs) -> Result<()> {
-    let kind = kind_of(&args.kind)?;
-    let req = ListRequest {
-        q: args.q.clone(),
-        owner: args.owner.clone(),
-        sort: args.sort.clone(),
-        limit: Some(args.limit),
-        ..Default::default()
-    };
+    let (kind, mut req) = args.which.request()?;
+    req.limit = Some(args.limit);
     let page = services.list_records(me, kind, &req)?;
     for r in &page.items {
         println!("{}\t{}", r.id, r.label(kind));
@@ -113,19 +128,7 @@ pub fn list(services: &Holdfast<Store>, me: &Actor, args: &ListArgs) -> Result<(
 }
 
 pub fn export(services: &Holdfast<Store>, me: &Actor, args: &ExportArgs) -> Result<()> {
-    let kind = kind_of(&args.kind)?;
-    let mut filters = Vec::new();
-    for f in &args.filters {
-        let (k, v) = f.split_once('=').ok_or_else(|| anyhow!("--where takes FIELD=VALUE, not '{f}'"))?;
-        filters.push((k.trim().to_string(), v.trim().to_string()));
-    }
-    let req = ListRequest {
-        q: args.q.clone(),
-        owner: args.owner.clone(),
-        sort: args.sort.clone(),
-        filters,
-        ..Default::default()
-    };
+    let (kind, req) = args.which.request()?;
     let export = services.export_records(me, kind, &ExportScope::Matching(req))?;
     print!("{}", export.csv);
     eprintln!("exported {} {} (recorded as an export)", export.rows, kind.plural);

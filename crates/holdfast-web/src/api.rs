@@ -7,7 +7,7 @@ use axum::response::IntoResponse;
 use holdfast_core::CoreError;
 use holdfast_core::coworker::{Role, Seniority, Status};
 use holdfast_core::event::EventFilter;
-use holdfast_core::record::{RecordKind, search_words};
+use holdfast_core::record::search_words;
 use holdfast_core::service::{CoWorkerChanges, ImportOptions, NewCoWorker, Settings, SettingsChange};
 use holdfast_core::storage::Credential;
 use holdfast_core::time::{format_timestamp, parse_timestamp};
@@ -17,29 +17,23 @@ use serde_json::{Value as Json, json};
 type J = axum::Json<Json>;
 use uuid::Uuid;
 
-use crate::extract::{Caller, JsonBody, RawBody, client_of};
+use crate::extract::{Caller, JsonBody, KindPath, RawBody, RecordPath, client_of};
 use crate::problem::{ApiError, body_error};
 use crate::query::{list_request, parse_bool, parse_num};
 use crate::state::{AppState, blocking};
 
 type Params = Query<Vec<(String, String)>>;
 
-fn kind_of(plural: &str) -> Result<&'static RecordKind, ApiError> {
-    RecordKind::by_plural(plural)
-        .ok_or_else(|| ApiError::Core(CoreError::NotFound { what: "collection", id: format!("/api/v1/{plural}") }))
-}
-
-fn parse_id(what: &'static str, text: &str) -> Result<Uuid, ApiError> {
+pub(crate) fn parse_id(what: &'static str, text: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(text).map_err(|_| ApiError::Core(CoreError::not_found(what, text)))
 }
 
 pub async fn list(
     State(s): State<AppState>,
     Caller(actor): Caller,
-    Path(plural): Path<String>,
+    KindPath(kind): KindPath,
     Query(params): Params,
 ) -> Result<J, ApiError> {
-    let kind = kind_of(&plural)?;
     let req = list_request(params)?;
     let page = blocking(move || s.list_records(&actor, kind, &req)).await?;
     Ok(axum::Json(json!({
@@ -52,10 +46,9 @@ pub async fn list(
 pub async fn create(
     State(s): State<AppState>,
     Caller(actor): Caller,
-    Path(plural): Path<String>,
+    KindPath(kind): KindPath,
     JsonBody(body): JsonBody,
 ) -> Result<impl IntoResponse, ApiError> {
-    let kind = kind_of(&plural)?;
     let rec = blocking(move || s.create_record(&actor, kind, &body)).await?;
     let location = format!("/api/v1/{}/{}", kind.plural, rec.id);
     Ok((StatusCode::CREATED, [(axum::http::header::LOCATION, location)], axum::Json(rec.to_json(kind))))
@@ -64,10 +57,8 @@ pub async fn create(
 pub async fn get(
     State(s): State<AppState>,
     Caller(actor): Caller,
-    Path((plural, id)): Path<(String, String)>,
+    RecordPath(kind, id): RecordPath,
 ) -> Result<J, ApiError> {
-    let kind = kind_of(&plural)?;
-    let id = parse_id(kind.name, &id)?;
     let rec = blocking(move || s.get_record(&actor, kind, id)).await?;
     Ok(axum::Json(rec.to_json(kind)))
 }
@@ -75,11 +66,9 @@ pub async fn get(
 pub async fn update(
     State(s): State<AppState>,
     Caller(actor): Caller,
-    Path((plural, id)): Path<(String, String)>,
+    RecordPath(kind, id): RecordPath,
     JsonBody(body): JsonBody,
 ) -> Result<J, ApiError> {
-    let kind = kind_of(&plural)?;
-    let id = parse_id(kind.name, &id)?;
     let rec = blocking(move || s.update_record(&actor, kind, id, &body)).await?;
     Ok(axum::Json(rec.to_json(kind)))
 }
@@ -87,10 +76,8 @@ pub async fn update(
 pub async fn delete(
     State(s): State<AppState>,
     Caller(actor): Caller,
-    Path((plural, id)): Path<(String, String)>,
+    RecordPath(kind, id): RecordPath,
 ) -> Result<StatusCode, ApiError> {
-    let kind = kind_of(&plural)?;
-    let id = parse_id(kind.name, &id)?;
     blocking(move || s.delete_record(&actor, kind, id)).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -98,10 +85,8 @@ pub async fn delete(
 pub async fn history(
     State(s): State<AppState>,
     Caller(actor): Caller,
-    Path((plural, id)): Path<(String, String)>,
+    RecordPath(kind, id): RecordPath,
 ) -> Result<J, ApiError> {
-    let kind = kind_of(&plural)?;
-    let id = parse_id(kind.name, &id)?;
     let history = blocking(move || s.record_history(&actor, kind, id)).await?;
     let items: Vec<Json> = history
         .events
@@ -122,10 +107,8 @@ pub async fn history(
 pub async fn restore(
     State(s): State<AppState>,
     Caller(actor): Caller,
-    Path((plural, id)): Path<(String, String)>,
+    RecordPath(kind, id): RecordPath,
 ) -> Result<J, ApiError> {
-    let kind = kind_of(&plural)?;
-    let id = parse_id(kind.name, &id)?;
     let rec = blocking(move || s.restore_record(&actor, kind, id)).await?;
     Ok(axum::Json(rec.to_json(kind)))
 }
@@ -467,10 +450,9 @@ fn parse_ids(ids: &[String]) -> Result<Vec<Uuid>, ApiError> {
 pub async fn bulk_assign(
     State(s): State<AppState>,
     Caller(actor): Caller,
-    Path(plural): Path<String>,
+    KindPath(kind): KindPath,
     JsonBody(body): JsonBody,
 ) -> Result<J, ApiError> {
-    let kind = kind_of(&plural)?;
     let req: BulkAssign = serde_json::from_value(body).map_err(|e| body_error(&e))?;
     let ids = parse_ids(&req.ids)?;
     let done = blocking(move || s.bulk_assign(&actor, kind, &ids, &req.owner)).await?;
@@ -492,11 +474,10 @@ pub async fn undo_bulk(
 pub async fn export(
     State(s): State<AppState>,
     Caller(actor): Caller,
-    Path(plural): Path<String>,
+    KindPath(kind): KindPath,
     Query(params): Params,
 ) -> Result<impl IntoResponse, ApiError> {
     use holdfast_core::service::ExportScope;
-    let kind = kind_of(&plural)?;
     let (ids, rest): (Vec<_>, Vec<_>) = params.into_iter().partition(|(k, _)| k == "ids");
     let scope = if ids.is_empty() {
         ExportScope::Matching(list_request(rest)?)

@@ -3,11 +3,13 @@
 use std::net::SocketAddr;
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Request};
 use axum::http::header;
 use axum::http::request::Parts;
 use holdfast_core::CoreError;
 use holdfast_core::coworker::Actor;
+use holdfast_core::record::RecordKind;
+use uuid::Uuid;
 
 use crate::AppState;
 use crate::problem::ApiError;
@@ -89,5 +91,41 @@ impl<S: Send + Sync> FromRequest<S> for RawBody {
                 ApiError::BadRequest(rejection.body_text())
             }
         })
+    }
+}
+
+/// The kind of record a path names (`/api/v1/{kind}/…`), or 404 naming the collection.
+pub struct KindPath(pub &'static RecordKind);
+
+fn kind_of(plural: &str) -> Result<&'static RecordKind, ApiError> {
+    RecordKind::by_plural(plural)
+        .ok_or_else(|| ApiError::Core(CoreError::NotFound { what: "collection", id: format!("/api/v1/{plural}") }))
+}
+
+fn path_error(rejection: axum::extract::rejection::PathRejection) -> ApiError {
+    ApiError::BadRequest(rejection.body_text())
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for KindPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(params) = Path::<Vec<(String, String)>>::from_request_parts(parts, state).await.map_err(path_error)?;
+        let plural = params.iter().find(|(name, _)| name == "kind").map(|(_, v)| v.as_str()).unwrap_or_default();
+        Ok(KindPath(kind_of(plural)?))
+    }
+}
+
+/// One record a path names (`/api/v1/{kind}/{id}/…`): its kind and id, or 404.
+pub struct RecordPath(pub &'static RecordKind, pub Uuid);
+
+impl<S: Send + Sync> FromRequestParts<S> for RecordPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path((plural, id)) =
+            Path::<(String, String)>::from_request_parts(parts, state).await.map_err(path_error)?;
+        let kind = kind_of(&plural)?;
+        Ok(RecordPath(kind, crate::api::parse_id(kind.name, &id)?))
     }
 }
