@@ -192,14 +192,20 @@ impl Account {
 
     fn threads(&self) -> Vec<ThreadRow> {
         let contacts = self.contact_names();
-        coverage::threads(&self.activities, 15)
+        let mut rows: Vec<ThreadRow> = coverage::threads(&self.activities, usize::MAX)
             .into_iter()
             .map(|t| ThreadRow {
                 coworker: self.name_of(Some(t.coworker)),
                 contact: contacts.get(&t.contact).cloned().unwrap_or_default(),
                 activities: t.activities,
             })
-            .collect()
+            .collect();
+        // Busiest first; equally busy pairs by name, so the list reads the same every time.
+        rows.sort_by(|a, b| {
+            b.activities.cmp(&a.activities).then_with(|| (&a.coworker, &a.contact).cmp(&(&b.coworker, &b.contact)))
+        });
+        rows.truncate(15);
+        rows
     }
 
     fn coverage(&self) -> CoverageNote {
