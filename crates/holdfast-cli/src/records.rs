@@ -100,16 +100,20 @@ pub fn import(services: &Holdfast<Store>, me: &Actor, cmd: &ImportCmd) -> Result
     })?;
     bar.finish_and_clear();
     println!(
-        "{}{} rows: {} created, {} merged into existing contacts, {} rejected; {} new accounts",
+        "{}{} rows: {} created, {} merged into existing contacts, {} skipped, {} rejected; {} new accounts",
         if report.dry_run { "dry run (nothing written): " } else { "" },
         report.rows,
         report.created,
         report.merged,
+        report.skipped.len(),
         report.rejected.len(),
         report.accounts_created
     );
     for r in &report.rejected {
         println!("  rejected line {}: {}", r.row, r.reason);
+    }
+    for r in &report.skipped {
+        println!("  skipped line {}: {}", r.row, r.reason);
     }
     for w in &report.warnings {
         println!("  note line {}: {}", w.row, w.reason);

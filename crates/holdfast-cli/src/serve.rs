@@ -25,9 +25,9 @@ pub struct ServeArgs {
 fn lock_data_dir(location: &Location) -> Result<Option<std::fs::File>> {
     let Location::Sqlite(path) = location else { return Ok(None) };
     let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
-    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    holdfast_core::private_files::create_private_dir(dir).with_context(|| format!("creating {}", dir.display()))?;
     let lock_path = dir.join("holdfast.lock");
-    let file = std::fs::OpenOptions::new()
+    let file = holdfast_core::private_files::private_open_options()
         .create(true)
         .truncate(false)
         .read(true)

@@ -64,6 +64,7 @@ impl AuditKey {
     pub fn load_or_create(path: &Path) -> Result<AuditKey, CoreError> {
         let io = |what: &str, e: std::io::Error| CoreError::BadFile(format!("{what} {}: {e}", path.display()));
         if path.exists() {
+            crate::private_files::refuse_if_shared(path, "the audit signing key")?;
             let text = std::fs::read_to_string(path).map_err(|e| io("reading the audit signing key", e))?;
             let bytes = hex::decode(text.trim())
                 .ok()
@@ -76,19 +77,16 @@ impl AuditKey {
                 })?;
             return Ok(AuditKey { key: SigningKey::from_bytes(&bytes), path: path.to_path_buf() });
         }
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| io("creating the directory for", e))?;
+        if let Some(dir) = path.parent() {
+            crate::private_files::create_private_dir(dir).map_err(|e| io("creating the directory for", e))?;
         }
         let mut secret = [0u8; 32];
         rand::rng().fill_bytes(&mut secret);
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let mut f = options.open(path).map_err(|e| io("creating the audit signing key", e))?;
+        let mut f = crate::private_files::private_open_options()
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .map_err(|e| io("creating the audit signing key", e))?;
         writeln!(f, "{}", hex::encode(secret)).map_err(|e| io("writing the audit signing key", e))?;
         f.sync_all().map_err(|e| io("syncing", e))?;
         Ok(AuditKey { key: SigningKey::from_bytes(&secret), path: path.to_path_buf() })
@@ -147,10 +145,10 @@ pub fn signature_valid(key: &[u8; 32], message: &[u8], signature: &[u8]) -> bool
 /// Appends a checkpoint as one JSON line to the external file.
 pub fn append_checkpoint_file(path: &Path, c: &Checkpoint) -> Result<(), CoreError> {
     let io = |e: std::io::Error| CoreError::BadFile(format!("appending to {}: {e}", path.display()));
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(io)?;
+    if let Some(dir) = path.parent() {
+        crate::private_files::create_private_dir(dir).map_err(io)?;
     }
-    let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).map_err(io)?;
+    let mut f = crate::private_files::private_open_options().create(true).append(true).open(path).map_err(io)?;
     let line = serde_json::to_string(c).map_err(|e| CoreError::BadFile(e.to_string()))?;
     writeln!(f, "{line}").map_err(io)?;
     f.sync_data().map_err(io)

@@ -12,6 +12,7 @@ pub mod demo;
 pub mod error;
 pub mod event;
 pub mod id;
+pub mod private_files;
 pub mod record;
 pub mod secret;
 pub mod service;

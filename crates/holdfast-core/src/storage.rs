@@ -23,6 +23,11 @@ pub trait Database: Send + Sync + 'static {
     fn backend(&self) -> &'static str;
     /// The highest schema migration applied.
     fn schema_version(&self) -> Result<i64, CoreError>;
+    /// The settings version, when the backend knows it without a query (PostgreSQL hears of every
+    /// change at once); `None` means the services read it in their transaction.
+    fn settings_version_hint(&self) -> Option<i64> {
+        None
+    }
 }
 
 /// Which deleted records a query sees.
@@ -142,6 +147,9 @@ pub trait CoWorkerStore {
 pub trait SettingStore {
     fn get_setting(&mut self, key: &str) -> StorageResult<Option<String>>;
     fn set_setting(&mut self, key: &str, value: &str) -> StorageResult<()>;
+    /// Tells every server sharing the database that the settings are now at `version` (when the
+    /// transaction commits).
+    fn announce_settings(&mut self, version: i64) -> StorageResult<()>;
 }
 
 /// The system event log: the hash chain, queries over it, retention, signed checkpoints and

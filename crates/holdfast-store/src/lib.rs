@@ -10,13 +10,14 @@ mod postgres;
 mod records;
 mod reports;
 mod settings;
+mod settings_watch;
 mod sqlite;
 mod tx;
 
 use std::path::{Path, PathBuf};
 
-use holdfast_core::CoreError;
 use holdfast_core::storage::{Database, Tx};
+use holdfast_core::{CoreError, private_files};
 
 pub use conn::{Backend, Conn};
 pub use error::StoreError;
@@ -32,11 +33,13 @@ const SQLITE_MIGRATIONS: &[(&str, &str)] = &[
     ("0001_init", include_str!("../migrations/sqlite/0001_init.sql")),
     ("0002_checkpoints", include_str!("../migrations/sqlite/0002_checkpoints.sql")),
     ("0003_retention", include_str!("../migrations/sqlite/0003_retention.sql")),
+    ("0004_device_credentials", include_str!("../migrations/sqlite/0004_device_credentials.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(&str, &str)] = &[
     ("0001_init", include_str!("../migrations/postgres/0001_init.sql")),
     ("0002_checkpoints", include_str!("../migrations/postgres/0002_checkpoints.sql")),
     ("0003_retention", include_str!("../migrations/postgres/0003_retention.sql")),
+    ("0004_device_credentials", include_str!("../migrations/postgres/0004_device_credentials.sql")),
 ];
 const _: () = assert!(SQLITE_MIGRATIONS.len() == POSTGRES_MIGRATIONS.len(), "both backends need the same migrations");
 
@@ -95,6 +98,16 @@ enum Engine {
 pub struct Store {
     engine: Engine,
     location: Location,
+    /// PostgreSQL: the settings version announced by any server sharing the database.
+    settings_watch: Option<std::sync::Arc<settings_watch::SettingsWatch>>,
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        if let Some(w) = &self.settings_watch {
+            w.stop();
+        }
+    }
 }
 
 impl Store {
@@ -102,18 +115,24 @@ impl Store {
     pub fn open(location: &Location) -> Result<Store, StoreError> {
         let engine = match location {
             Location::Sqlite(path) => {
-                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                    std::fs::create_dir_all(dir).map_err(|e| {
+                if let Some(dir) = path.parent() {
+                    private_files::create_private_dir(dir).map_err(|e| {
                         StoreError::Open(format!("cannot create the data directory {}: {e}", dir.display()))
                     })?;
                 }
+                // Created private before SQLite opens it; SQLite gives its WAL and SHM the same mode.
+                private_files::create_private_file(path)
+                    .map_err(|e| StoreError::Open(format!("cannot create the database {}: {e}", path.display())))?;
                 let readers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(2) * 2;
                 Engine::Sqlite(SqliteStore::open(path, readers)?)
             }
             Location::Postgres(url) => Engine::Postgres(PgStore::open(url, 16)?),
         };
-        let store = Store { engine, location: location.clone() };
+        let mut store = Store { engine, location: location.clone(), settings_watch: None };
         store.migrate()?;
+        if let Location::Postgres(url) = location {
+            store.settings_watch = Some(settings_watch::SettingsWatch::start(url.clone()));
+        }
         Ok(store)
     }
 
@@ -294,6 +313,9 @@ impl Database for Store {
             Engine::Sqlite(_) => "sqlite",
             Engine::Postgres(_) => "postgres",
         }
+    }
+    fn settings_version_hint(&self) -> Option<i64> {
+        self.settings_watch.as_ref().and_then(|w| w.version())
     }
     fn schema_version(&self) -> Result<i64, CoreError> {
         self.with_conn(false, |c| {

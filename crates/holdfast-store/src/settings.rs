@@ -3,10 +3,21 @@
 use holdfast_core::record::Value;
 use holdfast_core::storage::{SettingStore, StorageResult};
 
-use crate::conn::Conn;
+use crate::conn::{Backend, Conn};
 use crate::tx::SqlTx;
 
 impl<C: Conn> SettingStore for SqlTx<C> {
+    fn announce_settings(&mut self, version: i64) -> StorageResult<()> {
+        // SQLite has one server per file, which checks the version on every request.
+        if self.conn.backend() == Backend::Postgres {
+            self.conn.exec(
+                "SELECT pg_notify($1, $2)",
+                &[Value::Text(crate::settings_watch::CHANNEL.into()), Value::Text(version.to_string())],
+            )?;
+        }
+        Ok(())
+    }
+
     fn get_setting(&mut self, key: &str) -> StorageResult<Option<String>> {
         let rows = self.conn.rows("SELECT value FROM settings WHERE key = $1", &[Value::Text(key.into())])?;
         Ok(rows.first().and_then(|r| r.first()).and_then(|v| v.as_text().map(String::from)))

@@ -147,3 +147,64 @@ impl RepActor for holdfast_core::Holdfast<holdfast_store::Store> {
         self.actor_for(email).expect("actor")
     }
 }
+
+/// The data directory is created 0700 and the database, its WAL and the signing key 0600; a key
+/// other users can read is refused with the command that fixes it.
+#[cfg(unix)]
+#[test]
+fn the_data_directory_and_its_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let base = tempfile::tempdir().expect("dir");
+    let dir = base.path().join("holdfast-data");
+    let location = holdfast_store::Location::Sqlite(dir.join("holdfast.db"));
+    let services = holdfast_core::Holdfast::new(holdfast_store::Store::open(&location).expect("store"));
+    services.change_settings(&Actor::operator(), &read_policy("team")).expect("a write");
+    let key_path = dir.join("audit-signing.key");
+    holdfast_core::audit::AuditKey::load_or_create(&key_path).expect("key");
+    let mode = |p: &std::path::Path| std::fs::metadata(p).expect("exists").permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700);
+    for file in ["holdfast.db", "holdfast.db-wal", "audit-signing.key"] {
+        assert_eq!(mode(&dir.join(file)), 0o600, "{file}");
+    }
+    std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    match holdfast_core::audit::AuditKey::load_or_create(&key_path) {
+        Ok(_) => panic!("a key other users can read must be refused"),
+        Err(refused) => assert!(refused.to_string().contains("chmod 600"), "{refused}"),
+    }
+}
+
+/// A settings change made by one process (the CLI, or another server on the same database)
+/// applies on the next request of every other: on SQLite at once, on PostgreSQL as soon as the
+/// server hears the change announced (milliseconds; the test allows two seconds).
+#[test]
+fn a_settings_change_applies_on_the_next_request_of_every_server() {
+    use holdfast_core::CoreError;
+    use holdfast_core::record::ACCOUNTS;
+    for db in each_backend() {
+        let server = db.services();
+        let cli = db.services();
+        add_named(&server, "a@example.com", "A", Role::Rep, None, None);
+        add_named(&server, "b@example.com", "B", Role::Rep, None, None);
+        let a = server.actor_for("a@example.com").expect("a");
+        let b = server.actor_for("b@example.com").expect("b");
+        let theirs = server.create_record(&a, &ACCOUNTS, &json!({"name": "Theirs"})).expect("account");
+        server.get_record(&b, &ACCOUNTS, theirs.id).expect("open to read by default");
+        cli.change_settings(&Actor::operator(), &read_policy("own")).expect("the CLI changes the policy");
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            match server.get_record(&b, &ACCOUNTS, theirs.id) {
+                Err(CoreError::Forbidden(_)) => break,
+                Ok(_) if tries < 100 && db.backend == "postgres" => {
+                    std::thread::sleep(std::time::Duration::from_millis(20))
+                }
+                other => panic!("the change did not apply on {} after {tries} requests: {other:?}", db.backend),
+            }
+        }
+        if db.backend == "sqlite" {
+            assert_eq!(tries, 1, "SQLite: the very next request");
+        }
+        server.shutdown();
+        cli.shutdown();
+    }
+}

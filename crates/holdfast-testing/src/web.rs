@@ -40,6 +40,7 @@ pub struct Reply {
     pub status: StatusCode,
     pub location: String,
     pub csp: String,
+    pub cache_control: String,
     pub cookies: Vec<String>,
     pub body: String,
 }
@@ -136,6 +137,7 @@ impl TestApp {
         let resp = self.router().oneshot(req).await.expect("response");
         let header_text = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
         let (status, location, csp) = (resp.status(), header_text("location"), header_text("content-security-policy"));
+        let cache_control = header_text("cache-control");
         let cookies = resp
             .headers()
             .get_all(header::SET_COOKIE)
@@ -144,7 +146,7 @@ impl TestApp {
             .map(String::from)
             .collect();
         let body = String::from_utf8_lossy(&resp.into_body().collect().await.expect("body").to_bytes()).into_owned();
-        Reply { status, location, csp, cookies, body }
+        Reply { status, location, csp, cache_control, cookies, body }
     }
 
     /// Signs in through the form as a co-worker added with [`PASSWORD`]; returns the session

@@ -83,6 +83,11 @@ async fn security_headers(mut resp: axum::response::Response) -> axum::response:
     h.insert("x-frame-options", HeaderValue::from_static("DENY"));
     h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     h.insert("referrer-policy", HeaderValue::from_static("same-origin"));
+    // Pages and API answers carry customer data (and once, a temporary password): never cached.
+    // Only the stylesheet and script say otherwise.
+    if !h.contains_key(axum::http::header::CACHE_CONTROL) {
+        h.insert(axum::http::header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     resp
 }
 

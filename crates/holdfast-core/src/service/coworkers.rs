@@ -85,9 +85,30 @@ impl OrgChart {
 
 /// Sessions last this long without use.
 pub const SESSION_DAYS: i64 = 14;
-/// Failed sign-ins allowed per email within [`THROTTLE_WINDOW_SECS`].
-pub const MAX_FAILED_LOGINS: usize = 5;
-pub const THROTTLE_WINDOW_SECS: i64 = 15 * 60;
+/// How long a browser that signed in is remembered (its device cookie).
+pub const DEVICE_DAYS: i64 = 365;
+
+/// A sign-in attempt.
+pub struct SignIn<'a> {
+    pub email: &'a str,
+    pub password: &'a str,
+    pub client_addr: Option<String>,
+    pub user_agent: Option<String>,
+    /// The device token the browser holds from an earlier sign-in, if any.
+    pub device: Option<&'a str>,
+    /// Give the browser a device token when it has none for this account.
+    pub remember_device: bool,
+}
+
+/// A successful sign-in.
+pub struct SignedIn {
+    pub coworker: CoWorker,
+    /// The session secret (the cookie's value, or the API's bearer token).
+    pub session: String,
+    /// A new device token for the browser to keep, when one was made.
+    pub device: Option<String>,
+}
+
 /// A token's use is recorded as a system event at most this often.
 const TOKEN_USE_EVENT_EVERY: i64 = 3_600 * 1_000_000;
 const ORG_CACHE_TTL: Duration = Duration::from_secs(5);
@@ -404,20 +425,6 @@ impl<D: Database> Holdfast<D> {
         })
     }
 
-    fn throttled(&self, email: &str) -> bool {
-        let now = self.now();
-        let Ok(mut map) = self.throttle.lock() else { return false };
-        let entry = map.entry(email.to_string()).or_default();
-        entry.retain(|t| now - t < THROTTLE_WINDOW_SECS * 1_000_000);
-        entry.len() >= MAX_FAILED_LOGINS
-    }
-
-    fn note_failure(&self, email: &str) {
-        if let Ok(mut map) = self.throttle.lock() {
-            map.entry(email.to_string()).or_default().push(self.now());
-        }
-    }
-
     /// Signs in with email and password; returns the co-worker and a new session secret.
     pub fn login(
         &self,
@@ -426,67 +433,108 @@ impl<D: Database> Holdfast<D> {
         client_addr: Option<String>,
         user_agent: Option<String>,
     ) -> Result<(CoWorker, String), CoreError> {
-        let email = email.trim().to_lowercase();
+        let attempt = SignIn { email, password, client_addr, user_agent, device: None, remember_device: false };
+        let done = self.sign_in(attempt)?;
+        Ok((done.coworker, done.session))
+    }
+
+    /// Signs in with email and password, within the sign-in limits (see `sign_in_limits.rs`).
+    /// Every attempt costs one password verification, whatever the email, so the time taken
+    /// tells nothing about which emails exist or belong to someone who left.
+    pub fn sign_in(&self, attempt: SignIn<'_>) -> Result<SignedIn, CoreError> {
+        let email = attempt.email.trim().to_lowercase();
         let mut who = Actor::operator();
         who.channel = Channel::Session;
-        who.client_addr = client_addr;
-        who.user_agent = user_agent;
-        if self.throttled(&email) {
-            let event = NewEvent::by(&who, self.now(), action::LOGIN_FAILED)
-                .detail("email", json!(email))
-                .detail("reason", json!("throttled"));
-            self.db.write(|tx| Ok(append_events(tx, vec![event])?))?;
-            return Err(CoreError::TooManyAttempts(format!(
-                "{MAX_FAILED_LOGINS} failed sign-ins for {email} in the last {} minutes; wait and try again, or ask an admin to reset the password",
-                THROTTLE_WINDOW_SECS / 60
-            )));
-        }
+        who.client_addr = attempt.client_addr;
+        who.user_agent = attempt.user_agent;
         let found = self.db.read(|tx| Ok(tx.get_coworker_by_email(&email)?))?;
-        let verdict = match &found {
-            None => {
-                secret::burn_password_time(password);
-                Err("unknown email")
-            }
-            Some(c) if !c.status.may_sign_in() => Err("co-worker is not active"),
-            Some(c) => match &c.password_hash {
-                Some(h) if secret::verify_password(password, h) => Ok(c.clone()),
-                _ => Err("wrong password"),
-            },
+        let trusted = match (attempt.device, &found) {
+            (Some(device), Some(c)) => self.device_known(device, c.id)?,
+            _ => false,
         };
-        match verdict {
-            Ok(c) => {
-                let (secret, hash) = secret::new_token();
-                let now = self.now();
-                let credential = Credential {
-                    id: crate::id::new_id(),
-                    coworker_id: c.id,
-                    kind: "session".into(),
-                    name: who.user_agent.clone().unwrap_or_else(|| "session".into()).chars().take(100).collect(),
-                    secret_hash: hash,
-                    created_at: now,
-                    expires_at: Some(now + SESSION_DAYS * MICROS_PER_DAY),
-                    last_used_at: Some(now),
-                    revoked_at: None,
-                };
-                who.coworker = Some(c.clone());
-                who.credential_id = Some(credential.id);
-                self.db.write(|tx| {
-                    tx.insert_credential(&credential)?;
-                    append_events(tx, vec![NewEvent::by(&who, now, action::LOGIN)])?;
-                    Ok(())
-                })?;
-                Ok((c, secret))
+        let failed = |reason: &str, coworker: Option<uuid::Uuid>| {
+            let mut event = NewEvent::by(&who, self.now(), action::LOGIN_FAILED)
+                .detail("email", json!(email))
+                .detail("reason", json!(reason));
+            event.coworker_id = coworker;
+            self.db.write(|tx| Ok(append_events(tx, vec![event])?))
+        };
+        let reservation = match self.sign_in_limits.reserve(&email, who.client_addr.as_deref(), trusted, self.now()) {
+            Ok(r) => r,
+            Err(refused) => {
+                failed("throttled", found.as_ref().map(|c| c.id))?;
+                return Err(refused);
             }
+        };
+        let verified = match found.as_ref().and_then(|c| c.password_hash.as_deref()) {
+            Some(hash) => secret::verify_password(attempt.password, hash),
+            None => {
+                secret::burn_password_time(attempt.password);
+                false
+            }
+        };
+        let checked = match &found {
+            None => Err("unknown email"),
+            Some(_) if !verified => Err("wrong password"),
+            Some(c) if !c.status.may_sign_in() => Err("co-worker is not active"),
+            Some(c) => Ok(c.clone()),
+        };
+        let c = match checked {
+            Ok(c) => c,
             Err(reason) => {
-                self.note_failure(&email);
-                let mut event = NewEvent::by(&who, self.now(), action::LOGIN_FAILED)
-                    .detail("email", json!(email))
-                    .detail("reason", json!(reason));
-                event.coworker_id = found.map(|c| c.id);
-                self.db.write(|tx| Ok(append_events(tx, vec![event])?))?;
-                Err(CoreError::Unauthenticated("the email or password is wrong".into()))
+                failed(reason, found.as_ref().map(|c| c.id))?;
+                return Err(CoreError::Unauthenticated("the email or password is wrong".into()));
             }
-        }
+        };
+        self.sign_in_limits.give_back(reservation);
+        let now = self.now();
+        let (session, session_hash) = secret::new_token();
+        let credential = Credential {
+            id: crate::id::new_id(),
+            coworker_id: c.id,
+            kind: "session".into(),
+            name: who.user_agent.clone().unwrap_or_else(|| "session".into()).chars().take(100).collect(),
+            secret_hash: session_hash,
+            created_at: now,
+            expires_at: Some(now + SESSION_DAYS * MICROS_PER_DAY),
+            last_used_at: Some(now),
+            revoked_at: None,
+        };
+        // A browser that signs in is remembered, so someone else's guesses never hold it back.
+        let device = (attempt.remember_device && !trusted).then(secret::new_token);
+        let device_credential = device.as_ref().map(|(_, hash)| Credential {
+            id: crate::id::new_id(),
+            kind: "device".into(),
+            name: "browser".into(),
+            secret_hash: hash.clone(),
+            expires_at: Some(now + DEVICE_DAYS * MICROS_PER_DAY),
+            last_used_at: None,
+            ..credential.clone()
+        });
+        who.coworker = Some(c.clone());
+        who.credential_id = Some(credential.id);
+        self.db.write(|tx| {
+            tx.insert_credential(&credential)?;
+            if let Some(d) = &device_credential {
+                tx.insert_credential(d)?;
+            }
+            append_events(tx, vec![NewEvent::by(&who, now, action::LOGIN)])?;
+            Ok(())
+        })?;
+        Ok(SignedIn { coworker: c, session, device: device.map(|(secret, _)| secret) })
+    }
+
+    /// Whether `device` is a live device token of this co-worker's.
+    fn device_known(&self, device: &str, coworker: uuid::Uuid) -> Result<bool, CoreError> {
+        let hash = secret::hash_token(device.trim());
+        let found = self.db.read(|tx| Ok(tx.find_credential(&hash)?))?;
+        let now = self.now();
+        Ok(found.is_some_and(|d| {
+            d.kind == "device"
+                && d.coworker_id == coworker
+                && d.revoked_at.is_none()
+                && d.expires_at.is_none_or(|e| e > now)
+        }))
     }
 
     /// Ends the actor's session.
@@ -516,6 +564,10 @@ impl<D: Database> Holdfast<D> {
             let coworker = tx.get_coworker(cred.coworker_id)?;
             Ok((cred, coworker))
         })?;
+        // A device token only vouches for a browser at sign-in; it opens nothing by itself.
+        if credential.kind == "device" {
+            return Err(CoreError::Unauthenticated("the token is not valid".into()));
+        }
         if credential.revoked_at.is_some() {
             return Err(CoreError::Unauthenticated("the token has been revoked".into()));
         }

@@ -41,10 +41,36 @@ pub struct ImportReport {
     pub merged: u64,
     pub accounts_created: u64,
     pub rejected: Vec<RejectedRow>,
+    /// Rows that match a contact the importer may not change, left as it was.
+    pub skipped: Vec<RejectedRow>,
     /// Notes that did not stop a row, e.g. an owner that matched no co-worker.
     pub warnings: Vec<RejectedRow>,
     /// The columns recognized, as `file column → field`.
     pub columns: Vec<(String, String)>,
+}
+
+/// The `bulk.import` event: what the import (or its rehearsal) did, with every id it created or
+/// changed.
+fn import_event(
+    actor: &Actor,
+    now: i64,
+    options: &ImportOptions,
+    report: &ImportReport,
+    state: &ImportState,
+) -> NewEvent {
+    NewEvent::by(actor, now, action::IMPORT)
+        .object_type("contact")
+        .rows((report.created + report.merged) as usize)
+        .detail("source", json!(options.source))
+        .detail("dry_run", json!(options.dry_run))
+        .detail("created", json!(report.created))
+        .detail("merged", json!(report.merged))
+        .detail("skipped", json!(report.skipped.len()))
+        .detail("accounts_created", json!(report.accounts_created))
+        .detail("rejected", json!(report.rejected.len()))
+        .detail("created_ids", json!(state.created_ids))
+        .detail("merged_ids", json!(state.merged_ids))
+        .detail("created_account_ids", json!(state.created_accounts))
 }
 
 /// Our field for a column header, whichever CRM wrote it.
@@ -230,20 +256,20 @@ impl<D: Database> Holdfast<D> {
                     progress(i as u64 + 1, total);
                 }
             }
-            let event = NewEvent::by(actor, self.now(), action::IMPORT)
-                .object_type("contact")
-                .rows((report.created + report.merged) as usize)
-                .detail("source", json!(options.source))
-                .detail("created", json!(report.created))
-                .detail("merged", json!(report.merged))
-                .detail("accounts_created", json!(report.accounts_created))
-                .detail("rejected", json!(report.rejected.len()))
-                .detail("created_ids", json!(state.created_ids))
-                .detail("created_account_ids", json!(state.created_accounts));
-            append_events(tx, vec![event])?;
+            let mut events = std::mem::take(&mut state.events);
+            events.push(import_event(actor, self.now(), options, &report, &state));
+            append_events(tx, events)?;
             Ok(report)
         };
-        if options.dry_run { self.db.rehearse(run) } else { self.db.write(run) }
+        if !options.dry_run {
+            return self.db.write(run);
+        }
+        // A rehearsal changes nothing, but it is recorded: it tells the importer which emails
+        // are already in the CRM.
+        let report = self.db.rehearse(run)?;
+        let event = import_event(actor, self.now(), options, &report, &ImportState::default());
+        self.db.write(|tx| Ok(append_events(tx, vec![event])?))?;
+        Ok(report)
     }
 
     fn import_row(
@@ -327,20 +353,35 @@ impl<D: Database> Holdfast<D> {
         }
         match existing {
             Some(id) => {
-                let Some(mut rec) = tx.get_record(&record::CONTACTS, id)? else { return Ok(()) };
-                let mut filled = Vec::new();
+                let Some(rec) = tx.get_record(&record::CONTACTS, id)? else { return Ok(()) };
+                // Only the blanks of the existing contact are filled, as an ordinary change by the
+                // importer: the same rules as a PATCH, and a `record.update` with before and after.
+                let mut fill = record::Changes::default();
                 for (name, value) in changes.fields {
                     if (rec.get(name).is_null() || rec.get(name) == &Value::Text(String::new())) && !value.is_null() {
-                        rec.fields.insert(name, value);
-                        filled.push(name);
+                        fill.fields.insert(name, value);
                     }
                 }
-                if !filled.is_empty() {
-                    rec.updated_at = self.now();
-                    rec.updated_by = actor.id();
-                    tx.update_record(&record::CONTACTS, &rec)?;
+                match self.apply_changes(tx, actor, &record::CONTACTS, id, &fill) {
+                    Ok(applied) => {
+                        state.events.extend(applied.event);
+                        state.merged_ids.push(id);
+                        report.merged += 1;
+                    }
+                    Err(CoreError::Forbidden(_)) => {
+                        let policy = self.read_policy(tx)?;
+                        let reason = if self.may_open(tx, actor, policy, &record::CONTACTS, &rec)? {
+                            format!(
+                                "matches {}, which you may not change: left as it was (ask its owner)",
+                                rec.label(&record::CONTACTS)
+                            )
+                        } else {
+                            "matches a contact you may not open: left as it was".to_string()
+                        };
+                        report.skipped.push(RejectedRow { row: line, reason });
+                    }
+                    Err(other) => return Err(other),
                 }
-                report.merged += 1;
             }
             None => {
                 // The account was found or made above and the owner is a known co-worker.
@@ -446,6 +487,9 @@ struct ImportState {
     coworkers: Option<Vec<(String, String, Uuid)>>,
     created_ids: Vec<Uuid>,
     created_accounts: Vec<Uuid>,
+    merged_ids: Vec<Uuid>,
+    /// The merged contacts' `record.update` events, appended with the import's own.
+    events: Vec<NewEvent>,
 }
 
 #[cfg(test)]

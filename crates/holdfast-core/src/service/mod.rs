@@ -12,6 +12,7 @@ mod metering;
 mod records;
 mod reports;
 mod settings;
+mod sign_in_limits;
 
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::Instant;
@@ -19,13 +20,14 @@ use std::time::Instant;
 pub use audit::{ActivityReport, BASELINE_DAYS, Baseline, DayActivity, RecordHistory, Retention};
 pub use bulk::{BULK_MAX, BulkOutcome, EXPORT_MAX, Export, ExportScope, HANDED_OVER, Handover, KindCount};
 pub use confidentiality::{ConfidentialityNotice, DEFAULT_NOTICE, NOTICE_SETTING};
-pub use coworkers::{CoWorkerChanges, NewCoWorker, NewToken, OrgChart, SESSION_DAYS};
+pub use coworkers::{CoWorkerChanges, DEVICE_DAYS, NewCoWorker, NewToken, OrgChart, SESSION_DAYS, SignIn, SignedIn};
 pub use import::{ImportOptions, ImportReport, RejectedRow};
 pub use leads::Conversion;
 pub use metering::{BULK_READ_SETTING, DEFAULT_BULK_READ_LIMIT, EXPORT_POLICY_SETTING, ExportPolicy};
 pub use records::{ListRequest, Page, SearchHit};
 pub use reports::{HomeReport, TeamOverview};
 pub use settings::{Settings, SettingsChange};
+pub use sign_in_limits::{CLIENT_FAILURES, FREE_FAILURES};
 
 use crate::error::{CoreError, StorageError};
 use crate::event::{NewEvent, SystemEvent};
@@ -38,7 +40,7 @@ pub struct Holdfast<D: Database> {
     clock: Arc<dyn Clock>,
     reads: ReadEventWriter,
     org: RwLock<Option<(Instant, Arc<OrgChart>)>>,
-    throttle: Mutex<std::collections::HashMap<String, Vec<i64>>>,
+    sign_in_limits: sign_in_limits::SignInLimits,
     meter: metering::ReadMeter,
     settings_cache: settings::SettingsCache,
 }
@@ -55,7 +57,7 @@ impl<D: Database> Holdfast<D> {
             db,
             clock,
             org: RwLock::new(None),
-            throttle: Mutex::new(Default::default()),
+            sign_in_limits: Default::default(),
             meter: Default::default(),
             settings_cache: Default::default(),
         }

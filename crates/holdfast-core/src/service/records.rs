@@ -247,11 +247,34 @@ impl<D: Database> Holdfast<D> {
         input: &Json,
     ) -> Result<Record, CoreError> {
         let changes = parse_changes(kind, input, false)?;
-        self.db.write(|tx| {
+        let (record, changed) = self.db.write(|tx| {
             let applied = self.apply_changes(tx, actor, kind, id, &changes)?;
+            let changed = applied.event.is_some();
             append_events(tx, applied.event.into_iter().collect())?;
-            Ok(applied.after)
-        })
+            Ok((applied.after, changed))
+        })?;
+        if !changed {
+            // Nothing changed, but the answer carries the whole record: that is a read.
+            self.record_unchanged_read(actor, kind, &record)?;
+        }
+        Ok(record)
+    }
+
+    /// Records (and meters) a read that came back from a change that changed nothing.
+    pub(crate) fn record_unchanged_read(
+        &self,
+        actor: &Actor,
+        kind: &RecordKind,
+        record: &Record,
+    ) -> Result<(), CoreError> {
+        let read = self.classify_read(actor)?;
+        let event = NewEvent::by(actor, self.now(), action::RECORD_READ)
+            .object(kind.name, record.id)
+            .rows(1)
+            .detail("unchanged_update", json!(true));
+        self.record_read(vec![as_read(read, event)])?;
+        self.meter_read(actor, 1);
+        Ok(())
     }
 
     /// Checks and writes `changes` to one record inside `tx`; returns the record as it was, and
@@ -479,7 +502,7 @@ impl<D: Database> Holdfast<D> {
             },
         };
         if let Some(cursor) = &req.cursor {
-            match decode_cursor(cursor) {
+            match decode_cursor(cursor).filter(|(v, _)| fits_sort(kind, query.sort, v)) {
                 Some(after) => query.after = Some(after),
                 None => errors
                     .push(FieldError::new("cursor", "is not a cursor this server gave out; start again without it")),
@@ -626,6 +649,22 @@ fn encode_cursor(kind: &RecordKind, record: &Record, sort: &str) -> String {
         Value::Text(s) => json!(s),
     };
     hex::encode(json!([v, record.id]).to_string())
+}
+
+/// Whether a cursor's sort value is of the type the sort column holds (a crafted cursor must be
+/// refused as one, not reach the database as a mistyped parameter).
+fn fits_sort(kind: &RecordKind, sort: &str, value: &Value) -> bool {
+    let numeric = match sort {
+        "created_at" | "updated_at" => true,
+        field => kind
+            .field(field)
+            .is_some_and(|f| matches!(f.ty, FieldType::Int { .. } | FieldType::Money | FieldType::Timestamp)),
+    };
+    match value {
+        Value::Null => !matches!(sort, "created_at" | "updated_at"),
+        Value::Int(_) => numeric,
+        Value::Text(_) => !numeric,
+    }
 }
 
 fn decode_cursor(cursor: &str) -> Option<(Value, Uuid)> {

@@ -1,14 +1,15 @@
 //! The installation's settings, as one typed struct: who may open which customer records, who may
 //! export, how much reading in 24 hours counts as exporting, and the confidentiality notice.
 //!
-//! Every audited read consults them, so they are read through one 30-second cache (a change made
-//! through this process applies at once; one made by another server sharing the database, within
-//! 30 seconds). They change through one command, [`SettingsChange`], that the settings page, the
-//! API and the CLI all send: every value is checked before any is saved, and each setting changed
-//! is a `setting.update` system event saying from what to what.
+//! Every audited read consults them, so each process keeps one copy, tagged with the settings
+//! version it was read at. Every change bumps the version in the same transaction; a request
+//! compares versions before it trusts the copy (PostgreSQL servers hear of a change at once through
+//! LISTEN/NOTIFY; on SQLite the version is one indexed read in the request's own transaction), so
+//! a change made anywhere, by the API, a page or the CLI, applies on the next request. They change
+//! through one command, [`SettingsChange`]: every value is checked before any is saved, and each
+//! setting changed is a `setting.update` system event saying from what to what.
 
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use serde_json::json;
 
@@ -21,8 +22,8 @@ use crate::error::{CoreError, FieldError};
 use crate::event::{NewEvent, action};
 use crate::storage::{Database, Tx};
 
-/// How long a process trusts its copy of the settings.
-const CACHE_SECONDS: u64 = 30;
+/// The settings key of the version every change bumps.
+pub const SETTINGS_VERSION: &str = "settings_version";
 
 /// The smallest and largest bulk-read limits an admin may set, in rows a day.
 const BULK_READ_RANGE: std::ops::RangeInclusive<i64> = 50..=10_000_000;
@@ -55,25 +56,30 @@ impl SettingsChange {
     }
 }
 
-/// The process's copy of the settings.
+/// The process's copy of the settings, with the version it was read at.
 #[derive(Default)]
-pub(crate) struct SettingsCache(Mutex<Option<(Instant, Arc<Settings>)>>);
+pub(crate) struct SettingsCache(Mutex<Option<(i64, Arc<Settings>)>>);
 
 impl SettingsCache {
-    fn get(&self) -> Option<Arc<Settings>> {
+    fn get(&self, version: i64) -> Option<Arc<Settings>> {
         let cached = self.0.lock().ok()?;
-        cached.as_ref().filter(|(at, _)| at.elapsed().as_secs() < CACHE_SECONDS).map(|(_, s)| Arc::clone(s))
+        cached.as_ref().filter(|(v, _)| *v == version).map(|(_, s)| Arc::clone(s))
     }
-    fn put(&self, s: Arc<Settings>) {
+    fn put(&self, version: i64, s: Arc<Settings>) {
         if let Ok(mut cached) = self.0.lock() {
-            *cached = Some((Instant::now(), s));
+            *cached = Some((version, s));
         }
     }
+    /// After a change through this process, whose announcement may not have come back yet.
     fn forget(&self) {
         if let Ok(mut cached) = self.0.lock() {
             *cached = None;
         }
     }
+}
+
+fn version_in(tx: &mut dyn Tx) -> Result<i64, CoreError> {
+    Ok(tx.get_setting(SETTINGS_VERSION)?.and_then(|v| v.parse().ok()).unwrap_or(0))
 }
 
 fn load(tx: &mut dyn Tx) -> Result<Settings, CoreError> {
@@ -94,19 +100,23 @@ fn load(tx: &mut dyn Tx) -> Result<Settings, CoreError> {
 impl<D: Database> Holdfast<D> {
     /// The settings in force.
     pub fn settings(&self) -> Result<Arc<Settings>, CoreError> {
-        match self.settings_cache.get() {
-            Some(s) => Ok(s),
-            None => self.db.read(|tx| self.settings_in(tx)),
+        if let Some(s) = self.db.settings_version_hint().and_then(|v| self.settings_cache.get(v)) {
+            return Ok(s);
         }
+        self.db.read(|tx| self.settings_in(tx))
     }
 
-    /// The settings, read inside the caller's transaction when the cache has none.
+    /// The settings, checked against the version inside the caller's transaction.
     pub(crate) fn settings_in(&self, tx: &mut dyn Tx) -> Result<Arc<Settings>, CoreError> {
-        if let Some(s) = self.settings_cache.get() {
+        let version = match self.db.settings_version_hint() {
+            Some(v) => v,
+            None => version_in(tx)?,
+        };
+        if let Some(s) = self.settings_cache.get(version) {
             return Ok(s);
         }
         let s = Arc::new(load(tx)?);
-        self.settings_cache.put(Arc::clone(&s));
+        self.settings_cache.put(version, Arc::clone(&s));
         Ok(s)
     }
 
@@ -182,11 +192,14 @@ impl<D: Database> Holdfast<D> {
                         .detail("sha256", json!(shown.sha256)),
                 );
             }
+            let version = version_in(tx)? + 1;
+            tx.set_setting(SETTINGS_VERSION, &version.to_string())?;
+            tx.announce_settings(version)?;
             append_events(tx, events)?;
             Ok(())
         })?;
         self.settings_cache.forget();
-        self.settings()
+        self.db.read(|tx| self.settings_in(tx))
     }
 }
 

@@ -26,6 +26,8 @@ use crate::state::{AppState, blocking};
 
 pub(crate) const SESSION_COOKIE: &str = "holdfast_session";
 pub(crate) const LOGIN_COOKIE: &str = "holdfast_login";
+/// Remembers a browser that signed in, so that others' password guesses never hold it back.
+pub(crate) const DEVICE_COOKIE: &str = "holdfast_device";
 
 /// A cookie's value from the request.
 pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -46,13 +48,27 @@ pub(crate) fn set_cookie(resp: &mut Response, value: &str) {
     }
 }
 
+/// `; Secure` when the server is told it is reached over TLS (`HOLDFAST_SECURE_COOKIES=1`,
+/// behind a TLS-terminating proxy), so cookies never travel in clear text.
+fn secure() -> &'static str {
+    if std::env::var("HOLDFAST_SECURE_COOKIES").is_ok_and(|v| v == "1" || v == "true") { "; Secure" } else { "" }
+}
+
 /// The session cookie for a new session.
 pub(crate) fn session_cookie(session: &str) -> String {
-    let secure =
-        if std::env::var("HOLDFAST_SECURE_COOKIES").is_ok_and(|v| v == "1" || v == "true") { "; Secure" } else { "" };
     format!(
-        "{SESSION_COOKIE}={session}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{secure}",
-        holdfast_core::service::SESSION_DAYS * 86_400
+        "{SESSION_COOKIE}={session}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
+        holdfast_core::service::SESSION_DAYS * 86_400,
+        secure()
+    )
+}
+
+/// The device cookie: sent only to the sign-in form.
+pub(crate) fn device_cookie(device: &str) -> String {
+    format!(
+        "{DEVICE_COOKIE}={device}; Path=/login; HttpOnly; SameSite=Lax; Max-Age={}{}",
+        holdfast_core::service::DEVICE_DAYS * 86_400,
+        secure()
     )
 }
 

@@ -7,13 +7,15 @@ use axum::Form;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::http::request::Parts;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use holdfast_core::coworker::Role;
-use holdfast_core::service::NewCoWorker;
+use holdfast_core::service::{NewCoWorker, SignIn};
 use holdfast_core::{CoreError, secret};
 
 use super::error::{PageError, PageResult};
-use super::session::{LOGIN_COOKIE, SESSION_COOKIE, SignedForm, cookie, same, session_cookie, set_cookie};
+use super::session::{
+    DEVICE_COOKIE, LOGIN_COOKIE, SESSION_COOKIE, SignedForm, cookie, device_cookie, same, session_cookie, set_cookie,
+};
 use super::view::{Me, go, render, safe_next};
 use crate::extract::client_of;
 use crate::problem::ApiError;
@@ -123,20 +125,36 @@ pub async fn login_submit(
         return login_form(&next, &email, expired, StatusCode::FORBIDDEN);
     }
     let (addr, agent) = client_of(&parts);
+    let device = cookie(&parts.headers, DEVICE_COOKIE);
     let login_email = email.clone();
-    match blocking(move || s.login(&login_email, &password, addr, agent)).await {
-        Ok((_, session)) => {
+    let signed_in = blocking(move || {
+        let attempt = SignIn {
+            email: &login_email,
+            password: &password,
+            client_addr: addr,
+            user_agent: agent,
+            device: device.as_deref(),
+            remember_device: true,
+        };
+        s.sign_in(attempt)
+    });
+    match signed_in.await {
+        Ok(done) => {
             let mut resp = go(safe_next(&next));
-            set_cookie(&mut resp, &session_cookie(&session));
+            set_cookie(&mut resp, &session_cookie(&done.session));
             set_cookie(&mut resp, &format!("{LOGIN_COOKIE}=; Path=/login; Max-Age=0"));
+            if let Some(device) = done.device {
+                set_cookie(&mut resp, &device_cookie(&device));
+            }
             resp
         }
         Err(ApiError::Core(CoreError::TooManyAttempts(why))) => {
             login_form(&next, &email, Some(why), StatusCode::TOO_MANY_REQUESTS)
         }
-        Err(_) => {
+        Err(ApiError::Core(CoreError::Unauthenticated(_))) => {
             login_form(&next, &email, Some("That email and password do not match.".into()), StatusCode::UNAUTHORIZED)
         }
+        Err(other) => PageError::from(other).into_response(),
     }
 }
 

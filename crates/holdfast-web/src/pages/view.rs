@@ -101,9 +101,11 @@ pub(crate) fn encode(s: &str) -> String {
         .collect()
 }
 
-/// Only same-site relative paths may be redirected to (after sign-in, after a form).
+/// Only same-site relative paths may be redirected to (after sign-in, after a form). Browsers
+/// drop tabs and newlines from a URL and read `\\` as `/`, so `/<TAB>/evil.example` is refused.
 pub(crate) fn safe_next(next: &str) -> &str {
-    if next.starts_with('/') && !next.starts_with("//") && !next.starts_with("/\\") { next } else { "/" }
+    let clean = !next.chars().any(|c| c.is_control() || c == '\\');
+    if clean && next.starts_with('/') && !next.starts_with("//") { next } else { "/" }
 }
 
 /// A JSON value as plain text (strings without quotes, null as nothing).
@@ -137,6 +139,9 @@ mod tests {
         assert_eq!(safe_next("/accounts?x=1"), "/accounts?x=1");
         assert_eq!(safe_next("//evil.example"), "/");
         assert_eq!(safe_next("https://evil.example"), "/");
+        assert_eq!(safe_next("/\t/evil.example/"), "/");
+        assert_eq!(safe_next("/\n/evil.example/"), "/");
+        assert_eq!(safe_next("/\\evil.example/"), "/");
         assert_eq!(encode("a b&c"), "a%20b%26c");
         assert_eq!(count(1, "row"), "1 row");
         assert_eq!(count(2, "row"), "2 rows");

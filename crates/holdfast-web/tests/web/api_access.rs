@@ -173,3 +173,138 @@ async fn reading_in_bulk_counts_as_an_export_and_the_policy_can_stop_it() {
         }
     }
 }
+
+/// Parallel guesses cannot run past the limit (each attempt reserves its place before the password
+/// is checked); the real co-worker's browser, which signed in before, is not held back by them;
+/// and a departed co-worker's email costs the same password check as anyone's.
+#[tokio::test(flavor = "multi_thread")]
+async fn password_guessing_is_limited_atomically_without_locking_out_the_real_user() {
+    use holdfast_core::service::FREE_FAILURES;
+    for db in each_backend() {
+        let app = App::new(db);
+        app.add("rep@example.com", Role::Rep, None, None);
+        app.add("gone@example.com", Role::Rep, None, None);
+        // The real rep signed in from this browser before: it holds a device cookie.
+        let page = app.send("GET", "/login", "", None).await;
+        let login_cookie = page.cookies.iter().find(|c| c.starts_with("holdfast_login=")).expect("login cookie");
+        let login_cookie = login_cookie.split(';').next().unwrap_or("").to_string();
+        let form = format!(
+            "email=rep%40example.com&password=correct+horse+battery&csrf_token={}&next=%2F",
+            hidden(&page.body, "csrf_token")
+        );
+        let first = app.send("POST", "/login", &login_cookie, Some(&form)).await;
+        assert_eq!(first.status, StatusCode::SEE_OTHER);
+        let device = first.cookies.iter().find(|c| c.starts_with("holdfast_device=")).expect("a device cookie");
+        assert!(device.contains("HttpOnly") && device.contains("Path=/login"), "{device}");
+        let device = device.split(';').next().unwrap_or("").to_string();
+
+        // Thirty guesses at once: no more than the free failures reach the password check.
+        let guess = || {
+            app.call(
+                "POST",
+                "/api/v1/sessions",
+                None,
+                Some(json!({"email": "rep@example.com", "password": "guess guess guess"})),
+            )
+        };
+        let answers = futures_join(30, guess).await;
+        assert!(
+            answers.iter().all(|s| *s == StatusCode::UNAUTHORIZED || *s == StatusCode::TOO_MANY_REQUESTS),
+            "{answers:?}"
+        );
+        let failed = off_runtime(|| {
+            app.services.events(
+                &Actor::operator(),
+                &EventFilter { action: Some("auth.login_failed".into()), limit: 100, ..Default::default() },
+            )
+        })
+        .expect("events");
+        let checked = failed.iter().filter(|e| e.event.details["reason"] == "wrong password").count();
+        let refused = failed.iter().filter(|e| e.event.details["reason"] == "throttled").count();
+        assert_eq!(checked, FREE_FAILURES, "password checks on {}", app.db.backend);
+        assert_eq!(checked + refused, 30, "every guess is recorded on {}", app.db.backend);
+
+        // The guesser is held back; the real rep's browser is not.
+        let (s, _) = app
+            .call(
+                "POST",
+                "/api/v1/sessions",
+                None,
+                Some(json!({"email": "rep@example.com", "password": "correct horse battery"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "an unknown client waits on {}", app.db.backend);
+        let page = app.send("GET", "/login", &device, None).await;
+        let login_cookie = page.cookies.iter().find(|c| c.starts_with("holdfast_login=")).expect("login cookie");
+        let cookies = format!("{}; {device}", login_cookie.split(';').next().unwrap_or(""));
+        let form = format!(
+            "email=rep%40example.com&password=correct+horse+battery&csrf_token={}&next=%2F",
+            hidden(&page.body, "csrf_token")
+        );
+        let again = app.send("POST", "/login", &cookies, Some(&form)).await;
+        assert_eq!(
+            again.status,
+            StatusCode::SEE_OTHER,
+            "the known browser signs in on {}: {}",
+            app.db.backend,
+            again.body
+        );
+        // A device cookie opens nothing by itself.
+        let token = device.split('=').nth(1).unwrap_or("");
+        assert_eq!(app.call("GET", "/api/v1/me", Some(token), None).await.0, StatusCode::UNAUTHORIZED);
+
+        // A departed co-worker's email: the password is checked like anyone's.
+        off_runtime(|| {
+            let changes = holdfast_core::service::CoWorkerChanges {
+                status: Some(holdfast_core::coworker::Status::Departed),
+                ..Default::default()
+            };
+            app.services.update_coworker(&Actor::operator(), "gone@example.com", changes).expect("departed")
+        });
+        for (password, reason) in
+            [("not it at all", "wrong password"), ("correct horse battery", "co-worker is not active")]
+        {
+            let (s, _) = app
+                .call(
+                    "POST",
+                    "/api/v1/sessions",
+                    None,
+                    Some(json!({"email": "gone@example.com", "password": password})),
+                )
+                .await;
+            assert_eq!(s, StatusCode::UNAUTHORIZED);
+            let last = off_runtime(|| {
+                app.services.events(
+                    &Actor::operator(),
+                    &EventFilter { action: Some("auth.login_failed".into()), limit: 1, ..Default::default() },
+                )
+            })
+            .expect("events");
+            assert_eq!(last[0].event.details["reason"], reason, "on {}", app.db.backend);
+        }
+    }
+}
+
+/// Runs `n` copies of a request at once and collects their statuses.
+async fn futures_join<F, Fut>(n: usize, make: F) -> Vec<StatusCode>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = (StatusCode, Value)>,
+{
+    let mut pending: Vec<std::pin::Pin<Box<Fut>>> = (0..n).map(|_| Box::pin(make())).collect();
+    let mut done = vec![None; n];
+    std::future::poll_fn(|cx| {
+        let mut all = true;
+        for (i, f) in pending.iter_mut().enumerate() {
+            if done[i].is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready((s, _)) => done[i] = Some(s),
+                    std::task::Poll::Pending => all = false,
+                }
+            }
+        }
+        if all { std::task::Poll::Ready(()) } else { std::task::Poll::Pending }
+    })
+    .await;
+    done.into_iter().flatten().collect()
+}

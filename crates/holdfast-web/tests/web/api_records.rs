@@ -404,3 +404,185 @@ async fn a_lead_converts_into_a_contact_at_an_account_once() {
         assert_eq!(acc["name"], "Chotchkie's", "{}", app.db.backend);
     }
 }
+
+/// A cursor whose sort value is of another type than the sort column is refused as a cursor
+/// (PostgreSQL used to answer 500 when the value reached it as a mistyped parameter).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crafted_cursor_is_refused_as_one_on_both_backends() {
+    for db in each_backend() {
+        let app = App::new(db);
+        let admin = app.add("admin@example.com", Role::Admin, None, None);
+        for name in ["Acme", "Bolt", "Crane"] {
+            app.call("POST", "/api/v1/accounts", Some(&admin), Some(json!({"name": name, "annual_value": 1000}))).await;
+        }
+        let (s, page) = app.call("GET", "/api/v1/accounts?sort=annual_value&limit=1", Some(&admin), None).await;
+        assert_eq!(s, StatusCode::OK, "{page}");
+        let given = page["next_cursor"].as_str().expect("a next page").to_string();
+        let (s, _) = app
+            .call("GET", &format!("/api/v1/accounts?sort=annual_value&limit=1&cursor={given}"), Some(&admin), None)
+            .await;
+        assert_eq!(s, StatusCode::OK, "a cursor the server gave out works on {}", app.db.backend);
+        let hex = |text: &str| text.bytes().map(|b| format!("{b:02x}")).collect::<String>();
+        for forged in [
+            hex(r#"["abc","00000000-0000-0000-0000-000000000000"]"#),
+            hex(r#"[{"x":1},"00000000-0000-0000-0000-000000000000"]"#),
+            hex("not json"),
+            "zz".to_string(),
+        ] {
+            let (s, problem) = app
+                .call("GET", &format!("/api/v1/accounts?sort=annual_value&cursor={forged}"), Some(&admin), None)
+                .await;
+            assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{forged} on {}: {problem}", app.db.backend);
+            assert_eq!(problem["errors"][0]["field"], "cursor");
+        }
+        let (s, _) = app
+            .call(
+                "GET",
+                &format!("/api/v1/accounts?sort=name&cursor={}", hex(r#"[5,"00000000-0000-0000-0000-000000000000"]"#)),
+                Some(&admin),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "a number for a text column on {}", app.db.backend);
+    }
+}
+
+/// Every answer that carries customer data writes an event by the one who asked: a change that
+/// changes nothing (`PATCH {}`, or a field set to what it holds) answers with the whole record, so
+/// it is recorded as a read and counts toward the bulk-read meter.
+#[tokio::test(flavor = "multi_thread")]
+async fn no_answer_carries_customer_data_without_its_event() {
+    for db in each_backend() {
+        let app = App::new(db);
+        let admin = app.add("admin@example.com", Role::Admin, None, None);
+        let (_, account) =
+            app.call("POST", "/api/v1/accounts", Some(&admin), Some(json!({"name": "Acme", "tier": "smb"}))).await;
+        let (_, contact) = app
+            .call(
+                "POST",
+                "/api/v1/contacts",
+                Some(&admin),
+                Some(json!({"account_id": id_of(&account), "first_name": "Ada", "last_name": "Lovelace"})),
+            )
+            .await;
+        let events_by_admin = || {
+            off_runtime(|| {
+                app.services
+                    .events(&Actor::operator(), &EventFilter { limit: 10_000, ..Default::default() })
+                    .expect("events")
+                    .into_iter()
+                    .filter(|e| e.event.coworker_id.is_some() && e.event.action != "auth.token_use")
+                    .count()
+            })
+        };
+        let a = format!("/api/v1/accounts/{}", id_of(&account));
+        let c = format!("/api/v1/contacts/{}", id_of(&contact));
+        let calls: Vec<(&str, String, Option<Value>)> = vec![
+            ("GET", a.clone(), None),
+            ("PATCH", a.clone(), Some(json!({}))),
+            ("PATCH", a.clone(), Some(json!({"tier": "smb"}))),
+            ("PATCH", c.clone(), Some(json!({"first_name": "Ada"}))),
+            ("GET", format!("{a}/history"), None),
+            ("GET", "/api/v1/accounts?q=acme".into(), None),
+            ("GET", "/api/v1/contacts".into(), None),
+            ("GET", "/api/v1/search?q=ada".into(), None),
+            ("GET", "/api/v1/contacts/export".into(), None),
+            ("GET", "/api/v1/coworkers/admin@example.com/events".to_string(), None),
+        ];
+        for (method, path, body) in calls {
+            let before = events_by_admin();
+            let (s, answer) = app.call(method, &path, Some(&admin), body.clone()).await;
+            assert!(s.is_success(), "{method} {path} on {}: {s} {answer}", app.db.backend);
+            assert!(
+                events_by_admin() > before,
+                "{method} {path} {body:?} answered with no event on {}",
+                app.db.backend
+            );
+        }
+        let reads = off_runtime(|| {
+            app.services.events(
+                &Actor::operator(),
+                &EventFilter {
+                    action: Some("record.read".into()),
+                    object_id: Some(id_of(&account)),
+                    limit: 10,
+                    ..Default::default()
+                },
+            )
+        })
+        .expect("events");
+        assert_eq!(reads.iter().filter(|e| e.event.details["unchanged_update"] == true).count(), 2);
+    }
+}
+
+/// An import changes only what the importer may change: a row matching another rep's contact is
+/// skipped with the reason (naming nothing the importer may not open), a merge is an ordinary
+/// change with its `record.update`, the import event lists the merged ids, and a dry run is
+/// recorded too.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_import_follows_the_same_rules_as_a_change_by_hand() {
+    for db in each_backend() {
+        let app = App::new(db);
+        let admin = app.add("admin@example.com", Role::Admin, None, None);
+        let rep = app.add("rep@example.com", Role::Rep, None, None);
+        let other = app.add("other@example.com", Role::Rep, None, None);
+        let (_, theirs) = app
+            .call(
+                "POST",
+                "/api/v1/contacts",
+                Some(&other),
+                Some(json!({"first_name": "Theo", "last_name": "Theirs", "email": "theo@theirs.com"})),
+            )
+            .await;
+        let (_, mine) = app
+            .call(
+                "POST",
+                "/api/v1/contacts",
+                Some(&rep),
+                Some(json!({"first_name": "Mia", "last_name": "Mine", "email": "mia@mine.com"})),
+            )
+            .await;
+        let (s, _) = app.call("PUT", "/api/v1/settings", Some(&admin), Some(json!({"read_policy": "own"}))).await;
+        assert_eq!(s, StatusCode::OK);
+        let csv = "First Name,Last Name,Email,Job Title\nTheo,Theirs,theo@theirs.com,CFO\nMia,Mine,mia@mine.com,CEO\n";
+        let import = |dry: bool| {
+            let path = if dry { "/api/v1/imports/contacts?dry_run=true" } else { "/api/v1/imports/contacts" };
+            app.raw("POST", path, Some(&rep), Some(("text/csv", csv.as_bytes().to_vec())))
+        };
+        let imports_by_rep = || {
+            off_runtime(|| {
+                app.services.events(
+                    &Actor::operator(),
+                    &EventFilter { action: Some("bulk.import".into()), limit: 10, ..Default::default() },
+                )
+            })
+            .expect("events")
+        };
+        let (s, dry) = import(true).await;
+        assert_eq!(s, StatusCode::OK, "{dry}");
+        assert_eq!((dry["merged"].as_u64(), dry["skipped"].as_array().map(Vec::len)), (Some(1), Some(1)), "{dry}");
+        assert_eq!(imports_by_rep().len(), 1, "a dry run is recorded on {}", app.db.backend);
+        assert_eq!(imports_by_rep()[0].event.details["dry_run"], true);
+
+        let (s, report) = import(false).await;
+        assert_eq!(s, StatusCode::OK, "{report}");
+        assert_eq!(report["merged"], 1, "{report}");
+        let skipped = report["skipped"][0]["reason"].as_str().unwrap_or("").to_string();
+        assert_eq!(report["skipped"][0]["row"], 2);
+        assert!(skipped.contains("may not open") && !skipped.contains("Theo"), "names nothing unreadable: {skipped}");
+        // The other rep's contact is as it was; the rep's own got its blank title, recorded.
+        let (_, t) = app.call("GET", &format!("/api/v1/contacts/{}", id_of(&theirs)), Some(&admin), None).await;
+        assert_eq!(t["title"], Value::Null, "{t}");
+        assert_ne!(
+            t["updated_by"],
+            json!(off_runtime(|| app.services.actor_for("rep@example.com")).expect("rep").id())
+        );
+        let (_, history) =
+            app.call("GET", &format!("/api/v1/contacts/{}/history", id_of(&mine)), Some(&rep), None).await;
+        assert_eq!(history["items"][0]["action"], "record.update", "{history}");
+        assert_eq!(history["items"][0]["changes"]["title"]["to"], "CEO", "{history}");
+        let last = &imports_by_rep()[0];
+        assert_eq!(last.event.details["merged_ids"], json!([id_of(&mine)]), "on {}", app.db.backend);
+        let _ = admin;
+    }
+}

@@ -194,3 +194,44 @@ async fn first_run_creates_the_first_admin_once() {
         off_runtime(move || drop(site));
     }
 }
+
+/// After sign-in only same-site paths are followed (browsers drop tabs and newlines from a URL,
+/// so `/<TAB>/evil.example/` would leave the site), and no answer that carries customer data or a
+/// password may be kept in a cache.
+#[tokio::test(flavor = "multi_thread")]
+async fn sign_in_stays_on_site_and_nothing_personal_is_cached() {
+    for db in each_backend() {
+        let site = setup(db);
+        for (next, expected) in [
+            ("%2F%09%2Fevil.example%2F", "/"),
+            ("%2F%0A%2Fevil.example%2F", "/"),
+            ("%2F%5Cevil.example", "/"),
+            ("%2F%2Fevil.example", "/"),
+            ("%2Fcontacts%3Fq%3Dada", "/contacts?q=ada"),
+        ] {
+            let page = site.send("GET", "/login", "", None).await;
+            let login_cookie = page.cookies.iter().find(|c| c.starts_with("holdfast_login=")).expect("login cookie");
+            let login_cookie = login_cookie.split(';').next().unwrap_or("").to_string();
+            let form = format!(
+                "email=rep%40example.com&password=correct+horse+battery&csrf_token={}&next={next}",
+                hidden(&page.body, "csrf_token")
+            );
+            let r = site.send("POST", "/login", &login_cookie, Some(&form)).await;
+            assert_eq!(r.status, StatusCode::SEE_OTHER, "{next} on {}: {}", site.db.backend, r.body);
+            assert_eq!(r.location, expected, "{next}");
+        }
+        let admin = site.sign_in("admin@example.com").await;
+        for path in ["/", "/accounts", "/settings", "/coworkers", "/login"] {
+            let r = site.send("GET", path, &admin, None).await;
+            assert_eq!(r.cache_control, "no-store", "{path}");
+        }
+        let admin_token =
+            site.with(|s| s.create_token(&Actor::operator(), "admin@example.com", "t").expect("token").secret);
+        let api = site
+            .send_with("GET", "/api/v1/accounts", "", None, &[("authorization", &format!("Bearer {admin_token}"))])
+            .await;
+        assert_eq!(api.cache_control, "no-store");
+        let css = site.send("GET", "/static/app.css", "", None).await;
+        assert!(css.cache_control.contains("max-age"), "{}", css.cache_control);
+    }
+}
