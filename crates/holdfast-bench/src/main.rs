@@ -5,6 +5,7 @@
 //! `cargo run --release -p holdfast-bench -- core --contacts 1000000` (see docs/benchmarks.md).
 
 mod audit;
+mod bundle;
 mod core_postgres;
 mod core_sqlite;
 mod shared;
@@ -46,6 +47,13 @@ pub enum BenchCmd {
     Audit {
         /// How many events to write and verify.
         #[arg(long, default_value_t = 2_000_000)]
+        events: usize,
+    },
+    /// An evidence bundle of one co-worker's events, checked by its verify.sh (needs the holdfast
+    /// binary built beside this one).
+    Bundle {
+        /// How many events the co-worker has.
+        #[arg(long, default_value_t = 100_000)]
         events: usize,
     },
 }

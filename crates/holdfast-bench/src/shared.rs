@@ -73,6 +73,7 @@ pub fn bench_rep<D: holdfast_core::storage::Database>(services: &Holdfast<D>) ->
             manager: None,
             title: None,
             password: None,
+            password_must_change: false,
         },
     )?;
     Ok(services.actor_for("bench@example.com")?)

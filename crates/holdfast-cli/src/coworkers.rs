@@ -159,6 +159,7 @@ fn add(
             manager: manager.clone(),
             title: title.clone(),
             password: Some(password.clone()),
+            password_must_change: generated,
         },
     )?;
     println!("added {} <{}> as {} (id {})", c.name, c.email, c.role.as_str(), c.id);

@@ -118,6 +118,9 @@ pub struct CoWorker {
     pub password_hash: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The password was chosen by someone else (a reset, a generated first password): its owner
+    /// must change it before anything else.
+    pub password_must_change: bool,
 }
 
 impl CoWorker {

@@ -356,6 +356,7 @@ impl<D: Database> Holdfast<D> {
                 manager: manager.map(String::from),
                 title: Some(title.to_string()),
                 password: Some(DEMO_PASSWORD.to_string()),
+                password_must_change: false,
             };
             self.add_coworker(actor, new)
         };

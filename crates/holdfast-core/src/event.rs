@@ -43,13 +43,14 @@ pub mod action {
     pub const AUDIT_EXPORT: &str = "audit.export";
     pub const AUDIT_RETENTION: &str = "audit.retention";
     pub const DEMO_LOAD: &str = "demo.load";
+    pub const ACCESS_REFUSED: &str = "access.refused";
 
     /// The actions that read customer rows (their `row_count` is what bulk-read metering and
     /// the daily volume charts add up).
     pub const READS: [&str; 4] = [RECORD_READ, LIST_READ, SEARCH, EXPORT_CREATE];
 
     /// The actions a reviewer filters a co-worker's System events by, in the order offered.
-    pub const REVIEWED: [&str; 15] = [
+    pub const REVIEWED: [&str; 16] = [
         RECORD_READ,
         LIST_READ,
         SEARCH,
@@ -65,6 +66,7 @@ pub mod action {
         LOGIN_FAILED,
         LOGOUT,
         TOKEN_CREATE,
+        ACCESS_REFUSED,
     ];
 }
 

@@ -118,6 +118,7 @@ pub(crate) fn coworker_from_row(row: &[Value]) -> StorageResult<CoWorker> {
         password_hash: c.opt_text()?,
         created_at: c.int()?,
         updated_at: c.int()?,
+        password_must_change: c.int()? != 0,
     })
 }
 
@@ -199,5 +200,6 @@ pub(crate) fn coworker_params(c: &CoWorker) -> Vec<Value> {
         opt_text(c.password_hash.as_deref()),
         Value::Int(c.created_at),
         Value::Int(c.updated_at),
+        Value::Int(i64::from(c.password_must_change)),
     ]
 }

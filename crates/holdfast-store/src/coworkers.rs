@@ -10,8 +10,7 @@ use crate::codec::{Cols, coworker_from_row, coworker_params, credential_from_row
 use crate::conn::Conn;
 use crate::tx::SqlTx;
 
-const COWORKER_COLUMNS: &str =
-    "id, email, name, role, status, seniority, team_id, manager_id, title, password_hash, created_at, updated_at";
+const COWORKER_COLUMNS: &str = "id, email, name, role, status, seniority, team_id, manager_id, title, password_hash, created_at, updated_at, password_must_change";
 const CREDENTIAL_COLUMNS: &str =
     "id, coworker_id, kind, name, secret_hash, created_at, expires_at, last_used_at, revoked_at";
 
@@ -19,7 +18,7 @@ impl<C: Conn> CoWorkerStore for SqlTx<C> {
     fn insert_coworker(&mut self, c: &CoWorker) -> StorageResult<()> {
         self.conn.exec(
             &format!(
-                "INSERT INTO coworkers ({COWORKER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+                "INSERT INTO coworkers ({COWORKER_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
             ),
             &coworker_params(c),
         )?;
@@ -28,7 +27,7 @@ impl<C: Conn> CoWorkerStore for SqlTx<C> {
 
     fn update_coworker(&mut self, c: &CoWorker) -> StorageResult<()> {
         self.conn.exec(
-            "UPDATE coworkers SET email = $2, name = $3, role = $4, status = $5, seniority = $6, team_id = $7, manager_id = $8, title = $9, password_hash = $10, created_at = $11, updated_at = $12 WHERE id = $1",
+            "UPDATE coworkers SET email = $2, name = $3, role = $4, status = $5, seniority = $6, team_id = $7, manager_id = $8, title = $9, password_hash = $10, created_at = $11, updated_at = $12, password_must_change = $13 WHERE id = $1",
             &coworker_params(c),
         )?;
         Ok(())

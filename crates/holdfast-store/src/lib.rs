@@ -34,12 +34,14 @@ const SQLITE_MIGRATIONS: &[(&str, &str)] = &[
     ("0002_checkpoints", include_str!("../migrations/sqlite/0002_checkpoints.sql")),
     ("0003_retention", include_str!("../migrations/sqlite/0003_retention.sql")),
     ("0004_device_credentials", include_str!("../migrations/sqlite/0004_device_credentials.sql")),
+    ("0005_password_must_change", include_str!("../migrations/sqlite/0005_password_must_change.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(&str, &str)] = &[
     ("0001_init", include_str!("../migrations/postgres/0001_init.sql")),
     ("0002_checkpoints", include_str!("../migrations/postgres/0002_checkpoints.sql")),
     ("0003_retention", include_str!("../migrations/postgres/0003_retention.sql")),
     ("0004_device_credentials", include_str!("../migrations/postgres/0004_device_credentials.sql")),
+    ("0005_password_must_change", include_str!("../migrations/postgres/0005_password_must_change.sql")),
 ];
 const _: () = assert!(SQLITE_MIGRATIONS.len() == POSTGRES_MIGRATIONS.len(), "both backends need the same migrations");
 

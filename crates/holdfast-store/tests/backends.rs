@@ -208,3 +208,34 @@ fn a_settings_change_applies_on_the_next_request_of_every_server() {
         cli.shutdown();
     }
 }
+
+/// A flood of refusals cannot fill the log: past the limit per minute they are counted, and the
+/// next refusal written says how many were left out.
+#[test]
+fn refusals_are_recorded_within_a_limit_per_minute() {
+    use holdfast_core::event::EventFilter;
+    use holdfast_core::record::ACCOUNTS;
+    use holdfast_core::service::REFUSALS_PER_MINUTE;
+    use holdfast_core::time::ManualClock;
+    use std::sync::Arc;
+    for db in each_backend() {
+        let clock = Arc::new(ManualClock::at(1_800_000_000_000_000));
+        let services = holdfast_core::Holdfast::with_clock(db.store(), clock.clone());
+        add_named(&services, "a@example.com", "A", Role::Rep, None, None);
+        add_named(&services, "b@example.com", "B", Role::Rep, None, None);
+        let a = services.actor_for("a@example.com").expect("a");
+        let b = services.actor_for("b@example.com").expect("b");
+        let theirs = services.create_record(&a, &ACCOUNTS, &json!({"name": "Theirs"})).expect("account");
+        services.change_settings(&Actor::operator(), &read_policy("own")).expect("policy");
+        for _ in 0..REFUSALS_PER_MINUTE + 10 {
+            assert!(services.get_record(&b, &ACCOUNTS, theirs.id).is_err());
+        }
+        clock.advance_secs(61);
+        assert!(services.get_record(&b, &ACCOUNTS, theirs.id).is_err());
+        let filter = EventFilter { action: Some("access.refused".into()), limit: 1_000, ..Default::default() };
+        let refused = services.events(&Actor::operator(), &filter).expect("events");
+        assert_eq!(refused.len() as u32, REFUSALS_PER_MINUTE + 1, "on {}", db.backend);
+        assert_eq!(refused[0].event.details["refusals_left_out"], 10, "on {}", db.backend);
+        services.shutdown();
+    }
+}

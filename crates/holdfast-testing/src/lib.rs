@@ -54,6 +54,7 @@ pub fn add_named(
         manager: manager.map(String::from),
         title: None,
         password: Some(PASSWORD.into()),
+        password_must_change: false,
     };
     services.add_coworker(&Actor::operator(), new).unwrap_or_else(|e| panic!("adding {email}: {e}"));
     services.create_token(&Actor::operator(), email, "test").expect("token").secret

@@ -162,6 +162,25 @@ pub async fn me(Caller(actor): Caller) -> Result<J, ApiError> {
     Ok(axum::Json(json!({"coworker": c.to_json(), "via": actor.channel.as_str(), "manages": actor.manages})))
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    current_password: String,
+    new_password: String,
+}
+
+/// `POST /api/v1/me/password {"current_password", "new_password"}`: one's own password; the
+/// other sessions end.
+pub async fn change_password(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    JsonBody(body): JsonBody,
+) -> Result<StatusCode, ApiError> {
+    let b: PasswordChange = serde_json::from_value(body).map_err(|e| body_error(&e))?;
+    blocking(move || s.change_own_password(&actor, &b.current_password, &b.new_password)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 pub async fn coworkers(State(s): State<AppState>, Caller(actor): Caller) -> Result<J, ApiError> {
     let list = blocking(move || s.list_coworkers(&actor)).await?;
     Ok(axum::Json(json!({"items": list.iter().map(|c| c.to_json()).collect::<Vec<_>>(), "next_cursor": null})))
@@ -216,6 +235,7 @@ pub async fn add_coworker(
         manager: b.manager.flatten(),
         title: b.title.flatten(),
         password: b.password,
+        password_must_change: false,
     };
     if b.status.is_some() {
         return Err(ApiError::field("status", "new co-workers start active; change the status afterwards"));
@@ -242,6 +262,8 @@ pub async fn update_coworker(
         team: b.team,
         manager: b.manager,
         title: b.title,
+        // A password an admin sets for someone is theirs to replace at the next sign-in.
+        password_must_change: b.password.is_some(),
         password: b.password,
     };
     let c = blocking(move || s.update_coworker(&actor, &id, changes)).await?;

@@ -37,6 +37,7 @@ pub fn router(state: AppState) -> Router {
         .route("/sessions", post(api::login))
         .route("/sessions/current", axum::routing::delete(api::logout))
         .route("/me", get(api::me))
+        .route("/me/password", post(api::change_password))
         .route("/search", get(api::search))
         .route("/settings", get(api::settings).put(api::update_settings).patch(api::update_settings))
         .route("/events", get(api::all_events))

@@ -132,6 +132,14 @@ pub fn document() -> Value {
     let simple = |summary: &str, method: &str| json!({method: {"summary": summary, "responses": {"200": {"description": "OK"}, "401": problem_ref(), "403": problem_ref()}}});
     paths.insert("/api/v1/search".into(), simple("Search accounts, contacts and leads (q, limit)", "get"));
     paths.insert(
+        "/api/v1/me/password".into(),
+        json!({"post": {"summary": "Change one's own password (the current one is asked for); other sessions end, API tokens stay",
+            "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object",
+                "required": ["current_password", "new_password"],
+                "properties": {"current_password": {"type": "string"}, "new_password": {"type": "string", "minLength": 10}}}}}},
+            "responses": {"204": {"description": "Changed"}, "401": problem_ref(), "422": problem_ref(), "429": problem_ref()}}}),
+    );
+    paths.insert(
         "/api/v1/coworkers/{id}/handover".into(),
         json!({"post": {"summary": "Hand everything a co-worker owns (accounts, contacts, leads, deals, contracts, tasks) to another in one step; undoable",
             "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["to"],

@@ -202,92 +202,104 @@ impl<D: Database> Holdfast<D> {
         since: i64,
         until: i64,
     ) -> Result<ActivityReport, CoreError> {
-        if until <= since {
-            return Err(CoreError::invalid("since", "must be before until"));
-        }
-        let target = self.reviewable(actor, who)?;
-        let first_day = since.div_euclid(MICROS_PER_DAY);
-        let last_day = (until - 1).div_euclid(MICROS_PER_DAY);
-        let baseline_from = (first_day - BASELINE_DAYS) * MICROS_PER_DAY;
-        let (counts, team) = self.db.read(|tx| {
-            let counts = tx.daily_counts(baseline_from, until)?;
-            let team: Vec<Uuid> = match target.team_id {
-                Some(t) => tx
-                    .list_coworkers()?
-                    .into_iter()
-                    .filter(|c| c.team_id == Some(t) && c.id != target.id)
-                    .map(|c| c.id)
-                    .collect(),
-                None => Vec::new(),
-            };
-            Ok((counts, team))
-        })?;
-        let mut per: BTreeMap<(Uuid, i64), DayActivity> = BTreeMap::new();
-        for c in counts {
-            let (Some(who), Some(add)) = (c.coworker_id, bucket(&c.action)) else { continue };
-            let d = per.entry((who, c.day)).or_default();
-            add(d, c.events, c.rows);
-            d.events += c.events;
-        }
-        let date = |day: i64| crate::time::date_of(day * MICROS_PER_DAY);
-        let mut days = Vec::new();
-        for day in first_day..=last_day {
-            let mut d = per.get(&(target.id, day)).cloned().unwrap_or_default();
-            d.date = date(day);
-            days.push(d);
-        }
-        let history: Vec<DayActivity> =
-            per.iter().filter(|((w, day), _)| *w == target.id && *day < first_day).map(|(_, d)| d.clone()).collect();
-        let own_baseline = average(&history, BASELINE_DAYS);
-        let period = last_day - first_day + 1;
-        let team_avgs: Vec<Baseline> = team
-            .iter()
-            .map(|m| {
-                let ds: Vec<DayActivity> =
-                    per.iter().filter(|((w, day), _)| w == m && *day >= first_day).map(|(_, d)| d.clone()).collect();
-                average(&ds, period)
-            })
-            .collect();
-        let team_median = Baseline {
-            viewed: median(team_avgs.iter().map(|b| b.viewed).collect()),
-            searched: median(team_avgs.iter().map(|b| b.searched).collect()),
-            exported: median(team_avgs.iter().map(|b| b.exported).collect()),
-            changed: median(team_avgs.iter().map(|b| b.changed).collect()),
-        };
-        let unusual = |v: i64, base: f64| v > 100 && v as f64 > 3.0 * base;
-        let unusual_days = days
-            .iter()
-            .filter(|d| {
-                unusual(d.viewed, own_baseline.viewed)
-                    || unusual(d.searched, own_baseline.searched)
-                    || unusual(d.exported, own_baseline.exported)
-                    || d.exported > 0 && own_baseline.exported == 0.0
-            })
-            .map(|d| d.date.clone())
-            .collect();
-        let mut totals = DayActivity { date: "total".into(), ..Default::default() };
-        for d in &days {
-            totals.viewed += d.viewed;
-            totals.searched += d.searched;
-            totals.exported += d.exported;
-            totals.changed += d.changed;
-            totals.events += d.events;
-        }
-        self.record_read(vec![
-            NewEvent::by(actor, self.now(), action::AUDIT_READ)
-                .object("coworker", target.id)
-                .detail("report", json!({"since": format_timestamp(since), "until": format_timestamp(until)})),
-        ])?;
-        Ok(ActivityReport {
-            coworker: target.to_json(),
-            since: format_timestamp(since),
-            until: format_timestamp(until),
-            days,
-            totals,
-            own_baseline,
-            team_median,
-            unusual_days,
-        })
+        self.noting_refusals(
+            actor,
+            || format!("read the activity report of {who}"),
+            || {
+                if until <= since {
+                    return Err(CoreError::invalid("since", "must be before until"));
+                }
+                let target = self.reviewable(actor, who)?;
+                let first_day = since.div_euclid(MICROS_PER_DAY);
+                let last_day = (until - 1).div_euclid(MICROS_PER_DAY);
+                let baseline_from = (first_day - BASELINE_DAYS) * MICROS_PER_DAY;
+                let (counts, team) = self.db.read(|tx| {
+                    let counts = tx.daily_counts(baseline_from, until)?;
+                    let team: Vec<Uuid> = match target.team_id {
+                        Some(t) => tx
+                            .list_coworkers()?
+                            .into_iter()
+                            .filter(|c| c.team_id == Some(t) && c.id != target.id)
+                            .map(|c| c.id)
+                            .collect(),
+                        None => Vec::new(),
+                    };
+                    Ok((counts, team))
+                })?;
+                let mut per: BTreeMap<(Uuid, i64), DayActivity> = BTreeMap::new();
+                for c in counts {
+                    let (Some(who), Some(add)) = (c.coworker_id, bucket(&c.action)) else { continue };
+                    let d = per.entry((who, c.day)).or_default();
+                    add(d, c.events, c.rows);
+                    d.events += c.events;
+                }
+                let date = |day: i64| crate::time::date_of(day * MICROS_PER_DAY);
+                let mut days = Vec::new();
+                for day in first_day..=last_day {
+                    let mut d = per.get(&(target.id, day)).cloned().unwrap_or_default();
+                    d.date = date(day);
+                    days.push(d);
+                }
+                let history: Vec<DayActivity> = per
+                    .iter()
+                    .filter(|((w, day), _)| *w == target.id && *day < first_day)
+                    .map(|(_, d)| d.clone())
+                    .collect();
+                let own_baseline = average(&history, BASELINE_DAYS);
+                let period = last_day - first_day + 1;
+                let team_avgs: Vec<Baseline> = team
+                    .iter()
+                    .map(|m| {
+                        let ds: Vec<DayActivity> = per
+                            .iter()
+                            .filter(|((w, day), _)| w == m && *day >= first_day)
+                            .map(|(_, d)| d.clone())
+                            .collect();
+                        average(&ds, period)
+                    })
+                    .collect();
+                let team_median = Baseline {
+                    viewed: median(team_avgs.iter().map(|b| b.viewed).collect()),
+                    searched: median(team_avgs.iter().map(|b| b.searched).collect()),
+                    exported: median(team_avgs.iter().map(|b| b.exported).collect()),
+                    changed: median(team_avgs.iter().map(|b| b.changed).collect()),
+                };
+                let unusual = |v: i64, base: f64| v > 100 && v as f64 > 3.0 * base;
+                let unusual_days = days
+                    .iter()
+                    .filter(|d| {
+                        unusual(d.viewed, own_baseline.viewed)
+                            || unusual(d.searched, own_baseline.searched)
+                            || unusual(d.exported, own_baseline.exported)
+                            || d.exported > 0 && own_baseline.exported == 0.0
+                    })
+                    .map(|d| d.date.clone())
+                    .collect();
+                let mut totals = DayActivity { date: "total".into(), ..Default::default() };
+                for d in &days {
+                    totals.viewed += d.viewed;
+                    totals.searched += d.searched;
+                    totals.exported += d.exported;
+                    totals.changed += d.changed;
+                    totals.events += d.events;
+                }
+                self.record_read(vec![
+                    NewEvent::by(actor, self.now(), action::AUDIT_READ)
+                        .object("coworker", target.id)
+                        .detail("report", json!({"since": format_timestamp(since), "until": format_timestamp(until)})),
+                ])?;
+                Ok(ActivityReport {
+                    coworker: target.to_json(),
+                    since: format_timestamp(since),
+                    until: format_timestamp(until),
+                    days,
+                    totals,
+                    own_baseline,
+                    team_median,
+                    unusual_days,
+                })
+            },
+        )
     }
 
     /// Streams events with `seq > after` (optionally one co-worker's) in order to `each`, which
@@ -315,7 +327,7 @@ impl<D: Database> Holdfast<D> {
 
     /// Resolves a co-worker the actor may review (for evidence bundles).
     pub fn coworker_for_review(&self, actor: &Actor, who: &str) -> Result<CoWorker, CoreError> {
-        self.reviewable(actor, who)
+        self.noting_refusals(actor, || format!("review the system events of {who}"), || self.reviewable(actor, who))
     }
 
     /// Records that an evidence bundle or SIEM export of events was made.

@@ -93,13 +93,19 @@ impl<D: Database> Holdfast<D> {
         ids: &[Uuid],
         owner: &str,
     ) -> Result<BulkOutcome, CoreError> {
-        let ids = checked_ids(ids)?;
-        self.db.write(|tx| {
-            let owner = self.resolve_coworker(tx, "owner", owner)?.id;
-            let picked = ids.len();
-            let done = self.reassign(tx, actor, vec![(kind, ids)], owner, None)?;
-            Ok(BulkOutcome { operation: done.operation, changed: done.changed, skipped: picked - done.changed })
-        })
+        self.noting_refusals(
+            actor,
+            || format!("hand {} {} to {owner}", ids.len(), kind.plural),
+            || {
+                let ids = checked_ids(ids)?;
+                self.db.write(|tx| {
+                    let owner = self.resolve_coworker(tx, "owner", owner)?.id;
+                    let picked = ids.len();
+                    let done = self.reassign(tx, actor, vec![(kind, ids)], owner, None)?;
+                    Ok(BulkOutcome { operation: done.operation, changed: done.changed, skipped: picked - done.changed })
+                })
+            },
+        )
     }
 
     /// What a co-worker owns, per kind of record (for a handover's preview; no customer data).
@@ -112,40 +118,46 @@ impl<D: Database> Holdfast<D> {
     /// (one refused record changes nothing), recorded as one `coworker.handover` event that an
     /// undo can reverse. For a co-worker who is leaving, or moving to other work.
     pub fn handover(&self, actor: &Actor, from: &str, to: &str) -> Result<Handover, CoreError> {
-        self.db.write(|tx| {
-            let from = self.resolve_coworker(tx, "from", from)?;
-            let to = self.resolve_coworker(tx, "to", to)?;
-            if from.id == to.id {
-                return Err(CoreError::invalid("to", "hand over to someone else than the co-worker leaving"));
-            }
-            if !to.status.may_sign_in() {
-                return Err(CoreError::invalid(
-                    "to",
-                    format!("{} is {} and cannot take over customers", to.name, to.status.as_str()),
-                ));
-            }
-            let mut targets = Vec::new();
-            for kind in HANDED_OVER.iter().copied() {
-                let query = crate::storage::RecordQuery {
-                    filters: vec![(kind.owner_field, Value::Text(from.id.to_string()))],
-                    sort: "created_at",
-                    limit: u32::MAX - 1,
-                    ..Default::default()
-                };
-                let ids: Vec<Uuid> = tx.list_records(kind, &query)?.iter().map(|r| r.id).collect();
-                if !ids.is_empty() {
-                    targets.push((kind, ids));
-                }
-            }
-            let done = self.reassign(tx, actor, targets, to.id, Some(from.id))?;
-            Ok(Handover {
-                operation: done.operation,
-                changed: done.changed,
-                per_kind: done.per_kind,
-                from: from.name,
-                to: to.name,
-            })
-        })
+        self.noting_refusals(
+            actor,
+            || format!("hand everything {from} owns to {to}"),
+            || {
+                self.db.write(|tx| {
+                    let from = self.resolve_coworker(tx, "from", from)?;
+                    let to = self.resolve_coworker(tx, "to", to)?;
+                    if from.id == to.id {
+                        return Err(CoreError::invalid("to", "hand over to someone else than the co-worker leaving"));
+                    }
+                    if !to.status.may_sign_in() {
+                        return Err(CoreError::invalid(
+                            "to",
+                            format!("{} is {} and cannot take over customers", to.name, to.status.as_str()),
+                        ));
+                    }
+                    let mut targets = Vec::new();
+                    for kind in HANDED_OVER.iter().copied() {
+                        let query = crate::storage::RecordQuery {
+                            filters: vec![(kind.owner_field, Value::Text(from.id.to_string()))],
+                            sort: "created_at",
+                            limit: u32::MAX - 1,
+                            ..Default::default()
+                        };
+                        let ids: Vec<Uuid> = tx.list_records(kind, &query)?.iter().map(|r| r.id).collect();
+                        if !ids.is_empty() {
+                            targets.push((kind, ids));
+                        }
+                    }
+                    let done = self.reassign(tx, actor, targets, to.id, Some(from.id))?;
+                    Ok(Handover {
+                        operation: done.operation,
+                        changed: done.changed,
+                        per_kind: done.per_kind,
+                        from: from.name,
+                        to: to.name,
+                    })
+                })
+            },
+        )
     }
 
     /// Gives every listed record to `owner` inside `tx`, appending one `record.update` per record
@@ -201,69 +213,77 @@ impl<D: Database> Holdfast<D> {
     /// changed the owner again since. Only the co-worker who ran it, or an admin, may undo it, and
     /// only once.
     pub fn undo_bulk(&self, actor: &Actor, operation: Uuid) -> Result<BulkOutcome, CoreError> {
-        self.db.write(|tx| {
-            // Lock the chain first, so two undos of one operation cannot both pass the check.
-            tx.chain_head()?;
-            let filter = EventFilter {
-                object_type: Some("bulk_operation".into()),
-                object_id: Some(operation.to_string()),
-                limit: 10,
-                ..Default::default()
-            };
-            let events = tx.list_events(&filter)?;
-            if events.iter().any(|e| e.event.action == action::BULK_UNDO) {
-                return Err(CoreError::Conflict("this change has already been undone".into()));
-            }
-            let done = events
-                .iter()
-                .find(|e| e.event.action == action::BULK_UPDATE || e.event.action == action::HANDOVER)
-                .ok_or_else(|| CoreError::not_found("bulk operation", operation))?;
-            if !actor.is_admin() && actor.id().is_some() && done.event.coworker_id != actor.id() {
-                return Err(CoreError::forbidden(
-                    "only the co-worker who made a bulk change, or an admin, may undo it",
-                ));
-            }
-            let d = &done.event.details;
-            let to = owner_value(&d["to"]);
-            let mut events = Vec::new();
-            let mut skipped = 0;
-            for (kind_name, records) in d["before"].as_object().into_iter().flatten() {
-                let kind = record::ALL_KINDS.iter().copied().find(|r| r.name == kind_name).ok_or_else(|| {
-                    CoreError::Conflict(format!(
-                        "the change names '{kind_name}', a kind of record this server does not know"
-                    ))
-                })?;
-                for (id, old) in records.as_object().into_iter().flatten() {
-                    let Ok(id) = Uuid::parse_str(id) else { continue };
-                    let current = match tx.get_record(kind, id)? {
-                        Some(r) if r.deleted_at.is_none() => r,
-                        _ => {
-                            skipped += 1;
-                            continue;
-                        }
+        self.noting_refusals(
+            actor,
+            || format!("undo bulk change {operation}"),
+            || {
+                self.db.write(|tx| {
+                    // Lock the chain first, so two undos of one operation cannot both pass the check.
+                    tx.chain_head()?;
+                    let filter = EventFilter {
+                        object_type: Some("bulk_operation".into()),
+                        object_id: Some(operation.to_string()),
+                        limit: 10,
+                        ..Default::default()
                     };
-                    if current.get(kind.owner_field) != &to {
-                        skipped += 1;
-                        continue;
+                    let events = tx.list_events(&filter)?;
+                    if events.iter().any(|e| e.event.action == action::BULK_UNDO) {
+                        return Err(CoreError::Conflict("this change has already been undone".into()));
                     }
-                    let mut changes = Changes::default();
-                    changes.fields.insert(kind.owner_field, owner_value(old));
-                    let applied =
-                        self.apply_changes(tx, actor, kind, id, &changes).map_err(|e| name_record(e, kind, id))?;
-                    events.extend(applied.event.map(|e| e.detail("operation", json!(operation))));
-                }
-            }
-            let changed = events.len();
-            events.push(
-                NewEvent::by(actor, self.now(), action::BULK_UNDO)
-                    .object("bulk_operation", operation)
-                    .rows(changed)
-                    .detail("undoes", json!(done.event.action))
-                    .detail("skipped", json!(skipped)),
-            );
-            append_events(tx, events)?;
-            Ok(BulkOutcome { operation, changed, skipped })
-        })
+                    let done = events
+                        .iter()
+                        .find(|e| e.event.action == action::BULK_UPDATE || e.event.action == action::HANDOVER)
+                        .ok_or_else(|| CoreError::not_found("bulk operation", operation))?;
+                    if !actor.is_admin() && actor.id().is_some() && done.event.coworker_id != actor.id() {
+                        return Err(CoreError::forbidden(
+                            "only the co-worker who made a bulk change, or an admin, may undo it",
+                        ));
+                    }
+                    let d = &done.event.details;
+                    let to = owner_value(&d["to"]);
+                    let mut events = Vec::new();
+                    let mut skipped = 0;
+                    for (kind_name, records) in d["before"].as_object().into_iter().flatten() {
+                        let kind =
+                            record::ALL_KINDS.iter().copied().find(|r| r.name == kind_name).ok_or_else(|| {
+                                CoreError::Conflict(format!(
+                                    "the change names '{kind_name}', a kind of record this server does not know"
+                                ))
+                            })?;
+                        for (id, old) in records.as_object().into_iter().flatten() {
+                            let Ok(id) = Uuid::parse_str(id) else { continue };
+                            let current = match tx.get_record(kind, id)? {
+                                Some(r) if r.deleted_at.is_none() => r,
+                                _ => {
+                                    skipped += 1;
+                                    continue;
+                                }
+                            };
+                            if current.get(kind.owner_field) != &to {
+                                skipped += 1;
+                                continue;
+                            }
+                            let mut changes = Changes::default();
+                            changes.fields.insert(kind.owner_field, owner_value(old));
+                            let applied = self
+                                .apply_changes(tx, actor, kind, id, &changes)
+                                .map_err(|e| name_record(e, kind, id))?;
+                            events.extend(applied.event.map(|e| e.detail("operation", json!(operation))));
+                        }
+                    }
+                    let changed = events.len();
+                    events.push(
+                        NewEvent::by(actor, self.now(), action::BULK_UNDO)
+                            .object("bulk_operation", operation)
+                            .rows(changed)
+                            .detail("undoes", json!(done.event.action))
+                            .detail("skipped", json!(skipped)),
+                    );
+                    append_events(tx, events)?;
+                    Ok(BulkOutcome { operation, changed, skipped })
+                })
+            },
+        )
     }
 
     /// Exports records as CSV (the columns `holdfast import` reads back), recording the export
@@ -274,59 +294,68 @@ impl<D: Database> Holdfast<D> {
         kind: &'static RecordKind,
         scope: &ExportScope,
     ) -> Result<Export, CoreError> {
-        self.check_export_allowed(actor)?;
-        let records = self.db.read(|tx| match scope {
-            ExportScope::Picked(ids) => {
-                let ids = checked_ids(ids)?;
-                let policy = self.read_policy(tx)?;
-                let mut out = Vec::with_capacity(ids.len());
-                for id in ids {
-                    let rec = self.load_live(tx, kind, id)?;
-                    if !self.may_open(tx, actor, policy, kind, &rec)? {
-                        return Err(CoreError::forbidden(format!(
-                            "the read policy does not let {} open {} {id}",
-                            actor.describe(),
-                            kind.name
-                        )));
+        self.noting_refusals(
+            actor,
+            || format!("export {}", kind.plural),
+            || {
+                self.check_export_allowed(actor)?;
+                let records = self.db.read(|tx| match scope {
+                    ExportScope::Picked(ids) => {
+                        let ids = checked_ids(ids)?;
+                        let policy = self.read_policy(tx)?;
+                        let mut out = Vec::with_capacity(ids.len());
+                        for id in ids {
+                            let rec = self.load_live(tx, kind, id)?;
+                            if !self.may_open(tx, actor, policy, kind, &rec)? {
+                                return Err(CoreError::forbidden(format!(
+                                    "the read policy does not let {} open {} {id}",
+                                    actor.describe(),
+                                    kind.name
+                                )));
+                            }
+                            out.push(rec);
+                        }
+                        Ok(out)
                     }
-                    out.push(rec);
+                    ExportScope::Matching(req) => {
+                        let mut query = self.build_query(tx, actor, kind, req)?;
+                        query.limit = EXPORT_MAX;
+                        let mut out = tx.list_records(kind, &query)?;
+                        if out.len() > EXPORT_MAX as usize {
+                            return Err(CoreError::invalid(
+                                "limit",
+                                format!(
+                                    "more than {EXPORT_MAX} {} match; narrow the filters and export in parts",
+                                    kind.plural
+                                ),
+                            ));
+                        }
+                        out.truncate(EXPORT_MAX as usize);
+                        Ok(out)
+                    }
+                })?;
+                let csv = to_csv(kind, &records)?;
+                let mut event = NewEvent::by(actor, self.now(), action::EXPORT_CREATE)
+                    .object_type(kind.name)
+                    .rows(records.len())
+                    .detail("format", json!("csv"));
+                match scope {
+                    ExportScope::Picked(ids) => event = event.detail("picked", json!(ids.len())),
+                    ExportScope::Matching(req) => {
+                        if let Some(q) = &req.q {
+                            event = event.detail("q", json!(q));
+                        }
+                        if !req.filters.is_empty() || req.owner.is_some() {
+                            event = event.detail("filters", super::records::filters_detail(req));
+                        }
+                    }
                 }
-                Ok(out)
-            }
-            ExportScope::Matching(req) => {
-                let mut query = self.build_query(tx, actor, kind, req)?;
-                query.limit = EXPORT_MAX;
-                let mut out = tx.list_records(kind, &query)?;
-                if out.len() > EXPORT_MAX as usize {
-                    return Err(CoreError::invalid(
-                        "limit",
-                        format!("more than {EXPORT_MAX} {} match; narrow the filters and export in parts", kind.plural),
-                    ));
-                }
-                out.truncate(EXPORT_MAX as usize);
-                Ok(out)
-            }
-        })?;
-        let csv = to_csv(kind, &records)?;
-        let mut event = NewEvent::by(actor, self.now(), action::EXPORT_CREATE)
-            .object_type(kind.name)
-            .rows(records.len())
-            .detail("format", json!("csv"));
-        match scope {
-            ExportScope::Picked(ids) => event = event.detail("picked", json!(ids.len())),
-            ExportScope::Matching(req) => {
-                if let Some(q) = &req.q {
-                    event = event.detail("q", json!(q));
-                }
-                if !req.filters.is_empty() || req.owner.is_some() {
-                    event = event.detail("filters", super::records::filters_detail(req));
-                }
-            }
-        }
-        self.record_read(vec![event])?;
-        self.meter_read(actor, records.len());
-        let file_name = format!("{}-{}.csv", kind.plural, &format_timestamp(self.now())[..10]);
-        Ok(Export { file_name, rows: records.len(), csv })
+                self.record_read(vec![event])?;
+                self.meter_read(actor, records.len());
+                let file_name = format!("{}-{}.csv", kind.plural, &format_timestamp(self.now())[..10]);
+                Ok(Export { file_name, rows: records.len(), csv })
+            },
+        )
     }
 }
 

@@ -28,6 +28,9 @@ pub struct NewCoWorker {
     pub manager: Option<String>,
     pub title: Option<String>,
     pub password: Option<String>,
+    /// The password is one someone else chose for them (generated and shown once): they must
+    /// change it at their first sign-in.
+    pub password_must_change: bool,
 }
 
 /// Changes to a co-worker (admin).
@@ -41,6 +44,8 @@ pub struct CoWorkerChanges {
     pub manager: Option<Option<String>>,
     pub title: Option<Option<String>>,
     pub password: Option<String>,
+    /// With `password`: it is a temporary one the co-worker must change at their next sign-in.
+    pub password_must_change: bool,
 }
 
 /// A freshly created token: the secret is shown once and never stored.
@@ -222,6 +227,7 @@ impl<D: Database> Holdfast<D> {
                 team_id,
                 manager_id,
                 title: new.title.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(String::from),
+                password_must_change: password_hash.is_some() && new.password_must_change,
                 password_hash,
                 created_at: now,
                 updated_at: now,
@@ -286,6 +292,7 @@ impl<D: Database> Holdfast<D> {
             }
             if password_hash.is_some() {
                 c.password_hash.clone_from(&password_hash);
+                c.password_must_change = ch.password_must_change;
             }
             if c == before {
                 return Ok(c);

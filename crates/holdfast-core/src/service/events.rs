@@ -31,11 +31,17 @@ impl<D: Database> Holdfast<D> {
 
     /// All events matching a filter (admins and the operator only).
     pub fn events(&self, actor: &Actor, filter: &EventFilter) -> Result<Vec<SystemEvent>, CoreError> {
-        if !actor.is_admin() {
-            return Err(CoreError::forbidden("only an admin may read the whole system event log"));
-        }
-        let events = self.db.read(|tx| Ok(tx.list_events(filter)?))?;
-        self.record_read(vec![NewEvent::by(actor, self.now(), action::AUDIT_READ).rows(events.len())])?;
-        Ok(events)
+        self.noting_refusals(
+            actor,
+            || "read the whole system event log".to_string(),
+            || {
+                if !actor.is_admin() {
+                    return Err(CoreError::forbidden("only an admin may read the whole system event log"));
+                }
+                let events = self.db.read(|tx| Ok(tx.list_events(filter)?))?;
+                self.record_read(vec![NewEvent::by(actor, self.now(), action::AUDIT_READ).rows(events.len())])?;
+                Ok(events)
+            },
+        )
     }
 }

@@ -9,7 +9,9 @@ mod events;
 mod import;
 mod leads;
 mod metering;
+mod passwords;
 mod records;
+mod refusals;
 mod reports;
 mod settings;
 mod sign_in_limits;
@@ -25,6 +27,7 @@ pub use import::{ImportOptions, ImportReport, RejectedRow};
 pub use leads::Conversion;
 pub use metering::{BULK_READ_SETTING, DEFAULT_BULK_READ_LIMIT, EXPORT_POLICY_SETTING, ExportPolicy};
 pub use records::{ListRequest, Page, SearchHit};
+pub use refusals::REFUSALS_PER_MINUTE;
 pub use reports::{HomeReport, TeamOverview};
 pub use settings::{Settings, SettingsChange};
 pub use sign_in_limits::{CLIENT_FAILURES, FREE_FAILURES};
@@ -41,6 +44,7 @@ pub struct Holdfast<D: Database> {
     reads: ReadEventWriter,
     org: RwLock<Option<(Instant, Arc<OrgChart>)>>,
     sign_in_limits: sign_in_limits::SignInLimits,
+    refusal_limits: refusals::RefusalLimits,
     meter: metering::ReadMeter,
     settings_cache: settings::SettingsCache,
 }
@@ -58,6 +62,7 @@ impl<D: Database> Holdfast<D> {
             clock,
             org: RwLock::new(None),
             sign_in_limits: Default::default(),
+            refusal_limits: Default::default(),
             meter: Default::default(),
             settings_cache: Default::default(),
         }

@@ -118,16 +118,22 @@ impl<D: Database> Holdfast<D> {
 
     /// Creates a record from JSON field values. The owner defaults to the actor.
     pub fn create_record(&self, actor: &Actor, kind: &'static RecordKind, input: &Json) -> Result<Record, CoreError> {
-        let changes = parse_changes(kind, input, true)?;
-        self.db.write(|tx| {
-            let record = self.insert_new(tx, actor, kind, changes)?;
-            let event = NewEvent::by(actor, record.created_at, action::RECORD_CREATE)
-                .object(kind.name, record.id)
-                .rows(1)
-                .detail("fields", fields_json(kind, &record));
-            append_events(tx, vec![event])?;
-            Ok(record)
-        })
+        self.noting_refusals(
+            actor,
+            || format!("create a {}", kind.name),
+            || {
+                let changes = parse_changes(kind, input, true)?;
+                self.db.write(|tx| {
+                    let record = self.insert_new(tx, actor, kind, changes)?;
+                    let event = NewEvent::by(actor, record.created_at, action::RECORD_CREATE)
+                        .object(kind.name, record.id)
+                        .rows(1)
+                        .detail("fields", fields_json(kind, &record));
+                    append_events(tx, vec![event])?;
+                    Ok(record)
+                })
+            },
+        )
     }
 
     /// Checks and inserts a new record inside `tx` (no event: the caller writes it).
@@ -217,25 +223,31 @@ impl<D: Database> Holdfast<D> {
 
     /// Opens one record, recording the read.
     pub fn get_record(&self, actor: &Actor, kind: &'static RecordKind, id: Uuid) -> Result<Record, CoreError> {
-        let read = self.classify_read(actor)?;
-        let record = self.db.read(|tx| {
-            let record = self.load_live(tx, kind, id)?;
-            let policy = self.read_policy(tx)?;
-            if !self.may_open(tx, actor, policy, kind, &record)? {
-                return Err(CoreError::forbidden(format!(
-                    "the read policy lets {} open only their own or their team's {}",
-                    actor.describe(),
-                    kind.plural
-                )));
-            }
-            Ok(record)
-        })?;
-        self.record_read(vec![as_read(
-            read,
-            NewEvent::by(actor, self.now(), action::RECORD_READ).object(kind.name, record.id).rows(1),
-        )])?;
-        self.meter_read(actor, 1);
-        Ok(record)
+        self.noting_refusals(
+            actor,
+            || format!("open {} {id}", kind.name),
+            || {
+                let read = self.classify_read(actor)?;
+                let record = self.db.read(|tx| {
+                    let record = self.load_live(tx, kind, id)?;
+                    let policy = self.read_policy(tx)?;
+                    if !self.may_open(tx, actor, policy, kind, &record)? {
+                        return Err(CoreError::forbidden(format!(
+                            "the read policy lets {} open only their own or their team's {}",
+                            actor.describe(),
+                            kind.plural
+                        )));
+                    }
+                    Ok(record)
+                })?;
+                self.record_read(vec![as_read(
+                    read,
+                    NewEvent::by(actor, self.now(), action::RECORD_READ).object(kind.name, record.id).rows(1),
+                )])?;
+                self.meter_read(actor, 1);
+                Ok(record)
+            },
+        )
     }
 
     /// Changes the given fields of a record; records each field's value before and after.
@@ -246,18 +258,24 @@ impl<D: Database> Holdfast<D> {
         id: Uuid,
         input: &Json,
     ) -> Result<Record, CoreError> {
-        let changes = parse_changes(kind, input, false)?;
-        let (record, changed) = self.db.write(|tx| {
-            let applied = self.apply_changes(tx, actor, kind, id, &changes)?;
-            let changed = applied.event.is_some();
-            append_events(tx, applied.event.into_iter().collect())?;
-            Ok((applied.after, changed))
-        })?;
-        if !changed {
-            // Nothing changed, but the answer carries the whole record: that is a read.
-            self.record_unchanged_read(actor, kind, &record)?;
-        }
-        Ok(record)
+        self.noting_refusals(
+            actor,
+            || format!("change {} {id}", kind.name),
+            || {
+                let changes = parse_changes(kind, input, false)?;
+                let (record, changed) = self.db.write(|tx| {
+                    let applied = self.apply_changes(tx, actor, kind, id, &changes)?;
+                    let changed = applied.event.is_some();
+                    append_events(tx, applied.event.into_iter().collect())?;
+                    Ok((applied.after, changed))
+                })?;
+                if !changed {
+                    // Nothing changed, but the answer carries the whole record: that is a read.
+                    self.record_unchanged_read(actor, kind, &record)?;
+                }
+                Ok(record)
+            },
+        )
     }
 
     /// Records (and meters) a read that came back from a change that changed nothing.
@@ -342,26 +360,32 @@ impl<D: Database> Holdfast<D> {
 
     /// Soft-deletes a record: it disappears from lists and can be restored by an admin.
     pub fn delete_record(&self, actor: &Actor, kind: &'static RecordKind, id: Uuid) -> Result<(), CoreError> {
-        self.db.write(|tx| {
-            let mut rec = self.load_live(tx, kind, id)?;
-            let team = self.account_team(tx, kind, &rec)?;
-            if !access::may_edit(actor, rec.owner(kind), &team) {
-                return Err(CoreError::forbidden(format!(
-                    "{} may delete only {} they own or whose account team they are on",
-                    actor.describe(),
-                    kind.plural
-                )));
-            }
-            rec.deleted_at = Some(self.now());
-            rec.updated_by = actor.id();
-            tx.update_record(kind, &rec)?;
-            let event = NewEvent::by(actor, self.now(), action::RECORD_DELETE)
-                .object(kind.name, id)
-                .rows(1)
-                .detail("label", Json::String(rec.label(kind)));
-            append_events(tx, vec![event])?;
-            Ok(())
-        })
+        self.noting_refusals(
+            actor,
+            || format!("delete {} {id}", kind.name),
+            || {
+                self.db.write(|tx| {
+                    let mut rec = self.load_live(tx, kind, id)?;
+                    let team = self.account_team(tx, kind, &rec)?;
+                    if !access::may_edit(actor, rec.owner(kind), &team) {
+                        return Err(CoreError::forbidden(format!(
+                            "{} may delete only {} they own or whose account team they are on",
+                            actor.describe(),
+                            kind.plural
+                        )));
+                    }
+                    rec.deleted_at = Some(self.now());
+                    rec.updated_by = actor.id();
+                    tx.update_record(kind, &rec)?;
+                    let event = NewEvent::by(actor, self.now(), action::RECORD_DELETE)
+                        .object(kind.name, id)
+                        .rows(1)
+                        .detail("label", Json::String(rec.label(kind)));
+                    append_events(tx, vec![event])?;
+                    Ok(())
+                })
+            },
+        )
     }
 
     /// Brings back a deleted record (admins only).
@@ -377,63 +401,78 @@ impl<D: Database> Holdfast<D> {
         kind: &'static RecordKind,
         ids: &[Uuid],
     ) -> Result<Vec<Record>, CoreError> {
-        if !actor.is_admin() {
-            return Err(CoreError::forbidden("only an admin may restore deleted records"));
-        }
-        if ids.is_empty() || ids.len() > super::BULK_MAX {
-            return Err(CoreError::invalid("ids", format!("pick between 1 and {} records", super::BULK_MAX)));
-        }
-        self.db.write(|tx| {
-            let mut out = Vec::with_capacity(ids.len());
-            let mut events = Vec::with_capacity(ids.len());
-            for id in ids {
-                let mut rec = tx.get_record(kind, *id)?.ok_or_else(|| CoreError::not_found(kind.name, id))?;
-                if rec.deleted_at.is_none() {
-                    return Err(CoreError::Conflict(format!("{} {id} is not deleted", kind.name)));
+        self.noting_refusals(
+            actor,
+            || format!("restore {} {}", ids.len(), kind.plural),
+            || {
+                if !actor.is_admin() {
+                    return Err(CoreError::forbidden("only an admin may restore deleted records"));
                 }
-                rec.deleted_at = None;
-                rec.updated_at = self.now();
-                rec.updated_by = actor.id();
-                tx.update_record(kind, &rec)?;
-                events.push(NewEvent::by(actor, self.now(), action::RECORD_RESTORE).object(kind.name, id).rows(1));
-                out.push(rec);
-            }
-            append_events(tx, events)?;
-            Ok(out)
-        })
+                if ids.is_empty() || ids.len() > super::BULK_MAX {
+                    return Err(CoreError::invalid("ids", format!("pick between 1 and {} records", super::BULK_MAX)));
+                }
+                self.db.write(|tx| {
+                    let mut out = Vec::with_capacity(ids.len());
+                    let mut events = Vec::with_capacity(ids.len());
+                    for id in ids {
+                        let mut rec = tx.get_record(kind, *id)?.ok_or_else(|| CoreError::not_found(kind.name, id))?;
+                        if rec.deleted_at.is_none() {
+                            return Err(CoreError::Conflict(format!("{} {id} is not deleted", kind.name)));
+                        }
+                        rec.deleted_at = None;
+                        rec.updated_at = self.now();
+                        rec.updated_by = actor.id();
+                        tx.update_record(kind, &rec)?;
+                        events.push(
+                            NewEvent::by(actor, self.now(), action::RECORD_RESTORE).object(kind.name, id).rows(1),
+                        );
+                        out.push(rec);
+                    }
+                    append_events(tx, events)?;
+                    Ok(out)
+                })
+            },
+        )
     }
 
     /// Lists records with filters, sort and paging; records the list read with its row count.
     pub fn list_records(&self, actor: &Actor, kind: &'static RecordKind, req: &ListRequest) -> Result<Page, CoreError> {
-        if req.deleted && !actor.is_admin() {
-            return Err(CoreError::forbidden("only an admin may list deleted records"));
-        }
-        let read = self.classify_read(actor)?;
-        let (page, query) = self.db.read(|tx| {
-            let query = self.build_query(tx, actor, kind, req)?;
-            let mut items = tx.list_records(kind, &query)?;
-            let more = items.len() > query.limit as usize;
-            items.truncate(query.limit as usize);
-            let next_cursor = if more { items.last().map(|r| encode_cursor(kind, r, query.sort)) } else { None };
-            Ok((Page { items, next_cursor, counted_as_export: read == ReadKind::Bulk }, query))
-        })?;
-        let act = if query.words.is_empty() { action::LIST_READ } else { action::SEARCH };
-        let mut event = NewEvent::by(actor, self.now(), act).object_type(kind.name).rows(page.items.len());
-        if let Some(q) = &req.q {
-            event = event.detail("q", Json::String(q.clone()));
-        }
-        if !req.filters.is_empty() || req.owner.is_some() {
-            event = event.detail("filters", filters_detail(req));
-        }
-        if query.offset > 0 {
-            event = event.detail("offset", json!(query.offset));
-        }
-        if req.deleted {
-            event = event.detail("deleted", Json::Bool(true));
-        }
-        self.record_read(vec![as_read(read, event)])?;
-        self.meter_read(actor, page.items.len());
-        Ok(page)
+        self.noting_refusals(
+            actor,
+            || format!("list {}", kind.plural),
+            || {
+                if req.deleted && !actor.is_admin() {
+                    return Err(CoreError::forbidden("only an admin may list deleted records"));
+                }
+                let read = self.classify_read(actor)?;
+                let (page, query) = self.db.read(|tx| {
+                    let query = self.build_query(tx, actor, kind, req)?;
+                    let mut items = tx.list_records(kind, &query)?;
+                    let more = items.len() > query.limit as usize;
+                    items.truncate(query.limit as usize);
+                    let next_cursor =
+                        if more { items.last().map(|r| encode_cursor(kind, r, query.sort)) } else { None };
+                    Ok((Page { items, next_cursor, counted_as_export: read == ReadKind::Bulk }, query))
+                })?;
+                let act = if query.words.is_empty() { action::LIST_READ } else { action::SEARCH };
+                let mut event = NewEvent::by(actor, self.now(), act).object_type(kind.name).rows(page.items.len());
+                if let Some(q) = &req.q {
+                    event = event.detail("q", Json::String(q.clone()));
+                }
+                if !req.filters.is_empty() || req.owner.is_some() {
+                    event = event.detail("filters", filters_detail(req));
+                }
+                if query.offset > 0 {
+                    event = event.detail("offset", json!(query.offset));
+                }
+                if req.deleted {
+                    event = event.detail("deleted", Json::Bool(true));
+                }
+                self.record_read(vec![as_read(read, event)])?;
+                self.meter_read(actor, page.items.len());
+                Ok(page)
+            },
+        )
     }
 
     pub(crate) fn build_query(
@@ -513,37 +552,43 @@ impl<D: Database> Holdfast<D> {
 
     /// Searches accounts, contacts and leads at once by name, email, phone and domain.
     pub fn search(&self, actor: &Actor, q: &str, per_kind: u32) -> Result<Vec<SearchHit>, CoreError> {
-        let words = search_words(q);
-        if words.is_empty() {
-            return Err(CoreError::invalid("q", "type at least one letter or digit to search for"));
-        }
-        let per_kind = per_kind.clamp(1, 100);
-        let read = self.classify_read(actor)?;
-        let hits = self.db.read(|tx| {
-            let owners = access::readable_owners(actor, self.read_policy(tx)?);
-            let mut hits = Vec::new();
-            for kind in [&record::ACCOUNTS, &record::CONTACTS, &record::LEADS] {
-                let query = RecordQuery {
-                    words: words.iter().take(8).cloned().collect(),
-                    owners: owners.clone(),
-                    sort: "updated_at",
-                    descending: true,
-                    limit: per_kind,
-                    ..Default::default()
-                };
-                let mut records = tx.list_records(kind, &query)?;
-                records.truncate(per_kind as usize);
-                hits.push(SearchHit { kind, records });
-            }
-            Ok(hits)
-        })?;
-        let rows: usize = hits.iter().map(|h| h.records.len()).sum();
-        self.record_read(vec![as_read(
-            read,
-            NewEvent::by(actor, self.now(), action::SEARCH).rows(rows).detail("q", Json::String(q.to_string())),
-        )])?;
-        self.meter_read(actor, rows);
-        Ok(hits)
+        self.noting_refusals(
+            actor,
+            || format!("search for {q:?}"),
+            || {
+                let words = search_words(q);
+                if words.is_empty() {
+                    return Err(CoreError::invalid("q", "type at least one letter or digit to search for"));
+                }
+                let per_kind = per_kind.clamp(1, 100);
+                let read = self.classify_read(actor)?;
+                let hits = self.db.read(|tx| {
+                    let owners = access::readable_owners(actor, self.read_policy(tx)?);
+                    let mut hits = Vec::new();
+                    for kind in [&record::ACCOUNTS, &record::CONTACTS, &record::LEADS] {
+                        let query = RecordQuery {
+                            words: words.iter().take(8).cloned().collect(),
+                            owners: owners.clone(),
+                            sort: "updated_at",
+                            descending: true,
+                            limit: per_kind,
+                            ..Default::default()
+                        };
+                        let mut records = tx.list_records(kind, &query)?;
+                        records.truncate(per_kind as usize);
+                        hits.push(SearchHit { kind, records });
+                    }
+                    Ok(hits)
+                })?;
+                let rows: usize = hits.iter().map(|h| h.records.len()).sum();
+                self.record_read(vec![as_read(
+                    read,
+                    NewEvent::by(actor, self.now(), action::SEARCH).rows(rows).detail("q", Json::String(q.to_string())),
+                )])?;
+                self.meter_read(actor, rows);
+                Ok(hits)
+            },
+        )
     }
 
     /// Display labels (names) of records by id, for links from other records: one list read of

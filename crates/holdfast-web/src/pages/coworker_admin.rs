@@ -199,6 +199,7 @@ pub async fn add(State(s): State<AppState>, form: SignedForm) -> PageResult {
         manager: some(&v.manager),
         title: some(&v.title),
         password: Some(password.clone()),
+        password_must_change: true,
     };
     let added = if errors.is_empty() {
         form.user.attempt(&s, move |s, actor| s.add_coworker(actor, new)).await
@@ -302,7 +303,8 @@ pub async fn update(State(s): State<AppState>, Path(id): Path<String>, form: Sig
 pub async fn reset_password(State(s): State<AppState>, Path(id): Path<String>, form: SignedForm) -> PageResult {
     let id = form.user.id(&id, "co-worker")?;
     let password = secret::new_password();
-    let changes = CoWorkerChanges { password: Some(password.clone()), ..Default::default() };
+    let changes =
+        CoWorkerChanges { password: Some(password.clone()), password_must_change: true, ..Default::default() };
     let c = form.user.call(&s, move |s, actor| s.update_coworker(actor, &id.to_string(), changes)).await?;
     Ok(password_page(&form.user, c, password, false))
 }

@@ -18,6 +18,7 @@ mod forms;
 mod history;
 mod home;
 mod lists;
+mod password;
 mod session;
 mod settings;
 mod sign_in;
@@ -51,6 +52,7 @@ pub fn routes(router: Router<AppState>) -> Router<AppState> {
         .route("/coworkers/{id}/handover", post(coworker_admin::handover))
         .route("/coworkers/{id}/events", get(coworkers::coworker_events))
         .route("/coworkers/{id}/status", post(coworkers::set_coworker_status))
+        .route("/password", get(password::password_form).post(password::change_password))
         .route("/settings", get(settings::settings).post(settings::save_settings))
         .route("/settings/confidentiality", post(settings::save_confidentiality_notice))
         .route("/settings/tokens", post(settings::create_token))

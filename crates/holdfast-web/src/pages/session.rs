@@ -143,9 +143,14 @@ impl FromRequestParts<AppState> for PageUser {
         let Ok(actor) = blocking(move || services.authenticate(&secret, addr, agent)).await else {
             return Err(to_login());
         };
+        // A password someone else set is replaced before anything else.
+        let must_change = actor.coworker.as_ref().is_some_and(|c| c.password_must_change);
+        if must_change && !["/password", "/logout"].contains(&parts.uri.path()) {
+            return Err(Redirect::to(&format!("/password?next={}", encode(&next))).into_response());
+        }
         // A departing co-worker reads the confidentiality notice before anything else, once.
         let departing = actor.coworker.as_ref().is_some_and(|c| c.status == Status::Departing);
-        let exempt = ["/confidentiality", "/logout"].contains(&parts.uri.path());
+        let exempt = ["/confidentiality", "/logout", "/password"].contains(&parts.uri.path());
         if departing && !exempt {
             let services = state.clone();
             let a = actor.clone();

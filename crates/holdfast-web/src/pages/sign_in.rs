@@ -89,6 +89,7 @@ pub async fn setup_submit(
         manager: None,
         title: None,
         password: Some(field("password")),
+        password_must_change: false,
     };
     let (email, password) = (field("email"), field("password"));
     let created = blocking(move || {

@@ -308,3 +308,97 @@ where
     .await;
     done.into_iter().flatten().collect()
 }
+
+/// `POST /api/v1/me/password`: the current password is asked for, the other sessions end at once,
+/// API tokens keep working, and the old password no longer signs in.
+#[tokio::test(flavor = "multi_thread")]
+async fn coworkers_change_their_own_password_and_other_sessions_end() {
+    for db in each_backend() {
+        let app = App::new(db);
+        let token = app.add("rep@example.com", Role::Rep, None, None);
+        let sign_in = |password: &str| {
+            app.call("POST", "/api/v1/sessions", None, Some(json!({"email": "rep@example.com", "password": password})))
+        };
+        let (s, elsewhere) = sign_in("correct horse battery").await;
+        assert_eq!(s, StatusCode::CREATED);
+        let elsewhere = elsewhere["token"].as_str().expect("session").to_string();
+        let (s, here) = sign_in("correct horse battery").await;
+        assert_eq!(s, StatusCode::CREATED);
+        let here = here["token"].as_str().expect("session").to_string();
+        let change = |current: &str, new: &str| json!({"current_password": current, "new_password": new});
+        let (s, p) = app
+            .call("POST", "/api/v1/me/password", Some(&here), Some(change("wrong guess!", "a brand new secret")))
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+        assert_eq!(p["errors"][0]["field"], "current_password");
+        let (s, p) =
+            app.call("POST", "/api/v1/me/password", Some(&here), Some(change("correct horse battery", "short"))).await;
+        assert_eq!((s, p["errors"][0]["field"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!("new_password")));
+        let (s, _) = app
+            .call(
+                "POST",
+                "/api/v1/me/password",
+                Some(&here),
+                Some(change("correct horse battery", "a brand new secret")),
+            )
+            .await;
+        assert_eq!(s, StatusCode::NO_CONTENT, "on {}", app.db.backend);
+        assert_eq!(
+            app.call("GET", "/api/v1/me", Some(&elsewhere), None).await.0,
+            StatusCode::UNAUTHORIZED,
+            "other sessions end"
+        );
+        assert_eq!(app.call("GET", "/api/v1/me", Some(&here), None).await.0, StatusCode::OK, "this one goes on");
+        assert_eq!(
+            app.call("GET", "/api/v1/me", Some(&token), None).await.0,
+            StatusCode::OK,
+            "API tokens keep working"
+        );
+        assert_eq!(sign_in("correct horse battery").await.0, StatusCode::UNAUTHORIZED);
+        assert_eq!(sign_in("a brand new secret").await.0, StatusCode::CREATED);
+    }
+}
+
+/// A refused read or export leaves an `access.refused` event naming what was asked and why.
+#[tokio::test(flavor = "multi_thread")]
+async fn refused_reads_and_exports_are_recorded() {
+    for db in each_backend() {
+        let app = App::new(db);
+        let admin = app.add("admin@example.com", Role::Admin, None, None);
+        let rep = app.add("rep@example.com", Role::Rep, None, None);
+        let other = app.add("other@example.com", Role::Rep, None, None);
+        let (_, theirs) = app.call("POST", "/api/v1/accounts", Some(&other), Some(json!({"name": "Theirs"}))).await;
+        app.call(
+            "PUT",
+            "/api/v1/settings",
+            Some(&admin),
+            Some(json!({"read_policy": "own", "export_policy": "admins"})),
+        )
+        .await;
+        let path = format!("/api/v1/accounts/{}", id_of(&theirs));
+        assert_eq!(app.call("GET", &path, Some(&rep), None).await.0, StatusCode::FORBIDDEN);
+        assert_eq!(app.raw("GET", "/api/v1/accounts/export", Some(&rep), None).await.0, StatusCode::FORBIDDEN);
+        assert_eq!(app.call("GET", "/api/v1/events", Some(&rep), None).await.0, StatusCode::FORBIDDEN);
+        let refused = off_runtime(|| {
+            app.services.events(
+                &Actor::operator(),
+                &EventFilter { action: Some("access.refused".into()), limit: 10, ..Default::default() },
+            )
+        })
+        .expect("events");
+        let asked: Vec<String> =
+            refused.iter().rev().map(|e| e.event.details["asked"].as_str().unwrap_or("").to_string()).collect();
+        assert_eq!(
+            asked,
+            [
+                format!("open account {}", id_of(&theirs)),
+                "export accounts".into(),
+                "read the whole system event log".into()
+            ],
+            "on {}",
+            app.db.backend
+        );
+        let rep_id = off_runtime(|| app.services.actor_for("rep@example.com")).expect("rep").id();
+        assert!(refused.iter().all(|e| e.event.coworker_id == rep_id && e.event.details["reason"].is_string()));
+    }
+}

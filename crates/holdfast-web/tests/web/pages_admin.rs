@@ -162,8 +162,36 @@ async fn admins_add_and_edit_coworkers_and_reset_a_forgotten_password() {
         assert_eq!(site.send("GET", "/", &session, None).await.status, StatusCode::SEE_OTHER, "old session ended");
         let r = site.send("POST", "/login", &login_cookie, Some(&sign_in(first_password))).await;
         assert_ne!(r.status, StatusCode::SEE_OTHER, "the old password no longer works");
-        let r = site.send("POST", "/login", &login_cookie, Some(&sign_in(second))).await;
+        let r = site.send("POST", "/login", &login_cookie, Some(&sign_in(second.clone()))).await;
         assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        // A password an admin set is replaced before anything else.
+        let session = r.cookies.iter().find(|c| c.starts_with("holdfast_session=")).expect("session");
+        let session = session.split(';').next().unwrap_or("").to_string();
+        let home = site.send("GET", "/accounts", &session, None).await;
+        assert_eq!((home.status, home.location.as_str()), (StatusCode::SEE_OTHER, "/password?next=/accounts"));
+        let form = site.send("GET", "/password", &session, None).await;
+        assert!(form.body.contains("Choose your own password"), "{}", form.body);
+        let csrf_mine = hidden(&form.body, "csrf_token");
+        let change = |current: &str, new: &str, again: &str| {
+            format!(
+                "csrf_token={csrf_mine}&next=%2Faccounts&current_password={}&new_password={}&confirm_password={}",
+                current.replace('+', "%2B"),
+                new.replace(' ', "+"),
+                again.replace(' ', "+")
+            )
+        };
+        let r =
+            site.send("POST", "/password", &session, Some(&change(&second, "my own secret", "my own secrex"))).await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "two different new passwords");
+        let r = site
+            .send("POST", "/password", &session, Some(&change("not it at all", "my own secret", "my own secret")))
+            .await;
+        assert_eq!(r.status, StatusCode::UNPROCESSABLE_ENTITY, "a wrong current password");
+        assert!(r.body.contains("is not your current password"), "{}", r.body);
+        let r =
+            site.send("POST", "/password", &session, Some(&change(&second, "my own secret", "my own secret"))).await;
+        assert_eq!((r.status, r.location.as_str()), (StatusCode::SEE_OTHER, "/accounts"), "{}", r.body);
+        assert_eq!(site.send("GET", "/accounts", &session, None).await.status, StatusCode::OK);
 
         // Hand the rep's customers to the new co-worker from the rep's page, then undo it.
         let rep_actor = off_runtime(|| services.actor_for("rep@example.com")).expect("rep");
