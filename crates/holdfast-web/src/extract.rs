@@ -14,12 +14,45 @@ use uuid::Uuid;
 use crate::AppState;
 use crate::problem::ApiError;
 
-/// Client address and user agent of a request, for system events.
+/// Client address and user agent of a request, for system events and sign-in limits.
+///
+/// The address is the connection's peer, unless that peer is the reverse proxy named in
+/// `HOLDFAST_TRUSTED_PROXY` (comma-separated addresses): then it is the last address that proxy
+/// added to `X-Forwarded-For`. A forwarded address from anyone else is ignored, so a client cannot
+/// choose the address it is counted and recorded under.
 pub fn client_of(parts: &Parts) -> (Option<String>, Option<String>) {
-    let addr = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let addr = client_addr(peer, &parts.headers, trusted_proxies());
     let agent =
         parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(|s| s.chars().take(300).collect());
-    (addr, agent)
+    (addr.map(|a| a.to_string()), agent)
+}
+
+fn client_addr(
+    peer: Option<std::net::IpAddr>,
+    headers: &axum::http::HeaderMap,
+    trusted: &[std::net::IpAddr],
+) -> Option<std::net::IpAddr> {
+    let forwarded = || {
+        let header = headers.get_all("x-forwarded-for").iter().filter_map(|v| v.to_str().ok()).next_back()?;
+        header.rsplit(',').next()?.trim().parse::<std::net::IpAddr>().ok()
+    };
+    match peer {
+        Some(p) if trusted.contains(&p) => forwarded().or(Some(p)),
+        other => other,
+    }
+}
+
+/// The reverse proxies whose `X-Forwarded-For` is believed (`HOLDFAST_TRUSTED_PROXY`).
+fn trusted_proxies() -> &'static [std::net::IpAddr] {
+    static PROXIES: std::sync::OnceLock<Vec<std::net::IpAddr>> = std::sync::OnceLock::new();
+    PROXIES.get_or_init(|| {
+        std::env::var("HOLDFAST_TRUSTED_PROXY")
+            .unwrap_or_default()
+            .split(',')
+            .filter_map(|a| a.trim().parse().ok())
+            .collect()
+    })
 }
 
 /// The signed-in co-worker, from `Authorization: Bearer <token>` (API tokens and session tokens).
@@ -127,5 +160,26 @@ impl<S: Send + Sync> FromRequestParts<S> for RecordPath {
             Path::<(String, String)>::from_request_parts(parts, state).await.map_err(path_error)?;
         let kind = kind_of(&plural)?;
         Ok(RecordPath(kind, crate::api::parse_id(kind.name, &id)?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_forwarded_address_is_believed_only_from_a_trusted_proxy() {
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().expect("ip");
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert("x-forwarded-for", "203.0.113.9, 198.51.100.7".parse().expect("header"));
+        let proxy = [ip("127.0.0.1")];
+        assert_eq!(client_addr(Some(ip("127.0.0.1")), &headers, &proxy), Some(ip("198.51.100.7")));
+        assert_eq!(client_addr(Some(ip("192.0.2.1")), &headers, &proxy), Some(ip("192.0.2.1")), "not the proxy");
+        assert_eq!(client_addr(Some(ip("127.0.0.1")), &headers, &[]), Some(ip("127.0.0.1")), "no proxy configured");
+        let garbage: axum::http::HeaderMap =
+            [(axum::http::header::HeaderName::from_static("x-forwarded-for"), "nonsense".parse().expect("h"))]
+                .into_iter()
+                .collect();
+        assert_eq!(client_addr(Some(ip("127.0.0.1")), &garbage, &proxy), Some(ip("127.0.0.1")));
     }
 }

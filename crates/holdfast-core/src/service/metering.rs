@@ -17,7 +17,7 @@ use super::Holdfast;
 use crate::coworker::{Actor, Role};
 use crate::error::CoreError;
 use crate::event::{NewEvent, action};
-use crate::storage::Database;
+use crate::storage::{Database, Tx};
 use crate::time::MICROS_PER_DAY;
 
 pub const BULK_READ_SETTING: &str = "bulk_read_limit";
@@ -133,14 +133,15 @@ impl<D: Database> Holdfast<D> {
         Ok(n)
     }
 
-    /// Before a read: whether it is ordinary or, past the limit, an export; refused when the
-    /// export policy does not let the actor export.
-    pub(crate) fn classify_read(&self, actor: &Actor) -> Result<ReadKind, CoreError> {
+    /// Before a read, inside its transaction (the settings are checked there, without a
+    /// transaction of their own): whether it is ordinary or, past the limit, an export; refused
+    /// when the export policy does not let the actor export.
+    pub(crate) fn classify_read(&self, tx: &mut dyn Tx, actor: &Actor) -> Result<ReadKind, CoreError> {
         let Some(me) = actor.id() else { return Ok(ReadKind::Collaboration) };
         if actor.is_admin() {
             return Ok(ReadKind::Collaboration);
         }
-        let settings = self.settings()?;
+        let settings = self.settings_in(tx)?;
         let read = self.rows_read_today(me)?;
         if read < settings.bulk_read_limit {
             return Ok(ReadKind::Collaboration);

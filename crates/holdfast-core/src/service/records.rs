@@ -227,8 +227,8 @@ impl<D: Database> Holdfast<D> {
             actor,
             || format!("open {} {id}", kind.name),
             || {
-                let read = self.classify_read(actor)?;
-                let record = self.db.read(|tx| {
+                let (record, read) = self.db.read(|tx| {
+                    let read = self.classify_read(tx, actor)?;
                     let record = self.load_live(tx, kind, id)?;
                     let policy = self.read_policy(tx)?;
                     if !self.may_open(tx, actor, policy, kind, &record)? {
@@ -238,7 +238,7 @@ impl<D: Database> Holdfast<D> {
                             kind.plural
                         )));
                     }
-                    Ok(record)
+                    Ok((record, read))
                 })?;
                 self.record_read(vec![as_read(
                     read,
@@ -285,7 +285,7 @@ impl<D: Database> Holdfast<D> {
         kind: &RecordKind,
         record: &Record,
     ) -> Result<(), CoreError> {
-        let read = self.classify_read(actor)?;
+        let read = self.db.read(|tx| self.classify_read(tx, actor))?;
         let event = NewEvent::by(actor, self.now(), action::RECORD_READ)
             .object(kind.name, record.id)
             .rows(1)
@@ -444,15 +444,15 @@ impl<D: Database> Holdfast<D> {
                 if req.deleted && !actor.is_admin() {
                     return Err(CoreError::forbidden("only an admin may list deleted records"));
                 }
-                let read = self.classify_read(actor)?;
-                let (page, query) = self.db.read(|tx| {
+                let (page, query, read) = self.db.read(|tx| {
+                    let read = self.classify_read(tx, actor)?;
                     let query = self.build_query(tx, actor, kind, req)?;
                     let mut items = tx.list_records(kind, &query)?;
                     let more = items.len() > query.limit as usize;
                     items.truncate(query.limit as usize);
                     let next_cursor =
                         if more { items.last().map(|r| encode_cursor(kind, r, query.sort)) } else { None };
-                    Ok((Page { items, next_cursor, counted_as_export: read == ReadKind::Bulk }, query))
+                    Ok((Page { items, next_cursor, counted_as_export: read == ReadKind::Bulk }, query, read))
                 })?;
                 let act = if query.words.is_empty() { action::LIST_READ } else { action::SEARCH };
                 let mut event = NewEvent::by(actor, self.now(), act).object_type(kind.name).rows(page.items.len());
@@ -561,8 +561,8 @@ impl<D: Database> Holdfast<D> {
                     return Err(CoreError::invalid("q", "type at least one letter or digit to search for"));
                 }
                 let per_kind = per_kind.clamp(1, 100);
-                let read = self.classify_read(actor)?;
-                let hits = self.db.read(|tx| {
+                let (hits, read) = self.db.read(|tx| {
+                    let read = self.classify_read(tx, actor)?;
                     let owners = access::readable_owners(actor, self.read_policy(tx)?);
                     let mut hits = Vec::new();
                     for kind in [&record::ACCOUNTS, &record::CONTACTS, &record::LEADS] {
@@ -578,7 +578,7 @@ impl<D: Database> Holdfast<D> {
                         records.truncate(per_kind as usize);
                         hits.push(SearchHit { kind, records });
                     }
-                    Ok(hits)
+                    Ok((hits, read))
                 })?;
                 let rows: usize = hits.iter().map(|h| h.records.len()).sum();
                 self.record_read(vec![as_read(
