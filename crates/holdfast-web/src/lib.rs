@@ -16,7 +16,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
-use axum::routing::{get, post};
+use axum::routing::{MethodFilter, MethodRouter, get, on};
 use holdfast_core::CoreError;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
@@ -32,32 +32,11 @@ pub const IMPORT_BODY_LIMIT: usize = 64 * 1024 * 1024;
 
 /// The whole HTTP application.
 pub fn router(state: AppState) -> Router {
-    let api = Router::new()
-        .route("/openapi.json", get(openapi_document))
-        .route("/sessions", post(api::login))
-        .route("/sessions/current", axum::routing::delete(api::logout))
-        .route("/me", get(api::me))
-        .route("/me/password", post(api::change_password))
-        .route("/search", get(api::search))
-        .route("/settings", get(api::settings).put(api::update_settings).patch(api::update_settings))
-        .route("/events", get(api::all_events))
-        .route("/coworkers", get(api::coworkers).post(api::add_coworker))
-        .route("/coworkers/{id}", get(api::coworker).patch(api::update_coworker))
-        .route("/coworkers/{id}/events", get(api::coworker_events))
-        .route("/coworkers/{id}/handover", post(api::handover))
-        .route("/coworkers/{id}/tokens", get(api::tokens).post(api::create_token))
-        .route("/coworkers/{id}/tokens/{token}", axum::routing::delete(api::revoke_token))
-        .route("/imports/contacts", post(api::import_contacts).layer(DefaultBodyLimit::max(IMPORT_BODY_LIMIT)))
-        .route("/bulk-operations/{id}/undo", post(api::undo_bulk))
-        .route("/leads/{id}/convert", post(api::convert_lead))
-        .route("/{kind}/bulk/assign", post(api::bulk_assign))
-        .route("/{kind}/export", get(api::export))
-        .route("/{kind}", get(api::list).post(api::create))
-        .route("/{kind}/{id}", get(api::get).patch(api::update).delete(api::delete))
-        .route("/{kind}/{id}/restore", post(api::restore))
-        .route("/{kind}/{id}/history", get(api::history))
-        .fallback(not_found)
-        .layer(DefaultBodyLimit::max(JSON_BODY_LIMIT));
+    let mut api = Router::new();
+    for (path, router) in by_path(api_operations()) {
+        api = api.route(path, router);
+    }
+    let api = api.fallback(not_found).layer(DefaultBodyLimit::max(JSON_BODY_LIMIT));
     pages::routes(Router::new())
         .route("/healthz", get(healthz))
         .nest("/api/v1", api)
@@ -67,6 +46,84 @@ pub fn router(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+}
+
+/// One operation of the JSON API: its path under `/api/v1`, its method, and its handler.
+pub(crate) struct Operation {
+    pub path: &'static str,
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub method: &'static str,
+    router: MethodRouter<AppState>,
+}
+
+fn op<H, T>(path: &'static str, method: &'static str, handler: H) -> Operation
+where
+    H: axum::handler::Handler<T, AppState>,
+    T: 'static,
+{
+    let filter = match method {
+        "POST" => MethodFilter::POST,
+        "PUT" => MethodFilter::PUT,
+        "PATCH" => MethodFilter::PATCH,
+        "DELETE" => MethodFilter::DELETE,
+        _ => MethodFilter::GET,
+    };
+    Operation { path, method, router: on(filter, handler) }
+}
+
+/// Every operation of the JSON API, in one table: the router is built from it, and a test checks
+/// the OpenAPI document against it, route by route, both ways.
+pub(crate) fn api_operations() -> Vec<Operation> {
+    let mut import = op("/imports/contacts", "POST", api::import_contacts);
+    import.router = import.router.layer(DefaultBodyLimit::max(IMPORT_BODY_LIMIT));
+    vec![
+        op("/openapi.json", "GET", openapi_document),
+        op("/sessions", "POST", api::login),
+        op("/sessions/current", "DELETE", api::logout),
+        op("/me", "GET", api::me),
+        op("/me/password", "POST", api::change_password),
+        op("/search", "GET", api::search),
+        op("/settings", "GET", api::settings),
+        op("/settings", "PUT", api::update_settings),
+        op("/settings", "PATCH", api::update_settings),
+        op("/events", "GET", api::all_events),
+        op("/coworkers", "GET", api::coworkers),
+        op("/coworkers", "POST", api::add_coworker),
+        op("/coworkers/{id}", "GET", api::coworker),
+        op("/coworkers/{id}", "PATCH", api::update_coworker),
+        op("/coworkers/{id}/events", "GET", api::coworker_events),
+        op("/coworkers/{id}/handover", "POST", api::handover),
+        op("/coworkers/{id}/tokens", "GET", api::tokens),
+        op("/coworkers/{id}/tokens", "POST", api::create_token),
+        op("/coworkers/{id}/tokens/{token}", "DELETE", api::revoke_token),
+        import,
+        op("/bulk-operations/{id}/undo", "POST", api::undo_bulk),
+        op("/leads/{id}/convert", "POST", api::convert_lead),
+        op("/{kind}/bulk/assign", "POST", api::bulk_assign),
+        op("/{kind}/export", "GET", api::export),
+        op("/{kind}", "GET", api::list),
+        op("/{kind}", "POST", api::create),
+        op("/{kind}/{id}", "GET", api::get),
+        op("/{kind}/{id}", "PATCH", api::update),
+        op("/{kind}/{id}", "DELETE", api::delete),
+        op("/{kind}/{id}/restore", "POST", api::restore),
+        op("/{kind}/{id}/history", "GET", api::history),
+    ]
+}
+
+/// The operations grouped by path, each path's methods merged into one router.
+fn by_path(ops: Vec<Operation>) -> Vec<(&'static str, MethodRouter<AppState>)> {
+    let mut paths: Vec<(&'static str, MethodRouter<AppState>)> = Vec::new();
+    for o in ops {
+        match paths.iter().position(|(p, _)| *p == o.path) {
+            Some(i) => {
+                let (p, existing) = paths.remove(i);
+                paths.insert(i, (p, existing.merge(o.router)));
+            }
+            None => paths.push((o.path, o.router)),
+        }
+    }
+    paths
 }
 
 /// Headers on every response: no framing (clickjacking a bulk hand-over), no content sniffing, no

@@ -93,6 +93,22 @@ fn record_ops(kind: &RecordKind) -> (Value, Value) {
     (collection, item)
 }
 
+/// Declares every `{name}` of every path as a required path parameter, where the path item does
+/// not declare it already (ids, emails, tokens: text the server checks).
+fn declare_path_parameters(paths: &mut Map<String, Value>) {
+    for (path, item) in paths.iter_mut() {
+        let names: Vec<&str> = path.split('{').skip(1).filter_map(|p| p.split('}').next()).collect();
+        let Some(item) = item.as_object_mut() else { continue };
+        let declared = item.entry("parameters").or_insert_with(|| json!([]));
+        let Some(list) = declared.as_array_mut() else { continue };
+        for name in names {
+            if !list.iter().any(|p| p["name"] == name && p["in"] == "path") {
+                list.push(json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}));
+            }
+        }
+    }
+}
+
 pub fn document() -> Value {
     let mut paths = Map::new();
     let mut schemas = Map::new();
@@ -112,6 +128,19 @@ pub fn document() -> Value {
             format!("/api/v1/{}/export", kind.plural),
             json!({"get": {"summary": format!("Export {} as CSV (the list's filters, or ids=a,b,c); recorded as export.create", kind.plural),
                 "responses": {"200": {"description": "CSV", "content": {"text/csv": {}}}, "403": problem_ref(), "422": problem_ref()}}}),
+        );
+        let id =
+            json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}]);
+        paths.insert(
+            format!("/api/v1/{}/{{id}}/restore", kind.plural),
+            json!({"parameters": id, "post": {"summary": format!("Bring back a deleted {} (admins)", kind.name), "tags": [kind.plural],
+                "responses": {"200": {"description": "The record", "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{}", kind.name)}}}},
+                    "403": problem_ref(), "404": problem_ref()}}}),
+        );
+        paths.insert(
+            format!("/api/v1/{}/{{id}}/history", kind.plural),
+            json!({"parameters": id, "get": {"summary": format!("Who changed which field of a {}, when, from what to what (a recorded read)", kind.name), "tags": [kind.plural],
+                "responses": {"200": {"description": "items: seq, at, coworker_id, action, changes"}, "403": problem_ref(), "404": problem_ref()}}}),
         );
         schemas.insert(kind.name.into(), schema(kind));
     }
@@ -154,9 +183,31 @@ pub fn document() -> Value {
         "requestBody": {"content": {"application/json": {"schema": {"type": "object", "properties": {"email": {"type": "string"}, "password": {"type": "string"}}, "required": ["email", "password"]}}}},
         "responses": {"201": {"description": "Signed in"}, "401": problem_ref(), "429": problem_ref()}}}));
     paths.insert("/api/v1/me".into(), simple("The signed-in co-worker", "get"));
-    paths.insert("/api/v1/coworkers".into(), simple("The co-worker directory (POST adds one: admins)", "get"));
-    paths
-        .insert("/api/v1/coworkers/{id}".into(), simple("One co-worker by id or email (PATCH changes: admins)", "get"));
+    let body = |required: &[&str], props: Value| json!({"required": true, "content": {"application/json": {"schema": {"type": "object", "required": required, "properties": props}}}});
+    let coworker_props = json!({"email": {"type": "string"}, "name": {"type": "string"}, "role": {"enum": ["admin", "manager", "rep"]},
+        "status": {"enum": ["active", "departing", "suspended", "departed"]}, "seniority": {"enum": ["individual", "manager", "executive"]},
+        "team": {"type": ["string", "null"]}, "manager": {"type": ["string", "null"]}, "title": {"type": ["string", "null"]},
+        "password": {"type": "string", "minLength": 10}});
+    let mut directory = simple("The co-worker directory", "get");
+    directory["post"] = json!({"summary": "Add a co-worker (admins)", "requestBody": body(&["email", "name", "role"], coworker_props.clone()),
+        "responses": {"201": {"description": "The co-worker"}, "403": problem_ref(), "409": problem_ref(), "422": problem_ref()}});
+    paths.insert("/api/v1/coworkers".into(), directory);
+    let mut one_coworker = simple("One co-worker by id or email", "get");
+    one_coworker["patch"] = json!({"summary": "Change a co-worker (admins); suspended or departed ends their sessions and tokens at once; a password set here must be replaced at their next sign-in",
+        "requestBody": body(&[], coworker_props), "responses": {"200": {"description": "The co-worker"}, "403": problem_ref(), "404": problem_ref(), "422": problem_ref()}});
+    paths.insert("/api/v1/coworkers/{id}".into(), one_coworker);
+    paths.insert(
+        "/api/v1/coworkers/{id}/tokens/{token}".into(),
+        json!({"delete": {"summary": "Revoke one token or session", "responses": {"204": {"description": "Revoked"}, "403": problem_ref(), "404": problem_ref()}}}),
+    );
+    paths.insert(
+        "/api/v1/sessions/current".into(),
+        json!({"delete": {"summary": "Sign out: the session token ends at once", "responses": {"204": {"description": "Signed out"}, "401": problem_ref()}}}),
+    );
+    paths.insert(
+        "/api/v1/openapi.json".into(),
+        json!({"get": {"summary": "This document", "security": [], "responses": {"200": {"description": "OpenAPI 3.1"}}}}),
+    );
     let event_params: Vec<Value> = ["action", "object_type", "object_id", "since", "until", "cursor", "limit"]
         .iter()
         .map(|n| json!({"name": n, "in": "query", "schema": {"type": "string"}}))
@@ -165,15 +216,23 @@ pub fn document() -> Value {
         "parameters": event_params,
         "responses": {"200": {"description": "Events", "content": {"application/json": {"schema": {"type": "object", "properties": {
             "items": {"type": "array", "items": {"$ref": "#/components/schemas/SystemEvent"}}, "next_cursor": {"type": ["string", "null"]}}}}}}, "401": problem_ref(), "403": problem_ref()}}}));
-    paths.insert(
-        "/api/v1/coworkers/{id}/tokens".into(),
-        simple("A co-worker's API tokens (POST creates one, shown once)", "get"),
-    );
+    let mut tokens = simple("A co-worker's API tokens and sessions", "get");
+    tokens["post"] = json!({"summary": "Create an API token (shown once; only its hash is kept)",
+        "requestBody": {"required": false, "content": {"application/json": {"schema": {"type": "object", "properties": {"name": {"type": "string"}}}}}},
+        "responses": {"201": {"description": "The token, with its secret"}, "403": problem_ref()}});
+    paths.insert("/api/v1/coworkers/{id}/tokens".into(), tokens);
     paths.insert("/api/v1/events".into(), simple("The whole system event log (admins)", "get"));
-    paths.insert(
-        "/api/v1/settings".into(),
-        simple("Settings: read_policy (all, team, own), export_policy (everyone, managers, admins), bulk_read_limit (rows a co-worker may read in 24 hours before reads count as exports); PUT changes any of them (admins)", "get"),
+    let mut settings = simple(
+        "Settings: read_policy (all, team, own), export_policy (everyone, managers, admins), bulk_read_limit (rows a co-worker may read in 24 hours before reads count as exports)",
+        "get",
     );
+    let change = json!({"summary": "Change any of the settings (admins), all or nothing; applies on the next request of every server",
+        "requestBody": body(&[], json!({"read_policy": {"enum": ["all", "team", "own"]}, "export_policy": {"enum": ["everyone", "managers", "admins"]},
+            "bulk_read_limit": {"type": "integer", "minimum": 50, "maximum": 10_000_000}})),
+        "responses": {"200": {"description": "The settings"}, "403": problem_ref(), "422": problem_ref()}});
+    settings["put"] = change.clone();
+    settings["patch"] = change;
+    paths.insert("/api/v1/settings".into(), settings);
     paths.insert(
         "/api/v1/leads/{id}/convert".into(),
         json!({"post": {"summary": "Convert a lead into a contact at its company's account (found by name or created), or at {\"account_id\"}",
@@ -181,6 +240,7 @@ pub fn document() -> Value {
     );
     paths.insert("/api/v1/imports/contacts".into(), json!({"post": {"summary": "Import contacts from CSV (HubSpot, Salesforce or Holdfast columns); ?dry_run=true reports without writing",
         "requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}}, "responses": {"200": {"description": "Import report"}, "422": problem_ref()}}}));
+    declare_path_parameters(&mut paths);
     json!({
         "openapi": "3.1.0",
         "info": {"title": "Holdfast API", "version": env!("CARGO_PKG_VERSION"),
@@ -190,4 +250,53 @@ pub fn document() -> Value {
         "paths": paths,
         "components": {"schemas": schemas, "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}}},
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use holdfast_core::record::ALL_KINDS;
+
+    /// Every operation the router answers is in the document, and the document promises none the
+    /// router does not answer: `{kind}` stands for each kind of record.
+    #[test]
+    fn the_document_has_every_route_and_no_other() {
+        let mut served = BTreeSet::new();
+        for o in crate::api_operations() {
+            let path = format!("/api/v1{}", o.path);
+            if path.contains("{kind}") {
+                for k in ALL_KINDS {
+                    served.insert((o.method.to_lowercase(), path.replace("{kind}", k.plural)));
+                }
+            } else {
+                served.insert((o.method.to_lowercase(), path));
+            }
+        }
+        let doc = super::document();
+        let mut documented = BTreeSet::new();
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for method in item.as_object().expect("path item").keys() {
+                if ["get", "post", "put", "patch", "delete"].contains(&method.as_str()) {
+                    documented.insert((method.clone(), path.clone()));
+                }
+            }
+        }
+        let missing: Vec<_> = served.difference(&documented).collect();
+        let extra: Vec<_> = documented.difference(&served).collect();
+        assert!(missing.is_empty() && extra.is_empty(), "not documented: {missing:?}\nnot served: {extra:?}");
+    }
+
+    #[test]
+    fn every_path_parameter_is_declared() {
+        let doc = super::document();
+        for (path, item) in doc["paths"].as_object().expect("paths") {
+            for name in path.split('{').skip(1).filter_map(|p| p.split('}').next()) {
+                let declared = item["parameters"]
+                    .as_array()
+                    .is_some_and(|ps| ps.iter().any(|p| p["name"] == name && p["in"] == "path"));
+                assert!(declared, "{path} does not declare {{{name}}}");
+            }
+        }
+    }
 }
