@@ -55,3 +55,18 @@ mod tests {
         assert!(list_request(vec![("deleted".into(), "perhaps".into())]).is_err());
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// Any query string becomes a list request or a field problem: never a panic.
+        #[test]
+        fn any_parameters_parse_or_are_refused(params in proptest::collection::vec(("[a-z_]{0,12}", ".{0,40}"), 0..12)) {
+            let _ = list_request(params);
+        }
+    }
+}
