@@ -78,6 +78,15 @@ impl FromRequestParts<AppState> for Caller {
         let (addr, agent) = client_of(parts);
         let services = state.clone();
         let actor = crate::blocking(move || services.authenticate(&token, addr, agent)).await?;
+        // A password someone else set is replaced before anything else, as on the pages.
+        let must_change = actor.coworker.as_ref().is_some_and(|c| c.password_must_change);
+        let path = parts.uri.path();
+        if must_change && !path.ends_with("/me/password") && !path.ends_with("/sessions/current") {
+            return Err(CoreError::forbidden(
+                "the password you signed in with was set for you; choose your own first with POST /api/v1/me/password",
+            )
+            .into());
+        }
         Ok(Caller(actor))
     }
 }

@@ -356,6 +356,29 @@ async fn coworkers_change_their_own_password_and_other_sessions_end() {
         );
         assert_eq!(sign_in("correct horse battery").await.0, StatusCode::UNAUTHORIZED);
         assert_eq!(sign_in("a brand new secret").await.0, StatusCode::CREATED);
+
+        // A password an admin sets through the API is the co-worker's to replace before anything.
+        let admin = app.add("admin@example.com", Role::Admin, None, None);
+        let (s, _) = app
+            .call(
+                "PATCH",
+                "/api/v1/coworkers/rep@example.com",
+                Some(&admin),
+                Some(json!({"password": "set by the admin"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        let (s, session) = sign_in("set by the admin").await;
+        assert_eq!(s, StatusCode::CREATED);
+        let session = session["token"].as_str().expect("session").to_string();
+        let (s, p) = app.call("GET", "/api/v1/contacts", Some(&session), None).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{p}");
+        assert!(p["detail"].as_str().unwrap_or("").contains("/api/v1/me/password"), "{p}");
+        let (s, _) = app
+            .call("POST", "/api/v1/me/password", Some(&session), Some(change("set by the admin", "now my very own")))
+            .await;
+        assert_eq!(s, StatusCode::NO_CONTENT);
+        assert_eq!(app.call("GET", "/api/v1/contacts", Some(&session), None).await.0, StatusCode::OK);
     }
 }
 
