@@ -380,6 +380,28 @@ fn name_record(e: CoreError, kind: &RecordKind, id: Uuid) -> CoreError {
     }
 }
 
+/// What a spreadsheet would run as a formula when a cell starts with it (OWASP, CSV injection).
+pub(crate) const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
+
+/// Whether a text, past any leading `'`, starts a formula.
+fn starts_formula(text: &str) -> bool {
+    text.trim_start_matches('\'').starts_with(FORMULA_STARTS)
+}
+
+/// A text cell a spreadsheet shows as text: one that would start a formula (even behind
+/// apostrophes) gets one more leading `'`, which spreadsheets hide and the import removes again.
+pub(crate) fn neutralized(text: &str) -> String {
+    if starts_formula(text) { format!("'{text}") } else { text.to_string() }
+}
+
+/// A cell as it was before [`neutralized`].
+pub(crate) fn unneutralized(cell: &str) -> &str {
+    match cell.strip_prefix('\'') {
+        Some(rest) if starts_formula(rest) => rest,
+        _ => cell,
+    }
+}
+
 fn to_csv(kind: &RecordKind, records: &[Record]) -> Result<String, CoreError> {
     let io = |e: csv::Error| CoreError::Storage(crate::error::StorageError::Other(format!("writing CSV: {e}")));
     let mut header = vec!["id"];
@@ -392,7 +414,7 @@ fn to_csv(kind: &RecordKind, records: &[Record]) -> Result<String, CoreError> {
         let json = r.to_json(kind);
         let row = header.iter().map(|name| match &json[*name] {
             Json::Null => String::new(),
-            Json::String(s) => s.clone(),
+            Json::String(s) => neutralized(s),
             Json::Array(items) => items.iter().filter_map(Json::as_str).collect::<Vec<_>>().join(" "),
             other => other.to_string(),
         });
@@ -407,5 +429,22 @@ fn owner_value(j: &Json) -> Value {
     match j.as_str() {
         Some(s) => Value::Text(s.to_string()),
         None => Value::Null,
+    }
+}
+
+#[cfg(test)]
+mod csv_tests {
+    use super::*;
+
+    #[test]
+    fn cells_a_spreadsheet_would_run_are_neutralized_and_read_back() {
+        for formula in ["=HYPERLINK(\"http://evil\")", "+1 555 0100", "-2+3", "@SUM(A1)", "\tx", "\rx"] {
+            let cell = neutralized(formula);
+            assert!(cell.starts_with('\''), "{formula}");
+            assert_eq!(unneutralized(&cell), formula);
+        }
+        assert_eq!(neutralized("Acme"), "Acme");
+        assert_eq!(unneutralized("'quoted"), "'quoted", "an apostrophe the export did not add stays");
+        assert_eq!(unneutralized(&neutralized("'=x")), "'=x");
     }
 }

@@ -237,7 +237,8 @@ impl<D: Database> Holdfast<D> {
                     if let Some(Some(f)) = map.get(j)
                         && !value.is_empty()
                     {
-                        cell.insert(f, value.as_str());
+                        // An export's neutralized formula cell reads back as what it was.
+                        cell.insert(f, super::bulk::unneutralized(value));
                     }
                 }
                 match self.import_row(tx, actor, &cell, &mut state, &mut report, *line) {

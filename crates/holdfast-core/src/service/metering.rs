@@ -70,6 +70,26 @@ impl ExportPolicy {
 #[derive(Default)]
 pub(crate) struct ReadMeter {
     reads: Mutex<HashMap<Uuid, Window>>,
+    /// Co-workers with a metered read in progress: their next read waits for it, so that reads
+    /// arriving together cannot all pass the limit before any of them is counted.
+    reading: Mutex<std::collections::HashSet<Uuid>>,
+    turn_over: std::sync::Condvar,
+}
+
+/// A co-worker's turn to read: from the limit check until the rows are counted.
+pub(crate) struct ReadTurn<'a> {
+    meter: &'a ReadMeter,
+    who: Option<Uuid>,
+}
+
+impl Drop for ReadTurn<'_> {
+    fn drop(&mut self) {
+        let Some(who) = self.who else { return };
+        if let Ok(mut reading) = self.meter.reading.lock() {
+            reading.remove(&who);
+        }
+        self.meter.turn_over.notify_all();
+    }
 }
 
 /// One co-worker's reads in the window: (when, rows), oldest first, and their sum.
@@ -154,6 +174,22 @@ impl<D: Database> Holdfast<D> {
             )));
         }
         Ok(ReadKind::Bulk)
+    }
+
+    /// Waits for the actor's turn to read (metered co-workers read one request at a time; admins
+    /// and the operator are not metered and never wait).
+    pub(crate) fn read_turn(&self, actor: &Actor) -> ReadTurn<'_> {
+        let who = actor.id().filter(|_| !actor.is_admin());
+        if let (Some(me), Ok(mut reading)) = (who, self.meter.reading.lock()) {
+            while reading.contains(&me) {
+                reading = match self.meter.turn_over.wait(reading) {
+                    Ok(r) => r,
+                    Err(_) => return ReadTurn { meter: &self.meter, who: None },
+                };
+            }
+            reading.insert(me);
+        }
+        ReadTurn { meter: &self.meter, who }
     }
 
     /// Counts rows just read by the actor.

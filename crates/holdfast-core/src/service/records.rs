@@ -227,6 +227,7 @@ impl<D: Database> Holdfast<D> {
             actor,
             || format!("open {} {id}", kind.name),
             || {
+                let _turn = self.read_turn(actor);
                 let (record, read) = self.db.read(|tx| {
                     let read = self.classify_read(tx, actor)?;
                     let record = self.load_live(tx, kind, id)?;
@@ -285,6 +286,7 @@ impl<D: Database> Holdfast<D> {
         kind: &RecordKind,
         record: &Record,
     ) -> Result<(), CoreError> {
+        let _turn = self.read_turn(actor);
         let read = self.db.read(|tx| self.classify_read(tx, actor))?;
         let event = NewEvent::by(actor, self.now(), action::RECORD_READ)
             .object(kind.name, record.id)
@@ -444,6 +446,7 @@ impl<D: Database> Holdfast<D> {
                 if req.deleted && !actor.is_admin() {
                     return Err(CoreError::forbidden("only an admin may list deleted records"));
                 }
+                let _turn = self.read_turn(actor);
                 let (page, query, read) = self.db.read(|tx| {
                     let read = self.classify_read(tx, actor)?;
                     let query = self.build_query(tx, actor, kind, req)?;
@@ -561,6 +564,7 @@ impl<D: Database> Holdfast<D> {
                     return Err(CoreError::invalid("q", "type at least one letter or digit to search for"));
                 }
                 let per_kind = per_kind.clamp(1, 100);
+                let _turn = self.read_turn(actor);
                 let (hits, read) = self.db.read(|tx| {
                     let read = self.classify_read(tx, actor)?;
                     let owners = access::readable_owners(actor, self.read_policy(tx)?);

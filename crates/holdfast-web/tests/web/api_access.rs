@@ -425,3 +425,32 @@ async fn refused_reads_and_exports_are_recorded() {
         assert!(refused.iter().all(|e| e.event.coworker_id == rep_id && e.event.details["reason"].is_string()));
     }
 }
+
+/// The 24-hour read limit holds when the same request arrives twenty times at once: a
+/// co-worker's metered reads take turns, so none passes the check before the others are counted.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_bulk_read_limit_holds_under_parallel_requests() {
+    for db in each_backend() {
+        let app = App::new(db);
+        let admin = app.add("admin@example.com", Role::Admin, None, None);
+        let rep = app.add("rep@example.com", Role::Rep, None, None);
+        off_runtime(|| {
+            let rows: Vec<Value> = (0..120).map(|i| json!({"first_name": format!("Person{i:03}")})).collect();
+            app.services.create_many(&Actor::operator(), &holdfast_core::record::CONTACTS, &rows).expect("contacts");
+        });
+        let (s, _) = app
+            .call(
+                "PUT",
+                "/api/v1/settings",
+                Some(&admin),
+                Some(json!({"bulk_read_limit": 500, "export_policy": "admins"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        let page = || app.call("GET", "/api/v1/contacts?limit=100", Some(&rep), None);
+        let answers = futures_join(20, page).await;
+        let passed = answers.iter().filter(|s| **s == StatusCode::OK).count();
+        let refused = answers.iter().filter(|s| **s == StatusCode::FORBIDDEN).count();
+        assert_eq!((passed, refused), (5, 15), "100-row pages against a 500-row limit on {}", app.db.backend);
+    }
+}

@@ -180,3 +180,37 @@ async fn a_departing_reps_customers_go_to_a_new_owner_in_one_step() {
         assert_eq!(back["items"].as_array().map(Vec::len), Some(2));
     }
 }
+
+/// Exported cells a spreadsheet would run as a formula are neutralized (a leading `'`), and the
+/// import reads them back as they were.
+#[tokio::test(flavor = "multi_thread")]
+async fn exports_cannot_carry_a_formula_into_a_spreadsheet() {
+    for db in each_backend() {
+        let app = App::new(db);
+        let admin = app.add("admin@example.com", Role::Admin, None, None);
+        let evil = "=HYPERLINK(\"http://evil.example\",\"x\")";
+        let (s, c) = app
+            .call(
+                "POST",
+                "/api/v1/contacts",
+                Some(&admin),
+                Some(json!({"first_name": evil, "last_name": "@SUM(A1)", "phone": "+44 20 7946 0000"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{c}");
+        let (s, csv) = app.raw("GET", "/api/v1/contacts/export", Some(&admin), None).await;
+        assert_eq!(s, StatusCode::OK);
+        let csv = csv.as_str().expect("CSV text").to_string();
+        let row = csv.lines().nth(1).expect("a row");
+        assert!(row.contains("\"'=HYPERLINK(") && row.contains(",'@SUM(A1),"), "{row}");
+        assert!(!row.contains(",=") && !row.contains(",@") && !row.contains(",+"), "{row}");
+        // Deleted, then imported back from the export: the same values.
+        app.call("DELETE", &format!("/api/v1/contacts/{}", id_of(&c)), Some(&admin), None).await;
+        let (s, report) =
+            app.raw("POST", "/api/v1/imports/contacts", Some(&admin), Some(("text/csv", csv.into_bytes()))).await;
+        assert_eq!(s, StatusCode::OK, "{report}");
+        let (_, list) = app.call("GET", "/api/v1/contacts", Some(&admin), None).await;
+        assert_eq!(list["items"][0]["first_name"], evil, "on {}: {list}", app.db.backend);
+        assert_eq!(list["items"][0]["last_name"], "@SUM(A1)");
+    }
+}
