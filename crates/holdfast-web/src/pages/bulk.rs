@@ -5,6 +5,9 @@
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use std::collections::HashMap;
+
+use holdfast_core::record::RecordKind;
 use holdfast_core::service::{Export, ExportScope};
 use uuid::Uuid;
 
@@ -66,4 +69,40 @@ pub(crate) async fn undo(State(s): State<AppState>, Path(id): Path<String>, form
     let done = form.user.call(&s, move |s, actor| s.undo_bulk(actor, operation)).await?;
     let sep = if back.contains('?') { '&' } else { '?' };
     Ok(go(&format!("{back}{sep}undone=1&n={}&skipped={}", done.changed, done.skipped)))
+}
+
+/// A line above the list saying what a bulk change just did, with its undo.
+pub struct Notice {
+    pub(crate) text: String,
+    pub(crate) undo: Option<String>,
+}
+
+/// What the last bulk change on this list did, from the redirect's parameters.
+pub(crate) fn notice(q: &[(String, String)], kind: &RecordKind, names: &HashMap<Uuid, String>) -> Option<Notice> {
+    let get = |name: &str| q.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    let n: usize = get("n").and_then(|n| n.parse().ok()).unwrap_or(0);
+    let skipped: usize = get("skipped").and_then(|n| n.parse().ok()).unwrap_or(0);
+    let records = |n: usize| if n == 1 { kind.name.to_string() } else { format!("{n} {}", kind.plural) };
+    let also = if skipped > 0 {
+        format!(" {} left as they were (already so, or changed by someone since).", records(skipped))
+    } else {
+        String::new()
+    };
+    if let Some(op) = get("handed").and_then(|o| Uuid::parse_str(o).ok()) {
+        let to = get("to").and_then(|t| Uuid::parse_str(t).ok()).and_then(|t| names.get(&t).cloned());
+        return Some(Notice {
+            text: format!("Handed {} to {}.{also}", records(n), to.unwrap_or_else(|| "the new owner".into())),
+            undo: Some(op.to_string()),
+        });
+    }
+    if let Some(label) = get("removed") {
+        return Some(Notice {
+            text: format!("Deleted “{label}”. An admin can bring it back from Deleted {}.", kind.plural),
+            undo: None,
+        });
+    }
+    if get("restored").is_some() {
+        return Some(Notice { text: format!("Restored {}.", records(n)), undo: None });
+    }
+    get("undone").map(|_| Notice { text: format!("Undone: put back {}.{also}", records(n)), undo: None })
 }

@@ -56,12 +56,6 @@ pub struct Param {
     value: String,
 }
 
-/// A line above the list saying what a bulk change just did, with its undo.
-pub struct Notice {
-    text: String,
-    undo: Option<String>,
-}
-
 pub struct ListView {
     heading: String,
     singular: &'static str,
@@ -80,7 +74,7 @@ pub struct ListView {
     first: Option<String>,
     next: Option<String>,
     coworkers: Vec<Choice>,
-    notice: Option<Notice>,
+    notice: Option<bulk::Notice>,
     /// What an empty list says.
     empty: String,
     /// The list was recorded as an export (the co-worker read past the bulk-read limit).
@@ -350,7 +344,7 @@ impl Listing<'_> {
                 href(&self.path, &p)
             }),
             coworkers: self.people(),
-            notice: notice(self.q, self.kind, &self.owners),
+            notice: bulk::notice(self.q, self.kind, &self.owners),
             empty: self.empty(),
             metered: self.page.counted_as_export,
             deleted,
@@ -384,36 +378,6 @@ async fn list_page(s: AppState, user: PageUser, plural: &'static str, headers: H
     } else {
         Ok(render(&ListPage { me: user.me(), v }, StatusCode::OK))
     }
-}
-
-/// What the last bulk change on this list did, from the redirect's parameters.
-fn notice(q: &[(String, String)], kind: &RecordKind, names: &HashMap<Uuid, String>) -> Option<Notice> {
-    let get = |name: &str| q.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
-    let n: usize = get("n").and_then(|n| n.parse().ok()).unwrap_or(0);
-    let skipped: usize = get("skipped").and_then(|n| n.parse().ok()).unwrap_or(0);
-    let records = |n: usize| if n == 1 { kind.name.to_string() } else { format!("{n} {}", kind.plural) };
-    let also = if skipped > 0 {
-        format!(" {} left as they were (already so, or changed by someone since).", records(skipped))
-    } else {
-        String::new()
-    };
-    if let Some(op) = get("handed").and_then(|o| Uuid::parse_str(o).ok()) {
-        let to = get("to").and_then(|t| Uuid::parse_str(t).ok()).and_then(|t| names.get(&t).cloned());
-        return Some(Notice {
-            text: format!("Handed {} to {}.{also}", records(n), to.unwrap_or_else(|| "the new owner".into())),
-            undo: Some(op.to_string()),
-        });
-    }
-    if let Some(label) = get("removed") {
-        return Some(Notice {
-            text: format!("Deleted “{label}”. An admin can bring it back from Deleted {}.", kind.plural),
-            undo: None,
-        });
-    }
-    if get("restored").is_some() {
-        return Some(Notice { text: format!("Restored {}.", records(n)), undo: None });
-    }
-    get("undone").map(|_| Notice { text: format!("Undone: put back {}.{also}", records(n)), undo: None })
 }
 
 #[cfg(test)]
