@@ -5,6 +5,7 @@ mod audit;
 mod bulk;
 mod confidentiality;
 mod coworkers;
+mod cursors;
 mod events;
 mod import;
 mod leads;
