@@ -149,24 +149,37 @@ impl TestApp {
         Reply { status, location, csp, cache_control, cookies, body }
     }
 
+    /// Posts the sign-in form as a browser would: opens `/login` (sending `cookies`, e.g. a
+    /// device cookie), then posts email, password and `next` (already URL-encoded) with the
+    /// form's token and cookie.
+    pub async fn submit_sign_in(&self, email: &str, password: &str, next: &str, cookies: &str) -> Reply {
+        let page = self.send("GET", "/login", cookies, None).await;
+        let login = page.cookie("holdfast_login").expect("the sign-in form sets its cookie");
+        let all = if cookies.is_empty() { login } else { format!("{login}; {cookies}") };
+        let form = format!(
+            "email={}&password={}&csrf_token={}&next={next}",
+            email.replace('@', "%40"),
+            password.replace('+', "%2B").replace(' ', "+"),
+            hidden(&page.body, "csrf_token")
+        );
+        self.send("POST", "/login", &all, Some(&form)).await
+    }
+
     /// Signs in through the form as a co-worker added with [`PASSWORD`]; returns the session
     /// cookie to send with later requests. Checks what a browser relies on on the way.
     pub async fn sign_in(&self, email: &str) -> String {
-        let page = self.send("GET", "/login", "", None).await;
-        let csrf = hidden(&page.body, "csrf_token");
-        let login_cookie = page.cookies.iter().find(|c| c.starts_with("holdfast_login=")).expect("login cookie");
-        let login_cookie = login_cookie.split(';').next().unwrap_or("");
-        let form = format!(
-            "email={}&password={}&csrf_token={csrf}&next=%2Faccounts",
-            email.replace('@', "%40"),
-            PASSWORD.replace(' ', "+")
-        );
-        let r = self.send("POST", "/login", login_cookie, Some(&form)).await;
+        let r = self.submit_sign_in(email, PASSWORD, "%2Faccounts", "").await;
         assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
         assert_eq!(r.location, "/accounts");
-        let session = r.cookies.iter().find(|c| c.starts_with("holdfast_session=")).expect("session cookie").clone();
+        let session = r.cookies.iter().find(|c| c.starts_with("holdfast_session=")).expect("session cookie");
         assert!(session.contains("HttpOnly") && session.contains("SameSite=Lax"), "{session}");
-        session.split(';').next().unwrap_or("").to_string()
+        r.cookie("holdfast_session").expect("session cookie")
+    }
+
+    /// Signs in through the API with email and password.
+    pub async fn api_sign_in(&self, email: &str, password: &str) -> (StatusCode, Value) {
+        self.call("POST", "/api/v1/sessions", None, Some(serde_json::json!({"email": email, "password": password})))
+            .await
     }
 
     /// Posts a form from a page the co-worker has open (its CSRF token added).
@@ -186,6 +199,15 @@ impl TestApp {
             let _ = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await;
         });
         addr
+    }
+}
+
+impl Reply {
+    /// A cookie the answer sets, as `name=value` (ready to send back), if it sets one.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        let prefix = format!("{name}=");
+        let set = self.cookies.iter().find(|c| c.starts_with(&prefix))?;
+        Some(set.split(';').next().unwrap_or("").to_string())
     }
 }
 

@@ -9,14 +9,7 @@ async fn deprovisioned_coworkers_lose_access_at_once_and_logins_are_limited() {
         let app = App::new(db);
         let admin = app.add("admin@example.com", Role::Admin, None, None);
         let rep = app.add("rep@example.com", Role::Rep, None, None);
-        let (s, login) = app
-            .call(
-                "POST",
-                "/api/v1/sessions",
-                None,
-                Some(json!({"email": "rep@example.com", "password": "correct horse battery"})),
-            )
-            .await;
+        let (s, login) = app.api_sign_in("rep@example.com", "correct horse battery").await;
         assert_eq!(s, StatusCode::CREATED, "{login}");
         let session = login["token"].as_str().expect("token").to_string();
         let (s, _) = app.call("GET", "/api/v1/accounts", Some(&session), None).await;
@@ -29,53 +22,18 @@ async fn deprovisioned_coworkers_lose_access_at_once_and_logins_are_limited() {
             let (s, _) = app.call("GET", "/api/v1/accounts", Some(t), None).await;
             assert_eq!(s, StatusCode::UNAUTHORIZED);
         }
-        let (s, _) = app
-            .call(
-                "POST",
-                "/api/v1/sessions",
-                None,
-                Some(json!({"email": "rep@example.com", "password": "correct horse battery"})),
-            )
-            .await;
+        let (s, _) = app.api_sign_in("rep@example.com", "correct horse battery").await;
         assert_eq!(s, StatusCode::UNAUTHORIZED);
         // five wrong passwords, then the sixth try is refused outright
         for _ in 0..4 {
-            let (s, _) = app
-                .call(
-                    "POST",
-                    "/api/v1/sessions",
-                    None,
-                    Some(json!({"email": "admin@example.com", "password": "wrong password!"})),
-                )
-                .await;
+            let (s, _) = app.api_sign_in("admin@example.com", "wrong password!").await;
             assert_eq!(s, StatusCode::UNAUTHORIZED);
         }
-        let (s, p) = app
-            .call(
-                "POST",
-                "/api/v1/sessions",
-                None,
-                Some(json!({"email": "admin@example.com", "password": "correct horse battery"})),
-            )
-            .await;
+        let (s, p) = app.api_sign_in("admin@example.com", "correct horse battery").await;
         assert_eq!(s, StatusCode::CREATED, "{p}");
-        let (s, _) = app
-            .call(
-                "POST",
-                "/api/v1/sessions",
-                None,
-                Some(json!({"email": "admin@example.com", "password": "wrong password!"})),
-            )
-            .await;
+        let (s, _) = app.api_sign_in("admin@example.com", "wrong password!").await;
         assert_eq!(s, StatusCode::UNAUTHORIZED);
-        let (s, p) = app
-            .call(
-                "POST",
-                "/api/v1/sessions",
-                None,
-                Some(json!({"email": "admin@example.com", "password": "correct horse battery"})),
-            )
-            .await;
+        let (s, p) = app.api_sign_in("admin@example.com", "correct horse battery").await;
         assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "{p}");
         let failed = off_runtime(|| {
             app.services.events(
@@ -185,28 +143,14 @@ async fn password_guessing_is_limited_atomically_without_locking_out_the_real_us
         app.add("rep@example.com", Role::Rep, None, None);
         app.add("gone@example.com", Role::Rep, None, None);
         // The real rep signed in from this browser before: it holds a device cookie.
-        let page = app.send("GET", "/login", "", None).await;
-        let login_cookie = page.cookies.iter().find(|c| c.starts_with("holdfast_login=")).expect("login cookie");
-        let login_cookie = login_cookie.split(';').next().unwrap_or("").to_string();
-        let form = format!(
-            "email=rep%40example.com&password=correct+horse+battery&csrf_token={}&next=%2F",
-            hidden(&page.body, "csrf_token")
-        );
-        let first = app.send("POST", "/login", &login_cookie, Some(&form)).await;
+        let first = app.submit_sign_in("rep@example.com", "correct horse battery", "%2F", "").await;
         assert_eq!(first.status, StatusCode::SEE_OTHER);
-        let device = first.cookies.iter().find(|c| c.starts_with("holdfast_device=")).expect("a device cookie");
-        assert!(device.contains("HttpOnly") && device.contains("Path=/login"), "{device}");
-        let device = device.split(';').next().unwrap_or("").to_string();
+        let set = first.cookies.iter().find(|c| c.starts_with("holdfast_device=")).expect("a device cookie");
+        assert!(set.contains("HttpOnly") && set.contains("Path=/login"), "{set}");
+        let device = first.cookie("holdfast_device").expect("a device cookie");
 
         // Thirty guesses at once: no more than the free failures reach the password check.
-        let guess = || {
-            app.call(
-                "POST",
-                "/api/v1/sessions",
-                None,
-                Some(json!({"email": "rep@example.com", "password": "guess guess guess"})),
-            )
-        };
+        let guess = || app.api_sign_in("rep@example.com", "guess guess guess");
         let answers = futures_join(30, guess).await;
         assert!(
             answers.iter().all(|s| *s == StatusCode::UNAUTHORIZED || *s == StatusCode::TOO_MANY_REQUESTS),
@@ -225,23 +169,9 @@ async fn password_guessing_is_limited_atomically_without_locking_out_the_real_us
         assert_eq!(checked + refused, 30, "every guess is recorded on {}", app.db.backend);
 
         // The guesser is held back; the real rep's browser is not.
-        let (s, _) = app
-            .call(
-                "POST",
-                "/api/v1/sessions",
-                None,
-                Some(json!({"email": "rep@example.com", "password": "correct horse battery"})),
-            )
-            .await;
+        let (s, _) = app.api_sign_in("rep@example.com", "correct horse battery").await;
         assert_eq!(s, StatusCode::TOO_MANY_REQUESTS, "an unknown client waits on {}", app.db.backend);
-        let page = app.send("GET", "/login", &device, None).await;
-        let login_cookie = page.cookies.iter().find(|c| c.starts_with("holdfast_login=")).expect("login cookie");
-        let cookies = format!("{}; {device}", login_cookie.split(';').next().unwrap_or(""));
-        let form = format!(
-            "email=rep%40example.com&password=correct+horse+battery&csrf_token={}&next=%2F",
-            hidden(&page.body, "csrf_token")
-        );
-        let again = app.send("POST", "/login", &cookies, Some(&form)).await;
+        let again = app.submit_sign_in("rep@example.com", "correct horse battery", "%2F", &device).await;
         assert_eq!(
             again.status,
             StatusCode::SEE_OTHER,
@@ -264,14 +194,7 @@ async fn password_guessing_is_limited_atomically_without_locking_out_the_real_us
         for (password, reason) in
             [("not it at all", "wrong password"), ("correct horse battery", "co-worker is not active")]
         {
-            let (s, _) = app
-                .call(
-                    "POST",
-                    "/api/v1/sessions",
-                    None,
-                    Some(json!({"email": "gone@example.com", "password": password})),
-                )
-                .await;
+            let (s, _) = app.api_sign_in("gone@example.com", password).await;
             assert_eq!(s, StatusCode::UNAUTHORIZED);
             let last = off_runtime(|| {
                 app.services.events(
@@ -316,13 +239,10 @@ async fn coworkers_change_their_own_password_and_other_sessions_end() {
     for db in each_backend() {
         let app = App::new(db);
         let token = app.add("rep@example.com", Role::Rep, None, None);
-        let sign_in = |password: &str| {
-            app.call("POST", "/api/v1/sessions", None, Some(json!({"email": "rep@example.com", "password": password})))
-        };
-        let (s, elsewhere) = sign_in("correct horse battery").await;
+        let (s, elsewhere) = app.api_sign_in("rep@example.com", "correct horse battery").await;
         assert_eq!(s, StatusCode::CREATED);
         let elsewhere = elsewhere["token"].as_str().expect("session").to_string();
-        let (s, here) = sign_in("correct horse battery").await;
+        let (s, here) = app.api_sign_in("rep@example.com", "correct horse battery").await;
         assert_eq!(s, StatusCode::CREATED);
         let here = here["token"].as_str().expect("session").to_string();
         let change = |current: &str, new: &str| json!({"current_password": current, "new_password": new});
@@ -354,8 +274,8 @@ async fn coworkers_change_their_own_password_and_other_sessions_end() {
             StatusCode::OK,
             "API tokens keep working"
         );
-        assert_eq!(sign_in("correct horse battery").await.0, StatusCode::UNAUTHORIZED);
-        assert_eq!(sign_in("a brand new secret").await.0, StatusCode::CREATED);
+        assert_eq!(app.api_sign_in("rep@example.com", "correct horse battery").await.0, StatusCode::UNAUTHORIZED);
+        assert_eq!(app.api_sign_in("rep@example.com", "a brand new secret").await.0, StatusCode::CREATED);
 
         // A password an admin sets through the API is the co-worker's to replace before anything.
         let admin = app.add("admin@example.com", Role::Admin, None, None);
@@ -368,7 +288,7 @@ async fn coworkers_change_their_own_password_and_other_sessions_end() {
             )
             .await;
         assert_eq!(s, StatusCode::OK);
-        let (s, session) = sign_in("set by the admin").await;
+        let (s, session) = app.api_sign_in("rep@example.com", "set by the admin").await;
         assert_eq!(s, StatusCode::CREATED);
         let session = session["token"].as_str().expect("session").to_string();
         let (s, p) = app.call("GET", "/api/v1/contacts", Some(&session), None).await;

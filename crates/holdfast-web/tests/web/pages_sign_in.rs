@@ -159,15 +159,7 @@ async fn first_run_creates_the_first_admin_once() {
         let page = site.send("GET", "/login", "", None).await;
         assert!(page.body.contains("action=\"/setup\""), "{}", page.body);
         let csrf = hidden(&page.body, "csrf_token");
-        let cookie = page
-            .cookies
-            .iter()
-            .find(|c| c.starts_with("holdfast_login="))
-            .expect("cookie")
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .to_string();
+        let cookie = page.cookie("holdfast_login").expect("cookie");
         let bad = site
             .send("POST", "/setup", &cookie, Some(&format!("name=A&email=nope&password=short&csrf_token={csrf}")))
             .await;
@@ -209,14 +201,7 @@ async fn sign_in_stays_on_site_and_nothing_personal_is_cached() {
             ("%2F%2Fevil.example", "/"),
             ("%2Fcontacts%3Fq%3Dada", "/contacts?q=ada"),
         ] {
-            let page = site.send("GET", "/login", "", None).await;
-            let login_cookie = page.cookies.iter().find(|c| c.starts_with("holdfast_login=")).expect("login cookie");
-            let login_cookie = login_cookie.split(';').next().unwrap_or("").to_string();
-            let form = format!(
-                "email=rep%40example.com&password=correct+horse+battery&csrf_token={}&next={next}",
-                hidden(&page.body, "csrf_token")
-            );
-            let r = site.send("POST", "/login", &login_cookie, Some(&form)).await;
+            let r = site.submit_sign_in("rep@example.com", "correct horse battery", next, "").await;
             assert_eq!(r.status, StatusCode::SEE_OTHER, "{next} on {}: {}", site.db.backend, r.body);
             assert_eq!(r.location, expected, "{next}");
         }
