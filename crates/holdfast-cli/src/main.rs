@@ -6,6 +6,7 @@ mod audit;
 mod coworkers;
 mod demo;
 mod events;
+mod guard;
 mod records;
 mod serve;
 mod settings;
@@ -61,8 +62,17 @@ enum Command {
     Import(records::ImportCmd),
     /// List records of a kind (accounts, contacts, leads, deals, contracts, activities, tasks).
     List(records::ListArgs),
-    /// Export records of a kind as CSV on stdout (the columns import reads), recorded as an export.
+    /// Export records of a kind (CSV, XLSX or vCard) within your limits, recorded with its row
+    /// count and SHA-256; past them it waits for approval (see `holdfast exports`).
     Export(records::ExportArgs),
+    /// Exports: list, approve, deny, download.
+    #[command(subcommand)]
+    Exports(guard::ExportsCmd),
+    /// Alerts the guard raised (one a line), and moving them on.
+    Alerts(guard::AlertsArgs),
+    /// Export and reading policies per role, team and co-worker.
+    #[command(subcommand)]
+    Policy(guard::PolicyCmd),
     /// Undo a bulk change or handover by its operation id, where nobody has changed the records since.
     Undo { operation: String },
     /// Show or change settings.
@@ -101,6 +111,9 @@ fn run(cli: &Cli) -> Result<()> {
         Command::Import(cmd) => as_operator(cli, |s, me, _| records::import(s, me, cmd)),
         Command::List(args) => as_operator(cli, |s, me, _| records::list(s, me, args)),
         Command::Export(args) => as_operator(cli, |s, me, _| records::export(s, me, args)),
+        Command::Exports(cmd) => as_operator(cli, |s, me, _| guard::exports(s, me, cmd)),
+        Command::Alerts(args) => as_operator(cli, |s, me, _| guard::alerts(s, me, args)),
+        Command::Policy(cmd) => as_operator(cli, |s, me, _| guard::policy(s, me, cmd)),
         Command::Undo { operation } => as_operator(cli, |s, me, _| records::undo(s, me, operation)),
         Command::Settings(cmd) => as_operator(cli, |s, me, _| settings::run(s, me, cmd)),
         Command::Audit(cmd) => as_operator(cli, |s, me, files| audit::run(s, me, files, cmd)),

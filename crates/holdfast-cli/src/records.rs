@@ -7,8 +7,9 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, anyhow};
 use clap::{Args, Subcommand};
 use holdfast_core::coworker::Actor;
+use holdfast_core::guard::ExportFormat;
 use holdfast_core::record::RecordKind;
-use holdfast_core::service::{ExportScope, ImportOptions, ListRequest};
+use holdfast_core::service::{ExportAsk, ImportOptions, ListRequest};
 use holdfast_core::{CoreError, Holdfast};
 use holdfast_store::Store;
 
@@ -71,6 +72,21 @@ pub struct ListArgs {
 pub struct ExportArgs {
     #[command(flatten)]
     pub which: Selection,
+    /// csv, xlsx or vcard (contacts).
+    #[arg(long, default_value = "csv", env = "HOLDFAST_EXPORT_FORMAT")]
+    pub format: String,
+    /// Only these columns, comma-separated (default: every column you may export).
+    #[arg(long, value_delimiter = ',', env = "HOLDFAST_EXPORT_COLUMNS")]
+    pub columns: Option<Vec<String>>,
+    /// At most this many rows.
+    #[arg(long = "max-rows", env = "HOLDFAST_EXPORT_MAX_ROWS")]
+    pub max_rows: Option<i64>,
+    /// Why you need it (shown to whoever approves it).
+    #[arg(long, env = "HOLDFAST_EXPORT_REASON")]
+    pub reason: Option<String>,
+    /// Write the file here instead of to standard output.
+    #[arg(long, short = 'o', env = "HOLDFAST_EXPORT_OUTPUT")]
+    pub output: Option<PathBuf>,
 }
 
 /// The kind of record a command names by its plural.
@@ -133,9 +149,44 @@ pub fn list(services: &Holdfast<Store>, me: &Actor, args: &ListArgs) -> Result<(
 
 pub fn export(services: &Holdfast<Store>, me: &Actor, args: &ExportArgs) -> Result<()> {
     let (kind, req) = args.which.request()?;
-    let export = services.export_records(me, kind, &ExportScope::Matching(req))?;
-    print!("{}", export.csv);
-    eprintln!("exported {} {} (recorded as an export)", export.rows, kind.plural);
+    let format = ExportFormat::parse(&args.format).map_err(|r| CoreError::invalid("format", r))?;
+    let ask = ExportAsk {
+        kind,
+        list: req,
+        ids: None,
+        limit: args.max_rows,
+        format,
+        columns: args.columns.clone(),
+        reason: args.reason.clone(),
+    };
+    match services.export_now(me, &ask)? {
+        Ok(mut file) => {
+            match &args.output {
+                Some(path) => {
+                    let mut out =
+                        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+                    std::io::copy(&mut file.file, &mut out)?;
+                }
+                None => {
+                    if format == ExportFormat::Xlsx && std::io::stdout().is_terminal() {
+                        anyhow::bail!("an XLSX file is binary; write it to a file with -o FILE.xlsx");
+                    }
+                    std::io::copy(&mut file.file, &mut std::io::stdout().lock())?;
+                }
+            }
+            eprintln!(
+                "exported {} {} ({} bytes, SHA-256 {}), recorded as export {}",
+                file.rows, kind.plural, file.bytes, file.sha256, file.export_id
+            );
+        }
+        Err(waiting) => {
+            eprintln!(
+                "the export of {} {} waits for approval (export {}): a manager or an admin approves it with \
+                 `holdfast exports approve {}`, then download it with `holdfast exports download {} -o FILE`",
+                waiting.matched, kind.plural, waiting.id, waiting.id, waiting.id
+            );
+        }
+    }
     Ok(())
 }
 

@@ -42,6 +42,10 @@ pub struct DemoSummary {
     pub director_email: String,
     pub manager_email: String,
     pub rep_email: String,
+    /// The rep whose bulk reading two weeks ago the departing look-back finds.
+    pub leaver_email: String,
+    /// System events of the 90 days of history made up for the demo.
+    pub history_events: usize,
     pub coworkers: usize,
     pub accounts: usize,
     pub contacts: usize,
@@ -579,7 +583,25 @@ impl<D: Database> Holdfast<D> {
         self.create_many(actor, &TASKS, &task_inputs)?;
         let _ = deal_ids;
 
+        progress("90 days of system events");
+        let leaver = &reps[3];
+        let mut people: Vec<(Uuid, bool)> = reps.iter().map(|r| (r.id, false)).collect();
+        people.extend(managers.iter().map(|m| (m.id, true)));
+        let owned: Vec<Vec<Uuid>> = people
+            .iter()
+            .map(|(id, _)| {
+                accounts.iter().zip(&account_ids).filter(|((owner, ..), _)| owner == id).map(|(_, a)| *a).collect()
+            })
+            .collect();
+        let history = demo_history(&mut rng, now, &people, &owned, &contact_ids, leaver.id);
+        let history_events = history.len();
+        for chunk in history.chunks(5_000) {
+            self.db.write(|tx| Ok(crate::service::append_events(tx, chunk.to_vec())?))?;
+        }
+
         let summary = DemoSummary {
+            leaver_email: leaver.email.clone(),
+            history_events,
             admin_email: admin.email.clone(),
             director_email: director.email.clone(),
             manager_email: managers[0].email.clone(),
@@ -605,4 +627,109 @@ impl<D: Database> Holdfast<D> {
         })?;
         Ok(summary)
     }
+}
+
+/// A made-up address for a demo co-worker's office machine (TEST-NET-1, RFC 5737).
+fn office_addr(i: usize) -> String {
+    format!("192.0.2.{}", 10 + i)
+}
+
+fn demo_event(at: i64, who: Uuid, addr: &str, what: &str, object: Option<(&str, Uuid)>, rows: i64) -> NewEvent {
+    NewEvent {
+        at,
+        coworker_id: Some(who),
+        action: what.into(),
+        object_type: object.map(|o| o.0.to_string()),
+        object_id: object.map(|o| o.1.to_string()),
+        row_count: rows,
+        client_addr: Some(addr.to_string()),
+        user_agent: Some("Mozilla/5.0 (demo history)".into()),
+        // Marked, so nobody mistakes the demo's made-up past for real activity.
+        details: json!({"via": "session", "demo_history": true}),
+    }
+}
+
+/// 90 days of ordinary work for the demo's reps and managers (office hours on weekdays: signing
+/// in, opening their own accounts and contacts, listing, searching, the odd small export), and
+/// one rep, `leaver`, who two weeks ago read 3,000 contacts one evening and exported 800 from an
+/// address never seen before. Oldest first, as the log keeps them.
+fn demo_history(
+    rng: &mut StdRng,
+    now: i64,
+    people: &[(Uuid, bool)],
+    owned: &[Vec<Uuid>],
+    contacts: &[Uuid],
+    leaver: Uuid,
+) -> Vec<NewEvent> {
+    const MINUTE: i64 = 60_000_000;
+    let today = now.div_euclid(MICROS_PER_DAY);
+    let weekday = |day: i64| (day + 3).rem_euclid(7) < 5;
+    // The evening two weeks ago (the nearest weekday).
+    let mut spike_day = today - 14;
+    while !weekday(spike_day) {
+        spike_day -= 1;
+    }
+    let mut out = Vec::new();
+    for day in today - 90..today {
+        if !weekday(day) {
+            continue;
+        }
+        let start = day * MICROS_PER_DAY;
+        for (i, (who, manager)) in people.iter().enumerate() {
+            if rng.random_range(0..20) == 0 {
+                continue; // a day off
+            }
+            let addr = office_addr(i);
+            let mut at = start + rng.random_range(8 * 60..9 * 60 + 30) * MINUTE;
+            out.push(demo_event(at, *who, &addr, action::LOGIN, None, 0));
+            let opened = rng.random_range(8..40);
+            for _ in 0..opened {
+                at += rng.random_range(3..15) * MINUTE;
+                let account = owned[i].get(rng.random_range(0..owned[i].len().max(1))).copied();
+                match account {
+                    Some(a) if rng.random_range(0..3) > 0 => {
+                        out.push(demo_event(at, *who, &addr, action::RECORD_READ, Some(("account", a)), 1));
+                    }
+                    _ => {
+                        let c =
+                            contacts[rng.random_range(0..contacts.len().max(1)).min(contacts.len().saturating_sub(1))];
+                        out.push(demo_event(at, *who, &addr, action::RECORD_READ, Some(("contact", c)), 1));
+                    }
+                }
+                if rng.random_range(0..6) == 0 {
+                    let rows = rng.random_range(10..50);
+                    out.push(demo_event(at + MINUTE, *who, &addr, action::LIST_READ, None, rows));
+                }
+                if rng.random_range(0..8) == 0 {
+                    out.push(demo_event(at + 2 * MINUTE, *who, &addr, action::SEARCH, None, rng.random_range(1..20)));
+                }
+            }
+            let exports = if *manager { 8 } else { 25 };
+            if rng.random_range(0..exports) == 0 {
+                at += 10 * MINUTE;
+                let mut e = demo_event(at, *who, &addr, action::EXPORT_CREATE, None, rng.random_range(15..80));
+                e.object_type = Some("contact".into());
+                e.details["format"] = json!("csv");
+                e.details["columns"] = json!(["id", "first_name", "last_name", "email", "account_id"]);
+                out.push(e);
+            }
+        }
+        if day == spike_day {
+            let addr = "198.51.100.77";
+            let mut at = start + 21 * 60 * MINUTE + 12 * MINUTE;
+            out.push(demo_event(at, leaver, addr, action::LOGIN, None, 0));
+            for _ in 0..6 {
+                at += 4 * MINUTE;
+                out.push(demo_event(at, leaver, addr, action::LIST_READ, None, 500));
+            }
+            at += 9 * MINUTE;
+            let mut e = demo_event(at, leaver, addr, action::EXPORT_CREATE, None, 800);
+            e.object_type = Some("contact".into());
+            e.details["format"] = json!("csv");
+            e.details["columns"] = json!(["id", "first_name", "last_name", "email", "phone", "title", "account_id"]);
+            out.push(e);
+        }
+    }
+    out.sort_by_key(|e| e.at);
+    out
 }

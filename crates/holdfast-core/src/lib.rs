@@ -11,6 +11,7 @@ pub mod coworker;
 pub mod demo;
 pub mod error;
 pub mod event;
+pub mod guard;
 pub mod id;
 pub mod private_files;
 pub mod record;

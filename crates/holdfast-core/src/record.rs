@@ -416,21 +416,25 @@ impl Record {
         label
     }
 
+    /// One field's value as the API shows it.
+    pub fn value_json(&self, field: &Field) -> Json {
+        match field.ty {
+            FieldType::RefList(_) => Json::Array(
+                self.links
+                    .get(field.name)
+                    .map(|ids| ids.iter().map(|id| Json::String(id.to_string())).collect())
+                    .unwrap_or_default(),
+            ),
+            _ => value_to_json(field, self.get(field.name)),
+        }
+    }
+
     /// The record as the API shows it.
     pub fn to_json(&self, kind: &RecordKind) -> Json {
         let mut out = Map::new();
         out.insert("id".into(), Json::String(self.id.to_string()));
         for field in kind.fields {
-            let value = match field.ty {
-                FieldType::RefList(_) => Json::Array(
-                    self.links
-                        .get(field.name)
-                        .map(|ids| ids.iter().map(|id| Json::String(id.to_string())).collect())
-                        .unwrap_or_default(),
-                ),
-                _ => value_to_json(field, self.get(field.name)),
-            };
-            out.insert(field.name.into(), value);
+            out.insert(field.name.into(), self.value_json(field));
         }
         out.insert("created_at".into(), Json::String(format_timestamp(self.created_at)));
         out.insert("updated_at".into(), Json::String(format_timestamp(self.updated_at)));

@@ -7,6 +7,7 @@ use crate::audit::{Checkpoint, StoredEvent};
 use crate::coworker::{CoWorker, Team};
 use crate::error::{CoreError, StorageError};
 use crate::event::{EventFilter, SystemEvent};
+use crate::guard::{Alert, AlertDelivery, AlertState, ExportRequest, ExportStatus};
 use crate::record::{Record, RecordKind, Value};
 
 pub type StorageResult<T> = Result<T, StorageError>;
@@ -74,9 +75,9 @@ pub struct Credential {
 
 /// Operations inside one transaction, by area. Each area is a trait of its own (implemented in
 /// its own file of holdfast-store); `Tx` is all of them, and what the services are handed.
-pub trait Tx: RecordStore + ReportStore + CoWorkerStore + SettingStore + EventLog {}
+pub trait Tx: RecordStore + ReportStore + CoWorkerStore + SettingStore + EventLog + GuardStore {}
 
-impl<T: RecordStore + ReportStore + CoWorkerStore + SettingStore + EventLog + ?Sized> Tx for T {}
+impl<T: RecordStore + ReportStore + CoWorkerStore + SettingStore + EventLog + GuardStore + ?Sized> Tx for T {}
 
 /// Customer records: accounts, contacts, leads, deals, contracts, activities and tasks.
 pub trait RecordStore {
@@ -180,6 +181,42 @@ pub trait EventLog {
     fn list_checkpoints(&mut self) -> StorageResult<Vec<Checkpoint>>;
     fn get_cursor(&mut self, name: &str) -> StorageResult<Option<i64>>;
     fn set_cursor(&mut self, name: &str, seq: i64, at: i64) -> StorageResult<()>;
+}
+
+/// The guard's state: exports asked for (and their approvals), alerts, and alert deliveries.
+pub trait GuardStore {
+    fn insert_export(&mut self, e: &ExportRequest) -> StorageResult<()>;
+    fn get_export(&mut self, id: Uuid) -> StorageResult<Option<ExportRequest>>;
+    /// Writes an export's status, decision, download and file fields.
+    fn update_export(&mut self, e: &ExportRequest) -> StorageResult<()>;
+    /// Takes a ready export's one download: true when this call took it (it was ready, not yet
+    /// downloaded and not expired at `now`), so two downloads at once cannot both get the file.
+    fn claim_export_download(&mut self, id: Uuid, now: i64) -> StorageResult<bool>;
+    /// Exports newest first: of these co-workers (all when `None`), in this status (any when `None`).
+    fn list_exports(
+        &mut self,
+        coworkers: Option<&[Uuid]>,
+        status: Option<ExportStatus>,
+        limit: u32,
+    ) -> StorageResult<Vec<ExportRequest>>;
+    /// Inserts an alert unless one with its dedupe key exists; true when inserted.
+    fn insert_alert(&mut self, a: &Alert) -> StorageResult<bool>;
+    fn get_alert(&mut self, id: Uuid) -> StorageResult<Option<Alert>>;
+    fn update_alert(&mut self, a: &Alert) -> StorageResult<()>;
+    /// Alerts newest first: about these co-workers (all when `None`), in this state (any when `None`).
+    fn list_alerts(
+        &mut self,
+        coworkers: Option<&[Uuid]>,
+        state: Option<AlertState>,
+        limit: u32,
+    ) -> StorageResult<Vec<Alert>>;
+    fn insert_delivery(&mut self, d: &AlertDelivery) -> StorageResult<()>;
+    /// Deliveries not yet delivered nor given up whose next try is due at `now`, oldest first,
+    /// locked against other servers where the backend can (PostgreSQL: `FOR UPDATE SKIP LOCKED`).
+    fn due_deliveries(&mut self, now: i64, limit: u32) -> StorageResult<Vec<AlertDelivery>>;
+    fn update_delivery(&mut self, d: &AlertDelivery) -> StorageResult<()>;
+    /// The newest deliveries (the delivery log).
+    fn list_deliveries(&mut self, limit: u32) -> StorageResult<Vec<AlertDelivery>>;
 }
 
 /// Deals in one pipeline stage and their total amount.

@@ -6,6 +6,7 @@ mod conn;
 mod coworkers;
 mod error;
 mod event_log;
+mod guard;
 mod postgres;
 mod records;
 mod reports;
@@ -35,6 +36,7 @@ const SQLITE_MIGRATIONS: &[(&str, &str)] = &[
     ("0003_retention", include_str!("../migrations/sqlite/0003_retention.sql")),
     ("0004_device_credentials", include_str!("../migrations/sqlite/0004_device_credentials.sql")),
     ("0005_password_must_change", include_str!("../migrations/sqlite/0005_password_must_change.sql")),
+    ("0006_guard", include_str!("../migrations/sqlite/0006_guard.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(&str, &str)] = &[
     ("0001_init", include_str!("../migrations/postgres/0001_init.sql")),
@@ -42,6 +44,7 @@ const POSTGRES_MIGRATIONS: &[(&str, &str)] = &[
     ("0003_retention", include_str!("../migrations/postgres/0003_retention.sql")),
     ("0004_device_credentials", include_str!("../migrations/postgres/0004_device_credentials.sql")),
     ("0005_password_must_change", include_str!("../migrations/postgres/0005_password_must_change.sql")),
+    ("0006_guard", include_str!("../migrations/postgres/0006_guard.sql")),
 ];
 const _: () = assert!(SQLITE_MIGRATIONS.len() == POSTGRES_MIGRATIONS.len(), "both backends need the same migrations");
 

@@ -381,7 +381,10 @@ pub async fn revoke_token(
 }
 
 fn settings_json(s: &Settings) -> Json {
-    json!({"read_policy": s.read_policy.as_str(), "export_policy": s.export_policy.as_str(), "bulk_read_limit": s.bulk_read_limit})
+    json!({
+        "read_policy": s.read_policy.as_str(), "export_policy": s.export_policy.as_str(), "bulk_read_limit": s.bulk_read_limit,
+        "alert_webhook_url": s.alert_webhook_url, "alert_webhook_secret_set": s.alert_webhook_secret.is_some(),
+    })
 }
 
 pub async fn settings(State(s): State<AppState>, Caller(_actor): Caller) -> Result<J, ApiError> {
@@ -396,6 +399,8 @@ pub struct SettingsBody {
     read_policy: Option<Json>,
     export_policy: Option<Json>,
     bulk_read_limit: Option<Json>,
+    alert_webhook_url: Option<Json>,
+    alert_webhook_secret: Option<Json>,
 }
 
 impl SettingsBody {
@@ -415,9 +420,15 @@ impl SettingsBody {
                 ),
             },
             confidentiality_notice: None,
+            policies: None,
+            alert_webhook_url: text(self.alert_webhook_url, "alert_webhook_url", "an http(s) URL, or empty")?,
+            alert_webhook_secret: text(self.alert_webhook_secret, "alert_webhook_secret", "a whsec_ secret, or empty")?,
         };
         if change.is_empty() {
-            return Err(ApiError::field("", "name at least one setting: read_policy, export_policy, bulk_read_limit"));
+            return Err(ApiError::field(
+                "",
+                "name at least one setting: read_policy, export_policy, bulk_read_limit, alert_webhook_url, alert_webhook_secret",
+            ));
         }
         Ok(change)
     }
@@ -492,29 +503,43 @@ pub async fn undo_bulk(
     Ok(axum::Json(outcome_json(&done)))
 }
 
-/// `GET /api/v1/{kind}/export?<list filters>` or `&ids=a,b,c`: CSV, recorded as an export.
+/// `GET /api/v1/{kind}/export?<list filters>&format=csv|xlsx|vcard` or `&ids=a,b,c`: the file
+/// when the export is within the caller's limits, or 202 with the export waiting for approval;
+/// through the same export service as `POST /api/v1/exports`.
 pub async fn export(
     State(s): State<AppState>,
     Caller(actor): Caller,
     KindPath(kind): KindPath,
     Query(params): Params,
-) -> Result<impl IntoResponse, ApiError> {
-    use holdfast_core::service::ExportScope;
-    let (ids, rest): (Vec<_>, Vec<_>) = params.into_iter().partition(|(k, _)| k == "ids");
-    let scope = if ids.is_empty() {
-        ExportScope::Matching(list_request(rest)?)
-    } else {
-        let ids: Vec<String> = ids.iter().flat_map(|(_, v)| v.split(',')).map(|v| v.trim().to_string()).collect();
-        ExportScope::Picked(parse_ids(&ids)?)
+) -> Result<axum::response::Response, ApiError> {
+    use holdfast_core::guard::ExportFormat;
+    use holdfast_core::service::ExportAsk;
+    let mut ids = Vec::new();
+    let mut format = ExportFormat::Csv;
+    let mut columns = None;
+    let mut rest = Vec::new();
+    for (k, v) in params {
+        match k.as_str() {
+            "ids" => ids.extend(v.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty())),
+            "format" => format = ExportFormat::parse(&v).map_err(|r| ApiError::field("format", r))?,
+            "columns" => columns = Some(v.split(',').map(|c| c.trim().to_string()).collect()),
+            _ => rest.push((k, v)),
+        }
+    }
+    let ask = ExportAsk {
+        kind,
+        list: list_request(rest)?,
+        ids: if ids.is_empty() { None } else { Some(parse_ids(&ids)?) },
+        limit: None,
+        format,
+        columns,
+        reason: None,
     };
-    let export = blocking(move || s.export_records(&actor, kind, &scope)).await?;
-    Ok((
-        [
-            (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8".to_string()),
-            (axum::http::header::CONTENT_DISPOSITION, format!("attachment; filename=\"{}\"", export.file_name)),
-        ],
-        export.csv,
-    ))
+    let svc = s.clone();
+    match blocking(move || svc.export_now(&actor, &ask)).await? {
+        Ok(file) => Ok(crate::guard_api::file_response(file)),
+        Err(waiting) => Ok((StatusCode::ACCEPTED, axum::Json(waiting.to_json(s.now()))).into_response()),
+    }
 }
 
 #[derive(Deserialize)]

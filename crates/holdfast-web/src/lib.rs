@@ -3,8 +3,10 @@
 //! blocking thread, and map results and errors (RFC 9457 problem+json, or an error page) back.
 //! This file only builds the router.
 
+mod alert_delivery;
 mod api;
 mod extract;
+mod guard_api;
 mod openapi;
 mod pages;
 mod problem;
@@ -22,6 +24,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+pub use alert_delivery::{HttpSender, deliver_alerts};
 pub use problem::ApiError;
 pub use state::{AppState, blocking};
 
@@ -82,6 +85,20 @@ pub(crate) fn api_operations() -> Vec<Operation> {
         op("/sessions/current", "DELETE", api::logout),
         op("/me", "GET", api::me),
         op("/me/password", "POST", api::change_password),
+        op("/me/confidentiality", "GET", guard_api::confidentiality),
+        op("/me/confidentiality", "POST", guard_api::acknowledge),
+        op("/exports", "POST", guard_api::request_export),
+        op("/exports", "GET", guard_api::exports),
+        op("/exports/{id}", "GET", guard_api::export),
+        op("/exports/{id}/file", "GET", guard_api::export_file),
+        op("/exports/{id}/approve", "POST", guard_api::approve_export),
+        op("/exports/{id}/deny", "POST", guard_api::deny_export),
+        op("/alerts", "GET", guard_api::alerts),
+        op("/alerts/{id}/state", "POST", guard_api::alert_state),
+        op("/alert-deliveries", "GET", guard_api::deliveries),
+        op("/policies", "GET", guard_api::policies),
+        op("/policies/{scope}/{name}", "PUT", guard_api::set_policy),
+        op("/policies/{scope}/{name}", "DELETE", guard_api::remove_policy),
         op("/search", "GET", api::search),
         op("/settings", "GET", api::settings),
         op("/settings", "PUT", api::update_settings),

@@ -109,6 +109,64 @@ fn declare_path_parameters(paths: &mut Map<String, Value>) {
     }
 }
 
+/// Exports, approvals, alerts, policies and the confidentiality notice (docs/guard.md).
+fn guard_paths(paths: &mut Map<String, Value>) {
+    let errors = |ok: Value| {
+        let mut r = json!({"401": problem_ref(), "403": problem_ref(), "404": problem_ref(), "409": problem_ref(), "422": problem_ref()});
+        if let (Some(r), Some(ok)) = (r.as_object_mut(), ok.as_object()) {
+            r.extend(ok.clone());
+        }
+        r
+    };
+    let body = |required: &[&str], props: Value| json!({"required": true, "content": {"application/json": {"schema": {"type": "object", "required": required, "properties": props, "additionalProperties": false}}}});
+    let export_props = json!({
+        "kind": {"type": "string", "examples": ["contacts"]}, "q": {"type": "string"}, "owner": {"type": "string"},
+        "filters": {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]}},
+        "ids": {"type": "array", "items": {"type": "string", "format": "uuid"}},
+        "limit": {"type": "integer", "minimum": 1, "maximum": 100_000}, "format": {"enum": ["csv", "xlsx", "vcard"]},
+        "columns": {"type": "array", "items": {"type": "string"}}, "reason": {"type": "string"}});
+    let export_obj = json!({"description": "The export: id, status (pending, ready, denied, downloaded, expired), matched, columns, rows and sha256 once downloaded, download_url while ready"});
+    paths.insert("/api/v1/exports".into(), json!({
+        "post": {"summary": "Ask for an export: 201 ready (download once within 24 hours), 202 waiting for approval, 403 refused by policy",
+            "requestBody": body(&["kind"], export_props), "responses": errors(json!({"201": export_obj, "202": export_obj}))},
+        "get": {"summary": "Exports: yours (which=mine), waiting for your approval (which=to_approve), or all you may see (which=all)",
+            "parameters": [{"name": "which", "in": "query", "schema": {"enum": ["mine", "to_approve", "all"]}}, {"name": "limit", "in": "query", "schema": {"type": "integer"}}],
+            "responses": errors(json!({"200": {"description": "items"}}))}}));
+    paths.insert("/api/v1/exports/{id}".into(), json!({"get": {"summary": "One export (its requester, their manager, admins)", "responses": errors(json!({"200": export_obj}))}}));
+    paths.insert("/api/v1/exports/{id}/file".into(), json!({"get": {"summary": "The file, once, by its requester: rows read now and recorded as export.create with the file's SHA-256 (also in X-Holdfast-SHA256)",
+        "responses": errors(json!({"200": {"description": "The file", "content": {"text/csv": {}, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {}, "text/vcard": {}}}}))}}));
+    paths.insert("/api/v1/exports/{id}/approve".into(), json!({"post": {"summary": "Approve a pending export (an admin or the requester's manager)",
+        "requestBody": {"required": false, "content": {"application/json": {"schema": {"type": "object", "properties": {"reason": {"type": "string"}}}}}},
+        "responses": errors(json!({"200": export_obj}))}}));
+    paths.insert("/api/v1/exports/{id}/deny".into(), json!({"post": {"summary": "Deny a pending export, saying why",
+        "requestBody": body(&["reason"], json!({"reason": {"type": "string"}})), "responses": errors(json!({"200": export_obj}))}}));
+    paths.insert("/api/v1/alerts".into(), json!({"get": {"summary": "Alerts, newest first (admins: all; managers: their people): id, coworker_id, coworker_email, kind, severity, state, summary, details, event_ids, created_at",
+        "parameters": [{"name": "state", "in": "query", "schema": {"enum": ["open", "acknowledged", "resolved", "dismissed"]}}, {"name": "limit", "in": "query", "schema": {"type": "integer"}}],
+        "responses": errors(json!({"200": {"description": "items"}}))}}));
+    paths.insert("/api/v1/alerts/{id}/state".into(), json!({"post": {"summary": "Move an alert on (a dismissal needs a reason)",
+        "requestBody": body(&["state"], json!({"state": {"enum": ["open", "acknowledged", "resolved", "dismissed"]}, "reason": {"type": "string"}})),
+        "responses": errors(json!({"200": {"description": "The alert"}}))}}));
+    paths.insert(
+        "/api/v1/alert-deliveries".into(),
+        json!({"get": {"summary": "The webhook delivery log (admins): attempts, last error, delivered or given up",
+        "responses": errors(json!({"200": {"description": "items"}}))}}),
+    );
+    paths.insert("/api/v1/policies".into(), json!({"get": {"summary": "Export and reading policies per role, team and co-worker, and the limits in force for the caller",
+        "responses": errors(json!({"200": {"description": "policies, mine"}}))}}));
+    let patch = json!({"export_rows": {"type": "integer", "minimum": 1}, "daily_rows": {"type": "integer", "minimum": 1},
+        "weekly_rows": {"type": "integer", "minimum": 1}, "denied_columns": {"type": "array", "items": {"type": "string"}},
+        "over_limit": {"enum": ["allow_and_alert", "approval", "refuse"]}});
+    paths.insert("/api/v1/policies/{scope}/{name}".into(), json!({
+        "parameters": [{"name": "scope", "in": "path", "required": true, "schema": {"enum": ["role", "team", "coworker"]}},
+                       {"name": "name", "in": "path", "required": true, "schema": {"type": "string"}, "description": "rep or manager; a team's name; a co-worker's email or id"}],
+        "put": {"summary": "Set the policy of a role, team or co-worker (admins)", "requestBody": body(&[], patch), "responses": errors(json!({"200": {"description": "policies"}}))},
+        "delete": {"summary": "Remove it (the level below applies again)", "responses": errors(json!({"200": {"description": "policies"}}))}}));
+    paths.insert("/api/v1/me/confidentiality".into(), json!({
+        "get": {"summary": "The confidentiality notice a departing co-worker still has to acknowledge: pending, text, sha256", "responses": errors(json!({"200": {"description": "pending"}}))},
+        "post": {"summary": "Acknowledge the notice with the sha256 of the text read", "requestBody": body(&["sha256"], json!({"sha256": {"type": "string"}})),
+            "responses": errors(json!({"204": {"description": "Acknowledged"}}))}}));
+}
+
 pub fn document() -> Value {
     let mut paths = Map::new();
     let mut schemas = Map::new();
@@ -126,8 +184,8 @@ pub fn document() -> Value {
         );
         paths.insert(
             format!("/api/v1/{}/export", kind.plural),
-            json!({"get": {"summary": format!("Export {} as CSV (the list's filters, or ids=a,b,c); recorded as export.create", kind.plural),
-                "responses": {"200": {"description": "CSV", "content": {"text/csv": {}}}, "403": problem_ref(), "422": problem_ref()}}}),
+            json!({"get": {"summary": format!("Export {} (the list's filters, or ids=a,b,c; format=csv|xlsx|vcard; columns=a,b) through the export service: the file when within your limits, 202 when it waits for approval", kind.plural),
+                "responses": {"200": {"description": "The file", "content": {"text/csv": {}}}, "202": {"description": "The export, waiting for approval"}, "403": problem_ref(), "422": problem_ref()}}}),
         );
         let id =
             json!([{"name": "id", "in": "path", "required": true, "schema": {"type": "string", "format": "uuid"}}]);
@@ -228,7 +286,9 @@ pub fn document() -> Value {
     );
     let change = json!({"summary": "Change any of the settings (admins), all or nothing; applies on the next request of every server",
         "requestBody": body(&[], json!({"read_policy": {"enum": ["all", "team", "own"]}, "export_policy": {"enum": ["everyone", "managers", "admins"]},
-            "bulk_read_limit": {"type": "integer", "minimum": 50, "maximum": 10_000_000}})),
+            "bulk_read_limit": {"type": "integer", "minimum": 50, "maximum": 10_000_000},
+            "alert_webhook_url": {"type": "string", "description": "http(s) URL alerts are posted to (Standard Webhooks); empty stops them"},
+            "alert_webhook_secret": {"type": "string", "description": "whsec_<base64> secret the posts are signed with"}})),
         "responses": {"200": {"description": "The settings"}, "403": problem_ref(), "422": problem_ref()}});
     settings["put"] = change.clone();
     settings["patch"] = change;
@@ -240,6 +300,7 @@ pub fn document() -> Value {
     );
     paths.insert("/api/v1/imports/contacts".into(), json!({"post": {"summary": "Import contacts from CSV (HubSpot, Salesforce or Holdfast columns); ?dry_run=true reports without writing",
         "requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}}, "responses": {"200": {"description": "Import report"}, "422": problem_ref()}}}));
+    guard_paths(&mut paths);
     declare_path_parameters(&mut paths);
     json!({
         "openapi": "3.1.0",

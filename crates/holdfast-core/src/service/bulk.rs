@@ -6,19 +6,17 @@
 //! an undo puts back. The log is the only place an operation is kept: there is no side table to
 //! drift from it.
 //!
-//! An export is a read of many records at once and is recorded as `export.create` with its row
-//! count, so a co-worker's activity report counts exported rows apart from records opened.
+//! Exports are in `exports.rs`: one service for every channel.
 
 use serde_json::{Value as Json, json};
 use uuid::Uuid;
 
-use super::{Holdfast, ListRequest, append_events};
+use super::{Holdfast, append_events};
 use crate::coworker::Actor;
 use crate::error::CoreError;
 use crate::event::{EventFilter, NewEvent, action};
-use crate::record::{self, Changes, Record, RecordKind, Value};
+use crate::record::{self, Changes, RecordKind, Value};
 use crate::storage::Database;
-use crate::time::format_timestamp;
 
 /// Most records one bulk operation or one export may name.
 pub const BULK_MAX: usize = 1_000;
@@ -67,21 +65,6 @@ pub struct KindCount {
     /// The kind's plural (`accounts`, `contacts`, …).
     pub plural: &'static str,
     pub count: usize,
-}
-
-/// An export: the CSV text and what it holds.
-#[derive(Debug, Clone)]
-pub struct Export {
-    pub file_name: String,
-    pub csv: String,
-    pub rows: usize,
-}
-
-/// What an export covers: the records picked by id, or everything a list request matches.
-#[derive(Debug, Clone)]
-pub enum ExportScope {
-    Picked(Vec<Uuid>),
-    Matching(ListRequest),
 }
 
 impl<D: Database> Holdfast<D> {
@@ -285,78 +268,6 @@ impl<D: Database> Holdfast<D> {
             },
         )
     }
-
-    /// Exports records as CSV (the columns `holdfast import` reads back), recording the export
-    /// with its row count before any row is handed out.
-    pub fn export_records(
-        &self,
-        actor: &Actor,
-        kind: &'static RecordKind,
-        scope: &ExportScope,
-    ) -> Result<Export, CoreError> {
-        self.noting_refusals(
-            actor,
-            || format!("export {}", kind.plural),
-            || {
-                self.check_export_allowed(actor)?;
-                let records = self.db.read(|tx| match scope {
-                    ExportScope::Picked(ids) => {
-                        let ids = checked_ids(ids)?;
-                        let policy = self.read_policy(tx)?;
-                        let mut out = Vec::with_capacity(ids.len());
-                        for id in ids {
-                            let rec = self.load_live(tx, kind, id)?;
-                            if !self.may_open(tx, actor, policy, kind, &rec)? {
-                                return Err(CoreError::forbidden(format!(
-                                    "the read policy does not let {} open {} {id}",
-                                    actor.describe(),
-                                    kind.name
-                                )));
-                            }
-                            out.push(rec);
-                        }
-                        Ok(out)
-                    }
-                    ExportScope::Matching(req) => {
-                        let mut query = self.build_query(tx, actor, kind, req)?;
-                        query.limit = EXPORT_MAX;
-                        let mut out = tx.list_records(kind, &query)?;
-                        if out.len() > EXPORT_MAX as usize {
-                            return Err(CoreError::invalid(
-                                "limit",
-                                format!(
-                                    "more than {EXPORT_MAX} {} match; narrow the filters and export in parts",
-                                    kind.plural
-                                ),
-                            ));
-                        }
-                        out.truncate(EXPORT_MAX as usize);
-                        Ok(out)
-                    }
-                })?;
-                let csv = to_csv(kind, &records)?;
-                let mut event = NewEvent::by(actor, self.now(), action::EXPORT_CREATE)
-                    .object_type(kind.name)
-                    .rows(records.len())
-                    .detail("format", json!("csv"));
-                match scope {
-                    ExportScope::Picked(ids) => event = event.detail("picked", json!(ids.len())),
-                    ExportScope::Matching(req) => {
-                        if let Some(q) = &req.q {
-                            event = event.detail("q", json!(q));
-                        }
-                        if !req.filters.is_empty() || req.owner.is_some() {
-                            event = event.detail("filters", super::records::filters_detail(req));
-                        }
-                    }
-                }
-                self.record_read(vec![event])?;
-                self.meter_read(actor, records.len());
-                let file_name = format!("{}-{}.csv", kind.plural, &format_timestamp(self.now())[..10]);
-                Ok(Export { file_name, rows: records.len(), csv })
-            },
-        )
-    }
 }
 
 fn checked_ids(ids: &[Uuid]) -> Result<Vec<Uuid>, CoreError> {
@@ -384,7 +295,7 @@ fn name_record(e: CoreError, kind: &RecordKind, id: Uuid) -> CoreError {
 pub(crate) const FORMULA_STARTS: [char; 6] = ['=', '+', '-', '@', '\t', '\r'];
 
 /// Whether a text, past any leading `'`, starts a formula.
-fn starts_formula(text: &str) -> bool {
+pub(crate) fn starts_formula(text: &str) -> bool {
     text.trim_start_matches('\'').starts_with(FORMULA_STARTS)
 }
 
@@ -400,28 +311,6 @@ pub(crate) fn unneutralized(cell: &str) -> &str {
         Some(rest) if starts_formula(rest) => rest,
         _ => cell,
     }
-}
-
-fn to_csv(kind: &RecordKind, records: &[Record]) -> Result<String, CoreError> {
-    let io = |e: csv::Error| CoreError::Storage(crate::error::StorageError::Other(format!("writing CSV: {e}")));
-    let mut header = vec!["id"];
-    header.extend(kind.fields.iter().map(|f| f.name));
-    header.extend(["created_at", "updated_at"]);
-    let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(&header).map_err(io)?;
-    for r in records {
-        // The API's shape of each value, so an export reads back through import unchanged.
-        let json = r.to_json(kind);
-        let row = header.iter().map(|name| match &json[*name] {
-            Json::Null => String::new(),
-            Json::String(s) => neutralized(s),
-            Json::Array(items) => items.iter().filter_map(Json::as_str).collect::<Vec<_>>().join(" "),
-            other => other.to_string(),
-        });
-        w.write_record(row).map_err(io)?;
-    }
-    let bytes = w.into_inner().map_err(|e| io(e.into_error().into()))?;
-    String::from_utf8(bytes).map_err(|e| CoreError::Storage(crate::error::StorageError::Other(e.to_string())))
 }
 
 /// An owner as the bulk event holds it: an id, or null for nobody.

@@ -253,7 +253,7 @@ impl<D: Database> Holdfast<D> {
             Some(p) => Some(secret::hash_password(p)?),
             None => None,
         };
-        let updated = self.db.write(|tx| {
+        let (updated, became_departing) = self.db.write(|tx| {
             let before = self.resolve_coworker(tx, "coworker", who)?;
             let mut c = before.clone();
             let mut events = Vec::new();
@@ -295,7 +295,7 @@ impl<D: Database> Holdfast<D> {
                 c.password_must_change = ch.password_must_change;
             }
             if c == before {
-                return Ok(c);
+                return Ok((c, false));
             }
             c.updated_at = self.now();
             tx.update_coworker(&c)?;
@@ -326,9 +326,14 @@ impl<D: Database> Holdfast<D> {
             }
             events.push(event);
             append_events(tx, events)?;
-            Ok(c)
+            let became_departing = before.status != Status::Departing && c.status == Status::Departing;
+            Ok((c, became_departing))
         })?;
         self.forget_org();
+        if became_departing {
+            // On the watchlist from now on; look back over their last 90 days at once.
+            self.look_back(&updated)?;
+        }
         Ok(updated)
     }
 

@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use crate::record::{FieldType, Record, RecordKind, Value};
 
-fn sort_value(kind: &RecordKind, record: &Record, sort: &str) -> Value {
+pub(crate) fn sort_value(kind: &RecordKind, record: &Record, sort: &str) -> Value {
     match sort {
         "created_at" => Value::Int(record.created_at),
         "updated_at" => Value::Int(record.updated_at),

@@ -17,6 +17,7 @@ use super::Holdfast;
 use crate::coworker::{Actor, Role};
 use crate::error::CoreError;
 use crate::event::{NewEvent, action};
+use crate::guard::OverLimit;
 use crate::storage::{Database, Tx};
 use crate::time::MICROS_PER_DAY;
 
@@ -66,14 +67,24 @@ impl ExportPolicy {
     }
 }
 
-/// Rows read per co-worker over the last 24 hours, kept in memory after a first count from the log.
+/// Rows read per co-worker over the last 24 hours and the last 7 days, kept in memory after a
+/// first count from the log.
 #[derive(Default)]
 pub(crate) struct ReadMeter {
-    reads: Mutex<HashMap<Uuid, Window>>,
+    reads: Mutex<HashMap<Uuid, Reading>>,
     /// Co-workers with a metered read in progress: their next read waits for it, so that reads
-    /// arriving together cannot all pass the limit before any of them is counted.
+    /// arriving together cannot all pass a limit before any of them is counted.
     reading: Mutex<std::collections::HashSet<Uuid>>,
     turn_over: std::sync::Condvar,
+    /// Per co-worker: the UTC day a volume threshold was worked out for, and the threshold.
+    thresholds: Mutex<HashMap<Uuid, (i64, i64)>>,
+}
+
+/// One co-worker's reading: the last 24 hours and the last 7 days.
+#[derive(Default)]
+struct Reading {
+    day: Window,
+    week: Window,
 }
 
 /// A co-worker's turn to read: from the limit check until the rows are counted.
@@ -92,7 +103,7 @@ impl Drop for ReadTurn<'_> {
     }
 }
 
-/// One co-worker's reads in the window: (when, rows), oldest first, and their sum.
+/// One co-worker's reads in a window: (when, rows), oldest first, and their sum.
 #[derive(Default)]
 struct Window {
     reads: VecDeque<(i64, i64)>,
@@ -124,56 +135,118 @@ pub(crate) enum ReadKind {
     Bulk,
 }
 
+/// What is being read: one record (never refused by a budget: whoever takes the customer's call
+/// can always pull up the record), or many rows at once (a list, a search, an export).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reach {
+    One,
+    Many,
+}
+
+/// Rows a co-worker read: in the last 24 hours and the last 7 days.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct RowsRead {
+    pub day: i64,
+    pub week: i64,
+}
+
 impl<D: Database> Holdfast<D> {
     /// Rows `who` read in the last 24 hours.
     pub fn rows_read_today(&self, who: Uuid) -> Result<i64, CoreError> {
+        Ok(self.rows_read(who)?.day)
+    }
+
+    /// Rows `who` read in the last 24 hours and the last 7 days.
+    pub fn rows_read(&self, who: Uuid) -> Result<RowsRead, CoreError> {
         let now = self.now();
-        let since = now - MICROS_PER_DAY;
+        let (day_start, week_start) = (now - MICROS_PER_DAY, now - 7 * MICROS_PER_DAY);
         let known = self.meter.reads.lock().ok().and_then(|mut m| {
-            m.get_mut(&who).map(|w| {
-                w.drop_before(since);
-                w.total
+            m.get_mut(&who).map(|r| {
+                r.day.drop_before(day_start);
+                r.week.drop_before(week_start);
+                RowsRead { day: r.day.total, week: r.week.total }
             })
         });
         if let Some(n) = known {
             return Ok(n);
         }
         // First use since start: count from the log, hour by hour, so old hours fall out in time.
-        let hours = self.db.read(|tx| Ok(tx.rows_read_since(who, since)?))?;
-        let n = hours.iter().map(|h| h.1).sum();
+        let hours = self.db.read(|tx| Ok(tx.rows_read_since(who, week_start)?))?;
+        let mut reading = Reading::default();
+        for (at, rows) in hours {
+            reading.week.add(at, rows);
+            if at >= day_start {
+                reading.day.add(at, rows);
+            }
+        }
+        let n = RowsRead { day: reading.day.total, week: reading.week.total };
         if let Ok(mut m) = self.meter.reads.lock() {
-            m.entry(who).or_insert_with(|| {
-                let mut w = Window::default();
-                for (at, rows) in hours {
-                    w.add(at, rows);
-                }
-                w
-            });
+            m.entry(who).or_insert(reading);
         }
         Ok(n)
     }
 
     /// Before a read, inside its transaction (the settings are checked there, without a
-    /// transaction of their own): whether it is ordinary or, past the limit, an export; refused
-    /// when the export policy does not let the actor export.
-    pub(crate) fn classify_read(&self, tx: &mut dyn Tx, actor: &Actor) -> Result<ReadKind, CoreError> {
-        let Some(me) = actor.id() else { return Ok(ReadKind::Collaboration) };
+    /// transaction of their own): whether it is ordinary or, past the bulk-read limit, an
+    /// export. Reading many rows is refused past the co-worker's daily or weekly budget (unless
+    /// their policy only alerts), when the export policy does not let them export, and for a
+    /// departing co-worker who has not acknowledged the confidentiality notice. Opening one
+    /// record is never refused here.
+    pub(crate) fn classify_read(&self, tx: &mut dyn Tx, actor: &Actor, reach: Reach) -> Result<ReadKind, CoreError> {
+        let Some(me) = actor.coworker.as_ref() else { return Ok(ReadKind::Collaboration) };
         if actor.is_admin() {
             return Ok(ReadKind::Collaboration);
         }
         let settings = self.settings_in(tx)?;
-        let read = self.rows_read_today(me)?;
-        if read < settings.bulk_read_limit {
+        let read = self.rows_read(me.id)?;
+        if reach == Reach::Many {
+            self.check_notice_acknowledged(actor)?;
+            let limits = settings.policies.limits_for(me);
+            let over = if read.day >= limits.daily_rows {
+                Some(("24 hours", read.day, limits.daily_rows))
+            } else if read.week >= limits.weekly_rows {
+                Some(("7 days", read.week, limits.weekly_rows))
+            } else {
+                None
+            };
+            if let Some((window, rows, budget)) = over {
+                if limits.over_limit != OverLimit::AllowAndAlert {
+                    return Err(CoreError::forbidden(format!(
+                        "you have read {rows} customer rows in the last {window}; your reading budget is {budget}. \
+                         Opening a single record still works. To take more rows at once, ask for an export \
+                         (Exports in the web app, or POST /api/v1/exports): your manager can approve it"
+                    )));
+                }
+                self.alert_budget_crossed(me.id, window, rows, budget)?;
+            }
+        }
+        if read.day < settings.bulk_read_limit {
             return Ok(ReadKind::Collaboration);
         }
-        if !settings.export_policy.allows(actor.role()) {
+        if reach == Reach::Many && !settings.export_policy.allows(actor.role()) {
             return Err(CoreError::forbidden(format!(
-                "you have read {read} customer records in the last 24 hours; reading more at once counts as an \
-                 export, which only {} may do here. Ask your manager or an admin",
+                "you have read {} customer records in the last 24 hours; reading more at once counts as an \
+                 export, which only {} may do here. Opening a single record still works; ask your manager or an admin",
+                read.day,
                 settings.export_policy.who()
             )));
         }
         Ok(ReadKind::Bulk)
+    }
+
+    /// Refuses bulk reading and exports to a departing co-worker who has not yet acknowledged
+    /// the confidentiality notice, on every channel.
+    pub(crate) fn check_notice_acknowledged(&self, actor: &Actor) -> Result<(), CoreError> {
+        if actor.coworker.as_ref().is_some_and(|c| c.status == crate::coworker::Status::Departing)
+            && self.pending_confidentiality(actor)?.is_some()
+        {
+            return Err(CoreError::forbidden(
+                "before listing, searching or exporting customer records, acknowledge the confidentiality notice: \
+                 sign in to the web app, or read GET /api/v1/me/confidentiality and POST its sha256 back to it. \
+                 Opening a single record still works",
+            ));
+        }
+        Ok(())
     }
 
     /// Waits for the actor's turn to read (metered co-workers read one request at a time; admins
@@ -192,15 +265,28 @@ impl<D: Database> Holdfast<D> {
         ReadTurn { meter: &self.meter, who }
     }
 
-    /// Counts rows just read by the actor.
+    /// Counts rows just read by the actor, and raises a volume alert when their reading today
+    /// crosses what is usual for them.
     pub(crate) fn meter_read(&self, actor: &Actor, rows: usize) {
         let (Some(me), false) = (actor.id(), actor.is_admin()) else { return };
         let now = self.now();
-        if let Ok(mut m) = self.meter.reads.lock()
-            && let Some(w) = m.get_mut(&me)
+        let rows = i64::try_from(rows).unwrap_or(i64::MAX);
+        let today = if let Ok(mut m) = self.meter.reads.lock()
+            && let Some(r) = m.get_mut(&me)
         {
-            w.drop_before(now - MICROS_PER_DAY);
-            w.add(now, i64::try_from(rows).unwrap_or(i64::MAX));
+            r.day.drop_before(now - MICROS_PER_DAY);
+            r.week.drop_before(now - 7 * MICROS_PER_DAY);
+            r.day.add(now, rows);
+            r.week.add(now, rows);
+            Some(r.day.total)
+        } else {
+            None
+        };
+        if let Some(today) = today
+            && rows > 0
+            && let Err(e) = self.check_read_volume(me, today)
+        {
+            tracing::warn!("the read-volume check for {me} failed: {e}");
         }
     }
 
@@ -215,6 +301,35 @@ impl<D: Database> Holdfast<D> {
                 settings.export_policy.who()
             )))
         }
+    }
+
+    /// The co-worker's volume threshold for today (worked out once a day from their 90-day
+    /// baseline and their peers'), raising a `read_volume` alert when `today` crosses it.
+    fn check_read_volume(&self, who: Uuid, today: i64) -> Result<(), CoreError> {
+        let now = self.now();
+        let day = now.div_euclid(MICROS_PER_DAY);
+        let cached =
+            self.meter.thresholds.lock().ok().and_then(|t| t.get(&who).filter(|(d, _)| *d == day).map(|x| x.1));
+        let threshold = match cached {
+            Some(t) => t,
+            None => {
+                let t = self.volume_threshold_for(who, day)?.rows;
+                if let Ok(mut m) = self.meter.thresholds.lock() {
+                    m.insert(who, (day, t));
+                }
+                t
+            }
+        };
+        if today < threshold {
+            return Ok(());
+        }
+        let detail = self.volume_threshold_for(who, day)?;
+        self.raise_volume_alert(who, day, today, &detail, now - MICROS_PER_DAY)?;
+        // Raised (or already raised) for today: no need to look again until tomorrow.
+        if let Ok(mut m) = self.meter.thresholds.lock() {
+            m.insert(who, (day, i64::MAX));
+        }
+        Ok(())
     }
 }
 

@@ -1,12 +1,15 @@
 //! The service layer: every read and change of customer data goes through here, is authorized
 //! here, and leaves a system event here. HTTP handlers and CLI commands are thin callers.
 
+mod alerts;
 mod audit;
 mod bulk;
 mod confidentiality;
 mod coworkers;
 mod cursors;
+mod detectors;
 mod events;
+mod exports;
 mod import;
 mod leads;
 mod metering;
@@ -20,17 +23,23 @@ mod sign_in_limits;
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::Instant;
 
+pub use alerts::{ALERT_RAISE, ALERT_STATE, AlertSender, DeliveryRound, WebhookPost};
 pub use audit::{ActivityReport, BASELINE_DAYS, Baseline, DayActivity, RecordHistory, Retention};
-pub use bulk::{BULK_MAX, BulkOutcome, EXPORT_MAX, Export, ExportScope, HANDED_OVER, Handover, KindCount};
+pub use bulk::{BULK_MAX, BulkOutcome, EXPORT_MAX, HANDED_OVER, Handover, KindCount};
 pub use confidentiality::{ConfidentialityNotice, DEFAULT_NOTICE, NOTICE_SETTING};
 pub use coworkers::{CoWorkerChanges, DEVICE_DAYS, NewCoWorker, NewToken, OrgChart, SESSION_DAYS, SignIn, SignedIn};
+pub use detectors::{LOOK_BACK_DAYS, LookBack};
+pub use exports::{
+    DOWNLOAD_WINDOW, EXPORT_APPROVE, EXPORT_DENY, EXPORT_REFUSED, EXPORT_REQUEST, ExportAsk, ExportFile, ExportList,
+    export_columns,
+};
 pub use import::{ImportOptions, ImportReport, RejectedRow};
 pub use leads::Conversion;
-pub use metering::{BULK_READ_SETTING, DEFAULT_BULK_READ_LIMIT, EXPORT_POLICY_SETTING, ExportPolicy};
+pub use metering::{BULK_READ_SETTING, DEFAULT_BULK_READ_LIMIT, EXPORT_POLICY_SETTING, ExportPolicy, RowsRead};
 pub use records::{ListRequest, Page, SearchHit};
 pub use refusals::REFUSALS_PER_MINUTE;
 pub use reports::{HomeReport, TeamOverview};
-pub use settings::{Settings, SettingsChange};
+pub use settings::{PolicyScope, Settings, SettingsChange, WEBHOOK_SECRET_SETTING, WEBHOOK_URL_SETTING};
 pub use sign_in_limits::{CLIENT_FAILURES, FREE_FAILURES};
 
 use crate::error::{CoreError, StorageError};
@@ -125,6 +134,21 @@ pub fn append_events(tx: &mut dyn Tx, events: Vec<NewEvent>) -> Result<(), Stora
         chained.push(e);
     }
     tx.insert_events(&chained)
+}
+
+/// [`append_events`], returning the ids the events were given.
+pub(crate) fn append_events_with_ids(tx: &mut dyn Tx, events: Vec<NewEvent>) -> Result<Vec<uuid::Uuid>, StorageError> {
+    let (mut seq, mut hash) = tx.chain_head()?;
+    let mut chained = Vec::with_capacity(events.len());
+    for event in events {
+        let e = SystemEvent::chain(event, seq, &hash);
+        seq = e.seq;
+        hash.clone_from(&e.hash);
+        chained.push(e);
+    }
+    let ids = chained.iter().map(|e| e.id).collect();
+    tx.insert_events(&chained)?;
+    Ok(ids)
 }
 
 /// Group commit for read events, leader/follower style (as LevelDB's writer queue): a caller

@@ -10,7 +10,7 @@ use serde_json::{Value as Json, json};
 use uuid::Uuid;
 
 use super::cursors::{decode_cursor, encode_cursor, fits_sort};
-use super::metering::{ReadKind, as_read};
+use super::metering::{Reach, ReadKind, as_read};
 use super::{Holdfast, append_events};
 use crate::access::{self, ReadPolicy};
 use crate::coworker::Actor;
@@ -234,7 +234,7 @@ impl<D: Database> Holdfast<D> {
             || {
                 let _turn = self.read_turn(actor);
                 let (record, read) = self.db.read(|tx| {
-                    let read = self.classify_read(tx, actor)?;
+                    let read = self.classify_read(tx, actor, Reach::One)?;
                     let record = self.load_live(tx, kind, id)?;
                     let policy = self.read_policy(tx)?;
                     if !self.may_open(tx, actor, policy, kind, &record)? {
@@ -292,7 +292,7 @@ impl<D: Database> Holdfast<D> {
         record: &Record,
     ) -> Result<(), CoreError> {
         let _turn = self.read_turn(actor);
-        let read = self.db.read(|tx| self.classify_read(tx, actor))?;
+        let read = self.db.read(|tx| self.classify_read(tx, actor, Reach::One))?;
         let event = NewEvent::by(actor, self.now(), action::RECORD_READ)
             .object(kind.name, record.id)
             .rows(1)
@@ -453,7 +453,7 @@ impl<D: Database> Holdfast<D> {
                 }
                 let _turn = self.read_turn(actor);
                 let (page, query, read) = self.db.read(|tx| {
-                    let read = self.classify_read(tx, actor)?;
+                    let read = self.classify_read(tx, actor, Reach::Many)?;
                     let query = self.build_query(tx, actor, kind, req)?;
                     let mut items = tx.list_records(kind, &query)?;
                     let more = items.len() > query.limit as usize;
@@ -571,7 +571,7 @@ impl<D: Database> Holdfast<D> {
                 let per_kind = per_kind.clamp(1, 100);
                 let _turn = self.read_turn(actor);
                 let (hits, read) = self.db.read(|tx| {
-                    let read = self.classify_read(tx, actor)?;
+                    let read = self.classify_read(tx, actor, Reach::Many)?;
                     let owners = access::readable_owners(actor, self.read_policy(tx)?);
                     let mut hits = Vec::new();
                     for kind in [&record::ACCOUNTS, &record::CONTACTS, &record::LEADS] {

@@ -20,10 +20,14 @@ use crate::access::ReadPolicy;
 use crate::coworker::Actor;
 use crate::error::{CoreError, FieldError};
 use crate::event::{NewEvent, action};
+use crate::guard::{POLICIES_SETTING, Policies, webhook_key};
 use crate::storage::{Database, Tx};
 
 /// The settings key of the version every change bumps.
 pub const SETTINGS_VERSION: &str = "settings_version";
+
+pub const WEBHOOK_URL_SETTING: &str = "alert_webhook_url";
+pub const WEBHOOK_SECRET_SETTING: &str = "alert_webhook_secret";
 
 /// The smallest and largest bulk-read limits an admin may set, in rows a day.
 const BULK_READ_RANGE: std::ops::RangeInclusive<i64> = 50..=10_000_000;
@@ -37,17 +41,28 @@ pub struct Settings {
     pub bulk_read_limit: i64,
     /// What a departing co-worker is asked to acknowledge.
     pub confidentiality_notice: ConfidentialityNotice,
+    /// Export and read limits per role, team and co-worker.
+    pub policies: Policies,
+    /// Where alerts are posted (Standard Webhooks), and the `whsec_…` secret they are signed with.
+    pub alert_webhook_url: Option<String>,
+    pub alert_webhook_secret: Option<String>,
 }
 
 /// A change to some settings; `None` leaves a setting as it is. Policies are given as their words
 /// (`all`, `managers`, …) so that a wrong one is reported beside its field.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct SettingsChange {
     pub read_policy: Option<String>,
     pub export_policy: Option<String>,
     pub bulk_read_limit: Option<i64>,
     /// The new notice text; empty brings back the default notice.
     pub confidentiality_notice: Option<String>,
+    /// The whole policy document (replaces the one in force).
+    pub policies: Option<Policies>,
+    /// An `http(s)://` URL; empty stops webhook deliveries.
+    pub alert_webhook_url: Option<String>,
+    /// A `whsec_…` secret; empty removes it.
+    pub alert_webhook_secret: Option<String>,
 }
 
 impl SettingsChange {
@@ -89,7 +104,12 @@ fn load(tx: &mut dyn Tx) -> Result<Settings, CoreError> {
     let bulk_read_limit =
         tx.get_setting(BULK_READ_SETTING)?.and_then(|l| l.parse().ok()).unwrap_or(DEFAULT_BULK_READ_LIMIT);
     let notice = tx.get_setting(NOTICE_SETTING)?.filter(|t| !t.trim().is_empty());
+    let policies = tx.get_setting(POLICIES_SETTING)?.and_then(|p| Policies::parse(&p).ok()).unwrap_or_default();
+    let present = |v: Option<String>| v.filter(|v| !v.trim().is_empty());
     Ok(Settings {
+        policies,
+        alert_webhook_url: present(tx.get_setting(WEBHOOK_URL_SETTING)?),
+        alert_webhook_secret: present(tx.get_setting(WEBHOOK_SECRET_SETTING)?),
         read_policy,
         export_policy,
         bulk_read_limit,
@@ -151,6 +171,19 @@ impl<D: Database> Holdfast<D> {
         if notice.as_ref().is_some_and(|t| t.chars().count() > 5_000) {
             errors.push(FieldError::new(NOTICE_SETTING, "keep it under 5,000 characters"));
         }
+        if let Some(p) = &change.policies {
+            errors.extend(policy_problems(p).into_iter().map(|r| FieldError::new("policies", r)));
+        }
+        let url = change.alert_webhook_url.as_deref().map(str::trim);
+        if let Some(u) = url.filter(|u| !u.is_empty())
+            && !(u.starts_with("https://") || u.starts_with("http://"))
+        {
+            errors.push(FieldError::new(WEBHOOK_URL_SETTING, "must be an http:// or https:// URL"));
+        }
+        let secret = change.alert_webhook_secret.as_deref().map(str::trim);
+        if let Some(Err(why)) = secret.filter(|s| !s.is_empty()).map(webhook_key) {
+            errors.push(FieldError::new(WEBHOOK_SECRET_SETTING, why));
+        }
         if !errors.is_empty() {
             return Err(CoreError::Invalid(errors));
         }
@@ -192,6 +225,33 @@ impl<D: Database> Holdfast<D> {
                         .detail("sha256", json!(shown.sha256)),
                 );
             }
+            if let Some(p) = &change.policies {
+                let text = serde_json::to_string(p).map_err(|e| CoreError::invalid("policies", e.to_string()))?;
+                tx.set_setting(POLICIES_SETTING, &text)?;
+                events.push(
+                    NewEvent::by(actor, now, action::SETTING_UPDATE)
+                        .object("setting", POLICIES_SETTING)
+                        .detail("changes", json!({"policies": {"from": before.policies, "to": p}})),
+                );
+            }
+            if let Some(u) = url {
+                tx.set_setting(WEBHOOK_URL_SETTING, u)?;
+                events.push(
+                    NewEvent::by(actor, now, action::SETTING_UPDATE).object("setting", WEBHOOK_URL_SETTING).detail(
+                        "changes",
+                        json!({WEBHOOK_URL_SETTING: {"from": before.alert_webhook_url, "to": (!u.is_empty()).then_some(u)}}),
+                    ),
+                );
+            }
+            if let Some(s) = secret {
+                tx.set_setting(WEBHOOK_SECRET_SETTING, s)?;
+                // The secret itself is never written to the log.
+                events.push(
+                    NewEvent::by(actor, now, action::SETTING_UPDATE)
+                        .object("setting", WEBHOOK_SECRET_SETTING)
+                        .detail("set", json!(!s.is_empty())),
+                );
+            }
             let version = version_in(tx)? + 1;
             tx.set_setting(SETTINGS_VERSION, &version.to_string())?;
             tx.announce_settings(version)?;
@@ -203,6 +263,28 @@ impl<D: Database> Holdfast<D> {
     }
 }
 
+/// What is wrong with a policy document: bad numbers, unknown columns or roles.
+fn policy_problems(p: &Policies) -> Vec<String> {
+    let mut columns: Vec<&str> = vec!["id", "created_at", "updated_at"];
+    for kind in crate::record::ALL_KINDS {
+        for f in kind.fields {
+            if !columns.contains(&f.name) {
+                columns.push(f.name);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for role in p.roles.keys() {
+        if crate::coworker::Role::parse(role).is_err() {
+            out.push(format!("'{role}' is not a role; use rep, manager or admin"));
+        }
+    }
+    for patch in p.roles.values().chain(p.teams.values()).chain(p.coworkers.values()) {
+        out.extend(patch.problems(&columns));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -211,5 +293,77 @@ mod tests {
     fn an_empty_change_is_empty() {
         assert!(SettingsChange::default().is_empty());
         assert!(!SettingsChange { bulk_read_limit: Some(100), ..Default::default() }.is_empty());
+    }
+}
+
+/// What a policy applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PolicyScope {
+    Role,
+    Team,
+    CoWorker,
+}
+
+impl PolicyScope {
+    pub fn parse(s: &str) -> Result<PolicyScope, String> {
+        match s.trim() {
+            "role" | "roles" => Ok(PolicyScope::Role),
+            "team" | "teams" => Ok(PolicyScope::Team),
+            "coworker" | "coworkers" | "co-worker" => Ok(PolicyScope::CoWorker),
+            other => Err(format!("'{other}' is not a policy scope; use role, team or coworker")),
+        }
+    }
+}
+
+impl<D: Database> Holdfast<D> {
+    /// Sets (or with `None` removes) the policy of one role (`rep`), team (by name) or co-worker
+    /// (by email or id), keeping every other policy as it is (admins).
+    pub fn set_policy(
+        &self,
+        actor: &Actor,
+        scope: PolicyScope,
+        name: &str,
+        patch: Option<crate::guard::PolicyPatch>,
+    ) -> Result<Arc<Settings>, CoreError> {
+        self.require_admin(actor, "change export and reading policies")?;
+        let mut policies = self.settings()?.policies.clone();
+        match scope {
+            PolicyScope::Role => {
+                let role = crate::coworker::Role::parse(name).map_err(|r| CoreError::invalid("role", r))?;
+                match patch {
+                    Some(p) => policies.roles.insert(role.as_str().into(), p),
+                    None => policies.roles.remove(role.as_str()),
+                };
+            }
+            PolicyScope::Team => {
+                let team = self
+                    .list_teams()?
+                    .into_iter()
+                    .find(|t| t.name.eq_ignore_ascii_case(name.trim()) || t.id.to_string() == name.trim())
+                    .ok_or_else(|| CoreError::not_found("team", name))?;
+                match patch {
+                    Some(p) => policies.teams.insert(team.id, p),
+                    None => policies.teams.remove(&team.id),
+                };
+            }
+            PolicyScope::CoWorker => {
+                let who = self.db.read(|tx| self.resolve_coworker(tx, "coworker", name))?;
+                match patch {
+                    Some(p) => policies.coworkers.insert(who.id, p),
+                    None => policies.coworkers.remove(&who.id),
+                };
+            }
+        }
+        self.change_settings(actor, &SettingsChange { policies: Some(policies), ..Default::default() })
+    }
+
+    /// The limits in force for one co-worker (themselves, their managers, admins).
+    pub fn limits_of(&self, actor: &Actor, who: &str) -> Result<crate::guard::Limits, CoreError> {
+        let target = if actor.coworker.as_ref().is_some_and(|c| c.email == who || c.id.to_string() == who) {
+            actor.coworker.clone().ok_or_else(|| CoreError::not_found("co-worker", who))?
+        } else {
+            self.coworker_for_review(actor, who)?
+        };
+        Ok(self.settings()?.policies.limits_for(&target))
     }
 }

@@ -3,12 +3,12 @@
 //! ones. Each is one service call, so each is one system event like its API twin.
 
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use std::collections::HashMap;
 
+use holdfast_core::guard::{ExportFormat, ExportRequest};
 use holdfast_core::record::RecordKind;
-use holdfast_core::service::{Export, ExportScope};
+use holdfast_core::service::{ExportAsk, ExportFile, ListRequest};
 use uuid::Uuid;
 
 use super::error::PageResult;
@@ -18,13 +18,17 @@ use super::view::{encode, go, safe_next};
 use crate::query::list_request;
 use crate::state::AppState;
 
-fn csv_download(export: Export) -> Response {
-    let disposition = format!("attachment; filename=\"{}\"", export.file_name);
-    let mut resp = (StatusCode::OK, [(header::CONTENT_TYPE, "text/csv; charset=utf-8")], export.csv).into_response();
-    if let Ok(v) = HeaderValue::from_str(&disposition) {
-        resp.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+/// The file when the export is within the co-worker's limits; otherwise its page, where it
+/// waits for approval.
+fn download_or_wait(outcome: Result<ExportFile, ExportRequest>) -> Response {
+    match outcome {
+        Ok(file) => crate::guard_api::file_response(file),
+        Err(_waiting) => go("/exports"),
     }
-    resp
+}
+
+fn csv_of(kind: &'static RecordKind, list: ListRequest, ids: Option<Vec<Uuid>>) -> ExportAsk {
+    ExportAsk { kind, list, ids, limit: None, format: ExportFormat::Csv, columns: None, reason: None }
 }
 
 /// The bulk bar: hand the picked records to a co-worker, or export them.
@@ -34,9 +38,8 @@ pub(crate) async fn bulk(s: AppState, plural: &'static str, form: SignedForm) ->
     let ids = form.values("ids").map(|id| user.id(id, kind.name)).collect::<Result<Vec<Uuid>, _>>()?;
     match form.get("action") {
         Some("export") => {
-            let export =
-                user.call(&s, move |s, actor| s.export_records(actor, kind, &ExportScope::Picked(ids))).await?;
-            Ok(csv_download(export))
+            let ask = csv_of(kind, ListRequest::default(), Some(ids));
+            Ok(download_or_wait(user.call(&s, move |s, actor| s.export_now(actor, &ask)).await?))
         }
         Some("assign") => {
             let owner = form.text("new_owner");
@@ -59,8 +62,8 @@ pub(crate) async fn export_matching(s: AppState, plural: &'static str, form: Sig
     let kind = kind_of(plural, &form.user)?;
     let mut req = list_request(list_params(form.pairs())).map_err(|e| form.user.fail(e))?;
     req.cursor = None;
-    let export = form.user.call(&s, move |s, actor| s.export_records(actor, kind, &ExportScope::Matching(req))).await?;
-    Ok(csv_download(export))
+    let ask = csv_of(kind, req, None);
+    Ok(download_or_wait(form.user.call(&s, move |s, actor| s.export_now(actor, &ask)).await?))
 }
 
 pub(crate) async fn undo(State(s): State<AppState>, Path(id): Path<String>, form: SignedForm) -> PageResult {

@@ -15,6 +15,7 @@ mod coworker_admin;
 mod coworkers;
 mod error;
 mod forms;
+mod guard;
 mod history;
 mod home;
 mod lists;
@@ -54,6 +55,11 @@ pub fn routes(router: Router<AppState>) -> Router<AppState> {
         .route("/coworkers/{id}/status", post(coworkers::set_coworker_status))
         .route("/password", get(password::password_form).post(password::change_password))
         .route("/settings", get(settings::settings).post(settings::save_settings))
+        .route("/alerts", get(guard::alerts))
+        .route("/alerts/{id}/state", post(guard::alert_state))
+        .route("/exports", get(guard::exports))
+        .route("/exports/{id}/decide", post(guard::decide))
+        .route("/exports/{id}/file", get(guard::download))
         .route("/settings/confidentiality", post(settings::save_confidentiality_notice))
         .route("/settings/tokens", post(settings::create_token))
         .route("/settings/tokens/{id}/revoke", post(settings::revoke_token))

@@ -95,7 +95,12 @@ impl PageUser {
     /// Who the page's header shows as signed in.
     pub(crate) fn me(&self) -> Option<Me> {
         let c = self.actor.coworker.as_ref()?;
-        Some(Me { name: c.name.clone(), admin: self.actor.is_admin(), csrf: self.csrf.clone() })
+        Some(Me {
+            name: c.name.clone(),
+            admin: self.actor.is_admin(),
+            reviewer: self.actor.role() != holdfast_core::coworker::Role::Rep,
+            csrf: self.csrf.clone(),
+        })
     }
 
     /// A failure as this co-worker's error page.

@@ -94,7 +94,7 @@ pub async fn save_settings(State(s): State<AppState>, form: SignedForm) -> PageR
         read_policy: Some(form.text("read_policy")),
         export_policy: form.get("export_policy").map(String::from),
         bulk_read_limit,
-        confidentiality_notice: None,
+        ..Default::default()
     };
     form.user.call(&s, move |s, actor| s.change_settings(actor, &change)).await?;
     Ok(go("/settings?saved=1"))

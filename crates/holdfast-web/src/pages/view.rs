@@ -11,6 +11,8 @@ use holdfast_core::time::format_timestamp;
 pub struct Me {
     pub(crate) name: String,
     pub(crate) admin: bool,
+    /// A manager or an admin: sees alerts and approves exports.
+    pub(crate) reviewer: bool,
     pub(crate) csrf: String,
 }
 

@@ -93,7 +93,11 @@ async fn reading_in_bulk_counts_as_an_export_and_the_policy_can_stop_it() {
         assert_eq!(now["read_policy"], "all", "one bad value changes nothing");
         let (s, set) = app.call("PUT", "/api/v1/settings", Some(&admin), Some(json!({"bulk_read_limit": 100}))).await;
         assert_eq!(s, StatusCode::OK, "{set}");
-        assert_eq!(set, json!({"read_policy": "all", "export_policy": "everyone", "bulk_read_limit": 100}));
+        assert_eq!(
+            set,
+            json!({"read_policy": "all", "export_policy": "everyone", "bulk_read_limit": 100,
+                   "alert_webhook_url": null, "alert_webhook_secret_set": false})
+        );
 
         // Under the limit: ordinary list reads. Past it: the next page is recorded as an export.
         let (_, page) = app.call("GET", "/api/v1/contacts?limit=60", Some(&rep), None).await;
@@ -333,14 +337,21 @@ async fn refused_reads_and_exports_are_recorded() {
             refused.iter().rev().map(|e| e.event.details["asked"].as_str().unwrap_or("").to_string()).collect();
         assert_eq!(
             asked,
-            [
-                format!("open account {}", id_of(&theirs)),
-                "export accounts".into(),
-                "read the whole system event log".into()
-            ],
+            [format!("open account {}", id_of(&theirs)), "read the whole system event log".into()],
             "on {}",
             app.db.backend
         );
+        // A refused export is an export.refused event, with what was asked and why.
+        let export_refused = off_runtime(|| {
+            app.services.events(
+                &Actor::operator(),
+                &EventFilter { action: Some("export.refused".into()), limit: 10, ..Default::default() },
+            )
+        })
+        .expect("events");
+        assert_eq!(export_refused.len(), 1, "on {}", app.db.backend);
+        assert_eq!(export_refused[0].event.details["asked"], "export accounts");
+        assert!(export_refused[0].event.details["reason"].is_string());
         let rep_id = off_runtime(|| app.services.actor_for("rep@example.com")).expect("rep").id();
         assert!(refused.iter().all(|e| e.event.coworker_id == rep_id && e.event.details["reason"].is_string()));
     }

@@ -1,0 +1,275 @@
+//! Detection over the system event stream: reading volume against the co-worker's own 90-day
+//! baseline and their peers', off-hours bulk reading, exports of new columns or from a new client
+//! address, and the look-back that runs when a co-worker is marked departing. The statistics are
+//! in `crate::guard` and explained in docs/guard.md.
+
+use std::collections::{BTreeMap, HashSet};
+
+use serde_json::json;
+use uuid::Uuid;
+
+use super::Holdfast;
+use super::alerts::NewAlert;
+use crate::coworker::{Actor, CoWorker};
+use crate::error::CoreError;
+use crate::event::{EventFilter, action};
+use crate::guard::{OFF_HOURS_FLOOR, Severity, VolumeThreshold, is_office_hours, median_and_mad, volume_threshold};
+use crate::storage::Database;
+use crate::time::{MICROS_PER_DAY, date_of};
+
+/// Days the baselines and the departing look-back cover.
+pub const LOOK_BACK_DAYS: i64 = 90;
+
+/// What a look-back found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LookBack {
+    /// Alerts newly raised (ones raised before are not raised again).
+    pub raised: usize,
+    pub days_examined: i64,
+}
+
+impl<D: Database> Holdfast<D> {
+    /// Rows per active day over the `LOOK_BACK_DAYS` before `day`: the co-worker's own days, and
+    /// every day of every co-worker with the same role (their peers).
+    fn daily_rows(&self, who: Uuid, day: i64) -> Result<(Vec<i64>, Vec<i64>), CoreError> {
+        let since = (day - LOOK_BACK_DAYS) * MICROS_PER_DAY;
+        let until = day * MICROS_PER_DAY;
+        let (counts, people) = self.db.read(|tx| Ok((tx.daily_counts(since, until)?, tx.list_coworkers()?)))?;
+        let role = people.iter().find(|c| c.id == who).map(|c| c.role);
+        let peers: HashSet<Uuid> =
+            people.iter().filter(|c| Some(c.role) == role && c.id != who).map(|c| c.id).collect();
+        let mut per_day: BTreeMap<(Uuid, i64), i64> = BTreeMap::new();
+        for c in counts.iter().filter(|c| action::READS.contains(&c.action.as_str())) {
+            if let Some(id) = c.coworker_id {
+                *per_day.entry((id, c.day)).or_default() += c.rows;
+            }
+        }
+        let own = per_day.iter().filter(|((id, _), r)| *id == who && **r > 0).map(|(_, r)| *r).collect();
+        let peer = per_day.iter().filter(|((id, _), r)| peers.contains(id) && **r > 0).map(|(_, r)| *r).collect();
+        Ok((own, peer))
+    }
+
+    /// The rows in a day above which `who`'s reading is unusual, from the days before `day`.
+    pub(crate) fn volume_threshold_for(&self, who: Uuid, day: i64) -> Result<VolumeThreshold, CoreError> {
+        let (own, peers) = self.daily_rows(who, day)?;
+        Ok(volume_threshold(&own, &peers))
+    }
+
+    fn email_of(&self, who: Uuid) -> Result<String, CoreError> {
+        Ok(self.db.read(|tx| Ok(tx.get_coworker(who)?))?.map(|c| c.email).unwrap_or_else(|| who.to_string()))
+    }
+
+    /// Ids of `who`'s read events between `from` and `until`, newest first, at most 200.
+    fn read_events_between(&self, who: Uuid, from: i64, until: i64) -> Result<Vec<Uuid>, CoreError> {
+        let filter = EventFilter {
+            coworker_id: Some(who),
+            since: Some(from),
+            until: Some(until),
+            limit: 2_000,
+            ..Default::default()
+        };
+        let events = self.db.read(|tx| Ok(tx.list_events(&filter)?))?;
+        Ok(events.iter().filter(|e| action::READS.contains(&e.event.action.as_str())).take(200).map(|e| e.id).collect())
+    }
+
+    pub(crate) fn raise_volume_alert(
+        &self,
+        who: Uuid,
+        day: i64,
+        rows: i64,
+        t: &VolumeThreshold,
+        since: i64,
+    ) -> Result<bool, CoreError> {
+        let email = self.email_of(who)?;
+        let evidence = self.read_events_between(who, since, since + MICROS_PER_DAY + 1)?;
+        let usual = if t.own_days >= crate::guard::MIN_BASELINE_DAYS {
+            format!("their usual day is {:.0} rows", t.own_median)
+        } else {
+            format!("they have little history; their peers' usual day is {:.0} rows", t.peer_median)
+        };
+        let raised = self.raise_alert(NewAlert {
+            coworker_id: who,
+            kind: "read_volume",
+            severity: if rows >= 3 * t.rows { Severity::High } else { Severity::Medium },
+            summary: format!(
+                "{email} read {rows} customer rows in 24 hours (up to {}); {usual}, and the alert is at {}",
+                date_of(since + MICROS_PER_DAY),
+                t.rows
+            ),
+            details: json!({"rows": rows, "threshold": t, "day": date_of(day * MICROS_PER_DAY)}),
+            event_ids: evidence,
+            dedupe_key: format!("read_volume:{who}:{day}"),
+        })?;
+        Ok(raised.is_some())
+    }
+
+    /// A co-worker whose policy only alerts read past their budget.
+    pub(crate) fn alert_budget_crossed(
+        &self,
+        who: Uuid,
+        window: &str,
+        rows: i64,
+        budget: i64,
+    ) -> Result<(), CoreError> {
+        let now = self.now();
+        let day = now.div_euclid(MICROS_PER_DAY);
+        let email = self.email_of(who)?;
+        self.raise_alert(NewAlert {
+            coworker_id: who,
+            kind: "read_budget",
+            severity: Severity::Medium,
+            summary: format!("{email} read {rows} customer rows in the last {window}, past their budget of {budget}"),
+            details: json!({"rows": rows, "budget": budget, "window": window}),
+            event_ids: self.evidence(who, now - MICROS_PER_DAY, true)?,
+            dedupe_key: format!("read_budget:{who}:{day}:{window}"),
+        })?;
+        Ok(())
+    }
+
+    /// After an export's file went out: a departing co-worker exporting anything, columns they
+    /// never exported before, and a client address never seen for them.
+    pub(crate) fn check_export_signals(
+        &self,
+        actor: &Actor,
+        me: &CoWorker,
+        export: Uuid,
+        columns: &[String],
+        rows: i64,
+        event: Uuid,
+    ) -> Result<(), CoreError> {
+        let now = self.now();
+        let filter = EventFilter {
+            coworker_id: Some(me.id),
+            since: Some(now - LOOK_BACK_DAYS * MICROS_PER_DAY),
+            limit: 5_000,
+            ..Default::default()
+        };
+        let history = self.db.read(|tx| Ok(tx.list_events(&filter)?))?;
+        let earlier: Vec<_> = history.iter().filter(|e| e.id != event).collect();
+        if me.status == crate::coworker::Status::Departing {
+            self.raise_alert(NewAlert {
+                coworker_id: me.id,
+                kind: "departing_export",
+                severity: Severity::High,
+                summary: format!("{} is departing and exported {rows} rows", me.email),
+                details: json!({"export_id": export, "rows": rows, "columns": columns}),
+                event_ids: vec![event],
+                dedupe_key: format!("departing_export:{export}"),
+            })?;
+        }
+        let exported_before: HashSet<&str> = earlier
+            .iter()
+            .filter(|e| e.event.action == action::EXPORT_CREATE)
+            .filter_map(|e| e.event.details["columns"].as_array())
+            .flatten()
+            .filter_map(|c| c.as_str())
+            .collect();
+        let new: Vec<&String> = columns.iter().filter(|c| !exported_before.contains(c.as_str())).collect();
+        if !exported_before.is_empty() && !new.is_empty() {
+            self.raise_alert(NewAlert {
+                coworker_id: me.id,
+                kind: "export_new_columns",
+                severity: Severity::Low,
+                summary: format!(
+                    "{} exported columns they had not exported in {LOOK_BACK_DAYS} days: {}",
+                    me.email,
+                    new.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ")
+                ),
+                details: json!({"export_id": export, "new_columns": new}),
+                event_ids: vec![event],
+                dedupe_key: format!("export_new_columns:{export}"),
+            })?;
+        }
+        if let Some(addr) = &actor.client_addr {
+            let seen: HashSet<&str> = earlier.iter().filter_map(|e| e.event.client_addr.as_deref()).collect();
+            if !seen.is_empty() && !seen.contains(addr.as_str()) {
+                self.raise_alert(NewAlert {
+                    coworker_id: me.id,
+                    kind: "export_new_client",
+                    severity: Severity::Medium,
+                    summary: format!(
+                        "{} exported {rows} rows from {addr}, an address not seen for them in {LOOK_BACK_DAYS} days",
+                        me.email
+                    ),
+                    details: json!({"export_id": export, "client_addr": addr, "known_addresses": seen.len()}),
+                    event_ids: vec![event],
+                    dedupe_key: format!("export_new_client:{export}"),
+                })?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The departing look-back: the last 90 days of `who`'s reading, day by day, against their
+    /// own baseline and their peers' (volume), and against office hours (off-hours bulk
+    /// reading), plus every export they made. Raises what it finds (once: alerts have keys).
+    pub(crate) fn look_back(&self, who: &CoWorker) -> Result<LookBack, CoreError> {
+        let now = self.now();
+        let today = now.div_euclid(MICROS_PER_DAY);
+        let since = (today - LOOK_BACK_DAYS) * MICROS_PER_DAY;
+        let hours = self.db.read(|tx| Ok(tx.rows_read_since(who.id, since)?))?;
+        let mut per_day: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
+        for (at, rows) in &hours {
+            let e = per_day.entry(at.div_euclid(MICROS_PER_DAY)).or_default();
+            e.0 += rows;
+            if !is_office_hours(*at) {
+                e.1 += rows;
+            }
+        }
+        let threshold = self.volume_threshold_for(who.id, today + 1)?;
+        // Every active day counts, quiet evenings (0) included: the usual off-hours day.
+        let off_hours: Vec<i64> = per_day.values().map(|d| d.1).collect();
+        let (off_median, _) = median_and_mad(&off_hours);
+        let mut raised = 0;
+        for (&day, &(rows, off)) in &per_day {
+            let day_start = day * MICROS_PER_DAY;
+            if rows >= threshold.rows {
+                raised += usize::from(self.raise_volume_alert(who.id, day, rows, &threshold, day_start - 1)?);
+            }
+            if off >= OFF_HOURS_FLOOR && (off as f64) >= 5.0 * off_median.max(1.0) {
+                let evidence: Vec<Uuid> = self.read_events_between(who.id, day_start, day_start + MICROS_PER_DAY)?;
+                let inserted = self.raise_alert(NewAlert {
+                    coworker_id: who.id,
+                    kind: "off_hours_reading",
+                    severity: Severity::Medium,
+                    summary: format!(
+                        "{} read {off} customer rows outside office hours on {} (their usual off-hours day: {:.0})",
+                        who.email,
+                        date_of(day_start),
+                        off_median
+                    ),
+                    details: json!({"rows": off, "day": date_of(day_start), "usual": off_median, "found_by": "departing look-back"}),
+                    event_ids: evidence,
+                    dedupe_key: format!("off_hours_reading:{}:{day}", who.id),
+                })?;
+                raised += usize::from(inserted.is_some());
+            }
+        }
+        let filter = EventFilter {
+            coworker_id: Some(who.id),
+            action: Some(action::EXPORT_CREATE.into()),
+            since: Some(since),
+            limit: 1_000,
+            ..Default::default()
+        };
+        let exports = self.db.read(|tx| Ok(tx.list_events(&filter)?))?;
+        let exported: i64 = exports.iter().map(|e| e.event.row_count).sum();
+        if exported >= 100 {
+            let inserted = self.raise_alert(NewAlert {
+                coworker_id: who.id,
+                kind: "departing_export",
+                severity: if exported >= 1_000 { Severity::High } else { Severity::Medium },
+                summary: format!(
+                    "{} is departing and exported {exported} rows in {} exports over the last {LOOK_BACK_DAYS} days",
+                    who.email,
+                    exports.len()
+                ),
+                details: json!({"rows": exported, "exports": exports.len(), "found_by": "departing look-back"}),
+                event_ids: exports.iter().take(200).map(|e| e.id).collect(),
+                dedupe_key: format!("departing_export_lookback:{}:{today}", who.id),
+            })?;
+            raised += usize::from(inserted.is_some());
+        }
+        Ok(LookBack { raised, days_examined: LOOK_BACK_DAYS })
+    }
+}

@@ -1,0 +1,188 @@
+//! The guard through the API: an export within limits (201, downloaded once, its hash recorded),
+//! one over them (202, approved by the manager, downloaded once), a refusal (403 problem), a rep
+//! paging through 40 pages of contacts (a read-volume alert naming them), alert states, and the
+//! alert reaching a real webhook receiver over HTTP, signed.
+
+use std::sync::Mutex;
+
+use axum::http::HeaderMap;
+use holdfast_core::guard::webhook_signature;
+
+use super::*;
+
+const SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+type Received = Arc<Mutex<Vec<(HeaderMap, String)>>>;
+
+/// A webhook receiver on a local port: records every post's headers and body.
+async fn receiver() -> (String, Received) {
+    let got: Received = Arc::default();
+    let keep = got.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: HeaderMap, body: String| {
+            let keep = keep.clone();
+            async move {
+                if let Ok(mut g) = keep.lock() {
+                    g.push((headers, body));
+                }
+                StatusCode::NO_CONTENT
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("address");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}/hook"), got)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exports_approvals_alerts_and_signed_webhooks_through_the_api() {
+    for db in each_backend() {
+        let app = App::new(db);
+        let admin = app.add("admin@example.com", Role::Admin, None, None);
+        let manager = app.add("manager@example.com", Role::Manager, Some("East"), None);
+        let rep = app.add("rep@example.com", Role::Rep, Some("East"), Some("manager@example.com"));
+        let pager = app.add("pager@example.com", Role::Rep, Some("East"), Some("manager@example.com"));
+        app.with(|s| {
+            let inputs: Vec<Value> = (0..4_100)
+                .map(|i| json!({"first_name": format!("P{i}"), "last_name": "Example", "email": format!("p{i}@c.example")}))
+                .collect();
+            s.create_many(&Actor::operator(), &holdfast_core::record::CONTACTS, &inputs).expect("contacts");
+            s.create_record(
+                &Actor::operator(),
+                &holdfast_core::record::CONTACTS,
+                &json!({"first_name": "=HYPERLINK(\"http://x\")", "last_name": "Zz"}),
+            )
+            .expect("evil contact");
+        });
+        let (hook, received) = receiver().await;
+        let (s, p) = app
+            .call(
+                "PUT",
+                "/api/v1/settings",
+                Some(&admin),
+                Some(json!({"alert_webhook_url": hook, "alert_webhook_secret": SECRET})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{p}");
+        assert_eq!(p["alert_webhook_secret_set"], true);
+        assert!(p.get("alert_webhook_secret").is_none(), "the secret is never shown: {p}");
+        let (s, p) =
+            app.call("PUT", "/api/v1/settings", Some(&admin), Some(json!({"alert_webhook_secret": "abc"}))).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{p}");
+
+        // 50 contacts: allowed, downloaded once, recorded with its row count and the file's hash.
+        let ask = json!({"kind": "contacts", "q": "", "limit": 50, "format": "csv"});
+        let (s, e) = app.call("POST", "/api/v1/exports", Some(&rep), Some(ask)).await;
+        assert_eq!(s, StatusCode::CREATED, "{e}");
+        assert_eq!(e["status"], "ready");
+        let url = e["download_url"].as_str().expect("download_url").to_string();
+        let (s, file) = app.call("GET", &url, Some(&rep), None).await;
+        assert_eq!(s, StatusCode::OK);
+        let text = file.as_str().expect("CSV").to_string();
+        assert_eq!(text.lines().count(), 51);
+        let (_, status) =
+            app.call("GET", &format!("/api/v1/exports/{}", e["id"].as_str().unwrap_or("")), Some(&rep), None).await;
+        assert_eq!(status["status"], "downloaded");
+        assert_eq!(status["rows"], 50);
+        let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(text.as_bytes()));
+        assert_eq!(status["sha256"], sha, "the recorded hash is the downloaded file's");
+        let (s, _) = app.call("GET", &url, Some(&rep), None).await;
+        assert_eq!(s, StatusCode::CONFLICT, "once");
+
+        // A formula-looking name is exported as text.
+        let (_, e) = app
+            .call("POST", "/api/v1/exports", Some(&rep), Some(json!({"kind": "contacts", "q": "zz", "limit": 5})))
+            .await;
+        let (_, file) = app.call("GET", e["download_url"].as_str().unwrap_or(""), Some(&rep), None).await;
+        assert!(file.as_str().unwrap_or("").contains("'=HYPERLINK"), "{file}");
+
+        // 2,000 contacts: more than a rep exports alone; it waits for the manager.
+        let ask = json!({"kind": "contacts", "limit": 2_000, "format": "csv", "reason": "territory plan"});
+        let (s, pending) = app.call("POST", "/api/v1/exports", Some(&rep), Some(ask)).await;
+        assert_eq!(s, StatusCode::ACCEPTED, "{pending}");
+        assert_eq!(pending["status"], "pending");
+        let id = pending["id"].as_str().expect("id").to_string();
+        let (s, _) = app.call("GET", &format!("/api/v1/exports/{id}/file"), Some(&rep), None).await;
+        assert_eq!(s, StatusCode::CONFLICT, "a pending export hands out no row");
+        let (s, p) = app.call("POST", &format!("/api/v1/exports/{id}/approve"), Some(&rep), None).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{p}");
+        let (_, queue) = app.call("GET", "/api/v1/exports?which=to_approve", Some(&manager), None).await;
+        assert_eq!(queue["items"][0]["id"], id.as_str(), "{queue}");
+        let (s, ok) = app
+            .call("POST", &format!("/api/v1/exports/{id}/approve"), Some(&manager), Some(json!({"reason": "fine"})))
+            .await;
+        assert_eq!((s, ok["status"].as_str()), (StatusCode::OK, Some("ready")), "{ok}");
+        let (s, file) = app.call("GET", &format!("/api/v1/exports/{id}/file"), Some(&rep), None).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(file.as_str().map(|t| t.lines().count()), Some(2_001));
+        let (s, _) = app.call("GET", &format!("/api/v1/exports/{id}/file"), Some(&rep), None).await;
+        assert_eq!(s, StatusCode::CONFLICT);
+
+        // A refusal is a problem that says how to ask, and an event.
+        let (s, _) = app
+            .call(
+                "PUT",
+                "/api/v1/policies/coworker/rep@example.com",
+                Some(&admin),
+                Some(json!({"over_limit": "refuse"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        let (s, _) = app.call("PUT", "/api/v1/policies/role/rep", Some(&admin), Some(json!({"export_rowz": 5}))).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "unknown policy fields are named");
+        let (s, p) =
+            app.call("POST", "/api/v1/exports", Some(&rep), Some(json!({"kind": "contacts", "limit": 3_000}))).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{p}");
+        assert!(p["detail"].as_str().unwrap_or("").contains("ask your manager"), "{p}");
+
+        // Another rep pages through the contacts, 100 at a time, 40 pages: a read-volume alert.
+        let mut cursor = String::new();
+        for _ in 0..40 {
+            let (s, page) = app.call("GET", &format!("/api/v1/contacts?limit=100{cursor}"), Some(&pager), None).await;
+            assert_eq!(s, StatusCode::OK, "{page}");
+            cursor = page["next_cursor"].as_str().map(|c| format!("&cursor={c}")).unwrap_or_default();
+        }
+        let (s, alerts) = app.call("GET", "/api/v1/alerts", Some(&manager), None).await;
+        assert_eq!(s, StatusCode::OK, "{alerts}");
+        let items = alerts["items"].as_array().cloned().unwrap_or_default();
+        let volume = items.iter().find(|a| a["kind"] == "read_volume").expect("a read-volume alert");
+        assert_eq!(volume["coworker_email"], "pager@example.com");
+        for field in ["id", "coworker_id", "severity", "state", "created_at", "event_ids"] {
+            assert!(!volume[field].is_null(), "{field} in {volume}");
+        }
+        assert!(items.iter().any(|a| a["kind"] == "export_approval" && a["coworker_email"] == "rep@example.com"));
+        let (s, _) = app.call("GET", "/api/v1/alerts", Some(&rep), None).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "reps see no alerts");
+        let alert = volume["id"].as_str().unwrap_or("");
+        let (s, a) = app
+            .call("POST", &format!("/api/v1/alerts/{alert}/state"), Some(&manager), Some(json!({"state": "dismissed"})))
+            .await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "a dismissal needs a reason: {a}");
+        let (s, a) = app
+            .call(
+                "POST",
+                &format!("/api/v1/alerts/{alert}/state"),
+                Some(&manager),
+                Some(json!({"state": "acknowledged"})),
+            )
+            .await;
+        assert_eq!((s, a["state"].as_str()), (StatusCode::OK, Some("acknowledged")), "{a}");
+
+        // Every alert reaches the webhook receiver, signed (Standard Webhooks).
+        let round = app.with(|s| s.deliver_due_alerts(&holdfast_web::HttpSender::default())).expect("deliveries");
+        assert_eq!(round.failed, 0);
+        let got = received.lock().expect("received").clone();
+        assert_eq!(got.len(), items.len(), "{} alerts, {} posts on {}", items.len(), got.len(), app.db.backend);
+        for (headers, body) in &got {
+            let h = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+            let timestamp: i64 = h("webhook-timestamp").parse().expect("timestamp");
+            let expected = webhook_signature(SECRET, &h("webhook-id"), timestamp, body).expect("signature");
+            assert_eq!(h("webhook-signature"), expected);
+            assert!(h("webhook-id").starts_with("msg_"));
+        }
+        let (_, log) = app.call("GET", "/api/v1/alert-deliveries", Some(&admin), None).await;
+        assert!(log["items"].as_array().is_some_and(|l| l.iter().all(|d| !d["delivered_at"].is_null())), "{log}");
+    }
+}
