@@ -125,15 +125,7 @@ pub fn append_events(tx: &mut dyn Tx, events: Vec<NewEvent>) -> Result<(), Stora
     if events.is_empty() {
         return Ok(());
     }
-    let (mut seq, mut hash) = tx.chain_head()?;
-    let mut chained = Vec::with_capacity(events.len());
-    for event in events {
-        let e = SystemEvent::chain(event, seq, &hash);
-        seq = e.seq;
-        hash.clone_from(&e.hash);
-        chained.push(e);
-    }
-    tx.insert_events(&chained)
+    append_events_with_ids(tx, events).map(drop)
 }
 
 /// [`append_events`], returning the ids the events were given.
