@@ -210,6 +210,8 @@ pub trait GuardStore {
         state: Option<AlertState>,
         limit: u32,
     ) -> StorageResult<Vec<Alert>>;
+    /// How many alerts about these co-workers (all when `None`) are in this state.
+    fn count_alerts(&mut self, coworkers: Option<&[Uuid]>, state: AlertState) -> StorageResult<i64>;
     fn insert_delivery(&mut self, d: &AlertDelivery) -> StorageResult<()>;
     /// Deliveries not yet delivered nor given up whose next try is due at `now`, oldest first,
     /// locked against other servers where the backend can (PostgreSQL: `FOR UPDATE SKIP LOCKED`).

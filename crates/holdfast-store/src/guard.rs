@@ -32,17 +32,45 @@ fn json_col<T: serde::de::DeserializeOwned>(c: &mut Cols<'_>) -> StorageResult<T
     serde_json::from_str(&c.text()?).map_err(|_| bad_row("JSON"))
 }
 
-/// `coworker_id IN (...)` over numbered parameters from `first`, or nothing when `None`.
-fn among(coworkers: Option<&[Uuid]>, first: usize, params: &mut Vec<Value>) -> String {
+/// ` AND status = … AND coworker_id IN (…)` for the status given (any when `None`) and these
+/// co-workers (any when `None`), its values appended to `params`.
+fn narrowed(
+    (status_column, status): (&str, Option<&str>),
+    coworkers: Option<&[Uuid]>,
+    params: &mut Vec<Value>,
+) -> String {
+    let mut sql = String::new();
+    if let Some(s) = status {
+        params.push(text(s));
+        sql.push_str(&format!(" AND {status_column} = ${}", params.len()));
+    }
     match coworkers {
-        None => String::new(),
-        Some([]) => " AND 1 = 0".into(),
+        None => {}
+        Some([]) => sql.push_str(" AND 1 = 0"),
         Some(ids) => {
-            let marks: Vec<String> = (0..ids.len()).map(|i| format!("${}", first + i)).collect();
+            let marks: Vec<String> = (0..ids.len()).map(|i| format!("${}", params.len() + 1 + i)).collect();
             params.extend(ids.iter().map(|u| id(*u)));
-            format!(" AND coworker_id IN ({})", marks.join(", "))
+            sql.push_str(&format!(" AND coworker_id IN ({})", marks.join(", ")));
         }
     }
+    sql
+}
+
+/// The newest `limit` rows of `table` (by `created_at`), narrowed as [`narrowed`] says.
+fn newest(
+    conn: &mut impl Conn,
+    table: &str,
+    columns: &str,
+    status: (&str, Option<&str>),
+    coworkers: Option<&[Uuid]>,
+    limit: u32,
+) -> StorageResult<Vec<Vec<Value>>> {
+    let mut params = vec![Value::Int(i64::from(limit))];
+    let filter = narrowed(status, coworkers, &mut params);
+    conn.rows(
+        &format!("SELECT {columns} FROM {table} WHERE 1 = 1{filter} ORDER BY created_at DESC, id DESC LIMIT $1"),
+        &params,
+    )
 }
 
 fn export_from_row(row: &[Value]) -> StorageResult<ExportRequest> {
@@ -175,16 +203,15 @@ impl<C: Conn> GuardStore for SqlTx<C> {
         status: Option<ExportStatus>,
         limit: u32,
     ) -> StorageResult<Vec<ExportRequest>> {
-        let mut params = vec![Value::Int(i64::from(limit))];
-        let mut sql = format!("SELECT {EXPORT_COLUMNS} FROM exports WHERE 1 = 1");
-        if let Some(s) = status {
-            params.push(text(s.as_str()));
-            sql.push_str(&format!(" AND status = ${}", params.len()));
-        }
-        let first = params.len() + 1;
-        sql.push_str(&among(coworkers, first, &mut params));
-        sql.push_str(" ORDER BY created_at DESC, id DESC LIMIT $1");
-        self.conn.rows(&sql, &params)?.iter().map(|r| export_from_row(r)).collect()
+        let rows = newest(
+            &mut self.conn,
+            "exports",
+            EXPORT_COLUMNS,
+            ("status", status.map(|s| s.as_str())),
+            coworkers,
+            limit,
+        )?;
+        rows.iter().map(|r| export_from_row(r)).collect()
     }
 
     fn insert_alert(&mut self, a: &Alert) -> StorageResult<bool> {
@@ -237,16 +264,16 @@ impl<C: Conn> GuardStore for SqlTx<C> {
         state: Option<AlertState>,
         limit: u32,
     ) -> StorageResult<Vec<Alert>> {
-        let mut params = vec![Value::Int(i64::from(limit))];
-        let mut sql = format!("SELECT {ALERT_COLUMNS} FROM alerts WHERE 1 = 1");
-        if let Some(s) = state {
-            params.push(text(s.as_str()));
-            sql.push_str(&format!(" AND state = ${}", params.len()));
-        }
-        let first = params.len() + 1;
-        sql.push_str(&among(coworkers, first, &mut params));
-        sql.push_str(" ORDER BY created_at DESC, id DESC LIMIT $1");
-        self.conn.rows(&sql, &params)?.iter().map(|r| alert_from_row(r)).collect()
+        let rows =
+            newest(&mut self.conn, "alerts", ALERT_COLUMNS, ("state", state.map(|s| s.as_str())), coworkers, limit)?;
+        rows.iter().map(|r| alert_from_row(r)).collect()
+    }
+
+    fn count_alerts(&mut self, coworkers: Option<&[Uuid]>, state: AlertState) -> StorageResult<i64> {
+        let mut params = Vec::new();
+        let filter = narrowed(("state", Some(state.as_str())), coworkers, &mut params);
+        let rows = self.conn.rows(&format!("SELECT count(*) FROM alerts WHERE 1 = 1{filter}"), &params)?;
+        Ok(rows.first().and_then(|r| r.first()).and_then(Value::as_int).unwrap_or(0))
     }
 
     fn insert_delivery(&mut self, d: &AlertDelivery) -> StorageResult<()> {

@@ -370,3 +370,30 @@ fn alerts_go_to_the_webhook_signed_and_are_retried_when_it_fails() {
         assert!(c.services.alert_deliveries(&op, 10).expect("log")[0].delivered_at.is_some());
     }
 }
+
+#[test]
+fn exports_asked_for_together_cannot_pass_the_budget_and_a_file_downloads_once_under_load() {
+    for db in each_backend() {
+        let c = company(&db, 1_000);
+        // 20 requests of 900 rows at once against a 5,000-row day: 5 fit (4,500), the rest wait.
+        let asked: Vec<_> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..20)
+                .map(|_| scope.spawn(|| c.services.request_export(&c.rep, &ask(900, ExportFormat::Csv))))
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("thread").expect("asked")).collect()
+        });
+        let ready: Vec<_> = asked.iter().filter(|e| e.status == ExportStatus::Ready).collect();
+        assert_eq!(ready.len(), 5, "{}: {:?}", db.backend, asked.iter().map(|e| e.status).collect::<Vec<_>>());
+        assert!(asked.iter().filter(|e| e.status != ExportStatus::Ready).all(|e| e.status == ExportStatus::Pending));
+        // One ready export fetched 20 times at once: one file goes out.
+        let id = ready[0].id;
+        let got: Vec<bool> = std::thread::scope(|scope| {
+            let handles: Vec<_> =
+                (0..20).map(|_| scope.spawn(|| c.services.download_export(&c.rep, id).is_ok())).collect();
+            handles.into_iter().map(|h| h.join().expect("thread")).collect()
+        });
+        assert_eq!(got.iter().filter(|ok| **ok).count(), 1, "{}", db.backend);
+        let created = events(&c.services, c.rep.id().expect("id"), action::EXPORT_CREATE);
+        assert_eq!(created.len(), 1);
+    }
+}

@@ -179,10 +179,9 @@ impl<D: Database> Holdfast<D> {
     }
 
     /// Open alerts the actor may see (the count in the navigation); 0 for reps.
-    pub fn open_alert_count(&self, actor: &Actor) -> Result<usize, CoreError> {
+    pub fn open_alert_count(&self, actor: &Actor) -> Result<i64, CoreError> {
         let Ok(scope) = self.alert_scope(actor) else { return Ok(0) };
-        let open = self.db.read(|tx| Ok(tx.list_alerts(scope.as_deref(), Some(AlertState::Open), 1_000)?))?;
-        Ok(open.len())
+        self.db.read(|tx| Ok(tx.count_alerts(scope.as_deref(), AlertState::Open)?))
     }
 
     /// Moves an alert on (acknowledged, resolved, dismissed — a dismissal needs a reason — or
@@ -304,11 +303,16 @@ impl<D: Database> Holdfast<D> {
         Ok(round)
     }
 
-    /// Ids of the co-worker's events behind an alert: their reads (or all events when
-    /// `reads_only` is false) since `since`, newest first, at most 200.
-    pub(crate) fn evidence(&self, coworker: Uuid, since: i64, reads_only: bool) -> Result<Vec<Uuid>, CoreError> {
-        let filter =
-            EventFilter { coworker_id: Some(coworker), since: Some(since), limit: 1_000, ..Default::default() };
+    /// Ids of the co-worker's events behind an alert, between `from` and `until`: their reads
+    /// (or all their events when `reads_only` is false), newest first, at most 200.
+    pub(crate) fn evidence(&self, who: Uuid, from: i64, until: i64, reads_only: bool) -> Result<Vec<Uuid>, CoreError> {
+        let filter = EventFilter {
+            coworker_id: Some(who),
+            since: Some(from),
+            until: Some(until),
+            limit: 2_000,
+            ..Default::default()
+        };
         let events = self.db.read(|tx| Ok(tx.list_events(&filter)?))?;
         Ok(events
             .iter()

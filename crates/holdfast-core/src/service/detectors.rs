@@ -59,19 +59,6 @@ impl<D: Database> Holdfast<D> {
         Ok(self.db.read(|tx| Ok(tx.get_coworker(who)?))?.map(|c| c.email).unwrap_or_else(|| who.to_string()))
     }
 
-    /// Ids of `who`'s read events between `from` and `until`, newest first, at most 200.
-    fn read_events_between(&self, who: Uuid, from: i64, until: i64) -> Result<Vec<Uuid>, CoreError> {
-        let filter = EventFilter {
-            coworker_id: Some(who),
-            since: Some(from),
-            until: Some(until),
-            limit: 2_000,
-            ..Default::default()
-        };
-        let events = self.db.read(|tx| Ok(tx.list_events(&filter)?))?;
-        Ok(events.iter().filter(|e| action::READS.contains(&e.event.action.as_str())).take(200).map(|e| e.id).collect())
-    }
-
     pub(crate) fn raise_volume_alert(
         &self,
         who: Uuid,
@@ -81,7 +68,7 @@ impl<D: Database> Holdfast<D> {
         since: i64,
     ) -> Result<bool, CoreError> {
         let email = self.email_of(who)?;
-        let evidence = self.read_events_between(who, since, since + MICROS_PER_DAY + 1)?;
+        let evidence = self.evidence(who, since, since + MICROS_PER_DAY + 1, true)?;
         let usual = if t.own_days >= crate::guard::MIN_BASELINE_DAYS {
             format!("their usual day is {:.0} rows", t.own_median)
         } else {
@@ -120,7 +107,7 @@ impl<D: Database> Holdfast<D> {
             severity: Severity::Medium,
             summary: format!("{email} read {rows} customer rows in the last {window}, past their budget of {budget}"),
             details: json!({"rows": rows, "budget": budget, "window": window}),
-            event_ids: self.evidence(who, now - MICROS_PER_DAY, true)?,
+            event_ids: self.evidence(who, now - MICROS_PER_DAY, now + 1, true)?,
             dedupe_key: format!("read_budget:{who}:{day}:{window}"),
         })?;
         Ok(())
@@ -227,7 +214,7 @@ impl<D: Database> Holdfast<D> {
                 raised += usize::from(self.raise_volume_alert(who.id, day, rows, &threshold, day_start - 1)?);
             }
             if off >= OFF_HOURS_FLOOR && (off as f64) >= 5.0 * off_median.max(1.0) {
-                let evidence: Vec<Uuid> = self.read_events_between(who.id, day_start, day_start + MICROS_PER_DAY)?;
+                let evidence: Vec<Uuid> = self.evidence(who.id, day_start, day_start + MICROS_PER_DAY, true)?;
                 let inserted = self.raise_alert(NewAlert {
                     coworker_id: who.id,
                     kind: "off_hours_reading",

@@ -163,9 +163,21 @@ impl<D: Database> Holdfast<D> {
             let n = self.matching(tx, actor, kind, &query, limit)?;
             Ok(i64::try_from(n).unwrap_or(i64::MAX))
         })?;
+        // From here to the stored request the co-worker's reads take turns, and ready exports not
+        // yet downloaded count as read: requests sent together cannot all pass a budget.
+        let _turn = self.read_turn(actor);
         let now = self.now();
         let read = match me.as_ref() {
-            Some(c) if c.role != Role::Admin => self.rows_read(c.id)?,
+            Some(c) if c.role != Role::Admin => {
+                let mut read = self.rows_read(c.id)?;
+                let waiting =
+                    self.db.read(|tx| Ok(tx.list_exports(Some(&[c.id]), Some(ExportStatus::Ready), 1_000)?))?;
+                let reserved: i64 =
+                    waiting.iter().filter(|e| e.status_at(now) == ExportStatus::Ready).map(|e| e.matched).sum();
+                read.day = read.day.saturating_add(reserved);
+                read.week = read.week.saturating_add(reserved);
+                read
+            }
             _ => Default::default(),
         };
         let over = if matched > limits.export_rows {
@@ -269,7 +281,7 @@ impl<D: Database> Holdfast<D> {
                 "export_id": export.id, "matched": export.matched, "columns": export.columns,
                 "query": export.query, "status": export.status, "reason": export.reason,
             }),
-            event_ids: self.evidence(me.id, self.now() - 60_000_000, false)?,
+            event_ids: self.evidence(me.id, self.now() - 60_000_000, self.now() + 1, false)?,
             dedupe_key: format!("{kind}:{}", export.id),
         })?;
         Ok(())

@@ -76,8 +76,9 @@ pub(crate) struct ReadMeter {
     /// arriving together cannot all pass a limit before any of them is counted.
     reading: Mutex<std::collections::HashSet<Uuid>>,
     turn_over: std::sync::Condvar,
-    /// Per co-worker: the UTC day a volume threshold was worked out for, and the threshold.
-    thresholds: Mutex<HashMap<Uuid, (i64, i64)>>,
+    /// Per co-worker: the UTC day a volume threshold was worked out for, and the threshold
+    /// (`None` once today's alert is raised: nothing more to look for until tomorrow).
+    thresholds: Mutex<HashMap<Uuid, (i64, Option<crate::guard::VolumeThreshold>)>>,
 }
 
 /// One co-worker's reading: the last 24 hours and the last 7 days.
@@ -313,21 +314,18 @@ impl<D: Database> Holdfast<D> {
         let threshold = match cached {
             Some(t) => t,
             None => {
-                let t = self.volume_threshold_for(who, day)?.rows;
+                let t = Some(self.volume_threshold_for(who, day)?);
                 if let Ok(mut m) = self.meter.thresholds.lock() {
                     m.insert(who, (day, t));
                 }
                 t
             }
         };
-        if today < threshold {
-            return Ok(());
-        }
-        let detail = self.volume_threshold_for(who, day)?;
-        self.raise_volume_alert(who, day, today, &detail, now - MICROS_PER_DAY)?;
+        let Some(threshold) = threshold.filter(|t| today >= t.rows) else { return Ok(()) };
+        self.raise_volume_alert(who, day, today, &threshold, now - MICROS_PER_DAY)?;
         // Raised (or already raised) for today: no need to look again until tomorrow.
         if let Ok(mut m) = self.meter.thresholds.lock() {
-            m.insert(who, (day, i64::MAX));
+            m.insert(who, (day, None));
         }
         Ok(())
     }

@@ -85,6 +85,8 @@ pub(crate) fn same(a: &str, b: &str) -> bool {
 pub struct PageUser {
     pub(crate) actor: Actor,
     csrf: String,
+    /// Open alerts this co-worker may see (managers and admins), for the navigation.
+    open_alerts: i64,
 }
 
 impl PageUser {
@@ -99,6 +101,7 @@ impl PageUser {
             name: c.name.clone(),
             admin: self.actor.is_admin(),
             reviewer: self.actor.role() != holdfast_core::coworker::Role::Rep,
+            open_alerts: self.open_alerts,
             csrf: self.csrf.clone(),
         })
     }
@@ -163,7 +166,13 @@ impl FromRequestParts<AppState> for PageUser {
                 return Err(Redirect::to(&format!("/confidentiality?next={}", encode(&next))).into_response());
             }
         }
-        Ok(PageUser { actor, csrf: csrf_for(&session) })
+        let open_alerts = if actor.role() == holdfast_core::coworker::Role::Rep {
+            0
+        } else {
+            let (services, a) = (state.clone(), actor.clone());
+            blocking(move || services.open_alert_count(&a)).await.unwrap_or(0)
+        };
+        Ok(PageUser { actor, csrf: csrf_for(&session), open_alerts })
     }
 }
 

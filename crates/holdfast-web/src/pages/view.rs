@@ -13,6 +13,8 @@ pub struct Me {
     pub(crate) admin: bool,
     /// A manager or an admin: sees alerts and approves exports.
     pub(crate) reviewer: bool,
+    /// Open alerts they may see, shown beside Alerts.
+    pub(crate) open_alerts: i64,
     pub(crate) csrf: String,
 }
 

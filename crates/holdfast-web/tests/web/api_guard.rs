@@ -170,6 +170,16 @@ async fn exports_approvals_alerts_and_signed_webhooks_through_the_api() {
             .await;
         assert_eq!((s, a["state"].as_str()), (StatusCode::OK, Some("acknowledged")), "{a}");
 
+        // The Alerts page lists them, with the open ones counted in the navigation; reps have none.
+        let cookie = app.sign_in("manager@example.com").await;
+        let page = app.send("GET", "/alerts", &cookie, None).await;
+        let open = items.iter().filter(|a| a["state"] == "open").count() - 1;
+        assert!(page.body.contains(&format!("title=\"open alerts\">{open}</span>")), "{}", page.body);
+        assert!(page.body.contains("pager@example.com"));
+        let rep_page = app.send("GET", "/exports", &app.sign_in("rep@example.com").await, None).await;
+        assert!(!rep_page.body.contains("href=\"/alerts\""), "reps see no Alerts link");
+        assert!(rep_page.body.contains("downloaded"), "the rep sees their exports");
+
         // Every alert reaches the webhook receiver, signed (Standard Webhooks).
         let round = app.with(|s| s.deliver_due_alerts(&holdfast_web::HttpSender::default())).expect("deliveries");
         assert_eq!(round.failed, 0);
