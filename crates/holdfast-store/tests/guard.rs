@@ -323,6 +323,10 @@ impl AlertSender for Receiver {
         self.posts.lock().map_err(|e| e.to_string())?.push(post.clone());
         Ok(())
     }
+
+    fn send_email(&self, _: &holdfast_core::service::AlertEmail) -> Result<(), String> {
+        Err("no SMTP server in this test".into())
+    }
 }
 
 #[test]

@@ -1,10 +1,12 @@
 //! Alerts leave the building here: the server posts each due webhook delivery (Standard Webhooks
-//! headers, signed by the services) with a bounded timeout, a few times a second, so a webhook
-//! that refuses or hangs only delays its own retries and never the requests being served.
+//! headers, signed by the services) and mails each due email through the admin's SMTP server,
+//! with bounded timeouts, a few times a second, so a receiver that refuses or hangs only delays
+//! its own retries and never the requests being served.
 
 use std::time::Duration;
 
-use holdfast_core::service::{AlertSender, WebhookPost};
+use holdfast_core::service::{AlertEmail, AlertSender, WebhookPost};
+use lettre::Transport;
 
 use crate::state::AppState;
 
@@ -46,6 +48,31 @@ impl AlertSender for HttpSender {
             Err(e) => Err(e.to_string()),
         }
     }
+
+    fn send_email(&self, email: &AlertEmail) -> Result<(), String> {
+        send_mail(email)
+    }
+}
+
+/// Longest one SMTP conversation may take.
+pub const SMTP_TIMEOUT: Duration = Duration::from_secs(15);
+
+fn send_mail(email: &AlertEmail) -> Result<(), String> {
+    // Never echo the URL: it may hold the SMTP password.
+    let transport = lettre::SmtpTransport::from_url(&email.smtp_url)
+        .map_err(|e| format!("the SMTP URL is not usable: {e}"))?
+        .timeout(Some(SMTP_TIMEOUT))
+        .build();
+    let from = email.from.parse().map_err(|e| format!("the From address {}: {e}", email.from))?;
+    let mut builder = lettre::Message::builder().from(from).subject(email.subject.clone());
+    for to in &email.to {
+        builder = builder.to(to.parse().map_err(|e| format!("the address {to}: {e}"))?);
+    }
+    let message = builder
+        .header(lettre::message::header::ContentType::TEXT_PLAIN)
+        .body(email.body.clone())
+        .map_err(|e| e.to_string())?;
+    transport.send(&message).map(drop).map_err(|e| format!("the SMTP server: {e}"))
 }
 
 /// Delivers due alerts until the runtime stops.

@@ -384,6 +384,7 @@ fn settings_json(s: &Settings) -> Json {
     json!({
         "read_policy": s.read_policy.as_str(), "export_policy": s.export_policy.as_str(), "bulk_read_limit": s.bulk_read_limit,
         "alert_webhook_url": s.alert_webhook_url, "alert_webhook_secret_set": s.alert_webhook_secret.is_some(),
+        "alert_smtp_set": s.alert_smtp_url.is_some(), "alert_email_from": s.alert_email_from,
     })
 }
 
@@ -401,6 +402,8 @@ pub struct SettingsBody {
     bulk_read_limit: Option<Json>,
     alert_webhook_url: Option<Json>,
     alert_webhook_secret: Option<Json>,
+    alert_smtp_url: Option<Json>,
+    alert_email_from: Option<Json>,
 }
 
 impl SettingsBody {
@@ -423,11 +426,14 @@ impl SettingsBody {
             policies: None,
             alert_webhook_url: text(self.alert_webhook_url, "alert_webhook_url", "an http(s) URL, or empty")?,
             alert_webhook_secret: text(self.alert_webhook_secret, "alert_webhook_secret", "a whsec_ secret, or empty")?,
+            alert_smtp_url: text(self.alert_smtp_url, "alert_smtp_url", "an smtp:// or smtps:// URL, or empty")?,
+            alert_email_from: text(self.alert_email_from, "alert_email_from", "an email address, or empty")?,
         };
         if change.is_empty() {
             return Err(ApiError::field(
                 "",
-                "name at least one setting: read_policy, export_policy, bulk_read_limit, alert_webhook_url, alert_webhook_secret",
+                "name at least one setting: read_policy, export_policy, bulk_read_limit, alert_webhook_url, \
+                 alert_webhook_secret, alert_smtp_url, alert_email_from",
             ));
         }
         Ok(change)

@@ -288,7 +288,9 @@ pub fn document() -> Value {
         "requestBody": body(&[], json!({"read_policy": {"enum": ["all", "team", "own"]}, "export_policy": {"enum": ["everyone", "managers", "admins"]},
             "bulk_read_limit": {"type": "integer", "minimum": 50, "maximum": 10_000_000},
             "alert_webhook_url": {"type": "string", "description": "http(s) URL alerts are posted to (Standard Webhooks); empty stops them"},
-            "alert_webhook_secret": {"type": "string", "description": "whsec_<base64> secret the posts are signed with"}})),
+            "alert_webhook_secret": {"type": "string", "description": "whsec_<base64> secret the posts are signed with"},
+            "alert_smtp_url": {"type": "string", "description": "smtp:// or smtps:// URL alerts are mailed through (to admins and the co-worker's managers); empty stops them"},
+            "alert_email_from": {"type": "string", "description": "From address of alert emails"}})),
         "responses": {"200": {"description": "The settings"}, "403": problem_ref(), "422": problem_ref()}});
     settings["put"] = change.clone();
     settings["patch"] = change;

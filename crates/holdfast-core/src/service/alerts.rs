@@ -43,10 +43,22 @@ pub struct WebhookPost {
     pub body: String,
 }
 
-/// What sends alerts out of the building (the server's HTTP client; a test's recorder).
+/// An alert email about to go out through the admin's SMTP server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertEmail {
+    pub smtp_url: String,
+    pub from: String,
+    pub to: Vec<String>,
+    pub subject: String,
+    pub body: String,
+}
+
+/// What sends alerts out of the building (the server's HTTP and SMTP clients; a test's recorder).
 pub trait AlertSender: Send + Sync {
     /// Posts one webhook; `Err` with what went wrong (refused, timed out, a non-2xx answer).
     fn post_webhook(&self, post: &WebhookPost) -> Result<(), String>;
+    /// Mails one alert; `Err` with what went wrong (server down, recipient refused).
+    fn send_email(&self, email: &AlertEmail) -> Result<(), String>;
 }
 
 /// What one round of deliveries did.
@@ -54,6 +66,19 @@ pub trait AlertSender: Send + Sync {
 pub struct DeliveryRound {
     pub delivered: usize,
     pub failed: usize,
+}
+
+/// Who is mailed about an alert on `about`: every admin and every manager above them (not
+/// themselves, and nobody who can no longer sign in).
+fn alert_recipients(tx: &mut dyn Tx, about: Uuid) -> Result<Vec<String>, CoreError> {
+    let org = super::OrgChart { coworkers: tx.list_coworkers()?, teams: tx.list_teams()? };
+    Ok(org
+        .coworkers
+        .iter()
+        .filter(|c| c.id != about && c.status.may_sign_in())
+        .filter(|c| c.role == Role::Admin || (c.role == Role::Manager && org.managed_by(c.id).contains(&about)))
+        .map(|c| c.email.clone())
+        .collect())
 }
 
 /// How long a server holds a delivery it is trying before another server may try it.
@@ -108,6 +133,35 @@ impl<D: Database> Holdfast<D> {
                 last_error: None,
                 created_at: now,
             })?;
+        }
+        if settings.alert_smtp_url.is_some() {
+            let to = alert_recipients(tx, alert.coworker_id)?;
+            if !to.is_empty() {
+                let payload = json!({
+                    "subject": format!("[Holdfast] {} alert: {}", alert.severity.as_str(), alert.kind.replace('_', " ")),
+                    "body": format!(
+                        "{}\n\nSeverity: {}\nAbout: {email}\nRaised: {}\nSystem events behind it: {}\n\n\
+                         Open the Alerts page in Holdfast to acknowledge, resolve or dismiss it.\n",
+                        alert.summary,
+                        alert.severity.as_str(),
+                        format_timestamp(now),
+                        alert.event_ids.len()
+                    ),
+                });
+                tx.insert_delivery(&AlertDelivery {
+                    id: Uuid::now_v7(),
+                    alert_id: alert.id,
+                    channel: "email".into(),
+                    target: to.join(", "),
+                    payload: payload.to_string(),
+                    attempts: 0,
+                    next_at: now,
+                    delivered_at: None,
+                    failed_at: None,
+                    last_error: None,
+                    created_at: now,
+                })?;
+            }
         }
         append_events(
             tx,
@@ -253,33 +307,39 @@ impl<D: Database> Holdfast<D> {
     /// after [`DELIVERY_ATTEMPTS`] tries.
     pub fn deliver_due_alerts(&self, sender: &dyn AlertSender) -> Result<DeliveryRound, CoreError> {
         let now = self.now();
-        let (due, secret) = self.db.write(|tx| {
+        let (due, settings) = self.db.write(|tx| {
             let due = tx.due_deliveries(now, 20)?;
             for d in &due {
                 let mut leased = d.clone();
                 leased.next_at = now + DELIVERY_LEASE;
                 tx.update_delivery(&leased)?;
             }
-            Ok((due, self.settings_in(tx)?.alert_webhook_secret.clone()))
+            Ok((due, self.settings_in(tx)?))
         })?;
         let mut round = DeliveryRound::default();
         for mut d in due {
-            let timestamp = self.now() / 1_000_000;
-            let id = format!("msg_{}", d.id.simple());
-            let signature = match secret.as_deref().map(|s| webhook_signature(s, &id, timestamp, &d.payload)) {
-                Some(Err(e)) => Err(e),
-                Some(Ok(sig)) => Ok(Some(sig)),
-                None => Ok(None),
+            let sent = match d.channel.as_str() {
+                "email" => self.send_alert_email(sender, &settings, &d),
+                _ => {
+                    let timestamp = self.now() / 1_000_000;
+                    let id = format!("msg_{}", d.id.simple());
+                    let secret = settings.alert_webhook_secret.as_deref();
+                    let signature = match secret.map(|s| webhook_signature(s, &id, timestamp, &d.payload)) {
+                        Some(Err(e)) => Err(e),
+                        Some(Ok(sig)) => Ok(Some(sig)),
+                        None => Ok(None),
+                    };
+                    signature.and_then(|signature| {
+                        sender.post_webhook(&WebhookPost {
+                            url: d.target.clone(),
+                            id,
+                            timestamp,
+                            signature,
+                            body: d.payload.clone(),
+                        })
+                    })
+                }
             };
-            let sent = signature.and_then(|signature| {
-                sender.post_webhook(&WebhookPost {
-                    url: d.target.clone(),
-                    id,
-                    timestamp,
-                    signature,
-                    body: d.payload.clone(),
-                })
-            });
             d.attempts += 1;
             let at = self.now();
             match sent {
@@ -320,6 +380,23 @@ impl<D: Database> Holdfast<D> {
             .take(200)
             .map(|e| e.id)
             .collect())
+    }
+
+    fn send_alert_email(
+        &self,
+        sender: &dyn AlertSender,
+        settings: &super::Settings,
+        d: &AlertDelivery,
+    ) -> Result<(), String> {
+        let smtp_url = settings.alert_smtp_url.clone().ok_or("no SMTP server is set (Settings)")?;
+        let payload: Json = serde_json::from_str(&d.payload).map_err(|e| e.to_string())?;
+        sender.send_email(&AlertEmail {
+            smtp_url,
+            from: settings.alert_email_from.clone().unwrap_or_else(|| super::DEFAULT_EMAIL_FROM.into()),
+            to: d.target.split(", ").map(String::from).collect(),
+            subject: payload["subject"].as_str().unwrap_or("[Holdfast] alert").into(),
+            body: payload["body"].as_str().unwrap_or_default().into(),
+        })
     }
 
     fn coworker_emails(&self) -> Result<std::collections::HashMap<Uuid, String>, CoreError> {

@@ -23,7 +23,7 @@ mod sign_in_limits;
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::Instant;
 
-pub use alerts::{ALERT_RAISE, ALERT_STATE, AlertSender, DeliveryRound, WebhookPost};
+pub use alerts::{ALERT_RAISE, ALERT_STATE, AlertEmail, AlertSender, DeliveryRound, WebhookPost};
 pub use audit::{ActivityReport, BASELINE_DAYS, Baseline, DayActivity, RecordHistory, Retention};
 pub use bulk::{BULK_MAX, BulkOutcome, EXPORT_MAX, HANDED_OVER, Handover, KindCount};
 pub use confidentiality::{ConfidentialityNotice, DEFAULT_NOTICE, NOTICE_SETTING};
@@ -39,7 +39,10 @@ pub use metering::{BULK_READ_SETTING, DEFAULT_BULK_READ_LIMIT, EXPORT_POLICY_SET
 pub use records::{ListRequest, Page, SearchHit};
 pub use refusals::REFUSALS_PER_MINUTE;
 pub use reports::{HomeReport, TeamOverview};
-pub use settings::{PolicyScope, Settings, SettingsChange, WEBHOOK_SECRET_SETTING, WEBHOOK_URL_SETTING};
+pub use settings::{
+    DEFAULT_EMAIL_FROM, EMAIL_FROM_SETTING, PolicyScope, SMTP_URL_SETTING, Settings, SettingsChange,
+    WEBHOOK_SECRET_SETTING, WEBHOOK_URL_SETTING,
+};
 pub use sign_in_limits::{CLIENT_FAILURES, FREE_FAILURES};
 
 use crate::error::{CoreError, StorageError};

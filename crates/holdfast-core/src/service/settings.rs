@@ -28,6 +28,10 @@ pub const SETTINGS_VERSION: &str = "settings_version";
 
 pub const WEBHOOK_URL_SETTING: &str = "alert_webhook_url";
 pub const WEBHOOK_SECRET_SETTING: &str = "alert_webhook_secret";
+pub const SMTP_URL_SETTING: &str = "alert_smtp_url";
+pub const EMAIL_FROM_SETTING: &str = "alert_email_from";
+/// The From address when an admin has not set one.
+pub const DEFAULT_EMAIL_FROM: &str = "Holdfast <holdfast@localhost>";
 
 /// The smallest and largest bulk-read limits an admin may set, in rows a day.
 const BULK_READ_RANGE: std::ops::RangeInclusive<i64> = 50..=10_000_000;
@@ -46,6 +50,10 @@ pub struct Settings {
     /// Where alerts are posted (Standard Webhooks), and the `whsec_…` secret they are signed with.
     pub alert_webhook_url: Option<String>,
     pub alert_webhook_secret: Option<String>,
+    /// The SMTP server alerts are mailed through (`smtp://host:25`, `smtps://user:pass@host`,
+    /// `smtp://host:587?tls=required`), and the From address.
+    pub alert_smtp_url: Option<String>,
+    pub alert_email_from: Option<String>,
 }
 
 /// A change to some settings; `None` leaves a setting as it is. Policies are given as their words
@@ -63,6 +71,10 @@ pub struct SettingsChange {
     pub alert_webhook_url: Option<String>,
     /// A `whsec_…` secret; empty removes it.
     pub alert_webhook_secret: Option<String>,
+    /// An `smtp://` or `smtps://` URL; empty stops email deliveries.
+    pub alert_smtp_url: Option<String>,
+    /// The From address of alert emails.
+    pub alert_email_from: Option<String>,
 }
 
 impl SettingsChange {
@@ -110,6 +122,8 @@ fn load(tx: &mut dyn Tx) -> Result<Settings, CoreError> {
         policies,
         alert_webhook_url: present(tx.get_setting(WEBHOOK_URL_SETTING)?),
         alert_webhook_secret: present(tx.get_setting(WEBHOOK_SECRET_SETTING)?),
+        alert_smtp_url: present(tx.get_setting(SMTP_URL_SETTING)?),
+        alert_email_from: present(tx.get_setting(EMAIL_FROM_SETTING)?),
         read_policy,
         export_policy,
         bulk_read_limit,
@@ -184,6 +198,19 @@ impl<D: Database> Holdfast<D> {
         if let Some(Err(why)) = secret.filter(|s| !s.is_empty()).map(webhook_key) {
             errors.push(FieldError::new(WEBHOOK_SECRET_SETTING, why));
         }
+        let smtp = change.alert_smtp_url.as_deref().map(str::trim);
+        if let Some(u) = smtp.filter(|u| !u.is_empty())
+            && !(u.starts_with("smtp://") || u.starts_with("smtps://"))
+        {
+            errors.push(FieldError::new(SMTP_URL_SETTING, "must be an smtp:// or smtps:// URL"));
+        }
+        let from = change.alert_email_from.as_deref().map(str::trim);
+        if let Some(f) = from.filter(|f| !f.is_empty())
+            && (!f.contains('@') || f.chars().count() > 200 || f.contains(['\r', '\n']))
+        {
+            errors
+                .push(FieldError::new(EMAIL_FROM_SETTING, "must be an email address, like Holdfast <crm@example.com>"));
+        }
         if !errors.is_empty() {
             return Err(CoreError::Invalid(errors));
         }
@@ -251,6 +278,22 @@ impl<D: Database> Holdfast<D> {
                         .object("setting", WEBHOOK_SECRET_SETTING)
                         .detail("set", json!(!s.is_empty())),
                 );
+            }
+            if let Some(u) = smtp {
+                tx.set_setting(SMTP_URL_SETTING, u)?;
+                // The URL may hold a password: the log says only whether one is set.
+                events.push(
+                    NewEvent::by(actor, now, action::SETTING_UPDATE)
+                        .object("setting", SMTP_URL_SETTING)
+                        .detail("set", json!(!u.is_empty())),
+                );
+            }
+            if let Some(f) = from {
+                tx.set_setting(EMAIL_FROM_SETTING, f)?;
+                events.push(NewEvent::by(actor, now, action::SETTING_UPDATE).object("setting", EMAIL_FROM_SETTING).detail(
+                    "changes",
+                    json!({EMAIL_FROM_SETTING: {"from": before.alert_email_from, "to": (!f.is_empty()).then_some(f)}}),
+                ));
             }
             let version = version_in(tx)? + 1;
             tx.set_setting(SETTINGS_VERSION, &version.to_string())?;

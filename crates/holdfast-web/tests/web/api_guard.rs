@@ -57,14 +57,10 @@ async fn exports_approvals_alerts_and_signed_webhooks_through_the_api() {
             .expect("evil contact");
         });
         let (hook, received) = receiver().await;
-        let (s, p) = app
-            .call(
-                "PUT",
-                "/api/v1/settings",
-                Some(&admin),
-                Some(json!({"alert_webhook_url": hook, "alert_webhook_secret": SECRET})),
-            )
-            .await;
+        let sink = holdfast_testing::smtp::SmtpSink::start();
+        let settings = json!({"alert_webhook_url": hook, "alert_webhook_secret": SECRET,
+                              "alert_smtp_url": sink.url, "alert_email_from": "Holdfast <crm@example.com>"});
+        let (s, p) = app.call("PUT", "/api/v1/settings", Some(&admin), Some(settings)).await;
         assert_eq!(s, StatusCode::OK, "{p}");
         assert_eq!(p["alert_webhook_secret_set"], true);
         assert!(p.get("alert_webhook_secret").is_none(), "the secret is never shown: {p}");
@@ -194,5 +190,41 @@ async fn exports_approvals_alerts_and_signed_webhooks_through_the_api() {
         }
         let (_, log) = app.call("GET", "/api/v1/alert-deliveries", Some(&admin), None).await;
         assert!(log["items"].as_array().is_some_and(|l| l.iter().all(|d| !d["delivered_at"].is_null())), "{log}");
+
+        // And by email to the admin and the co-worker's manager, through the SMTP server set.
+        let mails = sink.messages();
+        assert_eq!(mails.len(), items.len(), "one email per alert on {}", app.db.backend);
+        let about_pager =
+            mails.iter().find(|m| m.data.contains("About: pager@example.com")).expect("the pager's alert");
+        assert!(about_pager.data.contains("Subject: [Holdfast] "), "{}", about_pager.data);
+        let mut to = about_pager.to.clone();
+        to.sort();
+        assert_eq!(to, ["<admin@example.com>", "<manager@example.com>"]);
+        assert!(about_pager.from.contains("crm@example.com"));
+
+        // The SMTP server down: the alert stays, the delivery is retried later and the log says why.
+        let (s, _) = app
+            .call(
+                "PUT",
+                "/api/v1/settings",
+                Some(&admin),
+                Some(json!({"alert_smtp_url": "smtp://127.0.0.1:9", "alert_webhook_url": ""})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        let (s, _) =
+            app.call("POST", "/api/v1/exports", Some(&pager), Some(json!({"kind": "contacts", "limit": 1_500}))).await;
+        assert_eq!(s, StatusCode::ACCEPTED);
+        let round = app.with(|s| s.deliver_due_alerts(&holdfast_web::HttpSender::default())).expect("deliveries");
+        assert_eq!((round.delivered, round.failed), (0, 1));
+        let (_, log) = app.call("GET", "/api/v1/alert-deliveries", Some(&admin), None).await;
+        let failed = &log["items"][0];
+        assert_eq!(failed["delivered_at"], Value::Null);
+        assert!(failed["last_error"].as_str().unwrap_or("").contains("SMTP"), "{failed}");
+        assert!(!failed["last_error"].as_str().unwrap_or("").contains("127.0.0.1:9"), "the URL is not echoed");
+        let (_, still) = app.call("GET", "/api/v1/alerts?state=open", Some(&admin), None).await;
+        assert!(still["items"].as_array().is_some_and(|a| {
+            a.iter().any(|x| x["coworker_email"] == "pager@example.com" && x["kind"] == "export_approval")
+        }));
     }
 }
