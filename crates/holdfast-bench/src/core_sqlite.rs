@@ -24,6 +24,7 @@ pub fn run(cmd: &BenchCmd) -> Result<()> {
         BenchCmd::Core { contacts, reads, dir, postgres: None } => (contacts, reads, dir),
         BenchCmd::Audit { events } => return crate::audit::audit(*events),
         BenchCmd::Bundle { events } => return crate::bundle::bundle(*events),
+        BenchCmd::Guard { contacts, events } => return crate::guard::guard(*contacts, *events),
         BenchCmd::Web { requests } => return crate::web::web(*requests),
     };
     let (contacts, reads) = (*contacts, *reads);

@@ -8,6 +8,7 @@ mod audit;
 mod bundle;
 mod core_postgres;
 mod core_sqlite;
+mod guard;
 mod shared;
 mod web;
 
@@ -47,6 +48,14 @@ pub enum BenchCmd {
     Audit {
         /// How many events to write and verify.
         #[arg(long, default_value_t = 2_000_000)]
+        events: usize,
+    },
+    /// The guard: export of N contacts to CSV (beside `sqlite3 -csv`) and XLSX with the memory it
+    /// added, detector evaluation over a replay of M events, request-to-webhook latency.
+    Guard {
+        #[arg(long, default_value_t = 1_000_000)]
+        contacts: usize,
+        #[arg(long, default_value_t = 10_000_000)]
         events: usize,
     },
     /// An evidence bundle of one co-worker's events, checked by its verify.sh (needs the holdfast

@@ -546,8 +546,13 @@ pub const MIN_BASELINE_DAYS: usize = 10;
 /// (median + 6 scaled MADs, and at least 5 times the median) when they have one, otherwise over
 /// 5 times their peers' median day; never below [`VOLUME_FLOOR`].
 pub fn volume_threshold(own_days: &[i64], peer_days: &[i64]) -> VolumeThreshold {
+    volume_threshold_beside(own_days, median_and_mad(peer_days).0)
+}
+
+/// [`volume_threshold`] with the peers' median day already worked out (a sweep over many
+/// co-workers works it out once).
+pub fn volume_threshold_beside(own_days: &[i64], peer_median: f64) -> VolumeThreshold {
     let (own_median, own_mad) = median_and_mad(own_days);
-    let (peer_median, _) = median_and_mad(peer_days);
     let basis = if own_days.len() >= MIN_BASELINE_DAYS {
         (own_median + 6.0 * 1.4826 * own_mad).max(5.0 * own_median)
     } else {

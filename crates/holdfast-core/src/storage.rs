@@ -90,6 +90,9 @@ pub trait RecordStore {
     fn get_records(&mut self, kind: &RecordKind, ids: &[Uuid]) -> StorageResult<Vec<Record>>;
     /// Up to `query.limit + 1` records (the extra one tells the caller another page exists).
     fn list_records(&mut self, kind: &RecordKind, query: &RecordQuery) -> StorageResult<Vec<Record>>;
+    /// How many records the query matches (its keyset position and limit aside), counting at
+    /// most `cap`.
+    fn count_matching(&mut self, kind: &RecordKind, query: &RecordQuery, cap: i64) -> StorageResult<i64>;
     /// Live records whose `field` equals `value` (de-duplication), at most `limit`.
     fn find_records(&mut self, kind: &RecordKind, field: &str, value: &Value, limit: u32)
     -> StorageResult<Vec<Record>>;

@@ -119,6 +119,86 @@ impl<C: Conn> SqlTx<C> {
     }
 }
 
+/// The WHERE conditions of a list query (all but its keyset position), their values appended to
+/// `params`; `None` when nothing can match (an empty owner list).
+fn matching_conditions(
+    backend: Backend,
+    kind: &RecordKind,
+    q: &RecordQuery,
+    params: &mut Vec<Value>,
+) -> Option<Vec<String>> {
+    let next = |params: &mut Vec<Value>, v: Value| {
+        params.push(v);
+        format!("${}", params.len())
+    };
+    let mut wheres = vec![match q.deleted {
+        Deleted::Exclude => "deleted_at IS NULL".to_string(),
+        Deleted::Only => "deleted_at IS NOT NULL".to_string(),
+    }];
+    // Filters on the same field are alternatives (`stage=proposal&stage=negotiation`);
+    // filters on different fields must all hold.
+    let mut by_field: Vec<(&str, Vec<&Value>)> = Vec::new();
+    for (field, value) in &q.filters {
+        match by_field.iter_mut().find(|(f, _)| f == field) {
+            Some((_, values)) => values.push(value),
+            None => by_field.push((field, vec![value])),
+        }
+    }
+    for (field, values) in by_field {
+        let mut alternatives = Vec::new();
+        let mut listed = Vec::new();
+        for value in values {
+            if value.is_null() {
+                alternatives.push(format!("\"{field}\" IS NULL"));
+            } else {
+                listed.push(next(params, value.clone()));
+            }
+        }
+        let is_link = kind.field(field).is_some_and(|f| matches!(f.ty, FieldType::RefList(_)));
+        match listed.len() {
+            0 => {}
+            // A link list "equals" an id when it contains it.
+            _ if is_link => {
+                let k = next(params, Value::Text(kind.name.into()));
+                let f = next(params, Value::Text(field.to_string()));
+                alternatives.push(format!(
+                    "id IN (SELECT record_id FROM record_links WHERE target_id IN ({}) AND kind = {k} AND field = {f})",
+                    listed.join(", ")
+                ));
+            }
+            1 => alternatives.push(format!("\"{field}\" = {}", listed[0])),
+            _ => alternatives.push(format!("\"{field}\" IN ({})", listed.join(", "))),
+        }
+        wheres.push(format!("({})", alternatives.join(" OR ")));
+    }
+    if let Some(owners) = &q.owners {
+        if owners.is_empty() {
+            return None;
+        }
+        let ps: Vec<String> = owners.iter().map(|o| next(params, Value::Text(o.to_string()))).collect();
+        wheres.push(format!("\"{}\" IN ({})", kind.owner_field, ps.join(", ")));
+    }
+    if !q.words.is_empty() {
+        match backend {
+            Backend::Sqlite => {
+                let m =
+                    q.words.iter().map(|w| format!("\"{}\"*", w.replace('"', ""))).collect::<Vec<_>>().join(" AND ");
+                let p = next(params, Value::Text(m));
+                wheres.push(format!(
+                    "rid IN (SELECT rowid FROM {}_fts WHERE {}_fts MATCH {p})",
+                    kind.plural, kind.plural
+                ));
+            }
+            Backend::Postgres => {
+                let m = q.words.iter().map(|w| format!("{w}:*")).collect::<Vec<_>>().join(" & ");
+                let p = next(params, Value::Text(m));
+                wheres.push(format!("to_tsvector('simple', search_text) @@ to_tsquery('simple', {p})"));
+            }
+        }
+    }
+    Some(wheres)
+}
+
 impl<C: Conn> RecordStore for SqlTx<C> {
     fn insert_record(&mut self, kind: &RecordKind, record: &Record) -> StorageResult<()> {
         self.conn.exec(&kind_sql(kind).insert, &record_params(kind, record))?;
@@ -159,79 +239,13 @@ impl<C: Conn> RecordStore for SqlTx<C> {
     fn list_records(&mut self, kind: &RecordKind, q: &RecordQuery) -> StorageResult<Vec<Record>> {
         let sql = kind_sql(kind);
         let mut params: Vec<Value> = Vec::new();
+        let Some(mut wheres) = matching_conditions(self.conn.backend(), kind, q, &mut params) else {
+            return Ok(Vec::new());
+        };
         let next = |params: &mut Vec<Value>, v: Value| {
             params.push(v);
             format!("${}", params.len())
         };
-        let mut wheres = vec![match q.deleted {
-            Deleted::Exclude => "deleted_at IS NULL".to_string(),
-            Deleted::Only => "deleted_at IS NOT NULL".to_string(),
-        }];
-        // Filters on the same field are alternatives (`stage=proposal&stage=negotiation`);
-        // filters on different fields must all hold.
-        let mut by_field: Vec<(&str, Vec<&Value>)> = Vec::new();
-        for (field, value) in &q.filters {
-            match by_field.iter_mut().find(|(f, _)| f == field) {
-                Some((_, values)) => values.push(value),
-                None => by_field.push((field, vec![value])),
-            }
-        }
-        for (field, values) in by_field {
-            let mut alternatives = Vec::new();
-            let mut listed = Vec::new();
-            for value in values {
-                if value.is_null() {
-                    alternatives.push(format!("\"{field}\" IS NULL"));
-                } else {
-                    listed.push(next(&mut params, value.clone()));
-                }
-            }
-            let is_link = kind.field(field).is_some_and(|f| matches!(f.ty, FieldType::RefList(_)));
-            match listed.len() {
-                0 => {}
-                // A link list "equals" an id when it contains it.
-                _ if is_link => {
-                    let k = next(&mut params, Value::Text(kind.name.into()));
-                    let f = next(&mut params, Value::Text(field.to_string()));
-                    alternatives.push(format!(
-                        "id IN (SELECT record_id FROM record_links WHERE target_id IN ({}) AND kind = {k} AND field = {f})",
-                        listed.join(", ")
-                    ));
-                }
-                1 => alternatives.push(format!("\"{field}\" = {}", listed[0])),
-                _ => alternatives.push(format!("\"{field}\" IN ({})", listed.join(", "))),
-            }
-            wheres.push(format!("({})", alternatives.join(" OR ")));
-        }
-        if let Some(owners) = &q.owners {
-            if owners.is_empty() {
-                return Ok(Vec::new());
-            }
-            let ps: Vec<String> = owners.iter().map(|o| next(&mut params, Value::Text(o.to_string()))).collect();
-            wheres.push(format!("\"{}\" IN ({})", kind.owner_field, ps.join(", ")));
-        }
-        if !q.words.is_empty() {
-            match self.conn.backend() {
-                Backend::Sqlite => {
-                    let m = q
-                        .words
-                        .iter()
-                        .map(|w| format!("\"{}\"*", w.replace('"', "")))
-                        .collect::<Vec<_>>()
-                        .join(" AND ");
-                    let p = next(&mut params, Value::Text(m));
-                    wheres.push(format!(
-                        "rid IN (SELECT rowid FROM {}_fts WHERE {}_fts MATCH {p})",
-                        kind.plural, kind.plural
-                    ));
-                }
-                Backend::Postgres => {
-                    let m = q.words.iter().map(|w| format!("{w}:*")).collect::<Vec<_>>().join(" & ");
-                    let p = next(&mut params, Value::Text(m));
-                    wheres.push(format!("to_tsvector('simple', search_text) @@ to_tsquery('simple', {p})"));
-                }
-            }
-        }
         // A sortable field that may be empty sorts its empty values as a stand-in value (see
         // `Field::null_sorts_as`); the literal comes from the descriptor, never from input.
         let sort = match kind.field(q.sort).and_then(|f| f.null_sorts_as()) {
@@ -256,6 +270,20 @@ impl<C: Conn> RecordStore for SqlTx<C> {
         let mut records = rows.iter().map(|r| record_from_row(kind, r)).collect::<StorageResult<Vec<_>>>()?;
         self.load_links(kind, &mut records)?;
         Ok(records)
+    }
+
+    fn count_matching(&mut self, kind: &RecordKind, q: &RecordQuery, cap: i64) -> StorageResult<i64> {
+        let mut params: Vec<Value> = Vec::new();
+        let Some(wheres) = matching_conditions(self.conn.backend(), kind, q, &mut params) else { return Ok(0) };
+        params.push(Value::Int(cap));
+        let text = format!(
+            "SELECT count(*) FROM (SELECT 1 FROM {} WHERE {} LIMIT ${}) AS matching",
+            kind.plural,
+            wheres.join(" AND "),
+            params.len()
+        );
+        let rows = self.conn.rows(&text, &params)?;
+        Ok(rows.first().and_then(|r| r.first()).and_then(Value::as_int).unwrap_or(0))
     }
 
     fn find_records(

@@ -123,7 +123,7 @@ fn guard_paths(paths: &mut Map<String, Value>) {
         "kind": {"type": "string", "examples": ["contacts"]}, "q": {"type": "string"}, "owner": {"type": "string"},
         "filters": {"type": "object", "additionalProperties": {"type": ["string", "number", "boolean"]}},
         "ids": {"type": "array", "items": {"type": "string", "format": "uuid"}},
-        "limit": {"type": "integer", "minimum": 1, "maximum": 100_000}, "format": {"enum": ["csv", "xlsx", "vcard"]},
+        "limit": {"type": "integer", "minimum": 1, "maximum": 2_000_000}, "format": {"enum": ["csv", "xlsx", "vcard"]},
         "columns": {"type": "array", "items": {"type": "string"}}, "reason": {"type": "string"}});
     let export_obj = json!({"description": "The export: id, status (pending, ready, denied, downloaded, expired), matched, columns, rows and sha256 once downloaded, download_url while ready"});
     paths.insert("/api/v1/exports".into(), json!({

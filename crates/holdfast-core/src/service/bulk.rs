@@ -20,8 +20,9 @@ use crate::storage::Database;
 
 /// Most records one bulk operation or one export may name.
 pub const BULK_MAX: usize = 1_000;
-/// Most rows one export may carry.
-pub const EXPORT_MAX: u32 = 100_000;
+/// Most rows one export may carry (exports stream through a temporary file in constant memory;
+/// the co-worker's policy is what limits them in practice).
+pub const EXPORT_MAX: u32 = 2_000_000;
 
 /// What a bulk operation (or its undo) did.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -314,12 +314,17 @@ impl<D: Database> Holdfast<D> {
         query: &Json,
         limit: i64,
     ) -> Result<usize, CoreError> {
-        let mut n = 0usize;
-        self.each_record(tx, actor, kind, query, limit, &mut |_| {
-            n += 1;
-            Ok(())
-        })?;
-        Ok(n)
+        if query["ids"].is_array() {
+            // Picked records (at most a bulk pick): each is checked against the read policy.
+            let mut n = 0usize;
+            self.each_record(tx, actor, kind, query, limit, &mut |_| {
+                n += 1;
+                Ok(())
+            })?;
+            return Ok(n);
+        }
+        let q = self.build_query(tx, actor, kind, &list_of(query))?;
+        Ok(usize::try_from(tx.count_matching(kind, &q, limit)?).unwrap_or(0))
     }
 
     /// Calls `f` on each record the stored query matches for `actor` (the read policy applies),
