@@ -302,6 +302,9 @@ pub struct ExportRequest {
     pub format: ExportFormat,
     /// Why the requester needs it (asked when it waits for approval).
     pub reason: Option<String>,
+    /// Which limit it crossed, when it did (why it waits for approval, or was let through with an
+    /// alert).
+    pub over_limit: Option<String>,
     pub status: ExportStatus,
     pub created_at: i64,
     pub decided_by: Option<Uuid>,
@@ -338,6 +341,7 @@ impl ExportRequest {
             "columns": self.columns,
             "format": self.format,
             "reason": self.reason,
+            "over_limit": self.over_limit,
             "status": status,
             "created_at": format_timestamp(self.created_at),
             "decided_by": self.decided_by,

@@ -9,7 +9,7 @@ use crate::codec::{Cols, bad_row, opt_int, opt_text, opt_uuid};
 use crate::conn::{Backend, Conn};
 use crate::tx::SqlTx;
 
-const EXPORT_COLUMNS: &str = "id, coworker_id, kind, query, row_limit, matched, columns, format, reason, status, \
+const EXPORT_COLUMNS: &str = "id, coworker_id, kind, query, row_limit, matched, columns, format, reason, over_limit, status, \
     created_at, decided_by, decided_at, decision_reason, expires_at, downloaded_at, file_rows, sha256";
 const ALERT_COLUMNS: &str = "id, coworker_id, kind, severity, state, summary, details, event_ids, owner_id, \
     state_reason, created_at, updated_at, dedupe_key";
@@ -85,6 +85,7 @@ fn export_from_row(row: &[Value]) -> StorageResult<ExportRequest> {
         columns: json_col(&mut c)?,
         format: ExportFormat::parse(&c.text()?).map_err(|_| bad_row("export format"))?,
         reason: c.opt_text()?,
+        over_limit: c.opt_text()?,
         status: ExportStatus::parse(&c.text()?).ok_or_else(|| bad_row("export status"))?,
         created_at: c.int()?,
         decided_by: c.opt_uuid()?,
@@ -138,7 +139,7 @@ impl<C: Conn> GuardStore for SqlTx<C> {
         self.conn.exec(
             &format!(
                 "INSERT INTO exports ({EXPORT_COLUMNS}) VALUES \
-                 ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+                 ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)"
             ),
             &[
                 id(e.id),
@@ -150,6 +151,7 @@ impl<C: Conn> GuardStore for SqlTx<C> {
                 json_text(&e.columns)?,
                 text(e.format.as_str()),
                 opt_text(e.reason.as_deref()),
+                opt_text(e.over_limit.as_deref()),
                 text(e.status.as_str()),
                 Value::Int(e.created_at),
                 opt_uuid(e.decided_by),

@@ -207,6 +207,7 @@ impl<D: Database> Holdfast<D> {
             columns,
             format: ask.format,
             reason,
+            over_limit: over.clone(),
             status: ExportStatus::Ready,
             created_at: now,
             decided_by: None,

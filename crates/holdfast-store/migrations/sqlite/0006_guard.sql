@@ -9,6 +9,7 @@ CREATE TABLE exports (
     columns TEXT NOT NULL,
     format TEXT NOT NULL CHECK (format IN ('csv', 'xlsx', 'vcard')),
     reason TEXT,
+    over_limit TEXT,
     status TEXT NOT NULL CHECK (status IN ('pending', 'ready', 'denied', 'downloaded')),
     created_at BIGINT NOT NULL,
     decided_by TEXT,

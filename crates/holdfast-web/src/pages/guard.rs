@@ -79,6 +79,8 @@ struct ExportRow {
     what: String,
     status: &'static str,
     reason: String,
+    /// Which limit it crossed (why it waits).
+    held: String,
     decision: String,
     rows: String,
     sha256: String,
@@ -92,8 +94,12 @@ fn export_row(e: &ExportRequest, now: i64, who: String) -> ExportRow {
         when: format_timestamp(e.created_at)[..16].replace('T', " "),
         who,
         what: format!("{} {} as {} ({})", e.matched, e.kind, e.format.as_str().to_uppercase(), e.columns.join(", ")),
-        status: status.as_str(),
+        status: match status {
+            ExportStatus::Pending => "waiting for approval",
+            other => other.as_str(),
+        },
         reason: e.reason.clone().unwrap_or_default(),
+        held: e.over_limit.clone().unwrap_or_default(),
         decision: e.decision_reason.clone().unwrap_or_default(),
         rows: e.rows.map(|r| r.to_string()).unwrap_or_default(),
         sha256: e.sha256.clone().unwrap_or_default(),

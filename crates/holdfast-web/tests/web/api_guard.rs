@@ -99,6 +99,7 @@ async fn exports_approvals_alerts_and_signed_webhooks_through_the_api() {
         let (s, pending) = app.call("POST", "/api/v1/exports", Some(&rep), Some(ask)).await;
         assert_eq!(s, StatusCode::ACCEPTED, "{pending}");
         assert_eq!(pending["status"], "pending");
+        assert!(pending["over_limit"].as_str().unwrap_or("").contains("1000"), "it says which limit: {pending}");
         let id = pending["id"].as_str().expect("id").to_string();
         let (s, _) = app.call("GET", &format!("/api/v1/exports/{id}/file"), Some(&rep), None).await;
         assert_eq!(s, StatusCode::CONFLICT, "a pending export hands out no row");
@@ -175,6 +176,7 @@ async fn exports_approvals_alerts_and_signed_webhooks_through_the_api() {
         let rep_page = app.send("GET", "/exports", &app.sign_in("rep@example.com").await, None).await;
         assert!(!rep_page.body.contains("href=\"/alerts\""), "reps see no Alerts link");
         assert!(rep_page.body.contains("downloaded"), "the rep sees their exports");
+        assert!(rep_page.body.contains("is more than the 1000 one export may carry"), "and why one waited");
 
         // Every alert reaches the webhook receiver, signed (Standard Webhooks).
         let round = app.with(|s| s.deliver_due_alerts(&holdfast_web::HttpSender::default())).expect("deliveries");
