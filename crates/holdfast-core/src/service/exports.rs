@@ -5,6 +5,7 @@
 //! private temporary file (constant memory), hashed, and recorded as `export.create` with its
 //! row count, columns, query and SHA-256 before the first byte is handed out.
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 
@@ -13,14 +14,14 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::alerts::NewAlert;
-use super::bulk::{EXPORT_MAX, neutralized};
+use super::bulk::{EXPORT_MAX, neutralized, starts_formula};
 use super::cursors::sort_value;
 use super::{Holdfast, ListRequest, append_events};
 use crate::coworker::{Actor, Role};
 use crate::error::{CoreError, StorageError};
 use crate::event::{NewEvent, action};
 use crate::guard::{ExportFormat, ExportRequest, ExportStatus, OverLimit, Severity};
-use crate::record::{self, Record, RecordKind};
+use crate::record::{self, FieldType, Record, RecordKind, Value};
 use crate::storage::{Database, Tx};
 use crate::time::{MICROS_PER_DAY, format_timestamp};
 
@@ -654,6 +655,27 @@ fn cell(rec: &Record, kind: &RecordKind, column: &str) -> Json {
     }
 }
 
+/// A cell's CSV text, as the API shows the value (a formula-looking text neutralized), without
+/// going through JSON: text is borrowed from the record.
+fn csv_cell<'r>(rec: &'r Record, kind: &RecordKind, column: &str) -> Cow<'r, str> {
+    let text = |s: &'r str| if starts_formula(s) { Cow::Owned(neutralized(s)) } else { Cow::Borrowed(s) };
+    match column {
+        "id" => Cow::Owned(rec.id.to_string()),
+        "created_at" => Cow::Owned(format_timestamp(rec.created_at)),
+        "updated_at" => Cow::Owned(format_timestamp(rec.updated_at)),
+        name => match kind.field(name) {
+            Some(f) => match (f.ty, rec.get(name)) {
+                (FieldType::RefList(_), _) => Cow::Owned(text_of(&rec.value_json(f))),
+                (FieldType::Money | FieldType::Timestamp, Value::Int(_)) => Cow::Owned(text_of(&rec.value_json(f))),
+                (_, Value::Text(s)) => text(s),
+                (_, Value::Int(i)) => Cow::Owned(i.to_string()),
+                (_, Value::Null) => Cow::Borrowed(""),
+            },
+            None => Cow::Borrowed(""),
+        },
+    }
+}
+
 fn text_of(v: &Json) -> String {
     match v {
         Json::Null => String::new(),
@@ -703,11 +725,10 @@ impl<'a> FileWriter<'a> {
     fn write(&mut self, rec: &Record) -> Result<(), CoreError> {
         match self {
             FileWriter::Csv(w, kind, columns, n) => {
-                let row = columns.iter().map(|c| match cell(rec, kind, c) {
-                    Json::String(s) => neutralized(&s),
-                    other => text_of(&other),
-                });
-                w.write_record(row).map_err(csv_error)?;
+                for c in columns.iter() {
+                    w.write_field(csv_cell(rec, kind, c).as_bytes()).map_err(csv_error)?;
+                }
+                w.write_record(None::<&[u8]>).map_err(csv_error)?;
                 *n += 1;
             }
             FileWriter::Xlsx(wb, _, kind, columns, n) => {
