@@ -401,3 +401,32 @@ fn exports_asked_for_together_cannot_pass_the_budget_and_a_file_downloads_once_u
         assert_eq!(created.len(), 1);
     }
 }
+
+#[test]
+fn past_an_alert_only_budget_reading_goes_on_and_raises_one_alert() {
+    for db in each_backend() {
+        let c = company(&db, 1_000);
+        let op = Actor::operator();
+        let budget =
+            PolicyPatch { daily_rows: Some(150), over_limit: Some(OverLimit::AllowAndAlert), ..Default::default() };
+        c.services.set_policy(&op, PolicyScope::Role, "manager", Some(budget)).expect("policy");
+        for _ in 0..5 {
+            let req = ListRequest { limit: Some(100), ..Default::default() };
+            c.services.list_records(&c.manager, &CONTACTS, &req).expect("allowed, with an alert");
+        }
+        let alerts = c.services.alerts(&op, None, 50).expect("alerts");
+        let budget: Vec<_> = alerts.iter().filter(|(a, _)| a.kind == "read_budget").collect();
+        assert_eq!(budget.len(), 1, "{}: {alerts:?}", db.backend);
+        assert_eq!(budget[0].1, "manager@example.com");
+        // A rep under the default policy (approval) is refused instead, with how to ask.
+        let rep_budget = PolicyPatch { daily_rows: Some(150), ..Default::default() };
+        c.services.set_policy(&op, PolicyScope::Role, "rep", Some(rep_budget)).expect("policy");
+        let req = ListRequest { limit: Some(100), ..Default::default() };
+        c.services.list_records(&c.rep, &CONTACTS, &req).expect("first page");
+        c.services.list_records(&c.rep, &CONTACTS, &req).expect("second page");
+        let refused = c.services.list_records(&c.rep, &CONTACTS, &req).expect_err("past the budget");
+        assert!(refused.to_string().contains("ask for an export"), "{refused}");
+        let any = c.services.list_records(&op, &CONTACTS, &ListRequest::default()).expect("list").items[0].id;
+        c.services.get_record(&c.rep, &CONTACTS, any).expect("one record still opens");
+    }
+}

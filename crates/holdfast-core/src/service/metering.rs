@@ -79,6 +79,8 @@ pub(crate) struct ReadMeter {
     /// Per co-worker: the UTC day a volume threshold was worked out for, and the threshold
     /// (`None` once today's alert is raised: nothing more to look for until tomorrow).
     thresholds: Mutex<HashMap<Uuid, (i64, Option<crate::guard::VolumeThreshold>)>>,
+    /// (co-worker, UTC day, window) whose read-budget alert this process has raised.
+    budget_alerts: Mutex<std::collections::HashSet<(Uuid, i64, &'static str)>>,
 }
 
 /// One co-worker's reading: the last 24 hours and the last 7 days.
@@ -218,7 +220,12 @@ impl<D: Database> Holdfast<D> {
                          (Exports in the web app, or POST /api/v1/exports): your manager can approve it"
                     )));
                 }
-                self.alert_budget_crossed(me.id, window, rows, budget)?;
+                // Raised once a day per co-worker and window; later reads do not write again.
+                let day = self.now().div_euclid(MICROS_PER_DAY);
+                let first = self.meter.budget_alerts.lock().map(|mut a| a.insert((me.id, day, window))).unwrap_or(true);
+                if first {
+                    self.alert_budget_crossed(me.id, window, rows, budget)?;
+                }
             }
         }
         if read.day < settings.bulk_read_limit {
