@@ -22,8 +22,15 @@ pub struct HttpSender {
 
 impl Default for HttpSender {
     fn default() -> Self {
+        HttpSender::with_timeout(WEBHOOK_TIMEOUT)
+    }
+}
+
+impl HttpSender {
+    /// A sender whose webhook posts give up after `timeout`.
+    pub fn with_timeout(timeout: Duration) -> Self {
         let agent = ureq::Agent::config_builder()
-            .timeout_global(Some(WEBHOOK_TIMEOUT))
+            .timeout_global(Some(timeout))
             .user_agent(concat!("holdfast/", env!("CARGO_PKG_VERSION")))
             .build()
             .into();

@@ -230,3 +230,49 @@ async fn exports_approvals_alerts_and_signed_webhooks_through_the_api() {
         }));
     }
 }
+
+/// A webhook receiver that accepts the connection and never answers: the post gives up at its
+/// timeout, the delivery is retried later with the reason in the log, and the server answers
+/// other requests meanwhile.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_webhook_that_hangs_is_retried_and_holds_nothing_up() {
+    let app = App::new(off_runtime(holdfast_testing::sqlite));
+    let admin = app.add("admin@example.com", Role::Admin, None, None);
+    let rep = app.add("rep@example.com", Role::Rep, None, None);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let hook = format!("http://{}/hook", listener.local_addr().expect("address"));
+    // Accepts, reads nothing, answers nothing; keeps the connections open.
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for stream in listener.incoming().flatten() {
+            held.push(stream);
+        }
+    });
+    let (s, _) = app.call("PUT", "/api/v1/settings", Some(&admin), Some(json!({"alert_webhook_url": hook}))).await;
+    assert_eq!(s, StatusCode::OK);
+    app.with(|s| {
+        let inputs: Vec<Value> = (0..1_100).map(|i| json!({"first_name": format!("P{i}"), "last_name": "X"})).collect();
+        s.create_many(&Actor::operator(), &holdfast_core::record::CONTACTS, &inputs).expect("contacts");
+    });
+    let (s, _) =
+        app.call("POST", "/api/v1/exports", Some(&rep), Some(json!({"kind": "contacts", "limit": 1_100}))).await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    let services = app.services.clone();
+    let delivery = tokio::task::spawn_blocking(move || {
+        let started = std::time::Instant::now();
+        let round =
+            services.deliver_due_alerts(&holdfast_web::HttpSender::with_timeout(std::time::Duration::from_secs(2)));
+        (round, started.elapsed())
+    });
+    // While the post hangs, the server answers.
+    let (s, _) = app.call("GET", "/api/v1/contacts?limit=5", Some(&admin), None).await;
+    assert_eq!(s, StatusCode::OK);
+    let (round, took) = delivery.await.expect("delivery task");
+    assert_eq!(round.expect("round").failed, 1);
+    assert!(took < std::time::Duration::from_secs(10), "gave up at its timeout: {took:?}");
+    let (_, log) = app.call("GET", "/api/v1/alert-deliveries", Some(&admin), None).await;
+    let d = &log["items"][0];
+    assert_eq!((d["attempts"].as_i64(), d["delivered_at"].is_null()), (Some(1), true), "{d}");
+    assert!(!d["last_error"].as_str().unwrap_or("").is_empty(), "{d}");
+    off_runtime(move || drop(app));
+}
