@@ -26,6 +26,7 @@ pub fn run(cmd: &BenchCmd) -> Result<()> {
         BenchCmd::Bundle { events } => return crate::bundle::bundle(*events),
         BenchCmd::Guard { contacts, events } => return crate::guard::guard(*contacts, *events),
         BenchCmd::Web { requests } => return crate::web::web(*requests),
+        BenchCmd::Departure { records, postgres } => return crate::departure::departure(*records, postgres.as_deref()),
     };
     let (contacts, reads) = (*contacts, *reads);
     if contacts < 1_000 {

@@ -20,7 +20,7 @@ use rand::{RngExt, SeedableRng};
 use crate::shared::{make_csv, percentile, row};
 
 /// Peak resident memory of this process so far (VmHWM), in MiB.
-fn peak_rss_mib() -> f64 {
+pub(crate) fn peak_rss_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let kb: f64 = status
         .lines()
@@ -32,11 +32,11 @@ fn peak_rss_mib() -> f64 {
 }
 
 /// Resets the peak to the current resident memory (Linux: `clear_refs` 5).
-fn reset_peak_rss() {
+pub(crate) fn reset_peak_rss() {
     let _ = std::fs::write("/proc/self/clear_refs", "5");
 }
 
-fn current_rss_mib() -> f64 {
+pub(crate) fn current_rss_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()

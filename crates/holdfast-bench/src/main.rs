@@ -8,6 +8,7 @@ mod audit;
 mod bundle;
 mod core_postgres;
 mod core_sqlite;
+mod departure;
 mod guard;
 mod shared;
 mod web;
@@ -57,6 +58,15 @@ pub enum BenchCmd {
         contacts: usize,
         #[arg(long, default_value_t = 10_000_000)]
         events: usize,
+    },
+    /// A departure's mass transfer: N records handed to two colleagues by round-robin (and undone)
+    /// beside a bare UPDATE of the same rows.
+    Departure {
+        #[arg(long, default_value_t = 100_000)]
+        records: usize,
+        /// Run on this PostgreSQL database instead (it must be empty).
+        #[arg(long, value_name = "URL")]
+        postgres: Option<String>,
     },
     /// An evidence bundle of one co-worker's events, checked by its verify.sh (needs the holdfast
     /// binary built beside this one).

@@ -62,21 +62,24 @@ pub fn make_csv(n: usize) -> Vec<u8> {
 
 /// The rep whose reads the benches time.
 pub fn bench_rep<D: holdfast_core::storage::Database>(services: &Holdfast<D>) -> Result<Actor> {
-    services.add_coworker(
-        &Actor::operator(),
-        NewCoWorker {
-            email: "bench@example.com".into(),
-            name: "Bench Rep".into(),
-            role: Role::Rep,
-            seniority: None,
-            team: None,
-            manager: None,
-            title: None,
-            password: None,
-            password_must_change: false,
-        },
-    )?;
+    add_rep(services, "bench@example.com")?;
     Ok(services.actor_for("bench@example.com")?)
+}
+
+/// Adds a rep with no password (the benches act as them directly); returns their id.
+pub fn add_rep<D: holdfast_core::storage::Database>(services: &Holdfast<D>, email: &str) -> Result<uuid::Uuid> {
+    let new = NewCoWorker {
+        email: email.into(),
+        name: email.split('@').next().unwrap_or("x").into(),
+        role: Role::Rep,
+        seniority: None,
+        team: None,
+        manager: None,
+        title: None,
+        password: None,
+        password_must_change: false,
+    };
+    Ok(services.add_coworker(&Actor::operator(), new)?.id)
 }
 
 /// Audited reads by id through the service, one after another: sorted latencies and total time.

@@ -6,7 +6,7 @@ use std::io::{IsTerminal, Read};
 use anyhow::{Context, Result, bail};
 use clap::Subcommand;
 use holdfast_core::coworker::{Actor, Role, Seniority, Status};
-use holdfast_core::service::{CoWorkerChanges, NewCoWorker};
+use holdfast_core::service::{CoWorkerChanges, HandoverRule, NewCoWorker};
 use holdfast_core::time::format_timestamp;
 use holdfast_core::{CoreError, Holdfast, secret};
 use holdfast_store::Store;
@@ -61,9 +61,13 @@ pub enum CoworkerCmd {
         /// Email or id of the co-worker whose customers move.
         coworker: String,
         /// Email or id of the co-worker who takes them over.
-        #[arg(long)]
-        to: String,
-        /// Only say what they own; change nothing.
+        #[arg(long, conflicts_with = "round_robin")]
+        to: Option<String>,
+        /// Share them among these colleagues (emails, comma-separated), smaller books first; each
+        /// account moves with its contacts, deals, contracts and tasks.
+        #[arg(long, value_delimiter = ',')]
+        round_robin: Vec<String>,
+        /// Only say what would move to whom; change nothing.
         #[arg(long)]
         dry_run: bool,
     },
@@ -100,7 +104,9 @@ pub fn run(services: &Holdfast<Store>, me: &Actor, cmd: &CoworkerCmd) -> Result<
         CoworkerCmd::Set { coworker, role, status, team, manager, name, password_stdin } => {
             set(services, me, coworker, role, status, team, manager, name, *password_stdin)
         }
-        CoworkerCmd::Handover { coworker, to, dry_run } => handover(services, me, coworker, to, *dry_run),
+        CoworkerCmd::Handover { coworker, to, round_robin, dry_run } => {
+            handover(services, me, coworker, to.as_deref(), round_robin, *dry_run)
+        }
     }
 }
 
@@ -204,16 +210,33 @@ fn set(
     Ok(())
 }
 
-fn handover(services: &Holdfast<Store>, me: &Actor, coworker: &str, to: &str, dry_run: bool) -> Result<()> {
+fn handover(
+    services: &Holdfast<Store>,
+    me: &Actor,
+    coworker: &str,
+    to: Option<&str>,
+    round_robin: &[String],
+    dry_run: bool,
+) -> Result<()> {
+    let rule = match to {
+        Some(to) => HandoverRule::One(to.to_string()),
+        None if !round_robin.is_empty() => HandoverRule::RoundRobin(round_robin.to_vec()),
+        None => bail!("say who takes over: --to EMAIL, or --round-robin EMAIL,EMAIL"),
+    };
     if dry_run {
-        for (kind, n) in services.ownership(me, coworker)? {
-            println!("{}\t{n}", kind.plural);
+        let p = services.preview_handover(me, coworker, &rule)?;
+        for (email, kinds) in &p.per_recipient {
+            let counts: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
+            let value = p.value_per_recipient.get(email).map_or(0, |v| v.annual_value);
+            println!("{email}\t{}\tannual value {}", counts.join(", "), value / 100);
         }
+        eprintln!("{} records would move from {}; nothing was changed", p.total, p.from);
         return Ok(());
     }
-    let h = services.handover(me, coworker, to)?;
-    for k in &h.per_kind {
-        println!("{}\t{}", k.plural, k.count);
+    let h = services.handover_by(me, coworker, &rule)?;
+    for (email, kinds) in &h.per_recipient {
+        let counts: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
+        println!("{email}\t{}", counts.join(", "));
     }
     eprintln!("handed {} records from {} to {}; undo with: holdfast undo {}", h.changed, h.from, h.to, h.operation);
     Ok(())

@@ -5,6 +5,7 @@
 mod audit;
 mod coworkers;
 mod demo;
+mod departures;
 mod events;
 mod guard;
 mod records;
@@ -65,6 +66,9 @@ enum Command {
     /// Export records of a kind (CSV, XLSX or vCard) within your limits, recorded with its row
     /// count and SHA-256; past them it waits for approval (see `holdfast exports`).
     Export(records::ExportArgs),
+    /// Departures: record one, list the cases, show one, end access, call one off.
+    #[command(subcommand)]
+    Departure(departures::DepartureCmd),
     /// Exports: list, approve, deny, download.
     #[command(subcommand)]
     Exports(guard::ExportsCmd),
@@ -111,6 +115,7 @@ fn run(cli: &Cli) -> Result<()> {
         Command::Import(cmd) => as_operator(cli, |s, me, _| records::import(s, me, cmd)),
         Command::List(args) => as_operator(cli, |s, me, _| records::list(s, me, args)),
         Command::Export(args) => as_operator(cli, |s, me, _| records::export(s, me, args)),
+        Command::Departure(cmd) => as_operator(cli, |s, me, _| departures::run(s, me, cmd)),
         Command::Exports(cmd) => as_operator(cli, |s, me, _| guard::exports(s, me, cmd)),
         Command::Alerts(args) => as_operator(cli, |s, me, _| guard::alerts(s, me, args)),
         Command::Policy(cmd) => as_operator(cli, |s, me, _| guard::policy(s, me, cmd)),

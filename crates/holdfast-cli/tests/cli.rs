@@ -117,11 +117,11 @@ fn a_handover_moves_a_reps_customers_in_one_step_and_undoes() {
             None,
         );
         assert_eq!(code, 0);
-        assert!(out.contains("contacts\t2"), "{out}");
+        assert!(out.contains("heir@example.com\t2 contacts"), "{out}");
         let (code, out, err) =
             holdfast(&url, &["coworker", "handover", "leaving@example.com", "--to", "heir@example.com"], None);
         assert_eq!(code, 0, "{err}");
-        assert!(out.contains("contacts\t2"), "{out}");
+        assert!(out.contains("heir@example.com\t2 contacts"), "{out}");
         let operation = err.split("holdfast undo ").nth(1).map(str::trim).expect("undo hint").to_string();
 
         // The export shows who owns them now, and is recorded as an export.
@@ -140,5 +140,106 @@ fn a_handover_moves_a_reps_customers_in_one_step_and_undoes() {
         assert_ne!(code, 0, "an undo happens once: {err}");
         let (_, out, _) = holdfast(&url, &["list", "contacts", "--owner", "leaving@example.com"], None);
         assert_eq!(out.lines().count(), 2, "{out}");
+    }
+}
+
+#[test]
+fn a_departure_is_recorded_listed_and_shown_from_the_command_line() {
+    for db in holdfast_testing::each_backend() {
+        let url = db.database_arg();
+        for (email, role) in [("leaving@example.com", "rep"), ("heir@example.com", "rep")] {
+            let (code, out, err) = holdfast(
+                &url,
+                &["coworker", "add", "--email", email, "--name", email, "--role", role],
+                Some("a long passphrase"),
+            );
+            assert_eq!(code, 0, "{out}{err}");
+        }
+        let (code, out, err) = holdfast(
+            &url,
+            &["departure", "start", "leaving@example.com", "--last-day", "2099-12-31", "--reason", "resignation"],
+            None,
+        );
+        assert_eq!(code, 0, "{}: {err}", db.backend);
+        let case = out.trim().to_string();
+        assert!(err.contains("is departing"), "{err}");
+        let (code, out, _) = holdfast(&url, &["departure", "list"], None);
+        assert_eq!(code, 0);
+        assert!(out.contains(&case) && out.contains("leaving@example.com\topen\tresignation"), "{out}");
+        let (code, out, _) = holdfast(&url, &["departure", "show", "leaving@example.com"], None);
+        assert_eq!(code, 0);
+        assert!(out.contains("[ ] Access ended"), "{out}");
+        let (code, _, err) =
+            holdfast(&url, &["departure", "start", "leaving@example.com", "--last-day", "2099-12-31"], None);
+        assert_ne!(code, 0, "one open case at a time");
+        assert!(err.contains("already has an open departure case"), "{err}");
+        let (code, _, err) =
+            holdfast(&url, &["departure", "start", "heir@example.com", "--last-day", "31/12/2099"], None);
+        assert_ne!(code, 0);
+        assert!(err.contains("last_day"), "{err}");
+    }
+}
+
+/// kill -9 in the middle of a mass transfer leaves no change or the whole change.
+#[test]
+fn a_handover_killed_in_the_middle_changes_nothing_or_everything() {
+    use holdfast_core::coworker::{Actor, Role};
+    use holdfast_core::record::CONTACTS;
+    use holdfast_core::storage::Database;
+    const N: usize = 5_000;
+    for db in holdfast_testing::each_backend() {
+        let (leaver, heir) = holdfast_testing::off_runtime(|| {
+            let services = db.services();
+            holdfast_testing::add_coworker(&services, "leaving@example.com", Role::Rep, None, None);
+            holdfast_testing::add_coworker(&services, "heir@example.com", Role::Rep, None, None);
+            let leaver = services.actor_for("leaving@example.com").expect("leaver").id().expect("id");
+            let heir = services.actor_for("heir@example.com").expect("heir").id().expect("id");
+            let rows: Vec<_> = (0..N)
+                .map(|i| serde_json::json!({"first_name": format!("P{i}"), "owner_id": leaver.to_string()}))
+                .collect();
+            for chunk in rows.chunks(5_000) {
+                services.create_many(&Actor::operator(), &CONTACTS, chunk).expect("contacts");
+            }
+            (leaver, heir)
+        });
+        let mut outcomes = Vec::new();
+        let data_dir = tempfile::tempdir().expect("data dir");
+        let data_dir = data_dir.path().to_str().expect("path").to_string();
+        for delay_ms in [300, 1_000, 2_000, 4_000, 8_000, 30_000] {
+            let mut child = Command::new(env!("CARGO_BIN_EXE_holdfast"))
+                .args(["--database", &db.database_arg(), "--data-dir", &data_dir])
+                .args(["coworker", "handover", "leaving@example.com"])
+                .args(["--to", "heir@example.com"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("handover");
+            std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+            let _ = child.kill(); // SIGKILL: no destructor, no rollback by the program.
+            let _ = child.wait();
+            let (a, b) = holdfast_testing::off_runtime(|| {
+                let services = db.services();
+                let owned = |who: uuid::Uuid| {
+                    services
+                        .unaudited_database_for_benchmarks()
+                        .read(|tx| Ok(tx.count_owned(&CONTACTS, who)?))
+                        .expect("count")
+                };
+                (owned(leaver), owned(heir))
+            });
+            assert!(
+                (a, b) == (N as i64, 0) || (a, b) == (0, N as i64),
+                "{}: after kill -9 at {delay_ms} ms the leaver owns {a} and the heir {b}",
+                db.backend
+            );
+            outcomes.push(if a == 0 { "whole" } else { "none" });
+            if a == 0 {
+                break;
+            }
+        }
+        eprintln!("{}: kill -9 outcomes {outcomes:?}", db.backend);
+        assert_eq!(outcomes.last(), Some(&"whole"), "{}: the handover never finished", db.backend);
+        let (code, out, err) = holdfast(&db.database_arg(), &["--data-dir", &data_dir, "audit", "verify"], None);
+        assert_eq!(code, 0, "{}: the event log verifies after the kill: {out}{err}", db.backend);
     }
 }

@@ -4,7 +4,8 @@
 //! - Every co-worker may read any customer record unless the admin's read policy narrows it
 //!   (open collaboration: whoever takes the customer's call can help them).
 //! - A rep may change records they own, and records of accounts whose team they are on.
-//! - A manager may also change records owned by the co-workers they manage.
+//! - A manager may also change records owned by the co-workers they manage; a director manages
+//!   everyone (and so reads every team's records, reports and system events), without settings.
 
 use uuid::Uuid;
 
@@ -44,7 +45,7 @@ impl ReadPolicy {
 /// The owners whose records `actor` may read, or `None` for no restriction.
 pub fn readable_owners(actor: &Actor, policy: ReadPolicy) -> Option<Vec<Uuid>> {
     let me = actor.id()?;
-    if actor.role() == Role::Admin || policy == ReadPolicy::All {
+    if matches!(actor.role(), Role::Admin | Role::Director) || policy == ReadPolicy::All {
         return None;
     }
     let mut owners = vec![me];
@@ -73,7 +74,7 @@ pub fn may_edit(actor: &Actor, owner: Option<Uuid>, account_team: &[Uuid]) -> bo
     let Some(me) = actor.id() else { return true };
     match actor.role() {
         Role::Admin => true,
-        Role::Manager => {
+        Role::Manager | Role::Director => {
             owner == Some(me)
                 || owner.is_some_and(|o| actor.manages.contains(&o))
                 || account_team.contains(&me)
@@ -88,7 +89,7 @@ pub fn may_assign(actor: &Actor, owner: Uuid) -> bool {
     let Some(me) = actor.id() else { return true };
     match actor.role() {
         Role::Admin => true,
-        Role::Manager => owner == me || actor.manages.contains(&owner),
+        Role::Manager | Role::Director => owner == me || actor.manages.contains(&owner),
         Role::Rep => owner == me,
     }
 }

@@ -10,17 +10,21 @@ use crate::time::format_timestamp;
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Admin,
+    /// Sees every team's records, reports and system events, and acts as every team's manager;
+    /// does not change settings.
+    Director,
     Manager,
     Rep,
 }
 
 impl Role {
     /// Every role, in the order forms offer them.
-    pub const ALL: [Role; 3] = [Role::Rep, Role::Manager, Role::Admin];
+    pub const ALL: [Role; 4] = [Role::Rep, Role::Manager, Role::Director, Role::Admin];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Admin => "admin",
+            Role::Director => "director",
             Role::Manager => "manager",
             Role::Rep => "rep",
         }
@@ -28,9 +32,10 @@ impl Role {
     pub fn parse(s: &str) -> Result<Role, String> {
         match s.trim().to_lowercase().as_str() {
             "admin" => Ok(Role::Admin),
+            "director" => Ok(Role::Director),
             "manager" => Ok(Role::Manager),
             "rep" => Ok(Role::Rep),
-            other => Err(format!("'{other}' is not a role; use admin, manager or rep")),
+            other => Err(format!("'{other}' is not a role; use admin, director, manager or rep")),
         }
     }
 }
@@ -204,6 +209,11 @@ impl Actor {
             team_mates: Vec::new(),
         }
     }
+    /// The server's own scheduler (ending access when a last day is over), which acts as the
+    /// operator does.
+    pub fn scheduler() -> Actor {
+        Actor { user_agent: Some("holdfast scheduler".into()), ..Actor::operator() }
+    }
     pub fn id(&self) -> Option<Uuid> {
         self.coworker.as_ref().map(|c| c.id)
     }
@@ -212,6 +222,10 @@ impl Actor {
     }
     pub fn is_admin(&self) -> bool {
         self.role() == Role::Admin
+    }
+    /// Whether the actor leads people: a manager, a director, an admin or the operator.
+    pub fn leads(&self) -> bool {
+        self.role() != Role::Rep
     }
     /// Human description for messages and logs.
     pub fn describe(&self) -> String {

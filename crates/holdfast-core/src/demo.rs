@@ -366,7 +366,7 @@ impl<D: Database> Holdfast<D> {
         };
         let admin =
             add(("Alex", "Admin"), Role::Admin, Seniority::Individual, None, None, "Sales Operations & Security")?;
-        let director = add(("Diana", "Reyes"), Role::Manager, Seniority::Executive, None, None, "Sales Director")?;
+        let director = add(("Diana", "Reyes"), Role::Director, Seniority::Executive, None, None, "Sales Director")?;
         let teams = [("East", ("Marcus", "Bell")), ("West", ("Sara", "Lindqvist")), ("Enterprise", ("Tom", "Okoye"))];
         let mut reps = Vec::new();
         let mut managers = Vec::new();

@@ -157,7 +157,7 @@ pub fn role_default(role: Role) -> Limits {
             over_limit: OverLimit::Approval,
             watchlist: false,
         },
-        Role::Manager => Limits {
+        Role::Manager | Role::Director => Limits {
             export_rows: 10_000,
             daily_rows: 25_000,
             weekly_rows: 75_000,

@@ -9,6 +9,7 @@ pub mod audit;
 pub mod coverage;
 pub mod coworker;
 pub mod demo;
+pub mod departure;
 pub mod error;
 pub mod event;
 pub mod guard;

@@ -338,6 +338,7 @@ pub static TASKS: RecordKind = RecordKind {
         f("contact_id", FieldType::Ref(Kind::Contact), "Related contact"),
         f("deal_id", FieldType::Ref(Kind::Deal), "Related deal"),
         f("owner_id", FieldType::Ref(Kind::CoWorker), "Co-worker the task is assigned to"),
+        f("notes", LONG, "Notes, e.g. a drafted email"),
     ],
     owner_field: "owner_id",
     account_field: Some("account_id"),

@@ -5,6 +5,7 @@ use uuid::Uuid;
 
 use crate::audit::{Checkpoint, StoredEvent};
 use crate::coworker::{CoWorker, Team};
+use crate::departure::{CaseStatus, Departure};
 use crate::error::{CoreError, StorageError};
 use crate::event::{EventFilter, SystemEvent};
 use crate::guard::{Alert, AlertDelivery, AlertState, ExportRequest, ExportStatus};
@@ -75,9 +76,15 @@ pub struct Credential {
 
 /// Operations inside one transaction, by area. Each area is a trait of its own (implemented in
 /// its own file of holdfast-store); `Tx` is all of them, and what the services are handed.
-pub trait Tx: RecordStore + ReportStore + CoWorkerStore + SettingStore + EventLog + GuardStore {}
+pub trait Tx:
+    RecordStore + ReportStore + CoWorkerStore + SettingStore + EventLog + GuardStore + DepartureStore
+{
+}
 
-impl<T: RecordStore + ReportStore + CoWorkerStore + SettingStore + EventLog + GuardStore + ?Sized> Tx for T {}
+impl<T: RecordStore + ReportStore + CoWorkerStore + SettingStore + EventLog + GuardStore + DepartureStore + ?Sized> Tx
+    for T
+{
+}
 
 /// Customer records: accounts, contacts, leads, deals, contracts, activities and tasks.
 pub trait RecordStore {
@@ -225,6 +232,36 @@ pub trait GuardStore {
 }
 
 /// Deals in one pipeline stage and their total amount.
+/// Departure cases and the confidentiality notice's versions.
+pub trait DepartureStore {
+    fn insert_departure(&mut self, d: &Departure) -> StorageResult<()>;
+    /// Writes the case's status, steps, dates and closing time.
+    fn update_departure(&mut self, d: &Departure) -> StorageResult<()>;
+    fn get_departure(&mut self, id: Uuid) -> StorageResult<Option<Departure>>;
+    /// Cases, newest first, of these co-workers (all when `None`) in this status (any when `None`).
+    fn list_departures(
+        &mut self,
+        coworkers: Option<&[Uuid]>,
+        status: Option<CaseStatus>,
+    ) -> StorageResult<Vec<Departure>>;
+    /// Open cases whose access end has come (at or before `now`), locked for this transaction.
+    fn due_departures(&mut self, now: i64) -> StorageResult<Vec<Departure>>;
+    /// Keeps a text of the notice (once per text) and returns its version number.
+    fn keep_notice_version(&mut self, sha256: &str, text: &str, at: i64, by: Option<Uuid>) -> StorageResult<i64>;
+    /// Every version of the notice: number, SHA-256, text, when and by whom, oldest first.
+    fn notice_versions(&mut self) -> StorageResult<Vec<NoticeVersion>>;
+}
+
+/// One text the confidentiality notice has had.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoticeVersion {
+    pub version: i64,
+    pub sha256: String,
+    pub text: String,
+    pub published_at: i64,
+    pub published_by: Option<Uuid>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StageTotal<S = &'static str> {
     pub stage: S,

@@ -4,6 +4,7 @@
 mod codec;
 mod conn;
 mod coworkers;
+mod departures;
 mod error;
 mod event_log;
 mod guard;
@@ -30,6 +31,7 @@ use crate::sqlite::{SqliteConn, SqliteStore};
 /// The schema migrations, per backend, in order. Both lists must stay the same length.
 const COMMON_SQL: &str = include_str!("../migrations/common.sql");
 const COMMON_0002_SQL: &str = include_str!("../migrations/common_0002.sql");
+const COMMON_0007_SQL: &str = include_str!("../migrations/common_0007.sql");
 const SQLITE_MIGRATIONS: &[(&str, &str)] = &[
     ("0001_init", include_str!("../migrations/sqlite/0001_init.sql")),
     ("0002_checkpoints", include_str!("../migrations/sqlite/0002_checkpoints.sql")),
@@ -37,6 +39,7 @@ const SQLITE_MIGRATIONS: &[(&str, &str)] = &[
     ("0004_device_credentials", include_str!("../migrations/sqlite/0004_device_credentials.sql")),
     ("0005_password_must_change", include_str!("../migrations/sqlite/0005_password_must_change.sql")),
     ("0006_guard", include_str!("../migrations/sqlite/0006_guard.sql")),
+    ("0007_departures", include_str!("../migrations/sqlite/0007_departures.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(&str, &str)] = &[
     ("0001_init", include_str!("../migrations/postgres/0001_init.sql")),
@@ -45,6 +48,7 @@ const POSTGRES_MIGRATIONS: &[(&str, &str)] = &[
     ("0004_device_credentials", include_str!("../migrations/postgres/0004_device_credentials.sql")),
     ("0005_password_must_change", include_str!("../migrations/postgres/0005_password_must_change.sql")),
     ("0006_guard", include_str!("../migrations/postgres/0006_guard.sql")),
+    ("0007_departures", include_str!("../migrations/postgres/0007_departures.sql")),
 ];
 const _: () = assert!(SQLITE_MIGRATIONS.len() == POSTGRES_MIGRATIONS.len(), "both backends need the same migrations");
 
@@ -56,7 +60,10 @@ fn migration_text(backend: Backend, sql: &str) -> String {
         Backend::Sqlite => "rid INTEGER PRIMARY KEY,",
         Backend::Postgres => "",
     };
-    sql.replace("@COMMON@", COMMON_SQL).replace("@COMMON_0002@", COMMON_0002_SQL).replace("@ROWID@", rowid)
+    sql.replace("@COMMON@", COMMON_SQL)
+        .replace("@COMMON_0002@", COMMON_0002_SQL)
+        .replace("@DEPARTURES@", COMMON_0007_SQL)
+        .replace("@ROWID@", rowid)
 }
 
 /// Where the data lives, parsed from `--database`.
@@ -159,26 +166,13 @@ impl Store {
         match &self.engine {
             Engine::Sqlite(s) => {
                 let mut conn = s.writer.lock().map_err(|_| fail("lock", &"poisoned"))?;
-                let tx = conn
-                    .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-                    .map_err(|e| fail("start", &e))?;
-                tx.execute_batch("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)")
-                    .map_err(|e| fail("schema_migrations", &e))?;
-                let current: i64 = tx
-                    .query_row("SELECT coalesce(max(version), 0) FROM schema_migrations", [], |r| r.get(0))
-                    .map_err(|e| fail("read version", &e))?;
-                if current > SCHEMA_VERSION {
-                    return Err(StoreError::TooNew { found: current, known: SCHEMA_VERSION });
-                }
-                for (i, (name, sql)) in SQLITE_MIGRATIONS.iter().enumerate().skip(current as usize) {
-                    tx.execute_batch(&migration_text(Backend::Sqlite, sql)).map_err(|e| fail(name, &e))?;
-                    tx.execute(
-                        "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
-                        rusqlite::params![i as i64 + 1, name, jiff_now()],
-                    )
-                    .map_err(|e| fail(name, &e))?;
-                }
-                tx.commit().map_err(|e| fail("commit", &e))
+                // A migration that rebuilds a table others refer to (SQLite cannot alter a CHECK)
+                // runs with foreign keys off, as SQLite's documentation prescribes; they are
+                // checked before the commit and turned back on after it.
+                conn.execute_batch("PRAGMA foreign_keys=OFF").map_err(|e| fail("foreign keys off", &e))?;
+                let result = Self::migrate_sqlite(&mut conn, &fail);
+                conn.execute_batch("PRAGMA foreign_keys=ON").map_err(|e| fail("foreign keys on", &e))?;
+                result
             }
             Engine::Postgres(p) => {
                 let mut pc = p.take().map_err(|e| fail("connect", &e))?;
@@ -209,6 +203,37 @@ impl Store {
                 result
             }
         }
+    }
+
+    fn migrate_sqlite(
+        conn: &mut rusqlite::Connection,
+        fail: &dyn Fn(&str, &dyn std::fmt::Display) -> StoreError,
+    ) -> Result<(), StoreError> {
+        let tx =
+            conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(|e| fail("start", &e))?;
+        tx.execute_batch("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)")
+            .map_err(|e| fail("schema_migrations", &e))?;
+        let current: i64 = tx
+            .query_row("SELECT coalesce(max(version), 0) FROM schema_migrations", [], |r| r.get(0))
+            .map_err(|e| fail("read version", &e))?;
+        if current > SCHEMA_VERSION {
+            return Err(StoreError::TooNew { found: current, known: SCHEMA_VERSION });
+        }
+        for (i, (name, sql)) in SQLITE_MIGRATIONS.iter().enumerate().skip(current as usize) {
+            tx.execute_batch(&migration_text(Backend::Sqlite, sql)).map_err(|e| fail(name, &e))?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, ?3)",
+                rusqlite::params![i as i64 + 1, name, jiff_now()],
+            )
+            .map_err(|e| fail(name, &e))?;
+        }
+        let broken: i64 = tx
+            .query_row("SELECT count(*) FROM pragma_foreign_key_check", [], |r| r.get(0))
+            .map_err(|e| fail("foreign key check", &e))?;
+        if broken > 0 {
+            return Err(fail("foreign key check", &format!("{broken} rows refer to rows that do not exist")));
+        }
+        tx.commit().map_err(|e| fail("commit", &e))
     }
 
     /// Runs `f` with a raw connection in a transaction (committed if `commit` and `f` succeeds).

@@ -173,7 +173,24 @@ impl TestApp {
         assert_eq!(r.location, "/accounts");
         let session = r.cookies.iter().find(|c| c.starts_with("holdfast_session=")).expect("session cookie");
         assert!(session.contains("HttpOnly") && session.contains("SameSite=Lax"), "{session}");
-        r.cookie("holdfast_session").expect("session cookie")
+        let cookie = r.cookie("holdfast_session").expect("session cookie");
+        self.acknowledge_notice(&cookie).await;
+        cookie
+    }
+
+    /// Goes through the confidentiality notice a co-worker is shown at their first sign-in (or
+    /// while departing), as they would: opens it and presses the button. Nothing when none is
+    /// asked.
+    pub async fn acknowledge_notice(&self, cookie: &str) {
+        let home = self.send("GET", "/", cookie, None).await;
+        if !home.location.starts_with("/confidentiality") {
+            return;
+        }
+        let page = self.send("GET", "/confidentiality", cookie, None).await;
+        let sha = hidden(&page.body, "sha256");
+        let done =
+            self.post_form(cookie, "/confidentiality", "/confidentiality", &format!("sha256={sha}&next=%2F")).await;
+        assert_eq!(done.status, StatusCode::SEE_OTHER, "acknowledging the notice: {}", done.body);
     }
 
     /// Signs in through the API with email and password.

@@ -97,3 +97,27 @@ pub async fn deliver_alerts(services: AppState) {
         }
     }
 }
+
+/// How often the scheduler looks for departures whose last day is over.
+pub const DEPARTURE_TICK: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Ends access for departures whose last day is over, at start and then every
+/// [`DEPARTURE_TICK`], until the runtime stops. The due cases are read from the database, so a
+/// restart (or a server that was down on the day) loses nothing.
+pub async fn end_due_departures(services: AppState) {
+    let mut tick = tokio::time::interval(DEPARTURE_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let s = services.clone();
+        match tokio::task::spawn_blocking(move || s.end_due_departures()).await {
+            Ok(Ok(ended)) => {
+                for case in ended {
+                    tracing::info!("departure {}: the last day ({}) is over; access ended", case.id, case.last_day);
+                }
+            }
+            Ok(Err(e)) => tracing::warn!("ending due departures: {e}"),
+            Err(e) => tracing::warn!("the departure scheduler stopped unexpectedly: {e}"),
+        }
+    }
+}

@@ -206,6 +206,8 @@ pub struct CoWorkerBody {
     #[serde(default, with = "double_option")]
     title: Option<Option<String>>,
     password: Option<String>,
+    /// With `status: departed`: yes, they leave owning records (the refusal said how many).
+    confirm_owned_records: Option<bool>,
 }
 
 mod double_option {
@@ -265,6 +267,7 @@ pub async fn update_coworker(
         // A password an admin sets for someone is theirs to replace at the next sign-in.
         password_must_change: b.password.is_some(),
         password: b.password,
+        confirm_owned_records: b.confirm_owned_records.unwrap_or(false),
     };
     let c = blocking(move || s.update_coworker(&actor, &id, changes)).await?;
     Ok(axum::Json(c.to_json()))
@@ -478,7 +481,7 @@ pub struct BulkAssign {
 }
 
 fn outcome_json(o: &holdfast_core::service::BulkOutcome) -> Json {
-    json!({"operation": o.operation, "changed": o.changed, "skipped": o.skipped})
+    json!({"operation": o.operation, "changed": o.changed, "skipped": o.skipped, "along": o.along})
 }
 
 fn parse_ids(ids: &[String]) -> Result<Vec<Uuid>, ApiError> {
@@ -546,28 +549,6 @@ pub async fn export(
         Ok(file) => Ok(crate::guard_api::file_response(file)),
         Err(waiting) => Ok((StatusCode::ACCEPTED, axum::Json(waiting.to_json(s.now()))).into_response()),
     }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HandoverRequest {
-    to: String,
-}
-
-/// `POST /api/v1/coworkers/{id}/handover {"to": "id or email"}`: everything they own, one step.
-pub async fn handover(
-    State(s): State<AppState>,
-    Caller(actor): Caller,
-    Path(id): Path<String>,
-    JsonBody(body): JsonBody,
-) -> Result<J, ApiError> {
-    let req: HandoverRequest = serde_json::from_value(body).map_err(|e| body_error(&e))?;
-    let h = blocking(move || s.handover(&actor, &id, &req.to)).await?;
-    let per_kind: serde_json::Map<String, Json> =
-        h.per_kind.iter().map(|k| (k.plural.to_string(), json!(k.count))).collect();
-    Ok(axum::Json(
-        json!({"operation": h.operation, "changed": h.changed, "per_kind": per_kind, "from": h.from, "to": h.to}),
-    ))
 }
 
 #[derive(Deserialize, Default)]

@@ -5,6 +5,7 @@
 
 mod alert_delivery;
 mod api;
+mod departure_api;
 mod extract;
 mod guard_api;
 mod openapi;
@@ -24,7 +25,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-pub use alert_delivery::{HttpSender, deliver_alerts};
+pub use alert_delivery::{HttpSender, deliver_alerts, end_due_departures};
 pub use problem::ApiError;
 pub use state::{AppState, blocking};
 
@@ -109,7 +110,16 @@ pub(crate) fn api_operations() -> Vec<Operation> {
         op("/coworkers/{id}", "GET", api::coworker),
         op("/coworkers/{id}", "PATCH", api::update_coworker),
         op("/coworkers/{id}/events", "GET", api::coworker_events),
-        op("/coworkers/{id}/handover", "POST", api::handover),
+        op("/coworkers/{id}/handover", "POST", departure_api::handover),
+        op("/coworkers/{id}/departure", "POST", departure_api::start),
+        op("/departures", "GET", departure_api::list),
+        op("/departures/{id}", "GET", departure_api::one),
+        op("/departures/{id}/review", "POST", departure_api::review),
+        op("/departures/{id}/plan", "POST", departure_api::plan),
+        op("/departures/{id}/introductions", "POST", departure_api::introductions),
+        op("/departures/{id}/end-access", "POST", departure_api::end_access),
+        op("/departures/{id}/cancel", "POST", departure_api::cancel),
+        op("/bulk-operations", "GET", departure_api::bulk_operations),
         op("/coworkers/{id}/tokens", "GET", api::tokens),
         op("/coworkers/{id}/tokens", "POST", api::create_token),
         op("/coworkers/{id}/tokens/{token}", "DELETE", api::revoke_token),

@@ -109,6 +109,70 @@ fn declare_path_parameters(paths: &mut Map<String, Value>) {
     }
 }
 
+/// Departure cases, the handover by rule and the bulk operations list (docs/departures.md).
+fn departure_paths(paths: &mut Map<String, Value>) {
+    let errors = |ok: Value| {
+        let mut r = json!({"401": problem_ref(), "403": problem_ref(), "404": problem_ref(), "409": problem_ref(), "422": problem_ref()});
+        if let (Some(r), Some(ok)) = (r.as_object_mut(), ok.as_object()) {
+            r.extend(ok.clone());
+        }
+        r
+    };
+    let body = |required: &[&str], props: Value| json!({"required": true, "content": {"application/json": {"schema": {"type": "object", "required": required, "properties": props, "additionalProperties": false}}}});
+    let optional = |props: Value| json!({"required": false, "content": {"application/json": {"schema": {"type": "object", "properties": props, "additionalProperties": false}}}});
+    let case = json!({"description": "The case: id, coworker_id, status (open, closed, cancelled), reason, notice_date, last_day, access_ends_at, steps (who did each and when), notice_acknowledged, still_owned, value_not_handed_over, open_alerts, progress"});
+    let rule_props = json!({
+        "to": {"type": "string", "description": "One colleague (email or id) for everything; with rule picked, the colleague for the rest"},
+        "rule": {"enum": ["one", "round_robin", "team", "territory", "picked"]},
+        "recipients": {"type": "array", "items": {"type": "string"}, "description": "round_robin: the colleagues (emails)"},
+        "team": {"type": "string", "description": "team: the team whose active members share the book (the leaver's by default)"},
+        "territories": {"type": "object", "additionalProperties": {"type": "string"}, "description": "territory: account country to colleague, '*' for the rest"},
+        "accounts": {"type": "object", "additionalProperties": {"type": "string"}, "description": "picked: account id to colleague"},
+        "rest": {"type": "string", "description": "picked: the colleague for everything not picked"},
+        "dry_run": {"type": "boolean"}});
+    paths.insert("/api/v1/coworkers/{id}/departure".into(), json!({"post": {
+        "summary": "Record a departure: the co-worker becomes departing (a termination ends access at once) and a case opens",
+        "requestBody": body(&["last_day"], json!({"last_day": {"type": "string", "format": "date"}, "reason": {"enum": ["resignation", "termination", "retirement", "other"]},
+            "notice_date": {"type": "string", "format": "date"}, "destination": {"type": "string"}, "good_terms": {"type": "boolean"}})),
+        "responses": errors(json!({"201": case}))}}));
+    paths.insert("/api/v1/departures".into(), json!({"get": {"summary": "Departure cases: open ones, or all with all=true (managers see the people they manage)",
+        "parameters": [{"name": "all", "in": "query", "schema": {"type": "boolean"}}, {"name": "status", "in": "query", "schema": {"enum": ["open", "any"]}}],
+        "responses": errors(json!({"200": {"description": "items: cases"}}))}}));
+    paths.insert(
+        "/api/v1/departures/{id}".into(),
+        json!({"get": {"summary": "One departure case", "responses": errors(json!({"200": case}))}}),
+    );
+    paths.insert(
+        "/api/v1/departures/{id}/review".into(),
+        json!({"post": {"summary": "Mark the data review done (the 90-day report, alerts, evidence)",
+        "requestBody": optional(json!({"note": {"type": "string"}})), "responses": errors(json!({"200": case}))}}),
+    );
+    paths.insert("/api/v1/departures/{id}/plan".into(), json!({"post": {"summary": "Record the transition plan and preview it (counts and value per recipient)",
+        "requestBody": body(&[], rule_props.clone()), "responses": errors(json!({"200": {"description": "per_recipient, value_per_recipient, total"}}))}}));
+    paths.insert(
+        "/api/v1/departures/{id}/introductions".into(),
+        json!({"post": {"summary": "Introduction and check-in tasks for the key accounts handed over",
+        "responses": errors(json!({"200": {"description": "accounts, tasks"}}))}}),
+    );
+    paths.insert(
+        "/api/v1/departures/{id}/end-access".into(),
+        json!({"post": {"summary": "End the co-worker's access now: departed, every session and token ended",
+        "responses": errors(json!({"200": case}))}}),
+    );
+    paths.insert(
+        "/api/v1/departures/{id}/cancel".into(),
+        json!({"post": {"summary": "Call the case off: the co-worker stays",
+        "requestBody": optional(json!({"reason": {"type": "string"}})), "responses": errors(json!({"200": case}))}}),
+    );
+    paths.insert("/api/v1/coworkers/{id}/handover".into(), json!({"post": {
+        "summary": "Hand everything a co-worker owns to one colleague, or share it by rule; an account moves with its contacts, deals, contracts and tasks; one step, undoable. With dry_run, what would move and nothing changes",
+        "requestBody": body(&[], rule_props),
+        "responses": errors(json!({"200": {"description": "dry run: per_recipient {email: {kind: count}}, value_per_recipient, total; else operation, changed, per_kind, per_recipient, from, to"}}))}}));
+    paths.insert("/api/v1/bulk-operations".into(), json!({"get": {"summary": "Bulk changes and handovers, newest first, with undoable (not undone, and some record still as it left it)",
+        "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer"}}],
+        "responses": errors(json!({"200": {"description": "items: id, action, by, at, records, per_kind, from, to, undone, undoable"}}))}}));
+}
+
 /// Exports, approvals, alerts, policies and the confidentiality notice (docs/guard.md).
 fn guard_paths(paths: &mut Map<String, Value>) {
     let errors = |ok: Value| {
@@ -227,13 +291,6 @@ pub fn document() -> Value {
             "responses": {"204": {"description": "Changed"}, "401": problem_ref(), "422": problem_ref(), "429": problem_ref()}}}),
     );
     paths.insert(
-        "/api/v1/coworkers/{id}/handover".into(),
-        json!({"post": {"summary": "Hand everything a co-worker owns (accounts, contacts, leads, deals, contracts, tasks) to another in one step; undoable",
-            "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["to"],
-                "properties": {"to": {"type": "string", "description": "Co-worker id or email"}}}}}},
-            "responses": {"200": {"description": "operation, changed, per_kind, from, to"}, "403": problem_ref(), "422": problem_ref()}}}),
-    );
-    paths.insert(
         "/api/v1/bulk-operations/{id}/undo".into(),
         simple("Undo a bulk change where nobody has changed the records since (once; its author or an admin)", "post"),
     );
@@ -242,10 +299,11 @@ pub fn document() -> Value {
         "responses": {"201": {"description": "Signed in"}, "401": problem_ref(), "429": problem_ref()}}}));
     paths.insert("/api/v1/me".into(), simple("The signed-in co-worker", "get"));
     let body = |required: &[&str], props: Value| json!({"required": true, "content": {"application/json": {"schema": {"type": "object", "required": required, "properties": props}}}});
-    let coworker_props = json!({"email": {"type": "string"}, "name": {"type": "string"}, "role": {"enum": ["admin", "manager", "rep"]},
+    let coworker_props = json!({"email": {"type": "string"}, "name": {"type": "string"}, "role": {"enum": ["admin", "director", "manager", "rep"]},
         "status": {"enum": ["active", "departing", "suspended", "departed"]}, "seniority": {"enum": ["individual", "manager", "executive"]},
         "team": {"type": ["string", "null"]}, "manager": {"type": ["string", "null"]}, "title": {"type": ["string", "null"]},
-        "password": {"type": "string", "minLength": 10}});
+        "password": {"type": "string", "minLength": 10},
+        "confirm_owned_records": {"type": "boolean", "description": "With status departed: they leave owning records (without it that is refused, saying how many)"}});
     let mut directory = simple("The co-worker directory", "get");
     directory["post"] = json!({"summary": "Add a co-worker (admins)", "requestBody": body(&["email", "name", "role"], coworker_props.clone()),
         "responses": {"201": {"description": "The co-worker"}, "403": problem_ref(), "409": problem_ref(), "422": problem_ref()}});
@@ -303,6 +361,7 @@ pub fn document() -> Value {
     paths.insert("/api/v1/imports/contacts".into(), json!({"post": {"summary": "Import contacts from CSV (HubSpot, Salesforce or Holdfast columns); ?dry_run=true reports without writing",
         "requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}}, "responses": {"200": {"description": "Import report"}, "422": problem_ref()}}}));
     guard_paths(&mut paths);
+    departure_paths(&mut paths);
     declare_path_parameters(&mut paths);
     json!({
         "openapi": "3.1.0",

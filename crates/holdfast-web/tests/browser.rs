@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use holdfast_core::coworker::Role;
-use holdfast_core::record::{ACCOUNTS, CONTACTS};
+use holdfast_core::record::{ACCOUNTS, CONTACTS, DEALS, TASKS};
 use holdfast_testing::web::TestApp;
 use holdfast_testing::{TestDb, add_named, each_backend};
 use serde_json::json;
@@ -139,6 +139,11 @@ async fn sign_in(c: &Client, base: &str, email: &str) -> Step {
     if url.path() == "/login" {
         return Err("still on the sign-in page after signing in".into());
     }
+    // The confidentiality notice at the first sign-in (and while departing): read and accept.
+    if url.path() == "/confidentiality" {
+        c.find(Locator::Css("form[action='/confidentiality'] button")).await.map_err(e)?.click().await.map_err(e)?;
+        wait_for(c, "header.top").await?;
+    }
     Ok(())
 }
 
@@ -227,10 +232,163 @@ async fn journeys(c: &Client, base: &str, account: &str) -> Step {
         .await
         .map_err(e)?;
     c.find(Locator::Css("button[value=assign]")).await.map_err(e)?.click().await.map_err(e)?;
-    page_has(c, "Handed account to Alex Admin.").await?;
+    page_has(c, "Handed account to Alex Admin with the 2 contacts, deals, contracts and tasks under it").await?;
     c.find(Locator::Css(".notice button")).await.map_err(e)?.click().await.map_err(e)?;
-    page_has(c, "Undone: put back account.").await?;
+    page_has(c, "Undone: put back 3 records.").await?;
     Ok(())
+}
+
+/// A leaver with four accounts (each with a contact, a deal and a task) and two colleagues.
+fn seeded_departure(db: TestDb) -> (TestApp, String) {
+    let app = TestApp::new(db);
+    let leaver = app.with(|services| {
+        for (email, name, role) in [
+            ("admin@example.com", "Alex Admin", Role::Admin),
+            ("lena@example.com", "Lena Leaver", Role::Rep),
+            ("hannah@example.com", "Hannah Heir", Role::Rep),
+            ("mia@example.com", "Mia Mate", Role::Rep),
+        ] {
+            add_named(services, email, name, role, Some("East"), None);
+        }
+        let lena = services.actor_for("lena@example.com").expect("leaver");
+        for (i, name) in ["Acme", "Globex", "Initech", "Umbrella"].iter().enumerate() {
+            let a = services
+                .create_record(&lena, &ACCOUNTS, &json!({"name": name, "annual_value": 10_000 * (i + 1)}))
+                .expect("account");
+            let at = a.id.to_string();
+            services
+                .create_record(&lena, &CONTACTS, &json!({"account_id": at, "first_name": format!("Pat {name}")}))
+                .expect("contact");
+            services
+                .create_record(
+                    &lena,
+                    &DEALS,
+                    &json!({"account_id": at, "name": format!("{name} renewal"), "amount": 5000}),
+                )
+                .expect("deal");
+            services
+                .create_record(&lena, &TASKS, &json!({"account_id": at, "title": format!("Call {name}")}))
+                .expect("task");
+        }
+        lena.id().expect("id").to_string()
+    });
+    (app, leaver)
+}
+
+async fn click(c: &Client, css: &str) -> Step {
+    wait_for(c, css).await?.click().await.map_err(e)
+}
+
+/// Clicks a button whose form asks first, and says yes.
+async fn click_and_confirm(c: &Client, css: &str) -> Step {
+    click(c, css).await?;
+    c.accept_alert().await.map_err(e)
+}
+
+async fn sign_out(c: &Client) -> Step {
+    click(c, "form.signout button").await?;
+    wait_for(c, "input[name=email]").await.map(drop)
+}
+
+/// The whole departure case, as the admin and the leaver would walk it.
+async fn departure_case(c: &Client, base: &str, leaver: &str) -> Step {
+    // The admin records the departure from the leaver's profile.
+    sign_in(c, base, "admin@example.com").await?;
+    c.goto(&format!("{base}/coworkers/{leaver}/edit")).await.map_err(e)?;
+    wait_for(c, "form.departure-form").await?;
+    c.execute("document.querySelector('form.departure-form input[name=last_day]').value = '2099-06-30';", vec![])
+        .await
+        .map_err(e)?;
+    click(c, "form.departure-form button[type=submit]").await?;
+    page_has(c, "Departure recorded").await?;
+    sign_out(c).await?;
+
+    // The leaver signs in and is shown the notice first; sign_in accepts it.
+    sign_in(c, base, "lena@example.com").await?;
+    sign_out(c).await?;
+
+    // The admin reviews and plans round-robin to two reps, previews and applies.
+    sign_in(c, base, "admin@example.com").await?;
+    c.goto(&format!("{base}/departures")).await.map_err(e)?;
+    click(c, "table.list a").await?;
+    page_has(c, "Lena Leaver acknowledged version 1").await?;
+    click(c, "form[action$='/review'] button").await?;
+    page_has(c, "Marked reviewed.").await?;
+    click(c, "input[name=recipients][value='hannah@example.com']").await?;
+    click(c, "input[name=recipients][value='mia@example.com']").await?;
+    click(c, "form[action$='/plan'] button[type=submit]").await?;
+    page_has(c, "Preview: 16 records").await?;
+    page_has(c, "Hannah Heir").await?;
+    click_and_confirm(c, "form[action$='/apply'] button").await?;
+    page_has(c, "Handed over.").await?;
+
+    // Undo from the Bulk operations page, then apply the saved plan again.
+    c.goto(&format!("{base}/bulk-operations")).await.map_err(e)?;
+    click_and_confirm(c, "form[action$='/undo'] button").await?;
+    page_has(c, "Undone: put back 16 records.").await?;
+    c.goto(&format!("{base}/departures")).await.map_err(e)?;
+    click(c, "table.list a").await?;
+    page_lacks(c, "Undo the transfer").await?;
+    click(c, "form[action$='/plan'] button[type=submit]").await?;
+    page_has(c, "Preview: 16 records").await?;
+    click_and_confirm(c, "form[action$='/apply'] button").await?;
+    page_has(c, "Handed over.").await?;
+    click(c, "form[action$='/introductions'] button").await?;
+    page_has(c, "Introduction tasks created").await?;
+
+    // The last day: access ends (here by hand; the scheduler does it when the day is over).
+    click_and_confirm(c, "form[action$='/end-access'] button").await?;
+    page_has(c, "Access ended").await?;
+    // The introductions Lena did not make before she left stay with her: hand them on.
+    page_has(c, "still owns 4 tasks").await?;
+    click(c, "input[name=rule][value=one]").await?;
+    wait_for(c, "select[name=to]").await?.select_by_value("hannah@example.com").await.map_err(e)?;
+    click(c, "form[action$='/plan'] button[type=submit]").await?;
+    page_has(c, "Preview: 4 records").await?;
+    click_and_confirm(c, "form[action$='/apply'] button").await?;
+    page_has(c, "case <b>closed</b>").await?;
+    sign_out(c).await?;
+    c.goto(&format!("{base}/login")).await.map_err(e)?;
+    wait_for(c, "input[name=email]").await?.send_keys("lena@example.com").await.map_err(e)?;
+    c.find(Locator::Css("input[name=password]"))
+        .await
+        .map_err(e)?
+        .send_keys("correct horse battery")
+        .await
+        .map_err(e)?;
+    click(c, "button[type=submit]").await?;
+    wait_for(c, "input[name=email]").await?;
+    if c.current_url().await.map_err(e)?.path() != "/login" {
+        return Err("the leaver could still sign in after their last day".into());
+    }
+    Ok(())
+}
+
+/// Closes the browser session; a failed journey first leaves a screenshot and fails the test.
+async fn finish(c: Client, result: Step, journey: &str, backend: &str) {
+    if let Err(problem) = &result {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/browser-failures");
+        let _ = std::fs::create_dir_all(&dir);
+        let file = dir.join(format!("{journey}-{backend}.png"));
+        if let Ok(png) = c.screenshot().await {
+            let _ = std::fs::write(&file, png);
+        }
+        let _ = c.close().await;
+        panic!("{problem} on {backend}: screenshot in {}", file.display());
+    }
+    let _ = c.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_departure_case_in_a_real_browser() {
+    let Some(driver) = start_driver() else { return };
+    for db in each_backend() {
+        let (app, leaver) = seeded_departure(db);
+        let base = format!("http://{}", app.serve().await);
+        let c = browser(&driver).await;
+        let result = departure_case(&c, &base, &leaver).await;
+        finish(c, result, "departure", app.db.backend).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -241,16 +399,6 @@ async fn main_journeys_in_a_real_browser() {
         let base = format!("http://{}", app.serve().await);
         let c = browser(&driver).await;
         let result = journeys(&c, &base, &account).await;
-        if let Err(problem) = &result {
-            let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/browser-failures");
-            let _ = std::fs::create_dir_all(&dir);
-            let file = dir.join(format!("journeys-{}.png", app.db.backend));
-            if let Ok(png) = c.screenshot().await {
-                let _ = std::fs::write(&file, png);
-            }
-            let _ = c.close().await;
-            panic!("{} on {}: screenshot in {}", problem, app.db.backend, file.display());
-        }
-        let _ = c.close().await;
+        finish(c, result, "journeys", app.db.backend).await;
     }
 }

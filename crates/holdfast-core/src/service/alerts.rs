@@ -68,7 +68,7 @@ pub struct DeliveryRound {
     pub failed: usize,
 }
 
-/// Who is mailed about an alert on `about`: every admin and every manager above them (not
+/// Who is mailed about an alert on `about`: every admin and director, every manager above them (not
 /// themselves, and nobody who can no longer sign in).
 fn alert_recipients(tx: &mut dyn Tx, about: Uuid) -> Result<Vec<String>, CoreError> {
     let org = super::OrgChart { coworkers: tx.list_coworkers()?, teams: tx.list_teams()? };
@@ -76,7 +76,10 @@ fn alert_recipients(tx: &mut dyn Tx, about: Uuid) -> Result<Vec<String>, CoreErr
         .coworkers
         .iter()
         .filter(|c| c.id != about && c.status.may_sign_in())
-        .filter(|c| c.role == Role::Admin || (c.role == Role::Manager && org.managed_by(c.id).contains(&about)))
+        .filter(|c| {
+            c.role == Role::Admin
+                || (matches!(c.role, Role::Manager | Role::Director) && org.managed_by(c.id).contains(&about))
+        })
         .map(|c| c.email.clone())
         .collect())
 }
@@ -192,7 +195,7 @@ impl<D: Database> Holdfast<D> {
     fn alert_scope(&self, actor: &Actor) -> Result<Option<Vec<Uuid>>, CoreError> {
         match actor.role() {
             Role::Admin => Ok(None),
-            Role::Manager => Ok(Some(actor.manages.clone())),
+            Role::Manager | Role::Director => Ok(Some(actor.manages.clone())),
             Role::Rep => Err(CoreError::forbidden("alerts are for managers and admins")),
         }
     }

@@ -8,14 +8,17 @@
 //!
 //! Exports are in `exports.rs`: one service for every channel.
 
+use std::collections::{BTreeMap, HashMap};
+
 use serde_json::{Value as Json, json};
 use uuid::Uuid;
 
 use super::{Holdfast, append_events};
-use crate::coworker::Actor;
+use crate::coworker::{Actor, CoWorker, Status};
+use crate::departure;
 use crate::error::CoreError;
 use crate::event::{EventFilter, NewEvent, action};
-use crate::record::{self, Changes, RecordKind, Value};
+use crate::record::{self, Changes, Record, RecordKind, Value};
 use crate::storage::Database;
 
 /// Most records one bulk operation or one export may name.
@@ -23,6 +26,51 @@ pub const BULK_MAX: usize = 1_000;
 /// Most rows one export may carry (exports stream through a temporary file in constant memory;
 /// the co-worker's policy is what limits them in practice).
 pub const EXPORT_MAX: u32 = 2_000_000;
+
+/// Records to move, per kind: each record's id and its new owner.
+type Moves = Vec<(&'static RecordKind, Vec<(Uuid, Uuid)>)>;
+
+/// A bulk change or handover, as the Bulk operations page lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BulkOperation {
+    pub id: Uuid,
+    /// `bulk.update` or `coworker.handover`.
+    pub action: String,
+    pub by: Option<Uuid>,
+    pub at: i64,
+    pub records: i64,
+    /// Records per kind (plural).
+    pub per_kind: Vec<KindCount>,
+    /// For a handover: whose records.
+    pub from: Option<Uuid>,
+    /// Who got the records.
+    pub to: Vec<Uuid>,
+    /// When it was undone, if it was.
+    pub undone_at: Option<i64>,
+    /// Not undone, the actor may undo it, and some record is still as the operation left it.
+    pub undoable: bool,
+}
+
+impl BulkOperation {
+    pub fn to_json(&self) -> Json {
+        let per_kind: serde_json::Map<String, Json> =
+            self.per_kind.iter().map(|k| (k.plural.to_string(), json!(k.count))).collect();
+        json!({
+            "id": self.id,
+            "operation": self.id,
+            "action": self.action,
+            "by": self.by,
+            "at": crate::time::format_timestamp(self.at),
+            "records": self.records,
+            "per_kind": per_kind,
+            "from": self.from,
+            "to": self.to,
+            "undone_at": self.undone_at.map(crate::time::format_timestamp),
+            "undone": self.undone_at.is_some(),
+            "undoable": self.undoable,
+        })
+    }
+}
 
 /// What a bulk operation (or its undo) did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,6 +81,9 @@ pub struct BulkOutcome {
     pub changed: usize,
     /// Records left as they were: already so, or (for an undo) changed again since.
     pub skipped: usize,
+    /// Records that moved with the accounts picked: what hangs under each account (contacts,
+    /// deals, contracts, tasks) that its previous owner owned.
+    pub along: usize,
 }
 
 /// The kinds of record a handover moves. Activities stay with whoever logged them: they are the
@@ -55,9 +106,11 @@ pub struct Handover {
     pub changed: usize,
     /// Records handed over, per kind (plural), in the order of `record::ALL_KINDS`.
     pub per_kind: Vec<KindCount>,
-    /// Names of the co-workers it went from and to.
+    /// Names of the co-workers it went from and to (several joined with "and").
     pub from: String,
     pub to: String,
+    /// Records per recipient's email, per kind (plural).
+    pub per_recipient: BTreeMap<String, BTreeMap<&'static str, usize>>,
 }
 
 /// How many records of one kind an operation touched.
@@ -69,7 +122,9 @@ pub struct KindCount {
 }
 
 impl<D: Database> Holdfast<D> {
-    /// Hands the given records to `owner` (a co-worker's id or email) in one step.
+    /// Hands the given records to `owner` (a co-worker's id or email) in one step. Accounts move
+    /// with what hangs under them that their previous owner owns (contacts, deals, contracts,
+    /// tasks), so an account is never split from its records.
     pub fn bulk_assign(
         &self,
         actor: &Actor,
@@ -85,8 +140,19 @@ impl<D: Database> Holdfast<D> {
                 self.db.write(|tx| {
                     let owner = self.resolve_coworker(tx, "owner", owner)?.id;
                     let picked = ids.len();
-                    let done = self.reassign(tx, actor, vec![(kind, ids)], owner, None)?;
-                    Ok(BulkOutcome { operation: done.operation, changed: done.changed, skipped: picked - done.changed })
+                    let mut moves = vec![(kind, ids.iter().map(|id| (*id, owner)).collect::<Vec<_>>())];
+                    if kind.kind == record::Kind::Account {
+                        moves.extend(records_under_accounts(tx, &ids, owner)?);
+                    }
+                    let done = self.reassign(tx, actor, moves, None)?;
+                    let accounts_changed =
+                        done.per_kind.iter().find(|k| k.plural == kind.plural).map_or(0, |k| k.count);
+                    Ok(BulkOutcome {
+                        operation: done.operation,
+                        changed: accounts_changed,
+                        skipped: picked - accounts_changed,
+                        along: done.changed - accounts_changed,
+                    })
                 })
             },
         )
@@ -98,83 +164,228 @@ impl<D: Database> Holdfast<D> {
         self.db.read(|tx| HANDED_OVER.iter().map(|k| Ok((*k, tx.count_owned(k, target.id)?))).collect())
     }
 
-    /// A handover: every live record `from` owns (of the kinds in [`HANDED_OVER`]) goes to `to` in one transaction
-    /// (one refused record changes nothing), recorded as one `coworker.handover` event that an
-    /// undo can reverse. For a co-worker who is leaving, or moving to other work.
+    /// A handover of everything `from` owns to one colleague (see [`Self::handover_by`]).
     pub fn handover(&self, actor: &Actor, from: &str, to: &str) -> Result<Handover, CoreError> {
+        self.handover_by(actor, from, &HandoverRule::One(to.to_string()))
+    }
+
+    /// What a handover by `rule` would do, changing nothing: records and value per recipient.
+    pub fn preview_handover(
+        &self,
+        actor: &Actor,
+        from: &str,
+        rule: &HandoverRule,
+    ) -> Result<HandoverPreview, CoreError> {
+        let leaver = self.coworker_for_review(actor, from)?;
         self.noting_refusals(
             actor,
-            || format!("hand everything {from} owns to {to}"),
+            || format!("preview a handover of what {from} owns"),
+            || {
+                self.db.read(|tx| {
+                    let planned = self.plan_in(tx, &leaver.email, rule)?;
+                    Ok(planned.preview())
+                })
+            },
+        )
+    }
+
+    /// A handover: every live record `from` owns (of the kinds in [`HANDED_OVER`]) goes to the
+    /// colleagues `rule` names, in one transaction (one refused record changes nothing), recorded
+    /// as one `coworker.handover` event that an undo can reverse. An account takes with it what
+    /// hangs under it. Only active co-workers may take records. When `from` has an open departure
+    /// case, its plan and transfer steps are recorded in the same transaction.
+    pub fn handover_by(&self, actor: &Actor, from: &str, rule: &HandoverRule) -> Result<Handover, CoreError> {
+        self.noting_refusals(
+            actor,
+            || format!("hand everything {from} owns to {}", rule.describe()),
             || {
                 self.db.write(|tx| {
-                    let from = self.resolve_coworker(tx, "from", from)?;
-                    let to = self.resolve_coworker(tx, "to", to)?;
-                    if from.id == to.id {
-                        return Err(CoreError::invalid("to", "hand over to someone else than the co-worker leaving"));
-                    }
-                    if !to.status.may_sign_in() {
-                        return Err(CoreError::invalid(
-                            "to",
-                            format!("{} is {} and cannot take over customers", to.name, to.status.as_str()),
-                        ));
-                    }
-                    let mut targets = Vec::new();
-                    for kind in HANDED_OVER.iter().copied() {
-                        let query = crate::storage::RecordQuery {
-                            filters: vec![(kind.owner_field, Value::Text(from.id.to_string()))],
-                            sort: "created_at",
-                            limit: u32::MAX - 1,
-                            ..Default::default()
-                        };
-                        let ids: Vec<Uuid> = tx.list_records(kind, &query)?.iter().map(|r| r.id).collect();
-                        if !ids.is_empty() {
-                            targets.push((kind, ids));
+                    let planned = self.plan_in(tx, from, rule)?;
+                    let preview = planned.preview();
+                    let mut grouped: Moves = Vec::new();
+                    for m in &planned.moves {
+                        match grouped.iter_mut().find(|(k, _)| k.name == m.kind.name) {
+                            Some((_, v)) => v.push((m.id, m.to)),
+                            None => grouped.push((m.kind, vec![(m.id, m.to)])),
                         }
                     }
-                    let done = self.reassign(tx, actor, targets, to.id, Some(from.id))?;
+                    let done = self.reassign(tx, actor, grouped, Some(planned.from.id))?;
+                    let names: Vec<String> = planned
+                        .recipients
+                        .iter()
+                        .filter(|r| preview.per_recipient.contains_key(&r.email))
+                        .map(|r| r.name.clone())
+                        .collect();
+                    self.note_transfer(tx, actor, planned.from.id, done.operation, rule, &preview)?;
                     Ok(Handover {
                         operation: done.operation,
                         changed: done.changed,
                         per_kind: done.per_kind,
-                        from: from.name,
-                        to: to.name,
+                        from: planned.from.name,
+                        to: if names.is_empty() { "nobody".into() } else { names.join(" and ") },
+                        per_recipient: preview.per_recipient,
                     })
                 })
             },
         )
     }
 
-    /// Gives every listed record to `owner` inside `tx`, appending one `record.update` per record
-    /// and one event for the operation (`coworker.handover` when `from` is given, else
-    /// `bulk.update`) that keeps what each record held before. Returns the operation's id, how
-    /// many records changed, and how many of each kind.
+    /// Works out a handover inside `tx`: the leaver, the colleagues who may take records, and
+    /// each record's move.
+    fn plan_in(&self, tx: &mut dyn crate::storage::Tx, from: &str, rule: &HandoverRule) -> Result<Planned, CoreError> {
+        let from = self.resolve_coworker(tx, "from", from)?;
+        let eligible = |tx: &mut dyn crate::storage::Tx, field: &str, who: &str| -> Result<CoWorker, CoreError> {
+            let c = self.resolve_coworker(tx, field, who)?;
+            if c.id == from.id {
+                return Err(CoreError::invalid(field, "hand over to someone else than the co-worker leaving"));
+            }
+            if c.status != Status::Active {
+                return Err(CoreError::invalid(
+                    field,
+                    format!(
+                        "{} is {} and cannot take over customers; pick an active colleague",
+                        c.name,
+                        c.status.as_str()
+                    ),
+                ));
+            }
+            Ok(c)
+        };
+        let mut recipients: Vec<CoWorker> = Vec::new();
+        let add = |c: CoWorker, recipients: &mut Vec<CoWorker>| {
+            if !recipients.iter().any(|r| r.id == c.id) {
+                recipients.push(c);
+            }
+        };
+        let core_rule = match rule {
+            HandoverRule::One(to) => {
+                let c = eligible(tx, "to", to)?;
+                let id = c.id;
+                add(c, &mut recipients);
+                departure::Rule::One(id)
+            }
+            HandoverRule::RoundRobin(names) => {
+                for n in names {
+                    let c = eligible(tx, "recipients", n)?;
+                    add(c, &mut recipients);
+                }
+                departure::Rule::RoundRobin
+            }
+            HandoverRule::Team(team) => {
+                let team_id = match team {
+                    Some(name) => Some(
+                        tx.list_teams()?
+                            .into_iter()
+                            .find(|t| t.name.eq_ignore_ascii_case(name.trim()))
+                            .ok_or_else(|| CoreError::invalid("team", format!("there is no team called '{name}'")))?
+                            .id,
+                    ),
+                    None => from.team_id,
+                };
+                let Some(team_id) = team_id else {
+                    return Err(CoreError::invalid("team", format!("{} is in no team; name one", from.name)));
+                };
+                for c in tx.list_coworkers()? {
+                    if c.team_id == Some(team_id) && c.id != from.id && c.status == Status::Active {
+                        add(c, &mut recipients);
+                    }
+                }
+                departure::Rule::RoundRobin
+            }
+            HandoverRule::Territory(map) => {
+                let mut by_country = BTreeMap::new();
+                for (country, who) in map {
+                    let c = eligible(tx, "territories", who)?;
+                    by_country.insert(country.trim().to_lowercase(), c.id);
+                    add(c, &mut recipients);
+                }
+                departure::Rule::Territory(by_country)
+            }
+            HandoverRule::Picked { accounts, rest } => {
+                let mut picked = HashMap::new();
+                for (account, who) in accounts {
+                    let c = eligible(tx, "accounts", who)?;
+                    picked.insert(*account, c.id);
+                    add(c, &mut recipients);
+                }
+                let rest = match rest {
+                    Some(who) => {
+                        let c = eligible(tx, "rest", who)?;
+                        let id = c.id;
+                        add(c, &mut recipients);
+                        Some(id)
+                    }
+                    None => None,
+                };
+                departure::Rule::Picked { accounts: picked, rest }
+            }
+        };
+        if recipients.is_empty() {
+            return Err(CoreError::invalid("recipients", "name at least one active colleague to take over"));
+        }
+        let mut owned = Vec::new();
+        for kind in HANDED_OVER.iter().copied() {
+            let query = crate::storage::RecordQuery {
+                filters: vec![(kind.owner_field, Value::Text(from.id.to_string()))],
+                sort: "created_at",
+                limit: u32::MAX - 1,
+                ..Default::default()
+            };
+            let records = tx.list_records(kind, &query)?;
+            if !records.is_empty() {
+                owned.push((kind, records));
+            }
+        }
+        let mut books = Vec::new();
+        for r in &recipients {
+            books.push(departure::Recipient { id: r.id, book: tx.count_owned(&record::ACCOUNTS, r.id)? });
+        }
+        let moves = departure::plan(&core_rule, &books, &owned).map_err(|e| CoreError::invalid(e.field, e.message))?;
+        Ok(Planned { from, recipients, moves, owned })
+    }
+
+    /// Gives each listed record to its new owner inside `tx`, appending one `record.update` per
+    /// record and one event for the operation (`coworker.handover` when `from` is given, else
+    /// `bulk.update`) that keeps what each record held before (and, when the records went to
+    /// several owners, what each got). Returns the operation's id, how many records changed, and
+    /// how many of each kind.
     fn reassign(
         &self,
         tx: &mut dyn crate::storage::Tx,
         actor: &Actor,
-        targets: Vec<(&'static RecordKind, Vec<Uuid>)>,
-        owner: Uuid,
+        targets: Moves,
         from: Option<Uuid>,
     ) -> Result<Reassigned, CoreError> {
         let operation = crate::id::new_id();
         let mut events = Vec::new();
         let mut before = serde_json::Map::new();
+        let mut after = serde_json::Map::new();
+        let mut owners: Vec<Uuid> = Vec::new();
         let mut per_kind = Vec::new();
-        for (kind, ids) in targets {
-            let mut changes = Changes::default();
-            changes.fields.insert(kind.owner_field, Value::Text(owner.to_string()));
+        for (kind, moves) in targets {
             let mut was = serde_json::Map::new();
-            for id in ids {
+            let mut now = serde_json::Map::new();
+            for (id, owner) in moves {
+                let mut changes = Changes::default();
+                changes.fields.insert(kind.owner_field, Value::Text(owner.to_string()));
                 let applied =
                     self.apply_changes(tx, actor, kind, id, &changes).map_err(|e| name_record(e, kind, id))?;
                 if let Some(event) = applied.event {
                     was.insert(id.to_string(), json!(applied.before.owner(kind)));
+                    now.insert(id.to_string(), json!(owner));
+                    if !owners.contains(&owner) {
+                        owners.push(owner);
+                    }
                     events.push(event.detail("operation", json!(operation)));
                 }
             }
             if !was.is_empty() {
-                per_kind.push(KindCount { plural: kind.plural, count: was.len() });
-                before.insert(kind.name.into(), Json::Object(was));
+                match per_kind.iter_mut().find(|k: &&mut KindCount| k.plural == kind.plural) {
+                    Some(k) => k.count += was.len(),
+                    None => per_kind.push(KindCount { plural: kind.plural, count: was.len() }),
+                }
+                merge(&mut before, kind.name, was);
+                merge(&mut after, kind.name, now);
             }
         }
         let changed = events.len();
@@ -183,14 +394,83 @@ impl<D: Database> Holdfast<D> {
                 .object("bulk_operation", operation)
                 .rows(changed)
                 .detail("field", json!("owner_id"))
-                .detail("to", json!(owner))
                 .detail("before", Json::Object(before));
+        event = match owners.as_slice() {
+            [one] => event.detail("to", json!(one)),
+            _ => {
+                event.detail("to", Json::Null).detail("recipients", json!(owners)).detail("after", Json::Object(after))
+            }
+        };
         if let Some(from) = from {
             event = event.detail("from", json!(from));
         }
         events.push(event);
         append_events(tx, events)?;
         Ok(Reassigned { operation, changed, per_kind })
+    }
+
+    /// Bulk changes and handovers, newest first: every one for admins and directors, their own
+    /// for everyone else.
+    pub fn list_bulk_operations(&self, actor: &Actor, limit: usize) -> Result<Vec<BulkOperation>, CoreError> {
+        let everyone = actor.is_admin() || actor.role() == crate::coworker::Role::Director;
+        self.db.read(|tx| {
+            // Everyone's bulk events, so that an undo by someone else (an admin) is seen too.
+            let filter = EventFilter {
+                object_type: Some("bulk_operation".into()),
+                limit: if everyone { limit.clamp(1, 500) * 2 } else { 2_000 },
+                ..Default::default()
+            };
+            let events = tx.list_events(&filter)?;
+            let mut undone: HashMap<String, i64> = HashMap::new();
+            for e in events.iter().filter(|e| e.event.action == action::BULK_UNDO) {
+                if let Some(id) = &e.event.object_id {
+                    undone.insert(id.clone(), e.event.at);
+                }
+            }
+            let mut out = Vec::new();
+            let shown = |e: &&crate::event::SystemEvent| {
+                (e.event.action == action::BULK_UPDATE || e.event.action == action::HANDOVER)
+                    && (everyone || e.event.coworker_id == actor.id())
+            };
+            for e in events.iter().filter(shown) {
+                let Some(id) = e.event.object_id.as_deref().and_then(|o| Uuid::parse_str(o).ok()) else { continue };
+                let d = &e.event.details;
+                let mut per_kind = Vec::new();
+                for kind in record::ALL_KINDS {
+                    if let Some(n) = d["before"][kind.name].as_object().map(|m| m.len()).filter(|n| *n > 0) {
+                        per_kind.push(KindCount { plural: kind.plural, count: n });
+                    }
+                }
+                let to: Vec<Uuid> = match d["to"].as_str() {
+                    Some(one) => Uuid::parse_str(one).into_iter().collect(),
+                    None => d["recipients"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|v| v.as_str().and_then(|s| Uuid::parse_str(s).ok()))
+                        .collect(),
+                };
+                let undone_at = undone.get(&id.to_string()).copied();
+                let may = actor.is_admin() || actor.id().is_none() || e.event.coworker_id == actor.id();
+                let undoable = undone_at.is_none() && may && still_as_left(tx, d)?;
+                out.push(BulkOperation {
+                    id,
+                    action: e.event.action.clone(),
+                    by: e.event.coworker_id,
+                    at: e.event.at,
+                    records: e.event.row_count,
+                    per_kind,
+                    from: d["from"].as_str().and_then(|s| Uuid::parse_str(s).ok()),
+                    to,
+                    undone_at,
+                    undoable,
+                });
+                if out.len() >= limit {
+                    break;
+                }
+            }
+            Ok(out)
+        })
     }
 
     /// Puts back what a bulk operation or handover changed, record by record, where nobody has
@@ -224,7 +504,6 @@ impl<D: Database> Holdfast<D> {
                         ));
                     }
                     let d = &done.event.details;
-                    let to = owner_value(&d["to"]);
                     let mut events = Vec::new();
                     let mut skipped = 0;
                     for (kind_name, records) in d["before"].as_object().into_iter().flatten() {
@@ -243,7 +522,11 @@ impl<D: Database> Holdfast<D> {
                                     continue;
                                 }
                             };
-                            if current.get(kind.owner_field) != &to {
+                            let left = match d["after"].get(kind_name.as_str()).and_then(|m| m.get(id.to_string())) {
+                                Some(owner) => owner_value(owner),
+                                None => owner_value(&d["to"]),
+                            };
+                            if current.get(kind.owner_field) != &left {
                                 skipped += 1;
                                 continue;
                             }
@@ -264,11 +547,202 @@ impl<D: Database> Holdfast<D> {
                             .detail("skipped", json!(skipped)),
                     );
                     append_events(tx, events)?;
-                    Ok(BulkOutcome { operation, changed, skipped })
+                    if let Some(from) = d["from"].as_str().and_then(|f| Uuid::parse_str(f).ok()) {
+                        self.forget_transfer(tx, actor, from, operation)?;
+                    }
+                    Ok(BulkOutcome { operation, changed, skipped, along: 0 })
                 })
             },
         )
     }
+}
+
+/// Who takes a leaver's records, as asked (co-workers by email or id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HandoverRule {
+    /// Everything to one colleague.
+    One(String),
+    /// Shared among these colleagues, smaller books first (see [`departure::Rule::RoundRobin`]).
+    RoundRobin(Vec<String>),
+    /// Shared like round-robin among the active members of a team (the leaver's when `None`).
+    Team(Option<String>),
+    /// By the account's country (`*` for the rest).
+    Territory(BTreeMap<String, String>),
+    /// Account by account; the rest to one colleague.
+    Picked { accounts: HashMap<Uuid, String>, rest: Option<String> },
+}
+
+impl HandoverRule {
+    /// The rule's name as the API spells it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            HandoverRule::One(_) => "one",
+            HandoverRule::RoundRobin(_) => "round_robin",
+            HandoverRule::Team(_) => "team",
+            HandoverRule::Territory(_) => "territory",
+            HandoverRule::Picked { .. } => "picked",
+        }
+    }
+    /// In words, for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            HandoverRule::One(to) => to.clone(),
+            HandoverRule::RoundRobin(names) => format!("{} by round-robin", names.join(", ")),
+            HandoverRule::Team(Some(t)) => format!("team {t} by round-robin"),
+            HandoverRule::Team(None) => "their team by round-robin".into(),
+            HandoverRule::Territory(map) => format!("{} colleagues by territory", map.len()),
+            HandoverRule::Picked { accounts, .. } => format!("colleagues picked for {} accounts", accounts.len()),
+        }
+    }
+    /// The rule as a case keeps it.
+    pub fn to_json(&self) -> Json {
+        match self {
+            HandoverRule::One(to) => json!({"rule": "one", "to": to}),
+            HandoverRule::RoundRobin(r) => json!({"rule": "round_robin", "recipients": r}),
+            HandoverRule::Team(t) => json!({"rule": "team", "team": t}),
+            HandoverRule::Territory(m) => json!({"rule": "territory", "territories": m}),
+            HandoverRule::Picked { accounts, rest } => json!({"rule": "picked", "accounts": accounts, "rest": rest}),
+        }
+    }
+}
+
+/// The value a recipient would take on.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecipientValue {
+    pub name: String,
+    /// Annual value of the accounts, cents.
+    pub annual_value: i64,
+    /// Amount of the open deals, cents.
+    pub open_pipeline: i64,
+    /// Up to the ten most valuable accounts, by name.
+    pub top_accounts: Vec<String>,
+}
+
+/// What a handover would do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandoverPreview {
+    pub from: String,
+    pub from_email: String,
+    /// Records per recipient's email, per kind (plural).
+    pub per_recipient: BTreeMap<String, BTreeMap<&'static str, usize>>,
+    /// Value per recipient's email.
+    pub value_per_recipient: BTreeMap<String, RecipientValue>,
+    pub total: usize,
+}
+
+/// A handover worked out: who leaves, who may take, and each record's move.
+struct Planned {
+    from: CoWorker,
+    recipients: Vec<CoWorker>,
+    moves: Vec<departure::Move>,
+    owned: Vec<(&'static RecordKind, Vec<Record>)>,
+}
+
+impl Planned {
+    fn preview(&self) -> HandoverPreview {
+        let email: HashMap<Uuid, &CoWorker> = self.recipients.iter().map(|r| (r.id, r)).collect();
+        let records: HashMap<Uuid, &Record> =
+            self.owned.iter().flat_map(|(_, rs)| rs.iter()).map(|r| (r.id, r)).collect();
+        let mut per_recipient: BTreeMap<String, BTreeMap<&'static str, usize>> = BTreeMap::new();
+        let mut value: BTreeMap<String, RecipientValue> = BTreeMap::new();
+        let mut tops: HashMap<String, Vec<(i64, String)>> = HashMap::new();
+        for m in &self.moves {
+            let Some(to) = email.get(&m.to) else { continue };
+            *per_recipient.entry(to.email.clone()).or_default().entry(m.kind.plural).or_default() += 1;
+            let v = value
+                .entry(to.email.clone())
+                .or_insert_with(|| RecipientValue { name: to.name.clone(), ..Default::default() });
+            if let Some(r) = records.get(&m.id) {
+                if m.kind.kind == record::Kind::Account {
+                    let cents = r.get("annual_value").as_int().unwrap_or(0);
+                    v.annual_value += cents;
+                    tops.entry(to.email.clone()).or_default().push((cents, r.label(m.kind)));
+                } else if m.kind.kind == record::Kind::Deal && departure::deal_is_open(r) {
+                    v.open_pipeline += r.get("amount").as_int().unwrap_or(0);
+                }
+            }
+        }
+        for (email, mut list) in tops {
+            list.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+            if let Some(v) = value.get_mut(&email) {
+                v.top_accounts = list.into_iter().take(10).map(|(_, name)| name).collect();
+            }
+        }
+        HandoverPreview {
+            from: self.from.name.clone(),
+            from_email: self.from.email.clone(),
+            per_recipient,
+            value_per_recipient: value,
+            total: self.moves.len(),
+        }
+    }
+}
+
+/// What hangs under these accounts (contacts, deals, contracts, tasks) that each account's
+/// current owner owns: it moves with the account to `owner`.
+fn records_under_accounts(tx: &mut dyn crate::storage::Tx, accounts: &[Uuid], owner: Uuid) -> Result<Moves, CoreError> {
+    let mut found: Moves = Vec::new();
+    for account in tx.get_records(&record::ACCOUNTS, accounts)? {
+        let Some(previous) = account.owner(&record::ACCOUNTS) else { continue };
+        if previous == owner || account.deleted_at.is_some() {
+            continue;
+        }
+        for kind in [&record::CONTACTS, &record::DEALS, &record::CONTRACTS, &record::TASKS] {
+            let query = crate::storage::RecordQuery {
+                filters: vec![
+                    ("account_id", Value::Text(account.id.to_string())),
+                    (kind.owner_field, Value::Text(previous.to_string())),
+                ],
+                sort: "created_at",
+                limit: u32::MAX - 1,
+                ..Default::default()
+            };
+            let ids: Vec<(Uuid, Uuid)> = tx.list_records(kind, &query)?.iter().map(|r| (r.id, owner)).collect();
+            if ids.is_empty() {
+                continue;
+            }
+            match found.iter_mut().find(|(k, _)| k.name == kind.name) {
+                Some((_, v)) => v.extend(ids),
+                None => found.push((kind, ids)),
+            }
+        }
+    }
+    Ok(found)
+}
+
+/// Adds `more` under `key` in `map` (an object of objects).
+fn merge(map: &mut serde_json::Map<String, Json>, key: &str, more: serde_json::Map<String, Json>) {
+    match map.get_mut(key) {
+        Some(Json::Object(existing)) => existing.extend(more),
+        _ => {
+            map.insert(key.into(), Json::Object(more));
+        }
+    }
+}
+
+/// Whether some record of an operation still has the owner the operation gave it (checked a
+/// thousand at a time, stopping at the first).
+fn still_as_left(tx: &mut dyn crate::storage::Tx, d: &Json) -> Result<bool, CoreError> {
+    for (kind_name, records) in d["before"].as_object().into_iter().flatten() {
+        let Some(kind) = record::ALL_KINDS.iter().copied().find(|r| r.name == kind_name) else { continue };
+        let ids: Vec<Uuid> =
+            records.as_object().into_iter().flatten().filter_map(|(id, _)| Uuid::parse_str(id).ok()).collect();
+        for chunk in ids.chunks(1_000) {
+            for r in tx.get_records(kind, chunk)? {
+                if r.deleted_at.is_some() {
+                    continue;
+                }
+                let left = match d["after"].get(kind_name.as_str()).and_then(|m| m.get(r.id.to_string())) {
+                    Some(owner) => owner_value(owner),
+                    None => owner_value(&d["to"]),
+                };
+                if r.get(kind.owner_field) == &left {
+                    return Ok(true);
+                }
+            }
+        }
+    }
+    Ok(false)
 }
 
 fn checked_ids(ids: &[Uuid]) -> Result<Vec<Uuid>, CoreError> {

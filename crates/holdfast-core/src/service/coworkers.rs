@@ -46,6 +46,9 @@ pub struct CoWorkerChanges {
     pub password: Option<String>,
     /// With `password`: it is a temporary one the co-worker must change at their next sign-in.
     pub password_must_change: bool,
+    /// With `status: departed`: the admin was told how many records the co-worker still owns and
+    /// confirmed (without it, setting someone departed who owns records is refused, saying how many).
+    pub confirm_owned_records: bool,
 }
 
 /// A freshly created token: the secret is shown once and never stored.
@@ -63,8 +66,12 @@ pub struct OrgChart {
 }
 
 impl OrgChart {
-    /// Co-workers `id` manages: direct reports, members of teams they manage, and so on down.
+    /// Co-workers `id` manages: direct reports, members of teams they manage, and so on down; a
+    /// director, everyone.
     pub fn managed_by(&self, id: Uuid) -> Vec<Uuid> {
+        if self.coworkers.iter().any(|c| c.id == id && c.role == crate::coworker::Role::Director) {
+            return self.coworkers.iter().filter(|c| c.id != id).map(|c| c.id).collect();
+        }
         let mut found: Vec<Uuid> = Vec::new();
         let mut frontier = vec![id];
         while let Some(m) = frontier.pop() {
@@ -249,11 +256,54 @@ impl<D: Database> Holdfast<D> {
     /// Changes a co-worker. Suspending or marking departed revokes their sessions and tokens at once.
     pub fn update_coworker(&self, actor: &Actor, who: &str, ch: CoWorkerChanges) -> Result<CoWorker, CoreError> {
         self.require_admin(actor, "change co-workers")?;
+        if ch.status == Some(Status::Departed) && !ch.confirm_owned_records {
+            let owned = self.db.read(|tx| {
+                let c = self.resolve_coworker(tx, "coworker", who)?;
+                let mut owned = Vec::new();
+                if c.status != Status::Departed {
+                    for kind in super::HANDED_OVER.iter().copied() {
+                        let n = tx.count_owned(kind, c.id)?;
+                        if n > 0 {
+                            owned.push(format!("{n} {}", kind.plural));
+                        }
+                    }
+                }
+                Ok((c.name, owned))
+            })?;
+            if !owned.1.is_empty() {
+                return Err(CoreError::Conflict(format!(
+                    "{} still owns {}; hand them over first, or confirm that they leave owning them",
+                    owned.0,
+                    owned.1.join(", ")
+                )));
+            }
+        }
         let password_hash = match &ch.password {
             Some(p) => Some(secret::hash_password(p)?),
             None => None,
         };
-        let (updated, became_departing) = self.db.write(|tx| {
+        let (updated, became_departing) =
+            self.db.write(|tx| self.change_coworker_in(tx, actor, who, &ch, password_hash.as_deref()))?;
+        self.forget_org();
+        if became_departing {
+            // On the watchlist from now on; look back over their last 90 days at once.
+            self.look_back(&updated)?;
+        }
+        Ok(updated)
+    }
+
+    /// Changes a co-worker inside `tx` (no authorization: callers check it), writing its
+    /// `coworker.update` event; a status that may not sign in revokes every credential. Returns the
+    /// co-worker as changed and whether they just became departing.
+    pub(crate) fn change_coworker_in(
+        &self,
+        tx: &mut dyn Tx,
+        actor: &Actor,
+        who: &str,
+        ch: &CoWorkerChanges,
+        password_hash: Option<&str>,
+    ) -> Result<(CoWorker, bool), CoreError> {
+        {
             let before = self.resolve_coworker(tx, "coworker", who)?;
             let mut c = before.clone();
             let mut events = Vec::new();
@@ -290,8 +340,8 @@ impl<D: Database> Holdfast<D> {
             if let Some(t) = &ch.title {
                 c.title = t.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(String::from);
             }
-            if password_hash.is_some() {
-                c.password_hash.clone_from(&password_hash);
+            if let Some(hash) = password_hash {
+                c.password_hash = Some(hash.to_string());
                 c.password_must_change = ch.password_must_change;
             }
             if c == before {
@@ -328,13 +378,7 @@ impl<D: Database> Holdfast<D> {
             append_events(tx, events)?;
             let became_departing = before.status != Status::Departing && c.status == Status::Departing;
             Ok((c, became_departing))
-        })?;
-        self.forget_org();
-        if became_departing {
-            // On the watchlist from now on; look back over their last 90 days at once.
-            self.look_back(&updated)?;
         }
-        Ok(updated)
     }
 
     /// The co-worker directory (everyone signed in may see names, emails and roles).
@@ -644,9 +688,19 @@ impl<D: Database> Holdfast<D> {
         Ok(org)
     }
 
-    /// Co-workers' display names by id, for pages (names only; no customer data).
+    /// Co-workers' display names by id, for pages (names only; no customer data), as pages show
+    /// an owner: someone who has left is "Name (left)", so a record of a departed owner says so
+    /// wherever its owner is shown.
     pub fn coworker_names(&self) -> Result<std::collections::HashMap<Uuid, String>, CoreError> {
-        Ok(self.org_chart()?.coworkers.iter().map(|c| (c.id, c.name.clone())).collect())
+        Ok(self
+            .org_chart()?
+            .coworkers
+            .iter()
+            .map(|c| {
+                let name = if c.status == Status::Departed { format!("{} (left)", c.name) } else { c.name.clone() };
+                (c.id, name)
+            })
+            .collect())
     }
 
     pub(crate) fn forget_org(&self) {

@@ -7,6 +7,7 @@ mod bulk;
 mod confidentiality;
 mod coworkers;
 mod cursors;
+mod departures;
 mod detectors;
 mod events;
 mod exports;
@@ -25,9 +26,16 @@ use std::time::Instant;
 
 pub use alerts::{ALERT_RAISE, ALERT_STATE, AlertEmail, AlertSender, DeliveryRound, WebhookPost};
 pub use audit::{ActivityReport, BASELINE_DAYS, Baseline, DayActivity, RecordHistory, Retention};
-pub use bulk::{BULK_MAX, BulkOutcome, EXPORT_MAX, HANDED_OVER, Handover, KindCount};
-pub use confidentiality::{ConfidentialityNotice, DEFAULT_NOTICE, NOTICE_SETTING};
+pub use bulk::{
+    BULK_MAX, BulkOperation, BulkOutcome, EXPORT_MAX, HANDED_OVER, Handover, HandoverPreview, HandoverRule, KindCount,
+    RecipientValue,
+};
+pub use confidentiality::{Acknowledgement, ConfidentialityNotice, DEFAULT_NOTICE, NOTICE_SETTING};
 pub use coworkers::{CoWorkerChanges, DEVICE_DAYS, NewCoWorker, NewToken, OrgChart, SESSION_DAYS, SignIn, SignedIn};
+pub use departures::{
+    DEFAULT_INTRODUCTION, DEPARTURE_CANCEL, DEPARTURE_END, DEPARTURE_START, DEPARTURE_STEP, DepartureView,
+    INTRODUCTION_SETTING, Introductions, NewDeparture, NoticeAck,
+};
 pub use detectors::{LOOK_BACK_DAYS, LookBack};
 pub use exports::{
     DOWNLOAD_WINDOW, EXPORT_APPROVE, EXPORT_DENY, EXPORT_REFUSED, EXPORT_REQUEST, ExportAsk, ExportFile, ExportList,
@@ -60,6 +68,9 @@ pub struct Holdfast<D: Database> {
     refusal_limits: refusals::RefusalLimits,
     meter: metering::ReadMeter,
     settings_cache: settings::SettingsCache,
+    /// Co-workers known to have acknowledged the notice at least once (it never becomes untrue),
+    /// so the first-sign-in check costs nothing after it passed.
+    acknowledged: RwLock<std::collections::HashSet<uuid::Uuid>>,
 }
 
 impl<D: Database> Holdfast<D> {
@@ -78,6 +89,7 @@ impl<D: Database> Holdfast<D> {
             refusal_limits: Default::default(),
             meter: Default::default(),
             settings_cache: Default::default(),
+            acknowledged: Default::default(),
         }
     }
 

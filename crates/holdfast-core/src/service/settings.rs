@@ -246,10 +246,12 @@ impl<D: Database> Holdfast<D> {
                 tx.set_setting(NOTICE_SETTING, text)?;
                 let shown =
                     ConfidentialityNotice::of(if text.is_empty() { DEFAULT_NOTICE.into() } else { text.clone() });
+                let version = tx.keep_notice_version(&shown.sha256, &shown.text, now, actor.id())?;
                 events.push(
                     NewEvent::by(actor, now, action::SETTING_UPDATE)
                         .object("setting", NOTICE_SETTING)
-                        .detail("sha256", json!(shown.sha256)),
+                        .detail("sha256", json!(shown.sha256))
+                        .detail("version", json!(version)),
                 );
             }
             if let Some(p) = &change.policies {

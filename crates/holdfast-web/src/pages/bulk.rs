@@ -45,8 +45,8 @@ pub(crate) async fn bulk(s: AppState, plural: &'static str, form: SignedForm) ->
             let owner = form.text("new_owner");
             let to = encode(&owner);
             let done = user.call(&s, move |s, actor| s.bulk_assign(actor, kind, &ids, &owner)).await?;
-            let (op, n, skipped) = (done.operation, done.changed, done.skipped);
-            Ok(go(&format!("/{plural}?handed={op}&n={n}&skipped={skipped}&to={to}")))
+            let (op, n, skipped, along) = (done.operation, done.changed, done.skipped, done.along);
+            Ok(go(&format!("/{plural}?handed={op}&n={n}&skipped={skipped}&along={along}&to={to}")))
         }
         Some("restore") => {
             let done = user.call(&s, move |s, actor| s.restore_records(actor, kind, &ids)).await?;
@@ -93,8 +93,17 @@ pub(crate) fn notice(q: &[(String, String)], kind: &RecordKind, names: &HashMap<
     };
     if let Some(op) = get("handed").and_then(|o| Uuid::parse_str(o).ok()) {
         let to = get("to").and_then(|t| Uuid::parse_str(t).ok()).and_then(|t| names.get(&t).cloned());
+        let along: usize = get("along").and_then(|n| n.parse().ok()).unwrap_or(0);
+        let with = match along {
+            0 => String::new(),
+            1 => " with the one record under it (a contact, deal, contract or task) that was its owner's".into(),
+            _ if n == 1 => {
+                format!(" with the {along} contacts, deals, contracts and tasks under it that were its owner's")
+            }
+            _ => format!(" with the {along} contacts, deals, contracts and tasks under them that were their owners'"),
+        };
         return Some(Notice {
-            text: format!("Handed {} to {}.{also}", records(n), to.unwrap_or_else(|| "the new owner".into())),
+            text: format!("Handed {} to {}{with}.{also}", records(n), to.unwrap_or_else(|| "the new owner".into())),
             undo: Some(op.to_string()),
         });
     }
@@ -107,5 +116,12 @@ pub(crate) fn notice(q: &[(String, String)], kind: &RecordKind, names: &HashMap<
     if get("restored").is_some() {
         return Some(Notice { text: format!("Restored {}.", records(n)), undo: None });
     }
-    get("undone").map(|_| Notice { text: format!("Undone: put back {}.{also}", records(n)), undo: None })
+    // An undo counts every record it put back, whatever their kind.
+    let any = |n: usize| if n == 1 { "1 record".to_string() } else { format!("{n} records") };
+    let also = if skipped > 0 {
+        format!(" {} left as they were (changed by someone since).", any(skipped))
+    } else {
+        String::new()
+    };
+    get("undone").map(|_| Notice { text: format!("Undone: put back {}.{also}", any(n)), undo: None })
 }

@@ -68,6 +68,10 @@ struct CoworkerForm {
     /// Their status, and when they acknowledged the current confidentiality notice.
     status: String,
     reaffirmed: Option<String>,
+    /// Their open departure case.
+    case: Option<Uuid>,
+    /// Today, the default notice date.
+    today: String,
 }
 
 impl CoworkerForm {
@@ -87,6 +91,8 @@ impl CoworkerForm {
             owns: Vec::new(),
             status: String::new(),
             reaffirmed: None,
+            case: None,
+            today: String::new(),
         }
     }
 }
@@ -246,6 +252,7 @@ struct Profile {
     choices: Choices,
     owns: Vec<Owned>,
     reaffirmed: Option<i64>,
+    case: Option<Uuid>,
 }
 
 fn profile(s: &Holdfast<Store>, actor: &Actor, id: Uuid) -> Result<Profile, CoreError> {
@@ -257,7 +264,8 @@ fn profile(s: &Holdfast<Store>, actor: &Actor, id: Uuid) -> Result<Profile, Core
         .map(|(k, count)| Owned { plural: k.plural, count })
         .collect();
     let reaffirmed = s.confidentiality_status(actor, &id.to_string())?;
-    Ok(Profile { c, v, choices: choices(s, actor), owns, reaffirmed })
+    let case = s.open_departure_of(actor, id)?.map(|d| d.id);
+    Ok(Profile { c, v, choices: choices(s, actor), owns, reaffirmed, case })
 }
 
 pub async fn edit_form(State(s): State<AppState>, user: PageUser, Path(id): Path<String>) -> PageResult {
@@ -269,6 +277,8 @@ pub async fn edit_form(State(s): State<AppState>, user: PageUser, Path(id): Path
     page.owns = p.owns;
     page.status = p.c.status.as_str().to_string();
     page.reaffirmed = p.reaffirmed.map(|t| format_timestamp(t).chars().take(16).collect::<String>().replace('T', " "));
+    page.case = p.case;
+    page.today = holdfast_core::time::date_of(s.now());
     Ok(render(&page, StatusCode::OK))
 }
 

@@ -17,7 +17,7 @@ use uuid::Uuid;
 use super::charts::{DayVolume, volume_chart};
 use super::error::{PageError, PageResult};
 use super::session::{PageUser, SignedForm};
-use super::view::{Me, count, encode, go, render, safe_next};
+use super::view::{Choice, Me, count, encode, go, render, safe_next};
 use crate::state::AppState;
 
 struct CoworkerRow {
@@ -74,9 +74,50 @@ pub async fn set_coworker_status(State(s): State<AppState>, Path(id): Path<Strin
         form.user.fail(PageError::new(StatusCode::UNPROCESSABLE_ENTITY, "Please check what you entered", &why))
     })?;
     let back = safe_next(form.get("back").unwrap_or("/coworkers")).to_string();
-    let changes = CoWorkerChanges { status: Some(status), ..Default::default() };
-    form.user.call(&s, move |s, actor| s.update_coworker(actor, &target.to_string(), changes)).await?;
-    Ok(go(&back))
+    let confirmed = form.get("confirm_owned_records") == Some("1");
+    let changes = CoWorkerChanges { status: Some(status), confirm_owned_records: confirmed, ..Default::default() };
+    match form.user.attempt(&s, move |s, actor| s.update_coworker(actor, &target.to_string(), changes)).await {
+        Ok(_) => Ok(go(&back)),
+        // Setting someone departed who still owns records: say how many and ask.
+        Err(crate::ApiError::Core(CoreError::Conflict(why))) if status == Status::Departed => {
+            let page = ConfirmPage {
+                me: form.user.me(),
+                csrf: form.user.csrf(),
+                heading: "They still own customer records".into(),
+                message: format!(
+                    "{why}. Handing them over first keeps every customer with someone who is here; records of someone \
+                     who left are listed on the Departures page until they are handed over."
+                ),
+                action: format!("/coworkers/{target}/status"),
+                fields: vec![
+                    Choice::new("status", "departed"),
+                    Choice::new("confirm_owned_records", "1"),
+                    Choice::new("back", back),
+                ],
+                button: "Set departed anyway".into(),
+                back: format!("/coworkers/{target}/edit#handover"),
+                back_label: "Hand them over first".into(),
+            };
+            Ok(render(&page, StatusCode::CONFLICT))
+        }
+        Err(e) => Err(form.user.fail(e)),
+    }
+}
+
+/// A question before a step that cannot be taken back lightly.
+#[derive(Template)]
+#[template(path = "confirm.html")]
+struct ConfirmPage {
+    me: Option<Me>,
+    csrf: String,
+    heading: String,
+    message: String,
+    action: String,
+    /// Hidden fields: name (value) and value (label).
+    fields: Vec<Choice>,
+    button: String,
+    back: String,
+    back_label: String,
 }
 
 struct EventRow {

@@ -20,7 +20,7 @@ use crate::query::list_request;
 use crate::state::AppState;
 
 /// Query parameters that steer the page, not the list.
-const PAGE_PARAMS: [&str; 8] = ["handed", "n", "to", "undone", "skipped", "removed", "restored", "csrf_token"];
+const PAGE_PARAMS: [&str; 9] = ["handed", "n", "to", "undone", "skipped", "along", "removed", "restored", "csrf_token"];
 
 /// The kinds with a list page, by URL word.
 const LIST_KINDS: [&str; 5] = ["accounts", "contacts", "leads", "deals", "tasks"];

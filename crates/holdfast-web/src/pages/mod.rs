@@ -13,6 +13,7 @@ mod confidentiality;
 mod contacts;
 mod coworker_admin;
 mod coworkers;
+mod departures;
 mod error;
 mod forms;
 mod guard;
@@ -53,6 +54,13 @@ pub fn routes(router: Router<AppState>) -> Router<AppState> {
         .route("/coworkers/{id}/handover", post(coworker_admin::handover))
         .route("/coworkers/{id}/events", get(coworkers::coworker_events))
         .route("/coworkers/{id}/status", post(coworkers::set_coworker_status))
+        .route("/coworkers/{id}/departure", post(departures::start))
+        .route("/departures", get(departures::departures))
+        .route("/departures/{id}", get(departures::departure))
+        .route("/departures/{id}/plan", post(departures::plan))
+        .route("/departures/{id}/apply", post(departures::apply))
+        .route("/departures/{id}/{action}", post(departures::act))
+        .route("/bulk-operations", get(departures::bulk_operations))
         .route("/password", get(password::password_form).post(password::change_password))
         .route("/settings", get(settings::settings).post(settings::save_settings))
         .route("/alerts", get(guard::alerts))

@@ -156,10 +156,11 @@ impl FromRequestParts<AppState> for PageUser {
         if must_change && !["/password", "/logout"].contains(&parts.uri.path()) {
             return Err(Redirect::to(&format!("/password?next={}", encode(&next))).into_response());
         }
-        // A departing co-worker reads the confidentiality notice before anything else, once.
-        let departing = actor.coworker.as_ref().is_some_and(|c| c.status == Status::Departing);
+        // The confidentiality notice comes before anything else: at a co-worker's first sign-in,
+        // and once more while they are departing.
+        let signed = actor.coworker.as_ref().is_some_and(|c| matches!(c.status, Status::Active | Status::Departing));
         let exempt = ["/confidentiality", "/logout", "/password"].contains(&parts.uri.path());
-        if departing && !exempt {
+        if signed && !exempt {
             let services = state.clone();
             let a = actor.clone();
             if let Ok(Some(_)) = blocking(move || services.pending_confidentiality(&a)).await {

@@ -191,6 +191,10 @@ async fn admins_add_and_edit_coworkers_and_reset_a_forgotten_password() {
         let r =
             site.send("POST", "/password", &session, Some(&change(&second, "my own secret", "my own secret"))).await;
         assert_eq!((r.status, r.location.as_str()), (StatusCode::SEE_OTHER, "/accounts"), "{}", r.body);
+        // Then, at their first sign-in, the confidentiality notice.
+        let r = site.send("GET", "/accounts", &session, None).await;
+        assert_eq!((r.status, r.location.as_str()), (StatusCode::SEE_OTHER, "/confidentiality?next=/accounts"));
+        site.acknowledge_notice(&session).await;
         assert_eq!(site.send("GET", "/accounts", &session, None).await.status, StatusCode::OK);
 
         // Hand the rep's customers to the new co-worker from the rep's page, then undo it.
@@ -248,7 +252,7 @@ async fn a_departing_coworker_reaffirms_confidentiality_once_per_notice() {
         let csrf = hidden(&site.send("GET", "/settings", &admin, None).await.body, "csrf_token");
         let profile = site.send("GET", &format!("/coworkers/{rep_id}/edit"), &admin, None).await;
         assert!(
-            profile.body.contains("When rep Person leaves") && profile.body.contains("Mark departing"),
+            profile.body.contains("When rep Person leaves") && profile.body.contains("Record departure"),
             "{}",
             profile.body
         );
@@ -289,12 +293,19 @@ async fn a_departing_coworker_reaffirms_confidentiality_once_per_notice() {
         let acks = off_runtime(|| {
             services.events(
                 &Actor::operator(),
-                &EventFilter { action: Some("confidentiality.acknowledge".into()), limit: 10, ..Default::default() },
+                &EventFilter {
+                    action: Some("confidentiality.acknowledge".into()),
+                    coworker_id: Some(rep_id),
+                    limit: 10,
+                    ..Default::default()
+                },
             )
         })
         .expect("events");
-        assert_eq!(acks.len(), 1);
+        let statuses: Vec<&str> = acks.iter().filter_map(|a| a.event.details["status"].as_str()).collect();
+        assert_eq!(statuses, ["departing", "active"], "at hire, then once while departing (newest first)");
         assert_eq!(acks[0].event.details["sha256"], sha.as_str());
+        assert_eq!(acks[0].event.details["version"], 1, "the notice's first version");
 
         // A new notice is asked for again; a reps may not change it.
         let r = site

@@ -177,6 +177,9 @@ async fn first_run_creates_the_first_admin_once() {
             .unwrap_or("")
             .to_string();
         let home = site.send("GET", "/", &session, None).await;
+        assert_eq!(home.location, "/confidentiality?next=/", "the notice comes first, even for the first admin");
+        site.acknowledge_notice(&session).await;
+        let home = site.send("GET", "/", &session, None).await;
         assert!(home.body.contains("Ada Admin"));
         // Once anyone exists, the setup form is gone and a second setup is refused.
         let page = site.send("GET", "/login", "", None).await;

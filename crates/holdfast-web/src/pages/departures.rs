@@ -1,0 +1,438 @@
+//! Departures: the list of open cases (and, for admins, records still owned by someone who left),
+//! one case as its checklist — notice, review, plan with a preview, transfer with its undo,
+//! introductions, access — and the Bulk operations page. Each action is one service call, like
+//! its API twin.
+
+use std::collections::HashMap;
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use holdfast_core::coworker::{CoWorker, Status};
+use holdfast_core::departure::{Reason, STEPS, Source};
+use holdfast_core::service::{BulkOperation, DepartureView, HandoverPreview, HandoverRule, NewDeparture};
+use uuid::Uuid;
+
+use super::error::PageResult;
+use super::session::{PageUser, SignedForm};
+use super::view::{Choice, Me, go, money, render, short_time};
+use crate::state::AppState;
+
+/// One step of a case as the page shows it.
+struct StepRow {
+    name: &'static str,
+    label: &'static str,
+    done: bool,
+    /// Who did it and when, or what is awaited.
+    said: String,
+}
+
+/// One recipient's share in a preview.
+struct ShareRow {
+    name: String,
+    email: String,
+    counts: String,
+    annual_value: String,
+    open_pipeline: String,
+    top_accounts: String,
+}
+
+struct CaseRow {
+    id: Uuid,
+    name: String,
+    coworker_id: Uuid,
+    reason: &'static str,
+    status: &'static str,
+    last_day: String,
+    progress: usize,
+    steps: usize,
+    open_alerts: i64,
+    still_owned: i64,
+    value: String,
+}
+
+fn case_row(v: &DepartureView) -> CaseRow {
+    CaseRow {
+        id: v.case.id,
+        name: v.coworker.name.clone(),
+        coworker_id: v.coworker.id,
+        reason: v.case.reason.as_str(),
+        status: v.case.status.as_str(),
+        last_day: v.case.last_day.clone(),
+        progress: v.progress(),
+        steps: STEPS.len(),
+        open_alerts: v.open_alerts,
+        still_owned: v.owned_total(),
+        value: money(v.value_owned),
+    }
+}
+
+/// A co-worker who left and still owns records.
+struct LeftRow {
+    id: Uuid,
+    name: String,
+    owns: String,
+}
+
+#[derive(Template)]
+#[template(path = "departures.html")]
+struct DeparturesPage {
+    me: Option<Me>,
+    cases: Vec<CaseRow>,
+    all: bool,
+    left: Vec<LeftRow>,
+}
+
+pub async fn departures(
+    State(s): State<AppState>,
+    user: PageUser,
+    Query(q): Query<Vec<(String, String)>>,
+) -> PageResult {
+    let all = q.iter().any(|(k, v)| k == "all" && v == "1");
+    let (cases, left) = user
+        .call(&s, move |s, actor| {
+            let cases = s.list_departures(actor, all)?;
+            let mut left = Vec::new();
+            if actor.is_admin() {
+                for c in s.list_coworkers(actor)?.into_iter().filter(|c| c.status == Status::Departed) {
+                    let owned = s.ownership(actor, &c.id.to_string())?;
+                    let owns: Vec<String> =
+                        owned.iter().filter(|(_, n)| *n > 0).map(|(k, n)| format!("{n} {}", k.plural)).collect();
+                    if !owns.is_empty() {
+                        left.push(LeftRow { id: c.id, name: c.name, owns: owns.join(", ") });
+                    }
+                }
+            }
+            Ok((cases, left))
+        })
+        .await?;
+    let page = DeparturesPage { me: user.me(), cases: cases.iter().map(case_row).collect(), all, left };
+    Ok(render(&page, StatusCode::OK))
+}
+
+#[derive(Template)]
+#[template(path = "departure.html")]
+struct CasePage {
+    me: Option<Me>,
+    csrf: String,
+    c: CaseRow,
+    email: String,
+    notice_date: String,
+    access_ends: String,
+    destination: String,
+    good_terms: bool,
+    open: bool,
+    steps: Vec<StepRow>,
+    owns: String,
+    /// The transfer's operation, while it can be undone.
+    operation: Option<String>,
+    /// Active colleagues who may take records.
+    colleagues: Vec<Choice>,
+    /// The plan as last previewed: rule, recipients, and the shares.
+    rule: String,
+    picked: Vec<String>,
+    to: String,
+    shares: Vec<ShareRow>,
+    total: usize,
+    transferred: bool,
+    introduced: bool,
+    access_ended: bool,
+    notice: String,
+}
+
+fn who(v: &DepartureView, by: Option<Uuid>) -> String {
+    by.and_then(|b| v.names.get(&b).cloned()).unwrap_or_else(|| "the server".into())
+}
+
+fn steps_of(v: &DepartureView) -> Vec<StepRow> {
+    STEPS
+        .iter()
+        .map(|(name, label)| {
+            let done = v.done(name);
+            let said = match (*name, done) {
+                ("notice", true) => v.notice.as_ref().map_or(String::new(), |n| {
+                    format!(
+                        "{} acknowledged version {} on {} UTC{}",
+                        v.coworker.name,
+                        n.version.map_or("?".into(), |x| x.to_string()),
+                        short_time(n.at),
+                        n.client_addr.as_ref().map(|a| format!(" from {a}")).unwrap_or_default()
+                    )
+                }),
+                ("notice", false) => {
+                    format!(
+                        "{} is shown the notice at their next page view; their acknowledgement appears here.",
+                        v.coworker.name
+                    )
+                }
+                (other, true) => v.case.step(other).map_or(String::new(), |s| {
+                    let mut text = format!("{} on {} UTC", who(v, s.by), short_time(s.at));
+                    if let Some(n) = s.detail["records"].as_u64() {
+                        text.push_str(&format!(" ({n} records)"));
+                    }
+                    if let Some(n) = s.detail["tasks"].as_u64() {
+                        text.push_str(&format!(" ({n} tasks)"));
+                    }
+                    if let Some(why) = s.detail["why"].as_str() {
+                        text.push_str(&format!(": {why}"));
+                    }
+                    text
+                }),
+                ("review", false) => "Look at the 90-day report and alerts below, then mark it reviewed.".into(),
+                ("plan", false) => "Choose who takes the book and preview it.".into(),
+                ("transfer", false) => "Apply the plan: one step, undoable.".into(),
+                ("introductions", false) => {
+                    "After the transfer: tasks to introduce the new owners to key contacts.".into()
+                }
+                ("access", false) => format!("Ends automatically at {} UTC.", short_time(v.case.access_ends_at)),
+                _ => String::new(),
+            };
+            StepRow { name, label, done, said }
+        })
+        .collect()
+}
+
+/// What a case page needs besides the case.
+async fn case_page(
+    s: &AppState,
+    user: &PageUser,
+    id: Uuid,
+    preview: Option<(HandoverPreview, String, Vec<String>, String)>,
+    notice: String,
+) -> PageResult {
+    let (v, colleagues, undoable) = user
+        .call(s, move |s, actor| {
+            let v = s.departure(actor, id)?;
+            let colleagues: Vec<CoWorker> = s
+                .list_coworkers(actor)?
+                .into_iter()
+                .filter(|c| c.status == Status::Active && c.id != v.coworker.id)
+                .collect();
+            let op = v.case.step("transfer").and_then(|t| t.detail["operation"].as_str()).map(String::from);
+            let undoable = match op {
+                Some(op) => s
+                    .list_bulk_operations(actor, 200)?
+                    .into_iter()
+                    .find(|o| o.id.to_string() == op && o.undoable)
+                    .map(|o| o.id.to_string()),
+                None => None,
+            };
+            Ok((v, colleagues, undoable))
+        })
+        .await?;
+    let plan = v.case.step("plan").map(|p| p.detail["rule"].clone()).unwrap_or_default();
+    let (rule, picked, to) = match &preview {
+        Some((_, rule, picked, to)) => (rule.clone(), picked.clone(), to.clone()),
+        None => (
+            plan["rule"].as_str().unwrap_or("round_robin").to_string(),
+            plan["recipients"].as_array().into_iter().flatten().filter_map(|r| r.as_str().map(String::from)).collect(),
+            plan["to"].as_str().unwrap_or_default().to_string(),
+        ),
+    };
+    let shares = preview
+        .as_ref()
+        .map(|(p, ..)| {
+            p.per_recipient
+                .iter()
+                .map(|(email, kinds)| {
+                    let value = p.value_per_recipient.get(email).cloned().unwrap_or_default();
+                    ShareRow {
+                        name: value.name.clone(),
+                        email: email.clone(),
+                        counts: kinds.iter().map(|(k, n)| format!("{n} {k}")).collect::<Vec<_>>().join(", "),
+                        annual_value: money(value.annual_value),
+                        open_pipeline: money(value.open_pipeline),
+                        top_accounts: value.top_accounts.join(", "),
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let page = CasePage {
+        me: user.me(),
+        csrf: user.csrf(),
+        c: case_row(&v),
+        email: v.coworker.email.clone(),
+        notice_date: v.case.notice_date.clone(),
+        access_ends: short_time(v.case.access_ends_at),
+        destination: v.case.destination.clone().unwrap_or_default(),
+        good_terms: v.case.good_terms,
+        open: v.case.status == holdfast_core::departure::CaseStatus::Open,
+        steps: steps_of(&v),
+        owns: v.owned.iter().map(|(k, n)| format!("{n} {}", k.plural)).collect::<Vec<_>>().join(", "),
+        operation: undoable,
+        colleagues: colleagues.into_iter().map(|c| Choice::new(c.email, c.name)).collect(),
+        rule,
+        picked,
+        to,
+        total: preview.as_ref().map_or(0, |p| p.0.total),
+        shares,
+        transferred: v.done("transfer"),
+        introduced: v.done("introductions"),
+        access_ended: v.done("access"),
+        notice,
+    };
+    Ok(render(&page, StatusCode::OK))
+}
+
+pub async fn departure(
+    State(s): State<AppState>,
+    user: PageUser,
+    Path(id): Path<String>,
+    Query(q): Query<Vec<(String, String)>>,
+) -> PageResult {
+    let id = user.id(&id, "departure")?;
+    let notice = match q.iter().find(|(k, _)| k == "done").map(|(_, v)| v.as_str()) {
+        Some("applied") => "Handed over. Every account took its contacts, deals, contracts and tasks with it.".into(),
+        Some("undone") => "Undone: the records are back with their previous owners.".into(),
+        Some("reviewed") => "Marked reviewed.".into(),
+        Some("introduced") => "Introduction tasks created for the new owners (and their managers).".into(),
+        Some("ended") => "Access ended: signed out everywhere, tokens revoked.".into(),
+        Some("started") => "Departure recorded. They are on the departing watchlist from now on.".into(),
+        _ => String::new(),
+    };
+    case_page(&s, &user, id, None, notice).await
+}
+
+/// `POST /coworkers/{id}/departure`: records the departure, then shows the case.
+pub async fn start(State(s): State<AppState>, Path(id): Path<String>, form: SignedForm) -> PageResult {
+    let target = form.user.id(&id, "co-worker")?;
+    let reason =
+        Reason::parse(&form.text("reason")).map_err(|why| form.user.fail(crate::ApiError::field("reason", why)))?;
+    let new = NewDeparture {
+        notice_date: form.get("notice_date").map(String::from),
+        last_day: form.text("last_day"),
+        reason,
+        destination: form.get("destination").map(String::from),
+        good_terms: form.get("good_terms").is_some(),
+        source: Source::Manual,
+    };
+    let case = form.user.call(&s, move |s, actor| s.start_departure(actor, &target.to_string(), new)).await?;
+    Ok(go(&format!("/departures/{}?done=started", case.id)))
+}
+
+/// The plan a form describes: the rule, the colleagues ticked, the one colleague.
+fn rule_of(form: &SignedForm) -> (HandoverRule, String, Vec<String>, String) {
+    let picked: Vec<String> = form.values("recipients").map(String::from).collect();
+    let to = form.text("to");
+    let rule = form.text("rule");
+    let r = match rule.as_str() {
+        "one" => HandoverRule::One(to.clone()),
+        "team" => HandoverRule::Team(None),
+        _ => HandoverRule::RoundRobin(picked.clone()),
+    };
+    (r, if rule.is_empty() { "round_robin".into() } else { rule }, picked, to)
+}
+
+/// `POST /departures/{id}/plan`: records the plan and shows its preview on the case page.
+pub async fn plan(State(s): State<AppState>, Path(id): Path<String>, form: SignedForm) -> PageResult {
+    let id = form.user.id(&id, "departure")?;
+    let (rule, name, picked, to) = rule_of(&form);
+    let (_, preview) = form.user.call(&s, move |s, actor| s.plan_departure(actor, id, &rule)).await?;
+    case_page(&s, &form.user, id, Some((preview, name, picked, to)), String::new()).await
+}
+
+/// `POST /departures/{id}/apply`: hands the records over by the plan.
+pub async fn apply(State(s): State<AppState>, Path(id): Path<String>, form: SignedForm) -> PageResult {
+    let id = form.user.id(&id, "departure")?;
+    let (rule, ..) = rule_of(&form);
+    form.user
+        .call(&s, move |s, actor| {
+            let v = s.departure(actor, id)?;
+            s.handover_by(actor, &v.coworker.id.to_string(), &rule)
+        })
+        .await?;
+    Ok(go(&format!("/departures/{id}?done=applied")))
+}
+
+/// The small case actions: review, introductions, end access, call off.
+pub async fn act(State(s): State<AppState>, Path((id, what)): Path<(String, String)>, form: SignedForm) -> PageResult {
+    let id = form.user.id(&id, "departure")?;
+    let reason = form.text("reason");
+    let done = match what.as_str() {
+        "review" => {
+            form.user
+                .call(&s, move |s, actor| s.mark_departure_step(actor, id, "review", serde_json::json!({})))
+                .await?;
+            "reviewed"
+        }
+        "introductions" => {
+            form.user.call(&s, move |s, actor| s.make_introductions(actor, id)).await?;
+            "introduced"
+        }
+        "end-access" => {
+            form.user.call(&s, move |s, actor| s.end_departure_access(actor, id)).await?;
+            "ended"
+        }
+        "cancel" => {
+            form.user.call(&s, move |s, actor| s.cancel_departure(actor, id, &reason)).await?;
+            return Ok(go("/departures?all=1"));
+        }
+        _ => return Err(form.user.fail(super::error::PageError::no_such_page())),
+    };
+    Ok(go(&format!("/departures/{id}?done={done}")))
+}
+
+struct OperationRow {
+    id: String,
+    when: String,
+    by: String,
+    what: String,
+    records: String,
+    from_to: String,
+    undone: String,
+    undoable: bool,
+}
+
+#[derive(Template)]
+#[template(path = "bulk_operations.html")]
+struct OperationsPage {
+    me: Option<Me>,
+    csrf: String,
+    rows: Vec<OperationRow>,
+    notice: String,
+}
+
+fn operation_row(o: &BulkOperation, names: &HashMap<Uuid, String>) -> OperationRow {
+    let name = |id: &Uuid| names.get(id).cloned().unwrap_or_else(|| "someone".into());
+    OperationRow {
+        id: o.id.to_string(),
+        when: short_time(o.at),
+        by: o.by.map_or_else(|| "the operator".into(), |b| name(&b)),
+        what: if o.action == "coworker.handover" { "handover".into() } else { "bulk hand-over".into() },
+        records: o.per_kind.iter().map(|k| format!("{} {}", k.count, k.plural)).collect::<Vec<_>>().join(", "),
+        from_to: format!(
+            "{}{}",
+            o.from.map(|f| format!("from {} ", name(&f))).unwrap_or_default(),
+            if o.to.is_empty() {
+                String::new()
+            } else {
+                format!("to {}", o.to.iter().map(name).collect::<Vec<_>>().join(" and "))
+            }
+        ),
+        undone: o.undone_at.map(|t| format!("undone {}", short_time(t))).unwrap_or_default(),
+        undoable: o.undoable,
+    }
+}
+
+pub async fn bulk_operations(
+    State(s): State<AppState>,
+    user: PageUser,
+    Query(q): Query<Vec<(String, String)>>,
+) -> PageResult {
+    let (ops, names) = user.call(&s, |s, actor| Ok((s.list_bulk_operations(actor, 100)?, s.coworker_names()?))).await?;
+    let get = |name: &str| q.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let notice = match get("undone") {
+        Some(_) => format!(
+            "Undone: put back {} records{}.",
+            get("n").unwrap_or_default(),
+            get("skipped")
+                .filter(|n| n != "0")
+                .map(|n| format!("; {n} left as they were (changed since)"))
+                .unwrap_or_default()
+        ),
+        None => String::new(),
+    };
+    let rows = ops.iter().map(|o| operation_row(o, &names)).collect();
+    Ok(render(&OperationsPage { me: user.me(), csrf: user.csrf(), rows, notice }, StatusCode::OK))
+}
