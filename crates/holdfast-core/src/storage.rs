@@ -118,6 +118,15 @@ pub trait RecordStore {
     fn count_records(&mut self, kind: &RecordKind) -> StorageResult<i64>;
     /// How many live records of `kind` the co-worker owns.
     fn count_owned(&mut self, kind: &RecordKind, owner: Uuid) -> StorageResult<i64>;
+    /// Gives each record its new owner (or none), stamping `updated_at` and `updated_by`; every
+    /// id must name a record.
+    fn set_owners(
+        &mut self,
+        kind: &RecordKind,
+        moves: &[(Uuid, Option<Uuid>)],
+        at: i64,
+        by: Option<Uuid>,
+    ) -> StorageResult<()>;
 }
 
 /// Aggregates over customer records for the home pages (pipeline, overdue tasks, untouched

@@ -372,6 +372,52 @@ impl<C: Conn> RecordStore for SqlTx<C> {
         rows.first().and_then(|r| r.first()).and_then(Value::as_int).ok_or_else(|| bad_row("count"))
     }
 
+    fn set_owners(
+        &mut self,
+        kind: &RecordKind,
+        moves: &[(Uuid, Option<Uuid>)],
+        at: i64,
+        by: Option<Uuid>,
+    ) -> StorageResult<()> {
+        // One UPDATE per owner per 500 records; the owner is not searched, so no search index
+        // and no link table is touched.
+        let mut by_owner: Vec<(Option<Uuid>, Vec<Uuid>)> = Vec::new();
+        for (id, owner) in moves {
+            match by_owner.iter_mut().find(|(o, _)| o == owner) {
+                Some((_, ids)) => ids.push(*id),
+                None => by_owner.push((*owner, vec![*id])),
+            }
+        }
+        for (owner, ids) in by_owner {
+            for chunk in ids.chunks(500) {
+                let mut params = vec![
+                    owner.map_or(Value::Null, |o| Value::Text(o.to_string())),
+                    Value::Int(at),
+                    by.map_or(Value::Null, |b| Value::Text(b.to_string())),
+                ];
+                let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 4)).collect();
+                params.extend(chunk.iter().map(|id| Value::Text(id.to_string())));
+                let n = self.conn.exec(
+                    &format!(
+                        "UPDATE {} SET \"{}\" = $1, updated_at = $2, updated_by = $3 WHERE id IN ({})",
+                        kind.plural,
+                        kind.owner_field,
+                        marks.join(", ")
+                    ),
+                    &params,
+                )?;
+                if n != chunk.len() as u64 {
+                    return Err(StorageError::Other(format!(
+                        "{} {} vanished during the update",
+                        chunk.len() as u64 - n,
+                        kind.plural
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn count_owned(&mut self, kind: &RecordKind, owner: Uuid) -> StorageResult<i64> {
         let rows = self.conn.rows(
             &format!("SELECT count(*) FROM {} WHERE \"{}\" = $1 AND deleted_at IS NULL", kind.plural, kind.owner_field),

@@ -18,7 +18,7 @@ use crate::coworker::{Actor, CoWorker, Status};
 use crate::departure;
 use crate::error::CoreError;
 use crate::event::{EventFilter, NewEvent, action};
-use crate::record::{self, Changes, Record, RecordKind, Value};
+use crate::record::{self, Record, RecordKind, Value};
 use crate::storage::Database;
 
 /// Most records one bulk operation or one export may name.
@@ -26,6 +26,16 @@ pub const BULK_MAX: usize = 1_000;
 /// Most rows one export may carry (exports stream through a temporary file in constant memory;
 /// the co-worker's policy is what limits them in practice).
 pub const EXPORT_MAX: u32 = 2_000_000;
+
+/// One record's new owner, and (for an undo) the owner it must still have to be moved.
+struct OwnerMove {
+    id: Uuid,
+    to: Option<Uuid>,
+    only_if: Option<Option<Uuid>>,
+}
+
+/// A record moved: its id, its owner before and after.
+type Moved = (Uuid, Option<Uuid>, Option<Uuid>);
 
 /// Records to move, per kind: each record's id and its new owner.
 type Moves = Vec<(&'static RecordKind, Vec<(Uuid, Uuid)>)>;
@@ -363,20 +373,19 @@ impl<D: Database> Holdfast<D> {
         let mut owners: Vec<Uuid> = Vec::new();
         let mut per_kind = Vec::new();
         for (kind, moves) in targets {
+            let asked: Vec<OwnerMove> =
+                moves.iter().map(|(id, owner)| OwnerMove { id: *id, to: Some(*owner), only_if: None }).collect();
+            let mut skipped = 0;
+            let moved = self.move_owners(tx, actor, kind, &asked, operation, &mut events, &mut skipped)?;
             let mut was = serde_json::Map::new();
             let mut now = serde_json::Map::new();
-            for (id, owner) in moves {
-                let mut changes = Changes::default();
-                changes.fields.insert(kind.owner_field, Value::Text(owner.to_string()));
-                let applied =
-                    self.apply_changes(tx, actor, kind, id, &changes).map_err(|e| name_record(e, kind, id))?;
-                if let Some(event) = applied.event {
-                    was.insert(id.to_string(), json!(applied.before.owner(kind)));
-                    now.insert(id.to_string(), json!(owner));
-                    if !owners.contains(&owner) {
-                        owners.push(owner);
-                    }
-                    events.push(event.detail("operation", json!(operation)));
+            for (id, old, new) in moved {
+                was.insert(id.to_string(), json!(old));
+                now.insert(id.to_string(), json!(new));
+                if let Some(owner) = new
+                    && !owners.contains(&owner)
+                {
+                    owners.push(owner);
                 }
             }
             if !was.is_empty() {
@@ -473,6 +482,87 @@ impl<D: Database> Holdfast<D> {
         })
     }
 
+    /// Changes the owner of many records of one kind inside `tx`, 500 at a time: each is read,
+    /// checked (the actor may change it and hand it to its new owner), and written with one
+    /// statement per owner, with its own `record.update` event (pushed onto `events`, naming
+    /// `operation`). A record that is gone fails the whole change, unless the move says which
+    /// owner it must still have (an undo): then it, and one whose owner changed since, is left and
+    /// counted in `skipped`. Returns each record moved, with its owner before and after.
+    #[allow(clippy::too_many_arguments)]
+    fn move_owners(
+        &self,
+        tx: &mut dyn crate::storage::Tx,
+        actor: &Actor,
+        kind: &'static RecordKind,
+        moves: &[OwnerMove],
+        operation: Uuid,
+        events: &mut Vec<NewEvent>,
+        skipped: &mut usize,
+    ) -> Result<Vec<Moved>, CoreError> {
+        let unlimited = actor.is_admin() || actor.id().is_none();
+        let now = self.now();
+        let mut moved = Vec::with_capacity(moves.len());
+        for chunk in moves.chunks(500) {
+            let ids: Vec<Uuid> = chunk.iter().map(|m| m.id).collect();
+            let found: HashMap<Uuid, Record> =
+                tx.get_records(kind, &ids)?.into_iter().filter(|r| r.deleted_at.is_none()).map(|r| (r.id, r)).collect();
+            let mut writes = Vec::with_capacity(chunk.len());
+            for m in chunk {
+                let Some(record) = found.get(&m.id) else {
+                    if m.only_if.is_some() {
+                        *skipped += 1;
+                        continue;
+                    }
+                    return Err(CoreError::not_found(kind.name, m.id));
+                };
+                let was = record.owner(kind);
+                if m.only_if.is_some_and(|expected| expected != was) {
+                    *skipped += 1;
+                    continue;
+                }
+                if was == m.to {
+                    continue;
+                }
+                if !unlimited {
+                    let team = self.account_team(tx, kind, record)?;
+                    if !crate::access::may_edit(actor, was, &team) {
+                        return Err(name_record(
+                            CoreError::forbidden(format!(
+                                "{} may change only {} they own or whose account team they are on; ask the owner or a manager",
+                                actor.describe(),
+                                kind.plural
+                            )),
+                            kind,
+                            m.id,
+                        ));
+                    }
+                    if m.to.is_some_and(|to| !crate::access::may_assign(actor, to)) {
+                        return Err(name_record(
+                            CoreError::forbidden(format!(
+                                "{} may not hand {} to another co-worker",
+                                actor.describe(),
+                                kind.plural
+                            )),
+                            kind,
+                            m.id,
+                        ));
+                    }
+                }
+                writes.push((m.id, m.to));
+                events.push(
+                    NewEvent::by(actor, now, action::RECORD_UPDATE)
+                        .object(kind.name, m.id)
+                        .rows(1)
+                        .detail("changes", json!({kind.owner_field: {"from": was, "to": m.to}}))
+                        .detail("operation", json!(operation)),
+                );
+                moved.push((m.id, was, m.to));
+            }
+            tx.set_owners(kind, &writes, now, actor.id())?;
+        }
+        Ok(moved)
+    }
+
     /// Puts back what a bulk operation or handover changed, record by record, where nobody has
     /// changed the owner again since. Only the co-worker who ran it, or an admin, may undo it, and
     /// only once.
@@ -513,30 +603,21 @@ impl<D: Database> Holdfast<D> {
                                     "the change names '{kind_name}', a kind of record this server does not know"
                                 ))
                             })?;
-                        for (id, old) in records.as_object().into_iter().flatten() {
-                            let Ok(id) = Uuid::parse_str(id) else { continue };
-                            let current = match tx.get_record(kind, id)? {
-                                Some(r) if r.deleted_at.is_none() => r,
-                                _ => {
-                                    skipped += 1;
-                                    continue;
-                                }
-                            };
-                            let left = match d["after"].get(kind_name.as_str()).and_then(|m| m.get(id.to_string())) {
-                                Some(owner) => owner_value(owner),
-                                None => owner_value(&d["to"]),
-                            };
-                            if current.get(kind.owner_field) != &left {
-                                skipped += 1;
-                                continue;
-                            }
-                            let mut changes = Changes::default();
-                            changes.fields.insert(kind.owner_field, owner_value(old));
-                            let applied = self
-                                .apply_changes(tx, actor, kind, id, &changes)
-                                .map_err(|e| name_record(e, kind, id))?;
-                            events.extend(applied.event.map(|e| e.detail("operation", json!(operation))));
-                        }
+                        let asked: Vec<OwnerMove> = records
+                            .as_object()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|(id, old)| {
+                                let id = Uuid::parse_str(id).ok()?;
+                                let left = match d["after"].get(kind_name.as_str()).and_then(|m| m.get(id.to_string()))
+                                {
+                                    Some(owner) => owner_of(owner),
+                                    None => owner_of(&d["to"]),
+                                };
+                                Some(OwnerMove { id, to: owner_of(old), only_if: Some(left) })
+                            })
+                            .collect();
+                        self.move_owners(tx, actor, kind, &asked, operation, &mut events, &mut skipped)?;
                     }
                     let changed = events.len();
                     events.push(
@@ -786,6 +867,11 @@ pub(crate) fn unneutralized(cell: &str) -> &str {
         Some(rest) if starts_formula(rest) => rest,
         _ => cell,
     }
+}
+
+/// An owner as the bulk event holds it, as an id.
+fn owner_of(j: &Json) -> Option<Uuid> {
+    j.as_str().and_then(|s| Uuid::parse_str(s).ok())
 }
 
 /// An owner as the bulk event holds it: an id, or null for nobody.

@@ -36,10 +36,9 @@ pub struct ListRequest {
     pub deleted: bool,
 }
 
-/// One record changed inside a transaction: as it was, as it is, and its event (none when
-/// nothing changed).
+/// One record changed inside a transaction: as it is now, and its event (none when nothing
+/// changed).
 pub(crate) struct Applied {
-    pub before: Record,
     pub after: Record,
     pub event: Option<NewEvent>,
 }
@@ -353,7 +352,7 @@ impl<D: Database> Holdfast<D> {
             }
         }
         if diff.is_empty() {
-            return Ok(Applied { before, after, event: None });
+            return Ok(Applied { after, event: None });
         }
         after.updated_at = self.now();
         after.updated_by = actor.id();
@@ -362,7 +361,7 @@ impl<D: Database> Holdfast<D> {
             .object(kind.name, id)
             .rows(1)
             .detail("changes", Json::Object(diff));
-        Ok(Applied { before, after, event: Some(event) })
+        Ok(Applied { after, event: Some(event) })
     }
 
     /// Soft-deletes a record: it disappears from lists and can be restored by an admin.

@@ -78,9 +78,13 @@ struct LeftRow {
 #[template(path = "departures.html")]
 struct DeparturesPage {
     me: Option<Me>,
+    csrf: String,
     cases: Vec<CaseRow>,
     all: bool,
     left: Vec<LeftRow>,
+    /// Co-workers whose departure the viewer may record (active or departing, no open case).
+    leavers: Vec<Choice>,
+    today: String,
 }
 
 pub async fn departures(
@@ -89,9 +93,19 @@ pub async fn departures(
     Query(q): Query<Vec<(String, String)>>,
 ) -> PageResult {
     let all = q.iter().any(|(k, v)| k == "all" && v == "1");
-    let (cases, left) = user
+    let (cases, left, leavers, today) = user
         .call(&s, move |s, actor| {
             let cases = s.list_departures(actor, all)?;
+            let open: Vec<Uuid> = s.list_departures(actor, false)?.iter().map(|v| v.coworker.id).collect();
+            let mut leavers: Vec<Choice> = s
+                .list_coworkers(actor)?
+                .into_iter()
+                .filter(|c| matches!(c.status, Status::Active | Status::Departing) && !open.contains(&c.id))
+                .filter(|c| Some(c.id) != actor.id() && (actor.is_admin() || actor.manages.contains(&c.id)))
+                .map(|c| Choice::new(c.id.to_string(), format!("{} ({})", c.name, c.email)))
+                .collect();
+            leavers.sort_by(|a, b| a.label.cmp(&b.label));
+            let today = holdfast_core::time::date_of(s.now());
             let mut left = Vec::new();
             if actor.is_admin() {
                 for c in s.list_coworkers(actor)?.into_iter().filter(|c| c.status == Status::Departed) {
@@ -103,10 +117,18 @@ pub async fn departures(
                     }
                 }
             }
-            Ok((cases, left))
+            Ok((cases, left, leavers, today))
         })
         .await?;
-    let page = DeparturesPage { me: user.me(), cases: cases.iter().map(case_row).collect(), all, left };
+    let page = DeparturesPage {
+        me: user.me(),
+        csrf: user.csrf(),
+        cases: cases.iter().map(case_row).collect(),
+        all,
+        left,
+        leavers,
+        today,
+    };
     Ok(render(&page, StatusCode::OK))
 }
 
@@ -292,6 +314,12 @@ pub async fn departure(
         _ => String::new(),
     };
     case_page(&s, &user, id, None, notice).await
+}
+
+/// `POST /departures`: the Departures page's form, the co-worker picked from a list.
+pub async fn start_picked(s: State<AppState>, form: SignedForm) -> PageResult {
+    let picked = form.text("coworker");
+    start(s, Path(picked), form).await
 }
 
 /// `POST /coworkers/{id}/departure`: records the departure, then shows the case.

@@ -55,7 +55,7 @@ pub fn routes(router: Router<AppState>) -> Router<AppState> {
         .route("/coworkers/{id}/events", get(coworkers::coworker_events))
         .route("/coworkers/{id}/status", post(coworkers::set_coworker_status))
         .route("/coworkers/{id}/departure", post(departures::start))
-        .route("/departures", get(departures::departures))
+        .route("/departures", get(departures::departures).post(departures::start_picked))
         .route("/departures/{id}", get(departures::departure))
         .route("/departures/{id}/plan", post(departures::plan))
         .route("/departures/{id}/apply", post(departures::apply))
