@@ -162,12 +162,14 @@ impl Departure {
 }
 
 /// How a leaver's book is shared out.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rule {
     /// Everything to one colleague.
     One(Uuid),
-    /// Each account in turn to the recipient whose book (accounts owned, counting those this plan
-    /// already gave them) is smallest: smaller books fill first, equal books alternate.
+    /// Weighted by book size: each recipient takes as many accounts as fills the smaller books
+    /// first (accounts owned, counting those this plan gives them; equal books alternate), and the
+    /// accounts, most valuable first, go to whoever with room left has been given the least
+    /// value, so counts and value are both spread evenly.
     RoundRobin,
     /// By the account's country: country (case-insensitive) to recipient, `*` for the rest.
     Territory(BTreeMap<String, Uuid>),
@@ -238,15 +240,35 @@ pub fn plan(
         let vb = b.get("annual_value").as_int().unwrap_or(0);
         vb.cmp(&va).then_with(|| a.label(&record::ACCOUNTS).cmp(&b.label(&record::ACCOUNTS))).then(a.id.cmp(&b.id))
     });
-    let mut books: Vec<i64> = recipients.iter().map(|r| r.book).collect();
+    // Round-robin: how many accounts each recipient takes, filling the smaller book first (equal
+    // books alternate); then the accounts, most valuable first, each to the recipient with room
+    // left who has been given the least value so far, so the value is spread as evenly as the
+    // counts are.
+    let mut quota: Vec<i64> = vec![0; recipients.len()];
+    if *rule == Rule::RoundRobin {
+        let mut books: Vec<i64> = recipients.iter().map(|r| r.book).collect();
+        for _ in 0..sorted.len() {
+            let i = smallest(&books);
+            books[i] += 1;
+            quota[i] += 1;
+        }
+    }
+    let mut given_value: Vec<i64> = vec![0; recipients.len()];
     let mut account_to: HashMap<Uuid, Uuid> = HashMap::new();
     let mut unplaced_countries: Vec<String> = Vec::new();
     for account in &sorted {
         let to = match rule {
             Rule::One(to) => eligible(*to, "to")?,
             Rule::RoundRobin => {
-                let i = smallest(&books);
-                books[i] += 1;
+                let mut best: Option<usize> = None;
+                for i in (0..recipients.len()).filter(|i| quota[*i] > 0) {
+                    if best.is_none_or(|b| given_value[i] < given_value[b]) {
+                        best = Some(i);
+                    }
+                }
+                let Some(i) = best else { continue };
+                quota[i] -= 1;
+                given_value[i] += account.get("annual_value").as_int().unwrap_or(0);
                 recipients[i].id
             }
             Rule::Territory(map) => {
@@ -384,7 +406,12 @@ mod tests {
         let to = |id: Uuid| moves.iter().find(|m| m.id == id).expect("moved").to;
         let to_x = accounts.iter().filter(|a| to(a.id) == x).count();
         assert_eq!((to_x, 6 - to_x), (2, 4), "the smaller book is filled first, then they alternate");
-        assert_eq!(to(accounts[5].id), y, "the biggest account goes first, to the smaller book");
+        let value = |who: Uuid| -> i64 {
+            accounts.iter().filter(|a| to(a.id) == who).map(|a| a.get("annual_value").as_int().unwrap_or(0)).sum()
+        };
+        // Values 100…600: the biggest to x, the next two to y (less given so far), 300 to x, whose
+        // room is then used up; x does not get the two biggest.
+        assert_eq!((value(x), value(y)), (600 + 300, 500 + 400 + 200 + 100), "value is spread as counts allow");
         for (i, a) in accounts.iter().enumerate() {
             assert_eq!(to(contacts[i].id), to(a.id), "a contact follows its account");
             assert_eq!(to(deals[i].id), to(a.id), "a deal follows its account");

@@ -346,6 +346,9 @@ fn introductions_make_tasks_for_the_new_owner_the_leaver_and_the_manager() {
         let case = c.services.start_departure(&a, LEAVER, departure("2026-11-20", Reason::Resignation)).expect("case");
         assert!(c.services.make_introductions(&a, case.id).is_err(), "after the transfer only");
         c.services.handover(&a, LEAVER, HANNAH).expect("handover");
+        let template = "Hello {contact}, meet {new_owner}, who looks after {account} now that {leaver} leaves.";
+        let change = SettingsChange { introduction_template: Some(template.into()), ..Default::default() };
+        c.services.change_settings(&a, &change).expect("template");
         let made = c.services.make_introductions(&a, case.id).expect("introductions");
         // Three accounts (all among the ten most valuable): one task each for Hannah, the leaver
         // (good terms) and Hannah's manager.
@@ -353,6 +356,22 @@ fn introductions_make_tasks_for_the_new_owner_the_leaver_and_the_manager() {
         let tasks = owners(&c, &TASKS);
         let boss = id_of(&c.services, "boss@example.com");
         assert_eq!(tasks.iter().filter(|(_, o, _)| *o == Some(boss)).count(), 3);
+        let list = ListRequest { limit: Some(500), ..Default::default() };
+        let notes: Vec<String> = c
+            .services
+            .list_records(&Actor::operator(), &TASKS, &list)
+            .expect("tasks")
+            .items
+            .iter()
+            .filter_map(|t| t.get("notes").as_text().map(String::from))
+            .collect();
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.starts_with("Hello C0-0, meet hannah, who looks after Account 000 now that leaver leaves.")),
+            "{}: the drafted email follows the admin's template: {notes:?}",
+            db.backend
+        );
         assert!(c.services.make_introductions(&a, case.id).is_err(), "once");
         let view = c.services.departure(&a, case.id).expect("view");
         assert!(view.done("introductions"), "{}", db.backend);

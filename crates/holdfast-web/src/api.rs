@@ -388,6 +388,7 @@ fn settings_json(s: &Settings) -> Json {
         "read_policy": s.read_policy.as_str(), "export_policy": s.export_policy.as_str(), "bulk_read_limit": s.bulk_read_limit,
         "alert_webhook_url": s.alert_webhook_url, "alert_webhook_secret_set": s.alert_webhook_secret.is_some(),
         "alert_smtp_set": s.alert_smtp_url.is_some(), "alert_email_from": s.alert_email_from,
+        "introduction_template": s.introduction_template,
     })
 }
 
@@ -407,6 +408,7 @@ pub struct SettingsBody {
     alert_webhook_secret: Option<Json>,
     alert_smtp_url: Option<Json>,
     alert_email_from: Option<Json>,
+    introduction_template: Option<Json>,
 }
 
 impl SettingsBody {
@@ -426,6 +428,11 @@ impl SettingsBody {
                 ),
             },
             confidentiality_notice: None,
+            introduction_template: text(
+                self.introduction_template,
+                "introduction_template",
+                "the introduction email's text, or empty for the default",
+            )?,
             policies: None,
             alert_webhook_url: text(self.alert_webhook_url, "alert_webhook_url", "an http(s) URL, or empty")?,
             alert_webhook_secret: text(self.alert_webhook_secret, "alert_webhook_secret", "a whsec_ secret, or empty")?,
@@ -436,7 +443,7 @@ impl SettingsBody {
             return Err(ApiError::field(
                 "",
                 "name at least one setting: read_policy, export_policy, bulk_read_limit, alert_webhook_url, \
-                 alert_webhook_secret, alert_smtp_url, alert_email_from",
+                 alert_webhook_secret, alert_smtp_url, alert_email_from, introduction_template",
             ));
         }
         Ok(change)

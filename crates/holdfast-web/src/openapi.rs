@@ -348,7 +348,8 @@ pub fn document() -> Value {
             "alert_webhook_url": {"type": "string", "description": "http(s) URL alerts are posted to (Standard Webhooks); empty stops them"},
             "alert_webhook_secret": {"type": "string", "description": "whsec_<base64> secret the posts are signed with"},
             "alert_smtp_url": {"type": "string", "description": "smtp:// or smtps:// URL alerts are mailed through (to admins and the co-worker's managers); empty stops them"},
-            "alert_email_from": {"type": "string", "description": "From address of alert emails"}})),
+            "alert_email_from": {"type": "string", "description": "From address of alert emails"},
+            "introduction_template": {"type": "string", "description": "The introduction email drafted for a departure's key contacts ({contact}, {account}, {new_owner}, {leaver}); empty for the default"}})),
         "responses": {"200": {"description": "The settings"}, "403": problem_ref(), "422": problem_ref()}});
     settings["put"] = change.clone();
     settings["patch"] = change;

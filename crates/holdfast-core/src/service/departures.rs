@@ -541,10 +541,7 @@ impl<D: Database> Holdfast<D> {
     /// good terms and can still sign in, a task for them to make the introduction; and a check-in
     /// task for the new owner's manager.
     pub fn make_introductions(&self, actor: &Actor, id: Uuid) -> Result<Introductions, CoreError> {
-        let template = self
-            .db
-            .read(|tx| Ok(tx.get_setting(INTRODUCTION_SETTING)?))?
-            .unwrap_or_else(|| DEFAULT_INTRODUCTION.to_string());
+        let template = self.settings()?.introduction_template.clone();
         self.db.write(|tx| {
             let mut case = tx.get_departure(id)?.ok_or_else(|| CoreError::not_found("departure", id))?;
             self.may_run_departure(actor, case.coworker_id)?;

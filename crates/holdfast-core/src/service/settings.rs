@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::json;
 
 use super::confidentiality::{ConfidentialityNotice, DEFAULT_NOTICE, NOTICE_SETTING};
+use super::departures::{DEFAULT_INTRODUCTION, INTRODUCTION_SETTING};
 use super::metering::{BULK_READ_SETTING, DEFAULT_BULK_READ_LIMIT, EXPORT_POLICY_SETTING, ExportPolicy};
 use super::{Holdfast, append_events};
 use crate::access::ReadPolicy;
@@ -54,6 +55,9 @@ pub struct Settings {
     /// `smtp://host:587?tls=required`), and the From address.
     pub alert_smtp_url: Option<String>,
     pub alert_email_from: Option<String>,
+    /// The introduction email drafted for a departure's key contacts (`{contact}`, `{account}`,
+    /// `{new_owner}`, `{leaver}` are filled in).
+    pub introduction_template: String,
 }
 
 /// A change to some settings; `None` leaves a setting as it is. Policies are given as their words
@@ -65,6 +69,8 @@ pub struct SettingsChange {
     pub bulk_read_limit: Option<i64>,
     /// The new notice text; empty brings back the default notice.
     pub confidentiality_notice: Option<String>,
+    /// The new introduction email template; empty brings back the default one.
+    pub introduction_template: Option<String>,
     /// The whole policy document (replaces the one in force).
     pub policies: Option<Policies>,
     /// An `http(s)://` URL; empty stops webhook deliveries.
@@ -128,6 +134,8 @@ fn load(tx: &mut dyn Tx) -> Result<Settings, CoreError> {
         export_policy,
         bulk_read_limit,
         confidentiality_notice: ConfidentialityNotice::of(notice.unwrap_or_else(|| DEFAULT_NOTICE.into())),
+        introduction_template: present(tx.get_setting(INTRODUCTION_SETTING)?)
+            .unwrap_or_else(|| DEFAULT_INTRODUCTION.into()),
     })
 }
 
@@ -184,6 +192,10 @@ impl<D: Database> Holdfast<D> {
         let notice = change.confidentiality_notice.as_deref().map(|t| t.trim().replace("\r\n", "\n"));
         if notice.as_ref().is_some_and(|t| t.chars().count() > 5_000) {
             errors.push(FieldError::new(NOTICE_SETTING, "keep it under 5,000 characters"));
+        }
+        let introduction = change.introduction_template.as_deref().map(|t| t.trim().replace("\r\n", "\n"));
+        if introduction.as_ref().is_some_and(|t| t.chars().count() > 5_000) {
+            errors.push(FieldError::new(INTRODUCTION_SETTING, "keep it under 5,000 characters"));
         }
         if let Some(p) = &change.policies {
             errors.extend(policy_problems(p).into_iter().map(|r| FieldError::new("policies", r)));
@@ -252,6 +264,14 @@ impl<D: Database> Holdfast<D> {
                         .object("setting", NOTICE_SETTING)
                         .detail("sha256", json!(shown.sha256))
                         .detail("version", json!(version)),
+                );
+            }
+            if let Some(text) = &introduction {
+                tx.set_setting(INTRODUCTION_SETTING, text)?;
+                events.push(
+                    NewEvent::by(actor, now, action::SETTING_UPDATE)
+                        .object("setting", INTRODUCTION_SETTING)
+                        .detail("changes", json!({"introduction_template": {"from": before.introduction_template, "to": text}})),
                 );
             }
             if let Some(p) = &change.policies {

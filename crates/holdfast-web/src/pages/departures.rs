@@ -225,11 +225,21 @@ async fn case_page(
     let (v, colleagues, undoable) = user
         .call(s, move |s, actor| {
             let v = s.departure(actor, id)?;
-            let colleagues: Vec<CoWorker> = s
-                .list_coworkers(actor)?
-                .into_iter()
-                .filter(|c| c.status == Status::Active && c.id != v.coworker.id)
-                .collect();
+            let teams: HashMap<Uuid, String> = s.list_teams()?.into_iter().map(|t| (t.id, t.name)).collect();
+            let mut colleagues: Vec<(CoWorker, String)> = Vec::new();
+            for c in
+                s.list_coworkers(actor)?.into_iter().filter(|c| c.status == Status::Active && c.id != v.coworker.id)
+            {
+                // Their team and book, to choose by.
+                let accounts = s
+                    .ownership(actor, &c.id.to_string())?
+                    .into_iter()
+                    .find(|(k, _)| k.plural == "accounts")
+                    .map_or(0, |(_, n)| n);
+                let team = c.team_id.and_then(|t| teams.get(&t).cloned()).unwrap_or_else(|| "no team".into());
+                let label = format!("{} · {team} · {accounts} accounts", c.name);
+                colleagues.push((c, label));
+            }
             let op = v.case.step("transfer").and_then(|t| t.detail["operation"].as_str()).map(String::from);
             let undoable = match op {
                 Some(op) => s
@@ -283,7 +293,7 @@ async fn case_page(
         steps: steps_of(&v),
         owns: v.owned.iter().map(|(k, n)| format!("{n} {}", k.plural)).collect::<Vec<_>>().join(", "),
         operation: undoable,
-        colleagues: colleagues.into_iter().map(|c| Choice::new(c.email, c.name)).collect(),
+        colleagues: colleagues.into_iter().map(|(c, label)| Choice::new(c.email, label)).collect(),
         rule,
         picked,
         to,

@@ -69,6 +69,7 @@ pub fn routes(router: Router<AppState>) -> Router<AppState> {
         .route("/exports/{id}/decide", post(guard::decide))
         .route("/exports/{id}/file", get(guard::download))
         .route("/settings/confidentiality", post(settings::save_confidentiality_notice))
+        .route("/settings/introduction", post(settings::save_introduction))
         .route("/settings/tokens", post(settings::create_token))
         .route("/settings/tokens/{id}/revoke", post(settings::revoke_token))
         .route(

@@ -35,6 +35,8 @@ struct SettingsPage {
     new_token: Option<String>,
     /// The confidentiality notice departing co-workers acknowledge.
     notice: String,
+    /// The introduction email a departure's introduction tasks carry.
+    introduction: String,
     export_policy: String,
     bulk_read_limit: i64,
     /// The signed-in co-worker's id, for "what Holdfast records about you".
@@ -66,6 +68,7 @@ async fn settings_page(s: AppState, user: &PageUser, saved: bool, new_token: Opt
         tokens,
         new_token,
         notice: settings.confidentiality_notice.text.clone(),
+        introduction: settings.introduction_template.clone(),
         my_id,
         export_policy: settings.export_policy.as_str().into(),
         bulk_read_limit: settings.bulk_read_limit,
@@ -103,6 +106,13 @@ pub async fn save_settings(State(s): State<AppState>, form: SignedForm) -> PageR
 /// Saves the confidentiality notice (admins).
 pub async fn save_confidentiality_notice(State(s): State<AppState>, form: SignedForm) -> PageResult {
     let change = SettingsChange { confidentiality_notice: Some(form.text("notice")), ..Default::default() };
+    form.user.call(&s, move |s, actor| s.change_settings(actor, &change)).await?;
+    Ok(go("/settings?saved=1"))
+}
+
+/// Saves the introduction email template (admins).
+pub async fn save_introduction(State(s): State<AppState>, form: SignedForm) -> PageResult {
+    let change = SettingsChange { introduction_template: Some(form.text("introduction")), ..Default::default() };
     form.user.call(&s, move |s, actor| s.change_settings(actor, &change)).await?;
     Ok(go("/settings?saved=1"))
 }
