@@ -308,8 +308,13 @@ fn a_termination_ends_access_at_once_and_departed_needs_confirmation_while_recor
         // Someone with nothing to hand over is set departed without a question.
         let ch = CoWorkerChanges { status: Some(Status::Departed), ..Default::default() };
         c.services.update_coworker(&a, "west@example.com", ch).expect("owns nothing");
+        let hannahs =
+            c.services.start_departure(&a, HANNAH, departure("2026-12-31", Reason::Resignation)).expect("case");
         let ch = CoWorkerChanges { status: Some(Status::Departed), confirm_owned_records: true, ..Default::default() };
         c.services.update_coworker(&a, HANNAH, ch).expect("confirmed");
+        let view = c.services.departure(&a, hannahs.id).expect("case");
+        assert!(view.done("access"), "{}: set departed by hand, the case records that access ended", db.backend);
+        assert_eq!(view.case.status, CaseStatus::Open, "she still owns an account");
     }
 }
 

@@ -282,8 +282,14 @@ impl<D: Database> Holdfast<D> {
             Some(p) => Some(secret::hash_password(p)?),
             None => None,
         };
-        let (updated, became_departing) =
-            self.db.write(|tx| self.change_coworker_in(tx, actor, who, &ch, password_hash.as_deref()))?;
+        let (updated, became_departing) = self.db.write(|tx| {
+            let changed = self.change_coworker_in(tx, actor, who, &ch, password_hash.as_deref())?;
+            if changed.0.status == Status::Departed {
+                // Set departed by hand: their open departure case records that access ended.
+                self.note_departed(tx, actor, changed.0.id)?;
+            }
+            Ok(changed)
+        })?;
         self.forget_org();
         if became_departing {
             // On the watchlist from now on; look back over their last 90 days at once.

@@ -428,6 +428,18 @@ impl<D: Database> Holdfast<D> {
         Ok(case)
     }
 
+    /// Inside the transaction that set a co-worker departed by hand: their open case (if any)
+    /// records that access ended, with what they still own, and closes when that is nothing.
+    pub(crate) fn note_departed(&self, tx: &mut dyn Tx, actor: &Actor, coworker: Uuid) -> Result<(), CoreError> {
+        let Some(case) = tx.list_departures(Some(&[coworker]), Some(CaseStatus::Open))?.into_iter().next() else {
+            return Ok(());
+        };
+        if case.step("access").is_none() {
+            self.end_access_in(tx, actor, case.id, "set departed by hand")?;
+        }
+        Ok(())
+    }
+
     /// Inside a handover's transaction: when `from` has an open case, records its plan (if none
     /// was made) and its transfer, and closes it when access has ended and nothing is left.
     pub(crate) fn note_transfer(

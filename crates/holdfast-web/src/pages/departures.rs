@@ -154,6 +154,13 @@ struct CasePage {
     rule: String,
     picked: Vec<String>,
     to: String,
+    rest: String,
+    /// By territory: each country among the leaver's accounts.
+    territories: Vec<PickRow>,
+    /// Hand-picked: each of the leaver's accounts.
+    account_rows: Vec<PickRow>,
+    /// The plan as hidden fields for Apply.
+    carry: Vec<Choice>,
     shares: Vec<ShareRow>,
     total: usize,
     transferred: bool,
@@ -219,12 +226,27 @@ async fn case_page(
     s: &AppState,
     user: &PageUser,
     id: Uuid,
-    preview: Option<(HandoverPreview, String, Vec<String>, String)>,
+    preview: Option<(HandoverPreview, PlanForm)>,
     notice: String,
 ) -> PageResult {
-    let (v, colleagues, undoable) = user
+    let (v, colleagues, undoable, accounts) = user
         .call(s, move |s, actor| {
             let v = s.departure(actor, id)?;
+            // The leaver's accounts, for planning by territory or account by account (a read of
+            // customer data like any list, recorded as one).
+            let accounts = if v.case.status == holdfast_core::departure::CaseStatus::Open
+                && v.owned.iter().any(|(k, _)| k.plural == "accounts")
+            {
+                let list = holdfast_core::service::ListRequest {
+                    owner: Some(v.coworker.id.to_string()),
+                    sort: Some("-annual_value".into()),
+                    limit: Some(500),
+                    ..Default::default()
+                };
+                s.list_records(actor, &holdfast_core::record::ACCOUNTS, &list)?.items
+            } else {
+                Vec::new()
+            };
             let teams: HashMap<Uuid, String> = s.list_teams()?.into_iter().map(|t| (t.id, t.name)).collect();
             let mut colleagues: Vec<(CoWorker, String)> = Vec::new();
             for c in
@@ -249,18 +271,38 @@ async fn case_page(
                     .map(|o| o.id.to_string()),
                 None => None,
             };
-            Ok((v, colleagues, undoable))
+            Ok((v, colleagues, undoable, accounts))
         })
         .await?;
-    let plan = v.case.step("plan").map(|p| p.detail["rule"].clone()).unwrap_or_default();
-    let (rule, picked, to) = match &preview {
-        Some((_, rule, picked, to)) => (rule.clone(), picked.clone(), to.clone()),
-        None => (
-            plan["rule"].as_str().unwrap_or("round_robin").to_string(),
-            plan["recipients"].as_array().into_iter().flatten().filter_map(|r| r.as_str().map(String::from)).collect(),
-            plan["to"].as_str().unwrap_or_default().to_string(),
-        ),
+    let plan = match &preview {
+        Some((_, plan)) => plan.clone(),
+        None => PlanForm::from_saved(&v.case.step("plan").map(|p| p.detail["rule"].clone()).unwrap_or_default()),
     };
+    let kind = &holdfast_core::record::ACCOUNTS;
+    let mut countries: Vec<String> = accounts
+        .iter()
+        .map(|a| a.get("country").as_text().unwrap_or("").trim().to_string())
+        .filter(|c| !c.is_empty())
+        .collect();
+    countries.sort_by_key(|c| c.to_lowercase());
+    countries.dedup_by(|a, b| a.eq_ignore_ascii_case(b));
+    let territories = countries
+        .into_iter()
+        .map(|c| PickRow { chosen: PlanForm::chosen(&plan.territories, &c), label: c.clone(), key: c })
+        .collect();
+    let account_rows = accounts
+        .iter()
+        .map(|a| {
+            let key = a.id.to_string();
+            let country = a.get("country").as_text().unwrap_or("no country");
+            let value = money(a.get("annual_value").as_int().unwrap_or(0));
+            PickRow {
+                chosen: PlanForm::chosen(&plan.accounts, &key),
+                label: format!("{} · {country} · {value} a year", a.label(kind)),
+                key,
+            }
+        })
+        .collect();
     let shares = preview
         .as_ref()
         .map(|(p, ..)| {
@@ -294,9 +336,13 @@ async fn case_page(
         owns: v.owned.iter().map(|(k, n)| format!("{n} {}", k.plural)).collect::<Vec<_>>().join(", "),
         operation: undoable,
         colleagues: colleagues.into_iter().map(|(c, label)| Choice::new(c.email, label)).collect(),
-        rule,
-        picked,
-        to,
+        carry: plan.carry(),
+        rule: plan.rule.clone(),
+        picked: plan.picked.clone(),
+        to: plan.to.clone(),
+        rest: plan.rest.clone(),
+        territories,
+        account_rows,
         total: preview.as_ref().map_or(0, |p| p.0.total),
         shares,
         transferred: v.done("transfer"),
@@ -349,31 +395,129 @@ pub async fn start(State(s): State<AppState>, Path(id): Path<String>, form: Sign
     Ok(go(&format!("/departures/{}?done=started", case.id)))
 }
 
-/// The plan a form describes: the rule, the colleagues ticked, the one colleague.
-fn rule_of(form: &SignedForm) -> (HandoverRule, String, Vec<String>, String) {
-    let picked: Vec<String> = form.values("recipients").map(String::from).collect();
-    let to = form.text("to");
-    let rule = form.text("rule");
-    let r = match rule.as_str() {
-        "one" => HandoverRule::One(to.clone()),
-        "team" => HandoverRule::Team(None),
-        _ => HandoverRule::RoundRobin(picked.clone()),
-    };
-    (r, if rule.is_empty() { "round_robin".into() } else { rule }, picked, to)
+/// A transition plan as the case page's form holds it (and carries to Apply).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct PlanForm {
+    rule: String,
+    /// Round-robin: the colleagues ticked.
+    picked: Vec<String>,
+    /// One colleague for everything.
+    to: String,
+    /// By territory: country and colleague.
+    territories: Vec<(String, String)>,
+    /// Hand-picked: account id and colleague ("" for the rest).
+    accounts: Vec<(String, String)>,
+    /// The colleague for the rest (territory and hand-picked).
+    rest: String,
+}
+
+impl PlanForm {
+    fn from_form(form: &SignedForm) -> PlanForm {
+        let pairs = |keys: &str, values: &str| -> Vec<(String, String)> {
+            form.values(keys).map(String::from).zip(form.values(values).map(String::from)).collect()
+        };
+        let rule = form.text("rule");
+        PlanForm {
+            rule: if rule.is_empty() { "round_robin".into() } else { rule },
+            picked: form.values("recipients").map(String::from).collect(),
+            to: form.text("to"),
+            territories: pairs("country", "country_to"),
+            accounts: pairs("account", "account_to"),
+            rest: form.text("rest"),
+        }
+    }
+
+    /// The plan the case recorded last (its rule as `HandoverRule::to_json` keeps it).
+    fn from_saved(plan: &serde_json::Value) -> PlanForm {
+        let texts = |v: &serde_json::Value| -> Vec<(String, String)> {
+            v.as_object()
+                .into_iter()
+                .flatten()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect()
+        };
+        PlanForm {
+            rule: plan["rule"].as_str().unwrap_or("round_robin").to_string(),
+            picked: plan["recipients"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|r| r.as_str().map(String::from))
+                .collect(),
+            to: plan["to"].as_str().unwrap_or_default().to_string(),
+            territories: texts(&plan["territories"]).into_iter().filter(|(k, _)| k != "*").collect(),
+            accounts: texts(&plan["accounts"]),
+            rest: plan["rest"].as_str().or(plan["territories"]["*"].as_str()).unwrap_or_default().to_string(),
+        }
+    }
+
+    fn rule(&self) -> Result<HandoverRule, crate::ApiError> {
+        let some = |v: &str| Some(v.to_string()).filter(|v| !v.is_empty());
+        Ok(match self.rule.as_str() {
+            "one" => HandoverRule::One(self.to.clone()),
+            "team" => HandoverRule::Team(None),
+            "territory" => {
+                let mut map: std::collections::BTreeMap<String, String> =
+                    self.territories.iter().filter(|(_, to)| !to.is_empty()).cloned().collect();
+                if let Some(rest) = some(&self.rest) {
+                    map.insert("*".into(), rest);
+                }
+                HandoverRule::Territory(map)
+            }
+            "picked" => {
+                let mut accounts = HashMap::new();
+                for (account, to) in self.accounts.iter().filter(|(_, to)| !to.is_empty()) {
+                    let id = Uuid::parse_str(account)
+                        .map_err(|_| crate::ApiError::field("accounts", format!("'{account}' is not an account id")))?;
+                    accounts.insert(id, to.clone());
+                }
+                HandoverRule::Picked { accounts, rest: some(&self.rest) }
+            }
+            _ => HandoverRule::RoundRobin(self.picked.clone()),
+        })
+    }
+
+    /// The plan as hidden fields, for the Apply form.
+    fn carry(&self) -> Vec<Choice> {
+        let mut out =
+            vec![Choice::new("rule", &self.rule), Choice::new("to", &self.to), Choice::new("rest", &self.rest)];
+        out.extend(self.picked.iter().map(|p| Choice::new("recipients", p)));
+        for (country, to) in &self.territories {
+            out.push(Choice::new("country", country));
+            out.push(Choice::new("country_to", to));
+        }
+        for (account, to) in &self.accounts {
+            out.push(Choice::new("account", account));
+            out.push(Choice::new("account_to", to));
+        }
+        out
+    }
+
+    fn chosen(list: &[(String, String)], key: &str) -> String {
+        list.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone()).unwrap_or_default()
+    }
+}
+
+/// One row of the territory or hand-picked plan: what, and who is chosen for it.
+struct PickRow {
+    key: String,
+    label: String,
+    chosen: String,
 }
 
 /// `POST /departures/{id}/plan`: records the plan and shows its preview on the case page.
 pub async fn plan(State(s): State<AppState>, Path(id): Path<String>, form: SignedForm) -> PageResult {
     let id = form.user.id(&id, "departure")?;
-    let (rule, name, picked, to) = rule_of(&form);
+    let plan = PlanForm::from_form(&form);
+    let rule = plan.rule().map_err(|e| form.user.fail(e))?;
     let (_, preview) = form.user.call(&s, move |s, actor| s.plan_departure(actor, id, &rule)).await?;
-    case_page(&s, &form.user, id, Some((preview, name, picked, to)), String::new()).await
+    case_page(&s, &form.user, id, Some((preview, plan)), String::new()).await
 }
 
 /// `POST /departures/{id}/apply`: hands the records over by the plan.
 pub async fn apply(State(s): State<AppState>, Path(id): Path<String>, form: SignedForm) -> PageResult {
     let id = form.user.id(&id, "departure")?;
-    let (rule, ..) = rule_of(&form);
+    let rule = PlanForm::from_form(&form).rule().map_err(|e| form.user.fail(e))?;
     form.user
         .call(&s, move |s, actor| {
             let v = s.departure(actor, id)?;

@@ -112,3 +112,73 @@ async fn a_departure_case_through_the_api_and_its_pages() {
         off_runtime(move || drop(app));
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_case_page_plans_by_territory_and_account_by_account() {
+    for db in each_backend() {
+        let app = App::new(db);
+        let admin = app.add("admin@example.com", Role::Admin, None, None);
+        let leaver = app.add("leaver@example.com", Role::Rep, None, None);
+        app.add("hannah@example.com", Role::Rep, None, None);
+        app.add("mia@example.com", Role::Rep, None, None);
+        let mut ids = Vec::new();
+        for (name, country) in [("Berlin GmbH", "Germany"), ("Paris SA", "France"), ("Lyon SARL", "France")] {
+            let (_, a) = app
+                .call("POST", "/api/v1/accounts", Some(&leaver), Some(json!({"name": name, "country": country})))
+                .await;
+            ids.push(id_of(&a));
+        }
+        let (_, case) = app
+            .call(
+                "POST",
+                "/api/v1/coworkers/leaver@example.com/departure",
+                Some(&admin),
+                Some(json!({"last_day": "2099-06-30"})),
+            )
+            .await;
+        let case = case["id"].as_str().expect("case").to_string();
+        let cookie = app.sign_in("admin@example.com").await;
+        let page = app.send("GET", &format!("/departures/{case}"), &cookie, None).await;
+        assert!(
+            page.body.contains("By territory: 2 countries") && page.body.contains("Account by account: 3 accounts")
+        );
+
+        // By territory: Germany to Hannah, the rest (France) to Mia.
+        let fields = "rule=territory&country=France&country_to=&country=Germany&country_to=hannah%40example.com&rest=mia%40example.com";
+        let r =
+            app.post_form(&cookie, &format!("/departures/{case}"), &format!("/departures/{case}/plan"), fields).await;
+        assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+        assert!(r.body.contains("Preview: 3 records"), "{}", r.body);
+        // Account by account: Lyon to Hannah, the rest to Mia; applied from the preview's own form.
+        let fields = format!("rule=picked&account={}&account_to=hannah%40example.com&rest=mia%40example.com", ids[2]);
+        let r =
+            app.post_form(&cookie, &format!("/departures/{case}"), &format!("/departures/{case}/plan"), &fields).await;
+        assert!(r.body.contains("Preview: 3 records"), "{}", r.body);
+        let r =
+            app.post_form(&cookie, &format!("/departures/{case}"), &format!("/departures/{case}/apply"), &fields).await;
+        assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
+        let owner = |i: usize| {
+            let app = &app;
+            let admin = admin.clone();
+            let id = ids[i].clone();
+            async move {
+                let (_, a) = app.call("GET", &format!("/api/v1/accounts/{id}"), Some(&admin), None).await;
+                let (_, c) = app
+                    .call(
+                        "GET",
+                        &format!("/api/v1/coworkers/{}", a["owner_id"].as_str().unwrap_or("")),
+                        Some(&admin),
+                        None,
+                    )
+                    .await;
+                c["email"].as_str().unwrap_or_default().to_string()
+            }
+        };
+        assert_eq!(owner(2).await, "hannah@example.com", "{}", app.db.backend);
+        assert_eq!(owner(0).await, "mia@example.com");
+        assert_eq!(owner(1).await, "mia@example.com");
+        let page = app.send("GET", &format!("/departures/{case}"), &cookie, None).await;
+        assert!(page.body.contains("<b>Records handed over</b> ✓"), "{}", page.body);
+        off_runtime(move || drop(app));
+    }
+}
