@@ -70,6 +70,8 @@ struct CoworkerForm {
     reaffirmed: Option<String>,
     /// Their open departure case.
     case: Option<Uuid>,
+    /// Their acknowledgements of the confidentiality notice, newest first.
+    acknowledgements: Vec<String>,
     /// Today, the default notice date.
     today: String,
 }
@@ -92,6 +94,7 @@ impl CoworkerForm {
             status: String::new(),
             reaffirmed: None,
             case: None,
+            acknowledgements: Vec::new(),
             today: String::new(),
         }
     }
@@ -253,6 +256,7 @@ struct Profile {
     owns: Vec<Owned>,
     reaffirmed: Option<i64>,
     case: Option<Uuid>,
+    acknowledgements: Vec<String>,
 }
 
 fn profile(s: &Holdfast<Store>, actor: &Actor, id: Uuid) -> Result<Profile, CoreError> {
@@ -265,7 +269,21 @@ fn profile(s: &Holdfast<Store>, actor: &Actor, id: Uuid) -> Result<Profile, Core
         .collect();
     let reaffirmed = s.confidentiality_status(actor, &id.to_string())?;
     let case = s.open_departure_of(actor, id)?.map(|d| d.id);
-    Ok(Profile { c, v, choices: choices(s, actor), owns, reaffirmed, case })
+    let acknowledgements = s
+        .confidentiality_acknowledgements(actor, &id.to_string())?
+        .into_iter()
+        .map(|a| {
+            format!(
+                "{} UTC: version {} ({}, while {}){}",
+                format_timestamp(a.at).chars().take(16).collect::<String>().replace('T', " "),
+                a.version.map_or_else(|| "?".into(), |v| v.to_string()),
+                a.sha256.chars().take(12).collect::<String>(),
+                a.status,
+                a.client_addr.map(|c| format!(" from {c}")).unwrap_or_default()
+            )
+        })
+        .collect();
+    Ok(Profile { c, v, choices: choices(s, actor), owns, reaffirmed, case, acknowledgements })
 }
 
 pub async fn edit_form(State(s): State<AppState>, user: PageUser, Path(id): Path<String>) -> PageResult {
@@ -278,6 +296,7 @@ pub async fn edit_form(State(s): State<AppState>, user: PageUser, Path(id): Path
     page.status = p.c.status.as_str().to_string();
     page.reaffirmed = p.reaffirmed.map(|t| format_timestamp(t).chars().take(16).collect::<String>().replace('T', " "));
     page.case = p.case;
+    page.acknowledgements = p.acknowledgements;
     page.today = holdfast_core::time::date_of(s.now());
     Ok(render(&page, StatusCode::OK))
 }

@@ -35,6 +35,8 @@ struct SettingsPage {
     new_token: Option<String>,
     /// The confidentiality notice departing co-workers acknowledge.
     notice: String,
+    /// Its versions, newest first.
+    versions: Vec<String>,
     /// The introduction email a departure's introduction tasks carry.
     introduction: String,
     export_policy: String,
@@ -46,8 +48,16 @@ struct SettingsPage {
 async fn settings_page(s: AppState, user: &PageUser, saved: bool, new_token: Option<String>) -> PageResult {
     let my_id = user.actor.id().map(|i| i.to_string()).unwrap_or_default();
     let me = my_id.clone();
-    let (settings, tokens) =
-        user.call(&s, move |s, actor| Ok((s.settings()?, s.list_credentials(actor, &me)?))).await?;
+    let (settings, tokens, versions) = user
+        .call(&s, move |s, actor| Ok((s.settings()?, s.list_credentials(actor, &me)?, s.notice_versions()?)))
+        .await?;
+    let versions = versions
+        .iter()
+        .rev()
+        .map(|v| {
+            format!("version {} of {} ({})", v.version, short_time(v.published_at), &v.sha256[..12.min(v.sha256.len())])
+        })
+        .collect();
     let tokens = tokens
         .iter()
         .filter(|t| t.kind == "api")
@@ -68,6 +78,7 @@ async fn settings_page(s: AppState, user: &PageUser, saved: bool, new_token: Opt
         tokens,
         new_token,
         notice: settings.confidentiality_notice.text.clone(),
+        versions,
         introduction: settings.introduction_template.clone(),
         my_id,
         export_policy: settings.export_policy.as_str().into(),

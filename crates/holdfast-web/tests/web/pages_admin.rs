@@ -289,6 +289,12 @@ async fn a_departing_coworker_reaffirms_confidentiality_once_per_notice() {
         assert_eq!(site.send("GET", "/", &rep, None).await.status, StatusCode::OK, "asked once");
         let page = site.send("GET", &format!("/coworkers/{rep_id}/edit"), &admin, None).await;
         assert!(page.body.contains("Reaffirmed the confidentiality notice on"), "{}", page.body);
+        assert!(
+            page.body.contains("while departing") && page.body.contains("while active"),
+            "both acknowledgements listed"
+        );
+        let settings = site.send("GET", "/settings", &admin, None).await;
+        assert!(settings.body.contains("Versions: version 1 of"), "{}", settings.body);
         assert!(page.body.contains("value=\"departed\""), "the checklist offers the last step: {}", page.body);
         let acks = off_runtime(|| {
             services.events(
