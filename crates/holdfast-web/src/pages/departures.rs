@@ -161,6 +161,8 @@ struct CasePage {
     account_rows: Vec<PickRow>,
     /// The plan as hidden fields for Apply.
     carry: Vec<Choice>,
+    /// Ninety days before the case opened: where the review and the evidence bundle start.
+    review_since: String,
     shares: Vec<ShareRow>,
     total: usize,
     transferred: bool,
@@ -249,8 +251,13 @@ async fn case_page(
             };
             let teams: HashMap<Uuid, String> = s.list_teams()?.into_iter().map(|t| (t.id, t.name)).collect();
             let mut colleagues: Vec<(CoWorker, String)> = Vec::new();
-            for c in
-                s.list_coworkers(actor)?.into_iter().filter(|c| c.status == Status::Active && c.id != v.coworker.id)
+            // Active colleagues the actor may hand records to (a manager: themselves and the
+            // people they manage).
+            let may_take = |c: &CoWorker| actor.is_admin() || actor.id() == Some(c.id) || actor.manages.contains(&c.id);
+            for c in s
+                .list_coworkers(actor)?
+                .into_iter()
+                .filter(|c| c.status == Status::Active && c.id != v.coworker.id && may_take(c))
             {
                 // Their team and book, to choose by.
                 let accounts = s
@@ -337,6 +344,7 @@ async fn case_page(
         operation: undoable,
         colleagues: colleagues.into_iter().map(|(c, label)| Choice::new(c.email, label)).collect(),
         carry: plan.carry(),
+        review_since: holdfast_core::time::date_of(v.case.opened_at - 90 * holdfast_core::time::MICROS_PER_DAY),
         rule: plan.rule.clone(),
         picked: plan.picked.clone(),
         to: plan.to.clone(),
