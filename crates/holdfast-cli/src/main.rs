@@ -3,6 +3,7 @@
 //! This file is the command table; each command group lives in a module of its own.
 
 mod audit;
+mod coverage;
 mod coworkers;
 mod demo;
 mod departures;
@@ -66,6 +67,9 @@ enum Command {
     /// Export records of a kind (CSV, XLSX or vCard) within your limits, recorded with its row
     /// count and SHA-256; past them it waits for approval (see `holdfast exports`).
     Export(records::ExportArgs),
+    /// Coverage: walk-out exposure per co-worker, and one account's coverage.
+    #[command(subcommand)]
+    Coverage(coverage::CoverageCmd),
     /// Departures: record one, list the cases, show one, end access, call one off.
     #[command(subcommand)]
     Departure(departures::DepartureCmd),
@@ -115,6 +119,7 @@ fn run(cli: &Cli) -> Result<()> {
         Command::Import(cmd) => as_operator(cli, |s, me, _| records::import(s, me, cmd)),
         Command::List(args) => as_operator(cli, |s, me, _| records::list(s, me, args)),
         Command::Export(args) => as_operator(cli, |s, me, _| records::export(s, me, args)),
+        Command::Coverage(cmd) => as_operator(cli, |s, me, _| coverage::run(s, me, cmd)),
         Command::Departure(cmd) => as_operator(cli, |s, me, _| departures::run(s, me, cmd)),
         Command::Exports(cmd) => as_operator(cli, |s, me, _| guard::exports(s, me, cmd)),
         Command::Alerts(args) => as_operator(cli, |s, me, _| guard::alerts(s, me, args)),

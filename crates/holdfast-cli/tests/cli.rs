@@ -243,3 +243,37 @@ fn a_handover_killed_in_the_middle_changes_nothing_or_everything() {
         assert_eq!(code, 0, "{}: the event log verifies after the kill: {out}{err}", db.backend);
     }
 }
+
+#[test]
+fn coverage_exposure_prints_one_coworker_a_line_riskiest_first() {
+    use holdfast_core::coworker::Role;
+    use holdfast_core::record::{ACCOUNTS, ACTIVITIES};
+    for db in holdfast_testing::each_backend() {
+        holdfast_testing::off_runtime(|| {
+            let services = db.services();
+            for (email, value) in [("dana@example.com", 120_000), ("eli@example.com", 500_000)] {
+                holdfast_testing::add_coworker(&services, email, Role::Rep, None, None);
+                let me = services.actor_for(email).expect("rep");
+                let a = services
+                    .create_record(
+                        &me,
+                        &ACCOUNTS,
+                        &serde_json::json!({"name": format!("Account of {email}"), "annual_value": value}),
+                    )
+                    .expect("account");
+                let at = holdfast_core::time::format_timestamp(services.now());
+                services
+                    .create_record(&me, &ACTIVITIES, &serde_json::json!({"type": "call", "summary": "Hi", "account_id": a.id.to_string(), "occurred_at": at}))
+                    .expect("activity");
+            }
+        });
+        let (code, out, err) = holdfast(&db.database_arg(), &["coverage", "exposure"], None);
+        assert_eq!(code, 0, "{err}");
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines, ["eli@example.com\t1\t500000.00", "dana@example.com\t1\t120000.00"], "{}", db.backend);
+        let (code, out, _) =
+            holdfast(&db.database_arg(), &["coverage", "exposure", "--coworker", "dana@example.com"], None);
+        assert_eq!(code, 0);
+        assert!(out.contains("Account of dana@example.com\t120000.00"), "{out}");
+    }
+}

@@ -144,6 +144,12 @@ pub trait ReportStore {
     /// Live activities per week from `since` (week 0 starts at `since`), for the owners given
     /// (all when `None`): (week, activities).
     fn activities_per_week(&mut self, owners: Option<&[Uuid]>, since: i64) -> StorageResult<Vec<(i64, i64)>>;
+    /// Who talks to each account: per account and co-worker (who logged an activity at or after
+    /// `since`, or took part in it), how many activities and the latest.
+    fn relationship_touches(&mut self, since: i64) -> StorageResult<Vec<Touches>>;
+    /// Every live account's id, name, annual value (cents) and owner, with the amount of its open
+    /// deals and how many of its contracts renew (or end) between `from` and `until` (dates).
+    fn account_stakes(&mut self, from: &str, until: &str) -> StorageResult<Vec<AccountStake>>;
 }
 
 /// Co-workers, teams, and their credentials (sessions and API tokens).
@@ -269,6 +275,29 @@ pub struct NoticeVersion {
     pub text: String,
     pub published_at: i64,
     pub published_by: Option<Uuid>,
+}
+
+/// One co-worker's activities at one account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Touches {
+    pub account: Uuid,
+    pub coworker: Uuid,
+    pub activities: i64,
+    pub last_at: i64,
+}
+
+/// What an account is worth to the company, for exposure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountStake {
+    pub id: Uuid,
+    pub name: String,
+    pub owner: Option<Uuid>,
+    /// Cents.
+    pub annual_value: i64,
+    /// Open deals' amount, cents.
+    pub open_pipeline: i64,
+    /// Contracts renewing (or ending) in the window.
+    pub renewals: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

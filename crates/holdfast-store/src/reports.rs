@@ -2,7 +2,7 @@
 //! to, when accounts were last touched and activities per week, each narrowed to some owners.
 
 use holdfast_core::record::{self, Record, RecordKind, Value};
-use holdfast_core::storage::{ReportStore, StageTotal, StorageResult};
+use holdfast_core::storage::{AccountStake, ReportStore, StageTotal, StorageResult, Touches};
 use uuid::Uuid;
 
 use crate::codec::{Cols, record_from_row};
@@ -98,6 +98,51 @@ impl<C: Conn> ReportStore for SqlTx<C> {
             }
         }
         Ok(out)
+    }
+
+    fn relationship_touches(&mut self, since: i64) -> StorageResult<Vec<Touches>> {
+        let rows = self.conn.rows(
+            "SELECT account_id, coworker_id, count(*), max(occurred_at) FROM ( \
+               SELECT account_id, owner_id AS coworker_id, occurred_at FROM activities \
+                 WHERE deleted_at IS NULL AND account_id IS NOT NULL AND owner_id IS NOT NULL AND occurred_at >= $1 \
+               UNION ALL \
+               SELECT a.account_id, l.target_id, a.occurred_at FROM record_links l JOIN activities a ON a.id = l.record_id \
+                 WHERE l.kind = 'activity' AND l.field = 'coworker_ids' AND a.deleted_at IS NULL \
+                   AND a.account_id IS NOT NULL AND a.occurred_at >= $1 \
+             ) t GROUP BY account_id, coworker_id",
+            &[Value::Int(since)],
+        )?;
+        rows.iter()
+            .map(|r| {
+                let mut c = Cols(r.iter());
+                Ok(Touches { account: c.uuid()?, coworker: c.uuid()?, activities: c.int()?, last_at: c.int()? })
+            })
+            .collect()
+    }
+
+    fn account_stakes(&mut self, from: &str, until: &str) -> StorageResult<Vec<AccountStake>> {
+        let rows = self.conn.rows(
+            "SELECT a.id, a.name, a.owner_id, coalesce(a.annual_value, 0), \
+               coalesce((SELECT CAST(sum(d.amount) AS BIGINT) FROM deals d WHERE d.account_id = a.id AND d.deleted_at IS NULL \
+                 AND d.stage NOT IN ('closed_won', 'closed_lost')), 0), \
+               (SELECT count(*) FROM contracts k WHERE k.account_id = a.id AND k.deleted_at IS NULL \
+                 AND coalesce(k.renewal_date, k.end_date) >= $1 AND coalesce(k.renewal_date, k.end_date) <= $2) \
+             FROM accounts a WHERE a.deleted_at IS NULL",
+            &[Value::Text(from.into()), Value::Text(until.into())],
+        )?;
+        rows.iter()
+            .map(|r| {
+                let mut c = Cols(r.iter());
+                Ok(AccountStake {
+                    id: c.uuid()?,
+                    name: c.text()?,
+                    owner: c.opt_uuid()?,
+                    annual_value: c.int()?,
+                    open_pipeline: c.int()?,
+                    renewals: c.int()?,
+                })
+            })
+            .collect()
     }
 
     fn activities_per_week(&mut self, owners: Option<&[Uuid]>, since: i64) -> StorageResult<Vec<(i64, i64)>> {

@@ -5,6 +5,7 @@
 
 mod alert_delivery;
 mod api;
+mod coverage_api;
 mod departure_api;
 mod extract;
 mod guard_api;
@@ -120,6 +121,8 @@ pub(crate) fn api_operations() -> Vec<Operation> {
         op("/departures/{id}/end-access", "POST", departure_api::end_access),
         op("/departures/{id}/cancel", "POST", departure_api::cancel),
         op("/bulk-operations", "GET", departure_api::bulk_operations),
+        op("/coverage/exposure", "GET", coverage_api::exposure),
+        op("/accounts/{id}/coverage", "GET", coverage_api::account_coverage),
         op("/coworkers/{id}/tokens", "GET", api::tokens),
         op("/coworkers/{id}/tokens", "POST", api::create_token),
         op("/coworkers/{id}/tokens/{token}", "DELETE", api::revoke_token),

@@ -168,6 +168,11 @@ fn departure_paths(paths: &mut Map<String, Value>) {
         "summary": "Hand everything a co-worker owns to one colleague, or share it by rule; an account moves with its contacts, deals, contracts and tasks; one step, undoable. With dry_run, what would move and nothing changes",
         "requestBody": body(&[], rule_props),
         "responses": errors(json!({"200": {"description": "dry run: per_recipient {email: {kind: count}}, value_per_recipient, total; else operation, changed, per_kind, per_recipient, from, to"}}))}}));
+    paths.insert("/api/v1/coverage/exposure".into(), json!({"get": {"summary": "Walk-out exposure: per co-worker, the accounts where they hold the only live relationship (activities in 180 days), riskiest first",
+        "parameters": [{"name": "coworker", "in": "query", "schema": {"type": "string"}, "description": "One co-worker (email or id), with their exposed accounts"}],
+        "responses": errors(json!({"200": {"description": "items: coworker_email, coworker_id, name, accounts, value_at_stake, open_pipeline, renewals_90_days (exposed_accounts with coworker)"}}))}}));
+    paths.insert("/api/v1/accounts/{id}/coverage".into(), json!({"get": {"summary": "An account's coverage: score 0-100, the plain reason, co-workers and contacts talked to in 180 days, last senior contact (a recorded read)",
+        "responses": errors(json!({"200": {"description": "score, reason, coworkers, contacts, last_senior_contact, senior_cadence_days, top_share_percent"}}))}}));
     paths.insert("/api/v1/bulk-operations".into(), json!({"get": {"summary": "Bulk changes and handovers, newest first, with undoable (not undone, and some record still as it left it)",
         "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer"}}],
         "responses": errors(json!({"200": {"description": "items: id, action, by, at, records, per_kind, from, to, undone, undoable"}}))}}));

@@ -11,6 +11,7 @@ mod departures;
 mod detectors;
 mod events;
 mod exports;
+mod exposure;
 mod import;
 mod leads;
 mod metering;
@@ -40,6 +41,9 @@ pub use detectors::{LOOK_BACK_DAYS, LookBack};
 pub use exports::{
     DOWNLOAD_WINDOW, EXPORT_APPROVE, EXPORT_DENY, EXPORT_REFUSED, EXPORT_REQUEST, ExportAsk, ExportFile, ExportList,
     export_columns,
+};
+pub use exposure::{
+    AccountCoverage, COVERAGE_WINDOW_DAYS, ExposedAccount, Exposure, RENEWAL_WINDOW_DAYS, assess, senior_cadence_days,
 };
 pub use import::{ImportOptions, ImportReport, RejectedRow};
 pub use leads::Conversion;

@@ -102,6 +102,9 @@ struct ThreadRow {
 struct CoverageNote {
     warning: bool,
     text: String,
+    /// The score out of 100 and its reason (activities in the last 180 days; senior contact by tier).
+    score: i64,
+    reason: String,
 }
 
 #[derive(Template)]
@@ -137,6 +140,7 @@ struct Account {
     tasks: Vec<Record>,
     now: i64,
     owners: HashMap<Uuid, String>,
+    coworkers: Vec<holdfast_core::coworker::CoWorker>,
 }
 
 fn load(s: &Holdfast<Store>, actor: &Actor, id: Uuid) -> Result<Account, CoreError> {
@@ -152,6 +156,7 @@ fn load(s: &Holdfast<Store>, actor: &Actor, id: Uuid) -> Result<Account, CoreErr
         tasks: list(s, actor, &record::TASKS, &open, "due_date", 20)?,
         now: s.now(),
         owners: s.coworker_names()?,
+        coworkers: s.list_coworkers(actor)?,
     })
 }
 
@@ -238,7 +243,12 @@ impl Account {
                 ),
             ),
         };
-        CoverageNote { warning, text }
+        let assessed = holdfast_core::service::assess(&self.acc, &self.activities, &self.coworkers, self.now);
+        let mut reason = assessed.reason;
+        if let Some(first) = reason.get(..1) {
+            reason = first.to_uppercase() + &reason[1..];
+        }
+        CoverageNote { warning: warning || assessed.score < 50, text, score: assessed.score, reason }
     }
 
     fn contact_rows(&self) -> Vec<ContactRow> {

@@ -15,6 +15,7 @@ mod coworker_admin;
 mod coworkers;
 mod departures;
 mod error;
+mod exposure;
 mod forms;
 mod guard;
 mod history;
@@ -61,6 +62,7 @@ pub fn routes(router: Router<AppState>) -> Router<AppState> {
         .route("/departures/{id}/apply", post(departures::apply))
         .route("/departures/{id}/{action}", post(departures::act))
         .route("/bulk-operations", get(departures::bulk_operations))
+        .route("/coverage", get(exposure::exposure))
         .route("/password", get(password::password_form).post(password::change_password))
         .route("/settings", get(settings::settings).post(settings::save_settings))
         .route("/alerts", get(guard::alerts))

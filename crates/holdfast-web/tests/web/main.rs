@@ -4,6 +4,7 @@
 
 mod api_access;
 mod api_bulk;
+mod api_coverage;
 mod api_departures;
 mod api_guard;
 mod api_records;

@@ -1,0 +1,135 @@
+//! Coverage and walk-out exposure on both backends, over crafted activity histories: a
+//! single-threaded account shows in its rep's exposure with its value; a manager's meeting there
+//! changes the account's coverage reason at once and takes it out of the exposure; a strategic
+//! account whose last senior contact is older than its cadence says so; a rep sees only their own
+//! exposure; reading either is recorded.
+
+use std::sync::Arc;
+
+use holdfast_core::coworker::{Actor, Role};
+use holdfast_core::event::{EventFilter, action};
+use holdfast_core::record::{ACCOUNTS, ACTIVITIES, CONTACTS};
+use holdfast_core::time::{ManualClock, format_timestamp};
+use holdfast_core::{CoreError, Holdfast};
+use holdfast_store::Store;
+use holdfast_testing::{add_coworker, each_backend};
+use serde_json::json;
+use uuid::Uuid;
+
+/// 2026-11-02 09:00 UTC.
+const NOW: i64 = 1_793_610_000_000_000;
+const DAY: i64 = 86_400_000_000;
+
+fn id_of(services: &Holdfast<Store>, email: &str) -> Uuid {
+    services.actor_for(email).expect("co-worker").id().expect("id")
+}
+
+fn log(services: &Holdfast<Store>, who: &str, account: Uuid, contacts: &[Uuid], days_ago: i64) {
+    let actor = services.actor_for(who).expect("actor");
+    let contacts: Vec<String> = contacts.iter().map(Uuid::to_string).collect();
+    services
+        .create_record(
+            &actor,
+            &ACTIVITIES,
+            &json!({"type": "meeting", "summary": "Catch-up", "account_id": account.to_string(),
+                    "occurred_at": format_timestamp(NOW - days_ago * DAY), "contact_ids": contacts}),
+        )
+        .expect("activity");
+}
+
+#[test]
+fn single_threaded_accounts_make_exposure_and_a_managers_meeting_changes_coverage_at_once() {
+    for db in each_backend() {
+        let clock = Arc::new(ManualClock::at(NOW));
+        let services = Holdfast::with_clock(db.store(), clock);
+        add_coworker(&services, "admin@example.com", Role::Admin, None, None);
+        add_coworker(&services, "boss@example.com", Role::Manager, Some("East"), None);
+        add_coworker(&services, "dana@example.com", Role::Rep, Some("East"), Some("boss@example.com"));
+        add_coworker(&services, "eli@example.com", Role::Rep, Some("East"), Some("boss@example.com"));
+        let op = Actor::operator();
+        let dana = id_of(&services, "dana@example.com");
+        let mk = |name: &str, value: i64, tier: &str| {
+            services
+                .create_record(
+                    &op,
+                    &ACCOUNTS,
+                    &json!({"name": name, "annual_value": value, "tier": tier, "owner_id": dana.to_string()}),
+                )
+                .expect("account")
+                .id
+        };
+        let (acme, globex, initech) =
+            (mk("Acme", 120_000, "strategic"), mk("Globex", 40_000, "smb"), mk("Initech", 9_000, "smb"));
+        let contact = |account: Uuid, name: &str| {
+            services
+                .create_record(&op, &CONTACTS, &json!({"first_name": name, "account_id": account.to_string()}))
+                .expect("contact")
+                .id
+        };
+        let (cfo, cto) = (contact(acme, "Carla"), contact(acme, "Tom"));
+        let ops = contact(globex, "Olga");
+        // Acme: only Dana, for months. Globex: Dana and Eli. Initech: nobody in 180 days.
+        for days in [5, 40, 90] {
+            log(&services, "dana@example.com", acme, &[cfo], days);
+        }
+        log(&services, "dana@example.com", globex, &[ops], 10);
+        log(&services, "eli@example.com", globex, &[ops], 20);
+        log(&services, "dana@example.com", initech, &[], 300);
+        // A senior contact at Acme long ago (the manager, 200 days ago: outside its 60-day cadence).
+        log(&services, "boss@example.com", acme, &[cfo], 200);
+
+        let admin = services.actor_for("admin@example.com").expect("admin");
+        let exposure = services.exposure(&admin).expect("exposure");
+        assert_eq!(exposure.len(), 1, "{}: only Dana holds an account alone: {exposure:?}", db.backend);
+        assert_eq!((exposure[0].email.as_str(), exposure[0].accounts.len()), ("dana@example.com", 1));
+        assert_eq!((exposure[0].accounts[0].id, exposure[0].value_at_stake), (acme, 12_000_000), "{}", db.backend);
+
+        let c = services.account_coverage(&admin, acme).expect("coverage");
+        assert!(
+            c.reason.starts_with("only dana has spoken to anyone at Acme in 180 days"),
+            "{}: {}",
+            db.backend,
+            c.reason
+        );
+        assert!(c.reason.contains("no senior contact for 200 days (every 60 for its tier)"), "{}", c.reason);
+        assert_eq!((c.coworkers.len(), c.contacts), (1, 1));
+        let before = c.score;
+
+        // The manager meets Acme's CTO and CFO today: the reason changes at once.
+        log(&services, "boss@example.com", acme, &[cfo, cto], 0);
+        let c = services.account_coverage(&admin, acme).expect("coverage");
+        assert!(c.reason.starts_with("2 co-workers talk to Acme"), "{}: {}", db.backend, c.reason);
+        assert!(c.reason.contains("senior contact 0 days ago"), "{}", c.reason);
+        assert!(c.score > before, "{} > {before}", c.score);
+        assert!(
+            services.exposure(&admin).expect("exposure").is_empty(),
+            "{}: Acme is no longer Dana's alone",
+            db.backend
+        );
+
+        let g = services.account_coverage(&admin, globex).expect("coverage");
+        assert!(
+            g.reason.contains("2 co-workers talk to 1 contacts at Globex") || g.reason.contains("only one contact"),
+            "{}",
+            g.reason
+        );
+        let i = services.account_coverage(&admin, initech).expect("coverage");
+        assert!(i.reason.starts_with("nobody has spoken to anyone at Initech"), "{}", i.reason);
+        assert_eq!(i.score, 0);
+
+        // A rep sees their own exposure only; the report is recorded.
+        log(&services, "eli@example.com", initech, &[], 1);
+        let eli = services.actor_for("eli@example.com").expect("eli");
+        let mine = services.exposure(&eli).expect("exposure");
+        assert_eq!(mine.iter().map(|e| e.email.as_str()).collect::<Vec<_>>(), ["eli@example.com"], "{}", db.backend);
+        let filter = EventFilter {
+            coworker_id: eli.id(),
+            action: Some(action::REPORT_READ.into()),
+            limit: 5,
+            ..Default::default()
+        };
+        let events = services.events(&op, &filter).expect("events");
+        assert_eq!(events[0].event.details["report"], "exposure", "{}", db.backend);
+        assert!(matches!(services.account_coverage(&eli, Uuid::nil()), Err(CoreError::NotFound { .. })));
+    }
+}
