@@ -38,18 +38,33 @@ struct HistoryPage {
 
 fn entry(e: &SystemEvent, owners: &std::collections::HashMap<Uuid, String>) -> HistoryEntry {
     let who = e.event.coworker_id.and_then(|c| owners.get(&c).cloned()).unwrap_or_else(|| "the operator".into());
+    // A co-worker's id (the owner, the account team) is shown as their name.
+    let named = |field: &str, v: &serde_json::Value| -> String {
+        let name = |id: &str| Uuid::parse_str(id).ok().and_then(|u| owners.get(&u).cloned());
+        match v {
+            serde_json::Value::String(id) if field == "owner_id" => name(id).unwrap_or_else(|| plain(v)),
+            serde_json::Value::Array(ids) if field == "collaborator_ids" || field == "coworker_ids" => {
+                ids.iter().map(|i| i.as_str().and_then(name).unwrap_or_else(|| plain(i))).collect::<Vec<_>>().join(", ")
+            }
+            _ => plain(v),
+        }
+    };
+    let label = |field: &str| match field {
+        "owner_id" => "owner".to_string(),
+        other => other.replace('_', " "),
+    };
     let mut changes = Vec::new();
     if let Some(serde_json::Value::Object(map)) = e.event.details.get("changes") {
         for (field, ch) in map {
             changes.push(FieldChange {
-                field: field.replace('_', " "),
-                from: plain(&ch["from"]),
-                to: plain(&ch["to"]),
+                field: label(field),
+                from: named(field, &ch["from"]),
+                to: named(field, &ch["to"]),
             });
         }
     } else if let Some(serde_json::Value::Object(map)) = e.event.details.get("fields") {
         for (field, v) in map {
-            changes.push(FieldChange { field: field.replace('_', " "), from: String::new(), to: plain(v) });
+            changes.push(FieldChange { field: label(field), from: String::new(), to: named(field, v) });
         }
     }
     if changes.is_empty() {

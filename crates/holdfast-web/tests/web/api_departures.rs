@@ -179,6 +179,11 @@ async fn the_case_page_plans_by_territory_and_account_by_account() {
         assert_eq!(owner(1).await, "mia@example.com");
         let page = app.send("GET", &format!("/departures/{case}"), &cookie, None).await;
         assert!(page.body.contains("<b>Records handed over</b> ✓"), "{}", page.body);
+        // The account's history names the owners, not their ids.
+        let (_, hannah) = app.call("GET", "/api/v1/coworkers/hannah@example.com", Some(&admin), None).await;
+        let history = app.send("GET", &format!("/accounts/{}/history", ids[2]), &cookie, None).await;
+        assert!(history.body.contains("hannah") && history.body.contains("leaver"), "{}", history.body);
+        assert!(!history.body.contains(&id_of(&hannah)), "no raw id: {}", history.body);
         off_runtime(move || drop(app));
     }
 }
