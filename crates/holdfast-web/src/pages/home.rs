@@ -18,7 +18,7 @@ use super::accounts::{DealRow, deal_row};
 use super::charts::{pipeline_chart, week_chart};
 use super::error::PageResult;
 use super::session::PageUser;
-use super::view::{Me, RecordLink, render, show};
+use super::view::{Me, RecordLink, money, render, show};
 use crate::state::AppState;
 
 struct TaskRow {
@@ -65,6 +65,8 @@ struct TeamSection {
     chart: String,
     overdue: Vec<OverdueRow>,
     untouched: Vec<UntouchedRow>,
+    /// The top of the walk-out exposure: name, email, accounts only they cover, value at stake.
+    exposure: Vec<(String, String, usize, String)>,
 }
 
 #[derive(Template)]
@@ -109,6 +111,7 @@ struct Home {
     accounts: Vec<Record>,
     report: HomeReport,
     team: Option<TeamOverview>,
+    exposure: Vec<holdfast_core::service::Exposure>,
     now: i64,
     owners: HashMap<Uuid, String>,
     account_names: HashMap<Uuid, String>,
@@ -126,6 +129,7 @@ fn load(s: &Holdfast<Store>, actor: &Actor) -> Result<Home, CoreError> {
     let ids: Vec<Uuid> = accounts.iter().map(|a| a.id).collect();
     let report = s.home_report(actor, &ids, 12)?;
     let team = if actor.is_admin() || !actor.manages.is_empty() { Some(s.team_overview(actor)?) } else { None };
+    let exposure = if team.is_some() { s.exposure(actor)?.into_iter().take(5).collect() } else { Vec::new() };
     // Names of the accounts the deals, tasks and activities shown belong to.
     let overdue = team.iter().flat_map(|t| &t.overdue_tasks);
     let linked: Vec<Uuid> = deals
@@ -138,7 +142,18 @@ fn load(s: &Holdfast<Store>, actor: &Actor) -> Result<Home, CoreError> {
         .collect();
     let mut account_names = s.labels(actor, &record::ACCOUNTS, &linked)?;
     account_names.extend(accounts.iter().map(|a| (a.id, a.label(&record::ACCOUNTS))));
-    Ok(Home { deals, tasks, recent, accounts, report, team, now: s.now(), owners: s.coworker_names()?, account_names })
+    Ok(Home {
+        deals,
+        tasks,
+        recent,
+        accounts,
+        report,
+        team,
+        exposure,
+        now: s.now(),
+        owners: s.coworker_names()?,
+        account_names,
+    })
 }
 
 impl Home {
@@ -170,6 +185,11 @@ impl Home {
             chart: pipeline_chart(&t.pipeline),
             overdue: overdue.collect(),
             untouched: untouched.collect(),
+            exposure: self
+                .exposure
+                .iter()
+                .map(|e| (e.name.clone(), e.email.clone(), e.accounts.len(), money(e.value_at_stake)))
+                .collect(),
         }
     }
 

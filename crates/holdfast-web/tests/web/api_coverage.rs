@@ -54,6 +54,12 @@ async fn exposure_and_account_coverage_through_the_api_and_the_page() {
         let cookie = app.sign_in("admin@example.com").await;
         let page = app.send("GET", &format!("/accounts/{acme}"), &cookie, None).await;
         assert!(page.body.contains("Coverage ") && page.body.contains("/100."), "{}", page.body);
+        let home = app.send("GET", "/", &cookie, None).await;
+        assert!(
+            home.body.contains("If they left today"),
+            "the home of someone who leads shows exposure: {}",
+            home.body
+        );
         let page = app.send("GET", "/coverage", &cookie, None).await;
         assert_eq!(page.status, StatusCode::OK);
         assert!(page.body.contains("No account hangs on one co-worker."), "{}", page.body);
