@@ -23,7 +23,7 @@ use crate::state::AppState;
 const PAGE_PARAMS: [&str; 9] = ["handed", "n", "to", "undone", "skipped", "along", "removed", "restored", "csrf_token"];
 
 /// The kinds with a list page, by URL word.
-const LIST_KINDS: [&str; 5] = ["accounts", "contacts", "leads", "deals", "tasks"];
+const LIST_KINDS: [&str; 6] = ["accounts", "contacts", "leads", "deals", "contracts", "tasks"];
 
 pub struct Column {
     label: &'static str,
@@ -148,6 +148,15 @@ fn columns_of(kind: &RecordKind) -> Vec<(&'static str, &'static str)> {
             ("Stage", "stage"),
             ("Amount", "amount"),
             ("Close", "close_date"),
+            ("Owner", "owner_id"),
+        ],
+        Kind::Contract => vec![
+            ("Contract", "name"),
+            ("Account", "account_id"),
+            ("Value", "value"),
+            ("Status", "status"),
+            ("Renewal decided by", "renewal_date"),
+            ("Ends", "end_date"),
             ("Owner", "owner_id"),
         ],
         Kind::Task => vec![

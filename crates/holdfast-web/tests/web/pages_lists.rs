@@ -176,3 +176,31 @@ async fn lists_filter_sort_and_hand_over_in_bulk_with_undo_and_export() {
         off_runtime(move || drop(site));
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn contracts_have_a_list_with_the_next_renewal_first() {
+    use holdfast_core::record::{ACCOUNTS, CONTRACTS};
+    for db in each_backend() {
+        let site = setup(db);
+        let services = Arc::clone(&site.services);
+        off_runtime(|| {
+            let rep = services.actor_for("rep@example.com").expect("rep");
+            let a = services.create_record(&rep, &ACCOUNTS, &json!({"name": "Acme"})).expect("account").id.to_string();
+            for (name, renewal) in [("Later deal", "2027-06-01"), ("Soon deal", "2027-01-15")] {
+                services
+                    .create_record(&rep, &CONTRACTS, &json!({"name": name, "account_id": a, "renewal_date": renewal}))
+                    .expect("contract");
+            }
+        });
+        let rep = site.sign_in("rep@example.com").await;
+        let home = site.send("GET", "/", &rep, None).await;
+        assert!(home.body.contains("href=\"/contracts?status=active&amp;sort=renewal_date\""), "{}", home.body);
+        let page = site.send("GET", "/contracts?status=active&sort=renewal_date", &rep, None).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+        let soon = page.body.find("Soon deal").expect("listed");
+        let later = page.body.find("Later deal").expect("listed");
+        assert!(soon < later, "the next renewal first on {}", site.db.backend);
+        assert!(page.body.contains("Renewal decided by"));
+        off_runtime(move || drop(site));
+    }
+}
