@@ -421,12 +421,28 @@ impl<D: Database> Holdfast<D> {
     /// Bulk changes and handovers, newest first: every one for admins and directors, their own
     /// for everyone else.
     pub fn list_bulk_operations(&self, actor: &Actor, limit: usize) -> Result<Vec<BulkOperation>, CoreError> {
+        self.bulk_operations(actor, None, limit)
+    }
+
+    /// One bulk change or handover as the Bulk operations page shows it (reading only its own
+    /// events), if the actor may see it.
+    pub fn bulk_operation(&self, actor: &Actor, operation: Uuid) -> Result<Option<BulkOperation>, CoreError> {
+        Ok(self.bulk_operations(actor, Some(operation), 1)?.pop())
+    }
+
+    fn bulk_operations(
+        &self,
+        actor: &Actor,
+        operation: Option<Uuid>,
+        limit: usize,
+    ) -> Result<Vec<BulkOperation>, CoreError> {
         let everyone = actor.is_admin() || actor.role() == crate::coworker::Role::Director;
         self.db.read(|tx| {
             // Everyone's bulk events, so that an undo by someone else (an admin) is seen too.
             let filter = EventFilter {
                 object_type: Some("bulk_operation".into()),
-                limit: if everyone { limit.clamp(1, 500) * 2 } else { 2_000 },
+                object_id: operation.map(|o| o.to_string()),
+                limit: if everyone || operation.is_some() { limit.clamp(1, 500) * 2 } else { 2_000 },
                 ..Default::default()
             };
             let events = tx.list_events(&filter)?;

@@ -96,7 +96,12 @@ pub async fn departures(
     let (cases, left, leavers, today) = user
         .call(&s, move |s, actor| {
             let cases = s.list_departures(actor, all)?;
-            let open: Vec<Uuid> = s.list_departures(actor, false)?.iter().map(|v| v.coworker.id).collect();
+            // Who already has an open case (the list itself, unless it shows closed ones too).
+            let open: Vec<Uuid> = cases
+                .iter()
+                .filter(|v| v.case.status == holdfast_core::departure::CaseStatus::Open)
+                .map(|v| v.coworker.id)
+                .collect();
             let mut leavers: Vec<Choice> = s
                 .list_coworkers(actor)?
                 .into_iter()
@@ -269,13 +274,9 @@ async fn case_page(
                 let label = format!("{} · {team} · {accounts} accounts", c.name);
                 colleagues.push((c, label));
             }
-            let op = v.case.step("transfer").and_then(|t| t.detail["operation"].as_str()).map(String::from);
+            let op = v.case.step("transfer").and_then(|t| t.detail["operation"].as_str()).and_then(|o| o.parse().ok());
             let undoable = match op {
-                Some(op) => s
-                    .list_bulk_operations(actor, 200)?
-                    .into_iter()
-                    .find(|o| o.id.to_string() == op && o.undoable)
-                    .map(|o| o.id.to_string()),
+                Some(op) => s.bulk_operation(actor, op)?.filter(|o| o.undoable).map(|o| o.id.to_string()),
                 None => None,
             };
             Ok((v, colleagues, undoable, accounts))
