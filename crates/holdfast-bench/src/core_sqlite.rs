@@ -27,6 +27,9 @@ pub fn run(cmd: &BenchCmd) -> Result<()> {
         BenchCmd::Guard { contacts, events } => return crate::guard::guard(*contacts, *events),
         BenchCmd::Web { requests } => return crate::web::web(*requests),
         BenchCmd::Departure { records, postgres } => return crate::departure::departure(*records, postgres.as_deref()),
+        BenchCmd::Exposure { accounts, activities, postgres } => {
+            return crate::exposure::exposure(*accounts, *activities, postgres.as_deref());
+        }
     };
     let (contacts, reads) = (*contacts, *reads);
     if contacts < 1_000 {

@@ -9,6 +9,7 @@ mod bundle;
 mod core_postgres;
 mod core_sqlite;
 mod departure;
+mod exposure;
 mod guard;
 mod shared;
 mod web;
@@ -64,6 +65,17 @@ pub enum BenchCmd {
     Departure {
         #[arg(long, default_value_t = 100_000)]
         records: usize,
+        /// Run on this PostgreSQL database instead (it must be empty).
+        #[arg(long, value_name = "URL")]
+        postgres: Option<String>,
+    },
+    /// Coverage and walk-out exposure: the company-wide reports on A accounts (five contacts
+    /// each) and N activities, beside one hand-written SQL aggregate on the same data.
+    Exposure {
+        #[arg(long, default_value_t = 100_000)]
+        accounts: usize,
+        #[arg(long, default_value_t = 5_000_000)]
+        activities: usize,
         /// Run on this PostgreSQL database instead (it must be empty).
         #[arg(long, value_name = "URL")]
         postgres: Option<String>,

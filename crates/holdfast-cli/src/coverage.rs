@@ -1,5 +1,5 @@
 //! `holdfast coverage`: walk-out exposure (who would take customers with them if they left
-//! today) and one account's coverage.
+//! today), one account's coverage, every account by coverage, and the renewal calendar.
 
 use anyhow::Result;
 use clap::Subcommand;
@@ -23,6 +23,20 @@ pub enum CoverageCmd {
     Account {
         /// The account's id or exact name.
         account: String,
+    },
+    /// Every account by coverage, weakest first: id, score, name, annual value, reason.
+    Accounts {
+        /// Only accounts hanging on one co-worker (`single`) or overdue for senior contact (`senior`).
+        #[arg(long, value_parser = ["single", "senior"])]
+        only: Option<String>,
+        /// At most this many lines.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// Contracts renewing in the next DAYS days, soonest first, with their account's coverage.
+    Renewals {
+        #[arg(long, default_value_t = 90)]
+        days: i64,
     },
 }
 
@@ -87,6 +101,43 @@ pub fn run(services: &Holdfast<Store>, me: &Actor, cmd: &CoverageCmd) -> Result<
                 c.contacts,
                 c.last_senior_contact.map(format_timestamp).unwrap_or_else(|| "never".into())
             );
+        }
+        CoverageCmd::Accounts { only, limit } => {
+            let now = services.now();
+            let rows = services.coverage_report(me)?;
+            for r in rows
+                .iter()
+                .filter(|r| match only.as_deref() {
+                    Some("single") => r.single_threaded(),
+                    Some("senior") => r.senior_overdue(now),
+                    _ => true,
+                })
+                .take(*limit)
+            {
+                println!(
+                    "{}	{}	{}	{}	{}",
+                    r.coverage.account,
+                    r.coverage.score,
+                    r.name,
+                    money(r.annual_value),
+                    r.coverage.reason
+                );
+            }
+        }
+        CoverageCmd::Renewals { days } => {
+            let rows = services.renewals(me, *days)?;
+            for r in &rows {
+                println!(
+                    "{}	{}	{}	{}	coverage {}	{}",
+                    r.renewal.date,
+                    r.renewal.account_name,
+                    r.renewal.name,
+                    money(r.renewal.value),
+                    r.coverage.score,
+                    r.coverage.reason
+                );
+            }
+            eprintln!("{} contracts renew in the next {days} days", rows.len());
         }
     }
     Ok(())

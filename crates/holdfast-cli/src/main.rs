@@ -102,7 +102,7 @@ fn main() {
             Some(CoreError::Invalid(_)) | Some(CoreError::BadFile(_)) => 2,
             Some(CoreError::Forbidden(_)) | Some(CoreError::Unauthenticated(_)) => 3,
             Some(CoreError::NotFound { .. }) => 4,
-            Some(CoreError::Conflict(_)) => 5,
+            Some(CoreError::Conflict(_)) | Some(CoreError::Protocol(_)) => 5,
             _ => 1,
         });
     }

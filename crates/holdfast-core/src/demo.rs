@@ -325,6 +325,25 @@ const CALL_NOTES: &[&str] = &[
     "Procurement asked for security documentation and references",
 ];
 
+/// A contact's seniority from their title.
+fn seniority_of(title: &str) -> &'static str {
+    if title.contains("Board") {
+        "board"
+    } else if title.starts_with("Chief") {
+        "executive"
+    } else if title.starts_with("VP")
+        || title.starts_with("Head")
+        || title.contains("Director")
+        || title.contains("Counsel")
+    {
+        "vp"
+    } else if title.contains("Manager") {
+        "manager"
+    } else {
+        "staff"
+    }
+}
+
 fn pick<'a, T>(rng: &mut StdRng, items: &'a [T]) -> &'a T {
     &items[rng.random_range(0..items.len())]
 }
@@ -397,6 +416,7 @@ impl<D: Database> Holdfast<D> {
 
         progress("accounts");
         let mut accounts = Vec::new();
+        let mut tiers: Vec<&str> = Vec::new();
         let mut account_inputs = Vec::new();
         let mut names = std::collections::HashSet::new();
         while account_inputs.len() < size.accounts {
@@ -433,6 +453,7 @@ impl<D: Database> Holdfast<D> {
                 }
             }
             accounts.push((owner, domain.clone(), lifecycle == "customer", value));
+            tiers.push(tier);
             account_inputs.push(json!({
                 "name": name, "domain": domain, "industry": pick(&mut rng, INDUSTRIES), "tier": tier,
                 "lifecycle": lifecycle, "annual_value": if lifecycle == "customer" { json!(value) } else { Json::Null },
@@ -444,34 +465,101 @@ impl<D: Database> Holdfast<D> {
         let account_ids = self.create_many(actor, &ACCOUNTS, &account_inputs)?;
 
         progress("contacts");
-        let mut contact_inputs = Vec::new();
-        let mut contact_account = Vec::new();
+        // Each account's people in the customer's org chart: a CEO (and at strategic accounts a
+        // board chair above them), others below whoever is more senior. Executives and the board
+        // at strategic and enterprise accounts are escalation only; their VPs owner only.
+        let mut people_of: Vec<Vec<(Json, usize, Option<usize>)>> = Vec::new();
         for (i, (owner, domain, _, _)) in accounts.iter().enumerate() {
             let n =
                 rng.random_range(size.contacts_per_account.saturating_sub(3).max(1)..=size.contacts_per_account + 3);
             let mut seen = std::collections::HashSet::new();
-            for _ in 0..n {
+            let mut titles: Vec<(&str, &str)> = Vec::new();
+            if tiers[i] == "strategic" {
+                titles.push(("Chair of the Board", "decision_maker"));
+            }
+            titles.push(TITLES[0]);
+            let wanted = n.max(titles.len() + 1);
+            while titles.len() < wanted {
+                titles.push(*pick(&mut rng, &TITLES[1..]));
+            }
+            let guarded = matches!(tiers[i], "strategic" | "enterprise");
+            let mut people: Vec<(Json, usize, Option<usize>)> = Vec::new();
+            for (title, role) in titles {
                 let (f, l) = (*pick(&mut rng, FIRST), *pick(&mut rng, LAST));
                 if !seen.insert((f, l)) {
                     continue;
                 }
-                let (title, role) = *pick(&mut rng, TITLES);
-                contact_account.push(i);
-                contact_inputs.push(json!({
-                    "account_id": account_ids[i].to_string(), "first_name": f, "last_name": l,
-                    "email": format!("{}.{}@{domain}", slug(f), slug(l)),
-                    "phone": format!("+1 {} 555 {:04}", rng.random_range(200..990), rng.random_range(0..10_000)),
-                    "title": title, "buying_role": role, "owner_id": owner.to_string(),
-                }));
+                let seniority = seniority_of(title);
+                let rank = crate::protocol::SENIORITIES.iter().position(|s| *s == seniority).unwrap_or(4);
+                let above: Vec<usize> = (0..people.len()).filter(|j| people[*j].1 < rank).collect();
+                let boss = match above.as_slice() {
+                    [] => None,
+                    _ => {
+                        let nearest = above.iter().map(|j| people[*j].1).max().unwrap_or(0);
+                        let closest: Vec<usize> = above.into_iter().filter(|j| people[*j].1 == nearest).collect();
+                        Some(closest[rng.random_range(0..closest.len())])
+                    }
+                };
+                let protocol = match (guarded, seniority) {
+                    (true, "board" | "executive") => "escalation_only",
+                    (true, "vp") if tiers[i] == "strategic" => "owner_only",
+                    _ => "open",
+                };
+                people.push((
+                    json!({
+                        "account_id": account_ids[i].to_string(), "first_name": f, "last_name": l,
+                        "email": format!("{}.{}@{domain}", slug(f), slug(l)),
+                        "phone": format!("+1 {} 555 {:04}", rng.random_range(200..990), rng.random_range(0..10_000)),
+                        "title": title, "buying_role": role, "owner_id": owner.to_string(),
+                        "seniority": seniority, "protocol": protocol,
+                    }),
+                    rank,
+                    boss,
+                ));
+            }
+            people_of.push(people);
+        }
+        // Inserted level by level down the org chart, so each boss has an id before their people.
+        let mut ids_of: Vec<Vec<Option<Uuid>>> = people_of.iter().map(|p| vec![None; p.len()]).collect();
+        let mut contact_ids = Vec::new();
+        let mut contacts_of: Vec<Vec<Uuid>> = vec![Vec::new(); accounts.len()];
+        loop {
+            let mut batch = Vec::new();
+            let mut placed = Vec::new();
+            for (ai, people) in people_of.iter().enumerate() {
+                for (ci, (input, _, boss)) in people.iter().enumerate() {
+                    if ids_of[ai][ci].is_some() {
+                        continue;
+                    }
+                    let boss_id = match boss {
+                        None => None,
+                        Some(b) => match ids_of[ai][*b] {
+                            Some(id) => Some(id),
+                            None => continue,
+                        },
+                    };
+                    let mut input = input.clone();
+                    input["reports_to_id"] = json!(boss_id.map(|b| b.to_string()));
+                    batch.push(input);
+                    placed.push((ai, ci));
+                }
+            }
+            if batch.is_empty() {
+                break;
+            }
+            let mut created = Vec::new();
+            for chunk in batch.chunks(5_000) {
+                created.extend(self.create_many(actor, &CONTACTS, chunk)?);
+            }
+            for ((ai, ci), id) in placed.into_iter().zip(created) {
+                ids_of[ai][ci] = Some(id);
             }
         }
-        let mut contact_ids = Vec::new();
-        for chunk in contact_inputs.chunks(5_000) {
-            contact_ids.extend(self.create_many(actor, &CONTACTS, chunk)?);
-        }
-        let mut contacts_of: Vec<Vec<Uuid>> = vec![Vec::new(); accounts.len()];
-        for (ci, ai) in contact_account.iter().enumerate() {
-            contacts_of[*ai].push(contact_ids[ci]);
+        for (ai, ids) in ids_of.iter().enumerate() {
+            for id in ids.iter().flatten() {
+                contact_ids.push(*id);
+                contacts_of[ai].push(*id);
+            }
         }
 
         progress("leads");
@@ -533,6 +621,10 @@ impl<D: Database> Holdfast<D> {
         self.create_many(actor, &CONTRACTS, &contract_inputs)?;
 
         progress("a year of activities");
+        // A third of the strategic accounts hang on their owner alone (one rep, one contact, no
+        // manager in a year): what the exposure page is for. Elsewhere managers join some meetings,
+        // more often at bigger accounts, so some are overdue for senior contact and some are not.
+        let lone: Vec<bool> = (0..accounts.len()).map(|i| tiers[i] == "strategic" && i % 3 == 0).collect();
         let mut activity_inputs = Vec::with_capacity(size.activities);
         for _ in 0..size.activities {
             let i = rng.random_range(0..accounts.len());
@@ -540,17 +632,24 @@ impl<D: Database> Holdfast<D> {
             let kind = *pick(&mut rng, &["call", "call", "email", "email", "email", "meeting", "note"]);
             let at = now - rng.random_range(0..365 * 24 * 60) * 60 * 1_000_000;
             let mut people = Vec::new();
-            if let Some(c) = contacts_of[i].get(rng.random_range(0..contacts_of[i].len().max(1))) {
+            if lone[i] {
+                // the one contact they talk to: the most junior, last in the org chart
+                if let Some(c) = contacts_of[i].last() {
+                    people.push(c.to_string());
+                }
+            } else if let Some(c) = contacts_of[i].get(rng.random_range(0..contacts_of[i].len().max(1))) {
                 people.push(c.to_string());
             }
             if kind == "meeting"
+                && !lone[i]
                 && let Some(c) = contacts_of[i].last()
                 && !people.contains(&c.to_string())
             {
                 people.push(c.to_string());
             }
             let mut colleagues = Vec::new();
-            if kind == "meeting" && rng.random_range(0..3) == 0 {
+            let senior_odds = if matches!(tiers[i], "strategic" | "enterprise") { 2 } else { 4 };
+            if kind == "meeting" && !lone[i] && rng.random_range(0..senior_odds) == 0 {
                 colleagues.push(managers[rng.random_range(0..managers.len())].id.to_string());
             }
             let summary = match kind {
@@ -608,7 +707,7 @@ impl<D: Database> Holdfast<D> {
             rep_email: reps[0].email.clone(),
             coworkers: 2 + managers.len() + reps.len(),
             accounts: account_inputs.len(),
-            contacts: contact_inputs.len(),
+            contacts: contact_ids.len(),
             leads: lead_inputs.len(),
             deals: deal_inputs.len(),
             contracts: contract_inputs.len(),

@@ -28,6 +28,10 @@ pub enum CoreError {
     Forbidden(String),
     #[error("{0}")]
     Conflict(String),
+    /// Reaching a contact breaks their protocol (see [`crate::protocol`]): the answer says whom
+    /// to ask.
+    #[error("{}", .0.describe())]
+    Protocol(Box<ProtocolRefusal>),
     #[error("too many attempts: {0}")]
     TooManyAttempts(String),
     #[error("the file could not be read: {0}")]
@@ -53,6 +57,41 @@ impl CoreError {
     }
     pub fn forbidden(why: impl Into<String>) -> Self {
         CoreError::Forbidden(why.into())
+    }
+}
+
+/// Why an activity or task with a guarded contact was refused, and how to go ahead.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ProtocolRefusal {
+    pub contact_id: String,
+    /// The contact's name (and title).
+    pub contact: String,
+    /// `owner_only` or `escalation_only`.
+    pub protocol: &'static str,
+    /// The account's name, when the contact has one.
+    pub account: Option<String>,
+    /// Names of who may approve (the account owner, managers above them).
+    pub approvers: Vec<String>,
+}
+
+impl ProtocolRefusal {
+    pub fn describe(&self) -> String {
+        let at = self.account.as_ref().map(|a| format!(" at {a}")).unwrap_or_default();
+        let rule = if self.protocol == "owner_only" {
+            "owner only: only the account owner and the managers above them reach out"
+        } else {
+            "escalation only: reaching out takes an approval first"
+        };
+        let ask = match self.approvers.as_slice() {
+            [] => "an admin".to_string(),
+            [one] => one.clone(),
+            many => format!("{} or {}", many[..many.len() - 1].join(", "), many[many.len() - 1]),
+        };
+        format!(
+            "{}{at} is {rule}. Ask {ask} for approval; if the conversation already happened, log it as \
+             after the fact and the account owner will be told",
+            self.contact
+        )
     }
 }
 

@@ -449,6 +449,9 @@ pub struct Alert {
     /// At most one alert per key (kind, co-worker and day, say), so a detector that runs again
     /// does not raise the same thing twice.
     pub dedupe_key: String,
+    /// Who else it is addressed to besides admins and the managers of whom it is about (a
+    /// protocol breach: the account owner and their managers), who see it and are mailed it.
+    pub recipient_ids: Vec<Uuid>,
 }
 
 impl Alert {
@@ -464,6 +467,7 @@ impl Alert {
             "details": self.details,
             "event_ids": self.event_ids,
             "owner_id": self.owner_id,
+            "recipient_ids": self.recipient_ids,
             "state_reason": self.state_reason,
             "created_at": format_timestamp(self.created_at),
             "updated_at": format_timestamp(self.updated_at),

@@ -15,11 +15,12 @@ pub mod event;
 pub mod guard;
 pub mod id;
 pub mod private_files;
+pub mod protocol;
 pub mod record;
 pub mod secret;
 pub mod service;
 pub mod storage;
 pub mod time;
 
-pub use error::{CoreError, FieldError, StorageError};
+pub use error::{CoreError, FieldError, ProtocolRefusal, StorageError};
 pub use service::Holdfast;

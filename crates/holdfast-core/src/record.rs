@@ -223,6 +223,24 @@ pub static CONTACTS: RecordKind = RecordKind {
         search(f("phone", FieldType::Phone, "Phone number")),
         search(f("title", SHORT, "Job title")),
         f("buying_role", FieldType::Choice(BUYING_ROLES), "Role in the customer's buying decision"),
+        f(
+            "reports_to_id",
+            FieldType::Ref(Kind::Contact),
+            "The contact's manager at the customer (draws the org chart)",
+        ),
+        f(
+            "seniority",
+            FieldType::Choice(crate::protocol::SENIORITIES),
+            "Seniority at the customer: board, executive, vp, manager or staff",
+        ),
+        default(
+            f(
+                "protocol",
+                FieldType::Choice(crate::protocol::PROTOCOLS),
+                "Who may reach the contact: open, owner_only, or escalation_only (approval first)",
+            ),
+            "open",
+        ),
         f("owner_id", FieldType::Ref(Kind::CoWorker), "Co-worker who owns the contact"),
         f("notes", LONG, "Notes"),
     ],
@@ -269,7 +287,7 @@ pub static DEALS: RecordKind = RecordKind {
     name: "deal",
     plural: "deals",
     fields: &[
-        sortable(req(f("name", NAME, "Deal name"))),
+        sortable(search(req(f("name", NAME, "Deal name")))),
         req(f("account_id", FieldType::Ref(Kind::Account), "Account the deal is with")),
         sortable(default(f("stage", FieldType::Choice(DEAL_STAGES), "Pipeline stage"), "prospecting")),
         sortable(f("amount", FieldType::Money, "Expected amount")),

@@ -9,6 +9,7 @@ use crate::departure::{CaseStatus, Departure};
 use crate::error::{CoreError, StorageError};
 use crate::event::{EventFilter, SystemEvent};
 use crate::guard::{Alert, AlertDelivery, AlertState, ExportRequest, ExportStatus};
+use crate::protocol::{ApprovalStatus, ContactApproval};
 use crate::record::{Record, RecordKind, Value};
 
 pub type StorageResult<T> = Result<T, StorageError>;
@@ -146,10 +147,18 @@ pub trait ReportStore {
     fn activities_per_week(&mut self, owners: Option<&[Uuid]>, since: i64) -> StorageResult<Vec<(i64, i64)>>;
     /// Who talks to each account: per account and co-worker (who logged an activity at or after
     /// `since`, or took part in it), how many activities and the latest.
-    fn relationship_touches(&mut self, since: i64) -> StorageResult<Vec<Touches>>;
-    /// Every live account's id, name, annual value (cents) and owner, with the amount of its open
-    /// deals and how many of its contracts renew (or end) between `from` and `until` (dates).
+    /// Only these accounts when `accounts` is given.
+    fn relationship_touches(&mut self, since: i64, accounts: Option<&[Uuid]>) -> StorageResult<Vec<Touches>>;
+    /// How many distinct contacts took part in each account's activities at or after `since`
+    /// (these accounts only, when given): (account, contacts).
+    fn account_contacts(&mut self, since: i64, accounts: Option<&[Uuid]>) -> StorageResult<Vec<(Uuid, i64)>>;
+    /// Every live account's id, name, tier, annual value (cents) and owner, with the amount of its
+    /// open deals and how many of its contracts renew (or end) between `from` and `until` (dates).
     fn account_stakes(&mut self, from: &str, until: &str) -> StorageResult<Vec<AccountStake>>;
+    /// Live contracts not cancelled or expired whose renewal date (or end date, without one) falls
+    /// between `from` and `until` (dates), soonest first, with their account's name, owner and
+    /// fiscal year end; at most `limit`.
+    fn upcoming_renewals(&mut self, from: &str, until: &str, limit: u32) -> StorageResult<Vec<Renewal>>;
 }
 
 /// Co-workers, teams, and their credentials (sessions and API tokens).
@@ -228,15 +237,35 @@ pub trait GuardStore {
     fn insert_alert(&mut self, a: &Alert) -> StorageResult<bool>;
     fn get_alert(&mut self, id: Uuid) -> StorageResult<Option<Alert>>;
     fn update_alert(&mut self, a: &Alert) -> StorageResult<()>;
-    /// Alerts newest first: about these co-workers (all when `None`), in this state (any when `None`).
+    /// Alerts newest first: about these co-workers (all when `None`) or addressed to
+    /// `addressed_to`, in this state (any when `None`).
     fn list_alerts(
         &mut self,
         coworkers: Option<&[Uuid]>,
+        addressed_to: Option<Uuid>,
         state: Option<AlertState>,
         limit: u32,
     ) -> StorageResult<Vec<Alert>>;
-    /// How many alerts about these co-workers (all when `None`) are in this state.
-    fn count_alerts(&mut self, coworkers: Option<&[Uuid]>, state: AlertState) -> StorageResult<i64>;
+    /// How many alerts about these co-workers (all when `None`) or addressed to `addressed_to`
+    /// are in this state.
+    fn count_alerts(
+        &mut self,
+        coworkers: Option<&[Uuid]>,
+        addressed_to: Option<Uuid>,
+        state: AlertState,
+    ) -> StorageResult<i64>;
+    fn insert_contact_approval(&mut self, a: &ContactApproval) -> StorageResult<()>;
+    fn get_contact_approval(&mut self, id: Uuid) -> StorageResult<Option<ContactApproval>>;
+    /// Writes an approval's status and decision.
+    fn update_contact_approval(&mut self, a: &ContactApproval) -> StorageResult<()>;
+    /// Requests newest first: asked by `requested_by` (anyone's when `None`), in this status (any
+    /// when `None`).
+    fn list_contact_approvals(
+        &mut self,
+        requested_by: Option<Uuid>,
+        status: Option<ApprovalStatus>,
+        limit: u32,
+    ) -> StorageResult<Vec<ContactApproval>>;
     fn insert_delivery(&mut self, d: &AlertDelivery) -> StorageResult<()>;
     /// Deliveries not yet delivered nor given up whose next try is due at `now`, oldest first,
     /// locked against other servers where the backend can (PostgreSQL: `FOR UPDATE SKIP LOCKED`).
@@ -286,11 +315,29 @@ pub struct Touches {
     pub last_at: i64,
 }
 
+/// A contract coming up for renewal, with what the renewal calendar shows of its account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Renewal {
+    pub contract: Uuid,
+    pub name: String,
+    /// Cents.
+    pub value: i64,
+    /// The renewal date, or the end date when it has none.
+    pub date: String,
+    pub end_date: Option<String>,
+    pub account: Uuid,
+    pub account_name: String,
+    pub account_owner: Option<Uuid>,
+    pub tier: Option<String>,
+    pub fiscal_year_end_month: Option<i64>,
+}
+
 /// What an account is worth to the company, for exposure.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountStake {
     pub id: Uuid,
     pub name: String,
+    pub tier: Option<String>,
     pub owner: Option<Uuid>,
     /// Cents.
     pub annual_value: i64,

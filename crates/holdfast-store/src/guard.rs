@@ -1,6 +1,7 @@
 //! The guard's tables: exports asked for, alerts, and alert deliveries.
 
 use holdfast_core::guard::{Alert, AlertDelivery, AlertState, ExportFormat, ExportRequest, ExportStatus, Severity};
+use holdfast_core::protocol::{ApprovalStatus, ContactApproval};
 use holdfast_core::record::Value;
 use holdfast_core::storage::{GuardStore, StorageResult};
 use uuid::Uuid;
@@ -12,7 +13,9 @@ use crate::tx::SqlTx;
 const EXPORT_COLUMNS: &str = "id, coworker_id, kind, query, row_limit, matched, columns, format, reason, over_limit, status, \
     created_at, decided_by, decided_at, decision_reason, expires_at, downloaded_at, file_rows, sha256";
 const ALERT_COLUMNS: &str = "id, coworker_id, kind, severity, state, summary, details, event_ids, owner_id, \
-    state_reason, created_at, updated_at, dedupe_key";
+    state_reason, created_at, updated_at, dedupe_key, recipient_ids";
+const APPROVAL_COLUMNS: &str = "id, contact_id, account_id, requested_by, reason, status, decided_by, decided_at, \
+    decision_reason, created_at, expires_at";
 const DELIVERY_COLUMNS: &str =
     "id, alert_id, channel, target, payload, attempts, next_at, delivered_at, failed_at, last_error, created_at";
 
@@ -39,19 +42,37 @@ fn narrowed(
     coworkers: Option<&[Uuid]>,
     params: &mut Vec<Value>,
 ) -> String {
+    narrowed_or_addressed((status_column, status), coworkers, None, params)
+}
+
+/// As [`narrowed`], and also the rows whose `recipient_ids` name `addressed_to` (alerts).
+fn narrowed_or_addressed(
+    (status_column, status): (&str, Option<&str>),
+    coworkers: Option<&[Uuid]>,
+    addressed_to: Option<Uuid>,
+    params: &mut Vec<Value>,
+) -> String {
     let mut sql = String::new();
     if let Some(s) = status {
         params.push(text(s));
         sql.push_str(&format!(" AND {status_column} = ${}", params.len()));
     }
-    match coworkers {
-        None => {}
-        Some([]) => sql.push_str(" AND 1 = 0"),
+    let about = match coworkers {
+        None => return sql,
+        Some([]) => "1 = 0".to_string(),
         Some(ids) => {
             let marks: Vec<String> = (0..ids.len()).map(|i| format!("${}", params.len() + 1 + i)).collect();
             params.extend(ids.iter().map(|u| id(*u)));
-            sql.push_str(&format!(" AND coworker_id IN ({})", marks.join(", ")));
+            format!("coworker_id IN ({})", marks.join(", "))
         }
+    };
+    match addressed_to {
+        // ids are JSON strings in the list, so the quoted id matches exactly one entry
+        Some(me) => {
+            params.push(text(&format!("%\"{me}\"%")));
+            sql.push_str(&format!(" AND ({about} OR recipient_ids LIKE ${})", params.len()));
+        }
+        None => sql.push_str(&format!(" AND {about}")),
     }
     sql
 }
@@ -114,6 +135,24 @@ fn alert_from_row(row: &[Value]) -> StorageResult<Alert> {
         created_at: c.int()?,
         updated_at: c.int()?,
         dedupe_key: c.text()?,
+        recipient_ids: json_col(&mut c)?,
+    })
+}
+
+fn approval_from_row(row: &[Value]) -> StorageResult<ContactApproval> {
+    let mut c = Cols(row.iter());
+    Ok(ContactApproval {
+        id: c.uuid()?,
+        contact_id: c.uuid()?,
+        account_id: c.opt_uuid()?,
+        requested_by: c.uuid()?,
+        reason: c.text()?,
+        status: ApprovalStatus::parse(&c.text()?).ok_or_else(|| bad_row("approval status"))?,
+        decided_by: c.opt_uuid()?,
+        decided_at: c.opt_int()?,
+        decision_reason: c.opt_text()?,
+        created_at: c.int()?,
+        expires_at: c.opt_int()?,
     })
 }
 
@@ -219,7 +258,7 @@ impl<C: Conn> GuardStore for SqlTx<C> {
     fn insert_alert(&mut self, a: &Alert) -> StorageResult<bool> {
         let n = self.conn.exec(
             &format!(
-                "INSERT INTO alerts ({ALERT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+                "INSERT INTO alerts ({ALERT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
                  ON CONFLICT (dedupe_key) DO NOTHING"
             ),
             &[
@@ -236,6 +275,7 @@ impl<C: Conn> GuardStore for SqlTx<C> {
                 Value::Int(a.created_at),
                 Value::Int(a.updated_at),
                 text(&a.dedupe_key),
+                json_text(&a.recipient_ids)?,
             ],
         )?;
         Ok(n == 1)
@@ -263,19 +303,102 @@ impl<C: Conn> GuardStore for SqlTx<C> {
     fn list_alerts(
         &mut self,
         coworkers: Option<&[Uuid]>,
+        addressed_to: Option<Uuid>,
         state: Option<AlertState>,
         limit: u32,
     ) -> StorageResult<Vec<Alert>> {
-        let rows =
-            newest(&mut self.conn, "alerts", ALERT_COLUMNS, ("state", state.map(|s| s.as_str())), coworkers, limit)?;
+        let mut params = vec![Value::Int(i64::from(limit))];
+        let filter = narrowed_or_addressed(("state", state.map(|s| s.as_str())), coworkers, addressed_to, &mut params);
+        let rows = self.conn.rows(
+            &format!(
+                "SELECT {ALERT_COLUMNS} FROM alerts WHERE 1 = 1{filter} ORDER BY created_at DESC, id DESC LIMIT $1"
+            ),
+            &params,
+        )?;
         rows.iter().map(|r| alert_from_row(r)).collect()
     }
 
-    fn count_alerts(&mut self, coworkers: Option<&[Uuid]>, state: AlertState) -> StorageResult<i64> {
+    fn count_alerts(
+        &mut self,
+        coworkers: Option<&[Uuid]>,
+        addressed_to: Option<Uuid>,
+        state: AlertState,
+    ) -> StorageResult<i64> {
         let mut params = Vec::new();
-        let filter = narrowed(("state", Some(state.as_str())), coworkers, &mut params);
+        let filter = narrowed_or_addressed(("state", Some(state.as_str())), coworkers, addressed_to, &mut params);
         let rows = self.conn.rows(&format!("SELECT count(*) FROM alerts WHERE 1 = 1{filter}"), &params)?;
         Ok(rows.first().and_then(|r| r.first()).and_then(Value::as_int).unwrap_or(0))
+    }
+
+    fn insert_contact_approval(&mut self, a: &ContactApproval) -> StorageResult<()> {
+        self.conn.exec(
+            &format!(
+                "INSERT INTO contact_approvals ({APPROVAL_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+            ),
+            &[
+                id(a.id),
+                id(a.contact_id),
+                opt_uuid(a.account_id),
+                id(a.requested_by),
+                text(&a.reason),
+                text(a.status.as_str()),
+                opt_uuid(a.decided_by),
+                opt_int(a.decided_at),
+                opt_text(a.decision_reason.as_deref()),
+                Value::Int(a.created_at),
+                opt_int(a.expires_at),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn get_contact_approval(&mut self, approval: Uuid) -> StorageResult<Option<ContactApproval>> {
+        let rows = self
+            .conn
+            .rows(&format!("SELECT {APPROVAL_COLUMNS} FROM contact_approvals WHERE id = $1"), &[id(approval)])?;
+        rows.first().map(|r| approval_from_row(r)).transpose()
+    }
+
+    fn update_contact_approval(&mut self, a: &ContactApproval) -> StorageResult<()> {
+        self.conn.exec(
+            "UPDATE contact_approvals SET status = $2, decided_by = $3, decided_at = $4, decision_reason = $5, \
+             expires_at = $6 WHERE id = $1",
+            &[
+                id(a.id),
+                text(a.status.as_str()),
+                opt_uuid(a.decided_by),
+                opt_int(a.decided_at),
+                opt_text(a.decision_reason.as_deref()),
+                opt_int(a.expires_at),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn list_contact_approvals(
+        &mut self,
+        requested_by: Option<Uuid>,
+        status: Option<ApprovalStatus>,
+        limit: u32,
+    ) -> StorageResult<Vec<ContactApproval>> {
+        let mut params = vec![Value::Int(i64::from(limit))];
+        let mut filter = String::new();
+        if let Some(who) = requested_by {
+            params.push(id(who));
+            filter.push_str(&format!(" AND requested_by = ${}", params.len()));
+        }
+        if let Some(s) = status {
+            params.push(text(s.as_str()));
+            filter.push_str(&format!(" AND status = ${}", params.len()));
+        }
+        let rows = self.conn.rows(
+            &format!(
+                "SELECT {APPROVAL_COLUMNS} FROM contact_approvals WHERE 1 = 1{filter} \
+                 ORDER BY created_at DESC, id DESC LIMIT $1"
+            ),
+            &params,
+        )?;
+        rows.iter().map(|r| approval_from_row(r)).collect()
     }
 
     fn insert_delivery(&mut self, d: &AlertDelivery) -> StorageResult<()> {

@@ -32,6 +32,7 @@ use crate::sqlite::{SqliteConn, SqliteStore};
 const COMMON_SQL: &str = include_str!("../migrations/common.sql");
 const COMMON_0002_SQL: &str = include_str!("../migrations/common_0002.sql");
 const COMMON_0007_SQL: &str = include_str!("../migrations/common_0007.sql");
+const COMMON_0008_SQL: &str = include_str!("../migrations/common_0008.sql");
 const SQLITE_MIGRATIONS: &[(&str, &str)] = &[
     ("0001_init", include_str!("../migrations/sqlite/0001_init.sql")),
     ("0002_checkpoints", include_str!("../migrations/sqlite/0002_checkpoints.sql")),
@@ -40,6 +41,7 @@ const SQLITE_MIGRATIONS: &[(&str, &str)] = &[
     ("0005_password_must_change", include_str!("../migrations/sqlite/0005_password_must_change.sql")),
     ("0006_guard", include_str!("../migrations/sqlite/0006_guard.sql")),
     ("0007_departures", include_str!("../migrations/sqlite/0007_departures.sql")),
+    ("0008_contact_protocol", include_str!("../migrations/sqlite/0008_contact_protocol.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(&str, &str)] = &[
     ("0001_init", include_str!("../migrations/postgres/0001_init.sql")),
@@ -49,6 +51,7 @@ const POSTGRES_MIGRATIONS: &[(&str, &str)] = &[
     ("0005_password_must_change", include_str!("../migrations/postgres/0005_password_must_change.sql")),
     ("0006_guard", include_str!("../migrations/postgres/0006_guard.sql")),
     ("0007_departures", include_str!("../migrations/postgres/0007_departures.sql")),
+    ("0008_contact_protocol", include_str!("../migrations/postgres/0008_contact_protocol.sql")),
 ];
 const _: () = assert!(SQLITE_MIGRATIONS.len() == POSTGRES_MIGRATIONS.len(), "both backends need the same migrations");
 
@@ -63,6 +66,7 @@ fn migration_text(backend: Backend, sql: &str) -> String {
     sql.replace("@COMMON@", COMMON_SQL)
         .replace("@COMMON_0002@", COMMON_0002_SQL)
         .replace("@DEPARTURES@", COMMON_0007_SQL)
+        .replace("@CONTACT_PROTOCOL@", COMMON_0008_SQL)
         .replace("@ROWID@", rowid)
 }
 

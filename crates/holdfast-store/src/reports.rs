@@ -2,7 +2,7 @@
 //! to, when accounts were last touched and activities per week, each narrowed to some owners.
 
 use holdfast_core::record::{self, Record, RecordKind, Value};
-use holdfast_core::storage::{AccountStake, ReportStore, StageTotal, StorageResult, Touches};
+use holdfast_core::storage::{AccountStake, Renewal, ReportStore, StageTotal, StorageResult, Touches};
 use uuid::Uuid;
 
 use crate::codec::{Cols, record_from_row};
@@ -10,11 +10,9 @@ use crate::conn::Conn;
 use crate::records::kind_sql;
 use crate::tx::SqlTx;
 
-/// Decodes an event row by moving its values out (verification decodes millions of these).
-/// ` AND <owner> IN ($n, …)` on the kind's owner field for the owners given (nothing for `None`),
-/// adding their params.
-fn owner_scope(kind: &RecordKind, owners: Option<&[Uuid]>, params: &mut Vec<Value>) -> String {
-    match owners {
+/// ` AND <column> IN ($n, …)` for the ids given (nothing for `None`), adding their params.
+fn id_scope(column: &str, ids: Option<&[Uuid]>, params: &mut Vec<Value>) -> String {
+    match ids {
         None => String::new(),
         Some([]) => " AND 1 = 0".into(),
         Some(list) => {
@@ -25,9 +23,15 @@ fn owner_scope(kind: &RecordKind, owners: Option<&[Uuid]>, params: &mut Vec<Valu
                     format!("${}", params.len())
                 })
                 .collect();
-            format!(" AND \"{}\" IN ({})", kind.owner_field, ph.join(", "))
+            format!(" AND {column} IN ({})", ph.join(", "))
         }
     }
+}
+
+/// ` AND <owner> IN ($n, …)` on the kind's owner field for the owners given (nothing for `None`),
+/// adding their params.
+fn owner_scope(kind: &RecordKind, owners: Option<&[Uuid]>, params: &mut Vec<Value>) -> String {
+    id_scope(&format!("\"{}\"", kind.owner_field), owners, params)
 }
 
 impl<C: Conn> ReportStore for SqlTx<C> {
@@ -100,17 +104,22 @@ impl<C: Conn> ReportStore for SqlTx<C> {
         Ok(out)
     }
 
-    fn relationship_touches(&mut self, since: i64) -> StorageResult<Vec<Touches>> {
+    fn relationship_touches(&mut self, since: i64, accounts: Option<&[Uuid]>) -> StorageResult<Vec<Touches>> {
+        let mut params = vec![Value::Int(since)];
+        let only = id_scope("account_id", accounts, &mut params);
         let rows = self.conn.rows(
-            "SELECT account_id, coworker_id, count(*), max(occurred_at) FROM ( \
-               SELECT account_id, owner_id AS coworker_id, occurred_at FROM activities \
-                 WHERE deleted_at IS NULL AND account_id IS NOT NULL AND owner_id IS NOT NULL AND occurred_at >= $1 \
-               UNION ALL \
-               SELECT a.account_id, l.target_id, a.occurred_at FROM record_links l JOIN activities a ON a.id = l.record_id \
-                 WHERE l.kind = 'activity' AND l.field = 'coworker_ids' AND a.deleted_at IS NULL \
-                   AND a.account_id IS NOT NULL AND a.occurred_at >= $1 \
-             ) t GROUP BY account_id, coworker_id",
-            &[Value::Int(since)],
+            &format!(
+                "SELECT account_id, coworker_id, count(*), max(occurred_at) FROM ( \
+                   SELECT account_id, owner_id AS coworker_id, occurred_at FROM activities \
+                     WHERE deleted_at IS NULL AND account_id IS NOT NULL AND owner_id IS NOT NULL AND occurred_at >= $1{only} \
+                   UNION ALL \
+                   SELECT a.account_id, l.target_id, a.occurred_at FROM record_links l JOIN activities a ON a.id = l.record_id \
+                     WHERE l.kind = 'activity' AND l.field = 'coworker_ids' AND a.deleted_at IS NULL \
+                       AND a.account_id IS NOT NULL AND a.occurred_at >= $1{} \
+                 ) t GROUP BY account_id, coworker_id",
+                only.replace("account_id", "a.account_id")
+            ),
+            &params,
         )?;
         rows.iter()
             .map(|r| {
@@ -120,9 +129,28 @@ impl<C: Conn> ReportStore for SqlTx<C> {
             .collect()
     }
 
+    fn account_contacts(&mut self, since: i64, accounts: Option<&[Uuid]>) -> StorageResult<Vec<(Uuid, i64)>> {
+        let mut params = vec![Value::Int(since)];
+        let only = id_scope("a.account_id", accounts, &mut params);
+        let rows = self.conn.rows(
+            &format!(
+                "SELECT a.account_id, count(DISTINCT l.target_id) FROM record_links l JOIN activities a ON a.id = l.record_id \
+                 WHERE l.kind = 'activity' AND l.field = 'contact_ids' AND a.deleted_at IS NULL \
+                   AND a.account_id IS NOT NULL AND a.occurred_at >= $1{only} GROUP BY a.account_id"
+            ),
+            &params,
+        )?;
+        rows.iter()
+            .map(|r| {
+                let mut c = Cols(r.iter());
+                Ok((c.uuid()?, c.int()?))
+            })
+            .collect()
+    }
+
     fn account_stakes(&mut self, from: &str, until: &str) -> StorageResult<Vec<AccountStake>> {
         let rows = self.conn.rows(
-            "SELECT a.id, a.name, a.owner_id, coalesce(a.annual_value, 0), \
+            "SELECT a.id, a.name, a.tier, a.owner_id, coalesce(a.annual_value, 0), \
                coalesce((SELECT CAST(sum(d.amount) AS BIGINT) FROM deals d WHERE d.account_id = a.id AND d.deleted_at IS NULL \
                  AND d.stage NOT IN ('closed_won', 'closed_lost')), 0), \
                (SELECT count(*) FROM contracts k WHERE k.account_id = a.id AND k.deleted_at IS NULL \
@@ -136,10 +164,40 @@ impl<C: Conn> ReportStore for SqlTx<C> {
                 Ok(AccountStake {
                     id: c.uuid()?,
                     name: c.text()?,
+                    tier: c.opt_text()?,
                     owner: c.opt_uuid()?,
                     annual_value: c.int()?,
                     open_pipeline: c.int()?,
                     renewals: c.int()?,
+                })
+            })
+            .collect()
+    }
+
+    fn upcoming_renewals(&mut self, from: &str, until: &str, limit: u32) -> StorageResult<Vec<Renewal>> {
+        let rows = self.conn.rows(
+            "SELECT k.id, k.name, coalesce(k.value, 0), coalesce(k.renewal_date, k.end_date), k.end_date, \
+               a.id, a.name, a.owner_id, a.tier, a.fiscal_year_end_month \
+             FROM contracts k JOIN accounts a ON a.id = k.account_id \
+             WHERE k.deleted_at IS NULL AND a.deleted_at IS NULL AND k.status IN ('active', 'draft') \
+               AND coalesce(k.renewal_date, k.end_date) >= $1 AND coalesce(k.renewal_date, k.end_date) <= $2 \
+             ORDER BY coalesce(k.renewal_date, k.end_date), k.id LIMIT $3",
+            &[Value::Text(from.into()), Value::Text(until.into()), Value::Int(i64::from(limit))],
+        )?;
+        rows.iter()
+            .map(|r| {
+                let mut c = Cols(r.iter());
+                Ok(Renewal {
+                    contract: c.uuid()?,
+                    name: c.text()?,
+                    value: c.int()?,
+                    date: c.text()?,
+                    end_date: c.opt_text()?,
+                    account: c.uuid()?,
+                    account_name: c.text()?,
+                    account_owner: c.opt_uuid()?,
+                    tier: c.opt_text()?,
+                    fiscal_year_end_month: c.opt_int()?,
                 })
             })
             .collect()

@@ -133,3 +133,90 @@ fn single_threaded_accounts_make_exposure_and_a_managers_meeting_changes_coverag
         assert!(matches!(services.account_coverage(&eli, Uuid::nil()), Err(CoreError::NotFound { .. })));
     }
 }
+
+#[test]
+fn the_coverage_report_renewals_and_the_admins_cadence_agree_with_the_account_page() {
+    for db in each_backend() {
+        let clock = Arc::new(ManualClock::at(NOW));
+        let services = Holdfast::with_clock(db.store(), clock);
+        add_coworker(&services, "admin@example.com", Role::Admin, None, None);
+        add_coworker(&services, "boss@example.com", Role::Manager, Some("East"), None);
+        add_coworker(&services, "dana@example.com", Role::Rep, Some("East"), Some("boss@example.com"));
+        add_coworker(&services, "eli@example.com", Role::Rep, Some("East"), Some("boss@example.com"));
+        let op = Actor::operator();
+        let dana = id_of(&services, "dana@example.com");
+        let mk = |name: &str, value: i64, tier: &str| {
+            services
+                .create_record(
+                    &op,
+                    &ACCOUNTS,
+                    &json!({"name": name, "annual_value": value, "tier": tier, "owner_id": dana.to_string(),
+                            "fiscal_year_end_month": 3}),
+                )
+                .expect("account")
+                .id
+        };
+        let (acme, globex) = (mk("Acme", 120_000, "strategic"), mk("Globex", 40_000, "enterprise"));
+        let contact = |account: Uuid, name: &str| {
+            services
+                .create_record(&op, &CONTACTS, &json!({"first_name": name, "account_id": account.to_string()}))
+                .expect("contact")
+                .id
+        };
+        let (carla, olga, tom) = (contact(acme, "Carla"), contact(globex, "Olga"), contact(globex, "Tom"));
+        log(&services, "dana@example.com", acme, &[carla], 3);
+        log(&services, "dana@example.com", globex, &[olga], 5);
+        log(&services, "eli@example.com", globex, &[tom], 6);
+        // The manager met Globex 75 days ago: within enterprise's 90 days, outside strategic's 60.
+        log(&services, "boss@example.com", globex, &[olga], 75);
+        services
+            .create_record(
+                &op,
+                &holdfast_core::record::CONTRACTS,
+                &json!({"name": "Acme subscription", "account_id": acme.to_string(), "value": 120_000,
+                        "renewal_date": holdfast_core::time::date_of(NOW + 20 * DAY)}),
+            )
+            .expect("contract");
+
+        let admin = services.actor_for("admin@example.com").expect("admin");
+        let rows = services.coverage_report(&admin).expect("report");
+        assert_eq!(rows.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(), ["Acme", "Globex"], "weakest first");
+        for r in &rows {
+            let page = services.account_coverage(&admin, r.coverage.account).expect("coverage");
+            assert_eq!(r.coverage.score, page.score, "{}: {} scores the same in both", db.backend, r.name);
+        }
+        assert!(rows[0].single_threaded() && rows[0].senior_overdue(NOW));
+        assert!(!rows[1].single_threaded() && !rows[1].senior_overdue(NOW), "{:?}", rows[1].coverage);
+        let scores = services.coverage_scores(&[globex]).expect("scores");
+        assert_eq!(scores.get(&globex).map(|c| c.score), Some(rows[1].coverage.score));
+
+        let renewals = services.renewals(&admin, 30).expect("renewals");
+        assert_eq!(renewals.len(), 1, "{}", db.backend);
+        assert_eq!(renewals[0].renewal.account, acme);
+        assert_eq!(renewals[0].renewal.fiscal_year_end_month, Some(3));
+        assert_eq!(renewals[0].coverage.score, rows[0].coverage.score);
+        assert!(services.renewals(&admin, 10).expect("renewals").is_empty(), "20 days out is past a 10-day window");
+
+        // The admin makes enterprise accounts want a senior look every 30 days: Globex is overdue.
+        let change = holdfast_core::service::SettingsChange {
+            senior_cadence: Some("enterprise=30".into()),
+            ..Default::default()
+        };
+        let bad =
+            holdfast_core::service::SettingsChange { senior_cadence: Some("platinum=10".into()), ..Default::default() };
+        assert!(matches!(services.change_settings(&admin, &bad), Err(CoreError::Invalid(_))));
+        services.change_settings(&admin, &change).expect("cadence");
+        let g = services.account_coverage(&admin, globex).expect("coverage");
+        assert!(g.reason.contains("every 30 for its tier"), "{}: {}", db.backend, g.reason);
+        let rows = services.coverage_report(&admin).expect("report");
+        assert!(rows.iter().all(|r| r.senior_overdue(NOW)), "{}", db.backend);
+        let filter = EventFilter { action: Some(action::REPORT_READ.into()), limit: 20, ..Default::default() };
+        let reports: Vec<String> = services
+            .events(&op, &filter)
+            .expect("events")
+            .iter()
+            .filter_map(|e| e.event.details["report"].as_str().map(String::from))
+            .collect();
+        assert!(reports.contains(&"coverage".into()) && reports.contains(&"renewals".into()), "{reports:?}");
+    }
+}

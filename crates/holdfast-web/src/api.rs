@@ -128,9 +128,17 @@ pub async fn search(State(s): State<AppState>, Caller(actor): Caller, Query(para
     }
     let hits = blocking(move || s.search(&actor, &q, limit)).await?;
     let mut out = serde_json::Map::new();
+    let mut items = Vec::new();
     for hit in hits {
         out.insert(hit.kind.plural.into(), json!(hit.records.iter().map(|r| r.to_json(hit.kind)).collect::<Vec<_>>()));
+        for r in &hit.records {
+            let mut item = r.to_json(hit.kind);
+            item["kind"] = json!(hit.kind.name);
+            item["label"] = json!(r.label(hit.kind));
+            items.push(item);
+        }
     }
+    out.insert("items".into(), Json::Array(items));
     Ok(axum::Json(Json::Object(out)))
 }
 
@@ -389,6 +397,7 @@ fn settings_json(s: &Settings) -> Json {
         "alert_webhook_url": s.alert_webhook_url, "alert_webhook_secret_set": s.alert_webhook_secret.is_some(),
         "alert_smtp_set": s.alert_smtp_url.is_some(), "alert_email_from": s.alert_email_from,
         "introduction_template": s.introduction_template,
+        "senior_cadence": s.senior_cadence.to_text(),
     })
 }
 
@@ -409,6 +418,7 @@ pub struct SettingsBody {
     alert_smtp_url: Option<Json>,
     alert_email_from: Option<Json>,
     introduction_template: Option<Json>,
+    senior_cadence: Option<Json>,
 }
 
 impl SettingsBody {
@@ -438,12 +448,17 @@ impl SettingsBody {
             alert_webhook_secret: text(self.alert_webhook_secret, "alert_webhook_secret", "a whsec_ secret, or empty")?,
             alert_smtp_url: text(self.alert_smtp_url, "alert_smtp_url", "an smtp:// or smtps:// URL, or empty")?,
             alert_email_from: text(self.alert_email_from, "alert_email_from", "an email address, or empty")?,
+            senior_cadence: text(
+                self.senior_cadence,
+                "senior_cadence",
+                "tier=days pairs, e.g. \"strategic=60, enterprise=90, mid_market=120, smb=180\"",
+            )?,
         };
         if change.is_empty() {
             return Err(ApiError::field(
                 "",
                 "name at least one setting: read_policy, export_policy, bulk_read_limit, alert_webhook_url, \
-                 alert_webhook_secret, alert_smtp_url, alert_email_from, introduction_template",
+                 alert_webhook_secret, alert_smtp_url, alert_email_from, introduction_template, senior_cadence",
             ));
         }
         Ok(change)

@@ -39,6 +39,12 @@ fn schema(kind: &RecordKind) -> Value {
         }
         props.insert(f.name.into(), s);
     }
+    if matches!(kind.kind, holdfast_core::record::Kind::Activity | holdfast_core::record::Kind::Task) {
+        props.insert("approval_id".into(), json!({"type": ["string", "null"], "format": "uuid", "writeOnly": true,
+            "description": "An approved request to reach a contact whose protocol asks for one (POST /api/v1/contact-approvals)"}));
+        props.insert("after_the_fact".into(), json!({"type": "boolean", "writeOnly": true,
+            "description": "The conversation already happened: a guarded contact reached without approval is recorded and the account owner and their managers get a protocol_breach alert, instead of a 409"}));
+    }
     for t in ["created_at", "updated_at", "deleted_at"] {
         props.insert(t.into(), json!({"type": ["string", "null"], "format": "date-time", "readOnly": true}));
     }
@@ -67,7 +73,7 @@ fn record_ops(kind: &RecordKind) -> (Value, Value) {
     .iter()
     .map(|(n, d)| json!({"name": n, "in": "query", "required": false, "description": d, "schema": {"type": "string"}}))
     .collect();
-    let errors = json!({"400": problem_ref(), "401": problem_ref(), "403": problem_ref(), "404": problem_ref(), "422": problem_ref()});
+    let errors = json!({"400": problem_ref(), "401": problem_ref(), "403": problem_ref(), "404": problem_ref(), "409": problem_ref(), "422": problem_ref()});
     let mut list_resp = errors.clone();
     list_resp["200"] = json!({"description": "A page", "content": {"application/json": {"schema": {
         "type": "object", "properties": {"items": {"type": "array", "items": {"$ref": r}}, "next_cursor": {"type": ["string", "null"]}}}}}});
@@ -173,6 +179,24 @@ fn departure_paths(paths: &mut Map<String, Value>) {
         "responses": errors(json!({"200": {"description": "items: coworker_email, coworker_id, name, accounts, value_at_stake, open_pipeline, renewals_90_days (exposed_accounts with coworker)"}}))}}));
     paths.insert("/api/v1/accounts/{id}/coverage".into(), json!({"get": {"summary": "An account's coverage: score 0-100, the plain reason, co-workers and contacts talked to in 180 days, last senior contact (a recorded read)",
         "responses": errors(json!({"200": {"description": "score, reason, coworkers, contacts, last_senior_contact, senior_cadence_days, top_share_percent"}}))}}));
+    paths.insert("/api/v1/coverage/accounts".into(), json!({"get": {"summary": "Every account you may read by coverage, weakest first (a recorded report)",
+        "parameters": [{"name": "only", "in": "query", "schema": {"enum": ["single", "senior"]}}, {"name": "tier", "in": "query", "schema": {"type": "string"}},
+                       {"name": "limit", "in": "query", "schema": {"type": "integer"}}, {"name": "offset", "in": "query", "schema": {"type": "integer"}}],
+        "responses": errors(json!({"200": {"description": "total, items: account_id, name, tier, owner_id, annual_value, score, reason, coworkers, contacts, last_senior_contact, single_threaded, senior_overdue"}}))}}));
+    paths.insert("/api/v1/renewals".into(), json!({"get": {"summary": "The renewal calendar: contracts renewing in the next days (default 90), soonest first, with the account's fiscal year end and coverage (a recorded report)",
+        "parameters": [{"name": "days", "in": "query", "schema": {"type": "integer"}}],
+        "responses": errors(json!({"200": {"description": "days, items: contract_id, name, value, renewal_date, end_date, account_id, account, owner_id, tier, fiscal_year_end_month, coverage"}}))}}));
+    let approval = json!({"description": "The request: id, contact_id, contact, account_id, account, requested_by, requested_by_name, reason, status (pending, approved, denied), decided_by, decided_at, decision_reason, expires_at"});
+    paths.insert("/api/v1/contact-approvals".into(), json!({
+        "get": {"summary": "Requests to reach a guarded contact: yours (mine) and those waiting for your answer (to_decide)",
+            "responses": errors(json!({"200": {"description": "mine, to_decide"}}))},
+        "post": {"summary": "Ask to reach a contact whose protocol is owner_only or escalation_only (the account owner or a manager above them answers)",
+            "requestBody": body(&["contact_id", "reason"], json!({"contact_id": {"type": "string", "format": "uuid"}, "reason": {"type": "string"}})),
+            "responses": errors(json!({"201": approval}))}}));
+    paths.insert("/api/v1/contact-approvals/{id}/approve".into(), json!({"post": {"summary": "Approve a request to reach a contact (for 30 days)",
+        "requestBody": optional(json!({"reason": {"type": "string"}})), "responses": errors(json!({"200": approval}))}}));
+    paths.insert("/api/v1/contact-approvals/{id}/deny".into(), json!({"post": {"summary": "Deny a request to reach a contact, saying why",
+        "requestBody": body(&["reason"], json!({"reason": {"type": "string"}})), "responses": errors(json!({"200": approval}))}}));
     paths.insert("/api/v1/bulk-operations".into(), json!({"get": {"summary": "Bulk changes and handovers, newest first, with undoable (not undone, and some record still as it left it)",
         "parameters": [{"name": "limit", "in": "query", "schema": {"type": "integer"}}],
         "responses": errors(json!({"200": {"description": "items: id, action, by, at, records, per_kind, from, to, undone, undoable"}}))}}));
@@ -286,7 +310,7 @@ pub fn document() -> Value {
             "client_addr": {"type": ["string", "null"]}, "user_agent": {"type": ["string", "null"]}, "details": {"type": "object"}, "hash": {"type": "string"}}}),
     );
     let simple = |summary: &str, method: &str| json!({method: {"summary": summary, "responses": {"200": {"description": "OK"}, "401": problem_ref(), "403": problem_ref()}}});
-    paths.insert("/api/v1/search".into(), simple("Search accounts, contacts and leads (q, limit)", "get"));
+    paths.insert("/api/v1/search".into(), simple("Search accounts, contacts, leads and deals at once (q, limit per kind): items (each with kind, id, label and the record's fields), and the same grouped as accounts, contacts, leads, deals", "get"));
     paths.insert(
         "/api/v1/me/password".into(),
         json!({"post": {"summary": "Change one's own password (the current one is asked for); other sessions end, API tokens stay",
@@ -354,7 +378,8 @@ pub fn document() -> Value {
             "alert_webhook_secret": {"type": "string", "description": "whsec_<base64> secret the posts are signed with"},
             "alert_smtp_url": {"type": "string", "description": "smtp:// or smtps:// URL alerts are mailed through (to admins and the co-worker's managers); empty stops them"},
             "alert_email_from": {"type": "string", "description": "From address of alert emails"},
-            "introduction_template": {"type": "string", "description": "The introduction email drafted for a departure's key contacts ({contact}, {account}, {new_owner}, {leaver}); empty for the default"}})),
+            "introduction_template": {"type": "string", "description": "The introduction email drafted for a departure's key contacts ({contact}, {account}, {new_owner}, {leaver}); empty for the default"},
+            "senior_cadence": {"type": "string", "description": "How often someone senior should be in touch, by tier: strategic=60, enterprise=90, mid_market=120, smb=180 (days, 7-365)"}})),
         "responses": {"200": {"description": "The settings"}, "403": problem_ref(), "422": problem_ref()}});
     settings["put"] = change.clone();
     settings["patch"] = change;

@@ -63,6 +63,24 @@ impl IntoResponse for ApiError {
                     problem(StatusCode::CONFLICT, "conflict", "Conflicts with existing data", detail),
                 )
             }
+            ApiError::Core(CoreError::Protocol(refusal)) => {
+                let mut p = problem(
+                    StatusCode::CONFLICT,
+                    "contact-protocol",
+                    "The contact's protocol asks for an approval first",
+                    detail,
+                );
+                p.insert("protocol".into(), json!(refusal.protocol));
+                p.insert("contact_id".into(), json!(refusal.contact_id));
+                p.insert("contact".into(), json!(refusal.contact));
+                p.insert("account".into(), json!(refusal.account));
+                p.insert("approvers".into(), json!(refusal.approvers));
+                p.insert(
+                    "ask".into(),
+                    json!({"method": "POST", "href": "/api/v1/contact-approvals", "body": {"contact_id": refusal.contact_id, "reason": "…"}}),
+                );
+                (StatusCode::CONFLICT, p)
+            }
             ApiError::Core(CoreError::TooManyAttempts(_)) => (
                 StatusCode::TOO_MANY_REQUESTS,
                 problem(StatusCode::TOO_MANY_REQUESTS, "too-many-attempts", "Too many attempts", detail),

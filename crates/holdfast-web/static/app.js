@@ -88,3 +88,41 @@ document.querySelectorAll("form[data-confirm]").forEach(function (form) {
     if (!window.confirm(form.getAttribute("data-confirm"))) e.preventDefault();
   });
 });
+
+// Header search: accounts, contacts, leads and deals drop down under the box as you type
+// (the search page, asked for its results only); Enter opens the full results page.
+(function () {
+  var box = document.getElementById("global-search");
+  var panel = document.getElementById("search-results");
+  if (!box || !panel || !window.fetch) return;
+  var timer = null, asked = 0;
+  function hide() { panel.hidden = true; }
+  function ask() {
+    var q = box.value.trim();
+    if (!q) { hide(); return; }
+    var mine = ++asked;
+    fetch("/search?q=" + encodeURIComponent(q), { headers: { "X-Holdfast-Partial": "results" }, credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
+      .then(function (html) {
+        if (mine !== asked) return;
+        panel.innerHTML = html;
+        panel.hidden = false;
+      })
+      .catch(hide);
+  }
+  box.addEventListener("input", function () { clearTimeout(timer); timer = setTimeout(ask, 200); });
+  box.addEventListener("keydown", function (e) {
+    if (e.key === "ArrowDown" && !panel.hidden) {
+      var first = panel.querySelector("a");
+      if (first) { e.preventDefault(); first.focus(); }
+    }
+  });
+  panel.addEventListener("keydown", function (e) {
+    var links = Array.from(panel.querySelectorAll("a"));
+    var i = links.indexOf(document.activeElement);
+    if (e.key === "ArrowDown" && i < links.length - 1) { e.preventDefault(); links[i + 1].focus(); }
+    else if (e.key === "ArrowUp") { e.preventDefault(); if (i > 0) links[i - 1].focus(); else box.focus(); }
+    else if (e.key === "Escape") { hide(); box.focus(); }
+  });
+  document.addEventListener("click", function (e) { if (!panel.contains(e.target) && e.target !== box) hide(); });
+})();

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use holdfast_core::coworker::Role;
-use holdfast_core::record::{ACCOUNTS, CONTACTS, DEALS, TASKS};
+use holdfast_core::record::{ACCOUNTS, ACTIVITIES, CONTACTS, DEALS, TASKS};
 use holdfast_testing::web::TestApp;
 use holdfast_testing::{TestDb, add_named, each_backend};
 use serde_json::json;
@@ -156,9 +156,11 @@ async fn journeys(c: &Client, base: &str, account: &str) -> Step {
     if active.attr("id").await.map_err(e)?.as_deref() != Some("global-search") {
         return Err("'/' did not focus the search box".into());
     }
-    active.send_keys("lovel\u{E007}").await.map_err(e)?;
-    wait_for(c, "table.list").await?;
-    c.find(Locator::LinkText("Ada Lovelace")).await.map_err(e)?.click().await.map_err(e)?;
+    // Results of every kind drop down as you type, grouped.
+    active.send_keys("lovel").await.map_err(e)?;
+    wait_for(c, "#search-results a[href^='/contacts/']").await?;
+    page_has(c, "<h3>Contacts</h3>").await?;
+    click(c, "#search-results a[href^='/contacts/']").await?;
     page_has(c, "ada@analytical.com").await?;
 
     // Open the account from the contact.
@@ -364,6 +366,105 @@ async fn departure_case(c: &Client, base: &str, leaver: &str) -> Step {
     Ok(())
 }
 
+/// A director, a manager over Dana, Dana owning the strategic account Acme where she alone talks
+/// to one buyer (single-threaded), its COO escalation only; Ravi, a rep in another team.
+fn seeded_coverage(db: TestDb) -> (TestApp, String) {
+    let app = TestApp::new(db);
+    let acme = app.with(|services| {
+        add_named(services, "diana@example.com", "Diana Director", Role::Director, None, None);
+        add_named(services, "max@example.com", "Max Manager", Role::Manager, Some("East"), None);
+        add_named(services, "dana@example.com", "Dana Owner", Role::Rep, Some("East"), Some("max@example.com"));
+        add_named(services, "ravi@example.com", "Ravi Rep", Role::Rep, Some("West"), None);
+        let dana = services.actor_for("dana@example.com").expect("dana");
+        let acme = services
+            .create_record(&dana, &ACCOUNTS, &json!({"name": "Acme", "tier": "strategic", "annual_value": 480_000}))
+            .expect("account");
+        let at = acme.id.to_string();
+        services
+            .create_record(
+                &dana,
+                &CONTACTS,
+                &json!({"account_id": at, "first_name": "Linda", "last_name": "Chen", "title": "COO",
+                        "seniority": "executive", "protocol": "escalation_only"}),
+            )
+            .expect("coo");
+        let buyer = services
+            .create_record(&dana, &CONTACTS, &json!({"account_id": at, "first_name": "Bo", "last_name": "Buyer"}))
+            .expect("buyer");
+        for summary in ["Renewal scope", "Pricing follow-up"] {
+            services
+                .create_record(
+                    &dana,
+                    &ACTIVITIES,
+                    &json!({"type": "call", "summary": summary, "account_id": at, "contact_ids": [buyer.id.to_string()]}),
+                )
+                .expect("call");
+        }
+        at
+    });
+    (app, acme)
+}
+
+/// The director finds who would take customers along; a manager's meeting changes the account's
+/// coverage at once; a rep calling an escalation-only COO at Dana's account is asked for an
+/// approval, logs it as after the fact, and Dana gets the alert.
+async fn coverage_and_protocol(c: &Client, base: &str, acme: &str) -> Step {
+    sign_in(c, base, "diana@example.com").await?;
+    page_has(c, "If they left today").await?;
+    click(c, "a[href='/coverage']").await?;
+    page_has(c, "Walk-out exposure").await?;
+    page_has(c, "480,000").await?;
+    click(c, "#exposure a").await?;
+    page_has(c, "Dana Owner: accounts only they cover").await?;
+    click(c, "#accounts a").await?;
+    page_has(c, "Only Dana Owner has spoken to anyone at Acme").await?;
+    page_has(c, "Schedule my check-in with Linda Chen (COO)").await?;
+    c.goto(&format!("{base}/coverage/accounts?only=single")).await.map_err(e)?;
+    page_has(c, "Acme").await?;
+    sign_out(c).await?;
+
+    // The manager logs a meeting with the buyer: the reason changes at once.
+    sign_in(c, base, "max@example.com").await?;
+    c.goto(&format!("{base}/accounts/{acme}")).await.map_err(e)?;
+    click(c, "input[name=type][value=meeting]").await?;
+    wait_for(c, "form.log textarea").await?.send_keys("Met the buyer with Dana").await.map_err(e)?;
+    click(c, "form.log details.with summary").await?;
+    c.execute(
+        "Array.from(document.querySelectorAll('form.log input[name=contact_ids]')).find(b => b.parentElement.textContent.includes('Bo Buyer')).click();",
+        vec![],
+    )
+    .await
+    .map_err(e)?;
+    click(c, "form.log button[type=submit]").await?;
+    page_has(c, "2 co-workers talk to Acme").await?;
+    sign_out(c).await?;
+
+    // A rep from another team calls the escalation-only COO.
+    sign_in(c, base, "ravi@example.com").await?;
+    c.goto(&format!("{base}/accounts/{acme}")).await.map_err(e)?;
+    page_has(c, "Linda Chen (escalation only)").await?;
+    wait_for(c, "form.log textarea").await?.send_keys("Lunch with Linda").await.map_err(e)?;
+    click(c, "form.log details.with summary").await?;
+    c.execute(
+        "Array.from(document.querySelectorAll('form.log input[name=contact_ids]')).find(b => b.parentElement.textContent.includes('Linda')).click();",
+        vec![],
+    )
+    .await
+    .map_err(e)?;
+    click(c, "form.log button[type=submit]").await?;
+    page_has(c, "Ask before you reach Linda Chen (COO)").await?;
+    page_has(c, "Ask Dana Owner").await?;
+    click(c, "form[action$='/activities'] button.danger").await?;
+    page_has(c, "Lunch with Linda").await?;
+    sign_out(c).await?;
+
+    // Dana, the owner, is told.
+    sign_in(c, base, "dana@example.com").await?;
+    click(c, "a[href='/alerts']").await?;
+    page_has(c, "Ravi Rep logged a call with Linda Chen (COO) at Acme (escalation only) without approval").await?;
+    Ok(())
+}
+
 /// Closes the browser session; a failed journey first leaves a screenshot and fails the test.
 async fn finish(c: Client, result: Step, journey: &str, backend: &str) {
     if let Err(problem) = &result {
@@ -400,5 +501,17 @@ async fn main_journeys_in_a_real_browser() {
         let c = browser(&driver).await;
         let result = journeys(&c, &base, &account).await;
         finish(c, result, "journeys", app.db.backend).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn coverage_and_contact_protocol_in_a_real_browser() {
+    let Some(driver) = start_driver() else { return };
+    for db in each_backend() {
+        let (app, acme) = seeded_coverage(db);
+        let base = format!("http://{}", app.serve().await);
+        let c = browser(&driver).await;
+        let result = coverage_and_protocol(&c, &base, &acme).await;
+        finish(c, result, "coverage", app.db.backend).await;
     }
 }

@@ -31,6 +31,8 @@ pub struct NewAlert {
     pub details: Json,
     pub event_ids: Vec<Uuid>,
     pub dedupe_key: String,
+    /// Who else is told besides admins and the managers of whom it is about.
+    pub recipient_ids: Vec<Uuid>,
 }
 
 /// A webhook post about to go out: the Standard Webhooks headers and the body.
@@ -68,9 +70,9 @@ pub struct DeliveryRound {
     pub failed: usize,
 }
 
-/// Who is mailed about an alert on `about`: every admin and director, every manager above them (not
-/// themselves, and nobody who can no longer sign in).
-fn alert_recipients(tx: &mut dyn Tx, about: Uuid) -> Result<Vec<String>, CoreError> {
+/// Who is mailed about an alert on `about`: every admin and director, every manager above them, and
+/// whoever else it is addressed to (not themselves, and nobody who can no longer sign in).
+fn alert_recipients(tx: &mut dyn Tx, about: Uuid, also: &[Uuid]) -> Result<Vec<String>, CoreError> {
     let org = super::OrgChart { coworkers: tx.list_coworkers()?, teams: tx.list_teams()? };
     Ok(org
         .coworkers
@@ -78,10 +80,25 @@ fn alert_recipients(tx: &mut dyn Tx, about: Uuid) -> Result<Vec<String>, CoreErr
         .filter(|c| c.id != about && c.status.may_sign_in())
         .filter(|c| {
             c.role == Role::Admin
+                || also.contains(&c.id)
                 || (matches!(c.role, Role::Manager | Role::Director) && org.managed_by(c.id).contains(&about))
         })
         .map(|c| c.email.clone())
         .collect())
+}
+
+/// Which alerts a co-worker sees: those about these co-workers (everyone's when `None`) and those
+/// addressed to them.
+struct AlertScope {
+    about: Option<Vec<Uuid>>,
+    addressed_to: Option<Uuid>,
+}
+
+impl AlertScope {
+    fn covers(&self, alert: &Alert) -> bool {
+        self.about.as_ref().is_none_or(|s| s.contains(&alert.coworker_id))
+            || self.addressed_to.is_some_and(|me| alert.recipient_ids.contains(&me))
+    }
 }
 
 /// How long a server holds a delivery it is trying before another server may try it.
@@ -111,6 +128,7 @@ impl<D: Database> Holdfast<D> {
             created_at: now,
             updated_at: now,
             dedupe_key: new.dedupe_key,
+            recipient_ids: new.recipient_ids,
         };
         if !tx.insert_alert(&alert)? {
             return Ok(None);
@@ -138,7 +156,7 @@ impl<D: Database> Holdfast<D> {
             })?;
         }
         if settings.alert_smtp_url.is_some() {
-            let to = alert_recipients(tx, alert.coworker_id)?;
+            let to = alert_recipients(tx, alert.coworker_id, &alert.recipient_ids)?;
             if !to.is_empty() {
                 let payload = json!({
                     "subject": format!("[Holdfast] {} alert: {}", alert.severity.as_str(), alert.kind.replace('_', " ")),
@@ -191,12 +209,15 @@ impl<D: Database> Holdfast<D> {
     }
 
     /// Whose alerts the actor may see: everyone's for admins, the people they manage for
-    /// managers; reps see none.
-    fn alert_scope(&self, actor: &Actor) -> Result<Option<Vec<Uuid>>, CoreError> {
+    /// managers; and anyone's addressed to them (a rep told that a colleague broke the protocol
+    /// of one of their contacts).
+    fn alert_scope(&self, actor: &Actor) -> AlertScope {
         match actor.role() {
-            Role::Admin => Ok(None),
-            Role::Manager | Role::Director => Ok(Some(actor.manages.clone())),
-            Role::Rep => Err(CoreError::forbidden("alerts are for managers and admins")),
+            Role::Admin => AlertScope { about: None, addressed_to: actor.id() },
+            Role::Manager | Role::Director => {
+                AlertScope { about: Some(actor.manages.clone()), addressed_to: actor.id() }
+            }
+            Role::Rep => AlertScope { about: Some(Vec::new()), addressed_to: actor.id() },
         }
     }
 
@@ -211,9 +232,10 @@ impl<D: Database> Holdfast<D> {
             actor,
             || "list alerts".into(),
             || {
-                let scope = self.alert_scope(actor)?;
-                let alerts =
-                    self.db.read(|tx| Ok(tx.list_alerts(scope.as_deref(), state, limit.clamp(1, 1_000))?))?;
+                let scope = self.alert_scope(actor);
+                let alerts = self.db.read(|tx| {
+                    Ok(tx.list_alerts(scope.about.as_deref(), scope.addressed_to, state, limit.clamp(1, 1_000))?)
+                })?;
                 let names = self.coworker_emails()?;
                 Ok(alerts
                     .into_iter()
@@ -228,17 +250,17 @@ impl<D: Database> Holdfast<D> {
 
     /// Alerts about one co-worker (for their profile), for whoever may see them.
     pub fn alerts_about(&self, actor: &Actor, coworker: Uuid, limit: u32) -> Result<Vec<Alert>, CoreError> {
-        let scope = self.alert_scope(actor)?;
-        if scope.as_ref().is_some_and(|s| !s.contains(&coworker)) {
+        let scope = self.alert_scope(actor);
+        if scope.about.as_ref().is_some_and(|s| !s.contains(&coworker)) {
             return Err(CoreError::forbidden("managers see alerts about the co-workers they manage"));
         }
-        self.db.read(|tx| Ok(tx.list_alerts(Some(&[coworker]), None, limit)?))
+        self.db.read(|tx| Ok(tx.list_alerts(Some(&[coworker]), None, None, limit)?))
     }
 
     /// Open alerts the actor may see (the count in the navigation); 0 for reps.
     pub fn open_alert_count(&self, actor: &Actor) -> Result<i64, CoreError> {
-        let Ok(scope) = self.alert_scope(actor) else { return Ok(0) };
-        self.db.read(|tx| Ok(tx.count_alerts(scope.as_deref(), AlertState::Open)?))
+        let scope = self.alert_scope(actor);
+        self.db.read(|tx| Ok(tx.count_alerts(scope.about.as_deref(), scope.addressed_to, AlertState::Open)?))
     }
 
     /// Moves an alert on (acknowledged, resolved, dismissed — a dismissal needs a reason — or
@@ -254,7 +276,7 @@ impl<D: Database> Holdfast<D> {
             actor,
             || format!("change alert {id}"),
             || {
-                let scope = self.alert_scope(actor)?;
+                let scope = self.alert_scope(actor);
                 let reason = reason.map(str::trim).filter(|r| !r.is_empty()).map(String::from);
                 if to == AlertState::Dismissed && reason.is_none() {
                     return Err(CoreError::invalid("reason", "say why the alert is dismissed"));
@@ -265,7 +287,7 @@ impl<D: Database> Holdfast<D> {
                 let now = self.now();
                 self.db.write(|tx| {
                     let mut alert = tx.get_alert(id)?.ok_or_else(|| CoreError::not_found("alert", id))?;
-                    if scope.as_ref().is_some_and(|s| !s.contains(&alert.coworker_id)) {
+                    if !scope.covers(&alert) {
                         return Err(CoreError::not_found("alert", id));
                     }
                     if !alert.state.may_become(to) {

@@ -284,7 +284,7 @@ impl<D: Database> Holdfast<D> {
             } else {
                 0
             };
-            let open_alerts = tx.count_alerts(Some(&[case.coworker_id]), AlertState::Open)?;
+            let open_alerts = tx.count_alerts(Some(&[case.coworker_id]), None, AlertState::Open)?;
             let names = tx.list_coworkers()?.into_iter().map(|c| (c.id, c.name)).collect();
             Ok(DepartureView { case, coworker, notice, owned, value_owned, open_alerts, names })
         })

@@ -86,6 +86,7 @@ impl<D: Database> Holdfast<D> {
             details: json!({"rows": rows, "threshold": t, "day": date_of(day * MICROS_PER_DAY)}),
             event_ids: evidence,
             dedupe_key: format!("read_volume:{who}:{day}"),
+            recipient_ids: Vec::new(),
         })?;
         Ok(raised.is_some())
     }
@@ -109,6 +110,7 @@ impl<D: Database> Holdfast<D> {
             details: json!({"rows": rows, "budget": budget, "window": window}),
             event_ids: self.evidence(who, now - MICROS_PER_DAY, now + 1, true)?,
             dedupe_key: format!("read_budget:{who}:{day}:{window}"),
+            recipient_ids: Vec::new(),
         })?;
         Ok(())
     }
@@ -142,6 +144,7 @@ impl<D: Database> Holdfast<D> {
                 details: json!({"export_id": export, "rows": rows, "columns": columns}),
                 event_ids: vec![event],
                 dedupe_key: format!("departing_export:{export}"),
+                recipient_ids: Vec::new(),
             })?;
         }
         let exported_before: HashSet<&str> = earlier
@@ -165,6 +168,7 @@ impl<D: Database> Holdfast<D> {
                 details: json!({"export_id": export, "new_columns": new}),
                 event_ids: vec![event],
                 dedupe_key: format!("export_new_columns:{export}"),
+                recipient_ids: Vec::new(),
             })?;
         }
         if let Some(addr) = &actor.client_addr {
@@ -181,6 +185,7 @@ impl<D: Database> Holdfast<D> {
                     details: json!({"export_id": export, "client_addr": addr, "known_addresses": seen.len()}),
                     event_ids: vec![event],
                     dedupe_key: format!("export_new_client:{export}"),
+                    recipient_ids: Vec::new(),
                 })?;
             }
         }
@@ -228,6 +233,7 @@ impl<D: Database> Holdfast<D> {
                     details: json!({"rows": off, "day": date_of(day_start), "usual": off_median, "found_by": "departing look-back"}),
                     event_ids: evidence,
                     dedupe_key: format!("off_hours_reading:{}:{day}", who.id),
+                    recipient_ids: Vec::new(),
                 })?;
                 raised += usize::from(inserted.is_some());
             }
@@ -254,6 +260,7 @@ impl<D: Database> Holdfast<D> {
                 details: json!({"rows": exported, "exports": exports.len(), "found_by": "departing look-back"}),
                 event_ids: exports.iter().take(200).map(|e| e.id).collect(),
                 dedupe_key: format!("departing_export_lookback:{}:{today}", who.id),
+                recipient_ids: Vec::new(),
             })?;
             raised += usize::from(inserted.is_some());
         }

@@ -285,6 +285,7 @@ impl<D: Database> Holdfast<D> {
             }),
             event_ids: self.evidence(me.id, self.now() - 60_000_000, self.now() + 1, false)?,
             dedupe_key: format!("{kind}:{}", export.id),
+            recipient_ids: Vec::new(),
         })?;
         Ok(())
     }

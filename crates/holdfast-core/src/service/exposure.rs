@@ -25,14 +25,70 @@ pub const COVERAGE_WINDOW_DAYS: i64 = 180;
 /// Renewals counted in exposure: this many days ahead.
 pub const RENEWAL_WINDOW_DAYS: i64 = 90;
 
-/// How often someone senior should be in touch, by the account's tier (days).
-pub fn senior_cadence_days(tier: Option<&str>) -> i64 {
-    match tier {
-        Some("strategic") => 60,
-        Some("enterprise") => 90,
-        Some("mid_market") => 120,
-        _ => 180,
+/// The setting holding the senior-contact cadences.
+pub const CADENCE_SETTING: &str = "senior_cadence";
+
+/// How often someone senior should be in touch with an account, by its tier (days); the admin
+/// sets them (`strategic=60, enterprise=90, mid_market=120, smb=180` by default).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cadences {
+    pub strategic: i64,
+    pub enterprise: i64,
+    pub mid_market: i64,
+    /// Small businesses and accounts without a tier.
+    pub smb: i64,
+}
+
+impl Default for Cadences {
+    fn default() -> Self {
+        Cadences { strategic: 60, enterprise: 90, mid_market: 120, smb: 180 }
     }
+}
+
+impl Cadences {
+    pub fn days(&self, tier: Option<&str>) -> i64 {
+        match tier {
+            Some("strategic") => self.strategic,
+            Some("enterprise") => self.enterprise,
+            Some("mid_market") => self.mid_market,
+            _ => self.smb,
+        }
+    }
+
+    /// `strategic=60, enterprise=90, mid_market=120, smb=180`; tiers left out keep their
+    /// default; each from 7 to 365 days (a senior look beyond the coverage window of 180 days is
+    /// still counted from the whole history on the account page).
+    pub fn parse(text: &str) -> Result<Cadences, String> {
+        let mut c = Cadences::default();
+        for part in text.split([',', ';', '\n']).map(str::trim).filter(|p| !p.is_empty()) {
+            let (tier, days) =
+                part.split_once('=').ok_or_else(|| format!("'{part}' is not tier=days, e.g. strategic=60"))?;
+            let days: i64 = days.trim().parse().map_err(|_| format!("'{}' is not a number of days", days.trim()))?;
+            if !(7..=365).contains(&days) {
+                return Err(format!("{} days: keep each cadence between 7 and 365 days", days));
+            }
+            match tier.trim() {
+                "strategic" => c.strategic = days,
+                "enterprise" => c.enterprise = days,
+                "mid_market" => c.mid_market = days,
+                "smb" => c.smb = days,
+                other => return Err(format!("'{other}' is not a tier; use strategic, enterprise, mid_market or smb")),
+            }
+        }
+        Ok(c)
+    }
+
+    pub fn to_text(&self) -> String {
+        format!(
+            "strategic={}, enterprise={}, mid_market={}, smb={}",
+            self.strategic, self.enterprise, self.mid_market, self.smb
+        )
+    }
+}
+
+/// How often someone senior should be in touch, by the account's tier (days), by default.
+pub fn senior_cadence_days(tier: Option<&str>) -> i64 {
+    Cadences::default().days(tier)
 }
 
 /// One account that would walk out with a co-worker.
@@ -97,7 +153,11 @@ impl<D: Database> Holdfast<D> {
                 let (touches, stakes, coworkers) = self.db.read(|tx| {
                     let today = date_of(now);
                     let until = date_of(now + RENEWAL_WINDOW_DAYS * MICROS_PER_DAY);
-                    Ok((tx.relationship_touches(since)?, tx.account_stakes(&today, &until)?, tx.list_coworkers()?))
+                    Ok((
+                        tx.relationship_touches(since, None)?,
+                        tx.account_stakes(&today, &until)?,
+                        tx.list_coworkers()?,
+                    ))
                 })?;
                 let mut who: HashMap<Uuid, Vec<(Uuid, i64)>> = HashMap::new();
                 for t in &touches {
@@ -172,14 +232,20 @@ impl<D: Database> Holdfast<D> {
             };
             Ok((tx.list_records(&ACTIVITIES, &query)?, tx.list_coworkers()?))
         })?;
-        Ok(assess(&acc, &activities, &coworkers, now))
+        let cadences = self.settings()?.senior_cadence;
+        Ok(assess(&acc, &activities, &coworkers, &cadences, now))
     }
 }
 
 /// An account's coverage from its activities (any order) and the co-workers (for names and
 /// seniority), as of `now`: the score out of 100 and the plain reason.
-pub fn assess(acc: &Record, activities: &[Record], coworkers: &[CoWorker], now: i64) -> AccountCoverage {
-    let account = acc.id;
+pub fn assess(
+    acc: &Record,
+    activities: &[Record],
+    coworkers: &[CoWorker],
+    cadences: &Cadences,
+    now: i64,
+) -> AccountCoverage {
     let since = now - COVERAGE_WINDOW_DAYS * MICROS_PER_DAY;
     let people: HashMap<Uuid, &CoWorker> = coworkers.iter().map(|c| (c.id, c)).collect();
     let mut counts: HashMap<Uuid, i64> = HashMap::new();
@@ -200,12 +266,36 @@ pub fn assess(acc: &Record, activities: &[Record], coworkers: &[CoWorker], now: 
         }
         contacts.extend(a.links.get("contact_ids").into_iter().flatten().copied());
     }
+    let inputs = CoverageInputs { counts, contacts: contacts.len(), last_senior, whole_history: true };
+    let cadence = cadences.days(acc.get("tier").as_text());
+    judge(acc.id, &acc.label(&ACCOUNTS), cadence, inputs, &people, now)
+}
+
+/// What a coverage score is made of: activities per co-worker and distinct contacts in the
+/// window, and the last senior contact (over the whole history, or only within the window).
+struct CoverageInputs {
+    counts: HashMap<Uuid, i64>,
+    contacts: usize,
+    last_senior: Option<i64>,
+    /// `last_senior` was looked for over every activity, not only the window's.
+    whole_history: bool,
+}
+
+/// The score and the plain reason: one set of rules for the account page and the reports.
+fn judge(
+    account: Uuid,
+    name: &str,
+    cadence: i64,
+    inputs: CoverageInputs,
+    people: &HashMap<Uuid, &CoWorker>,
+    now: i64,
+) -> AccountCoverage {
+    let CoverageInputs { counts, contacts, last_senior, whole_history } = inputs;
     let mut talking: Vec<(Uuid, String, i64)> = counts
         .iter()
         .map(|(id, n)| (*id, people.get(id).map_or_else(|| "someone".to_string(), |c| c.name.clone()), *n))
         .collect();
     talking.sort_by(|a, b| b.2.cmp(&a.2).then_with(|| a.1.cmp(&b.1)));
-    let cadence = senior_cadence_days(acc.get("tier").as_text());
     let senior_days = last_senior.map(|t| (now - t) / MICROS_PER_DAY);
     let senior_ok = senior_days.is_some_and(|d| d <= cadence);
     // The busiest co-worker's share of all the co-workers' part in the window's activities.
@@ -219,7 +309,7 @@ pub fn assess(acc: &Record, activities: &[Record], coworkers: &[CoWorker], now: 
         1 => 15,
         2 => 30,
         _ => 40,
-    } + match contacts.len() {
+    } + match contacts {
         0 => 0,
         1 => 10,
         2 => 20,
@@ -231,7 +321,6 @@ pub fn assess(acc: &Record, activities: &[Record], coworkers: &[CoWorker], now: 
     if talking.len() >= 2 && top_share <= 60 {
         score += 10;
     }
-    let name = acc.label(&ACCOUNTS);
     let mut reasons = Vec::new();
     match talking.as_slice() {
         [] => reasons.push(format!("nobody has spoken to anyone at {name} in {COVERAGE_WINDOW_DAYS} days")),
@@ -243,18 +332,19 @@ pub fn assess(acc: &Record, activities: &[Record], coworkers: &[CoWorker], now: 
         _ => reasons.push(format!(
             "{} co-workers talk to {} at {name}",
             talking.len(),
-            if contacts.len() == 1 { "1 contact".to_string() } else { format!("{} contacts", contacts.len()) }
+            if contacts == 1 { "1 contact".to_string() } else { format!("{contacts} contacts") }
         )),
     }
-    if !talking.is_empty() && contacts.len() <= 1 {
-        reasons.push(if contacts.is_empty() {
+    if !talking.is_empty() && contacts <= 1 {
+        reasons.push(if contacts == 0 {
             "no contact is named in the activities".to_string()
         } else {
             "only one contact is spoken to".to_string()
         });
     }
     reasons.push(match senior_days {
-        None => "no senior contact on record".to_string(),
+        None if whole_history => "no senior contact on record".to_string(),
+        None => format!("no senior contact in {COVERAGE_WINDOW_DAYS} days"),
         Some(d) if d > cadence => format!("no senior contact for {d} days (every {cadence} for its tier)"),
         Some(d) => format!("senior contact {d} days ago"),
     });
@@ -263,9 +353,178 @@ pub fn assess(acc: &Record, activities: &[Record], coworkers: &[CoWorker], now: 
         score: score.min(100),
         reason: reasons.join("; "),
         coworkers: talking,
-        contacts: contacts.len(),
+        contacts,
         last_senior_contact: last_senior,
         cadence_days: cadence,
         top_share,
+    }
+}
+
+/// One account in the coverage report: its coverage and what it is worth.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoverageRow {
+    pub coverage: AccountCoverage,
+    pub name: String,
+    pub tier: Option<String>,
+    pub owner: Option<Uuid>,
+    /// Cents.
+    pub annual_value: i64,
+    pub open_pipeline: i64,
+    /// Contracts renewing in the next 90 days.
+    pub renewals: i64,
+}
+
+impl CoverageRow {
+    /// One co-worker holds the whole relationship.
+    pub fn single_threaded(&self) -> bool {
+        self.coverage.coworkers.len() == 1
+    }
+    /// Someone senior should have been in touch by now.
+    pub fn senior_overdue(&self, now: i64) -> bool {
+        self.coverage.last_senior_contact.is_none_or(|t| (now - t) / MICROS_PER_DAY > self.coverage.cadence_days)
+    }
+}
+
+/// A contract coming up for renewal, with its account's coverage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RenewalRow {
+    pub renewal: crate::storage::Renewal,
+    pub coverage: AccountCoverage,
+}
+
+impl<D: Database> Holdfast<D> {
+    /// Coverage of these accounts (all when `None`) from the window's aggregates: one pass over
+    /// the activities, however many accounts.
+    fn coverage_of(
+        &self,
+        tx: &mut dyn crate::storage::Tx,
+        accounts: Option<&[Uuid]>,
+        names: &HashMap<Uuid, (String, Option<String>)>,
+        now: i64,
+    ) -> Result<HashMap<Uuid, AccountCoverage>, CoreError> {
+        let since = now - COVERAGE_WINDOW_DAYS * MICROS_PER_DAY;
+        let touches = tx.relationship_touches(since, accounts)?;
+        let contacts: HashMap<Uuid, i64> = tx.account_contacts(since, accounts)?.into_iter().collect();
+        let coworkers = tx.list_coworkers()?;
+        let cadences = self.settings_in(tx)?.senior_cadence;
+        let people: HashMap<Uuid, &CoWorker> = coworkers.iter().map(|c| (c.id, c)).collect();
+        let mut inputs: HashMap<Uuid, CoverageInputs> = HashMap::new();
+        for t in touches {
+            let entry = inputs.entry(t.account).or_insert_with(|| CoverageInputs {
+                counts: HashMap::new(),
+                contacts: 0,
+                last_senior: None,
+                whole_history: false,
+            });
+            entry.counts.insert(t.coworker, t.activities);
+            if people.get(&t.coworker).is_some_and(|c| senior(c)) {
+                entry.last_senior = Some(entry.last_senior.map_or(t.last_at, |l| l.max(t.last_at)));
+            }
+        }
+        let mut out = HashMap::new();
+        for (id, (name, tier)) in names {
+            let mut i = inputs.remove(id).unwrap_or(CoverageInputs {
+                counts: HashMap::new(),
+                contacts: 0,
+                last_senior: None,
+                whole_history: false,
+            });
+            i.contacts = contacts.get(id).copied().unwrap_or(0) as usize;
+            out.insert(*id, judge(*id, name, cadences.days(tier.as_deref()), i, &people, now));
+        }
+        Ok(out)
+    }
+
+    /// Every account the actor may read, weakest coverage first (then the most valuable), with
+    /// what it is worth: the report behind the coverage column, the director's home and the
+    /// digest. Recorded as a `report.read`.
+    pub fn coverage_report(&self, actor: &Actor) -> Result<Vec<CoverageRow>, CoreError> {
+        let now = self.now();
+        let rows = self.db.read(|tx| {
+            let today = date_of(now);
+            let until = date_of(now + RENEWAL_WINDOW_DAYS * MICROS_PER_DAY);
+            let owners = crate::access::readable_owners(actor, self.read_policy(tx)?);
+            let stakes: Vec<_> = tx
+                .account_stakes(&today, &until)?
+                .into_iter()
+                .filter(|s| owners.as_ref().is_none_or(|o| s.owner.is_some_and(|w| o.contains(&w))))
+                .collect();
+            let names = stakes.iter().map(|s| (s.id, (s.name.clone(), s.tier.clone()))).collect();
+            let mut coverage = self.coverage_of(tx, None, &names, now)?;
+            Ok(stakes
+                .into_iter()
+                .filter_map(|s| {
+                    Some(CoverageRow {
+                        coverage: coverage.remove(&s.id)?,
+                        name: s.name,
+                        tier: s.tier,
+                        owner: s.owner,
+                        annual_value: s.annual_value,
+                        open_pipeline: s.open_pipeline,
+                        renewals: s.renewals,
+                    })
+                })
+                .collect::<Vec<_>>())
+        })?;
+        let mut rows = rows;
+        rows.sort_by(|a, b| {
+            a.coverage
+                .score
+                .cmp(&b.coverage.score)
+                .then_with(|| b.annual_value.cmp(&a.annual_value))
+                .then_with(|| a.name.cmp(&b.name))
+        });
+        self.record_read(vec![
+            NewEvent::by(actor, now, action::REPORT_READ).rows(rows.len()).detail("report", json!("coverage")),
+        ])?;
+        Ok(rows)
+    }
+
+    /// Coverage scores and reasons of accounts the actor has on a page (the list's column); the
+    /// list read itself is the recorded one.
+    pub fn coverage_scores(&self, ids: &[Uuid]) -> Result<HashMap<Uuid, AccountCoverage>, CoreError> {
+        if ids.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let now = self.now();
+        self.db.read(|tx| {
+            let accounts = tx.get_records(&ACCOUNTS, ids)?;
+            let names = accounts
+                .iter()
+                .map(|a| (a.id, (a.label(&ACCOUNTS), a.get("tier").as_text().map(String::from))))
+                .collect();
+            self.coverage_of(tx, Some(ids), &names, now)
+        })
+    }
+
+    /// Contracts renewing in the next `days` days (at most 500) on accounts the actor may read,
+    /// soonest first, each with its account's coverage. Recorded as a `report.read`.
+    pub fn renewals(&self, actor: &Actor, days: i64) -> Result<Vec<RenewalRow>, CoreError> {
+        let now = self.now();
+        let days = days.clamp(1, 730);
+        let rows = self.db.read(|tx| {
+            let owners = crate::access::readable_owners(actor, self.read_policy(tx)?);
+            let renewals: Vec<_> = tx
+                .upcoming_renewals(&date_of(now), &date_of(now + days * MICROS_PER_DAY), 500)?
+                .into_iter()
+                .filter(|r| owners.as_ref().is_none_or(|o| r.account_owner.is_some_and(|w| o.contains(&w))))
+                .collect();
+            let mut ids: Vec<Uuid> = renewals.iter().map(|r| r.account).collect();
+            ids.sort();
+            ids.dedup();
+            let names = renewals.iter().map(|r| (r.account, (r.account_name.clone(), r.tier.clone()))).collect();
+            let coverage = self.coverage_of(tx, Some(&ids), &names, now)?;
+            Ok(renewals
+                .into_iter()
+                .filter_map(|r| Some(RenewalRow { coverage: coverage.get(&r.account)?.clone(), renewal: r }))
+                .collect::<Vec<_>>())
+        })?;
+        self.record_read(vec![
+            NewEvent::by(actor, now, action::REPORT_READ)
+                .rows(rows.len())
+                .detail("report", json!("renewals"))
+                .detail("days", json!(days)),
+        ])?;
+        Ok(rows)
     }
 }

@@ -16,6 +16,7 @@ mod import;
 mod leads;
 mod metering;
 mod passwords;
+mod protocol;
 mod records;
 mod refusals;
 mod reports;
@@ -43,11 +44,15 @@ pub use exports::{
     export_columns,
 };
 pub use exposure::{
-    AccountCoverage, COVERAGE_WINDOW_DAYS, ExposedAccount, Exposure, RENEWAL_WINDOW_DAYS, assess, senior_cadence_days,
+    AccountCoverage, CADENCE_SETTING, COVERAGE_WINDOW_DAYS, Cadences, CoverageRow, ExposedAccount, Exposure,
+    RENEWAL_WINDOW_DAYS, RenewalRow, assess, senior_cadence_days,
 };
 pub use import::{ImportOptions, ImportReport, RejectedRow};
 pub use leads::Conversion;
 pub use metering::{BULK_READ_SETTING, DEFAULT_BULK_READ_LIMIT, EXPORT_POLICY_SETTING, ExportPolicy, RowsRead};
+pub use protocol::{
+    ApprovalList, ApprovalView, CONTACT_APPROVAL_DECIDE, CONTACT_APPROVAL_REQUEST, PROTOCOL_BREACH, ProtocolNote,
+};
 pub use records::{ListRequest, Page, SearchHit};
 pub use refusals::REFUSALS_PER_MINUTE;
 pub use reports::{HomeReport, TeamOverview};

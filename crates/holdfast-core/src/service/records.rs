@@ -11,7 +11,8 @@ use uuid::Uuid;
 
 use super::cursors::{decode_cursor, encode_cursor, fits_sort};
 use super::metering::{Reach, ReadKind, as_read};
-use super::{Holdfast, append_events};
+use super::protocol::{ProtocolNote, reached_contacts};
+use super::{Holdfast, append_events, append_events_with_ids};
 use crate::access::{self, ReadPolicy};
 use crate::coworker::Actor;
 use crate::error::{CoreError, FieldError};
@@ -126,14 +127,21 @@ impl<D: Database> Holdfast<D> {
             actor,
             || format!("create a {}", kind.name),
             || {
-                let changes = parse_changes(kind, input, true)?;
+                let (note, input) = ProtocolNote::take(input)?;
+                let changes = parse_changes(kind, &input, true)?;
                 self.db.write(|tx| {
                     let record = self.insert_new(tx, actor, kind, changes)?;
-                    let event = NewEvent::by(actor, record.created_at, action::RECORD_CREATE)
+                    let breaches =
+                        self.check_protocol(tx, actor, &reached_contacts(kind, &record), note, record.created_at)?;
+                    let mut event = NewEvent::by(actor, record.created_at, action::RECORD_CREATE)
                         .object(kind.name, record.id)
                         .rows(1)
                         .detail("fields", fields_json(kind, &record));
-                    append_events(tx, vec![event])?;
+                    event = protocol_detail(event, note, &breaches);
+                    let ids = append_events_with_ids(tx, vec![event])?;
+                    if let Some(event_id) = ids.first() {
+                        self.raise_protocol_alerts(tx, actor, kind, &record, *event_id, breaches)?;
+                    }
                     Ok(record)
                 })
             },
@@ -267,11 +275,25 @@ impl<D: Database> Holdfast<D> {
             actor,
             || format!("change {} {id}", kind.name),
             || {
-                let changes = parse_changes(kind, input, false)?;
+                let (note, input) = ProtocolNote::take(input)?;
+                let changes = parse_changes(kind, &input, false)?;
                 let (record, changed) = self.db.write(|tx| {
+                    let before = match kind.kind {
+                        Kind::Activity | Kind::Task => reached_contacts(kind, &self.load_live(tx, kind, id)?),
+                        _ => Vec::new(),
+                    };
                     let applied = self.apply_changes(tx, actor, kind, id, &changes)?;
                     let changed = applied.event.is_some();
-                    append_events(tx, applied.event.into_iter().collect())?;
+                    let added: Vec<Uuid> =
+                        reached_contacts(kind, &applied.after).into_iter().filter(|c| !before.contains(c)).collect();
+                    let now = applied.after.updated_at;
+                    let breaches = self.check_protocol(tx, actor, &added, note, now)?;
+                    let events: Vec<NewEvent> =
+                        applied.event.into_iter().map(|e| protocol_detail(e, note, &breaches)).collect();
+                    let ids = append_events_with_ids(tx, events)?;
+                    if let Some(event_id) = ids.first() {
+                        self.raise_protocol_alerts(tx, actor, kind, &applied.after, *event_id, breaches)?;
+                    }
                     Ok((applied.after, changed))
                 })?;
                 if !changed {
@@ -557,7 +579,7 @@ impl<D: Database> Holdfast<D> {
         if errors.is_empty() { Ok(query) } else { Err(CoreError::Invalid(errors)) }
     }
 
-    /// Searches accounts, contacts and leads at once by name, email, phone and domain.
+    /// Searches accounts, contacts, leads and deals at once by name, email, phone and domain.
     pub fn search(&self, actor: &Actor, q: &str, per_kind: u32) -> Result<Vec<SearchHit>, CoreError> {
         self.noting_refusals(
             actor,
@@ -573,7 +595,7 @@ impl<D: Database> Holdfast<D> {
                     let read = self.classify_read(tx, actor, Reach::Many)?;
                     let owners = access::readable_owners(actor, self.read_policy(tx)?);
                     let mut hits = Vec::new();
-                    for kind in [&record::ACCOUNTS, &record::CONTACTS, &record::LEADS] {
+                    for kind in [&record::ACCOUNTS, &record::CONTACTS, &record::LEADS, &record::DEALS] {
                         let query = RecordQuery {
                             words: words.iter().take(8).cloned().collect(),
                             owners: owners.clone(),
@@ -707,6 +729,14 @@ impl<D: Database> Holdfast<D> {
             let mut events = Vec::with_capacity(parsed.len());
             for changes in parsed {
                 let record = self.insert_new(tx, actor, kind, changes)?;
+                // a batch has no "after the fact": a guarded contact needs an approval first
+                self.check_protocol(
+                    tx,
+                    actor,
+                    &reached_contacts(kind, &record),
+                    ProtocolNote::default(),
+                    record.created_at,
+                )?;
                 events.push(
                     NewEvent::by(actor, record.created_at, action::RECORD_CREATE)
                         .object(kind.name, record.id)
@@ -719,4 +749,20 @@ impl<D: Database> Holdfast<D> {
             Ok(ids)
         })
     }
+}
+
+/// Notes on a create or change event how it met the protocol: the approval it carried, the
+/// contacts reached after the fact without one.
+fn protocol_detail(event: NewEvent, note: ProtocolNote, breaches: &[super::protocol::Breach]) -> NewEvent {
+    let mut event = event;
+    if let Some(approval) = note.approval_id {
+        event = event.detail("approval_id", json!(approval));
+    }
+    if !breaches.is_empty() {
+        event = event.detail(
+            "protocol_breach",
+            json!(breaches.iter().map(super::protocol::Breach::summary).collect::<Vec<_>>()),
+        );
+    }
+    event
 }

@@ -25,7 +25,8 @@ const MINUTE: i64 = 60_000_000;
 pub(crate) struct RefusalLimits(Mutex<HashMap<Uuid, (i64, u32, u64)>>);
 
 impl<D: Database> Holdfast<D> {
-    /// Runs a service call for `actor`; a refusal (`Forbidden`) is recorded before it is returned.
+    /// Runs a service call for `actor`; a refusal (`Forbidden`, or a contact's protocol) is recorded
+    /// before it is returned.
     pub(crate) fn noting_refusals<T>(
         &self,
         actor: &Actor,
@@ -33,8 +34,10 @@ impl<D: Database> Holdfast<D> {
         call: impl FnOnce() -> Result<T, CoreError>,
     ) -> Result<T, CoreError> {
         let result = call();
-        if let Err(CoreError::Forbidden(why)) = &result {
-            self.record_refusal(actor, &asked(), why)?;
+        match &result {
+            Err(CoreError::Forbidden(why)) => self.record_refusal(actor, &asked(), why)?,
+            Err(CoreError::Protocol(refusal)) => self.record_refusal(actor, &asked(), &refusal.describe())?,
+            _ => {}
         }
         result
     }

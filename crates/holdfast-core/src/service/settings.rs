@@ -58,6 +58,8 @@ pub struct Settings {
     /// The introduction email drafted for a departure's key contacts (`{contact}`, `{account}`,
     /// `{new_owner}`, `{leaver}` are filled in).
     pub introduction_template: String,
+    /// How often someone senior should be in touch with an account, by tier.
+    pub senior_cadence: super::Cadences,
 }
 
 /// A change to some settings; `None` leaves a setting as it is. Policies are given as their words
@@ -81,6 +83,8 @@ pub struct SettingsChange {
     pub alert_smtp_url: Option<String>,
     /// The From address of alert emails.
     pub alert_email_from: Option<String>,
+    /// Senior-contact cadences, `strategic=60, enterprise=90, …`; empty brings back the defaults.
+    pub senior_cadence: Option<String>,
 }
 
 impl SettingsChange {
@@ -136,6 +140,10 @@ fn load(tx: &mut dyn Tx) -> Result<Settings, CoreError> {
         confidentiality_notice: ConfidentialityNotice::of(notice.unwrap_or_else(|| DEFAULT_NOTICE.into())),
         introduction_template: present(tx.get_setting(INTRODUCTION_SETTING)?)
             .unwrap_or_else(|| DEFAULT_INTRODUCTION.into()),
+        senior_cadence: tx
+            .get_setting(super::CADENCE_SETTING)?
+            .and_then(|c| super::Cadences::parse(&c).ok())
+            .unwrap_or_default(),
     })
 }
 
@@ -223,6 +231,13 @@ impl<D: Database> Holdfast<D> {
             errors
                 .push(FieldError::new(EMAIL_FROM_SETTING, "must be an email address, like Holdfast <crm@example.com>"));
         }
+        let cadence = match change.senior_cadence.as_deref().map(super::Cadences::parse).transpose() {
+            Ok(c) => c,
+            Err(r) => {
+                errors.push(FieldError::new(super::CADENCE_SETTING, r));
+                None
+            }
+        };
         if !errors.is_empty() {
             return Err(CoreError::Invalid(errors));
         }
@@ -316,6 +331,15 @@ impl<D: Database> Holdfast<D> {
                     "changes",
                     json!({EMAIL_FROM_SETTING: {"from": before.alert_email_from, "to": (!f.is_empty()).then_some(f)}}),
                 ));
+            }
+            if let Some(c) = cadence {
+                tx.set_setting(super::CADENCE_SETTING, &c.to_text())?;
+                events.push(
+                    NewEvent::by(actor, now, action::SETTING_UPDATE).object("setting", super::CADENCE_SETTING).detail(
+                        "changes",
+                        json!({super::CADENCE_SETTING: {"from": before.senior_cadence.to_text(), "to": c.to_text()}}),
+                    ),
+                );
             }
             let version = version_in(tx)? + 1;
             tx.set_setting(SETTINGS_VERSION, &version.to_string())?;

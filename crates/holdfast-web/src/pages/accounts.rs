@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, HashMap};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
-use holdfast_core::coverage::{self, CoverageLevel};
+use holdfast_core::coverage;
 use holdfast_core::coworker::Actor;
 use holdfast_core::record::{self, Record};
 use holdfast_core::time::{MICROS_PER_DAY, date_of, format_timestamp};
@@ -73,6 +73,12 @@ struct ContactRow {
     role: String,
     email: String,
     phone: String,
+    seniority: String,
+    /// Place in the customer's org chart (0 at the top), from reports-to.
+    depth: usize,
+    /// Who may reach them, in words ("anyone", "Dana Ortiz and her managers", …).
+    who_may_call: String,
+    guarded: bool,
 }
 
 struct ContractRow {
@@ -105,6 +111,9 @@ struct CoverageNote {
     /// The score out of 100 and its reason (activities in the last 180 days; senior contact by tier).
     score: i64,
     reason: String,
+    /// One co-worker (or nobody) holds the relationship.
+    single: bool,
+    senior_overdue: bool,
 }
 
 #[derive(Template)]
@@ -128,6 +137,24 @@ struct AccountPage {
     log_with: Vec<Choice>,
     error: Option<String>,
     stages: Vec<&'static str>,
+    /// Edit is offered only to who may change the account.
+    may_edit: bool,
+    /// One click to a senior check-in with the customer's most senior contact (id, "name (title)"),
+    /// offered to a manager, director or admin when senior contact is overdue.
+    check_in: Option<Choice>,
+    /// Colleagues who could join the account team, offered when one co-worker holds it.
+    second_rep: Vec<Choice>,
+}
+
+/// A contact as "with whom?" offers them: a guarded one says so before the form is sent.
+pub(crate) fn log_choice(c: &Record) -> Choice {
+    let label = c.label(&record::CONTACTS);
+    match c.get("protocol").as_text() {
+        Some(p @ ("owner_only" | "escalation_only")) => {
+            Choice::new(c.id.to_string(), format!("{label} ({})", p.replace('_', " ")))
+        }
+        _ => Choice::new(c.id.to_string(), label),
+    }
 }
 
 /// Everything the account page shows, read as the co-worker.
@@ -141,6 +168,7 @@ struct Account {
     now: i64,
     owners: HashMap<Uuid, String>,
     coworkers: Vec<holdfast_core::coworker::CoWorker>,
+    cadences: holdfast_core::service::Cadences,
 }
 
 fn load(s: &Holdfast<Store>, actor: &Actor, id: Uuid) -> Result<Account, CoreError> {
@@ -157,10 +185,18 @@ fn load(s: &Holdfast<Store>, actor: &Actor, id: Uuid) -> Result<Account, CoreErr
         now: s.now(),
         owners: s.coworker_names()?,
         coworkers: s.list_coworkers(actor)?,
+        cadences: s.settings()?.senior_cadence,
     })
 }
 
 impl Account {
+    /// The owner and the account team.
+    fn team(&self) -> Vec<Uuid> {
+        let mut team: Vec<Uuid> = self.acc.owner(&record::ACCOUNTS).into_iter().collect();
+        team.extend(self.acc.links.get("collaborator_ids").into_iter().flatten().copied());
+        team
+    }
+
     fn name_of(&self, id: Option<Uuid>) -> String {
         id.and_then(|o| self.owners.get(&o).cloned()).unwrap_or_default()
     }
@@ -197,7 +233,7 @@ impl Account {
 
     fn threads(&self) -> Vec<ThreadRow> {
         let contacts = self.contact_names();
-        let mut rows: Vec<ThreadRow> = coverage::threads(&self.activities, usize::MAX)
+        let mut rows: Vec<ThreadRow> = coverage::threads(&self.recent_activities(), usize::MAX)
             .into_iter()
             .map(|t| ThreadRow {
                 coworker: self.name_of(Some(t.coworker)),
@@ -213,55 +249,149 @@ impl Account {
         rows
     }
 
+    /// Activities in the coverage window (180 days), which the score, the reason and the
+    /// threads are all read from.
+    fn recent_activities(&self) -> Vec<Record> {
+        let since = self.now - holdfast_core::service::COVERAGE_WINDOW_DAYS * MICROS_PER_DAY;
+        self.activities.iter().filter(|a| a.get("occurred_at").as_int().is_some_and(|t| t >= since)).cloned().collect()
+    }
+
     fn coverage(&self) -> CoverageNote {
-        let cover = coverage::coverage(&self.activities, self.now - 365 * MICROS_PER_DAY);
-        let contacts = self.contact_names();
-        let people = |ids: &BTreeSet<Uuid>, names: &HashMap<Uuid, String>, none: &str| {
-            let named: Vec<String> = ids.iter().filter_map(|i| names.get(i).cloned()).collect();
-            if ids.is_empty() { none.to_string() } else { named.join(", ") }
-        };
-        let (warning, text) = match cover.level {
-            CoverageLevel::Silent => (
-                true,
-                "Nobody here has talked to this customer in the last year. Call them before a competitor does.".into(),
-            ),
-            CoverageLevel::SingleThreaded => (
-                true,
-                format!(
-                    "Single-threaded: in the last year only {} talked with {}. If one of them leaves, the relationship \
-                     goes too: bring a colleague to the next meeting, or meet another contact.",
-                    people(&cover.coworkers, &self.owners, "nobody"),
-                    people(&cover.contacts, &contacts, "no named contact"),
-                ),
-            ),
-            CoverageLevel::MultiThreaded => (
-                false,
-                format!(
-                    "Multi-threaded: {} co-workers have talked with {} contacts in the last year.",
-                    cover.coworkers.len(),
-                    cover.contacts.len()
-                ),
-            ),
-        };
-        let assessed = holdfast_core::service::assess(&self.acc, &self.activities, &self.coworkers, self.now);
-        let mut reason = assessed.reason;
+        let assessed =
+            holdfast_core::service::assess(&self.acc, &self.activities, &self.coworkers, &self.cadences, self.now);
+        let mut reason = assessed.reason.clone();
         if let Some(first) = reason.get(..1) {
             reason = first.to_uppercase() + &reason[1..];
         }
-        CoverageNote { warning: warning || assessed.score < 50, text, score: assessed.score, reason }
+        let mut advice = Vec::new();
+        match assessed.coworkers.as_slice() {
+            [] => advice.push("Nobody here has talked to this customer lately: call them before a competitor does.".to_string()),
+            [(_, only, _)] => advice.push(format!(
+                "If {only} leaves, the relationship goes too: bring a colleague to the next meeting, or add one to the account team."
+            )),
+            _ => {}
+        }
+        if assessed.contacts <= 1 && !assessed.coworkers.is_empty() {
+            advice.push(
+                "Meet another of the customer's people: one contact who changes jobs takes the account along.".into(),
+            );
+        }
+        let senior_ok =
+            assessed.last_senior_contact.is_some_and(|t| (self.now - t) / MICROS_PER_DAY <= assessed.cadence_days);
+        if !senior_ok {
+            advice.push(format!(
+                "Someone senior should be in touch every {} days for a {} account.",
+                assessed.cadence_days,
+                show(&record::ACCOUNTS, &self.acc, "tier").to_lowercase().trim()
+            ));
+        }
+        CoverageNote {
+            warning: assessed.score < 50 || assessed.coworkers.len() <= 1,
+            text: advice.join(" "),
+            score: assessed.score,
+            reason,
+            single: assessed.coworkers.len() <= 1,
+            senior_overdue: !senior_ok,
+        }
     }
 
+    fn check_in(&self, user: &PageUser) -> Option<Choice> {
+        let senior = user.actor.role() != holdfast_core::coworker::Role::Rep;
+        if !senior || !self.coverage().senior_overdue {
+            return None;
+        }
+        self.most_senior_contact().map(|c| {
+            let title = show(&record::CONTACTS, c, "title");
+            let label = c.label(&record::CONTACTS);
+            Choice::new(c.id.to_string(), if title.is_empty() { label } else { format!("{label} ({title})") })
+        })
+    }
+
+    fn second_rep(&self, user: &PageUser) -> Vec<Choice> {
+        if !self.coverage().single || !user.may_edit(self.acc.owner(&record::ACCOUNTS), &self.team()) {
+            return Vec::new();
+        }
+        let team = self.team();
+        let mut people: Vec<Choice> = self
+            .coworkers
+            .iter()
+            .filter(|c| c.status.may_sign_in() && !team.contains(&c.id))
+            .map(|c| Choice::new(c.id.to_string(), c.name.clone()))
+            .collect();
+        people.sort_by(|a, b| a.label.cmp(&b.label));
+        people
+    }
+
+    /// The customer's most senior contact (board first), for a senior check-in.
+    fn most_senior_contact(&self) -> Option<&Record> {
+        self.contacts.iter().min_by_key(|c| {
+            let seniority = c.get("seniority").as_text().unwrap_or("");
+            holdfast_core::protocol::SENIORITIES.iter().position(|s| *s == seniority).unwrap_or(9)
+        })
+    }
+
+    /// Contacts in the customer's org chart order: each under whom they report to, by seniority
+    /// then name, with who may reach them.
     fn contact_rows(&self) -> Vec<ContactRow> {
         let k = &record::CONTACTS;
-        self.contacts
-            .iter()
-            .map(|c| ContactRow {
-                id: c.id,
-                name: c.label(k),
-                title: show(k, c, "title"),
-                role: show(k, c, "buying_role"),
-                email: show(k, c, "email"),
-                phone: show(k, c, "phone"),
+        let owner = self.name_of(self.acc.owner(&record::ACCOUNTS));
+        let owner = if owner.is_empty() { "the account owner".to_string() } else { owner };
+        let ids: BTreeSet<Uuid> = self.contacts.iter().map(|c| c.id).collect();
+        let rank = |c: &Record| {
+            let seniority = c.get("seniority").as_text().unwrap_or("");
+            let r = holdfast_core::protocol::SENIORITIES.iter().position(|s| *s == seniority).unwrap_or(9);
+            (r, c.label(k))
+        };
+        let mut children: HashMap<Option<Uuid>, Vec<&Record>> = HashMap::new();
+        for c in &self.contacts {
+            let boss = c.get_ref("reports_to_id").filter(|b| ids.contains(b) && *b != c.id);
+            children.entry(boss).or_default().push(c);
+        }
+        for list in children.values_mut() {
+            list.sort_by_key(|c| rank(c));
+        }
+        let mut ordered: Vec<(&Record, usize)> = Vec::new();
+        let mut seen = BTreeSet::new();
+        let mut stack: Vec<(&Record, usize)> =
+            children.get(&None).map(|l| l.iter().rev().map(|c| (*c, 0)).collect()).unwrap_or_default();
+        while let Some((c, depth)) = stack.pop() {
+            if !seen.insert(c.id) {
+                continue;
+            }
+            ordered.push((c, depth));
+            if let Some(kids) = children.get(&Some(c.id)) {
+                stack.extend(kids.iter().rev().map(|k| (*k, depth + 1)));
+            }
+        }
+        // a reports-to loop leaves people unplaced: list them at the top level
+        for c in &self.contacts {
+            if !seen.contains(&c.id) {
+                ordered.push((c, 0));
+            }
+        }
+        ordered
+            .into_iter()
+            .map(|(c, depth)| {
+                let protocol = holdfast_core::protocol::Protocol::parse(c.get("protocol").as_text().unwrap_or(""));
+                let who_may_call = match protocol {
+                    holdfast_core::protocol::Protocol::Open => "anyone".to_string(),
+                    holdfast_core::protocol::Protocol::OwnerOnly => format!("{owner} and the managers above"),
+                    holdfast_core::protocol::Protocol::EscalationOnly => {
+                        format!("managers above {owner}; others ask {owner} or a manager first")
+                    }
+                };
+                ContactRow {
+                    id: c.id,
+                    name: c.label(k),
+                    title: show(k, c, "title"),
+                    role: show(k, c, "buying_role"),
+                    email: show(k, c, "email"),
+                    phone: show(k, c, "phone"),
+                    seniority: show(k, c, "seniority"),
+                    depth: depth.min(4),
+                    who_may_call,
+                    guarded: protocol != holdfast_core::protocol::Protocol::Open,
+                }
             })
             .collect()
     }
@@ -323,7 +453,10 @@ pub async fn account(
         threads: a.threads(),
         coverage: a.coverage(),
         log_action: format!("/accounts/{id}/activities"),
-        log_with: a.contacts.iter().map(|c| Choice::new(c.id.to_string(), c.label(&record::CONTACTS))).collect(),
+        log_with: a.contacts.iter().map(log_choice).collect(),
+        may_edit: user.may_edit(a.acc.owner(k), &a.team()),
+        check_in: a.check_in(&user),
+        second_rep: a.second_rep(&user),
         error: q.get("error").map(|e| match e.as_str() {
             "deal" => "Give the deal a name.".to_string(),
             _ => "Write what was said before logging it.".to_string(),
@@ -337,7 +470,8 @@ pub async fn account(
 pub async fn log_activity(State(s): State<AppState>, Path(id): Path<String>, form: SignedForm) -> PageResult {
     let account = form.user.id(&id, "account")?;
     let contacts: Vec<String> = form.values("contact_ids").map(String::from).collect();
-    log(&s, &form, Some(account), contacts, format!("/accounts/{account}")).await
+    let back = format!("/accounts/{account}");
+    log(&s, &form, Some(account), contacts, &format!("{back}/activities"), back).await
 }
 
 /// Creates the activity, now, and goes back to the page it was logged from.
@@ -346,6 +480,7 @@ pub(crate) async fn log(
     form: &SignedForm,
     account: Option<Uuid>,
     contacts: Vec<String>,
+    action: &str,
     back: String,
 ) -> PageResult {
     let summary = form.get("summary").filter(|s| !s.trim().is_empty()).map(String::from);
@@ -359,8 +494,16 @@ pub(crate) async fn log(
     if let Some(a) = account {
         input["account_id"] = json!(a.to_string());
     }
-    form.user.call(s, move |s, actor| s.create_record(actor, &record::ACTIVITIES, &input)).await?;
-    Ok(go(&back))
+    if form.get("after_the_fact") == Some("on") {
+        input["after_the_fact"] = json!(true);
+    }
+    match form.user.attempt(s, move |s, actor| s.create_record(actor, &record::ACTIVITIES, &input)).await {
+        Ok(_) => Ok(go(&back)),
+        Err(crate::ApiError::Core(CoreError::Protocol(refusal))) => {
+            Ok(super::approvals::protocol_warning(form, &refusal, action, &back))
+        }
+        Err(e) => Err(form.user.fail(e)),
+    }
 }
 
 /// Creates a deal on the account from the account page.
@@ -387,4 +530,48 @@ pub async fn move_deal(State(s): State<AppState>, Path(id): Path<String>, form: 
     let change = json!({"stage": form.text("stage")});
     let d = form.user.call(&s, move |s, actor| s.update_record(actor, &record::DEALS, deal, &change)).await?;
     Ok(go(&d.get_ref("account_id").map(|a| format!("/accounts/{a}")).unwrap_or_else(|| "/".into())))
+}
+
+/// Schedules a senior check-in: a task for the co-worker, a week out, with the contact picked.
+pub async fn check_in(State(s): State<AppState>, Path(id): Path<String>, form: SignedForm) -> PageResult {
+    let account = form.user.id(&id, "account")?;
+    let contact = form.user.id(&form.text("contact_id"), "contact")?;
+    let back = format!("/accounts/{account}");
+    let result = form
+        .user
+        .attempt(&s, move |s, actor| {
+            let c = s.get_record(actor, &record::CONTACTS, contact)?;
+            let input = json!({
+                "title": format!("Senior check-in with {}", c.label(&record::CONTACTS)),
+                "due_date": date_of(s.now() + 7 * MICROS_PER_DAY),
+                "account_id": account.to_string(),
+                "contact_id": contact.to_string(),
+                "notes": "Scheduled from the account page: senior contact was overdue for the account's tier.",
+            });
+            s.create_record(actor, &record::TASKS, &input)
+        })
+        .await;
+    match result {
+        Ok(_) => Ok(go(&back)),
+        Err(crate::ApiError::Core(CoreError::Protocol(refusal))) => {
+            Ok(super::approvals::protocol_warning(&form, &refusal, &format!("{back}/check-in"), &back))
+        }
+        Err(e) => Err(form.user.fail(e)),
+    }
+}
+
+/// Adds a colleague to the account team (so the relationship no longer hangs on one person).
+pub async fn add_to_team(State(s): State<AppState>, Path(id): Path<String>, form: SignedForm) -> PageResult {
+    let account = form.user.id(&id, "account")?;
+    let colleague = form.user.id(&form.text("coworker_id"), "co-worker")?;
+    form.user
+        .call(&s, move |s, actor| {
+            let acc = s.get_record(actor, &record::ACCOUNTS, account)?;
+            let mut team: Vec<String> =
+                acc.links.get("collaborator_ids").into_iter().flatten().map(Uuid::to_string).collect();
+            team.push(colleague.to_string());
+            s.update_record(actor, &record::ACCOUNTS, account, &json!({"collaborator_ids": team}))
+        })
+        .await?;
+    Ok(go(&format!("/accounts/{account}")))
 }

@@ -41,6 +41,9 @@ struct ContactPage {
     error: bool,
     log_action: String,
     log_with: Vec<Choice>,
+    may_edit: bool,
+    /// The contact's protocol when it asks for an approval.
+    guarded: Option<String>,
 }
 
 /// Everything the contact page shows, read as the co-worker.
@@ -51,6 +54,7 @@ struct Contact {
     deals: Vec<Record>,
     tasks: Vec<Record>,
     owners: HashMap<Uuid, String>,
+    reports_to: Option<String>,
 }
 
 fn load(s: &Holdfast<Store>, actor: &Actor, id: Uuid) -> Result<Contact, CoreError> {
@@ -63,25 +67,46 @@ fn load(s: &Holdfast<Store>, actor: &Actor, id: Uuid) -> Result<Contact, CoreErr
     let main = [("primary_contact_id", id.to_string())];
     let open = [("contact_id", id.to_string()), ("status", "open".to_string())];
     Ok(Contact {
-        c,
         account,
         activities: list(s, actor, &record::ACTIVITIES, &with, "-occurred_at", 50)?,
         deals: list(s, actor, &record::DEALS, &main, "close_date", 20)?,
         tasks: list(s, actor, &record::TASKS, &open, "due_date", 20)?,
         owners: s.coworker_names()?,
+        reports_to: match c.get_ref("reports_to_id") {
+            Some(boss) => s.labels(actor, &record::CONTACTS, &[boss])?.remove(&boss),
+            None => None,
+        },
+        c,
     })
 }
 
 impl Contact {
+    /// The owner and team of the contact's account.
+    fn account_team(&self) -> Vec<Uuid> {
+        let Some(a) = &self.account else { return Vec::new() };
+        let mut team: Vec<Uuid> = a.owner(&record::ACCOUNTS).into_iter().collect();
+        team.extend(a.links.get("collaborator_ids").into_iter().flatten().copied());
+        team
+    }
+
     fn facts(&self) -> Vec<Fact> {
         let k = &record::CONTACTS;
-        let mut facts: Vec<Fact> =
-            [("Title", "title"), ("Buying role", "buying_role"), ("Email", "email"), ("Phone", "phone")]
-                .iter()
-                .map(|(label, f)| Fact { label, value: show(k, &self.c, f) })
-                .collect();
+        let mut facts: Vec<Fact> = [
+            ("Title", "title"),
+            ("Seniority", "seniority"),
+            ("Buying role", "buying_role"),
+            ("Protocol", "protocol"),
+            ("Email", "email"),
+            ("Phone", "phone"),
+        ]
+        .iter()
+        .map(|(label, f)| Fact { label, value: show(k, &self.c, f) })
+        .collect();
         let owner = self.c.owner(k).and_then(|o| self.owners.get(&o).cloned()).unwrap_or_default();
         facts.push(Fact { label: "Owner", value: owner });
+        if let Some(boss) = &self.reports_to {
+            facts.push(Fact { label: "Reports to", value: boss.clone() });
+        }
         facts.push(Fact { label: "Notes", value: show(k, &self.c, "notes") });
         facts
     }
@@ -113,6 +138,11 @@ pub async fn contact(
         error: q.contains_key("error"),
         log_action: format!("/contacts/{}/activities", c.c.id),
         log_with: Vec::new(),
+        may_edit: user.may_edit(c.c.owner(&record::CONTACTS), &c.account_team()),
+        guarded: match c.c.get("protocol").as_text() {
+            Some(p @ ("owner_only" | "escalation_only")) => Some(p.replace('_', " ")),
+            _ => None,
+        },
     };
     Ok(render(&page, StatusCode::OK))
 }
@@ -121,5 +151,6 @@ pub async fn contact(
 pub async fn log_contact_activity(State(s): State<AppState>, Path(id): Path<String>, form: SignedForm) -> PageResult {
     let contact = form.user.id(&id, "contact")?;
     let c = form.user.call(&s, move |s, actor| s.get_record(actor, &record::CONTACTS, contact)).await?;
-    log(&s, &form, c.get_ref("account_id"), vec![contact.to_string()], format!("/contacts/{contact}")).await
+    let back = format!("/contacts/{contact}");
+    log(&s, &form, c.get_ref("account_id"), vec![contact.to_string()], &format!("{back}/activities"), back).await
 }

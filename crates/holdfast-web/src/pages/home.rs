@@ -67,6 +67,9 @@ struct TeamSection {
     untouched: Vec<UntouchedRow>,
     /// The top of the walk-out exposure: name, email, accounts only they cover, value at stake.
     exposure: Vec<(String, String, usize, String)>,
+    /// The most valuable accounts hanging on one co-worker, and those overdue for senior contact.
+    single: Vec<super::renewals::CoverageLine>,
+    senior: Vec<super::renewals::CoverageLine>,
 }
 
 #[derive(Template)]
@@ -112,6 +115,8 @@ struct Home {
     report: HomeReport,
     team: Option<TeamOverview>,
     exposure: Vec<holdfast_core::service::Exposure>,
+    /// Their people's accounts by coverage (team leads).
+    coverage: Vec<holdfast_core::service::CoverageRow>,
     now: i64,
     owners: HashMap<Uuid, String>,
     account_names: HashMap<Uuid, String>,
@@ -130,6 +135,16 @@ fn load(s: &Holdfast<Store>, actor: &Actor) -> Result<Home, CoreError> {
     let report = s.home_report(actor, &ids, 12)?;
     let team = if actor.is_admin() || !actor.manages.is_empty() { Some(s.team_overview(actor)?) } else { None };
     let exposure = if team.is_some() { s.exposure(actor)?.into_iter().take(5).collect() } else { Vec::new() };
+    let coverage = if team.is_some() {
+        let everyone = actor.is_admin() || actor.role() == holdfast_core::coworker::Role::Director;
+        let mut rows = s.coverage_report(actor)?;
+        rows.retain(|r| everyone || r.owner.is_some_and(|o| Some(o) == actor.id() || actor.manages.contains(&o)));
+        rows.retain(|r| r.annual_value > 0);
+        rows.sort_by_key(|r| std::cmp::Reverse(r.annual_value));
+        rows
+    } else {
+        Vec::new()
+    };
     // Names of the accounts the deals, tasks and activities shown belong to.
     let overdue = team.iter().flat_map(|t| &t.overdue_tasks);
     let linked: Vec<Uuid> = deals
@@ -150,6 +165,7 @@ fn load(s: &Holdfast<Store>, actor: &Actor) -> Result<Home, CoreError> {
         report,
         team,
         exposure,
+        coverage,
         now: s.now(),
         owners: s.coworker_names()?,
         account_names,
@@ -189,6 +205,20 @@ impl Home {
                 .exposure
                 .iter()
                 .map(|e| (e.name.clone(), e.email.clone(), e.accounts.len(), money(e.value_at_stake)))
+                .collect(),
+            single: self
+                .coverage
+                .iter()
+                .filter(|r| r.single_threaded())
+                .take(5)
+                .map(|r| super::renewals::coverage_line(r, &self.owners, self.now))
+                .collect(),
+            senior: self
+                .coverage
+                .iter()
+                .filter(|r| r.senior_overdue(self.now))
+                .take(5)
+                .map(|r| super::renewals::coverage_line(r, &self.owners, self.now))
                 .collect(),
         }
     }

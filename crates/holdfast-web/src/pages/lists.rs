@@ -132,6 +132,7 @@ fn columns_of(kind: &RecordKind) -> Vec<(&'static str, &'static str)> {
             ("Lifecycle", "lifecycle"),
             ("City", "city"),
             ("Annual value", "annual_value"),
+            ("Coverage", "coverage"),
             ("Owner", "owner_id"),
         ],
         Kind::Lead => vec![
@@ -212,6 +213,8 @@ struct Listing<'a> {
     page: Page,
     account_names: HashMap<Uuid, String>,
     owners: HashMap<Uuid, String>,
+    /// Accounts' coverage (the accounts list's column).
+    coverage: HashMap<Uuid, holdfast_core::service::AccountCoverage>,
 }
 
 impl Listing<'_> {
@@ -234,6 +237,10 @@ impl Listing<'_> {
         columns_of(self.kind)
             .into_iter()
             .map(|(label, field)| {
+                if field == "coverage" {
+                    // computed from activities, not stored: sorted on the coverage report
+                    return Column { label, sort_href: Some("/coverage/accounts".into()), arrow: "" };
+                }
                 let Some(by) = sort_field(self.kind, field) else {
                     return Column { label, sort_href: None, arrow: "" };
                 };
@@ -253,6 +260,9 @@ impl Listing<'_> {
 
     fn cell(&self, r: &Record, first: bool, field: &str) -> Cell {
         match field {
+            "coverage" => {
+                Cell { text: self.coverage.get(&r.id).map(|c| c.score.to_string()).unwrap_or_default(), href: None }
+            }
             "owner_id" => Cell {
                 text: r.owner(self.kind).and_then(|o| self.owners.get(&o).cloned()).unwrap_or_default(),
                 href: None,
@@ -368,7 +378,7 @@ async fn list_page(s: AppState, user: PageUser, plural: &'static str, headers: H
     let params = list_params(&q);
     let mut req = list_request(params.clone()).map_err(|e| user.fail(e))?;
     req.limit = Some(50);
-    let (page, account_names, owners) = user
+    let (page, account_names, owners, coverage) = user
         .call(&s, move |s, actor| {
             let page = s.list_records(actor, kind, &req)?;
             let accounts: Vec<Uuid> = page.items.iter().filter_map(|r| r.get_ref("account_id")).collect();
@@ -377,10 +387,16 @@ async fn list_page(s: AppState, user: PageUser, plural: &'static str, headers: H
             } else {
                 HashMap::new()
             };
-            Ok((page, names, s.coworker_names().unwrap_or_default()))
+            let coverage = if kind.kind == Kind::Account && !req.deleted {
+                s.coverage_scores(&page.items.iter().map(|r| r.id).collect::<Vec<_>>())?
+            } else {
+                HashMap::new()
+            };
+            Ok((page, names, s.coworker_names().unwrap_or_default(), coverage))
         })
         .await?;
-    let listing = Listing { kind, plural, path: format!("/{plural}"), q: &q, params, page, account_names, owners };
+    let listing =
+        Listing { kind, plural, path: format!("/{plural}"), q: &q, params, page, account_names, owners, coverage };
     let v = listing.view(&user);
     if headers.get("x-holdfast-partial").is_some() {
         Ok(render(&ListResults { v }, StatusCode::OK))
@@ -398,7 +414,8 @@ mod tests {
         for plural in LIST_KINDS {
             let kind = RecordKind::by_plural(plural).expect("a kind");
             for (_, field) in columns_of(kind) {
-                assert!(field.is_empty() || kind.field(field).is_some(), "{plural} has no {field}");
+                let computed = field == "coverage" && kind.kind == Kind::Account;
+                assert!(field.is_empty() || computed || kind.field(field).is_some(), "{plural} has no {field}");
             }
         }
         assert_eq!(sort_field(&record::DEALS, "close_date"), Some("close_date"));

@@ -6,6 +6,7 @@
 //! page route is in [`routes`].
 
 mod accounts;
+mod approvals;
 mod assets;
 mod bulk;
 mod charts;
@@ -22,6 +23,8 @@ mod history;
 mod home;
 mod lists;
 mod password;
+mod renewals;
+mod search;
 mod session;
 mod settings;
 mod sign_in;
@@ -43,6 +46,8 @@ pub fn routes(router: Router<AppState>) -> Router<AppState> {
         .route("/accounts/{id}", get(accounts::account))
         .route("/accounts/{id}/activities", post(accounts::log_activity))
         .route("/accounts/{id}/deals", post(accounts::create_deal))
+        .route("/accounts/{id}/check-in", post(accounts::check_in))
+        .route("/accounts/{id}/team", post(accounts::add_to_team))
         .route("/accounts/{id}/history", get(history::account_history))
         .route("/deals/{id}/stage", post(accounts::move_deal))
         .route("/contacts/{id}", get(contacts::contact))
@@ -63,6 +68,11 @@ pub fn routes(router: Router<AppState>) -> Router<AppState> {
         .route("/departures/{id}/{action}", post(departures::act))
         .route("/bulk-operations", get(departures::bulk_operations))
         .route("/coverage", get(exposure::exposure))
+        .route("/search", get(search::search))
+        .route("/coverage/accounts", get(renewals::coverage_accounts))
+        .route("/renewals", get(renewals::renewals))
+        .route("/approvals", get(approvals::approvals).post(approvals::ask))
+        .route("/approvals/{id}/decide", post(approvals::decide))
         .route("/password", get(password::password_form).post(password::change_password))
         .route("/settings", get(settings::settings).post(settings::save_settings))
         .route("/alerts", get(guard::alerts))
@@ -72,6 +82,7 @@ pub fn routes(router: Router<AppState>) -> Router<AppState> {
         .route("/exports/{id}/file", get(guard::download))
         .route("/settings/confidentiality", post(settings::save_confidentiality_notice))
         .route("/settings/introduction", post(settings::save_introduction))
+        .route("/settings/cadence", post(settings::save_cadence))
         .route("/settings/tokens", post(settings::create_token))
         .route("/settings/tokens/{id}/revoke", post(settings::revoke_token))
         .route(

@@ -85,11 +85,18 @@ pub(crate) fn same(a: &str, b: &str) -> bool {
 pub struct PageUser {
     pub(crate) actor: Actor,
     csrf: String,
-    /// Open alerts this co-worker may see (managers and admins), for the navigation.
+    /// Open alerts this co-worker may see (managers and admins; a rep, those addressed to them),
+    /// for the navigation.
     open_alerts: i64,
 }
 
 impl PageUser {
+    /// Whether this co-worker may change a record with this owner and account team (to offer
+    /// Edit only to who may use it; the service checks again).
+    pub(crate) fn may_edit(&self, owner: Option<uuid::Uuid>, team: &[uuid::Uuid]) -> bool {
+        holdfast_core::access::may_edit(&self.actor, owner, team)
+    }
+
     pub(crate) fn csrf(&self) -> String {
         self.csrf.clone()
     }
@@ -167,9 +174,7 @@ impl FromRequestParts<AppState> for PageUser {
                 return Err(Redirect::to(&format!("/confidentiality?next={}", encode(&next))).into_response());
             }
         }
-        let open_alerts = if actor.role() == holdfast_core::coworker::Role::Rep {
-            0
-        } else {
+        let open_alerts = {
             let (services, a) = (state.clone(), actor.clone());
             blocking(move || services.open_alert_count(&a)).await.unwrap_or(0)
         };

@@ -39,6 +39,8 @@ struct SettingsPage {
     versions: Vec<String>,
     /// The introduction email a departure's introduction tasks carry.
     introduction: String,
+    /// Senior-contact cadences by tier, as text.
+    cadence: String,
     export_policy: String,
     bulk_read_limit: i64,
     /// The signed-in co-worker's id, for "what Holdfast records about you".
@@ -80,6 +82,7 @@ async fn settings_page(s: AppState, user: &PageUser, saved: bool, new_token: Opt
         notice: settings.confidentiality_notice.text.clone(),
         versions,
         introduction: settings.introduction_template.clone(),
+        cadence: settings.senior_cadence.to_text(),
         my_id,
         export_policy: settings.export_policy.as_str().into(),
         bulk_read_limit: settings.bulk_read_limit,
@@ -117,6 +120,13 @@ pub async fn save_settings(State(s): State<AppState>, form: SignedForm) -> PageR
 /// Saves the confidentiality notice (admins).
 pub async fn save_confidentiality_notice(State(s): State<AppState>, form: SignedForm) -> PageResult {
     let change = SettingsChange { confidentiality_notice: Some(form.text("notice")), ..Default::default() };
+    form.user.call(&s, move |s, actor| s.change_settings(actor, &change)).await?;
+    Ok(go("/settings?saved=1"))
+}
+
+/// Saves the senior-contact cadences by tier (admins).
+pub async fn save_cadence(State(s): State<AppState>, form: SignedForm) -> PageResult {
+    let change = SettingsChange { senior_cadence: Some(form.text("senior_cadence")), ..Default::default() };
     form.user.call(&s, move |s, actor| s.change_settings(actor, &change)).await?;
     Ok(go("/settings?saved=1"))
 }

@@ -98,7 +98,8 @@ async fn reading_in_bulk_counts_as_an_export_and_the_policy_can_stop_it() {
             json!({"read_policy": "all", "export_policy": "everyone", "bulk_read_limit": 100,
                    "alert_webhook_url": null, "alert_webhook_secret_set": false,
                    "alert_smtp_set": false, "alert_email_from": null,
-                   "introduction_template": holdfast_core::service::DEFAULT_INTRODUCTION})
+                   "introduction_template": holdfast_core::service::DEFAULT_INTRODUCTION,
+                   "senior_cadence": "strategic=60, enterprise=90, mid_market=120, smb=180"})
         );
 
         // Under the limit: ordinary list reads. Past it: the next page is recorded as an export.

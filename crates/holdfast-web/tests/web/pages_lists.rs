@@ -194,13 +194,19 @@ async fn contracts_have_a_list_with_the_next_renewal_first() {
         });
         let rep = site.sign_in("rep@example.com").await;
         let home = site.send("GET", "/", &rep, None).await;
-        assert!(home.body.contains("href=\"/contracts?status=active&amp;sort=renewal_date\""), "{}", home.body);
+        assert!(home.body.contains("href=\"/renewals\""), "{}", home.body);
         let page = site.send("GET", "/contracts?status=active&sort=renewal_date", &rep, None).await;
         assert_eq!(page.status, StatusCode::OK, "{}", page.body);
         let soon = page.body.find("Soon deal").expect("listed");
         let later = page.body.find("Later deal").expect("listed");
         assert!(soon < later, "the next renewal first on {}", site.db.backend);
         assert!(page.body.contains("Renewal decided by"));
+        // The renewal calendar: the contracts in the window, soonest first, with their coverage.
+        let calendar = site.send("GET", "/renewals?days=730", &rep, None).await;
+        assert_eq!(calendar.status, StatusCode::OK, "{}", calendar.body);
+        let (soon, later) = (calendar.body.find("Soon deal"), calendar.body.find("Later deal"));
+        assert!(soon.is_some() && later.is_some() && soon < later, "{}", calendar.body);
+        assert!(calendar.body.contains("Fiscal year ends") && calendar.body.contains("Coverage"));
         off_runtime(move || drop(site));
     }
 }

@@ -88,7 +88,8 @@ async fn sign_in_browse_log_a_call_and_review_events() {
         assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
         let page = site.send("GET", &format!("/accounts/{}", account.id), &rep, None).await;
         assert!(page.body.contains("Agreed on a pilot"), "{}", site.db.backend);
-        assert!(page.body.contains("Single-threaded: in the last year only rep Person talked"), "{}", page.body);
+        assert!(page.body.contains("Only rep Person has spoken to anyone at"), "{}", page.body);
+        assert!(page.body.contains("If rep Person leaves, the relationship goes too"), "{}", page.body);
         // From the contact's page, a call is logged with them, on their account.
         let path = format!("/contacts/{}/activities", contact.id);
         let r = site
