@@ -4,7 +4,8 @@
 //! and the company-wide coverage report through the service (each writes its `report.read`
 //! event), beside one hand-written SQL aggregate that finds the same single-threaded accounts and
 //! sums their value per co-worker on the same database in the same run; and one account's
-//! coverage (the account page's panel) over 200 accounts, p50 and p99.
+//! coverage (the account page's panel) over 200 accounts, p50 and p99. `HOLDFAST_BENCH_KEEP=1`
+//! keeps the SQLite database for a look at the query plans.
 
 use std::time::{Duration, Instant};
 
@@ -33,7 +34,7 @@ fn median(mut times: Vec<Duration>) -> Duration {
 
 /// Inserts `rows` (each `width` values) into `table (columns)` with multi-row INSERTs.
 fn insert_rows(store: &Store, table: &str, columns: &str, width: usize, rows: Vec<Vec<Value>>) -> Result<()> {
-    for chunk in rows.chunks(BATCH * 25) {
+    for chunk in rows.chunks(BATCH * 250) {
         store.with_conn(true, |conn| {
             for batch in chunk.chunks(BATCH) {
                 let mut params = Vec::with_capacity(batch.len() * width);
@@ -272,7 +273,7 @@ pub fn exposure(accounts: usize, activities: usize, postgres: Option<&str>) -> R
         "-".into(),
         "-".into(),
     );
-    if postgres.is_none() {
+    if postgres.is_none() && std::env::var_os("HOLDFAST_BENCH_KEEP").is_none() {
         let _ = std::fs::remove_dir_all(&dir);
     }
     Ok(())

@@ -147,8 +147,17 @@ pub trait ReportStore {
     fn activities_per_week(&mut self, owners: Option<&[Uuid]>, since: i64) -> StorageResult<Vec<(i64, i64)>>;
     /// Who talks to each account: per account and co-worker (who logged an activity at or after
     /// `since`, or took part in it), how many activities and the latest.
-    /// Only these accounts when `accounts` is given.
-    fn relationship_touches(&mut self, since: i64, accounts: Option<&[Uuid]>) -> StorageResult<Vec<Touches>>;
+    /// Only activities before `until` when given, and only these accounts when `accounts` is.
+    fn relationship_touches(
+        &mut self,
+        since: i64,
+        until: Option<i64>,
+        accounts: Option<&[Uuid]>,
+    ) -> StorageResult<Vec<Touches>>;
+    /// Exposure snapshots of these months (`YYYY-MM`).
+    fn exposure_snapshots(&mut self, months: &[String]) -> StorageResult<Vec<ExposureSnapshot>>;
+    /// Keeps snapshots (a month already kept is left as it is).
+    fn insert_exposure_snapshots(&mut self, rows: &[ExposureSnapshot]) -> StorageResult<()>;
     /// How many distinct contacts took part in each account's activities at or after `since`
     /// (these accounts only, when given): (account, contacts).
     fn account_contacts(&mut self, since: i64, accounts: Option<&[Uuid]>) -> StorageResult<Vec<(Uuid, i64)>>;
@@ -313,6 +322,19 @@ pub struct Touches {
     pub coworker: Uuid,
     pub activities: i64,
     pub last_at: i64,
+}
+
+/// One co-worker's walk-out exposure at a month's end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExposureSnapshot {
+    /// `YYYY-MM`.
+    pub month: String,
+    /// The nil id for a month with nobody exposed.
+    pub coworker_id: Uuid,
+    pub accounts: i64,
+    /// Cents.
+    pub value_at_stake: i64,
+    pub taken_at: i64,
 }
 
 /// A contract coming up for renewal, with what the renewal calendar shows of its account.

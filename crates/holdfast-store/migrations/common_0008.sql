@@ -26,5 +26,22 @@ CREATE INDEX contact_approvals_by_requester ON contact_approvals (requested_by, 
 
 ALTER TABLE alerts ADD COLUMN recipient_ids TEXT NOT NULL DEFAULT '[]';
 
+-- Walk-out exposure at each month's end (value at stake per co-worker), kept once computed, so
+-- the trend is read without going over the activities again. A month with nobody exposed keeps
+-- one row for the nil co-worker.
+CREATE TABLE exposure_snapshots (
+    month TEXT NOT NULL,
+    coworker_id TEXT NOT NULL,
+    accounts BIGINT NOT NULL,
+    value_at_stake BIGINT NOT NULL,
+    taken_at BIGINT NOT NULL,
+    PRIMARY KEY (month, coworker_id)
+);
+
+-- Coverage and exposure read who talks to each account in a window: one covering index of the
+-- live activities by account and co-worker, and the links by field (the co-workers who took part).
+CREATE INDEX activities_touches ON activities (account_id, owner_id, occurred_at) WHERE deleted_at IS NULL;
+CREATE INDEX record_links_by_field ON record_links (kind, field, record_id, target_id);
+
 -- Deals are found by name in the search box.
 UPDATE deals SET search_text = lower(name);

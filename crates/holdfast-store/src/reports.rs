@@ -2,7 +2,9 @@
 //! to, when accounts were last touched and activities per week, each narrowed to some owners.
 
 use holdfast_core::record::{self, Record, RecordKind, Value};
-use holdfast_core::storage::{AccountStake, Renewal, ReportStore, StageTotal, StorageResult, Touches};
+use holdfast_core::storage::{
+    AccountStake, ExposureSnapshot, Renewal, ReportStore, StageTotal, StorageResult, Touches,
+};
 use uuid::Uuid;
 
 use crate::codec::{Cols, record_from_row};
@@ -104,29 +106,53 @@ impl<C: Conn> ReportStore for SqlTx<C> {
         Ok(out)
     }
 
-    fn relationship_touches(&mut self, since: i64, accounts: Option<&[Uuid]>) -> StorageResult<Vec<Touches>> {
+    fn relationship_touches(
+        &mut self,
+        since: i64,
+        until: Option<i64>,
+        accounts: Option<&[Uuid]>,
+    ) -> StorageResult<Vec<Touches>> {
         let mut params = vec![Value::Int(since)];
-        let only = id_scope("account_id", accounts, &mut params);
-        let rows = self.conn.rows(
+        let mut only = id_scope("account_id", accounts, &mut params);
+        if let Some(until) = until {
+            params.push(Value::Int(until));
+            only.push_str(&format!(" AND occurred_at < ${}", params.len()));
+        }
+        // Two aggregates, each walking its own index in order (the owners of the live activities
+        // by account and co-worker; the co-workers who took part), merged here: one GROUP BY over
+        // their union would sort millions of rows.
+        let owners = self.conn.rows(
             &format!(
-                "SELECT account_id, coworker_id, count(*), max(occurred_at) FROM ( \
-                   SELECT account_id, owner_id AS coworker_id, occurred_at FROM activities \
-                     WHERE deleted_at IS NULL AND account_id IS NOT NULL AND owner_id IS NOT NULL AND occurred_at >= $1{only} \
-                   UNION ALL \
-                   SELECT a.account_id, l.target_id, a.occurred_at FROM record_links l JOIN activities a ON a.id = l.record_id \
-                     WHERE l.kind = 'activity' AND l.field = 'coworker_ids' AND a.deleted_at IS NULL \
-                       AND a.account_id IS NOT NULL AND a.occurred_at >= $1{} \
-                 ) t GROUP BY account_id, coworker_id",
-                only.replace("account_id", "a.account_id")
+                "SELECT account_id, owner_id, count(*), max(occurred_at) FROM activities \
+                 WHERE deleted_at IS NULL AND account_id IS NOT NULL AND owner_id IS NOT NULL \
+                   AND occurred_at >= $1{only} GROUP BY account_id, owner_id"
             ),
             &params,
         )?;
-        rows.iter()
-            .map(|r| {
-                let mut c = Cols(r.iter());
-                Ok(Touches { account: c.uuid()?, coworker: c.uuid()?, activities: c.int()?, last_at: c.int()? })
-            })
-            .collect()
+        let joined = only.replace("account_id", "a.account_id").replace("occurred_at", "a.occurred_at");
+        let part_takers = self.conn.rows(
+            &format!(
+                "SELECT a.account_id, l.target_id, count(*), max(a.occurred_at) \
+                 FROM record_links l JOIN activities a ON a.id = l.record_id \
+                 WHERE l.kind = 'activity' AND l.field = 'coworker_ids' AND a.deleted_at IS NULL \
+                   AND a.account_id IS NOT NULL AND a.occurred_at >= $1{joined} \
+                 GROUP BY a.account_id, l.target_id"
+            ),
+            &params,
+        )?;
+        let mut merged: std::collections::HashMap<(Uuid, Uuid), Touches> = std::collections::HashMap::new();
+        for r in owners.iter().chain(&part_takers) {
+            let mut c = Cols(r.iter());
+            let t = Touches { account: c.uuid()?, coworker: c.uuid()?, activities: c.int()?, last_at: c.int()? };
+            merged
+                .entry((t.account, t.coworker))
+                .and_modify(|m| {
+                    m.activities += t.activities;
+                    m.last_at = m.last_at.max(t.last_at);
+                })
+                .or_insert(t);
+        }
+        Ok(merged.into_values().collect())
     }
 
     fn account_contacts(&mut self, since: i64, accounts: Option<&[Uuid]>) -> StorageResult<Vec<(Uuid, i64)>> {
@@ -172,6 +198,51 @@ impl<C: Conn> ReportStore for SqlTx<C> {
                 })
             })
             .collect()
+    }
+
+    fn exposure_snapshots(&mut self, months: &[String]) -> StorageResult<Vec<ExposureSnapshot>> {
+        if months.is_empty() {
+            return Ok(Vec::new());
+        }
+        let marks: Vec<String> = (1..=months.len()).map(|i| format!("${i}")).collect();
+        let params: Vec<Value> = months.iter().map(|m| Value::Text(m.clone())).collect();
+        let rows = self.conn.rows(
+            &format!(
+                "SELECT month, coworker_id, accounts, value_at_stake, taken_at FROM exposure_snapshots \
+                 WHERE month IN ({}) ORDER BY month, coworker_id",
+                marks.join(", ")
+            ),
+            &params,
+        )?;
+        rows.iter()
+            .map(|r| {
+                let mut c = Cols(r.iter());
+                Ok(ExposureSnapshot {
+                    month: c.text()?,
+                    coworker_id: c.uuid()?,
+                    accounts: c.int()?,
+                    value_at_stake: c.int()?,
+                    taken_at: c.int()?,
+                })
+            })
+            .collect()
+    }
+
+    fn insert_exposure_snapshots(&mut self, rows: &[ExposureSnapshot]) -> StorageResult<()> {
+        for r in rows {
+            self.conn.exec(
+                "INSERT INTO exposure_snapshots (month, coworker_id, accounts, value_at_stake, taken_at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (month, coworker_id) DO NOTHING",
+                &[
+                    Value::Text(r.month.clone()),
+                    Value::Text(r.coworker_id.to_string()),
+                    Value::Int(r.accounts),
+                    Value::Int(r.value_at_stake),
+                    Value::Int(r.taken_at),
+                ],
+            )?;
+        }
+        Ok(())
     }
 
     fn upcoming_renewals(&mut self, from: &str, until: &str, limit: u32) -> StorageResult<Vec<Renewal>> {

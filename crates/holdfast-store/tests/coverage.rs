@@ -84,6 +84,16 @@ fn single_threaded_accounts_make_exposure_and_a_managers_meeting_changes_coverag
         assert_eq!((exposure[0].email.as_str(), exposure[0].accounts.len()), ("dana@example.com", 1));
         assert_eq!((exposure[0].accounts[0].id, exposure[0].value_at_stake), (acme, 12_000_000), "{}", db.backend);
 
+        // Month by month: at the end of October (Dana's calls 40 and 90 days before now) Acme
+        // already hung on Dana; the months are kept once worked out.
+        let trend = services.exposure_trend(&admin, 3).expect("trend");
+        let months: Vec<&str> = trend.iter().map(|m| m.month.as_str()).collect();
+        assert_eq!(months, ["2026-08", "2026-09", "2026-10", "2026-11"], "{}", db.backend);
+        assert!(trend[3].current && !trend[2].current);
+        assert_eq!((trend[2].accounts, trend[2].value_at_stake), (1, 12_000_000), "{}: {trend:?}", db.backend);
+        assert_eq!(trend[3].value_at_stake, 12_000_000);
+        assert_eq!(services.exposure_trend(&admin, 3).expect("again"), trend, "kept, not worked out again");
+
         let c = services.account_coverage(&admin, acme).expect("coverage");
         assert!(
             c.reason.starts_with("only dana has spoken to anyone at Acme in 180 days"),
@@ -106,6 +116,9 @@ fn single_threaded_accounts_make_exposure_and_a_managers_meeting_changes_coverag
             "{}: Acme is no longer Dana's alone",
             db.backend
         );
+        let after = services.exposure_trend(&admin, 3).expect("trend");
+        assert_eq!(after[2], trend[2], "a past month stays as it was");
+        assert_eq!(after[3].value_at_stake, 0, "the month under way follows today");
 
         let g = services.account_coverage(&admin, globex).expect("coverage");
         assert!(
@@ -218,5 +231,80 @@ fn the_coverage_report_renewals_and_the_admins_cadence_agree_with_the_account_pa
             .filter_map(|e| e.event.details["report"].as_str().map(String::from))
             .collect();
         assert!(reports.contains(&"coverage".into()) && reports.contains(&"renewals".into()), "{reports:?}");
+    }
+}
+
+/// Records the mails a digest sends.
+#[derive(Default)]
+struct Mailbox(std::sync::Mutex<Vec<holdfast_core::service::AlertEmail>>);
+
+impl holdfast_core::service::AlertSender for Mailbox {
+    fn post_webhook(&self, _: &holdfast_core::service::WebhookPost) -> Result<(), String> {
+        Err("no webhooks here".into())
+    }
+    fn send_email(&self, email: &holdfast_core::service::AlertEmail) -> Result<(), String> {
+        self.0.lock().map_err(|e| e.to_string())?.push(email.clone());
+        Ok(())
+    }
+}
+
+#[test]
+fn the_weekly_digest_names_accounts_newly_on_one_coworker_and_goes_out_once_a_week() {
+    for db in each_backend() {
+        let clock = Arc::new(ManualClock::at(NOW));
+        let services = Holdfast::with_clock(db.store(), clock.clone());
+        add_coworker(&services, "admin@example.com", Role::Admin, None, None);
+        add_coworker(&services, "boss@example.com", Role::Manager, Some("East"), None);
+        add_coworker(&services, "west@example.com", Role::Manager, Some("West"), None);
+        add_coworker(&services, "dana@example.com", Role::Rep, Some("East"), Some("boss@example.com"));
+        add_coworker(&services, "eli@example.com", Role::Rep, Some("East"), Some("boss@example.com"));
+        let op = Actor::operator();
+        let dana = id_of(&services, "dana@example.com");
+        let mk = |name: &str| {
+            services
+                .create_record(
+                    &op,
+                    &ACCOUNTS,
+                    &json!({"name": name, "annual_value": 50_000, "tier": "strategic", "owner_id": dana.to_string()}),
+                )
+                .expect("account")
+                .id
+        };
+        let (acme, globex) = (mk("Acme"), mk("Globex"));
+        // Globex hung on Dana a week ago already; Acme had Eli too until Eli's call fell out of
+        // the 180-day window three days ago.
+        log(&services, "dana@example.com", globex, &[], 30);
+        log(&services, "dana@example.com", acme, &[], 10);
+        log(&services, "eli@example.com", acme, &[], 183);
+
+        let boss = services.actor_for("boss@example.com").expect("boss");
+        let digest = services.coverage_digest(&boss).expect("digest");
+        let names: Vec<&str> = digest.newly_single.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(names, ["Acme"], "{}: only Acme is new this week", db.backend);
+        assert_eq!(digest.single_total, 2);
+        assert_eq!(digest.senior_overdue.len(), 2, "nobody senior talked to either");
+        let west = services.actor_for("west@example.com").expect("west");
+        assert!(services.coverage_digest(&west).expect("digest").is_empty(), "not their people");
+        let dana_actor = services.actor_for("dana@example.com").expect("dana");
+        assert!(matches!(services.coverage_digest(&dana_actor), Err(CoreError::Forbidden(_))));
+
+        // Without SMTP nothing is mailed; with it, the digest goes once this week.
+        let mailbox = Mailbox::default();
+        assert_eq!(services.send_due_digests(&mailbox).expect("send"), 0);
+        let smtp = holdfast_core::service::SettingsChange {
+            alert_smtp_url: Some("smtp://127.0.0.1:2525".into()),
+            ..Default::default()
+        };
+        services.change_settings(&op, &smtp).expect("smtp");
+        assert_eq!(services.send_due_digests(&mailbox).expect("send"), 1, "{}: the East manager", db.backend);
+        assert_eq!(services.send_due_digests(&mailbox).expect("again"), 0, "once a week");
+        let mails = mailbox.0.lock().expect("mails").clone();
+        assert_eq!(mails[0].to, ["boss@example.com"]);
+        assert!(mails[0].body.contains("- Acme"), "{}", mails[0].body);
+        clock.advance_secs(7 * 86_400);
+        assert_eq!(services.send_due_digests(&mailbox).expect("next week"), 1);
+        let filter =
+            EventFilter { action: Some(holdfast_core::service::DIGEST_SENT.into()), limit: 10, ..Default::default() };
+        assert_eq!(services.events(&op, &filter).expect("events").len(), 2, "{}", db.backend);
     }
 }

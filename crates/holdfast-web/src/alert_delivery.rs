@@ -121,3 +121,24 @@ pub async fn end_due_departures(services: AppState) {
         }
     }
 }
+
+/// How often the scheduler looks whether this week's coverage digests have gone out.
+pub const DIGEST_TICK: std::time::Duration = std::time::Duration::from_secs(3_600);
+
+/// Mails the weekly coverage digests to managers and directors (once a week, when SMTP is set),
+/// checking at start and then every [`DIGEST_TICK`], until the runtime stops.
+pub async fn send_weekly_digests(services: AppState) {
+    let sender = std::sync::Arc::new(HttpSender::default());
+    let mut tick = tokio::time::interval(DIGEST_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let (s, sender) = (services.clone(), sender.clone());
+        match tokio::task::spawn_blocking(move || s.send_due_digests(&*sender)).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => tracing::info!("coverage digests mailed to {n} co-workers"),
+            Ok(Err(e)) => tracing::warn!("coverage digests: {e}"),
+            Err(e) => tracing::warn!("the digest scheduler stopped unexpectedly: {e}"),
+        }
+    }
+}

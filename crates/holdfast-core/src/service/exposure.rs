@@ -17,7 +17,7 @@ use crate::coworker::{Actor, CoWorker, Role, Seniority};
 use crate::error::CoreError;
 use crate::event::{NewEvent, action};
 use crate::record::{ACCOUNTS, ACTIVITIES, Record, Value};
-use crate::storage::{Database, RecordQuery};
+use crate::storage::{AccountStake, Database, ExposureSnapshot, RecordQuery, Touches};
 use crate::time::{MICROS_PER_DAY, date_of};
 
 /// The window a relationship counts as live in.
@@ -139,7 +139,121 @@ fn senior(c: &CoWorker) -> bool {
     matches!(c.seniority, Seniority::Manager | Seniority::Executive) || matches!(c.role, Role::Manager | Role::Director)
 }
 
+/// The accounts each co-worker alone talks to, from the window's touches.
+fn exposed_by(touches: &[Touches], stakes: &HashMap<Uuid, AccountStake>) -> HashMap<Uuid, Vec<ExposedAccount>> {
+    let mut who: HashMap<Uuid, Vec<(Uuid, i64)>> = HashMap::new();
+    for t in touches {
+        who.entry(t.account).or_default().push((t.coworker, t.last_at));
+    }
+    let mut per: HashMap<Uuid, Vec<ExposedAccount>> = HashMap::new();
+    for (account, people) in who {
+        let [(only, last)] = people.as_slice() else { continue };
+        let Some(stake) = stakes.get(&account) else { continue };
+        per.entry(*only).or_default().push(ExposedAccount {
+            id: account,
+            name: stake.name.clone(),
+            annual_value: stake.annual_value,
+            open_pipeline: stake.open_pipeline,
+            renewals: stake.renewals,
+            last_touch: *last,
+        });
+    }
+    per
+}
+
+/// Admins and directors see everyone's exposure, managers their people's, everyone their own.
+fn may_see_exposure(actor: &Actor, coworker: Uuid) -> bool {
+    actor.is_admin() || actor.id().is_none() || actor.id() == Some(coworker) || actor.manages.contains(&coworker)
+}
+
+/// Walk-out exposure at one month's end, for the trend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrendMonth {
+    /// `YYYY-MM`.
+    pub month: String,
+    /// Accounts only one co-worker talked to in the 180 days before the month's end.
+    pub accounts: i64,
+    /// Their annual value (today's), cents.
+    pub value_at_stake: i64,
+    /// The month under way (as of now, not its end).
+    pub current: bool,
+}
+
+/// The first instant of the month `back` months before the one `now` is in, and its `YYYY-MM`.
+fn month_start(now: i64, back: i64) -> (i64, String) {
+    let today = date_of(now);
+    let year: i64 = today.get(..4).and_then(|y| y.parse().ok()).unwrap_or(1970);
+    let month: i64 = today.get(5..7).and_then(|m| m.parse().ok()).unwrap_or(1);
+    let index = year * 12 + (month - 1) - back;
+    let (y, m) = (index.div_euclid(12), index.rem_euclid(12) + 1);
+    let label = format!("{y:04}-{m:02}");
+    let start = crate::time::parse_timestamp(&format!("{label}-01T00:00:00Z")).unwrap_or(now);
+    (start, label)
+}
+
 impl<D: Database> Holdfast<D> {
+    /// Walk-out exposure month by month: the value at stake at the end of each of the last
+    /// `months` months (those the actor may see, summed), and now. A past month is worked out once
+    /// (over the 180 days before its end, at today's account values) and kept.
+    pub fn exposure_trend(&self, actor: &Actor, months: usize) -> Result<Vec<TrendMonth>, CoreError> {
+        let now = self.now();
+        let months = months.clamp(1, 24) as i64;
+        // (month label, its end) for the months before the current one, oldest first.
+        let ends: Vec<(String, i64)> =
+            (1..=months).rev().map(|back| (month_start(now, back).1, month_start(now, back - 1).0)).collect();
+        let labels: Vec<String> = ends.iter().map(|(l, _)| l.clone()).collect();
+        let mut kept = self.db.read(|tx| Ok(tx.exposure_snapshots(&labels)?))?;
+        let missing: Vec<&(String, i64)> = ends.iter().filter(|(l, _)| !kept.iter().any(|k| &k.month == l)).collect();
+        if !missing.is_empty() {
+            let fresh = self.db.write(|tx| {
+                let today = date_of(now);
+                let stakes: HashMap<Uuid, AccountStake> =
+                    tx.account_stakes(&today, &today)?.into_iter().map(|s| (s.id, s)).collect();
+                let mut rows = Vec::new();
+                for (label, end) in &missing {
+                    let touches =
+                        tx.relationship_touches(end - COVERAGE_WINDOW_DAYS * MICROS_PER_DAY, Some(*end), None)?;
+                    let per = exposed_by(&touches, &stakes);
+                    if per.is_empty() {
+                        rows.push(ExposureSnapshot {
+                            month: label.clone(),
+                            coworker_id: Uuid::nil(),
+                            accounts: 0,
+                            value_at_stake: 0,
+                            taken_at: now,
+                        });
+                    }
+                    rows.extend(per.into_iter().map(|(who, accounts)| ExposureSnapshot {
+                        month: label.clone(),
+                        coworker_id: who,
+                        accounts: accounts.len() as i64,
+                        value_at_stake: accounts.iter().map(|a| a.annual_value).sum(),
+                        taken_at: now,
+                    }));
+                }
+                tx.insert_exposure_snapshots(&rows)?;
+                Ok(rows)
+            })?;
+            kept.extend(fresh);
+        }
+        let mut out: Vec<TrendMonth> = ends
+            .iter()
+            .map(|(label, _)| {
+                let rows = kept.iter().filter(|k| &k.month == label && may_see_exposure(actor, k.coworker_id));
+                let (accounts, value) = rows.fold((0, 0), |(a, v), k| (a + k.accounts, v + k.value_at_stake));
+                TrendMonth { month: label.clone(), accounts, value_at_stake: value, current: false }
+            })
+            .collect();
+        let live = self.exposure(actor)?;
+        out.push(TrendMonth {
+            month: month_start(now, 0).1,
+            accounts: live.iter().map(|e| e.accounts.len() as i64).sum(),
+            value_at_stake: live.iter().map(|e| e.value_at_stake).sum(),
+            current: true,
+        });
+        Ok(out)
+    }
+
     /// Walk-out exposure of every co-worker the actor may review (admins and directors:
     /// everyone; managers: the people they manage and themselves; reps: themselves), riskiest
     /// (most value at stake) first; co-workers with nothing at stake are left out.
@@ -154,35 +268,14 @@ impl<D: Database> Holdfast<D> {
                     let today = date_of(now);
                     let until = date_of(now + RENEWAL_WINDOW_DAYS * MICROS_PER_DAY);
                     Ok((
-                        tx.relationship_touches(since, None)?,
+                        tx.relationship_touches(since, None, None)?,
                         tx.account_stakes(&today, &until)?,
                         tx.list_coworkers()?,
                     ))
                 })?;
-                let mut who: HashMap<Uuid, Vec<(Uuid, i64)>> = HashMap::new();
-                for t in &touches {
-                    who.entry(t.account).or_default().push((t.coworker, t.last_at));
-                }
                 let stakes: HashMap<Uuid, _> = stakes.into_iter().map(|s| (s.id, s)).collect();
-                let mut per: HashMap<Uuid, Vec<ExposedAccount>> = HashMap::new();
-                for (account, people) in who {
-                    let [(only, last)] = people.as_slice() else { continue };
-                    let Some(stake) = stakes.get(&account) else { continue };
-                    per.entry(*only).or_default().push(ExposedAccount {
-                        id: account,
-                        name: stake.name.clone(),
-                        annual_value: stake.annual_value,
-                        open_pipeline: stake.open_pipeline,
-                        renewals: stake.renewals,
-                        last_touch: *last,
-                    });
-                }
-                let visible = |c: &CoWorker| {
-                    actor.is_admin()
-                        || actor.id().is_none()
-                        || actor.id() == Some(c.id)
-                        || actor.manages.contains(&c.id)
-                };
+                let mut per = exposed_by(&touches, &stakes);
+                let visible = |c: &CoWorker| may_see_exposure(actor, c.id);
                 let mut out: Vec<Exposure> = coworkers
                     .iter()
                     .filter(|c| visible(c))
@@ -403,7 +496,7 @@ impl<D: Database> Holdfast<D> {
         now: i64,
     ) -> Result<HashMap<Uuid, AccountCoverage>, CoreError> {
         let since = now - COVERAGE_WINDOW_DAYS * MICROS_PER_DAY;
-        let touches = tx.relationship_touches(since, accounts)?;
+        let touches = tx.relationship_touches(since, None, accounts)?;
         let contacts: HashMap<Uuid, i64> = tx.account_contacts(since, accounts)?.into_iter().collect();
         let coworkers = tx.list_coworkers()?;
         let cadences = self.settings_in(tx)?.senior_cadence;

@@ -9,6 +9,7 @@ mod coworkers;
 mod cursors;
 mod departures;
 mod detectors;
+mod digest;
 mod events;
 mod exports;
 mod exposure;
@@ -39,13 +40,14 @@ pub use departures::{
     INTRODUCTION_SETTING, Introductions, NewDeparture, NoticeAck,
 };
 pub use detectors::{LOOK_BACK_DAYS, LookBack};
+pub use digest::{DIGEST_SENT, Digest};
 pub use exports::{
     DOWNLOAD_WINDOW, EXPORT_APPROVE, EXPORT_DENY, EXPORT_REFUSED, EXPORT_REQUEST, ExportAsk, ExportFile, ExportList,
     export_columns,
 };
 pub use exposure::{
     AccountCoverage, CADENCE_SETTING, COVERAGE_WINDOW_DAYS, Cadences, CoverageRow, ExposedAccount, Exposure,
-    RENEWAL_WINDOW_DAYS, RenewalRow, assess, senior_cadence_days,
+    RENEWAL_WINDOW_DAYS, RenewalRow, TrendMonth, assess, senior_cadence_days,
 };
 pub use import::{ImportOptions, ImportReport, RejectedRow};
 pub use leads::Conversion;

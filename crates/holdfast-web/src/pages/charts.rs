@@ -72,6 +72,42 @@ pub(crate) fn week_chart(per_week: &[i64], now: i64) -> String {
     svg
 }
 
+/// Walk-out exposure month by month: the annual value hanging on one co-worker at each month's end
+/// (the month under way as of now, lighter).
+pub(crate) fn trend_chart(months: &[holdfast_core::service::TrendMonth]) -> String {
+    let max = months.iter().map(|m| m.value_at_stake).max().unwrap_or(0).max(1) as f64;
+    let n = months.len().max(1);
+    let (width, top, height) = (600.0, 18.0, 110.0);
+    let slot = width / n as f64;
+    let mut svg = format!(
+        "<svg class=\"weeks trend\" viewBox=\"0 0 {width} {}\" role=\"img\" aria-label=\"Value at stake month by month\">",
+        top + height + 18.0
+    );
+    for (i, m) in months.iter().enumerate() {
+        let h = (m.value_at_stake as f64 / max) * height;
+        let x = i as f64 * slot;
+        let label = if m.current { format!("{} (now)", m.month) } else { m.month.clone() };
+        svg.push_str(&format!(
+            "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{h:.1}\"{}><title>{label}: {} a year on {} accounts</title></rect>\
+             <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>\
+             <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" class=\"axis\">{label}</text>",
+            x + slot * 0.15,
+            top + height - h,
+            slot * 0.7,
+            if m.current { " class=\"now\"" } else { "" },
+            money(m.value_at_stake),
+            m.accounts,
+            x + slot / 2.0,
+            top + height - h - 4.0,
+            money(m.value_at_stake),
+            x + slot / 2.0,
+            top + height + 13.0,
+        ));
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
 /// Daily reading and exporting as stacked bars, exports on top in the warning colour, so a day of
 /// bulk reading or exporting stands out.
 pub(crate) fn volume_chart(days: &[DayVolume]) -> String {

@@ -42,11 +42,13 @@ struct ExposurePage {
     picked: Option<String>,
     accounts: Vec<AccountRow>,
     total: String,
+    /// The value at stake month by month, as an SVG chart.
+    trend: String,
 }
 
 pub async fn exposure(State(s): State<AppState>, user: PageUser, Query(q): Query<Vec<(String, String)>>) -> PageResult {
     let picked = q.iter().find(|(k, _)| k == "coworker").map(|(_, v)| v.trim().to_lowercase());
-    let list = user.call(&s, |s, actor| s.exposure(actor)).await?;
+    let (list, trend) = user.call(&s, |s, actor| Ok((s.exposure(actor)?, s.exposure_trend(actor, 6)?))).await?;
     let top = list.first().map_or(1, |e| e.value_at_stake.max(1));
     let rows = list
         .iter()
@@ -83,6 +85,7 @@ pub async fn exposure(State(s): State<AppState>, user: PageUser, Query(q): Query
         picked: mine.map(|e| e.name.clone()),
         total: money(list.iter().map(|e| e.value_at_stake).sum()),
         accounts,
+        trend: super::charts::trend_chart(&trend),
     };
     Ok(render(&page, StatusCode::OK))
 }

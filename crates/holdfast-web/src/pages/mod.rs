@@ -70,6 +70,7 @@ pub fn routes(router: Router<AppState>) -> Router<AppState> {
         .route("/coverage", get(exposure::exposure))
         .route("/search", get(search::search))
         .route("/coverage/accounts", get(renewals::coverage_accounts))
+        .route("/coverage/digest", get(renewals::digest))
         .route("/renewals", get(renewals::renewals))
         .route("/approvals", get(approvals::approvals).post(approvals::ask))
         .route("/approvals/{id}/decide", post(approvals::decide))

@@ -196,3 +196,26 @@ pub async fn renewals(State(s): State<AppState>, user: PageUser, Query(q): Query
     };
     Ok(render(&page, StatusCode::OK))
 }
+
+#[derive(Template)]
+#[template(path = "digest.html")]
+struct DigestPage {
+    me: Option<Me>,
+    newly_single: Vec<CoverageLine>,
+    senior: Vec<CoverageLine>,
+    single_total: usize,
+}
+
+/// `GET /coverage/digest`: this week's coverage digest for whoever leads people (the same that is
+/// mailed on Mondays where SMTP is set).
+pub async fn digest(State(s): State<AppState>, user: PageUser) -> PageResult {
+    let (d, owners, now) =
+        user.call(&s, |s, actor| Ok((s.coverage_digest(actor)?, s.coworker_names()?, s.now()))).await?;
+    let page = DigestPage {
+        me: user.me(),
+        newly_single: d.newly_single.iter().map(|r| coverage_line(r, &owners, now)).collect(),
+        senior: d.senior_overdue.iter().map(|r| coverage_line(r, &owners, now)).collect(),
+        single_total: d.single_total,
+    };
+    Ok(render(&page, StatusCode::OK))
+}

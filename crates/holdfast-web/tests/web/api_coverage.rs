@@ -63,6 +63,14 @@ async fn exposure_and_account_coverage_through_the_api_and_the_page() {
         let page = app.send("GET", "/coverage", &cookie, None).await;
         assert_eq!(page.status, StatusCode::OK);
         assert!(page.body.contains("No account hangs on one co-worker."), "{}", page.body);
+        assert!(
+            page.body.contains("Month by month") && page.body.contains("<svg class=\"weeks trend\""),
+            "{}",
+            page.body
+        );
+        let digest = app.send("GET", "/coverage/digest", &cookie, None).await;
+        assert_eq!(digest.status, StatusCode::OK, "{}", digest.body);
+        assert!(digest.body.contains("Senior contact overdue"), "{}", digest.body);
         off_runtime(move || drop(app));
     }
 }
