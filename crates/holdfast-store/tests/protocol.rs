@@ -193,5 +193,7 @@ fn contacts_carry_their_org_chart_seniority_and_protocol() {
         let nobody =
             s.create_record(&op, &CONTACTS, &json!({"first_name": "X", "reports_to_id": Uuid::now_v7().to_string()}));
         assert!(matches!(nobody, Err(CoreError::Invalid(_))), "reports to someone who exists");
+        let odd = s.create_record(&op, &CONTACTS, &json!({"first_name": "X", "after_the_fact": true}));
+        assert!(matches!(odd, Err(CoreError::Invalid(_))), "only activities and tasks take after_the_fact");
     }
 }

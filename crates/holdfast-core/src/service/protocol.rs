@@ -36,11 +36,15 @@ pub struct ProtocolNote {
 }
 
 impl ProtocolNote {
-    /// Takes `approval_id` and `after_the_fact` out of a request body (they are not fields of
-    /// the record); the rest is the record's fields.
-    pub fn take(input: &Json) -> Result<(ProtocolNote, Json), CoreError> {
+    /// Takes `approval_id` and `after_the_fact` out of the body of an activity or task (they are
+    /// not fields of the record); the rest is the record's fields. Other kinds keep their body as
+    /// it is (so those words are unknown fields there).
+    pub fn take(kind: &RecordKind, input: &Json) -> Result<(ProtocolNote, Json), CoreError> {
         let mut rest = input.clone();
         let mut note = ProtocolNote::default();
+        if !matches!(kind.kind, Kind::Activity | Kind::Task) {
+            return Ok((note, rest));
+        }
         if let Json::Object(map) = &mut rest {
             match map.remove("approval_id") {
                 None | Some(Json::Null) => {}

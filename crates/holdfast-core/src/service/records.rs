@@ -127,7 +127,7 @@ impl<D: Database> Holdfast<D> {
             actor,
             || format!("create a {}", kind.name),
             || {
-                let (note, input) = ProtocolNote::take(input)?;
+                let (note, input) = ProtocolNote::take(kind, input)?;
                 let changes = parse_changes(kind, &input, true)?;
                 self.db.write(|tx| {
                     let record = self.insert_new(tx, actor, kind, changes)?;
@@ -275,7 +275,7 @@ impl<D: Database> Holdfast<D> {
             actor,
             || format!("change {} {id}", kind.name),
             || {
-                let (note, input) = ProtocolNote::take(input)?;
+                let (note, input) = ProtocolNote::take(kind, input)?;
                 let changes = parse_changes(kind, &input, false)?;
                 let (record, changed) = self.db.write(|tx| {
                     let before = match kind.kind {
