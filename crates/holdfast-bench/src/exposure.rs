@@ -207,7 +207,7 @@ pub fn exposure(accounts: usize, activities: usize, postgres: Option<&str>) -> R
              WHERE l.kind = 'activity' AND l.field = 'coworker_ids' AND a.deleted_at IS NULL \
                AND a.account_id IS NOT NULL AND a.occurred_at >= $1), \
          s AS (SELECT account_id, min(c) AS c FROM t GROUP BY account_id HAVING count(DISTINCT c) = 1) \
-         SELECT s.c, count(*), sum(coalesce(a.annual_value, 0)) AS v FROM s JOIN accounts a ON a.id = s.account_id \
+         SELECT s.c, count(*), CAST(sum(coalesce(a.annual_value, 0)) AS BIGINT) AS v FROM s JOIN accounts a ON a.id = s.account_id \
            WHERE a.deleted_at IS NULL GROUP BY s.c ORDER BY v DESC";
     let mut bare = Vec::new();
     let mut bare_rows = 0;
