@@ -366,6 +366,7 @@ pub fn assess(
 
 /// What a coverage score is made of: activities per co-worker and distinct contacts in the
 /// window, and the last senior contact (over the whole history, or only within the window).
+#[derive(Default)]
 struct CoverageInputs {
     counts: HashMap<Uuid, i64>,
     contacts: usize,
@@ -503,12 +504,7 @@ impl<D: Database> Holdfast<D> {
         let people: HashMap<Uuid, &CoWorker> = coworkers.iter().map(|c| (c.id, c)).collect();
         let mut inputs: HashMap<Uuid, CoverageInputs> = HashMap::new();
         for t in touches {
-            let entry = inputs.entry(t.account).or_insert_with(|| CoverageInputs {
-                counts: HashMap::new(),
-                contacts: 0,
-                last_senior: None,
-                whole_history: false,
-            });
+            let entry = inputs.entry(t.account).or_default();
             entry.counts.insert(t.coworker, t.activities);
             if people.get(&t.coworker).is_some_and(|c| senior(c)) {
                 entry.last_senior = Some(entry.last_senior.map_or(t.last_at, |l| l.max(t.last_at)));
@@ -516,12 +512,7 @@ impl<D: Database> Holdfast<D> {
         }
         let mut out = HashMap::new();
         for (id, (name, tier)) in names {
-            let mut i = inputs.remove(id).unwrap_or(CoverageInputs {
-                counts: HashMap::new(),
-                contacts: 0,
-                last_senior: None,
-                whole_history: false,
-            });
+            let mut i = inputs.remove(id).unwrap_or_default();
             i.contacts = contacts.get(id).copied().unwrap_or(0) as usize;
             out.insert(*id, judge(*id, name, cadences.days(tier.as_deref()), i, &people, now));
         }

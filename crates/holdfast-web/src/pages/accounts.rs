@@ -295,9 +295,9 @@ impl Account {
         }
     }
 
-    fn check_in(&self, user: &PageUser) -> Option<Choice> {
+    fn check_in(&self, user: &PageUser, coverage: &CoverageNote) -> Option<Choice> {
         let senior = user.actor.role() != holdfast_core::coworker::Role::Rep;
-        if !senior || !self.coverage().senior_overdue {
+        if !senior || !coverage.senior_overdue {
             return None;
         }
         self.most_senior_contact().map(|c| {
@@ -307,8 +307,8 @@ impl Account {
         })
     }
 
-    fn second_rep(&self, user: &PageUser) -> Vec<Choice> {
-        if !self.coverage().single || !user.may_edit(self.acc.owner(&record::ACCOUNTS), &self.team()) {
+    fn second_rep(&self, user: &PageUser, coverage: &CoverageNote) -> Vec<Choice> {
+        if !coverage.single || !user.may_edit(self.acc.owner(&record::ACCOUNTS), &self.team()) {
             return Vec::new();
         }
         let team = self.team();
@@ -438,6 +438,9 @@ pub async fn account(
     let id = user.id(&id, "account")?;
     let a = user.call(&s, move |s, actor| load(s, actor, id)).await?;
     let k = &record::ACCOUNTS;
+    // The assessment is read once, for the note and for the actions it offers.
+    let coverage = a.coverage();
+    let (check_in, second_rep) = (a.check_in(&user, &coverage), a.second_rep(&user, &coverage));
     let page = AccountPage {
         me: user.me(),
         csrf: user.csrf(),
@@ -451,12 +454,12 @@ pub async fn account(
         tasks: a.task_rows(),
         activities: a.activities.iter().map(|r| activity_row(r, &a.owners)).collect(),
         threads: a.threads(),
-        coverage: a.coverage(),
+        coverage,
         log_action: format!("/accounts/{id}/activities"),
         log_with: a.contacts.iter().map(log_choice).collect(),
         may_edit: user.may_edit(a.acc.owner(k), &a.team()),
-        check_in: a.check_in(&user),
-        second_rep: a.second_rep(&user),
+        check_in,
+        second_rep,
         error: q.get("error").map(|e| match e.as_str() {
             "deal" => "Give the deal a name.".to_string(),
             _ => "Write what was said before logging it.".to_string(),
