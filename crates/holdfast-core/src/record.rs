@@ -497,8 +497,14 @@ fn opt_uuid(id: Option<Uuid>) -> Json {
 }
 
 /// Splits text into the lower-case alphanumeric words search indexes and matches on.
+///
+/// Lower-casing can add marks that are not alphanumeric ("İ" becomes "i" and a combining dot,
+/// found by a long property-test run), so the lower-cased word is filtered again.
 pub fn search_words(text: &str) -> Vec<String> {
-    text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase).collect()
+    text.split(|c: char| !c.is_alphanumeric())
+        .map(|w| w.to_lowercase().chars().filter(|c| c.is_alphanumeric()).collect::<String>())
+        .filter(|w| !w.is_empty())
+        .collect()
 }
 
 fn value_to_json(field: &Field, value: &Value) -> Json {
@@ -782,6 +788,11 @@ pub fn normalize_domain(raw: &str) -> Result<String, String> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn search_words_drop_the_marks_lower_casing_adds() {
+        assert_eq!(search_words("İstanbul, İZMİR"), vec!["istanbul", "izmir"]);
+    }
 
     #[test]
     fn create_names_every_bad_field() {

@@ -43,6 +43,45 @@ fn client_addr(
     }
 }
 
+/// Whether the browser reached Holdfast over TLS: the server is told so for every request
+/// (`HOLDFAST_SECURE_COOKIES=1`), or the request came from a trusted reverse proxy
+/// (`HOLDFAST_TRUSTED_PROXY`) that says it took it over https (`X-Forwarded-Proto` or
+/// `Forwarded: proto=https`). Cookies set in answer to it are then `Secure`.
+pub fn over_tls(parts: &Parts) -> bool {
+    let told = std::env::var("HOLDFAST_SECURE_COOKIES").is_ok_and(|v| v == "1" || v == "true");
+    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    told || forwarded_over_tls(peer, &parts.headers, trusted_proxies())
+}
+
+fn forwarded_over_tls(
+    peer: Option<std::net::IpAddr>,
+    headers: &axum::http::HeaderMap,
+    trusted: &[std::net::IpAddr],
+) -> bool {
+    if !peer.is_some_and(|p| trusted.contains(&p)) {
+        return false;
+    }
+    let last = |name: &str| {
+        headers
+            .get_all(name)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .next_back()
+            .and_then(|h| h.rsplit(',').next())
+            .map(str::trim)
+    };
+    if let Some(proto) = last("x-forwarded-proto") {
+        return proto.eq_ignore_ascii_case("https");
+    }
+    last("forwarded").is_some_and(|element| {
+        element.split(';').any(|pair| {
+            pair.trim().split_once('=').is_some_and(|(k, v)| {
+                k.eq_ignore_ascii_case("proto") && v.trim_matches('"').eq_ignore_ascii_case("https")
+            })
+        })
+    })
+}
+
 /// The reverse proxies whose `X-Forwarded-For` is believed (`HOLDFAST_TRUSTED_PROXY`).
 fn trusted_proxies() -> &'static [std::net::IpAddr] {
     static PROXIES: std::sync::OnceLock<Vec<std::net::IpAddr>> = std::sync::OnceLock::new();
@@ -190,5 +229,29 @@ mod tests {
                 .into_iter()
                 .collect();
         assert_eq!(client_addr(Some(ip("127.0.0.1")), &garbage, &proxy), Some(ip("127.0.0.1")));
+    }
+
+    #[test]
+    fn tls_is_believed_only_from_a_trusted_proxy() {
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().expect("ip");
+        let headers = |name: &'static str, value: &str| -> axum::http::HeaderMap {
+            [(axum::http::header::HeaderName::from_static(name), value.parse().expect("header"))].into_iter().collect()
+        };
+        let proxy = [ip("10.0.0.2")];
+        let https = headers("x-forwarded-proto", "https");
+        assert!(forwarded_over_tls(Some(ip("10.0.0.2")), &https, &proxy));
+        assert!(!forwarded_over_tls(Some(ip("192.0.2.1")), &https, &proxy), "not the proxy");
+        assert!(!forwarded_over_tls(Some(ip("10.0.0.2")), &https, &[]), "no proxy configured");
+        assert!(
+            !forwarded_over_tls(Some(ip("10.0.0.2")), &headers("x-forwarded-proto", "https, http"), &proxy),
+            "the proxy's own hop was http"
+        );
+        assert!(forwarded_over_tls(
+            Some(ip("10.0.0.2")),
+            &headers("forwarded", "for=192.0.2.60;proto=https;by=10.0.0.2"),
+            &proxy
+        ));
+        assert!(!forwarded_over_tls(Some(ip("10.0.0.2")), &headers("forwarded", "for=192.0.2.60;proto=http"), &proxy));
+        assert!(!forwarded_over_tls(Some(ip("10.0.0.2")), &axum::http::HeaderMap::new(), &proxy));
     }
 }

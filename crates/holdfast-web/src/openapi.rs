@@ -1,58 +1,82 @@
 //! The OpenAPI 3.1 document, generated from the record descriptors that also drive validation
 //! and storage, so the document cannot drift from what the server accepts.
 
-use holdfast_core::record::{ALL_KINDS, FieldType, RecordKind};
+use holdfast_core::record::{ALL_KINDS, Field, FieldType, RecordKind};
 use serde_json::{Map, Value, json};
 
-fn field_schema(ty: FieldType) -> Value {
-    match ty {
-        FieldType::Text { max } => json!({"type": ["string", "null"], "maxLength": max}),
-        FieldType::Email => json!({"type": ["string", "null"], "format": "email"}),
-        FieldType::Phone => json!({"type": ["string", "null"], "examples": ["+1 415 555 0100"]}),
-        FieldType::Domain => json!({"type": ["string", "null"], "examples": ["acme.com"]}),
-        FieldType::Int { min, max } => json!({"type": ["integer", "null"], "minimum": min, "maximum": max}),
-        FieldType::Money => json!({"type": ["number", "null"], "minimum": 0, "multipleOf": 0.01}),
-        FieldType::Date => json!({"type": ["string", "null"], "format": "date"}),
-        FieldType::Timestamp => json!({"type": ["string", "null"], "format": "date-time"}),
-        FieldType::Choice(options) => {
-            let mut e: Vec<Value> = options.iter().map(|o| json!(o)).collect();
-            e.push(Value::Null);
-            json!({"enum": e})
-        }
-        FieldType::Ref(k) => {
-            json!({"type": ["string", "null"], "format": "uuid", "description": format!("id of a {}", k.name())})
-        }
+/// Text without control characters other than tab and line breaks (what the server refuses).
+const NO_CONTROL: &str = "^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F]*$";
+
+/// The schema of one field's value, exactly as `record::parse_value` takes it: text is trimmed
+/// and blank text means empty; whole numbers and amounts may come as numbers or as text (forms
+/// and imports send text); a field that must not be empty (required, or with a default other than
+/// the empty text) is not nullable.
+fn field_schema(field: &Field) -> Value {
+    let mut s = match field.ty {
+        FieldType::Text { max } => json!({"type": "string", "maxLength": max, "pattern": NO_CONTROL}),
+        FieldType::Email => json!({"type": "string", "format": "email", "maxLength": 254}),
+        FieldType::Phone => json!({"type": "string", "maxLength": 40, "pattern": "^[0-9A-Za-z +().x/-]*$",
+            "description": "5 to 20 digits", "examples": ["+1 415 555 0100"]}),
+        FieldType::Domain => json!({"type": "string", "maxLength": 253, "examples": ["acme.com"],
+            "description": "a web domain; a URL is reduced to its domain"}),
+        FieldType::Int { min, max } => json!({"anyOf": [{"type": "integer", "minimum": min, "maximum": max},
+            {"type": "string", "pattern": "^\\s*[+-]?[0-9]+\\s*$", "description": "the same whole number as text"}]}),
+        FieldType::Money => json!({"anyOf": [{"type": "number", "minimum": 0, "maximum": 1e13, "multipleOf": 0.01},
+            {"type": "string", "pattern": "^[\\s$€£]*[0-9][0-9, ]*(\\.[0-9]{1,2})?\\s*$", "examples": ["12,500.50"],
+             "description": "the same amount as text"}]}),
+        FieldType::Date => json!({"type": "string", "format": "date"}),
+        FieldType::Timestamp => json!({"type": "string", "format": "date-time"}),
+        FieldType::Choice(options) => json!({"type": "string", "enum": options,
+            "description": "letter case, spaces and hyphens are forgiven (\"Closed Won\" is closed_won)"}),
+        FieldType::Ref(k) => json!({"type": "string", "format": "uuid", "x-references": k.name()}),
         FieldType::RefList(k) => {
-            json!({"type": "array", "items": {"type": "string", "format": "uuid"}, "description": format!("ids of {}s", k.name())})
+            return json!({"type": ["array", "null"], "items": {"type": "string", "format": "uuid"}, "x-references": k.name(),
+                "description": format!("{} (ids of {}s)", field.doc, k.name())});
         }
+    };
+    let what = s.get("description").and_then(Value::as_str).map(|d| format!("{} ({d})", field.doc));
+    s["description"] = json!(what.unwrap_or_else(|| field.doc.to_string()));
+    if let Some(d) = field.default {
+        s["default"] = json!(d);
     }
+    let never_empty = field.required || field.default.is_some_and(|d| !d.is_empty());
+    if never_empty {
+        if matches!(field.ty, FieldType::Text { .. }) {
+            s["minLength"] = json!(1);
+            s["pattern"] = json!("\\S");
+            s["description"] = json!(format!("{} (not blank; no control characters)", field.doc));
+        }
+    } else {
+        s = json!({"anyOf": [s, {"type": "null"}], "description": s["description"].clone()});
+    }
+    s
 }
 
+/// A record as the API answers it and takes it: the fields of its kind plus the system fields
+/// the server sets. Fields the server fills when they are left out (timestamps) are not required.
 fn schema(kind: &RecordKind) -> Value {
     let mut props = Map::new();
     props.insert("id".into(), json!({"type": "string", "format": "uuid", "readOnly": true}));
     for f in kind.fields {
-        let mut s = field_schema(f.ty);
-        s["description"] = json!(f.doc);
-        if let Some(d) = f.default {
-            s["default"] = json!(d);
-        }
-        props.insert(f.name.into(), s);
+        props.insert(f.name.into(), field_schema(f));
     }
     if matches!(kind.kind, holdfast_core::record::Kind::Activity | holdfast_core::record::Kind::Task) {
-        props.insert("approval_id".into(), json!({"type": ["string", "null"], "format": "uuid", "writeOnly": true,
+        props.insert("approval_id".into(), json!({"anyOf": [{"type": "string", "format": "uuid"}, {"type": "null"}], "writeOnly": true,
             "description": "An approved request to reach a contact whose protocol asks for one (POST /api/v1/contact-approvals)"}));
         props.insert("after_the_fact".into(), json!({"type": "boolean", "writeOnly": true,
             "description": "The conversation already happened: a guarded contact reached without approval is recorded and the account owner and their managers get a protocol_breach alert, instead of a 409"}));
     }
-    for t in ["created_at", "updated_at", "deleted_at"] {
-        props.insert(t.into(), json!({"type": ["string", "null"], "format": "date-time", "readOnly": true}));
+    for t in ["created_at", "updated_at"] {
+        props.insert(t.into(), json!({"type": "string", "format": "date-time", "readOnly": true}));
     }
+    props.insert("deleted_at".into(), json!({"type": ["string", "null"], "format": "date-time", "readOnly": true}));
     for t in ["created_by", "updated_by"] {
         props.insert(t.into(), json!({"type": ["string", "null"], "format": "uuid", "readOnly": true}));
     }
-    let required: Vec<&str> = kind.fields.iter().filter(|f| f.required).map(|f| f.name).collect();
-    json!({"type": "object", "properties": props, "required": required, "additionalProperties": false})
+    let required: Vec<&str> =
+        kind.fields.iter().filter(|f| f.required && f.ty != FieldType::Timestamp).map(|f| f.name).collect();
+    json!({"type": "object", "properties": props, "required": required, "additionalProperties": false,
+        "description": "System fields (readOnly) may be sent back as read; they are ignored"})
 }
 
 fn problem_ref() -> Value {

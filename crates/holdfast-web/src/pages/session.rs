@@ -1,7 +1,7 @@
 //! Who is signed in to a page, and forms that prove they came from one of our own pages.
 //!
-//! Sign-in sets a session cookie (HttpOnly, SameSite=Lax; Secure with
-//! `HOLDFAST_SECURE_COOKIES=1`). Every signed-in form carries a CSRF token derived from the session
+//! Sign-in sets a session cookie (HttpOnly, SameSite=Lax; Secure when the browser came over TLS:
+//! `HOLDFAST_SECURE_COOKIES=1`, or a trusted proxy's `X-Forwarded-Proto: https`). Every signed-in form carries a CSRF token derived from the session
 //! secret; [`SignedForm`] refuses a post without it. The sign-in and first-run forms, which have no
 //! session yet, use a random token also set as a cookie (double submit).
 
@@ -48,27 +48,27 @@ pub(crate) fn set_cookie(resp: &mut Response, value: &str) {
     }
 }
 
-/// `; Secure` when the server is told it is reached over TLS (`HOLDFAST_SECURE_COOKIES=1`,
-/// behind a TLS-terminating proxy), so cookies never travel in clear text.
-fn secure() -> &'static str {
-    if std::env::var("HOLDFAST_SECURE_COOKIES").is_ok_and(|v| v == "1" || v == "true") { "; Secure" } else { "" }
+/// `; Secure` when the browser reached us over TLS ([`crate::extract::over_tls`]), so the
+/// cookie never travels in clear text.
+fn secure(tls: bool) -> &'static str {
+    if tls { "; Secure" } else { "" }
 }
 
 /// The session cookie for a new session.
-pub(crate) fn session_cookie(session: &str) -> String {
+pub(crate) fn session_cookie(session: &str, tls: bool) -> String {
     format!(
         "{SESSION_COOKIE}={session}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
         holdfast_core::service::SESSION_DAYS * 86_400,
-        secure()
+        secure(tls)
     )
 }
 
 /// The device cookie: sent only to the sign-in form.
-pub(crate) fn device_cookie(device: &str) -> String {
+pub(crate) fn device_cookie(device: &str, tls: bool) -> String {
     format!(
         "{DEVICE_COOKIE}={device}; Path=/login; HttpOnly; SameSite=Lax; Max-Age={}{}",
         holdfast_core::service::DEVICE_DAYS * 86_400,
-        secure()
+        secure(tls)
     )
 }
 

@@ -17,7 +17,7 @@ use super::session::{
     DEVICE_COOKIE, LOGIN_COOKIE, SESSION_COOKIE, SignedForm, cookie, device_cookie, same, session_cookie, set_cookie,
 };
 use super::view::{Me, go, render, safe_next};
-use crate::extract::client_of;
+use crate::extract::{client_of, over_tls};
 use crate::problem::ApiError;
 use crate::state::{AppState, blocking};
 
@@ -80,6 +80,7 @@ pub async fn setup_submit(
     }
     let field = |k: &str| form.get(k).cloned().unwrap_or_default();
     let (addr, agent) = client_of(&parts);
+    let tls = over_tls(&parts);
     let new = NewCoWorker {
         email: field("email"),
         name: field("name"),
@@ -100,7 +101,7 @@ pub async fn setup_submit(
     match created {
         Ok((_, session)) => {
             let mut resp = go("/");
-            set_cookie(&mut resp, &session_cookie(&session));
+            set_cookie(&mut resp, &session_cookie(&session, tls));
             Ok(resp)
         }
         Err(ApiError::Core(CoreError::Invalid(errors))) => {
@@ -126,6 +127,7 @@ pub async fn login_submit(
         return login_form(&next, &email, expired, StatusCode::FORBIDDEN);
     }
     let (addr, agent) = client_of(&parts);
+    let tls = over_tls(&parts);
     let device = cookie(&parts.headers, DEVICE_COOKIE);
     let login_email = email.clone();
     let signed_in = blocking(move || {
@@ -142,10 +144,10 @@ pub async fn login_submit(
     match signed_in.await {
         Ok(done) => {
             let mut resp = go(safe_next(&next));
-            set_cookie(&mut resp, &session_cookie(&done.session));
+            set_cookie(&mut resp, &session_cookie(&done.session, tls));
             set_cookie(&mut resp, &format!("{LOGIN_COOKIE}=; Path=/login; Max-Age=0"));
             if let Some(device) = done.device {
-                set_cookie(&mut resp, &device_cookie(&device));
+                set_cookie(&mut resp, &device_cookie(&device, tls));
             }
             resp
         }

@@ -8,6 +8,7 @@ mod api_coverage;
 mod api_departures;
 mod api_guard;
 mod api_records;
+mod api_schema;
 mod api_system;
 mod pages_admin;
 mod pages_lists;
