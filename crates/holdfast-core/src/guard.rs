@@ -431,7 +431,7 @@ pub struct Alert {
     /// Who it is about.
     pub coworker_id: Uuid,
     /// `read_volume`, `off_hours_reading`, `export_over_limit`, `export_new_columns`,
-    /// `export_new_client`, `departing_export`, `read_budget`.
+    /// `export_new_client`, `departing_export`, `read_budget`, `reading_outside_book`, ….
     pub kind: String,
     pub severity: Severity,
     pub state: AlertState,
@@ -547,6 +547,18 @@ fn median_sorted(v: &mut [f64]) -> f64 {
 pub const VOLUME_FLOOR: i64 = 1_000;
 /// Fewest rows read outside office hours in a day that count as off-hours bulk reading.
 pub const OFF_HOURS_FLOOR: i64 = 300;
+/// Fewest records opened outside one's own book in a day that count as reading far outside it.
+pub const OUTSIDE_BOOK_FLOOR: i64 = 50;
+
+/// The records a day opened outside one's own book (other co-workers' customers, not one's team's
+/// or one's people's) above which it is unusual: over one's own baseline (median + 6 scaled MADs,
+/// and at least 5 times the median) once there is one, never below [`OUTSIDE_BOOK_FLOOR`].
+pub fn outside_book_threshold(own_days: &[i64]) -> i64 {
+    let (median, mad) = median_and_mad(own_days);
+    let basis = if own_days.len() >= MIN_BASELINE_DAYS { (median + 6.0 * 1.4826 * mad).max(5.0 * median) } else { 0.0 };
+    (basis.ceil() as i64).max(OUTSIDE_BOOK_FLOOR)
+}
+
 /// Days of one's own history needed before one's own baseline is trusted.
 pub const MIN_BASELINE_DAYS: usize = 10;
 
@@ -615,6 +627,17 @@ mod tests {
             updated_at: 0,
             password_must_change: false,
         }
+    }
+
+    #[test]
+    fn reading_outside_ones_book_is_unusual_past_ones_own_habit_and_never_below_the_floor() {
+        assert_eq!(outside_book_threshold(&[]), OUTSIDE_BOOK_FLOOR, "no history: the floor");
+        assert_eq!(outside_book_threshold(&[3, 4, 2, 5, 3, 4, 3, 2, 4, 3]), OUTSIDE_BOOK_FLOOR);
+        // Someone who covers colleagues' customers every day: their habit sets the bar.
+        let helper = [40, 45, 38, 50, 42, 44, 41, 47, 39, 43, 46];
+        let bar = outside_book_threshold(&helper);
+        assert!(bar >= 5 * 43, "{bar}");
+        assert!(outside_book_threshold(&[60; 5]) == OUTSIDE_BOOK_FLOOR, "too few days for a baseline");
     }
 
     #[test]

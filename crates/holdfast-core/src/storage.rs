@@ -31,6 +31,11 @@ pub trait Database: Send + Sync + 'static {
     fn settings_version_hint(&self) -> Option<i64> {
         None
     }
+    /// Whether other servers may share this database (PostgreSQL): then what one server counts
+    /// in memory is not the whole story, and budgets are counted and taken in the database.
+    fn shared_by_servers(&self) -> bool {
+        false
+    }
 }
 
 /// Which deleted records a query sees.
@@ -154,6 +159,10 @@ pub trait ReportStore {
         until: Option<i64>,
         accounts: Option<&[Uuid]>,
     ) -> StorageResult<Vec<Touches>>;
+    /// Who has a live relationship with each account: per account and co-worker whose last touch
+    /// (an activity they logged or took part in) is at or after `since`, that last touch. Read from
+    /// the relationships the store keeps as activities are written, not from the activities.
+    fn live_relationships(&mut self, since: i64) -> StorageResult<Vec<Relationship>>;
     /// Exposure snapshots of these months (`YYYY-MM`).
     fn exposure_snapshots(&mut self, months: &[String]) -> StorageResult<Vec<ExposureSnapshot>>;
     /// Keeps snapshots (a month already kept is left as it is).
@@ -213,6 +222,9 @@ pub trait EventLog {
     /// Rows a co-worker read (opened, listed, searched, exported) at or after `since`, per hour:
     /// (start of the hour, rows), oldest first.
     fn rows_read_since(&mut self, coworker: Uuid, since: i64) -> StorageResult<Vec<(i64, i64)>>;
+    /// Records a co-worker opened outside their own book (events marked `outside_book`) at or
+    /// after `since`, per UTC day (days since the epoch): (day, records), oldest first.
+    fn outside_book_reads_since(&mut self, coworker: Uuid, since: i64) -> StorageResult<Vec<(i64, i64)>>;
     /// Per co-worker, UTC day (days since the epoch) and action: events and rows, from `since`.
     fn daily_counts(&mut self, since: i64, until: i64) -> StorageResult<Vec<DailyCount>>;
     /// Retention: the seq and hash of the last event before `before`, if any.
@@ -228,6 +240,12 @@ pub trait EventLog {
 
 /// The guard's state: exports asked for (and their approvals), alerts, and alert deliveries.
 pub trait GuardStore {
+    /// Takes a co-worker's turn to read many rows for `holder` until `until`: true when this call
+    /// took it (nobody held it, or the holder's lease ran out before `now`). Every server sharing
+    /// the database sees the same turn.
+    fn take_read_turn(&mut self, coworker: Uuid, holder: Uuid, now: i64, until: i64) -> StorageResult<bool>;
+    /// Gives the turn back (only when `holder` still holds it).
+    fn end_read_turn(&mut self, coworker: Uuid, holder: Uuid) -> StorageResult<()>;
     fn insert_export(&mut self, e: &ExportRequest) -> StorageResult<()>;
     fn get_export(&mut self, id: Uuid) -> StorageResult<Option<ExportRequest>>;
     /// Writes an export's status, decision, download and file fields.
@@ -321,6 +339,14 @@ pub struct Touches {
     pub account: Uuid,
     pub coworker: Uuid,
     pub activities: i64,
+    pub last_at: i64,
+}
+
+/// A co-worker's relationship with an account: when they last touched it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Relationship {
+    pub account: Uuid,
+    pub coworker: Uuid,
     pub last_at: i64,
 }
 

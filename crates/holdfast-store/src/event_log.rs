@@ -117,6 +117,28 @@ impl<C: Conn> EventLog for SqlTx<C> {
         rows.into_iter().map(stored_event).collect()
     }
 
+    fn outside_book_reads_since(&mut self, coworker: Uuid, since: i64) -> StorageResult<Vec<(i64, i64)>> {
+        const DAY: i64 = 86_400_000_000;
+        let rows = self.conn.rows(
+            &format!(
+                "SELECT CAST(at / {DAY} AS BIGINT) AS d, count(*) FROM system_events \
+                 WHERE coworker_id = $1 AND at >= $2 AND action = $3 AND details LIKE $4 GROUP BY d ORDER BY d"
+            ),
+            &[
+                Value::Text(coworker.to_string()),
+                Value::Int(since),
+                Value::Text(action::RECORD_READ.into()),
+                Value::Text("%\"outside_book\":true%".into()),
+            ],
+        )?;
+        rows.iter()
+            .map(|r| {
+                let mut c = Cols(r.iter());
+                Ok((c.int()?, c.int()?))
+            })
+            .collect()
+    }
+
     fn rows_read_since(&mut self, coworker: Uuid, since: i64) -> StorageResult<Vec<(i64, i64)>> {
         const HOUR: i64 = 3_600_000_000;
         let mut params = vec![Value::Text(coworker.to_string()), Value::Int(since)];

@@ -174,6 +174,21 @@ fn delivery_from_row(row: &[Value]) -> StorageResult<AlertDelivery> {
 }
 
 impl<C: Conn> GuardStore for SqlTx<C> {
+    fn take_read_turn(&mut self, coworker: Uuid, holder: Uuid, now: i64, until: i64) -> StorageResult<bool> {
+        let taken = self.conn.exec(
+            "INSERT INTO read_turns (coworker_id, holder, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (coworker_id) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
+             WHERE read_turns.expires_at < $4",
+            &[id(coworker), id(holder), Value::Int(until), Value::Int(now)],
+        )?;
+        Ok(taken == 1)
+    }
+
+    fn end_read_turn(&mut self, coworker: Uuid, holder: Uuid) -> StorageResult<()> {
+        self.conn.exec("DELETE FROM read_turns WHERE coworker_id = $1 AND holder = $2", &[id(coworker), id(holder)])?;
+        Ok(())
+    }
+
     fn insert_export(&mut self, e: &ExportRequest) -> StorageResult<()> {
         self.conn.exec(
             &format!(

@@ -33,6 +33,7 @@ const COMMON_SQL: &str = include_str!("../migrations/common.sql");
 const COMMON_0002_SQL: &str = include_str!("../migrations/common_0002.sql");
 const COMMON_0007_SQL: &str = include_str!("../migrations/common_0007.sql");
 const COMMON_0008_SQL: &str = include_str!("../migrations/common_0008.sql");
+const COMMON_0009_SQL: &str = include_str!("../migrations/common_0009.sql");
 const SQLITE_MIGRATIONS: &[(&str, &str)] = &[
     ("0001_init", include_str!("../migrations/sqlite/0001_init.sql")),
     ("0002_checkpoints", include_str!("../migrations/sqlite/0002_checkpoints.sql")),
@@ -42,6 +43,7 @@ const SQLITE_MIGRATIONS: &[(&str, &str)] = &[
     ("0006_guard", include_str!("../migrations/sqlite/0006_guard.sql")),
     ("0007_departures", include_str!("../migrations/sqlite/0007_departures.sql")),
     ("0008_contact_protocol", include_str!("../migrations/sqlite/0008_contact_protocol.sql")),
+    ("0009_relationships_read_turns", include_str!("../migrations/sqlite/0009_relationships_read_turns.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(&str, &str)] = &[
     ("0001_init", include_str!("../migrations/postgres/0001_init.sql")),
@@ -52,6 +54,7 @@ const POSTGRES_MIGRATIONS: &[(&str, &str)] = &[
     ("0006_guard", include_str!("../migrations/postgres/0006_guard.sql")),
     ("0007_departures", include_str!("../migrations/postgres/0007_departures.sql")),
     ("0008_contact_protocol", include_str!("../migrations/postgres/0008_contact_protocol.sql")),
+    ("0009_relationships_read_turns", include_str!("../migrations/postgres/0009_relationships_read_turns.sql")),
 ];
 const _: () = assert!(SQLITE_MIGRATIONS.len() == POSTGRES_MIGRATIONS.len(), "both backends need the same migrations");
 
@@ -67,6 +70,7 @@ fn migration_text(backend: Backend, sql: &str) -> String {
         .replace("@COMMON_0002@", COMMON_0002_SQL)
         .replace("@DEPARTURES@", COMMON_0007_SQL)
         .replace("@CONTACT_PROTOCOL@", COMMON_0008_SQL)
+        .replace("@RELATIONSHIPS@", COMMON_0009_SQL)
         .replace("@ROWID@", rowid)
 }
 
@@ -347,6 +351,9 @@ impl Database for Store {
             Engine::Sqlite(_) => "sqlite",
             Engine::Postgres(_) => "postgres",
         }
+    }
+    fn shared_by_servers(&self) -> bool {
+        matches!(self.engine, Engine::Postgres(_))
     }
     fn settings_version_hint(&self) -> Option<i64> {
         self.settings_watch.as_ref().and_then(|w| w.version())

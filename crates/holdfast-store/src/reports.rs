@@ -3,7 +3,7 @@
 
 use holdfast_core::record::{self, Record, RecordKind, Value};
 use holdfast_core::storage::{
-    AccountStake, ExposureSnapshot, Renewal, ReportStore, StageTotal, StorageResult, Touches,
+    AccountStake, ExposureSnapshot, Relationship, Renewal, ReportStore, StageTotal, StorageResult, Touches,
 };
 use uuid::Uuid;
 
@@ -153,6 +153,19 @@ impl<C: Conn> ReportStore for SqlTx<C> {
                 .or_insert(t);
         }
         Ok(merged.into_values().collect())
+    }
+
+    fn live_relationships(&mut self, since: i64) -> StorageResult<Vec<Relationship>> {
+        let rows = self.conn.rows(
+            "SELECT account_id, coworker_id, last_touch_at FROM account_relationships WHERE last_touch_at >= $1",
+            &[Value::Int(since)],
+        )?;
+        rows.iter()
+            .map(|r| {
+                let mut c = Cols(r.iter());
+                Ok(Relationship { account: c.uuid()?, coworker: c.uuid()?, last_at: c.int()? })
+            })
+            .collect()
     }
 
     fn account_contacts(&mut self, since: i64, accounts: Option<&[Uuid]>) -> StorageResult<Vec<(Uuid, i64)>> {

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use holdfast_core::coworker::{Actor, Role};
 use holdfast_core::event::{EventFilter, action};
 use holdfast_core::record::{ACCOUNTS, ACTIVITIES, CONTACTS};
+use holdfast_core::storage::Database;
 use holdfast_core::time::{ManualClock, format_timestamp};
 use holdfast_core::{CoreError, Holdfast};
 use holdfast_store::Store;
@@ -306,5 +307,100 @@ fn the_weekly_digest_names_accounts_newly_on_one_coworker_and_goes_out_once_a_we
         let filter =
             EventFilter { action: Some(holdfast_core::service::DIGEST_SENT.into()), limit: 10, ..Default::default() };
         assert_eq!(services.events(&op, &filter).expect("events").len(), 2, "{}", db.backend);
+    }
+}
+
+/// (account, co-worker, last touch).
+type Pair = (Uuid, Uuid, i64);
+
+/// The relationships the store keeps as activities are written, beside the same worked out from
+/// the activities themselves, sorted.
+fn kept_and_recounted(services: &Holdfast<Store>) -> (Vec<Pair>, Vec<Pair>) {
+    services
+        .unaudited_database_for_benchmarks()
+        .read(|tx| {
+            let mut kept: Vec<Pair> =
+                tx.live_relationships(i64::MIN)?.into_iter().map(|r| (r.account, r.coworker, r.last_at)).collect();
+            let mut recounted: Vec<Pair> = tx
+                .relationship_touches(i64::MIN, None, None)?
+                .into_iter()
+                .map(|t| (t.account, t.coworker, t.last_at))
+                .collect();
+            kept.sort();
+            recounted.sort();
+            Ok((kept, recounted))
+        })
+        .expect("relationships")
+}
+
+#[test]
+fn the_relationships_kept_for_exposure_follow_every_way_activities_change() {
+    for db in each_backend() {
+        let clock = Arc::new(ManualClock::at(NOW));
+        let services = Holdfast::with_clock(db.store(), clock);
+        add_coworker(&services, "admin@example.com", Role::Admin, None, None);
+        for rep in ["dana", "eli", "fay"] {
+            add_coworker(&services, &format!("{rep}@example.com"), Role::Rep, Some("East"), None);
+        }
+        let op = Actor::operator();
+        let (dana, eli, fay) = (
+            id_of(&services, "dana@example.com"),
+            id_of(&services, "eli@example.com"),
+            id_of(&services, "fay@example.com"),
+        );
+        let account = |name: &str| services.create_record(&op, &ACCOUNTS, &json!({"name": name})).expect("account").id;
+        let (acme, globex) = (account("Acme"), account("Globex"));
+        let activity = |owner: Uuid, account: Uuid, days_ago: i64, with: &[Uuid]| {
+            let with: Vec<String> = with.iter().map(Uuid::to_string).collect();
+            services
+                .create_record(
+                    &op,
+                    &ACTIVITIES,
+                    &json!({"type": "call", "summary": "Call", "account_id": account.to_string(), "owner_id": owner.to_string(),
+                            "occurred_at": format_timestamp(NOW - days_ago * DAY), "coworker_ids": with}),
+                )
+                .expect("activity")
+                .id
+        };
+        let check = |step: &str| {
+            let (kept, recounted) = kept_and_recounted(&services);
+            assert_eq!(kept, recounted, "{}: after {step}", db.backend);
+        };
+        let first = activity(dana, acme, 10, &[eli]);
+        let second = activity(dana, acme, 3, &[]);
+        activity(fay, globex, 50, &[dana]);
+        check("creating activities with and without co-workers taking part");
+        assert_eq!(kept_and_recounted(&services).0.len(), 4, "dana+eli at Acme, fay+dana at Globex");
+
+        let change = |id: Uuid, body: serde_json::Value| {
+            services.update_record(&op, &ACTIVITIES, id, &body).expect("change");
+        };
+        change(second, json!({"occurred_at": format_timestamp(NOW - 30 * DAY)}));
+        check("moving the latest activity back in time");
+        change(first, json!({"owner_id": fay.to_string()}));
+        check("changing who logged it");
+        change(first, json!({"account_id": globex.to_string()}));
+        check("moving it to another account");
+        change(first, json!({"coworker_ids": [dana.to_string(), eli.to_string()]}));
+        check("adding a co-worker who took part");
+        change(first, json!({"coworker_ids": []}));
+        check("removing everyone who took part");
+        change(first, json!({"summary": "Only the words changed"}));
+        check("a change that touches no relationship");
+
+        services.delete_record(&op, &ACTIVITIES, second).expect("delete");
+        check("deleting an activity");
+        services.restore_record(&op, &ACTIVITIES, second).expect("restore");
+        check("restoring it");
+
+        let handed = services.bulk_assign(&op, &ACTIVITIES, &[first, second], "eli@example.com").expect("hand over");
+        check("handing activities to another co-worker");
+        services.undo_bulk(&op, handed.operation).expect("undo");
+        check("undoing the hand-over");
+        let everything = services.bulk_assign(&op, &ACCOUNTS, &[acme, globex], "fay@example.com").expect("accounts");
+        check("handing whole accounts over");
+        services.undo_bulk(&op, everything.operation).expect("undo");
+        check("undoing that");
+        assert!(!kept_and_recounted(&services).0.is_empty());
     }
 }

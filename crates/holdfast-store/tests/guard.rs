@@ -431,3 +431,106 @@ fn past_an_alert_only_budget_reading_goes_on_and_raises_one_alert() {
         c.services.get_record(&c.rep, &CONTACTS, any).expect("one record still opens");
     }
 }
+
+#[test]
+fn a_budget_holds_across_several_servers_sharing_one_postgresql() {
+    for db in each_backend() {
+        // Several servers share a PostgreSQL database; an embedded SQLite file has one server,
+        // where the same requests take turns in memory (this test then runs them on one).
+        let c = company(&db, 1_000);
+        let second = if db.backend == "postgres" { db.services() } else { c.services.clone() };
+        let op = Actor::operator();
+        let budget = PolicyPatch { daily_rows: Some(500), over_limit: Some(OverLimit::Refuse), ..Default::default() };
+        c.services.set_policy(&op, PolicyScope::Role, "rep", Some(budget)).expect("policy");
+        // 20 pages of 100 rows at once, half to each server, against 500 rows a day: 5 pass.
+        let passed: Vec<bool> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..20)
+                .map(|i| {
+                    let server = if i % 2 == 0 { &c.services } else { &second };
+                    let rep = &c.rep;
+                    scope.spawn(move || {
+                        let req = ListRequest { limit: Some(100), ..Default::default() };
+                        server.list_records(rep, &CONTACTS, &req).is_ok()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("thread")).collect()
+        });
+        assert_eq!(passed.iter().filter(|ok| **ok).count(), 5, "{}: {passed:?}", db.backend);
+        // Opening one record is never refused by a budget, on either server.
+        let one = c.services.list_records(&op, &CONTACTS, &ListRequest { limit: Some(1), ..Default::default() });
+        let id = one.expect("list").items[0].id;
+        second.get_record(&c.rep, &CONTACTS, id).expect("one record opens");
+    }
+}
+
+#[test]
+fn opening_many_colleagues_customers_raises_an_alert_and_ones_own_book_does_not() {
+    for db in each_backend() {
+        let c = company(&db, 200);
+        let op = Actor::operator();
+        let ids: Vec<Uuid> = c
+            .services
+            .list_records(&op, &CONTACTS, &ListRequest { limit: Some(100), ..Default::default() })
+            .expect("list")
+            .items
+            .iter()
+            .map(|r| r.id)
+            .collect();
+        let outside = |alerts: &[(holdfast_core::guard::Alert, String)]| {
+            alerts.iter().filter(|(a, _)| a.kind == "reading_outside_book").count()
+        };
+        // The rep's own customers, and the manager's people's: their own book, however many.
+        for id in &ids {
+            c.services.get_record(&c.rep, &CONTACTS, *id).expect("own");
+            c.services.get_record(&c.manager, &CONTACTS, *id).expect("their people's");
+        }
+        assert_eq!(outside(&c.services.alerts(&op, None, 100).expect("alerts")), 0, "{}", db.backend);
+        // A colleague opening 49 of them: still within what anyone might do covering a call.
+        for id in &ids[..49] {
+            c.services.get_record(&c.other_rep, &CONTACTS, *id).expect("colleague's");
+        }
+        assert_eq!(outside(&c.services.alerts(&op, None, 100).expect("alerts")), 0, "{}: below the floor", db.backend);
+        for id in &ids[49..] {
+            c.services.get_record(&c.other_rep, &CONTACTS, *id).expect("colleague's");
+        }
+        let alerts = c.services.alerts(&op, None, 100).expect("alerts");
+        assert_eq!(outside(&alerts), 1, "{}: once a day: {alerts:?}", db.backend);
+        let (alert, _) = alerts.iter().find(|(a, _)| a.kind == "reading_outside_book").expect("alert");
+        assert_eq!(alert.coworker_id, c.other_rep.id().expect("id"));
+        assert!(alert.summary.contains("other@example.com opened 50 records"), "{}", alert.summary);
+        assert!(alert.event_ids.len() >= 50, "the reads are the evidence");
+        let marked = events(&c.services, c.other_rep.id().expect("id"), action::RECORD_READ);
+        assert!(marked.iter().all(|e| e.event.details["outside_book"] == json!(true)), "each read says so");
+        let own = events(&c.services, c.rep.id().expect("id"), action::RECORD_READ);
+        assert!(own.iter().all(|e| e.event.details.get("outside_book").is_none()));
+
+        // Someone who covers colleagues' customers every day (70 a day for four weeks) opening 60
+        // today is their normal day: nothing is raised.
+        let rep = c.rep.id().expect("id");
+        let today = holdfast_core::time::Clock::now(&holdfast_core::time::SystemClock).div_euclid(MICROS_PER_DAY);
+        let habit: Vec<NewEvent> = (1..=28)
+            .flat_map(|d| {
+                (0..70).map(move |i| NewEvent {
+                    at: (today - d) * MICROS_PER_DAY + 10 * 3_600_000_000 + i,
+                    coworker_id: Some(rep),
+                    action: action::RECORD_READ.into(),
+                    object_type: Some("contact".into()),
+                    object_id: None,
+                    row_count: 1,
+                    client_addr: None,
+                    user_agent: None,
+                    details: json!({"outside_book": true, "scripted": true}),
+                })
+            })
+            .collect();
+        db.store().write(|tx| Ok(append_events(tx, habit)?)).expect("habit");
+        let theirs: Vec<_> =
+            (0..60).map(|i| json!({"first_name": format!("Covered{i}"), "owner_id": c.other_rep.id()})).collect();
+        for id in c.services.create_many(&op, &CONTACTS, &theirs).expect("colleague's customers") {
+            c.services.get_record(&c.rep, &CONTACTS, id).expect("covering a call");
+        }
+        let alerts = c.services.alerts(&op, None, 100).expect("alerts");
+        assert_eq!(outside(&alerts), 1, "{}: the helper's usual day raises nothing: {alerts:?}", db.backend);
+    }
+}

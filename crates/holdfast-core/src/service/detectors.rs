@@ -1,6 +1,7 @@
 //! Detection over the system event stream: reading volume against the co-worker's own 90-day
-//! baseline and their peers', off-hours bulk reading, exports of new columns or from a new client
-//! address, and the look-back that runs when a co-worker is marked departing. The statistics are
+//! baseline and their peers', off-hours bulk reading, reading far outside one's own book, exports
+//! of new columns or from a new client address, and the look-back that runs when a co-worker is
+//! marked departing. The statistics are
 //! in `crate::guard` and explained in docs/guard.md.
 
 use std::collections::{BTreeMap, HashSet};
@@ -10,11 +11,16 @@ use uuid::Uuid;
 
 use super::Holdfast;
 use super::alerts::NewAlert;
+use super::metering::OutsideBookDay;
 use crate::coworker::{Actor, CoWorker};
 use crate::error::CoreError;
 use crate::event::{EventFilter, action};
-use crate::guard::{OFF_HOURS_FLOOR, Severity, VolumeThreshold, is_office_hours, median_and_mad, volume_threshold};
-use crate::storage::Database;
+use crate::guard::{
+    OFF_HOURS_FLOOR, Severity, VolumeThreshold, is_office_hours, median_and_mad, outside_book_threshold,
+    volume_threshold,
+};
+use crate::record::{Record, RecordKind};
+use crate::storage::{Database, Tx};
 use crate::time::{MICROS_PER_DAY, date_of};
 
 /// Days the baselines and the departing look-back cover.
@@ -53,6 +59,99 @@ impl<D: Database> Holdfast<D> {
     pub(crate) fn volume_threshold_for(&self, who: Uuid, day: i64) -> Result<VolumeThreshold, CoreError> {
         let (own, peers) = self.daily_rows(who, day)?;
         Ok(volume_threshold(&own, &peers))
+    }
+
+    /// Whether `record` lies outside the actor's own book: it has an owner who is neither the
+    /// actor nor one of the people they manage, and its account's team (owner and collaborators)
+    /// has neither either. Admins and the operator have no book.
+    pub(crate) fn outside_book(
+        &self,
+        tx: &mut dyn Tx,
+        actor: &Actor,
+        kind: &RecordKind,
+        record: &Record,
+    ) -> Result<bool, CoreError> {
+        let Some(me) = actor.id() else { return Ok(false) };
+        if actor.is_admin() {
+            return Ok(false);
+        }
+        let mine = |who: &Uuid| *who == me || actor.manages.contains(who);
+        match record.owner(kind) {
+            None => Ok(false),
+            Some(owner) if mine(&owner) => Ok(false),
+            Some(_) => Ok(!self.account_team(tx, kind, record)?.iter().any(mine)),
+        }
+    }
+
+    /// Counts a record the actor just opened outside their own book (its event already
+    /// written); past what is usual for them (worked out once a day from the log), raises a
+    /// `reading_outside_book` alert, once a day.
+    pub(crate) fn count_outside_book(&self, actor: &Actor) -> Result<(), CoreError> {
+        let Some(me) = actor.id() else { return Ok(()) };
+        let now = self.now();
+        let day = now.div_euclid(MICROS_PER_DAY);
+        let known = self.meter.outside_book.lock().ok().and_then(|mut m| {
+            m.get_mut(&me).filter(|d| d.day == day).map(|d| {
+                d.records += 1;
+                *d
+            })
+        });
+        let today = match known {
+            Some(d) => d,
+            None => {
+                // First today in this server: today's count (this read included) and the days before.
+                let days =
+                    self.db.read(|tx| Ok(tx.outside_book_reads_since(me, (day - LOOK_BACK_DAYS) * MICROS_PER_DAY)?))?;
+                let before: Vec<i64> = days.iter().filter(|(d, _)| *d < day).map(|(_, n)| *n).collect();
+                let d = OutsideBookDay {
+                    day,
+                    records: days.iter().find(|(d, _)| *d == day).map_or(1, |(_, n)| *n),
+                    threshold: Some(outside_book_threshold(&before)),
+                    usual: median_and_mad(&before).0,
+                };
+                if let Ok(mut m) = self.meter.outside_book.lock() {
+                    m.insert(me, d);
+                }
+                d
+            }
+        };
+        if today.threshold.is_none_or(|t| today.records < t) {
+            return Ok(());
+        }
+        if let Ok(mut m) = self.meter.outside_book.lock()
+            && let Some(d) = m.get_mut(&me)
+        {
+            d.threshold = None;
+        }
+        self.raise_outside_book_alert(me, day, today.records, today.usual, "as it happened")?;
+        Ok(())
+    }
+
+    fn raise_outside_book_alert(
+        &self,
+        who: Uuid,
+        day: i64,
+        records: i64,
+        usual: f64,
+        found_by: &str,
+    ) -> Result<bool, CoreError> {
+        let day_start = day * MICROS_PER_DAY;
+        let evidence = self.evidence(who, day_start, day_start + MICROS_PER_DAY, true)?;
+        let inserted = self.raise_alert(NewAlert {
+            coworker_id: who,
+            kind: "reading_outside_book",
+            severity: Severity::Medium,
+            summary: format!(
+                "{} opened {records} records of other co-workers' customers on {} (their usual day: {usual:.0})",
+                self.email_of(who)?,
+                date_of(day_start)
+            ),
+            details: json!({"records": records, "day": date_of(day_start), "usual": usual, "found_by": found_by}),
+            event_ids: evidence,
+            dedupe_key: format!("reading_outside_book:{who}:{day}"),
+            recipient_ids: Vec::new(),
+        })?;
+        Ok(inserted.is_some())
     }
 
     fn email_of(&self, who: Uuid) -> Result<String, CoreError> {
@@ -237,6 +336,13 @@ impl<D: Database> Holdfast<D> {
                 })?;
                 raised += usize::from(inserted.is_some());
             }
+        }
+        // Reading far outside their own book, day by day, against their own habit.
+        let outside = self.db.read(|tx| Ok(tx.outside_book_reads_since(who.id, since)?))?;
+        let habit: Vec<i64> = outside.iter().map(|(_, n)| *n).collect();
+        let (threshold, usual) = (outside_book_threshold(&habit), median_and_mad(&habit).0);
+        for &(day, records) in outside.iter().filter(|(_, n)| *n >= threshold) {
+            raised += usize::from(self.raise_outside_book_alert(who.id, day, records, usual, "departing look-back")?);
         }
         let filter = EventFilter {
             coworker_id: Some(who.id),

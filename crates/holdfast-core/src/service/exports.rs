@@ -16,6 +16,7 @@ use uuid::Uuid;
 use super::alerts::NewAlert;
 use super::bulk::{EXPORT_MAX, neutralized, starts_formula};
 use super::cursors::sort_value;
+use super::metering::Reach;
 use super::{Holdfast, ListRequest, append_events};
 use crate::coworker::{Actor, Role};
 use crate::error::{CoreError, StorageError};
@@ -166,11 +167,11 @@ impl<D: Database> Holdfast<D> {
         })?;
         // From here to the stored request the co-worker's reads take turns, and ready exports not
         // yet downloaded count as read: requests sent together cannot all pass a budget.
-        let _turn = self.read_turn(actor);
+        let _turn = self.read_turn(actor, Reach::Many)?;
         let now = self.now();
         let read = match me.as_ref() {
             Some(c) if c.role != Role::Admin => {
-                let mut read = self.rows_read(c.id)?;
+                let mut read = self.db.read(|tx| self.rows_read_for_budget(tx, c.id))?;
                 let waiting =
                     self.db.read(|tx| Ok(tx.list_exports(Some(&[c.id]), Some(ExportStatus::Ready), 1_000)?))?;
                 let reserved: i64 =
@@ -525,7 +526,7 @@ impl<D: Database> Holdfast<D> {
         kind: &'static RecordKind,
         e: &ExportRequest,
     ) -> Result<ExportFile, CoreError> {
-        let _turn = self.read_turn(actor);
+        let _turn = self.read_turn(actor, Reach::Many)?;
         let file = tempfile::tempfile().map_err(io)?;
         let (mut file, rows) = self.db.read(|tx| {
             let mut out = FileWriter::new(e.format, kind, &e.columns, file)?;

@@ -17,7 +17,7 @@ use crate::coworker::{Actor, CoWorker, Role, Seniority};
 use crate::error::CoreError;
 use crate::event::{NewEvent, action};
 use crate::record::{ACCOUNTS, ACTIVITIES, Record, Value};
-use crate::storage::{AccountStake, Database, ExposureSnapshot, RecordQuery, Touches};
+use crate::storage::{AccountStake, Database, ExposureSnapshot, RecordQuery, Relationship};
 use crate::time::{MICROS_PER_DAY, date_of};
 
 /// The window a relationship counts as live in.
@@ -140,9 +140,12 @@ fn senior(c: &CoWorker) -> bool {
 }
 
 /// The accounts each co-worker alone talks to, from the window's touches.
-fn exposed_by(touches: &[Touches], stakes: &HashMap<Uuid, AccountStake>) -> HashMap<Uuid, Vec<ExposedAccount>> {
+fn exposed_by(
+    relationships: impl IntoIterator<Item = Relationship>,
+    stakes: &HashMap<Uuid, AccountStake>,
+) -> HashMap<Uuid, Vec<ExposedAccount>> {
     let mut who: HashMap<Uuid, Vec<(Uuid, i64)>> = HashMap::new();
-    for t in touches {
+    for t in relationships {
         who.entry(t.account).or_default().push((t.coworker, t.last_at));
     }
     let mut per: HashMap<Uuid, Vec<ExposedAccount>> = HashMap::new();
@@ -213,7 +216,12 @@ impl<D: Database> Holdfast<D> {
                 for (label, end) in &missing {
                     let touches =
                         tx.relationship_touches(end - COVERAGE_WINDOW_DAYS * MICROS_PER_DAY, Some(*end), None)?;
-                    let per = exposed_by(&touches, &stakes);
+                    let relationships = touches.iter().map(|t| Relationship {
+                        account: t.account,
+                        coworker: t.coworker,
+                        last_at: t.last_at,
+                    });
+                    let per = exposed_by(relationships, &stakes);
                     if per.is_empty() {
                         rows.push(ExposureSnapshot {
                             month: label.clone(),
@@ -264,17 +272,13 @@ impl<D: Database> Holdfast<D> {
             || {
                 let now = self.now();
                 let since = now - COVERAGE_WINDOW_DAYS * MICROS_PER_DAY;
-                let (touches, stakes, coworkers) = self.db.read(|tx| {
+                let (relationships, stakes, coworkers) = self.db.read(|tx| {
                     let today = date_of(now);
                     let until = date_of(now + RENEWAL_WINDOW_DAYS * MICROS_PER_DAY);
-                    Ok((
-                        tx.relationship_touches(since, None, None)?,
-                        tx.account_stakes(&today, &until)?,
-                        tx.list_coworkers()?,
-                    ))
+                    Ok((tx.live_relationships(since)?, tx.account_stakes(&today, &until)?, tx.list_coworkers()?))
                 })?;
                 let stakes: HashMap<Uuid, _> = stakes.into_iter().map(|s| (s.id, s)).collect();
-                let mut per = exposed_by(&touches, &stakes);
+                let mut per = exposed_by(relationships, &stakes);
                 let visible = |c: &CoWorker| may_see_exposure(actor, c.id);
                 let mut out: Vec<Exposure> = coworkers
                     .iter()

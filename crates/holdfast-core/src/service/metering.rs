@@ -79,8 +79,21 @@ pub(crate) struct ReadMeter {
     /// Per co-worker: the UTC day a volume threshold was worked out for, and the threshold
     /// (`None` once today's alert is raised: nothing more to look for until tomorrow).
     thresholds: Mutex<HashMap<Uuid, (i64, Option<crate::guard::VolumeThreshold>)>>,
+    /// Per co-worker: records opened outside their own book today.
+    pub(crate) outside_book: Mutex<HashMap<Uuid, OutsideBookDay>>,
     /// (co-worker, UTC day, window) whose read-budget alert this process has raised.
     budget_alerts: Mutex<std::collections::HashSet<(Uuid, i64, &'static str)>>,
+}
+
+/// Records one co-worker opened outside their own book on one UTC day, and the count past which
+/// that is unusual for them (`None` once today's alert is raised).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OutsideBookDay {
+    pub(crate) day: i64,
+    pub(crate) records: i64,
+    pub(crate) threshold: Option<i64>,
+    /// Their usual day (the median of the days before), for the alert's words.
+    pub(crate) usual: f64,
 }
 
 /// One co-worker's reading: the last 24 hours and the last 7 days.
@@ -90,19 +103,34 @@ struct Reading {
     week: Window,
 }
 
-/// A co-worker's turn to read: from the limit check until the rows are counted.
-pub(crate) struct ReadTurn<'a> {
-    meter: &'a ReadMeter,
+/// A co-worker's turn to read: from the limit check until the rows are counted. Within a server
+/// it is taken in memory; when other servers may share the database, reading many rows also takes
+/// the turn in the database (a lease), so requests sent to several servers take turns too.
+pub(crate) struct ReadTurn<'a, D: Database> {
+    services: &'a Holdfast<D>,
     who: Option<Uuid>,
+    /// (co-worker, holder) of the turn taken in the database.
+    lease: Option<(Uuid, Uuid)>,
 }
 
-impl Drop for ReadTurn<'_> {
+/// How long a server holds a co-worker's turn in the database at most: one that died holding it
+/// loses it then. Longer than the longest export takes to write.
+const TURN_LEASE: i64 = 10 * 60 * 1_000_000;
+/// How long a request waits for the co-worker's turn before it gives up.
+const TURN_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl<D: Database> Drop for ReadTurn<'_, D> {
     fn drop(&mut self) {
+        if let Some((coworker, holder)) = self.lease.take()
+            && let Err(e) = self.services.db.write(|tx| Ok(tx.end_read_turn(coworker, holder)?))
+        {
+            tracing::warn!("giving back {coworker}'s read turn failed (it expires by itself): {e}");
+        }
         let Some(who) = self.who else { return };
-        if let Ok(mut reading) = self.meter.reading.lock() {
+        if let Ok(mut reading) = self.services.meter.reading.lock() {
             reading.remove(&who);
         }
-        self.meter.turn_over.notify_all();
+        self.services.meter.turn_over.notify_all();
     }
 }
 
@@ -173,8 +201,15 @@ impl<D: Database> Holdfast<D> {
         if let Some(n) = known {
             return Ok(n);
         }
-        // First use since start: count from the log, hour by hour, so old hours fall out in time.
-        let hours = self.db.read(|tx| Ok(tx.rows_read_since(who, week_start)?))?;
+        self.db.read(|tx| self.rows_read_in(tx, who))
+    }
+
+    /// Rows `who` read, counted from the log in `tx` (hour by hour, so old hours fall out in time)
+    /// and kept in memory from then on.
+    fn rows_read_in(&self, tx: &mut dyn Tx, who: Uuid) -> Result<RowsRead, CoreError> {
+        let now = self.now();
+        let (day_start, week_start) = (now - MICROS_PER_DAY, now - 7 * MICROS_PER_DAY);
+        let hours = tx.rows_read_since(who, week_start)?;
         let mut reading = Reading::default();
         for (at, rows) in hours {
             reading.week.add(at, rows);
@@ -184,9 +219,16 @@ impl<D: Database> Holdfast<D> {
         }
         let n = RowsRead { day: reading.day.total, week: reading.week.total };
         if let Ok(mut m) = self.meter.reads.lock() {
-            m.entry(who).or_insert(reading);
+            m.insert(who, reading);
         }
         Ok(n)
+    }
+
+    /// Rows `who` read, for a decision about reading many rows in their turn: when other servers
+    /// may share the database, counted afresh from the log (their reads are there, not in this
+    /// server's memory); otherwise as this server counted them.
+    pub(crate) fn rows_read_for_budget(&self, tx: &mut dyn Tx, who: Uuid) -> Result<RowsRead, CoreError> {
+        if self.db.shared_by_servers() { self.rows_read_in(tx, who) } else { self.rows_read(who) }
     }
 
     /// Before a read, inside its transaction (the settings are checked there, without a
@@ -201,7 +243,7 @@ impl<D: Database> Holdfast<D> {
             return Ok(ReadKind::Collaboration);
         }
         let settings = self.settings_in(tx)?;
-        let read = self.rows_read(me.id)?;
+        let read = if reach == Reach::Many { self.rows_read_for_budget(tx, me.id)? } else { self.rows_read(me.id)? };
         if reach == Reach::Many {
             self.check_notice_acknowledged(actor)?;
             let limits = settings.policies.limits_for(me);
@@ -258,19 +300,40 @@ impl<D: Database> Holdfast<D> {
     }
 
     /// Waits for the actor's turn to read (metered co-workers read one request at a time; admins
-    /// and the operator are not metered and never wait).
-    pub(crate) fn read_turn(&self, actor: &Actor) -> ReadTurn<'_> {
+    /// and the operator are not metered and never wait). Reading many rows on a database other
+    /// servers may share also waits for the turn in the database.
+    pub(crate) fn read_turn(&self, actor: &Actor, reach: Reach) -> Result<ReadTurn<'_, D>, CoreError> {
         let who = actor.id().filter(|_| !actor.is_admin());
+        let mut turn = ReadTurn { services: self, who: None, lease: None };
         if let (Some(me), Ok(mut reading)) = (who, self.meter.reading.lock()) {
             while reading.contains(&me) {
                 reading = match self.meter.turn_over.wait(reading) {
                     Ok(r) => r,
-                    Err(_) => return ReadTurn { meter: &self.meter, who: None },
+                    Err(_) => return Ok(turn),
                 };
             }
             reading.insert(me);
+            turn.who = Some(me);
         }
-        ReadTurn { meter: &self.meter, who }
+        if let (Some(me), Reach::Many, true) = (who, reach, self.db.shared_by_servers()) {
+            let holder = crate::id::new_id();
+            let started = std::time::Instant::now();
+            loop {
+                let now = self.now();
+                if self.db.write(|tx| Ok(tx.take_read_turn(me, holder, now, now + TURN_LEASE)?))? {
+                    turn.lease = Some((me, holder));
+                    break;
+                }
+                if started.elapsed() > TURN_WAIT {
+                    return Err(CoreError::Conflict(
+                        "another of your requests (perhaps on another server) is still reading; try again in a moment"
+                            .into(),
+                    ));
+                }
+                std::thread::sleep(std::time::Duration::from_millis(2));
+            }
+        }
+        Ok(turn)
     }
 
     /// Counts rows just read by the actor, and raises a volume alert when their reading today

@@ -239,8 +239,8 @@ impl<D: Database> Holdfast<D> {
             actor,
             || format!("open {} {id}", kind.name),
             || {
-                let _turn = self.read_turn(actor);
-                let (record, read) = self.db.read(|tx| {
+                let _turn = self.read_turn(actor, Reach::One)?;
+                let (record, read, outside) = self.db.read(|tx| {
                     let read = self.classify_read(tx, actor, Reach::One)?;
                     let record = self.load_live(tx, kind, id)?;
                     let policy = self.read_policy(tx)?;
@@ -251,13 +251,19 @@ impl<D: Database> Holdfast<D> {
                             kind.plural
                         )));
                     }
-                    Ok((record, read))
+                    let outside = self.outside_book(tx, actor, kind, &record)?;
+                    Ok((record, read, outside))
                 })?;
-                self.record_read(vec![as_read(
-                    read,
-                    NewEvent::by(actor, self.now(), action::RECORD_READ).object(kind.name, record.id).rows(1),
-                )])?;
+                let mut event =
+                    NewEvent::by(actor, self.now(), action::RECORD_READ).object(kind.name, record.id).rows(1);
+                if outside {
+                    event = event.detail("outside_book", json!(true));
+                }
+                self.record_read(vec![as_read(read, event)])?;
                 self.meter_read(actor, 1);
+                if outside && let Err(e) = self.count_outside_book(actor) {
+                    tracing::warn!("the outside-book check for {} failed: {e}", actor.describe());
+                }
                 Ok(record)
             },
         )
@@ -312,7 +318,7 @@ impl<D: Database> Holdfast<D> {
         kind: &RecordKind,
         record: &Record,
     ) -> Result<(), CoreError> {
-        let _turn = self.read_turn(actor);
+        let _turn = self.read_turn(actor, Reach::One)?;
         let read = self.db.read(|tx| self.classify_read(tx, actor, Reach::One))?;
         let event = NewEvent::by(actor, self.now(), action::RECORD_READ)
             .object(kind.name, record.id)
@@ -472,7 +478,7 @@ impl<D: Database> Holdfast<D> {
                 if req.deleted && !actor.is_admin() {
                     return Err(CoreError::forbidden("only an admin may list deleted records"));
                 }
-                let _turn = self.read_turn(actor);
+                let _turn = self.read_turn(actor, Reach::Many)?;
                 let (page, query, read) = self.db.read(|tx| {
                     let read = self.classify_read(tx, actor, Reach::Many)?;
                     let query = self.build_query(tx, actor, kind, req)?;
@@ -590,7 +596,7 @@ impl<D: Database> Holdfast<D> {
                     return Err(CoreError::invalid("q", "type at least one letter or digit to search for"));
                 }
                 let per_kind = per_kind.clamp(1, 100);
-                let _turn = self.read_turn(actor);
+                let _turn = self.read_turn(actor, Reach::Many)?;
                 let (hits, read) = self.db.read(|tx| {
                     let read = self.classify_read(tx, actor, Reach::Many)?;
                     let owners = access::readable_owners(actor, self.read_policy(tx)?);
