@@ -273,6 +273,59 @@ pub fn exposure(accounts: usize, activities: usize, postgres: Option<&str>) -> R
         "-".into(),
         "-".into(),
     );
+    // What keeping the relationships costs a write: logging an activity with a co-worker taking
+    // part, through the service, with the triggers that keep them, and then without them (dropped
+    // for the measurement; the database is the benchmark's own).
+    let log = |label: &str| -> Result<Vec<Duration>> {
+        let mut times = Vec::with_capacity(500);
+        for i in 0..500 {
+            let a = account_ids[(i * 104_729) % accounts];
+            let body = serde_json::json!({"type": "call", "summary": label, "account_id": a.to_string(),
+                "owner_id": reps[i % REPS].to_string(), "coworker_ids": [managers[i % MANAGERS].to_string()]});
+            let started = Instant::now();
+            services.create_record(&operator, &holdfast_core::record::ACTIVITIES, &body)?;
+            times.push(started.elapsed());
+        }
+        times.sort();
+        Ok(times)
+    };
+    let kept = log("with the relationships kept")?;
+    let drops: &[&str] = if postgres.is_some() {
+        &[
+            "DROP TRIGGER account_relationships_activity ON activities",
+            "DROP TRIGGER account_relationships_link_insert ON record_links",
+            "DROP TRIGGER account_relationships_link_delete ON record_links",
+        ]
+    } else {
+        &[
+            "DROP TRIGGER account_relationships_activity_insert",
+            "DROP TRIGGER account_relationships_activity_update",
+            "DROP TRIGGER account_relationships_activity_delete",
+            "DROP TRIGGER account_relationships_link_insert",
+            "DROP TRIGGER account_relationships_link_delete",
+        ]
+    };
+    store.with_conn(true, |conn| {
+        for d in drops {
+            conn.exec(d, &[])?;
+        }
+        Ok(())
+    })?;
+    let bare = log("without")?;
+    row(
+        &format!("logging one activity with a co-worker taking part (service create, 500 calls, {backend})"),
+        format!(
+            "p50 {:.2} ms, p99 {:.2} ms",
+            percentile(&kept, 0.5).as_secs_f64() * 1e3,
+            percentile(&kept, 0.99).as_secs_f64() * 1e3
+        ),
+        format!(
+            "without the relationship triggers p50 {:.2} ms, p99 {:.2} ms",
+            percentile(&bare, 0.5).as_secs_f64() * 1e3,
+            percentile(&bare, 0.99).as_secs_f64() * 1e3
+        ),
+        format!("{:.2}x", percentile(&kept, 0.5).as_secs_f64() / percentile(&bare, 0.5).as_secs_f64()),
+    );
     if postgres.is_none() && std::env::var_os("HOLDFAST_BENCH_KEEP").is_none() {
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -507,7 +507,8 @@ pub fn search_words(text: &str) -> Vec<String> {
         .collect()
 }
 
-fn value_to_json(field: &Field, value: &Value) -> Json {
+/// A stored value as the API shows it (amounts in currency units, times as RFC 3339).
+pub fn value_to_json(field: &Field, value: &Value) -> Json {
     match (field.ty, value) {
         (_, Value::Null) => Json::Null,
         (FieldType::Money, Value::Int(cents)) => {

@@ -65,6 +65,14 @@ pub struct RecordQuery {
     pub deleted: Deleted,
 }
 
+/// One cell of a row read straight from the database, borrowed from it: nothing is copied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cell<'a> {
+    Null,
+    Int(i64),
+    Text(&'a str),
+}
+
 /// A session or API token. Only the SHA-256 of the secret is stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Credential {
@@ -106,6 +114,17 @@ pub trait RecordStore {
     /// How many records the query matches (its keyset position and limit aside), counting at
     /// most `cap`.
     fn count_matching(&mut self, kind: &RecordKind, query: &RecordQuery, cap: i64) -> StorageResult<i64>;
+    /// The records `list_records` would list for `query` (in its order, at most `query.limit`,
+    /// no cursor, no offset), one row at a time, with only these columns (system columns and
+    /// fields stored in the kind's table: no lists of links), each row's cells borrowed. For
+    /// exports, in constant memory whatever the size.
+    fn each_row(
+        &mut self,
+        kind: &RecordKind,
+        query: &RecordQuery,
+        columns: &[&str],
+        f: &mut dyn FnMut(&[Cell<'_>]) -> StorageResult<()>,
+    ) -> StorageResult<()>;
     /// Live records whose `field` equals `value` (de-duplication), at most `limit`.
     fn find_records(&mut self, kind: &RecordKind, field: &str, value: &Value, limit: u32)
     -> StorageResult<Vec<Record>>;

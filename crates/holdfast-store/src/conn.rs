@@ -3,6 +3,7 @@
 
 use holdfast_core::StorageError;
 use holdfast_core::record::Value;
+use holdfast_core::storage::Cell;
 
 /// Which engine a connection talks to, where the SQL must differ.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,6 +19,14 @@ pub trait Conn {
     fn exec(&mut self, sql: &str, params: &[Value]) -> Result<u64, StorageError>;
     /// Runs a query and returns every row.
     fn rows(&mut self, sql: &str, params: &[Value]) -> Result<Vec<Vec<Value>>, StorageError>;
+    /// Runs a query and hands `f` each row as it comes, its cells borrowed (text columns and
+    /// whole numbers only), so a query of any size reads in constant memory.
+    fn each_row(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        f: &mut dyn FnMut(&[Cell<'_>]) -> Result<(), StorageError>,
+    ) -> Result<(), StorageError>;
 }
 
 /// Rewrites `$1` placeholders as SQLite's numbered `?1` (our SQL has no `$` anywhere else).

@@ -8,6 +8,7 @@ use std::sync::{Condvar, Mutex};
 use bytes::BytesMut;
 use holdfast_core::StorageError;
 use holdfast_core::record::Value;
+use holdfast_core::storage::Cell;
 use postgres::types::{IsNull, ToSql, Type, to_sql_checked};
 use postgres::{Client, NoTls, Statement};
 
@@ -188,6 +189,38 @@ impl Conn for PgTxConn<'_, '_> {
             out.push(values);
         }
         Ok(out)
+    }
+    fn each_row(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        f: &mut dyn FnMut(&[Cell<'_>]) -> Result<(), StorageError>,
+    ) -> Result<(), StorageError> {
+        use postgres::fallible_iterator::FallibleIterator;
+        let stmt = self.statement(sql)?;
+        let ps: Vec<Param<'_>> = params.iter().map(Param).collect();
+        let mut rows = self.tx.query_raw(&stmt, ps.iter().map(|p| p as &dyn ToSql)).map_err(map_err)?;
+        let mut ints: Vec<Option<i64>> = Vec::new();
+        while let Some(row) = rows.next().map_err(map_err)? {
+            ints.clear();
+            for (i, col) in row.columns().iter().enumerate() {
+                ints.push(match *col.type_() {
+                    Type::INT8 => row.try_get::<_, Option<i64>>(i).map_err(map_err)?,
+                    Type::INT4 => row.try_get::<_, Option<i32>>(i).map_err(map_err)?.map(i64::from),
+                    _ => None,
+                });
+            }
+            let mut cells = Vec::with_capacity(ints.len());
+            for (i, col) in row.columns().iter().enumerate() {
+                cells.push(match (*col.type_() == Type::INT8 || *col.type_() == Type::INT4, ints[i]) {
+                    (true, Some(n)) => Cell::Int(n),
+                    (true, None) => Cell::Null,
+                    (false, _) => row.try_get::<_, Option<&str>>(i).map_err(map_err)?.map_or(Cell::Null, Cell::Text),
+                });
+            }
+            f(&cells)?;
+        }
+        Ok(())
     }
 }
 

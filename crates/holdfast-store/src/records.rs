@@ -7,7 +7,7 @@ use std::sync::OnceLock;
 
 use holdfast_core::StorageError;
 use holdfast_core::record::{ALL_KINDS, FieldType, Record, RecordKind, Value};
-use holdfast_core::storage::{Deleted, RecordQuery, RecordStore, StorageResult};
+use holdfast_core::storage::{Cell, Deleted, RecordQuery, RecordStore, StorageResult};
 use uuid::Uuid;
 
 use crate::codec::{Cols, bad_row, record_from_row, record_params};
@@ -121,6 +121,17 @@ impl<C: Conn> SqlTx<C> {
 
 /// The WHERE conditions of a list query (all but its keyset position), their values appended to
 /// `params`; `None` when nothing can match (an empty owner list).
+/// What a list sorts by: the column, or for a sortable field that may be empty its empty values
+/// as a stand-in value (see `Field::null_sorts_as`; the literal comes from the descriptor, never
+/// from input).
+fn sort_expression(kind: &RecordKind, q: &RecordQuery) -> String {
+    match kind.field(q.sort).and_then(|f| f.null_sorts_as()) {
+        Some(Value::Text(t)) => format!("COALESCE(\"{}\", '{}')", q.sort, t.replace('\'', "")),
+        Some(Value::Int(i)) => format!("COALESCE(\"{}\", {i})", q.sort),
+        _ => format!("\"{}\"", q.sort),
+    }
+}
+
 fn matching_conditions(
     backend: Backend,
     kind: &RecordKind,
@@ -246,13 +257,7 @@ impl<C: Conn> RecordStore for SqlTx<C> {
             params.push(v);
             format!("${}", params.len())
         };
-        // A sortable field that may be empty sorts its empty values as a stand-in value (see
-        // `Field::null_sorts_as`); the literal comes from the descriptor, never from input.
-        let sort = match kind.field(q.sort).and_then(|f| f.null_sorts_as()) {
-            Some(Value::Text(t)) => format!("COALESCE(\"{}\", '{}')", q.sort, t.replace('\'', "")),
-            Some(Value::Int(i)) => format!("COALESCE(\"{}\", {i})", q.sort),
-            _ => format!("\"{}\"", q.sort),
-        };
+        let sort = sort_expression(kind, q);
         let (dir, cmp) = if q.descending { ("DESC", "<") } else { ("ASC", ">") };
         if let Some((value, id)) = &q.after {
             let a = next(&mut params, value.clone());
@@ -270,6 +275,33 @@ impl<C: Conn> RecordStore for SqlTx<C> {
         let mut records = rows.iter().map(|r| record_from_row(kind, r)).collect::<StorageResult<Vec<_>>>()?;
         self.load_links(kind, &mut records)?;
         Ok(records)
+    }
+
+    fn each_row(
+        &mut self,
+        kind: &RecordKind,
+        q: &RecordQuery,
+        columns: &[&str],
+        f: &mut dyn FnMut(&[Cell<'_>]) -> StorageResult<()>,
+    ) -> StorageResult<()> {
+        let stored = kind_sql(kind);
+        if let Some(c) = columns.iter().find(|c| !stored.columns.contains(c)) {
+            return Err(StorageError::Other(format!("{} has no stored column {c}", kind.plural)));
+        }
+        let mut params: Vec<Value> = Vec::new();
+        let Some(wheres) = matching_conditions(self.conn.backend(), kind, q, &mut params) else { return Ok(()) };
+        let sort = sort_expression(kind, q);
+        let dir = if q.descending { "DESC" } else { "ASC" };
+        params.push(Value::Int(i64::from(q.limit)));
+        let quoted: Vec<String> = columns.iter().map(|c| format!("\"{c}\"")).collect();
+        let text = format!(
+            "SELECT {} FROM {} WHERE {} ORDER BY {sort} {dir}, id {dir} LIMIT ${}",
+            quoted.join(", "),
+            kind.plural,
+            wheres.join(" AND "),
+            params.len()
+        );
+        self.conn.each_row(&text, &params, f)
     }
 
     fn count_matching(&mut self, kind: &RecordKind, q: &RecordQuery, cap: i64) -> StorageResult<i64> {

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use holdfast_core::StorageError;
 use holdfast_core::record::Value;
+use holdfast_core::storage::Cell;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, OpenFlags, ToSql};
 
@@ -134,5 +135,30 @@ impl Conn for SqliteConn<'_> {
             out.push(values);
         }
         Ok(out)
+    }
+    fn each_row(
+        &mut self,
+        sql: &str,
+        params: &[Value],
+        f: &mut dyn FnMut(&[Cell<'_>]) -> Result<(), StorageError>,
+    ) -> Result<(), StorageError> {
+        let mut stmt = self.0.prepare_cached(&sqlite_placeholders(sql)).map_err(map_err)?;
+        let width = stmt.column_count();
+        let mut rows = stmt.query(rusqlite::params_from_iter(params.iter().map(Param))).map_err(map_err)?;
+        while let Some(row) = rows.next().map_err(map_err)? {
+            let mut cells = Vec::with_capacity(width);
+            for i in 0..width {
+                cells.push(match row.get_ref(i).map_err(map_err)? {
+                    ValueRef::Null | ValueRef::Blob(_) => Cell::Null,
+                    ValueRef::Integer(n) => Cell::Int(n),
+                    ValueRef::Real(x) => Cell::Int(x as i64),
+                    ValueRef::Text(t) => Cell::Text(
+                        std::str::from_utf8(t).map_err(|_| StorageError::Other("a stored text is not UTF-8".into()))?,
+                    ),
+                });
+            }
+            f(&cells)?;
+        }
+        Ok(())
     }
 }

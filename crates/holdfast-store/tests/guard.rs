@@ -10,7 +10,7 @@ use holdfast_core::CoreError;
 use holdfast_core::coworker::{Actor, Role, Status};
 use holdfast_core::event::{EventFilter, NewEvent, action};
 use holdfast_core::guard::{AlertState, ExportFormat, ExportStatus, OverLimit, PolicyPatch, webhook_signature};
-use holdfast_core::record::CONTACTS;
+use holdfast_core::record::{ACCOUNTS, CONTACTS, DEALS};
 use holdfast_core::service::{
     AlertSender, CoWorkerChanges, ExportAsk, ListRequest, PolicyScope, SettingsChange, WebhookPost, append_events,
 };
@@ -532,5 +532,44 @@ fn opening_many_colleagues_customers_raises_an_alert_and_ones_own_book_does_not(
         }
         let alerts = c.services.alerts(&op, None, 100).expect("alerts");
         assert_eq!(outside(&alerts), 1, "{}: the helper's usual day raises nothing: {alerts:?}", db.backend);
+    }
+}
+
+#[test]
+fn a_csv_export_says_what_the_records_say_cell_for_cell() {
+    for db in each_backend() {
+        let c = company(&db, 0);
+        let op = Actor::operator();
+        let acme = c.services.create_record(&op, &ACCOUNTS, &json!({"name": "Acme"})).expect("account");
+        let deals = [
+            json!({"name": "Renewal", "account_id": acme.id, "amount": 125000, "stage": "negotiation", "close_date": "2026-12-31"}),
+            json!({"name": "Upsell, \"phase 2\"", "account_id": acme.id, "amount": 12500.5}),
+            json!({"name": "+1 seats", "account_id": acme.id, "amount": "0.07", "owner_id": c.rep.id()}),
+        ];
+        for d in &deals {
+            c.services.create_record(&op, &DEALS, d).expect("deal");
+        }
+        let mut everything = ask(10, ExportFormat::Csv);
+        everything.kind = &DEALS;
+        let file = c.services.export_now(&op, &everything).expect("export").expect("ready");
+        let bytes = file.into_bytes().expect("bytes");
+        let mut reader = csv::Reader::from_reader(bytes.as_slice());
+        let header: Vec<String> = reader.headers().expect("header").iter().map(str::to_string).collect();
+        let listed =
+            c.services.list_records(&op, &DEALS, &ListRequest { limit: Some(10), ..Default::default() }).expect("list");
+        let rows: Vec<csv::StringRecord> = reader.records().map(|r| r.expect("row")).collect();
+        assert_eq!(rows.len(), 3, "{}", db.backend);
+        for (row, record) in rows.iter().zip(&listed.items) {
+            let shown = record.to_json(&DEALS);
+            for (column, cell) in header.iter().zip(row.iter()) {
+                let expected = match &shown[column.as_str()] {
+                    serde_json::Value::Null => String::new(),
+                    serde_json::Value::String(s) if s.starts_with(['=', '+', '-', '@']) => format!("'{s}"),
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                assert_eq!(cell, expected, "{}: {column} of {}", db.backend, record.id);
+            }
+        }
     }
 }
