@@ -548,10 +548,15 @@ pub async fn export(
     let mut ids = Vec::new();
     let mut format = ExportFormat::Csv;
     let mut columns = None;
+    let mut limit = None;
     let mut rest = Vec::new();
     for (k, v) in params {
         match k.as_str() {
             "ids" => ids.extend(v.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty())),
+            "limit" => {
+                let n = v.trim().parse::<i64>().ok().filter(|n| *n > 0);
+                limit = Some(n.ok_or_else(|| ApiError::field("limit", "must be a whole number of rows above 0"))?);
+            }
             "format" => format = ExportFormat::parse(&v).map_err(|r| ApiError::field("format", r))?,
             "columns" => columns = Some(v.split(',').map(|c| c.trim().to_string()).collect()),
             _ => rest.push((k, v)),
@@ -561,7 +566,7 @@ pub async fn export(
         kind,
         list: list_request(rest)?,
         ids: if ids.is_empty() { None } else { Some(parse_ids(&ids)?) },
-        limit: None,
+        limit,
         format,
         columns,
         reason: None,

@@ -301,7 +301,7 @@ pub fn document() -> Value {
         );
         paths.insert(
             format!("/api/v1/{}/export", kind.plural),
-            json!({"get": {"summary": format!("Export {} (the list's filters, or ids=a,b,c; format=csv|xlsx|vcard; columns=a,b) through the export service: the file when within your limits, 202 when it waits for approval", kind.plural),
+            json!({"get": {"summary": format!("Export {} (the list's filters, or ids=a,b,c; limit=N rows, all that match when left out; format=csv|xlsx|vcard; columns=a,b) through the export service: the file when within your limits, 202 when it waits for approval", kind.plural),
                 "responses": {"200": {"description": "The file", "content": {"text/csv": {}}}, "202": {"description": "The export, waiting for approval"}, "403": problem_ref(), "422": problem_ref()}}}),
         );
         let id =

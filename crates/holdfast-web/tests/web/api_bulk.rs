@@ -204,6 +204,16 @@ async fn exports_cannot_carry_a_formula_into_a_spreadsheet() {
         let row = csv.lines().nth(1).expect("a row");
         assert!(row.contains("\"'=HYPERLINK(") && row.contains(",'@SUM(A1),"), "{row}");
         assert!(!row.contains(",=") && !row.contains(",@") && !row.contains(",+"), "{row}");
+        // `limit` caps the rows; a limit that is not a positive number is refused.
+        let (_, second) =
+            app.call("POST", "/api/v1/contacts", Some(&admin), Some(json!({"first_name": "Second"}))).await;
+        let (s, one) = app.raw("GET", "/api/v1/contacts/export?limit=1", Some(&admin), None).await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(one.as_str().expect("CSV text").lines().count(), 2, "a header and one row: {one}");
+        let (s, problem) = app.call("GET", "/api/v1/contacts/export?limit=0", Some(&admin), None).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+        assert_eq!(problem["errors"][0]["field"], "limit");
+        app.call("DELETE", &format!("/api/v1/contacts/{}", id_of(&second)), Some(&admin), None).await;
         // Deleted, then imported back from the export: the same values.
         app.call("DELETE", &format!("/api/v1/contacts/{}", id_of(&c)), Some(&admin), None).await;
         let (s, report) =
