@@ -90,6 +90,7 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> Result<()> {
         tokio::spawn(holdfast_web::deliver_alerts(Arc::clone(&services)));
         tokio::spawn(holdfast_web::end_due_departures(Arc::clone(&services)));
         tokio::spawn(holdfast_web::send_weekly_digests(Arc::clone(&services)));
+        tokio::spawn(holdfast_web::sweep_detectors_daily(Arc::clone(&services)));
         eprintln!("Holdfast is serving the {} on http://{}", location.describe(), args.listen);
         axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
             .with_graceful_shutdown(shutdown_signal())

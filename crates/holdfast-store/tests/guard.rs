@@ -573,3 +573,28 @@ fn a_csv_export_says_what_the_records_say_cell_for_cell() {
         }
     }
 }
+
+#[test]
+fn the_daily_sweep_finds_a_night_of_bulk_reading_by_someone_who_is_not_leaving() {
+    for db in each_backend() {
+        let c = company(&db, 10);
+        let (rep, other) = (c.rep.id().expect("id"), c.other_rep.id().expect("id"));
+        // A normal month for both in office hours; then, yesterday at 02:00, 3,000 rows for the rep.
+        for who in [rep, other] {
+            history(&db, who, 30, |d| 40 + (d * 7) % 80, 10);
+        }
+        let op = Actor::operator();
+        let kinds = |services: &holdfast_core::Holdfast<Store>| -> Vec<(String, Uuid)> {
+            services.alerts(&op, None, 100).expect("alerts").into_iter().map(|(a, _)| (a.kind, a.coworker_id)).collect()
+        };
+        assert_eq!(c.services.sweep_detectors().expect("sweep"), 0, "{}: a normal month raises nothing", db.backend);
+        history(&db, rep, 1, |_| 3_000, 2);
+        let raised = c.services.sweep_detectors().expect("sweep");
+        let found = kinds(&c.services);
+        assert!(found.contains(&("off_hours_reading".to_string(), rep)), "{}: {found:?}", db.backend);
+        assert!(found.contains(&("read_volume".to_string(), rep)), "{found:?}");
+        assert!(found.iter().all(|(_, who)| *who == rep), "nothing about the other rep: {found:?}");
+        assert_eq!(raised, found.len());
+        assert_eq!(c.services.sweep_detectors().expect("again"), 0, "a day is raised once");
+    }
+}

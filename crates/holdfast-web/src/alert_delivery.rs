@@ -142,3 +142,33 @@ pub async fn send_weekly_digests(services: AppState) {
         }
     }
 }
+
+/// How often the scheduler looks whether today's sweep of the detectors has run.
+pub const SWEEP_TICK: std::time::Duration = std::time::Duration::from_secs(3_600);
+
+/// Runs the detectors over every co-worker's yesterday and today so far, at start and then once
+/// a UTC day (looking every [`SWEEP_TICK`]), until the runtime stops. Alerts have keys, so a
+/// restart that sweeps again raises nothing twice.
+pub async fn sweep_detectors_daily(services: AppState) {
+    let mut tick = tokio::time::interval(SWEEP_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut swept_on = None;
+    loop {
+        tick.tick().await;
+        let today = services.now().div_euclid(holdfast_core::time::MICROS_PER_DAY);
+        if swept_on == Some(today) {
+            continue;
+        }
+        let s = services.clone();
+        match tokio::task::spawn_blocking(move || s.sweep_detectors()).await {
+            Ok(Ok(raised)) => {
+                swept_on = Some(today);
+                if raised > 0 {
+                    tracing::info!("the daily sweep of the detectors raised {raised} alerts");
+                }
+            }
+            Ok(Err(e)) => tracing::warn!("the daily sweep of the detectors: {e}"),
+            Err(e) => tracing::warn!("the detector sweep stopped unexpectedly: {e}"),
+        }
+    }
+}

@@ -26,7 +26,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-pub use alert_delivery::{HttpSender, deliver_alerts, end_due_departures, send_weekly_digests};
+pub use alert_delivery::{HttpSender, deliver_alerts, end_due_departures, send_weekly_digests, sweep_detectors_daily};
 pub use problem::ApiError;
 pub use state::{AppState, blocking};
 

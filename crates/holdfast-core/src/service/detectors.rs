@@ -26,6 +26,24 @@ use crate::time::{MICROS_PER_DAY, date_of};
 /// Days the baselines and the departing look-back cover.
 pub const LOOK_BACK_DAYS: i64 = 90;
 
+/// Every co-worker's rows read per UTC day, and who they are (for peers by role).
+struct ReadingDays {
+    per_day: BTreeMap<(Uuid, i64), i64>,
+    people: Vec<CoWorker>,
+}
+
+impl ReadingDays {
+    /// `who`'s active days, and every active day of every co-worker with their role.
+    fn own_and_peers(&self, who: Uuid) -> (Vec<i64>, Vec<i64>) {
+        let role = self.people.iter().find(|c| c.id == who).map(|c| c.role);
+        let peers: HashSet<Uuid> =
+            self.people.iter().filter(|c| Some(c.role) == role && c.id != who).map(|c| c.id).collect();
+        let own = self.per_day.iter().filter(|((id, _), r)| *id == who && **r > 0).map(|(_, r)| *r).collect();
+        let peer = self.per_day.iter().filter(|((id, _), r)| peers.contains(id) && **r > 0).map(|(_, r)| *r).collect();
+        (own, peer)
+    }
+}
+
 /// What a look-back found.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LookBack {
@@ -38,21 +56,21 @@ impl<D: Database> Holdfast<D> {
     /// Rows per active day over the `LOOK_BACK_DAYS` before `day`: the co-worker's own days, and
     /// every day of every co-worker with the same role (their peers).
     fn daily_rows(&self, who: Uuid, day: i64) -> Result<(Vec<i64>, Vec<i64>), CoreError> {
+        Ok(self.reading_days(day)?.own_and_peers(who))
+    }
+
+    /// Every co-worker's rows read per day over the `LOOK_BACK_DAYS` before `day`, read once.
+    fn reading_days(&self, day: i64) -> Result<ReadingDays, CoreError> {
         let since = (day - LOOK_BACK_DAYS) * MICROS_PER_DAY;
         let until = day * MICROS_PER_DAY;
         let (counts, people) = self.db.read(|tx| Ok((tx.daily_counts(since, until)?, tx.list_coworkers()?)))?;
-        let role = people.iter().find(|c| c.id == who).map(|c| c.role);
-        let peers: HashSet<Uuid> =
-            people.iter().filter(|c| Some(c.role) == role && c.id != who).map(|c| c.id).collect();
         let mut per_day: BTreeMap<(Uuid, i64), i64> = BTreeMap::new();
         for c in counts.iter().filter(|c| action::READS.contains(&c.action.as_str())) {
             if let Some(id) = c.coworker_id {
                 *per_day.entry((id, c.day)).or_default() += c.rows;
             }
         }
-        let own = per_day.iter().filter(|((id, _), r)| *id == who && **r > 0).map(|(_, r)| *r).collect();
-        let peer = per_day.iter().filter(|((id, _), r)| peers.contains(id) && **r > 0).map(|(_, r)| *r).collect();
-        Ok((own, peer))
+        Ok(ReadingDays { per_day, people })
     }
 
     /// The rows in a day above which `who`'s reading is unusual, from the days before `day`.
@@ -152,6 +170,89 @@ impl<D: Database> Holdfast<D> {
             recipient_ids: Vec::new(),
         })?;
         Ok(inserted.is_some())
+    }
+
+    /// Judges each of `who`'s days from `from_day` to today against the 90 days before today:
+    /// volume (their own baseline and their peers'), off-hours bulk reading, and reading outside
+    /// their own book. Returns the alerts newly raised (a day is raised once: alerts have keys).
+    fn judge_days(
+        &self,
+        who: &CoWorker,
+        days: &ReadingDays,
+        from_day: i64,
+        found_by: &str,
+    ) -> Result<usize, CoreError> {
+        let today = self.now().div_euclid(MICROS_PER_DAY);
+        let since = (today - LOOK_BACK_DAYS) * MICROS_PER_DAY;
+        let (hours, outside) =
+            self.db.read(|tx| Ok((tx.rows_read_since(who.id, since)?, tx.outside_book_reads_since(who.id, since)?)))?;
+        let mut per_day: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
+        for (at, rows) in &hours {
+            let e = per_day.entry(at.div_euclid(MICROS_PER_DAY)).or_default();
+            e.0 += rows;
+            if !is_office_hours(*at) {
+                e.1 += rows;
+            }
+        }
+        let (own, peers) = days.own_and_peers(who.id);
+        let threshold = volume_threshold(&own, &peers);
+        // Every active day counts, quiet evenings (0) included: the usual off-hours day.
+        let off_hours: Vec<i64> = per_day.values().map(|d| d.1).collect();
+        let (off_median, _) = median_and_mad(&off_hours);
+        let mut raised = 0;
+        for (&day, &(rows, off)) in per_day.range(from_day..) {
+            let day_start = day * MICROS_PER_DAY;
+            if rows >= threshold.rows {
+                raised += usize::from(self.raise_volume_alert(who.id, day, rows, &threshold, day_start - 1)?);
+            }
+            if off >= OFF_HOURS_FLOOR && (off as f64) >= 5.0 * off_median.max(1.0) {
+                let evidence: Vec<Uuid> = self.evidence(who.id, day_start, day_start + MICROS_PER_DAY, true)?;
+                let inserted = self.raise_alert(NewAlert {
+                    coworker_id: who.id,
+                    kind: "off_hours_reading",
+                    severity: Severity::Medium,
+                    summary: format!(
+                        "{} read {off} customer rows outside office hours on {} (their usual off-hours day: {:.0})",
+                        who.email,
+                        date_of(day_start),
+                        off_median
+                    ),
+                    details: json!({"rows": off, "day": date_of(day_start), "usual": off_median, "found_by": found_by}),
+                    event_ids: evidence,
+                    dedupe_key: format!("off_hours_reading:{}:{day}", who.id),
+                    recipient_ids: Vec::new(),
+                })?;
+                raised += usize::from(inserted.is_some());
+            }
+        }
+        // Reading far outside their own book, day by day, against their own habit.
+        let habit: Vec<i64> = outside.iter().map(|(_, n)| *n).collect();
+        let (bar, usual) = (outside_book_threshold(&habit), median_and_mad(&habit).0);
+        for &(day, records) in outside.iter().filter(|(d, n)| *d >= from_day && *n >= bar) {
+            raised += usize::from(self.raise_outside_book_alert(who.id, day, records, usual, found_by)?);
+        }
+        Ok(raised)
+    }
+
+    /// The daily sweep: every co-worker's yesterday and today so far, judged as the departing
+    /// look-back judges each day, so that reading which crossed no threshold as it happened —
+    /// off-hours bulk reading above all, which is judged over a whole day — is found within a day,
+    /// for everyone and not only for who is leaving. Admins and departed co-workers are left out.
+    /// Returns the alerts newly raised; sweeping twice raises nothing new.
+    pub fn sweep_detectors(&self) -> Result<usize, CoreError> {
+        let today = self.now().div_euclid(MICROS_PER_DAY);
+        let days = self.reading_days(today + 1)?;
+        let mut raised = 0;
+        let people: Vec<CoWorker> = days
+            .people
+            .iter()
+            .filter(|c| c.role != crate::coworker::Role::Admin && c.status != crate::coworker::Status::Departed)
+            .cloned()
+            .collect();
+        for who in &people {
+            raised += self.judge_days(who, &days, today - 1, "daily sweep")?;
+        }
+        Ok(raised)
     }
 
     fn email_of(&self, who: Uuid) -> Result<String, CoreError> {
@@ -292,58 +393,14 @@ impl<D: Database> Holdfast<D> {
     }
 
     /// The departing look-back: the last 90 days of `who`'s reading, day by day, against their
-    /// own baseline and their peers' (volume), and against office hours (off-hours bulk
-    /// reading), plus every export they made. Raises what it finds (once: alerts have keys).
+    /// own baseline and their peers' (volume), against office hours (off-hours bulk reading) and
+    /// against their habit of opening colleagues' customers, plus every export they made. Raises
+    /// what it finds (once: alerts have keys).
     pub(crate) fn look_back(&self, who: &CoWorker) -> Result<LookBack, CoreError> {
-        let now = self.now();
-        let today = now.div_euclid(MICROS_PER_DAY);
+        let today = self.now().div_euclid(MICROS_PER_DAY);
         let since = (today - LOOK_BACK_DAYS) * MICROS_PER_DAY;
-        let hours = self.db.read(|tx| Ok(tx.rows_read_since(who.id, since)?))?;
-        let mut per_day: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
-        for (at, rows) in &hours {
-            let e = per_day.entry(at.div_euclid(MICROS_PER_DAY)).or_default();
-            e.0 += rows;
-            if !is_office_hours(*at) {
-                e.1 += rows;
-            }
-        }
-        let threshold = self.volume_threshold_for(who.id, today + 1)?;
-        // Every active day counts, quiet evenings (0) included: the usual off-hours day.
-        let off_hours: Vec<i64> = per_day.values().map(|d| d.1).collect();
-        let (off_median, _) = median_and_mad(&off_hours);
-        let mut raised = 0;
-        for (&day, &(rows, off)) in &per_day {
-            let day_start = day * MICROS_PER_DAY;
-            if rows >= threshold.rows {
-                raised += usize::from(self.raise_volume_alert(who.id, day, rows, &threshold, day_start - 1)?);
-            }
-            if off >= OFF_HOURS_FLOOR && (off as f64) >= 5.0 * off_median.max(1.0) {
-                let evidence: Vec<Uuid> = self.evidence(who.id, day_start, day_start + MICROS_PER_DAY, true)?;
-                let inserted = self.raise_alert(NewAlert {
-                    coworker_id: who.id,
-                    kind: "off_hours_reading",
-                    severity: Severity::Medium,
-                    summary: format!(
-                        "{} read {off} customer rows outside office hours on {} (their usual off-hours day: {:.0})",
-                        who.email,
-                        date_of(day_start),
-                        off_median
-                    ),
-                    details: json!({"rows": off, "day": date_of(day_start), "usual": off_median, "found_by": "departing look-back"}),
-                    event_ids: evidence,
-                    dedupe_key: format!("off_hours_reading:{}:{day}", who.id),
-                    recipient_ids: Vec::new(),
-                })?;
-                raised += usize::from(inserted.is_some());
-            }
-        }
-        // Reading far outside their own book, day by day, against their own habit.
-        let outside = self.db.read(|tx| Ok(tx.outside_book_reads_since(who.id, since)?))?;
-        let habit: Vec<i64> = outside.iter().map(|(_, n)| *n).collect();
-        let (threshold, usual) = (outside_book_threshold(&habit), median_and_mad(&habit).0);
-        for &(day, records) in outside.iter().filter(|(_, n)| *n >= threshold) {
-            raised += usize::from(self.raise_outside_book_alert(who.id, day, records, usual, "departing look-back")?);
-        }
+        let days = self.reading_days(today + 1)?;
+        let mut raised = self.judge_days(who, &days, today - LOOK_BACK_DAYS, "departing look-back")?;
         let filter = EventFilter {
             coworker_id: Some(who.id),
             action: Some(action::EXPORT_CREATE.into()),
