@@ -82,20 +82,30 @@ fn send_mail(email: &AlertEmail) -> Result<(), String> {
     transport.send(&message).map(drop).map_err(|e| format!("the SMTP server: {e}"))
 }
 
-/// Delivers due alerts until the runtime stops.
-pub async fn deliver_alerts(services: AppState) {
-    let sender = std::sync::Arc::new(HttpSender::default());
-    let mut tick = tokio::time::interval(DELIVERY_TICK);
+/// Runs `job` off the async runtime at start and then every `period` (a late tick is not made up
+/// for), until the runtime stops; hands what it returns to `done` and logs a failure as `what`.
+async fn every<T: Send + 'static>(
+    period: Duration,
+    what: &'static str,
+    job: impl Fn() -> Result<T, holdfast_core::CoreError> + Clone + Send + 'static,
+    mut done: impl FnMut(T),
+) {
+    let mut tick = tokio::time::interval(period);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let (s, sender) = (services.clone(), sender.clone());
-        match tokio::task::spawn_blocking(move || s.deliver_due_alerts(&*sender)).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => tracing::warn!("alert delivery: {e}"),
-            Err(e) => tracing::warn!("alert delivery stopped unexpectedly: {e}"),
+        match tokio::task::spawn_blocking(job.clone()).await {
+            Ok(Ok(out)) => done(out),
+            Ok(Err(e)) => tracing::warn!("{what}: {e}"),
+            Err(e) => tracing::warn!("{what} stopped unexpectedly: {e}"),
         }
     }
+}
+
+/// Delivers due alerts until the runtime stops.
+pub async fn deliver_alerts(services: AppState) {
+    let sender = std::sync::Arc::new(HttpSender::default());
+    every(DELIVERY_TICK, "alert delivery", move || services.deliver_due_alerts(&*sender), drop).await
 }
 
 /// How often the scheduler looks for departures whose last day is over.
@@ -105,21 +115,12 @@ pub const DEPARTURE_TICK: std::time::Duration = std::time::Duration::from_secs(3
 /// [`DEPARTURE_TICK`], until the runtime stops. The due cases are read from the database, so a
 /// restart (or a server that was down on the day) loses nothing.
 pub async fn end_due_departures(services: AppState) {
-    let mut tick = tokio::time::interval(DEPARTURE_TICK);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        let s = services.clone();
-        match tokio::task::spawn_blocking(move || s.end_due_departures()).await {
-            Ok(Ok(ended)) => {
-                for case in ended {
-                    tracing::info!("departure {}: the last day ({}) is over; access ended", case.id, case.last_day);
-                }
-            }
-            Ok(Err(e)) => tracing::warn!("ending due departures: {e}"),
-            Err(e) => tracing::warn!("the departure scheduler stopped unexpectedly: {e}"),
+    let done = |ended: Vec<holdfast_core::departure::Departure>| {
+        for case in ended {
+            tracing::info!("departure {}: the last day ({}) is over; access ended", case.id, case.last_day);
         }
-    }
+    };
+    every(DEPARTURE_TICK, "ending due departures", move || services.end_due_departures(), done).await
 }
 
 /// How often the scheduler looks whether this week's coverage digests have gone out.
@@ -129,18 +130,12 @@ pub const DIGEST_TICK: std::time::Duration = std::time::Duration::from_secs(3_60
 /// checking at start and then every [`DIGEST_TICK`], until the runtime stops.
 pub async fn send_weekly_digests(services: AppState) {
     let sender = std::sync::Arc::new(HttpSender::default());
-    let mut tick = tokio::time::interval(DIGEST_TICK);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tick.tick().await;
-        let (s, sender) = (services.clone(), sender.clone());
-        match tokio::task::spawn_blocking(move || s.send_due_digests(&*sender)).await {
-            Ok(Ok(0)) => {}
-            Ok(Ok(n)) => tracing::info!("coverage digests mailed to {n} co-workers"),
-            Ok(Err(e)) => tracing::warn!("coverage digests: {e}"),
-            Err(e) => tracing::warn!("the digest scheduler stopped unexpectedly: {e}"),
+    let done = |n: usize| {
+        if n > 0 {
+            tracing::info!("coverage digests mailed to {n} co-workers");
         }
-    }
+    };
+    every(DIGEST_TICK, "coverage digests", move || services.send_due_digests(&*sender), done).await
 }
 
 /// How often the scheduler looks whether today's sweep of the detectors has run.
@@ -150,25 +145,20 @@ pub const SWEEP_TICK: std::time::Duration = std::time::Duration::from_secs(3_600
 /// a UTC day (looking every [`SWEEP_TICK`]), until the runtime stops. Alerts have keys, so a
 /// restart that sweeps again raises nothing twice.
 pub async fn sweep_detectors_daily(services: AppState) {
-    let mut tick = tokio::time::interval(SWEEP_TICK);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut swept_on = None;
-    loop {
-        tick.tick().await;
+    let swept_on = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(i64::MIN));
+    let sweep = move || {
         let today = services.now().div_euclid(holdfast_core::time::MICROS_PER_DAY);
-        if swept_on == Some(today) {
-            continue;
+        if swept_on.load(std::sync::atomic::Ordering::Relaxed) == today {
+            return Ok(0);
         }
-        let s = services.clone();
-        match tokio::task::spawn_blocking(move || s.sweep_detectors()).await {
-            Ok(Ok(raised)) => {
-                swept_on = Some(today);
-                if raised > 0 {
-                    tracing::info!("the daily sweep of the detectors raised {raised} alerts");
-                }
-            }
-            Ok(Err(e)) => tracing::warn!("the daily sweep of the detectors: {e}"),
-            Err(e) => tracing::warn!("the detector sweep stopped unexpectedly: {e}"),
+        let raised = services.sweep_detectors()?;
+        swept_on.store(today, std::sync::atomic::Ordering::Relaxed);
+        Ok(raised)
+    };
+    let done = |raised: usize| {
+        if raised > 0 {
+            tracing::info!("the daily sweep of the detectors raised {raised} alerts");
         }
-    }
+    };
+    every(SWEEP_TICK, "the daily sweep of the detectors", sweep, done).await
 }
