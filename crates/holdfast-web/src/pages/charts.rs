@@ -39,73 +39,88 @@ pub(crate) fn pipeline_chart(stages: &[StageTotal]) -> String {
     svg
 }
 
-/// Activities per week as bars, the current week last, each bar labelled with its count and the
-/// date its week starts.
-pub(crate) fn week_chart(per_week: &[i64], now: i64) -> String {
-    let max = per_week.iter().copied().max().unwrap_or(0).max(1) as f64;
-    let n = per_week.len().max(1);
-    let (width, top, height) = (600.0, 16.0, 100.0);
-    let slot = width / n as f64;
+/// One bar of a bar chart: its height's value, the figure above it, the label under it, its
+/// tooltip, and whether it stands out (the period under way).
+struct Bar {
+    value: i64,
+    figure: String,
+    label: String,
+    title: String,
+    now: bool,
+}
+
+/// Bars side by side over a 600-wide chart, each with its figure above and its label below.
+fn bar_chart(class: &str, aria: &str, (top, height): (f64, f64), bars: &[Bar]) -> String {
+    let max = bars.iter().map(|b| b.value).max().unwrap_or(0).max(1) as f64;
+    let width = 600.0;
+    let slot = width / bars.len().max(1) as f64;
     let mut svg = format!(
-        "<svg class=\"weeks\" viewBox=\"0 0 {width} {}\" role=\"img\" aria-label=\"Activities per week\">",
+        "<svg class=\"{class}\" viewBox=\"0 0 {width} {}\" role=\"img\" aria-label=\"{aria}\">",
         top + height + 18.0
     );
-    for (i, count) in per_week.iter().enumerate() {
-        let h = (*count as f64 / max) * height;
+    for (i, b) in bars.iter().enumerate() {
+        let h = (b.value as f64 / max) * height;
         let x = i as f64 * slot;
-        let start = now - (n - i) as i64 * 7 * MICROS_PER_DAY;
-        let day = &format_timestamp(start)[5..10];
         svg.push_str(&format!(
-            "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{h:.1}\"><title>week from {day}: {count}</title></rect>\
-             <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{count}</text>\
-             <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" class=\"axis\">{day}</text>",
+            "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{h:.1}\"{}><title>{}</title></rect>\
+             <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>\
+             <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" class=\"axis\">{}</text>",
             x + slot * 0.15,
             top + height - h,
             slot * 0.7,
+            if b.now { " class=\"now\"" } else { "" },
+            b.title,
             x + slot / 2.0,
             top + height - h - 3.0,
+            b.figure,
             x + slot / 2.0,
             top + height + 13.0,
+            b.label,
         ));
     }
     svg.push_str("</svg>");
     svg
 }
 
+/// Activities per week as bars, the current week last, each bar labelled with its count and the
+/// date its week starts.
+pub(crate) fn week_chart(per_week: &[i64], now: i64) -> String {
+    let n = per_week.len();
+    let bars: Vec<Bar> = per_week
+        .iter()
+        .enumerate()
+        .map(|(i, count)| {
+            let start = now - (n - i) as i64 * 7 * MICROS_PER_DAY;
+            let day = format_timestamp(start)[5..10].to_string();
+            Bar {
+                value: *count,
+                figure: count.to_string(),
+                title: format!("week from {day}: {count}"),
+                label: day,
+                now: false,
+            }
+        })
+        .collect();
+    bar_chart("weeks", "Activities per week", (16.0, 100.0), &bars)
+}
+
 /// Walk-out exposure month by month: the annual value hanging on one co-worker at each month's end
 /// (the month under way as of now, lighter).
 pub(crate) fn trend_chart(months: &[holdfast_core::service::TrendMonth]) -> String {
-    let max = months.iter().map(|m| m.value_at_stake).max().unwrap_or(0).max(1) as f64;
-    let n = months.len().max(1);
-    let (width, top, height) = (600.0, 18.0, 110.0);
-    let slot = width / n as f64;
-    let mut svg = format!(
-        "<svg class=\"weeks trend\" viewBox=\"0 0 {width} {}\" role=\"img\" aria-label=\"Value at stake month by month\">",
-        top + height + 18.0
-    );
-    for (i, m) in months.iter().enumerate() {
-        let h = (m.value_at_stake as f64 / max) * height;
-        let x = i as f64 * slot;
-        let label = if m.current { format!("{} (now)", m.month) } else { m.month.clone() };
-        svg.push_str(&format!(
-            "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{:.1}\" height=\"{h:.1}\"{}><title>{label}: {} a year on {} accounts</title></rect>\
-             <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{}</text>\
-             <text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" class=\"axis\">{label}</text>",
-            x + slot * 0.15,
-            top + height - h,
-            slot * 0.7,
-            if m.current { " class=\"now\"" } else { "" },
-            money(m.value_at_stake),
-            m.accounts,
-            x + slot / 2.0,
-            top + height - h - 4.0,
-            money(m.value_at_stake),
-            x + slot / 2.0,
-            top + height + 13.0,
-        ));
-    }
-    svg.push_str("</svg>");
-    svg
+    let bars: Vec<Bar> = months
+        .iter()
+        .map(|m| {
+            let label = if m.current { format!("{} (now)", m.month) } else { m.month.clone() };
+            Bar {
+                value: m.value_at_stake,
+                figure: money(m.value_at_stake),
+                title: format!("{label}: {} a year on {} accounts", money(m.value_at_stake), m.accounts),
+                label,
+                now: m.current,
+            }
+        })
+        .collect();
+    bar_chart("weeks trend", "Value at stake month by month", (18.0, 110.0), &bars)
 }
 
 /// Daily reading and exporting as stacked bars, exports on top in the warning colour, so a day of
