@@ -265,6 +265,7 @@ impl Store {
         mode: Mode,
         f: impl FnOnce(&mut dyn RawAccess) -> Result<T, CoreError>,
     ) -> Result<T, CoreError> {
+        let _one = OneTransactionAtATime::enter();
         match &self.engine {
             Engine::Sqlite(s) => {
                 let guard = match mode {
@@ -363,5 +364,39 @@ impl Database for Store {
             let rows = c.rows("SELECT coalesce(max(version), 0) FROM schema_migrations", &[])?;
             Ok(rows.first().and_then(|r| r.first()).and_then(|v| v.as_int()).unwrap_or(0))
         })
+    }
+}
+
+thread_local! {
+    /// How many transactions this thread has open (see [`OneTransactionAtATime`]).
+    static OPEN_TRANSACTIONS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
+/// A thread holds one connection at a time. A transaction that opened a second one (a service
+/// calling another service that reads for itself) waits for a free connection while holding
+/// one: with every connection of the pool held that way, nothing moves again, and on SQLite a
+/// reader can even wait for itself. Debug builds (the tests) stop there and name the caller;
+/// a release build logs it and goes on.
+struct OneTransactionAtATime;
+
+impl OneTransactionAtATime {
+    fn enter() -> OneTransactionAtATime {
+        let open = OPEN_TRANSACTIONS.with(|n| n.replace(n.get() + 1));
+        if open > 0 {
+            let trace = std::backtrace::Backtrace::force_capture();
+            if cfg!(debug_assertions) {
+                panic!(
+                    "a transaction was opened inside another on the same thread (pass the tx down instead):\n{trace}"
+                );
+            }
+            tracing::error!("a transaction was opened inside another on the same thread:\n{trace}");
+        }
+        OneTransactionAtATime
+    }
+}
+
+impl Drop for OneTransactionAtATime {
+    fn drop(&mut self) {
+        OPEN_TRANSACTIONS.with(|n| n.set(n.get().saturating_sub(1)));
     }
 }

@@ -14,7 +14,7 @@ use super::{Holdfast, append_events};
 use crate::coworker::{Actor, Status};
 use crate::error::CoreError;
 use crate::event::{EventFilter, NewEvent, action};
-use crate::storage::Database;
+use crate::storage::{Database, Tx};
 
 /// The settings key of the notice.
 pub const NOTICE_SETTING: &str = "confidentiality_notice";
@@ -60,12 +60,7 @@ impl<D: Database> Holdfast<D> {
     pub fn pending_confidentiality(&self, actor: &Actor) -> Result<Option<ConfidentialityNotice>, CoreError> {
         let Some(me) = actor.coworker.as_ref() else { return Ok(None) };
         match me.status {
-            Status::Departing => {
-                let notice = self.settings()?.confidentiality_notice.clone();
-                // Acknowledged at hire is not enough: a departing co-worker reaffirms it while departing.
-                let done = self.confidentiality_acknowledged(me.id, &notice.sha256, Some(Status::Departing))?;
-                Ok(if done.is_some() { None } else { Some(notice) })
-            }
+            Status::Departing => self.db.read(|tx| self.pending_confidentiality_in(tx, actor)),
             Status::Active => {
                 if self.acknowledged.read().is_ok_and(|known| known.contains(&me.id)) {
                     return Ok(None);
@@ -88,6 +83,20 @@ impl<D: Database> Holdfast<D> {
         }
     }
 
+    /// As [`Self::pending_confidentiality`] for a departing co-worker, inside the caller's
+    /// transaction (anyone else: nothing pending here).
+    pub(crate) fn pending_confidentiality_in(
+        &self,
+        tx: &mut dyn Tx,
+        actor: &Actor,
+    ) -> Result<Option<ConfidentialityNotice>, CoreError> {
+        let Some(me) = actor.coworker.as_ref().filter(|c| c.status == Status::Departing) else { return Ok(None) };
+        let notice = self.settings_in(tx)?.confidentiality_notice.clone();
+        // Acknowledged at hire is not enough: a departing co-worker reaffirms it while departing.
+        let done = acknowledged_in(tx, me.id, &notice.sha256, Some(Status::Departing))?;
+        Ok(if done.is_some() { None } else { Some(notice) })
+    }
+
     /// When `coworker` acknowledged the notice with this fingerprint (while in `status`, when
     /// given), if they did.
     fn confidentiality_acknowledged(
@@ -96,18 +105,7 @@ impl<D: Database> Holdfast<D> {
         sha256: &str,
         status: Option<Status>,
     ) -> Result<Option<i64>, CoreError> {
-        let filter = EventFilter {
-            coworker_id: Some(coworker),
-            action: Some(action::CONFIDENTIALITY_ACKNOWLEDGE.into()),
-            limit: 100,
-            ..Default::default()
-        };
-        let events = self.db.read(|tx| Ok(tx.list_events(&filter)?))?;
-        Ok(events
-            .iter()
-            .filter(|e| status.is_none_or(|s| e.event.details["status"] == s.as_str()))
-            .find(|e| e.event.details["sha256"] == sha256)
-            .map(|e| e.event.at))
+        self.db.read(|tx| acknowledged_in(tx, coworker, sha256, status))
     }
 
     /// Records that the co-worker read and accepted the notice whose fingerprint is `sha256`.
@@ -178,4 +176,26 @@ impl<D: Database> Holdfast<D> {
         let notice = self.settings()?.confidentiality_notice.clone();
         self.confidentiality_acknowledged(target.id, &notice.sha256, None)
     }
+}
+
+/// When `coworker` acknowledged the notice with this fingerprint (while in `status`, when
+/// given), if they did, read in `tx`.
+fn acknowledged_in(
+    tx: &mut dyn Tx,
+    coworker: uuid::Uuid,
+    sha256: &str,
+    status: Option<Status>,
+) -> Result<Option<i64>, CoreError> {
+    let filter = EventFilter {
+        coworker_id: Some(coworker),
+        action: Some(action::CONFIDENTIALITY_ACKNOWLEDGE.into()),
+        limit: 100,
+        ..Default::default()
+    };
+    let events = tx.list_events(&filter)?;
+    Ok(events
+        .iter()
+        .filter(|e| status.is_none_or(|s| e.event.details["status"] == s.as_str()))
+        .find(|e| e.event.details["sha256"] == sha256)
+        .map(|e| e.event.at))
 }

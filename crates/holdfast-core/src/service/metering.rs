@@ -134,6 +134,14 @@ impl<D: Database> Drop for ReadTurn<'_, D> {
     }
 }
 
+/// A reading budget crossed under a policy that only alerts: the alert to raise after the read.
+pub(crate) struct BudgetCrossed {
+    who: Uuid,
+    window: &'static str,
+    rows: i64,
+    budget: i64,
+}
+
 /// One co-worker's reads in a window: (when, rows), oldest first, and their sum.
 #[derive(Default)]
 struct Window {
@@ -189,19 +197,32 @@ impl<D: Database> Holdfast<D> {
 
     /// Rows `who` read in the last 24 hours and the last 7 days.
     pub fn rows_read(&self, who: Uuid) -> Result<RowsRead, CoreError> {
+        match self.rows_read_known(who) {
+            Some(n) => Ok(n),
+            None => self.db.read(|tx| self.rows_read_in(tx, who)),
+        }
+    }
+
+    /// As [`Self::rows_read`], inside the caller's transaction (a transaction never waits for a
+    /// second connection: with every connection taken that would wait for ever).
+    fn rows_read_within(&self, tx: &mut dyn Tx, who: Uuid) -> Result<RowsRead, CoreError> {
+        match self.rows_read_known(who) {
+            Some(n) => Ok(n),
+            None => self.rows_read_in(tx, who),
+        }
+    }
+
+    /// What this server counted for `who`, when it has counted (old reads dropped).
+    fn rows_read_known(&self, who: Uuid) -> Option<RowsRead> {
         let now = self.now();
         let (day_start, week_start) = (now - MICROS_PER_DAY, now - 7 * MICROS_PER_DAY);
-        let known = self.meter.reads.lock().ok().and_then(|mut m| {
+        self.meter.reads.lock().ok().and_then(|mut m| {
             m.get_mut(&who).map(|r| {
                 r.day.drop_before(day_start);
                 r.week.drop_before(week_start);
                 RowsRead { day: r.day.total, week: r.week.total }
             })
-        });
-        if let Some(n) = known {
-            return Ok(n);
-        }
-        self.db.read(|tx| self.rows_read_in(tx, who))
+        })
     }
 
     /// Rows `who` read, counted from the log in `tx` (hour by hour, so old hours fall out in time)
@@ -228,7 +249,7 @@ impl<D: Database> Holdfast<D> {
     /// may share the database, counted afresh from the log (their reads are there, not in this
     /// server's memory); otherwise as this server counted them.
     pub(crate) fn rows_read_for_budget(&self, tx: &mut dyn Tx, who: Uuid) -> Result<RowsRead, CoreError> {
-        if self.db.shared_by_servers() { self.rows_read_in(tx, who) } else { self.rows_read(who) }
+        if self.db.shared_by_servers() { self.rows_read_in(tx, who) } else { self.rows_read_within(tx, who) }
     }
 
     /// Before a read, inside its transaction (the settings are checked there, without a
@@ -236,16 +257,27 @@ impl<D: Database> Holdfast<D> {
     /// export. Reading many rows is refused past the co-worker's daily or weekly budget (unless
     /// their policy only alerts), when the export policy does not let them export, and for a
     /// departing co-worker who has not acknowledged the confidentiality notice. Opening one
-    /// record is never refused here.
-    pub(crate) fn classify_read(&self, tx: &mut dyn Tx, actor: &Actor, reach: Reach) -> Result<ReadKind, CoreError> {
-        let Some(me) = actor.coworker.as_ref() else { return Ok(ReadKind::Collaboration) };
+    /// record is never refused here. A budget crossed under an alert-only policy comes back to
+    /// be raised with [`Self::raise_budget_alert`] once the transaction is over.
+    pub(crate) fn classify_read(
+        &self,
+        tx: &mut dyn Tx,
+        actor: &Actor,
+        reach: Reach,
+    ) -> Result<(ReadKind, Option<BudgetCrossed>), CoreError> {
+        let Some(me) = actor.coworker.as_ref() else { return Ok((ReadKind::Collaboration, None)) };
         if actor.is_admin() {
-            return Ok(ReadKind::Collaboration);
+            return Ok((ReadKind::Collaboration, None));
         }
         let settings = self.settings_in(tx)?;
-        let read = if reach == Reach::Many { self.rows_read_for_budget(tx, me.id)? } else { self.rows_read(me.id)? };
+        let mut crossed = None;
+        let read = if reach == Reach::Many {
+            self.rows_read_for_budget(tx, me.id)?
+        } else {
+            self.rows_read_within(tx, me.id)?
+        };
         if reach == Reach::Many {
-            self.check_notice_acknowledged(actor)?;
+            self.check_notice_acknowledged_within(tx, actor)?;
             let limits = settings.policies.limits_for(me);
             let over = if read.day >= limits.daily_rows {
                 Some(("24 hours", read.day, limits.daily_rows))
@@ -266,12 +298,12 @@ impl<D: Database> Holdfast<D> {
                 let day = self.now().div_euclid(MICROS_PER_DAY);
                 let first = self.meter.budget_alerts.lock().map(|mut a| a.insert((me.id, day, window))).unwrap_or(true);
                 if first {
-                    self.alert_budget_crossed(me.id, window, rows, budget)?;
+                    crossed = Some(BudgetCrossed { who: me.id, window, rows, budget });
                 }
             }
         }
         if read.day < settings.bulk_read_limit {
-            return Ok(ReadKind::Collaboration);
+            return Ok((ReadKind::Collaboration, crossed));
         }
         if reach == Reach::Many && !settings.export_policy.allows(actor.role()) {
             return Err(CoreError::forbidden(format!(
@@ -281,15 +313,33 @@ impl<D: Database> Holdfast<D> {
                 settings.export_policy.who()
             )));
         }
-        Ok(ReadKind::Bulk)
+        Ok((ReadKind::Bulk, crossed))
+    }
+
+    /// Raises the alert for a budget [`Self::classify_read`] found crossed (after its transaction).
+    pub(crate) fn raise_budget_alert(&self, crossed: Option<BudgetCrossed>) -> Result<(), CoreError> {
+        match crossed {
+            Some(c) => self.alert_budget_crossed(c.who, c.window, c.rows, c.budget),
+            None => Ok(()),
+        }
     }
 
     /// Refuses bulk reading and exports to a departing co-worker who has not yet acknowledged
     /// the confidentiality notice, on every channel.
     pub(crate) fn check_notice_acknowledged(&self, actor: &Actor) -> Result<(), CoreError> {
-        if actor.coworker.as_ref().is_some_and(|c| c.status == crate::coworker::Status::Departing)
-            && self.pending_confidentiality(actor)?.is_some()
-        {
+        if !Self::departing(actor) {
+            return Ok(());
+        }
+        self.db.read(|tx| self.check_notice_acknowledged_within(tx, actor))
+    }
+
+    fn departing(actor: &Actor) -> bool {
+        actor.coworker.as_ref().is_some_and(|c| c.status == crate::coworker::Status::Departing)
+    }
+
+    /// As [`Self::check_notice_acknowledged`], inside the caller's transaction.
+    fn check_notice_acknowledged_within(&self, tx: &mut dyn Tx, actor: &Actor) -> Result<(), CoreError> {
+        if Self::departing(actor) && self.pending_confidentiality_in(tx, actor)?.is_some() {
             return Err(CoreError::forbidden(
                 "before listing, searching or exporting customer records, acknowledge the confidentiality notice: \
                  sign in to the web app, or read GET /api/v1/me/confidentiality and POST its sha256 back to it. \

@@ -240,7 +240,7 @@ impl<D: Database> Holdfast<D> {
             || format!("open {} {id}", kind.name),
             || {
                 let _turn = self.read_turn(actor, Reach::One)?;
-                let (record, read, outside) = self.db.read(|tx| {
+                let (record, (read, crossed), outside) = self.db.read(|tx| {
                     let read = self.classify_read(tx, actor, Reach::One)?;
                     let record = self.load_live(tx, kind, id)?;
                     let policy = self.read_policy(tx)?;
@@ -254,6 +254,7 @@ impl<D: Database> Holdfast<D> {
                     let outside = self.outside_book(tx, actor, kind, &record)?;
                     Ok((record, read, outside))
                 })?;
+                self.raise_budget_alert(crossed)?;
                 let mut event =
                     NewEvent::by(actor, self.now(), action::RECORD_READ).object(kind.name, record.id).rows(1);
                 if outside {
@@ -319,7 +320,8 @@ impl<D: Database> Holdfast<D> {
         record: &Record,
     ) -> Result<(), CoreError> {
         let _turn = self.read_turn(actor, Reach::One)?;
-        let read = self.db.read(|tx| self.classify_read(tx, actor, Reach::One))?;
+        let (read, crossed) = self.db.read(|tx| self.classify_read(tx, actor, Reach::One))?;
+        self.raise_budget_alert(crossed)?;
         let event = NewEvent::by(actor, self.now(), action::RECORD_READ)
             .object(kind.name, record.id)
             .rows(1)
@@ -479,7 +481,7 @@ impl<D: Database> Holdfast<D> {
                     return Err(CoreError::forbidden("only an admin may list deleted records"));
                 }
                 let _turn = self.read_turn(actor, Reach::Many)?;
-                let (page, query, read) = self.db.read(|tx| {
+                let (page, query, (read, crossed)) = self.db.read(|tx| {
                     let read = self.classify_read(tx, actor, Reach::Many)?;
                     let query = self.build_query(tx, actor, kind, req)?;
                     let mut items = tx.list_records(kind, &query)?;
@@ -487,8 +489,9 @@ impl<D: Database> Holdfast<D> {
                     items.truncate(query.limit as usize);
                     let next_cursor =
                         if more { items.last().map(|r| encode_cursor(kind, r, query.sort)) } else { None };
-                    Ok((Page { items, next_cursor, counted_as_export: read == ReadKind::Bulk }, query, read))
+                    Ok((Page { items, next_cursor, counted_as_export: read.0 == ReadKind::Bulk }, query, read))
                 })?;
+                self.raise_budget_alert(crossed)?;
                 let act = if query.words.is_empty() { action::LIST_READ } else { action::SEARCH };
                 let mut event = NewEvent::by(actor, self.now(), act).object_type(kind.name).rows(page.items.len());
                 if let Some(q) = &req.q {
@@ -597,7 +600,7 @@ impl<D: Database> Holdfast<D> {
                 }
                 let per_kind = per_kind.clamp(1, 100);
                 let _turn = self.read_turn(actor, Reach::Many)?;
-                let (hits, read) = self.db.read(|tx| {
+                let (hits, (read, crossed)) = self.db.read(|tx| {
                     let read = self.classify_read(tx, actor, Reach::Many)?;
                     let owners = access::readable_owners(actor, self.read_policy(tx)?);
                     let mut hits = Vec::new();
@@ -616,6 +619,7 @@ impl<D: Database> Holdfast<D> {
                     }
                     Ok((hits, read))
                 })?;
+                self.raise_budget_alert(crossed)?;
                 let rows: usize = hits.iter().map(|h| h.records.len()).sum();
                 self.record_read(vec![as_read(
                     read,
