@@ -3,6 +3,7 @@
 //! This file is the command table; each command group lives in a module of its own.
 
 mod audit;
+mod backup;
 mod coverage;
 mod coworkers;
 mod demo;
@@ -89,6 +90,9 @@ enum Command {
     /// The system event log: signing key, checkpoints, verification, reports, evidence, SIEM.
     #[command(subcommand)]
     Audit(audit::AuditCmd),
+    /// Copy an embedded installation (database, signing key, checkpoints) to a new directory,
+    /// consistently, while the server runs; `holdfast --database DEST audit verify` checks it.
+    Backup(backup::BackupArgs),
 }
 
 fn main() {
@@ -127,6 +131,7 @@ fn run(cli: &Cli) -> Result<()> {
         Command::Undo { operation } => as_operator(cli, |s, me, _| records::undo(s, me, operation)),
         Command::Settings(cmd) => as_operator(cli, |s, me, _| settings::run(s, me, cmd)),
         Command::Audit(cmd) => as_operator(cli, |s, me, files| audit::run(s, me, files, cmd)),
+        Command::Backup(args) => as_operator(cli, |s, me, files| backup::run(s, me, files, args)),
     }
 }
 

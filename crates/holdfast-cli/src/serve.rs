@@ -74,6 +74,20 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> Result<()> {
     }
     let files = audit::AuditFiles::in_dir(&data_dir(cli));
     let key = holdfast_core::audit::AuditKey::load_or_create(&files.key)?;
+    // Servers sharing a database sign checkpoints into it with one key: a server that came with
+    // a key of its own would make every later `audit verify` fail on the others' checkpoints.
+    if let Some(last) = services.checkpoints()?.last()
+        && !last.signature_ok(&key.public_hex())
+    {
+        anyhow::bail!(
+            "the newest checkpoint in the database (event {}) is not signed by this server's audit key {} ({}). \
+             If this is another server on a shared database, stop it and copy audit-signing.key from the first \
+             server's data directory (mode 0600); otherwise run `holdfast audit verify` to see what changed",
+            last.seq,
+            key.public_hex(),
+            files.key.display()
+        );
+    }
     eprintln!(
         "system events are checkpointed to {} (ship that file elsewhere); audit key {}",
         files.checkpoints.display(),

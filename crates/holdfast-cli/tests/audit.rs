@@ -305,3 +305,72 @@ fn a_crash_in_the_middle_of_a_write_leaves_a_valid_chain() {
         assert_eq!(env.verify().0, 0);
     }
 }
+
+#[test]
+fn a_backup_taken_while_coworkers_work_verifies_on_its_own() {
+    for db in each_backend() {
+        let env = setup(db);
+        let dest = env.data.path().join("backup");
+        if env.db.backend == "postgres" {
+            // A server database is backed up with its own tools; the answer says how.
+            let (code, _, err) = env.run(&["backup", dest.to_str().expect("path")], None);
+            assert_eq!(code, 5, "{err}");
+            assert!(err.contains("pg_dump") && err.contains("audit-signing.key"), "{err}");
+            continue;
+        }
+        // A checkpoint before, then reads (each closing with a checkpoint of its own) while the
+        // backup runs: the copy takes the checkpoints up to its own last event, no later ones.
+        assert_eq!(env.run(&["audit", "checkpoint"], None).0, 0);
+        let done = std::sync::atomic::AtomicBool::new(false);
+        let (code, out, err) = std::thread::scope(|scope| {
+            scope.spawn(|| {
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    let (code, _, err) = env.run(&["--as", "rep@example.com", "list", "contacts"], None);
+                    assert_eq!(code, 0, "{err}");
+                }
+            });
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            let answer = env.run(&["backup", dest.to_str().expect("path")], None);
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            done.store(true, std::sync::atomic::Ordering::Relaxed);
+            answer
+        });
+        assert_eq!(code, 0, "{out}{err}");
+        let sha = out.split("sha256 ").nth(1).and_then(|s| s.split_whitespace().next()).expect("sha256").to_string();
+        // Private, like the data directory it copies.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |p: &Path| std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777;
+            assert_eq!(mode(&dest), 0o700);
+            for f in ["holdfast.db", "audit-signing.key", "checkpoints.jsonl"] {
+                assert_eq!(mode(&dest.join(f)), 0o600, "{f}");
+            }
+        }
+        let copied = std::fs::read(dest.join("holdfast.db")).expect("copy");
+        use sha2::Digest;
+        assert_eq!(hex::encode(sha2::Sha256::digest(&copied)), sha);
+        // The live log says who took it, with the same fingerprint.
+        let (_, events, _) = env.run(&["events", "--action", "backup.create", "--json"], None);
+        assert!(events.contains(&sha), "{events}");
+        // The copy is a data directory of its own, and its log and checkpoints verify.
+        let verify = Command::new(env!("CARGO_BIN_EXE_holdfast"))
+            .args(["--database", dest.to_str().expect("path"), "audit", "verify"])
+            .output()
+            .expect("verify");
+        let said = String::from_utf8_lossy(&verify.stdout).to_string() + &String::from_utf8_lossy(&verify.stderr);
+        assert!(verify.status.success(), "{said}");
+        assert!(said.contains("ok:") && !said.contains(" 0 checkpoints"), "{said}");
+        // A directory that already holds something is not written into.
+        let (code, _, err) = env.run(&["backup", dest.to_str().expect("path")], None);
+        assert_ne!(code, 0);
+        assert!(err.contains("not empty"), "{err}");
+        // Customer data left with the backup: the copy holds every contact the original holds.
+        let (_, original, _) = env.run(&["list", "contacts", "--limit", "1000"], None);
+        let in_copy = Command::new(env!("CARGO_BIN_EXE_holdfast"))
+            .args(["--database", dest.to_str().expect("path"), "list", "contacts", "--limit", "1000"])
+            .output()
+            .expect("list the copy");
+        assert_eq!(String::from_utf8_lossy(&in_copy.stdout), original);
+    }
+}

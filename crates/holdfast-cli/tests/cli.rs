@@ -277,3 +277,42 @@ fn coverage_exposure_prints_one_coworker_a_line_riskiest_first() {
         assert!(out.contains("Account of dana@example.com\t120000.00"), "{out}");
     }
 }
+
+#[test]
+fn a_server_that_brings_its_own_audit_key_to_a_signed_database_is_refused() {
+    for db in holdfast_testing::each_backend() {
+        let url = db.database_arg();
+        let (first, second) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
+        let first_dir = first.path().to_str().expect("path");
+        let (code, _, err) = holdfast(&url, &["--data-dir", first_dir, "audit", "checkpoint"], None);
+        assert_eq!(code, 0, "{err}");
+        // A second server set up with an empty data directory of its own: a new key.
+        let (code, _, err) = holdfast(
+            &url,
+            &["--data-dir", second.path().to_str().expect("path"), "serve", "--listen", "127.0.0.1:0"],
+            None,
+        );
+        assert_ne!(code, 0, "{}: {err}", db.backend);
+        assert!(err.contains("copy audit-signing.key from the first server"), "{err}");
+        // With the first server's key it starts (and is stopped here at once).
+        std::fs::copy(first.path().join("audit-signing.key"), second.path().join("audit-signing.key")).expect("copy");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_holdfast"))
+            .args(["--database", &url, "--data-dir", second.path().to_str().expect("path")])
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("serve");
+        let mut said = String::new();
+        let mut err = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+        while !said.contains("Holdfast is serving") {
+            let mut line = String::new();
+            if std::io::BufRead::read_line(&mut err, &mut line).expect("read") == 0 {
+                break;
+            }
+            said.push_str(&line);
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(said.contains("Holdfast is serving"), "{}: {said}", db.backend);
+    }
+}

@@ -42,6 +42,7 @@ pub mod action {
     pub const AUDIT_VERIFY: &str = "audit.verify";
     pub const AUDIT_EXPORT: &str = "audit.export";
     pub const AUDIT_RETENTION: &str = "audit.retention";
+    pub const BACKUP_CREATE: &str = "backup.create";
     pub const DEMO_LOAD: &str = "demo.load";
     pub const ACCESS_REFUSED: &str = "access.refused";
 

@@ -36,6 +36,13 @@ pub trait Database: Send + Sync + 'static {
     fn shared_by_servers(&self) -> bool {
         false
     }
+    /// Writes a consistent copy of the whole database to the new file `dest` while others go on
+    /// reading and writing (an embedded database; a server database is copied with its own
+    /// tools), and gives the copy's last system event (sequence number and hash).
+    fn copy_to(&self, dest: &std::path::Path) -> Result<(i64, String), CoreError> {
+        let _ = dest;
+        Err(CoreError::Conflict(format!("a {} database is not copied by Holdfast", self.backend())))
+    }
 }
 
 /// Which deleted records a query sees.
@@ -265,6 +272,11 @@ pub trait GuardStore {
     fn take_read_turn(&mut self, coworker: Uuid, holder: Uuid, now: i64, until: i64) -> StorageResult<bool>;
     /// Gives the turn back (only when `holder` still holds it).
     fn end_read_turn(&mut self, coworker: Uuid, holder: Uuid) -> StorageResult<()>;
+    /// Takes the lease of a scheduled job until `until` for `holder`, unless another holder's
+    /// lease has not run out at `now`; whether it was taken.
+    fn take_job_lease(&mut self, job: &str, holder: Uuid, now: i64, until: i64) -> StorageResult<bool>;
+    /// Gives the job's lease back, if `holder` still has it.
+    fn end_job_lease(&mut self, job: &str, holder: Uuid) -> StorageResult<()>;
     fn insert_export(&mut self, e: &ExportRequest) -> StorageResult<()>;
     fn get_export(&mut self, id: Uuid) -> StorageResult<Option<ExportRequest>>;
     /// Writes an export's status, decision, download and file fields.

@@ -189,6 +189,22 @@ impl<C: Conn> GuardStore for SqlTx<C> {
         Ok(())
     }
 
+    fn take_job_lease(&mut self, job: &str, holder: Uuid, now: i64, until: i64) -> StorageResult<bool> {
+        let taken = self.conn.exec(
+            "INSERT INTO job_leases (job, holder, expires_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (job) DO UPDATE SET holder = excluded.holder, expires_at = excluded.expires_at \
+             WHERE job_leases.expires_at < $4",
+            &[Value::Text(job.into()), id(holder), Value::Int(until), Value::Int(now)],
+        )?;
+        Ok(taken == 1)
+    }
+
+    fn end_job_lease(&mut self, job: &str, holder: Uuid) -> StorageResult<()> {
+        self.conn
+            .exec("DELETE FROM job_leases WHERE job = $1 AND holder = $2", &[Value::Text(job.into()), id(holder)])?;
+        Ok(())
+    }
+
     fn insert_export(&mut self, e: &ExportRequest) -> StorageResult<()> {
         self.conn.exec(
             &format!(

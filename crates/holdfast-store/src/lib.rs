@@ -44,6 +44,7 @@ const SQLITE_MIGRATIONS: &[(&str, &str)] = &[
     ("0007_departures", include_str!("../migrations/sqlite/0007_departures.sql")),
     ("0008_contact_protocol", include_str!("../migrations/sqlite/0008_contact_protocol.sql")),
     ("0009_relationships_read_turns", include_str!("../migrations/sqlite/0009_relationships_read_turns.sql")),
+    ("0010_job_leases", include_str!("../migrations/sqlite/0010_job_leases.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(&str, &str)] = &[
     ("0001_init", include_str!("../migrations/postgres/0001_init.sql")),
@@ -55,6 +56,7 @@ const POSTGRES_MIGRATIONS: &[(&str, &str)] = &[
     ("0007_departures", include_str!("../migrations/postgres/0007_departures.sql")),
     ("0008_contact_protocol", include_str!("../migrations/postgres/0008_contact_protocol.sql")),
     ("0009_relationships_read_turns", include_str!("../migrations/postgres/0009_relationships_read_turns.sql")),
+    ("0010_job_leases", include_str!("../migrations/postgres/0010_job_leases.sql")),
 ];
 const _: () = assert!(SQLITE_MIGRATIONS.len() == POSTGRES_MIGRATIONS.len(), "both backends need the same migrations");
 
@@ -358,6 +360,18 @@ impl Database for Store {
     }
     fn settings_version_hint(&self) -> Option<i64> {
         self.settings_watch.as_ref().and_then(|w| w.version())
+    }
+    fn copy_to(&self, dest: &Path) -> Result<(i64, String), CoreError> {
+        let _one = OneTransactionAtATime::enter();
+        match &self.engine {
+            Engine::Sqlite(s) => Ok(s.copy_to(dest)?),
+            Engine::Postgres(_) => Err(CoreError::Conflict(
+                "this installation keeps its data in PostgreSQL: back the database up with pg_dump \
+                 (pg_dump --format=custom, see docs/deploy.md) and copy the data directory's \
+                 audit-signing.key and checkpoints.jsonl beside it"
+                    .into(),
+            )),
+        }
     }
     fn schema_version(&self) -> Result<i64, CoreError> {
         self.with_conn(false, |c| {

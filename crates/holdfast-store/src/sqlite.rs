@@ -76,6 +76,31 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// Copies the database page by page with SQLite's online backup API, in one step on a reader
+    /// connection: one read snapshot, so the copy is consistent while the writer goes on.
+    pub(crate) fn copy_to(&self, dest: &Path) -> Result<(i64, String), StorageError> {
+        let fail = |what: &str, e: rusqlite::Error| StorageError::Other(format!("{what} {}: {e}", dest.display()));
+        holdfast_core::private_files::create_private_file(dest)
+            .map_err(|e| StorageError::Other(format!("cannot create {}: {e}", dest.display())))?;
+        let source = self.reader()?;
+        let mut copy = Connection::open(dest).map_err(|e| fail("cannot create", e))?;
+        let backup = rusqlite::backup::Backup::new(&source, &mut copy).map_err(|e| fail("cannot copy to", e))?;
+        loop {
+            match backup.step(-1).map_err(|e| fail("copying to", e))? {
+                rusqlite::backup::StepResult::Done => break,
+                // Another connection holds a lock on the copy's file for a moment: try again.
+                _ => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+        drop(backup);
+        // The copy is a file on its own: no write-ahead log beside it.
+        copy.execute_batch("PRAGMA journal_mode=DELETE").map_err(|e| fail("cannot finish", e))?;
+        use holdfast_core::storage::EventLog;
+        crate::tx::SqlTx { conn: SqliteConn(&copy) }.peek_chain_head()
+    }
+}
+
 struct Param<'a>(&'a Value);
 
 impl ToSql for Param<'_> {

@@ -240,6 +240,10 @@ impl<D: Database> Holdfast<D> {
     /// for everyone and not only for who is leaving. Admins and departed co-workers are left out.
     /// Returns the alerts newly raised; sweeping twice raises nothing new.
     pub fn sweep_detectors(&self) -> Result<usize, CoreError> {
+        Ok(self.on_one_server("daily sweep", || self.sweep_detectors_round())?.unwrap_or_default())
+    }
+
+    fn sweep_detectors_round(&self) -> Result<usize, CoreError> {
         let today = self.now().div_euclid(MICROS_PER_DAY);
         let days = self.reading_days(today + 1)?;
         let mut raised = 0;

@@ -135,6 +135,10 @@ impl<D: Database> Holdfast<D> {
     /// manager and director who may sign in, when the admin has set an SMTP server and there is
     /// something to say; each mail is a `digest.sent` event. How many went out.
     pub fn send_due_digests(&self, sender: &dyn AlertSender) -> Result<usize, CoreError> {
+        Ok(self.on_one_server("weekly digests", || self.send_due_digests_round(sender))?.unwrap_or_default())
+    }
+
+    fn send_due_digests_round(&self, sender: &dyn AlertSender) -> Result<usize, CoreError> {
         let now = self.now();
         let week = ((now / MICROS_PER_DAY + 3) / 7).to_string();
         let settings = self.settings()?;

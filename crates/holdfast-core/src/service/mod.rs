@@ -3,6 +3,7 @@
 
 mod alerts;
 mod audit;
+mod backup;
 mod bulk;
 mod confidentiality;
 mod coworkers;
@@ -21,6 +22,7 @@ mod protocol;
 mod records;
 mod refusals;
 mod reports;
+mod scheduled;
 mod settings;
 mod sign_in_limits;
 
@@ -29,6 +31,7 @@ use std::time::Instant;
 
 pub use alerts::{ALERT_RAISE, ALERT_STATE, AlertEmail, AlertSender, DeliveryRound, WebhookPost};
 pub use audit::{ActivityReport, BASELINE_DAYS, Baseline, DayActivity, RecordHistory, Retention};
+pub use backup::Backup;
 pub use bulk::{
     BULK_MAX, BulkOperation, BulkOutcome, EXPORT_MAX, HANDED_OVER, Handover, HandoverPreview, HandoverRule, KindCount,
     RecipientValue,
