@@ -44,7 +44,12 @@ pub fn core(url: &str, contacts: usize, reads: usize) -> Result<()> {
     // (c) import through the service vs bare inserts of the same rows in one transaction.
     eprintln!("importing through the service…");
     let started = Instant::now();
-    let report = services.import_contacts(&operator, &mut csv.as_slice(), &ImportOptions::default(), &|_, _| {})?;
+    let report = services.import_contacts(
+        &operator,
+        &mut std::io::Cursor::new(csv.as_slice()),
+        &ImportOptions::default(),
+        &|_, _| {},
+    )?;
     let import_time = started.elapsed();
     if report.created as usize != contacts {
         bail!("import created {} of {contacts} contacts", report.created);

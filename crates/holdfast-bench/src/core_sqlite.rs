@@ -58,7 +58,12 @@ pub fn run(cmd: &BenchCmd) -> Result<()> {
     // (c) CSV import through the service vs a bare bulk insert of the same rows.
     eprintln!("importing through the service…");
     let started = Instant::now();
-    let report = services.import_contacts(&operator, &mut csv.as_slice(), &ImportOptions::default(), &|_, _| {})?;
+    let report = services.import_contacts(
+        &operator,
+        &mut std::io::Cursor::new(csv.as_slice()),
+        &ImportOptions::default(),
+        &|_, _| {},
+    )?;
     let import_time = started.elapsed();
     if report.created as usize != contacts {
         bail!("import created {} of {contacts} contacts: {:?}", report.created, report.rejected.first());

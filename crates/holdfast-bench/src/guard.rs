@@ -58,7 +58,12 @@ pub fn guard(contacts: usize, events: usize) -> Result<()> {
     let operator = Actor::operator();
     eprintln!("importing {contacts} contacts…");
     let csv = make_csv(contacts);
-    services.import_contacts(&operator, &mut csv.as_slice(), &ImportOptions::default(), &|_, _| {})?;
+    services.import_contacts(
+        &operator,
+        &mut std::io::Cursor::new(csv.as_slice()),
+        &ImportOptions::default(),
+        &|_, _| {},
+    )?;
     drop(csv);
 
     println!();

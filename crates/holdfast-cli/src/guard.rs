@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Args, Subcommand};
 use holdfast_core::coworker::Actor;
 use holdfast_core::guard::{AlertState, OverLimit, PolicyPatch};
@@ -132,8 +132,7 @@ pub fn exports(services: &Holdfast<Store>, me: &Actor, cmd: &ExportsCmd) -> Resu
         }
         ExportsCmd::Download { id, output } => {
             let mut file = services.download_export(me, id_of("export", id)?)?;
-            let mut out = std::fs::File::create(output).with_context(|| format!("creating {}", output.display()))?;
-            std::io::copy(&mut file.file, &mut out)?;
+            crate::records::write_whole(output, &mut file.file)?;
             println!("{} rows written to {} (SHA-256 {})", file.rows, output.display(), file.sha256);
         }
     }

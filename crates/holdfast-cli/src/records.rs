@@ -162,11 +162,7 @@ pub fn export(services: &Holdfast<Store>, me: &Actor, args: &ExportArgs) -> Resu
     match services.export_now(me, &ask)? {
         Ok(mut file) => {
             match &args.output {
-                Some(path) => {
-                    let mut out =
-                        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
-                    std::io::copy(&mut file.file, &mut out)?;
-                }
+                Some(path) => write_whole(path, &mut file.file)?,
                 None => {
                     if format == ExportFormat::Xlsx && std::io::stdout().is_terminal() {
                         anyhow::bail!("an XLSX file is binary; write it to a file with -o FILE.xlsx");
@@ -196,5 +192,24 @@ pub fn undo(services: &Holdfast<Store>, me: &Actor, operation: &str) -> Result<(
         .map_err(|_| CoreError::invalid("operation", format!("'{operation}' is not an operation id")))?;
     let done = services.undo_bulk(me, id)?;
     eprintln!("put back {} records; {} left as they were (changed since)", done.changed, done.skipped);
+    Ok(())
+}
+
+/// Writes an export to `path` whole or not at all: into `PATH.partial` (readable only by its
+/// owner: it holds customer data), synced, then renamed, so a killed command never leaves a cut
+/// file under the name asked for.
+pub fn write_whole(path: &std::path::Path, content: &mut dyn std::io::Read) -> Result<()> {
+    let mut partial = path.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = PathBuf::from(partial);
+    let mut out = holdfast_core::private_files::private_open_options()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&partial)
+        .with_context(|| format!("creating {}", partial.display()))?;
+    std::io::copy(content, &mut out).with_context(|| format!("writing {}", partial.display()))?;
+    out.sync_all().with_context(|| format!("writing {}", partial.display()))?;
+    std::fs::rename(&partial, path).with_context(|| format!("renaming {} to {}", partial.display(), path.display()))?;
     Ok(())
 }

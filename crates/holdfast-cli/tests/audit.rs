@@ -374,3 +374,42 @@ fn a_backup_taken_while_coworkers_work_verifies_on_its_own() {
         assert_eq!(String::from_utf8_lossy(&in_copy.stdout), original);
     }
 }
+
+#[test]
+fn an_export_killed_while_writing_leaves_no_cut_file_and_a_valid_chain() {
+    for db in each_backend() {
+        let env = setup(db);
+        let csv = env.data.path().join("many.csv");
+        let mut text = String::from("First Name,Last Name,Email\n");
+        for i in 0..20_000 {
+            text.push_str(&format!("Person{i},Test,p{i}@export{}.com\n", i % 300));
+        }
+        std::fs::write(&csv, text).expect("csv");
+        let (code, _, err) = env.run(&["import", "contacts", csv.to_str().expect("path")], None);
+        assert_eq!(code, 0, "{err}");
+        let out = env.data.path().join("contacts.csv");
+        for wait in [100, 300, 700] {
+            let _ = std::fs::remove_file(&out);
+            let mut child = Command::new(env!("CARGO_BIN_EXE_holdfast"))
+                .arg("--database")
+                .arg(env.db.database_arg())
+                .arg("--data-dir")
+                .arg(env.data.path())
+                .args(["export", "contacts", "-o"])
+                .arg(&out)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("export");
+            std::thread::sleep(std::time::Duration::from_millis(wait));
+            let _ = child.kill();
+            let _ = child.wait();
+            // Under the name asked for: the whole file, or nothing.
+            if let Ok(written) = std::fs::read_to_string(&out) {
+                assert_eq!(written.lines().count(), 20_001, "{}: a cut file after {wait} ms", env.db.backend);
+            }
+            let (code, said) = env.verify();
+            assert_eq!(code, 0, "{}: {said}", env.db.backend);
+        }
+    }
+}

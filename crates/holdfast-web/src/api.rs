@@ -491,7 +491,9 @@ pub async fn import_contacts(
             other => return Err(ApiError::field(other, "is not an import option; use dry_run")),
         }
     }
-    let report = blocking(move || s.import_contacts(&actor, &mut body.as_ref(), &options, &|_, _| {})).await?;
+    let report =
+        blocking(move || s.import_contacts(&actor, &mut std::io::Cursor::new(body.as_ref()), &options, &|_, _| {}))
+            .await?;
     Ok(axum::Json(serde_json::to_value(report).map_err(|_| ApiError::Internal)?))
 }
 

@@ -1,12 +1,13 @@
 //! CSV import of contacts (with their accounts), from our own, HubSpot's or Salesforce's exports.
 //!
-//! The whole file is parsed before anything is written: a malformed file is refused with the row
-//! and column at fault. Valid rows are then written in one transaction (or rehearsed and rolled
+//! The file is read twice and never held whole in memory: the first reading checks every row (a
+//! malformed file is refused with the row and column at fault) and gathers the emails and domains
+//! to look up at once; the second writes the valid rows in one transaction (or rehearsed and rolled
 //! back for a dry run), de-duplicated against the database and within the file by normalized
 //! email, then phone digits; accounts by company domain, then name.
 
 use std::collections::HashMap;
-use std::io::Read;
+use std::io::{Read, Seek, SeekFrom};
 
 use serde_json::json;
 use uuid::Uuid;
@@ -115,18 +116,44 @@ const FREE_MAIL: &[&str] = &[
     "yandex.com",
 ];
 
-struct ParsedFile {
+/// What an import reads: a file it may read twice (once to look every email and domain up at
+/// once, once to import), row by row, never whole in memory.
+pub trait ImportInput: Read + Seek {}
+
+impl<T: Read + Seek> ImportInput for T {}
+
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// A file's layout, read from its first line: where the rows start, their separator, the header.
+struct CsvLayout {
+    start: u64,
+    delimiter: u8,
     headers: Vec<String>,
-    rows: Vec<(u64, Vec<String>)>,
 }
 
-fn parse_csv(bytes: &[u8]) -> Result<ParsedFile, CoreError> {
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
-    let first_line = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
+fn io_error(e: std::io::Error) -> CoreError {
+    CoreError::BadFile(e.to_string())
+}
+
+fn reader(
+    input: &mut dyn ImportInput,
+    start: u64,
+    delimiter: u8,
+) -> Result<csv::Reader<&mut dyn ImportInput>, CoreError> {
+    input.seek(SeekFrom::Start(start)).map_err(io_error)?;
+    Ok(csv::ReaderBuilder::new().delimiter(delimiter).flexible(false).from_reader(input))
+}
+
+fn layout(input: &mut dyn ImportInput) -> Result<CsvLayout, CoreError> {
+    input.seek(SeekFrom::Start(0)).map_err(io_error)?;
+    let mut head = Vec::with_capacity(1 << 16);
+    (&mut *input).take(1 << 16).read_to_end(&mut head).map_err(io_error)?;
+    let start = if head.starts_with(BOM) { BOM.len() } else { 0 };
+    let first_line = head[start..].split(|b| *b == b'\n').next().unwrap_or_default();
     let count = |c: u8| first_line.iter().filter(|b| **b == c).count();
     let delimiter = [b',', b';', b'\t'].into_iter().max_by_key(|c| count(*c)).unwrap_or(b',');
-    let mut reader = csv::ReaderBuilder::new().delimiter(delimiter).flexible(false).from_reader(bytes);
-    let headers: Vec<String> = reader
+    let start = start as u64;
+    let headers: Vec<String> = reader(input, start, delimiter)?
         .headers()
         .map_err(|e| CoreError::BadFile(format!("line 1 (the header): {e}")))?
         .iter()
@@ -135,29 +162,58 @@ fn parse_csv(bytes: &[u8]) -> Result<ParsedFile, CoreError> {
     if headers.iter().all(|h| h.is_empty()) {
         return Err(CoreError::BadFile("the file is empty or has no header line".into()));
     }
-    let mut rows = Vec::new();
-    for result in reader.records() {
-        let rec = result.map_err(|e| {
-            let line = e.position().map(|p| p.line()).unwrap_or(0);
-            match e.kind() {
-                csv::ErrorKind::UnequalLengths { len, expected_len, .. } => CoreError::BadFile(format!(
-                    "line {line} has {len} columns but the header has {expected_len}; column {} is where it goes wrong (check for a missing or extra separator or an unclosed quote)",
-                    len.min(expected_len) + 1
-                )),
-                csv::ErrorKind::Utf8 { err, .. } => CoreError::BadFile(format!(
-                    "line {line}, column {} is not UTF-8 text; save the file as CSV UTF-8 and import it again",
-                    err.field() + 1
-                )),
-                _ => CoreError::BadFile(format!("line {line}: {e}")),
+    Ok(CsvLayout { start, delimiter, headers })
+}
+
+/// What [`each_row`] calls with a row's line and its trimmed cells.
+type RowVisitor<'a> = dyn FnMut(u64, &[&str]) -> Result<(), CoreError> + 'a;
+
+/// Calls `f` with each row that has something in it (its line, its trimmed cells), in order; a
+/// malformed row stops the reading with its line and column.
+fn each_row(input: &mut dyn ImportInput, layout: &CsvLayout, f: &mut RowVisitor<'_>) -> Result<(), CoreError> {
+    let mut reader = reader(input, layout.start, layout.delimiter)?;
+    reader.headers().map_err(|e| CoreError::BadFile(format!("line 1 (the header): {e}")))?;
+    let mut rec = csv::StringRecord::new();
+    loop {
+        match reader.read_record(&mut rec) {
+            Ok(false) => return Ok(()),
+            Ok(true) => {}
+            Err(e) => {
+                let line = e.position().map(|p| p.line()).unwrap_or(0);
+                return Err(match e.kind() {
+                    csv::ErrorKind::UnequalLengths { len, expected_len, .. } => CoreError::BadFile(format!(
+                        "line {line} has {len} columns but the header has {expected_len}; column {} is where it goes wrong (check for a missing or extra separator or an unclosed quote)",
+                        len.min(expected_len) + 1
+                    )),
+                    csv::ErrorKind::Utf8 { err, .. } => CoreError::BadFile(format!(
+                        "line {line}, column {} is not UTF-8 text; save the file as CSV UTF-8 and import it again",
+                        err.field() + 1
+                    )),
+                    _ => CoreError::BadFile(format!("line {line}: {e}")),
+                });
             }
-        })?;
+        }
         let line = rec.position().map(|p| p.line()).unwrap_or(0);
-        if rec.iter().all(|c| c.trim().is_empty()) {
+        let cells: Vec<&str> = rec.iter().map(str::trim).collect();
+        if cells.iter().all(|c| c.is_empty()) {
             continue;
         }
-        rows.push((line, rec.iter().map(|c| c.trim().to_string()).collect()));
+        f(line, &cells)?;
     }
-    Ok(ParsedFile { headers, rows })
+}
+
+/// The whole file parsed at once (the tests' view of the two functions above).
+#[cfg(test)]
+#[allow(clippy::type_complexity)]
+fn parse_csv(bytes: &[u8]) -> Result<(Vec<String>, Vec<(u64, Vec<String>)>), CoreError> {
+    let mut input = std::io::Cursor::new(bytes);
+    let layout = layout(&mut input)?;
+    let mut rows = Vec::new();
+    each_row(&mut input, &layout, &mut |line, cells| {
+        rows.push((line, cells.iter().map(|c| c.to_string()).collect()));
+        Ok(())
+    })?;
+    Ok((layout.headers, rows))
 }
 
 impl<D: Database> Holdfast<D> {
@@ -165,14 +221,12 @@ impl<D: Database> Holdfast<D> {
     pub fn import_contacts(
         &self,
         actor: &Actor,
-        input: &mut dyn Read,
+        input: &mut dyn ImportInput,
         options: &ImportOptions,
         progress: &dyn Fn(u64, u64),
     ) -> Result<ImportReport, CoreError> {
-        let mut bytes = Vec::new();
-        input.read_to_end(&mut bytes).map_err(|e| CoreError::BadFile(e.to_string()))?;
-        let file = parse_csv(&bytes)?;
-        let mut report = ImportReport { dry_run: options.dry_run, rows: file.rows.len() as u64, ..Default::default() };
+        let file = layout(input)?;
+        let mut report = ImportReport { dry_run: options.dry_run, ..Default::default() };
         let mut map: Vec<Option<&'static str>> = Vec::new();
         for h in &file.headers {
             let f = column_field(h);
@@ -191,47 +245,48 @@ impl<D: Database> Holdfast<D> {
                 file.headers.join(", ")
             )));
         }
-        let run = |tx: &mut dyn Tx| -> Result<ImportReport, CoreError> {
+        // The first reading checks the whole file and gathers every email and company domain, to
+        // look them up at once rather than row by row (a round trip each on PostgreSQL).
+        let email_col = map.iter().position(|f| *f == Some("email"));
+        let domain_col = map.iter().position(|f| *f == Some("domain"));
+        let (mut emails, mut domains) = (Vec::new(), Vec::new());
+        each_row(input, &file, &mut |_, cells| {
+            report.rows += 1;
+            let email = email_col.and_then(|c| cells.get(c)).and_then(|e| record::normalize_email(e).ok());
+            let domain = match domain_col.and_then(|c| cells.get(c)).filter(|d| !d.is_empty()) {
+                Some(d) => record::normalize_domain(d).ok(),
+                None => email
+                    .as_ref()
+                    .and_then(|e| e.split_once('@').map(|(_, d)| d.to_string()))
+                    .filter(|d| !FREE_MAIL.contains(&d.as_str())),
+            };
+            emails.extend(email);
+            domains.extend(domain);
+            Ok(())
+        })?;
+        emails.sort_unstable();
+        emails.dedup();
+        domains.sort_unstable();
+        domains.dedup();
+        let total = report.rows;
+        let run = move |tx: &mut dyn Tx| -> Result<ImportReport, CoreError> {
             let mut report = report.clone();
             let mut state = ImportState::default();
-            let total = file.rows.len() as u64;
-            // Look every email up at once rather than row by row (a round trip each on PostgreSQL).
-            if let Some(col) = map.iter().position(|f| *f == Some("email")) {
-                let mut emails: Vec<String> = file
-                    .rows
-                    .iter()
-                    .filter_map(|(_, cells)| cells.get(col))
-                    .filter_map(|e| record::normalize_email(e).ok())
-                    .collect();
-                emails.sort();
-                emails.dedup();
+            if email_col.is_some() {
                 for (email, id) in tx.find_ids_by_values(&record::CONTACTS, "email", &emails)? {
-                    state.contacts_by_email.insert(email, id);
+                    state.contacts_by_email.insert(key(&email), id);
                 }
                 state.emails_known = true;
             }
-            // The same for the accounts' domains (a given domain column, else the email's).
-            let domain_col = map.iter().position(|f| *f == Some("domain"));
-            let email_col = map.iter().position(|f| *f == Some("email"));
-            let mut domains: Vec<String> = file
-                .rows
-                .iter()
-                .filter_map(|(_, cells)| match domain_col.and_then(|c| cells.get(c)).filter(|d| !d.is_empty()) {
-                    Some(d) => record::normalize_domain(d).ok(),
-                    None => email_col
-                        .and_then(|c| cells.get(c))
-                        .and_then(|e| record::normalize_email(e).ok())
-                        .and_then(|e| e.split_once('@').map(|(_, d)| d.to_string()))
-                        .filter(|d| !FREE_MAIL.contains(&d.as_str())),
-                })
-                .collect();
-            domains.sort();
-            domains.dedup();
+            drop(emails);
             for (domain, id) in tx.find_ids_by_values(&record::ACCOUNTS, "domain", &domains)? {
                 state.accounts_by_domain.insert(domain, id);
             }
+            drop(domains);
             state.domains_known = true;
-            for (i, (line, cells)) in file.rows.iter().enumerate() {
+            // The second reading imports row by row.
+            let mut done = 0u64;
+            each_row(&mut *input, &file, &mut |line, cells| {
                 let mut cell: HashMap<&str, &str> = HashMap::new();
                 for (j, value) in cells.iter().enumerate() {
                     if let Some(Some(f)) = map.get(j)
@@ -241,10 +296,10 @@ impl<D: Database> Holdfast<D> {
                         cell.insert(f, super::bulk::unneutralized(value));
                     }
                 }
-                match self.import_row(tx, actor, &cell, &mut state, &mut report, *line) {
+                match self.import_row(tx, actor, &cell, &mut state, &mut report, line) {
                     Ok(()) => {}
                     Err(CoreError::Invalid(errors)) => report.rejected.push(RejectedRow {
-                        row: *line,
+                        row: line,
                         reason: errors
                             .iter()
                             .map(|e| format!("{} {}", e.field, e.reason))
@@ -253,10 +308,12 @@ impl<D: Database> Holdfast<D> {
                     }),
                     Err(other) => return Err(other),
                 }
-                if i % 500 == 0 || i as u64 + 1 == total {
-                    progress(i as u64 + 1, total);
+                done += 1;
+                if done % 500 == 1 || done == total {
+                    progress(done, total);
                 }
-            }
+                Ok(())
+            })?;
             let mut events = std::mem::take(&mut state.events);
             events.push(import_event(actor, self.now(), options, &report, &state));
             append_events(tx, events)?;
@@ -339,22 +396,29 @@ impl<D: Database> Holdfast<D> {
         // De-duplicate the contact.
         let email = changes.fields.get("email").and_then(|v| v.as_text()).map(String::from);
         let digits = changes.fields.get("phone").and_then(|v| v.as_text()).map(phone_digits).filter(|d| d.len() >= 7);
+        // The maps hold a 64-bit key of each email and phone (not the text: a million of them
+        // would take hundreds of megabytes); a match is confirmed on the contact itself.
         let mut existing = None;
         if let Some(e) = &email {
-            existing = match state.contacts_by_email.get(e) {
-                Some(id) => Some(*id),
+            existing = match state.contacts_by_email.get(&key(e)) {
+                Some(id) => tx
+                    .get_record(&record::CONTACTS, *id)?
+                    .filter(|r| r.get("email").as_text().is_some_and(|known| known.eq_ignore_ascii_case(e))),
                 None if state.emails_known => None,
-                None => tx.find_records(&record::CONTACTS, "email", &Value::Text(e.clone()), 1)?.first().map(|r| r.id),
+                None => tx.find_records(&record::CONTACTS, "email", &Value::Text(e.clone()), 1)?.into_iter().next(),
             };
         }
         if existing.is_none()
             && let Some(d) = &digits
+            && let Some(id) = state.contacts_by_phone.get(&key(d))
         {
-            existing = state.contacts_by_phone.get(d).copied();
+            existing = tx
+                .get_record(&record::CONTACTS, *id)?
+                .filter(|r| r.get("phone").as_text().is_some_and(|p| phone_digits(p) == *d));
         }
         match existing {
-            Some(id) => {
-                let Some(rec) = tx.get_record(&record::CONTACTS, id)? else { return Ok(()) };
+            Some(rec) => {
+                let id = rec.id;
                 // Only the blanks of the existing contact are filled, as an ordinary change by the
                 // importer: the same rules as a PATCH, and a `record.update` with before and after.
                 let mut fill = record::Changes::default();
@@ -388,10 +452,10 @@ impl<D: Database> Holdfast<D> {
                 // The account was found or made above and the owner is a known co-worker.
                 let rec = self.insert_checked(tx, actor, &record::CONTACTS, changes, false)?;
                 if let Some(e) = email {
-                    state.contacts_by_email.insert(e, rec.id);
+                    state.contacts_by_email.insert(key(&e), rec.id);
                 }
                 if let Some(d) = digits {
-                    state.contacts_by_phone.insert(d, rec.id);
+                    state.contacts_by_phone.insert(key(&d), rec.id);
                 }
                 state.created_ids.push(rec.id);
                 report.created += 1;
@@ -474,15 +538,25 @@ impl<D: Database> Holdfast<D> {
     }
 }
 
+/// A 64-bit key of a text, for the de-duplication maps (fixed keys: the same text, the same key).
+fn key(text: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    text.hash(&mut h);
+    h.finish()
+}
+
 #[derive(Default)]
 struct ImportState {
-    contacts_by_email: HashMap<String, Uuid>,
+    /// By [`key`] of the normalized email.
+    contacts_by_email: HashMap<u64, Uuid>,
     /// Every email of the file was looked up before the rows: one missing from
     /// `contacts_by_email` belongs to no contact yet.
     emails_known: bool,
     /// The same for accounts by domain.
     domains_known: bool,
-    contacts_by_phone: HashMap<String, Uuid>,
+    /// By [`key`] of the phone's digits.
+    contacts_by_phone: HashMap<u64, Uuid>,
     accounts_by_domain: HashMap<String, Uuid>,
     accounts_by_name: HashMap<String, Uuid>,
     coworkers: Option<Vec<(String, String, Uuid)>>,
@@ -519,9 +593,9 @@ mod tests {
     #[test]
     fn semicolons_bom_and_quoted_newlines() {
         let f = parse_csv("\u{feff}First Name;Notes\n\"Ada\";\"line one\nline two\"\n".as_bytes()).ok();
-        let f = f.expect("parses");
-        assert_eq!(f.headers, vec!["First Name", "Notes"]);
-        assert_eq!(f.rows[0].1[1], "line one\nline two");
+        let (headers, rows) = f.expect("parses");
+        assert_eq!(headers, vec!["First Name", "Notes"]);
+        assert_eq!(rows[0].1[1], "line one\nline two");
     }
 }
 
@@ -550,7 +624,7 @@ mod properties {
                 .map(|r| r.iter().map(|c| c.trim().to_string()).collect::<Vec<_>>())
                 .filter(|r| !r.iter().all(|c| c.is_empty()))
                 .collect();
-            let got: Vec<Vec<String>> = parsed.rows.into_iter().map(|(_, r)| r).collect();
+            let got: Vec<Vec<String>> = parsed.1.into_iter().map(|(_, r)| r).collect();
             prop_assert_eq!(got, expected);
         }
     }
