@@ -206,7 +206,7 @@ fn verify(services: &Holdfast<Store>, me: &Actor, files: &AuditFiles, file: Opti
         }
     };
     let started = std::time::Instant::now();
-    let report = services.verify_log(me, &key.public_hex(), &external, &|_| {})?;
+    let report = services.verify_log(me, &key.public_hex(), &external)?;
     let secs = started.elapsed().as_secs_f64();
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);

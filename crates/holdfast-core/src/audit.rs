@@ -192,12 +192,16 @@ pub struct StoredEvent {
 
 impl StoredEvent {
     pub fn content(&self) -> EventContent<'_> {
-        EventContent {
+        self.row().content()
+    }
+
+    /// The same columns, borrowed.
+    pub fn row(&self) -> EventRow<'_> {
+        EventRow {
             seq: self.seq,
             id: &self.id,
             at: self.at,
             coworker_id: self.coworker_id.as_deref(),
-            coworker: None,
             action: &self.action,
             object_type: self.object_type.as_deref(),
             object_id: self.object_id.as_deref(),
@@ -205,6 +209,46 @@ impl StoredEvent {
             client_addr: self.client_addr.as_deref(),
             user_agent: self.user_agent.as_deref(),
             details: &self.details,
+            prev_hash: &self.prev_hash,
+            hash: &self.hash,
+        }
+    }
+}
+
+/// A stored event's columns borrowed from the row being read (verification reads millions of
+/// them without copying any).
+#[derive(Debug, Clone, Copy)]
+pub struct EventRow<'a> {
+    pub seq: i64,
+    pub id: &'a str,
+    pub at: i64,
+    pub coworker_id: Option<&'a str>,
+    pub action: &'a str,
+    pub object_type: Option<&'a str>,
+    pub object_id: Option<&'a str>,
+    pub row_count: i64,
+    pub client_addr: Option<&'a str>,
+    pub user_agent: Option<&'a str>,
+    pub details: &'a str,
+    pub prev_hash: &'a str,
+    pub hash: &'a str,
+}
+
+impl<'a> EventRow<'a> {
+    pub fn content(&self) -> EventContent<'a> {
+        EventContent {
+            seq: self.seq,
+            id: self.id,
+            at: self.at,
+            coworker_id: self.coworker_id,
+            coworker: None,
+            action: self.action,
+            object_type: self.object_type,
+            object_id: self.object_id,
+            row_count: self.row_count,
+            client_addr: self.client_addr,
+            user_agent: self.user_agent,
+            details: self.details,
         }
     }
 }
@@ -248,6 +292,17 @@ pub struct ChainVerifier {
     /// hashes at the seqs checkpoints name, to compare at the end
     wanted: std::collections::HashMap<i64, Option<String>>,
     buf: Vec<u8>,
+    /// A later part of the log checked beside the parts before it: its first event's place in
+    /// the chain is checked when the parts are joined ([`ChainVerifier::join`]).
+    later_part: bool,
+    first: Option<FirstEvent>,
+}
+
+/// What a later part needs from its first event to check it against the part before.
+struct FirstEvent {
+    seq: i64,
+    prev_hash: String,
+    content_ok: bool,
 }
 
 const MAX_FINDINGS: usize = 50;
@@ -263,6 +318,36 @@ impl ChainVerifier {
             report: Verification::default(),
             wanted: checkpoint_seqs.into_iter().map(|s| (s, None)).collect(),
             buf: Vec::with_capacity(512),
+            later_part: false,
+            first: None,
+        }
+    }
+
+    /// A verifier for a later part of the log, checked beside the parts before it (on another
+    /// thread) and joined to them in order with [`ChainVerifier::join`].
+    pub fn later_part(checkpoint_seqs: impl IntoIterator<Item = i64>) -> ChainVerifier {
+        ChainVerifier { later_part: true, ..ChainVerifier::new(checkpoint_seqs) }
+    }
+
+    /// Continues this verifier with a later part checked on its own: the part's first event is
+    /// checked against this one's last, as if one verifier had read both.
+    pub fn join(&mut self, part: ChainVerifier) {
+        if let Some(first) = part.first {
+            self.follow(first.seq, &first.prev_hash, first.content_ok);
+            self.prev_hash = part.prev_hash;
+            self.expected_seq = part.expected_seq;
+            self.report.last_seq = part.report.last_seq;
+        }
+        self.report.events += part.report.events;
+        for f in part.report.findings {
+            if self.report.findings.len() < MAX_FINDINGS {
+                self.report.findings.push(f);
+            }
+        }
+        for (seq, hash) in part.wanted {
+            if let Some(h) = hash {
+                self.wanted.insert(seq, Some(h));
+            }
         }
     }
 
@@ -279,7 +364,13 @@ impl ChainVerifier {
 
     /// Checks the next event in `seq` order.
     pub fn push(&mut self, e: &StoredEvent) {
+        self.push_row(e.row());
+    }
+
+    /// Checks the next event in `seq` order, from its borrowed columns.
+    pub fn push_row(&mut self, e: EventRow<'_>) {
         if self.report.events == 0
+            && !self.later_part
             && e.seq > 1
             && let Some(hash) = self.retention.get(&(e.seq - 1))
         {
@@ -287,38 +378,9 @@ impl ChainVerifier {
             self.prev_hash.clone_from(hash);
             self.retained_through = e.seq - 1;
         }
-        self.report.events += 1;
-        if e.seq != self.expected_seq {
-            if e.seq > self.expected_seq {
-                let msg = if e.seq - self.expected_seq == 1 {
-                    format!(
-                        "event {} is missing: the log goes from {} to {} (it was deleted)",
-                        self.expected_seq,
-                        self.expected_seq - 1,
-                        e.seq
-                    )
-                } else {
-                    format!(
-                        "events {} to {} are missing: the log goes from {} to {} (they were deleted)",
-                        self.expected_seq,
-                        e.seq - 1,
-                        self.expected_seq - 1,
-                        e.seq
-                    )
-                };
-                self.find(self.expected_seq, "missing", msg);
-            } else {
-                let msg = format!(
-                    "event {} appears after event {}: the log was reordered or has a duplicate",
-                    e.seq,
-                    self.expected_seq - 1
-                );
-                self.find(e.seq, "out_of_order", msg);
-            }
-        }
         let digest = e.content().digest(&mut self.buf);
-        let recomputed = chain_hash(&e.prev_hash, &digest);
-        if recomputed != e.hash {
+        let content_ok = chain_hash(e.prev_hash, &digest) == e.hash;
+        if !content_ok {
             self.find(
                 e.seq,
                 "edited",
@@ -329,23 +391,65 @@ impl ChainVerifier {
                     crate::time::format_timestamp(e.at)
                 ),
             );
-        } else if e.prev_hash != self.prev_hash && e.seq == self.expected_seq {
+        }
+        if self.later_part && self.report.events == 0 {
+            // Its place after the event before it is checked at the join.
+            self.first = Some(FirstEvent { seq: e.seq, prev_hash: e.prev_hash.to_string(), content_ok });
+            self.expected_seq = e.seq;
+        } else {
+            self.follow(e.seq, e.prev_hash, content_ok);
+        }
+        self.report.events += 1;
+        if let Some(slot) = self.wanted.get_mut(&e.seq) {
+            *slot = Some(e.hash.to_string());
+        }
+        self.prev_hash.clear();
+        self.prev_hash.push_str(e.hash);
+        self.expected_seq = e.seq.max(self.expected_seq - 1) + 1;
+        self.report.last_seq = e.seq;
+    }
+
+    /// Checks that event `seq`, whose predecessor's hash it names as `prev_hash`, comes next.
+    fn follow(&mut self, seq: i64, prev_hash: &str, content_ok: bool) {
+        if seq != self.expected_seq {
+            if seq > self.expected_seq {
+                let msg = if seq - self.expected_seq == 1 {
+                    format!(
+                        "event {} is missing: the log goes from {} to {} (it was deleted)",
+                        self.expected_seq,
+                        self.expected_seq - 1,
+                        seq
+                    )
+                } else {
+                    format!(
+                        "events {} to {} are missing: the log goes from {} to {} (they were deleted)",
+                        self.expected_seq,
+                        seq - 1,
+                        self.expected_seq - 1,
+                        seq
+                    )
+                };
+                self.find(self.expected_seq, "missing", msg);
+            } else {
+                let msg = format!(
+                    "event {} appears after event {}: the log was reordered or has a duplicate",
+                    seq,
+                    self.expected_seq - 1
+                );
+                self.find(seq, "out_of_order", msg);
+            }
+        }
+        if content_ok && prev_hash != self.prev_hash && seq == self.expected_seq {
             self.find(
-                e.seq,
+                seq,
                 "broken_link",
                 format!(
                     "event {} does not follow event {}: the event before it was altered, replaced or removed",
-                    e.seq,
-                    e.seq - 1
+                    seq,
+                    seq - 1
                 ),
             );
         }
-        if let Some(slot) = self.wanted.get_mut(&e.seq) {
-            *slot = Some(e.hash.clone());
-        }
-        self.prev_hash.clone_from(&e.hash);
-        self.expected_seq = e.seq.max(self.expected_seq - 1) + 1;
-        self.report.last_seq = e.seq;
     }
 
     /// Compares the chain with checkpoints (database and external), given the trusted key.
@@ -485,6 +589,72 @@ mod tests {
         let other = AuditKey { key: SigningKey::from_bytes(&[9u8; 32]), path: PathBuf::new() };
         let r = run(&events, &[other.sign(20, &events[19].hash, 5, "x")], &k.public_hex());
         assert_eq!(r.findings[0].kind, "bad_signature");
+    }
+
+    /// The log read in parts split by seq (as `verify_log` splits it over cores: the first part
+    /// holds the first event).
+    fn run_in_parts(events: &[StoredEvent], cps: &[Checkpoint], key: &str, cuts: &[i64]) -> Verification {
+        let seqs = || cps.iter().map(|c| c.seq);
+        let mut parts: Vec<ChainVerifier> = Vec::new();
+        let mut bounds = vec![i64::MIN];
+        bounds.extend_from_slice(cuts);
+        bounds.push(i64::MAX);
+        for (k, w) in bounds.windows(2).enumerate() {
+            let mut v = if k == 0 { ChainVerifier::new(seqs()) } else { ChainVerifier::later_part(seqs()) };
+            for e in events.iter().filter(|e| e.seq > w[0] && e.seq <= w[1]) {
+                v.push(e);
+            }
+            parts.push(v);
+        }
+        let mut parts = parts.into_iter();
+        let mut v = parts.next().expect("a first part");
+        for p in parts {
+            v.join(p);
+        }
+        let with_source: Vec<(Checkpoint, &str)> = cps.iter().map(|c| (c.clone(), "test")).collect();
+        v.finish(&with_source, key)
+    }
+
+    #[test]
+    fn a_log_read_in_parts_finds_what_one_reading_finds() {
+        let k = key();
+        let events = stored(12);
+        let cp = k.sign(12, &events[11].hash, 5, "test");
+        let mut cases: Vec<Vec<StoredEvent>> = vec![events.clone()];
+        for i in 0..12 {
+            let mut edited = events.clone();
+            edited[i].row_count += 1;
+            cases.push(edited);
+            let mut deleted = events.clone();
+            deleted.remove(i);
+            cases.push(deleted);
+            let mut relinked = events.clone();
+            relinked[i].prev_hash = "0".repeat(64);
+            cases.push(relinked);
+            if i < 11 {
+                // (Events swapped in place cannot be read back out of order: they are read by
+                // seq. Swapped contents are an edit, above.)
+                cases.push(events[..=i].to_vec());
+                let mut two_gone = events.clone();
+                two_gone.drain(i..i + 2);
+                cases.push(two_gone);
+            }
+        }
+        let findings = |r: &Verification| r.findings.iter().map(|f| (f.seq, f.kind)).collect::<Vec<_>>();
+        for case in &cases {
+            let one = run(case, std::slice::from_ref(&cp), &k.public_hex());
+            // As verify_log splits: the first part starts with the first event there is.
+            let first = case.first().map_or(1, |e| e.seq);
+            for a in first..=12 {
+                let two = run_in_parts(case, std::slice::from_ref(&cp), &k.public_hex(), &[a]);
+                assert_eq!(findings(&two), findings(&one), "cut after {a}");
+                assert_eq!((two.events, two.last_seq, &two.head_hash), (one.events, one.last_seq, &one.head_hash));
+                for b in a + 1..=12 {
+                    let three = run_in_parts(case, std::slice::from_ref(&cp), &k.public_hex(), &[a, b]);
+                    assert_eq!(findings(&three), findings(&one), "cuts after {a} and {b}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -245,6 +245,14 @@ pub trait EventLog {
     /// Up to `limit` events with `seq > after`, oldest first, as stored (for verification and
     /// export); `coworker` narrows to one co-worker's.
     fn scan_events(&mut self, after: i64, limit: u32, coworker: Option<Uuid>) -> StorageResult<Vec<StoredEvent>>;
+    /// Calls `f` with every event with `after < seq <= through`, oldest first, borrowed from the
+    /// row as it is read (nothing copied: verification reads millions).
+    fn each_event(
+        &mut self,
+        after: i64,
+        through: i64,
+        f: &mut dyn FnMut(crate::audit::EventRow<'_>) -> StorageResult<()>,
+    ) -> StorageResult<()>;
     /// Rows a co-worker read (opened, listed, searched, exported) at or after `since`, per hour:
     /// (start of the hour, rows), oldest first.
     fn rows_read_since(&mut self, coworker: Uuid, since: i64) -> StorageResult<Vec<(i64, i64)>>;

@@ -2,10 +2,10 @@
 //! reviews and reports, scans for verification and SIEM shipping, retention past the append-only
 //! guard, signed checkpoints and shippers' cursors.
 
-use holdfast_core::audit::{Checkpoint, StoredEvent};
+use holdfast_core::audit::{Checkpoint, EventRow, StoredEvent};
 use holdfast_core::event::{EventFilter, SystemEvent, action};
 use holdfast_core::record::Value;
-use holdfast_core::storage::{DailyCount, EventLog, StorageResult};
+use holdfast_core::storage::{Cell, DailyCount, EventLog, StorageResult};
 use uuid::Uuid;
 
 use crate::codec::{Cols, event_from_row, opt_text, opt_uuid, stored_event};
@@ -115,6 +115,46 @@ impl<C: Conn> EventLog for SqlTx<C> {
             )?,
         };
         rows.into_iter().map(stored_event).collect()
+    }
+
+    fn each_event(
+        &mut self,
+        after: i64,
+        through: i64,
+        f: &mut dyn FnMut(EventRow<'_>) -> StorageResult<()>,
+    ) -> StorageResult<()> {
+        let bad = |what: &str| holdfast_core::StorageError::Other(format!("a stored event has {what}"));
+        self.conn.each_row(
+            &format!("SELECT {EVENT_COLUMNS} FROM system_events WHERE seq > $1 AND seq <= $2 ORDER BY seq"),
+            &[Value::Int(after), Value::Int(through)],
+            &mut |cells| {
+                let int = |i: usize| match cells.get(i) {
+                    Some(Cell::Int(n)) => Ok(*n),
+                    _ => Err(bad("a number missing")),
+                };
+                let opt = |i: usize| match cells.get(i) {
+                    Some(Cell::Text(t)) => Ok(Some(*t)),
+                    Some(Cell::Null) => Ok(None),
+                    _ => Err(bad("a number where text belongs")),
+                };
+                let text = |i: usize| opt(i)?.ok_or_else(|| bad("a text missing"));
+                f(EventRow {
+                    seq: int(0)?,
+                    id: text(1)?,
+                    at: int(2)?,
+                    coworker_id: opt(3)?,
+                    action: text(4)?,
+                    object_type: opt(5)?,
+                    object_id: opt(6)?,
+                    row_count: int(7)?,
+                    client_addr: opt(8)?,
+                    user_agent: opt(9)?,
+                    details: text(10)?,
+                    prev_hash: text(11)?,
+                    hash: text(12)?,
+                })
+            },
+        )
     }
 
     fn outside_book_reads_since(&mut self, coworker: Uuid, since: i64) -> StorageResult<Vec<(i64, i64)>> {

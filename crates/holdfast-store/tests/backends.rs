@@ -126,9 +126,8 @@ fn retention_deletes_old_events_behind_a_signed_checkpoint() {
         let r = services.retain_events(&op, &key, services.now() - 95 * MICROS_PER_DAY).expect("retain");
         assert_eq!((r.deleted, r.through_seq), (3, 3), "{}", db.backend);
         // The remaining log verifies against the retention checkpoint and the older one.
-        let report = services
-            .verify_log(&op, &key.public_hex(), &[early.clone(), r.checkpoint.clone()], &|_| {})
-            .expect("verify");
+        let report =
+            services.verify_log(&op, &key.public_hex(), &[early.clone(), r.checkpoint.clone()]).expect("verify");
         assert!(report.ok(), "{}: {:?}", db.backend, report.findings);
         // Without the retention checkpoint, the missing start is reported.
         let mut verifier = holdfast_core::audit::ChainVerifier::new([]);

@@ -183,7 +183,7 @@ fn two_servers_keep_one_chain_revoke_at_once_and_do_scheduled_work_once() {
         }
 
         // One unbroken chain, whichever server wrote each event.
-        let report = b.verify_log(&op, "", &[], &|_| {}).expect("verify");
+        let report = b.verify_log(&op, "", &[]).expect("verify");
         assert!(report.ok(), "{}: {:?}", db.backend, report.findings);
         assert!(report.events > 200, "{}: {} events", db.backend, report.events);
     }

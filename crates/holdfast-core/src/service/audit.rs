@@ -115,14 +115,16 @@ impl<D: Database> Holdfast<D> {
         self.db.read(|tx| Ok(tx.list_checkpoints()?))
     }
 
-    /// Streams the whole log through the verifier and compares it with the stored checkpoints
-    /// and `external` ones (from the operator's copy). Admins and the operator only.
+    /// Reads the whole log through the verifier and compares it with the stored checkpoints
+    /// and `external` ones (from the operator's copy). Admins and the operator only. The log is
+    /// read in as many parts as there are cores, each on its own thread and read transaction,
+    /// and the parts are joined in order (each part's first event checked against the last of
+    /// the part before).
     pub fn verify_log(
         &self,
         actor: &Actor,
         trusted_key: &str,
         external: &[Checkpoint],
-        progress: &dyn Fn(i64),
     ) -> Result<Verification, CoreError> {
         if !actor.is_admin() {
             return Err(CoreError::forbidden("only an admin may verify the system event log"));
@@ -130,43 +132,62 @@ impl<D: Database> Holdfast<D> {
         let stored = self.checkpoints()?;
         let mut all: Vec<(Checkpoint, &str)> = stored.into_iter().map(|c| (c, "in the database")).collect();
         all.extend(external.iter().cloned().map(|c| (c, "in the checkpoint file")));
-        let mut verifier = ChainVerifier::new(all.iter().map(|(c, _)| c.seq));
-        verifier.allow_retention(
-            all.iter().filter(|(c, _)| c.reason == "retention" && c.signature_ok(trusted_key)).map(|(c, _)| c.clone()),
-        );
-        // Read the next batch on one thread while the previous one is hashed on this one.
-        let (batches, receive) = std::sync::mpsc::sync_channel::<Result<Vec<StoredEvent>, CoreError>>(2);
-        std::thread::scope(|scope| {
-            scope.spawn(move || {
-                let mut after = 0;
-                loop {
-                    let batch = self.db.read(|tx| Ok(tx.scan_events(after, SCAN_BATCH, None)?));
-                    let done = match &batch {
-                        Ok(b) => match b.last() {
-                            Some(last) => {
-                                after = last.seq;
-                                false
-                            }
-                            None => true,
-                        },
-                        Err(_) => true,
-                    };
-                    if batches.send(batch).is_err() || done {
-                        return;
-                    }
-                }
-            });
-            for batch in receive {
-                let batch = batch?;
-                let Some(last) = batch.last() else { break };
-                let last = last.seq;
-                for e in &batch {
-                    verifier.push(e);
-                }
-                progress(last);
-            }
-            Ok::<(), CoreError>(())
+        let seqs: Vec<i64> = all.iter().map(|(c, _)| c.seq).collect();
+        let first_part = || {
+            let mut v = ChainVerifier::new(seqs.iter().copied());
+            v.allow_retention(
+                all.iter()
+                    .filter(|(c, _)| c.reason == "retention" && c.signature_ok(trusted_key))
+                    .map(|(c, _)| c.clone()),
+            );
+            v
+        };
+        let (first, last) = self.db.read(|tx| {
+            let first = tx.scan_events(0, 1, None)?.first().map(|e| e.seq);
+            Ok((first, tx.peek_chain_head()?.0))
         })?;
+        let parts = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1).clamp(1, 8) as i64;
+        let ranges: Vec<(i64, i64)> = match first {
+            Some(first) if last >= first => {
+                let (start, span) = (first - 1, last - first + 1);
+                (0..parts)
+                    .map(|k| (start + span * k / parts, start + span * (k + 1) / parts))
+                    .filter(|(after, through)| through > after)
+                    .collect()
+            }
+            _ => Vec::new(),
+        };
+        let checked: Vec<Result<ChainVerifier, CoreError>> = std::thread::scope(|scope| {
+            let threads: Vec<_> = ranges
+                .iter()
+                .enumerate()
+                .map(|(k, &(after, through))| {
+                    let (seqs, first_part) = (&seqs, &first_part);
+                    scope.spawn(move || {
+                        let mut v = if k == 0 { first_part() } else { ChainVerifier::later_part(seqs.iter().copied()) };
+                        self.db.read(|tx| {
+                            Ok(tx.each_event(after, through, &mut |row| {
+                                v.push_row(row);
+                                Ok(())
+                            })?)
+                        })?;
+                        Ok(v)
+                    })
+                })
+                .collect();
+            threads
+                .into_iter()
+                .map(|t| t.join().unwrap_or_else(|_| Err(CoreError::Conflict("a verification thread failed".into()))))
+                .collect()
+        });
+        let mut checked = checked.into_iter();
+        let mut verifier = match checked.next() {
+            Some(part) => part?,
+            None => first_part(),
+        };
+        for part in checked {
+            verifier.join(part?);
+        }
         let report = verifier.finish(&all, trusted_key);
         let event = NewEvent::by(actor, self.now(), action::AUDIT_VERIFY)
             .rows(report.events as usize)
