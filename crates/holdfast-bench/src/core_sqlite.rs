@@ -24,6 +24,9 @@ pub fn run(cmd: &BenchCmd) -> Result<()> {
         BenchCmd::Core { contacts, reads, dir, postgres: None } => (contacts, reads, dir),
         BenchCmd::Audit { events } => return crate::audit::audit(*events),
         BenchCmd::Bundle { events } => return crate::bundle::bundle(*events),
+        BenchCmd::Restart { events, coworkers, clients, reads } => {
+            return crate::restart::restart(*events, *coworkers, *clients, *reads);
+        }
         BenchCmd::Guard { contacts, events } => return crate::guard::guard(*contacts, *events),
         BenchCmd::Web { requests } => return crate::web::web(*requests),
         BenchCmd::Departure { records, postgres } => return crate::departure::departure(*records, postgres.as_deref()),

@@ -11,6 +11,7 @@ mod core_sqlite;
 mod departure;
 mod exposure;
 mod guard;
+mod restart;
 mod shared;
 mod web;
 
@@ -86,6 +87,21 @@ pub enum BenchCmd {
         /// How many events the co-worker has.
         #[arg(long, default_value_t = 100_000)]
         events: usize,
+    },
+    /// The first reads after a restart (each co-worker's reading baseline worked out from 90
+    /// days of the log) beside the same server warm.
+    Restart {
+        /// Read events in the 90 days before today.
+        #[arg(long, default_value_t = 2_000_000)]
+        events: usize,
+        #[arg(long, default_value_t = 500)]
+        coworkers: usize,
+        /// Concurrent clients, each a different co-worker.
+        #[arg(long, default_value_t = 64)]
+        clients: usize,
+        /// Audited reads per client in each phase.
+        #[arg(long, default_value_t = 20)]
+        reads: usize,
     },
 }
 

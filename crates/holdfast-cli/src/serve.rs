@@ -94,6 +94,14 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> Result<()> {
         key.public_hex()
     );
     let checkpointer = Checkpointer::start(Arc::clone(&services), files);
+    // Today's reading baselines (90 days of everyone's reads) before the first request needs
+    // them, so that the first minute after a restart does not wait for them.
+    let warm = Arc::clone(&services);
+    std::thread::spawn(move || {
+        if let Err(e) = warm.warm_up_read_meter() {
+            tracing::warn!("working out today's reading baselines failed (the first reads will): {e}");
+        }
+    });
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     let result = runtime.block_on(async {

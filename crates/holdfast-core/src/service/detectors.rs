@@ -27,7 +27,7 @@ use crate::time::{MICROS_PER_DAY, date_of};
 pub const LOOK_BACK_DAYS: i64 = 90;
 
 /// Every co-worker's rows read per UTC day, and who they are (for peers by role).
-struct ReadingDays {
+pub(crate) struct ReadingDays {
     per_day: BTreeMap<(Uuid, i64), i64>,
     people: Vec<CoWorker>,
 }
@@ -56,7 +56,29 @@ impl<D: Database> Holdfast<D> {
     /// Rows per active day over the `LOOK_BACK_DAYS` before `day`: the co-worker's own days, and
     /// every day of every co-worker with the same role (their peers).
     fn daily_rows(&self, who: Uuid, day: i64) -> Result<(Vec<i64>, Vec<i64>), CoreError> {
-        Ok(self.reading_days(day)?.own_and_peers(who))
+        Ok(self.reading_days_before(day)?.own_and_peers(who))
+    }
+
+    /// [`Self::reading_days`] for the days before `day`, which do not change during it: kept for
+    /// the day and read once, the first request of the day reading while the others wait (after
+    /// a restart, every co-worker's first read needs it at once).
+    fn reading_days_before(&self, day: i64) -> Result<std::sync::Arc<ReadingDays>, CoreError> {
+        let mut cached =
+            self.meter.days_before.lock().map_err(|_| CoreError::Conflict("the read meter failed".into()))?;
+        if let Some((d, days)) = cached.as_ref()
+            && *d == day
+        {
+            return Ok(std::sync::Arc::clone(days));
+        }
+        let days = std::sync::Arc::new(self.reading_days(day)?);
+        *cached = Some((day, std::sync::Arc::clone(&days)));
+        Ok(days)
+    }
+
+    /// Works out today's reading baselines ahead of the first request (at start, off the
+    /// request path).
+    pub fn warm_up_read_meter(&self) -> Result<(), CoreError> {
+        self.reading_days_before(self.now().div_euclid(MICROS_PER_DAY)).map(drop)
     }
 
     /// Every co-worker's rows read per day over the `LOOK_BACK_DAYS` before `day`, read once.

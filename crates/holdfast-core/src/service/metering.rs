@@ -83,6 +83,10 @@ pub(crate) struct ReadMeter {
     pub(crate) outside_book: Mutex<HashMap<Uuid, OutsideBookDay>>,
     /// (co-worker, UTC day, window) whose read-budget alert this process has raised.
     budget_alerts: Mutex<std::collections::HashSet<(Uuid, i64, &'static str)>>,
+    /// Everyone's rows read per day over the 90 days before a UTC day (the day, the days): what
+    /// every co-worker's volume threshold for that day is worked out from, read from the log
+    /// once a day by one request while the others wait for it, not once per co-worker.
+    pub(crate) days_before: Mutex<Option<(i64, std::sync::Arc<super::detectors::ReadingDays>)>>,
 }
 
 /// Records one co-worker opened outside their own book on one UTC day, and the count past which
