@@ -53,18 +53,27 @@ pub struct LookBack {
 }
 
 impl<D: Database> Holdfast<D> {
-    /// Rows per active day over the `LOOK_BACK_DAYS` before `day`: the co-worker's own days, and
-    /// every day of every co-worker with the same role (their peers).
-    fn daily_rows(&self, who: Uuid, day: i64) -> Result<(Vec<i64>, Vec<i64>), CoreError> {
-        Ok(self.reading_days_before(day)?.own_and_peers(who))
+    /// [`Self::reading_days`] for the days before `day`, which do not change during it: kept for
+    /// the day and read once (after a restart every co-worker's first read needs it at once).
+    fn reading_days_before(&self, day: i64) -> Result<std::sync::Arc<ReadingDays>, CoreError> {
+        let cached = self.meter.days_before.lock().map_err(|_| CoreError::Conflict("the read meter failed".into()))?;
+        self.reading_days_in(cached, day)
     }
 
-    /// [`Self::reading_days`] for the days before `day`, which do not change during it: kept for
-    /// the day and read once, the first request of the day reading while the others wait (after
-    /// a restart, every co-worker's first read needs it at once).
-    fn reading_days_before(&self, day: i64) -> Result<std::sync::Arc<ReadingDays>, CoreError> {
-        let mut cached =
-            self.meter.days_before.lock().map_err(|_| CoreError::Conflict("the read meter failed".into()))?;
+    /// [`Self::reading_days_before`], or `None` when another request is reading them now.
+    fn reading_days_before_unless_busy(&self, day: i64) -> Result<Option<std::sync::Arc<ReadingDays>>, CoreError> {
+        match self.meter.days_before.try_lock() {
+            Ok(cached) => self.reading_days_in(cached, day).map(Some),
+            Err(std::sync::TryLockError::WouldBlock) => Ok(None),
+            Err(std::sync::TryLockError::Poisoned(_)) => Err(CoreError::Conflict("the read meter failed".into())),
+        }
+    }
+
+    fn reading_days_in(
+        &self,
+        mut cached: std::sync::MutexGuard<'_, Option<(i64, std::sync::Arc<ReadingDays>)>>,
+        day: i64,
+    ) -> Result<std::sync::Arc<ReadingDays>, CoreError> {
         if let Some((d, days)) = cached.as_ref()
             && *d == day
         {
@@ -95,10 +104,13 @@ impl<D: Database> Holdfast<D> {
         Ok(ReadingDays { per_day, people })
     }
 
-    /// The rows in a day above which `who`'s reading is unusual, from the days before `day`.
-    pub(crate) fn volume_threshold_for(&self, who: Uuid, day: i64) -> Result<VolumeThreshold, CoreError> {
-        let (own, peers) = self.daily_rows(who, day)?;
-        Ok(volume_threshold(&own, &peers))
+    /// The rows in a day above which `who`'s reading is unusual, from the days before `day`;
+    /// `None` while another request is reading the baselines it comes from (nobody waits for
+    /// them on a read).
+    pub(crate) fn volume_threshold_if_ready(&self, who: Uuid, day: i64) -> Result<Option<VolumeThreshold>, CoreError> {
+        let Some(days) = self.reading_days_before_unless_busy(day)? else { return Ok(None) };
+        let (own, peers) = days.own_and_peers(who);
+        Ok(Some(volume_threshold(&own, &peers)))
     }
 
     /// Whether `record` lies outside the actor's own book: it has an owner who is neither the

@@ -85,7 +85,8 @@ pub(crate) struct ReadMeter {
     budget_alerts: Mutex<std::collections::HashSet<(Uuid, i64, &'static str)>>,
     /// Everyone's rows read per day over the 90 days before a UTC day (the day, the days): what
     /// every co-worker's volume threshold for that day is worked out from, read from the log
-    /// once a day by one request while the others wait for it, not once per co-worker.
+    /// once a day (by `holdfast serve` at start, or the first read that needs it; reads arriving
+    /// meanwhile do not wait), not once per co-worker.
     pub(crate) days_before: Mutex<Option<(i64, std::sync::Arc<super::detectors::ReadingDays>)>>,
 }
 
@@ -429,7 +430,10 @@ impl<D: Database> Holdfast<D> {
     }
 
     /// The co-worker's volume threshold for today (worked out once a day from their 90-day
-    /// baseline and their peers'), raising a `read_volume` alert when `today` crosses it.
+    /// baseline and their peers'), raising a `read_volume` alert when `today` crosses it. While
+    /// another request is reading today's baselines from the log (after a restart, at midnight)
+    /// the check waits for a later read instead of holding this one up: `today` is a running
+    /// total, so the next read checks everything read so far (and the daily sweep looks again).
     fn check_read_volume(&self, who: Uuid, today: i64) -> Result<(), CoreError> {
         let now = self.now();
         let day = now.div_euclid(MICROS_PER_DAY);
@@ -438,7 +442,8 @@ impl<D: Database> Holdfast<D> {
         let threshold = match cached {
             Some(t) => t,
             None => {
-                let t = Some(self.volume_threshold_for(who, day)?);
+                let Some(t) = self.volume_threshold_if_ready(who, day)? else { return Ok(()) };
+                let t = Some(t);
                 if let Ok(mut m) = self.meter.thresholds.lock() {
                     m.insert(who, (day, t));
                 }
