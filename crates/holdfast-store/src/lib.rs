@@ -276,18 +276,25 @@ impl Store {
                         s.writer.lock().map_err(|_| holdfast_core::StorageError::Other("writer poisoned".into()))?
                     }
                 };
-                let begin = if mode == Mode::Read { "BEGIN DEFERRED" } else { "BEGIN IMMEDIATE" };
-                guard.execute_batch(begin).map_err(sqlite::map_err)?;
-                let mut tx = SqlTx { conn: SqliteConn(&guard) };
-                let result = f(&mut tx);
-                let end = if result.is_ok() && mode == Mode::Write { "COMMIT" } else { "ROLLBACK" };
-                match guard.execute_batch(end).map_err(sqlite::map_err) {
-                    Ok(()) => result,
-                    Err(e) => {
-                        let _ = guard.execute_batch("ROLLBACK");
-                        Err(e.into())
+                let result = (|| {
+                    let begin = if mode == Mode::Read { "BEGIN DEFERRED" } else { "BEGIN IMMEDIATE" };
+                    guard.execute_batch(begin).map_err(sqlite::map_err)?;
+                    let mut tx = SqlTx { conn: SqliteConn(&guard) };
+                    let result = f(&mut tx);
+                    let end = if result.is_ok() && mode == Mode::Write { "COMMIT" } else { "ROLLBACK" };
+                    match guard.execute_batch(end).map_err(sqlite::map_err) {
+                        Ok(()) => result,
+                        Err(e) => {
+                            let _ = guard.execute_batch("ROLLBACK");
+                            Err(e.into())
+                        }
                     }
+                })();
+                drop(guard);
+                if mode == Mode::Read {
+                    s.reader_given_back();
                 }
+                result
             }
             Engine::Postgres(p) => {
                 let mut pc = p.take()?;

@@ -6,7 +6,6 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use holdfast_core::StorageError;
@@ -22,7 +21,8 @@ pub struct SqliteStore {
     pub(crate) path: PathBuf,
     pub(crate) writer: Mutex<Connection>,
     readers: Vec<Mutex<Connection>>,
-    next: AtomicUsize,
+    /// Signalled when a reader is given back (see [`SqliteStore::reader`]).
+    freed: (Mutex<()>, std::sync::Condvar),
 }
 
 /// Connection settings. Reads go through a memory map (`mmap_size`) and reader page caches stay
@@ -60,19 +60,35 @@ impl SqliteStore {
             path: path.to_path_buf(),
             writer: Mutex::new(writer),
             readers: pool,
-            next: AtomicUsize::new(0),
+            freed: (Mutex::new(()), std::sync::Condvar::new()),
         })
     }
 
-    /// A reader connection: the first free one, or wait for one in turn.
+    /// A reader connection: the first free one, or the first given back while waiting. (Waiting
+    /// for one particular reader would hold a quick read up behind a long one, such as the daily
+    /// reading baselines, while the other readers are free.) Whoever gives a reader back calls
+    /// [`SqliteStore::reader_given_back`].
     pub(crate) fn reader(&self) -> Result<std::sync::MutexGuard<'_, Connection>, StorageError> {
-        for r in &self.readers {
-            if let Ok(guard) = r.try_lock() {
-                return Ok(guard);
+        loop {
+            for r in &self.readers {
+                match r.try_lock() {
+                    Ok(guard) => return Ok(guard),
+                    Err(std::sync::TryLockError::WouldBlock) => {}
+                    Err(std::sync::TryLockError::Poisoned(_)) => {
+                        return Err(StorageError::Other("a reader connection was poisoned".into()));
+                    }
+                }
             }
+            let waiting =
+                self.freed.0.lock().map_err(|_| StorageError::Other("the reader pool was poisoned".into()))?;
+            // A reader given back between the look above and this wait is seen at the next look.
+            let _ = self.freed.1.wait_timeout(waiting, Duration::from_millis(2));
         }
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.readers.len();
-        self.readers[i].lock().map_err(|_| StorageError::Other("a reader connection was poisoned".into()))
+    }
+
+    /// Wakes a request waiting for a reader.
+    pub(crate) fn reader_given_back(&self) {
+        self.freed.1.notify_one();
     }
 }
 
@@ -94,6 +110,8 @@ impl SqliteStore {
             }
         }
         drop(backup);
+        drop(source);
+        self.reader_given_back();
         // The copy is a file on its own: no write-ahead log beside it.
         copy.execute_batch("PRAGMA journal_mode=DELETE").map_err(|e| fail("cannot finish", e))?;
         use holdfast_core::storage::EventLog;
