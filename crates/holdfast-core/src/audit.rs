@@ -192,65 +192,39 @@ pub struct StoredEvent {
 
 impl StoredEvent {
     pub fn content(&self) -> EventContent<'_> {
-        self.row().content()
+        self.row().content
     }
 
     /// The same columns, borrowed.
     pub fn row(&self) -> EventRow<'_> {
         EventRow {
-            seq: self.seq,
-            id: &self.id,
-            at: self.at,
-            coworker_id: self.coworker_id.as_deref(),
-            action: &self.action,
-            object_type: self.object_type.as_deref(),
-            object_id: self.object_id.as_deref(),
-            row_count: self.row_count,
-            client_addr: self.client_addr.as_deref(),
-            user_agent: self.user_agent.as_deref(),
-            details: &self.details,
+            content: EventContent {
+                seq: self.seq,
+                id: &self.id,
+                at: self.at,
+                coworker_id: self.coworker_id.as_deref(),
+                coworker: None,
+                action: &self.action,
+                object_type: self.object_type.as_deref(),
+                object_id: self.object_id.as_deref(),
+                row_count: self.row_count,
+                client_addr: self.client_addr.as_deref(),
+                user_agent: self.user_agent.as_deref(),
+                details: &self.details,
+            },
             prev_hash: &self.prev_hash,
             hash: &self.hash,
         }
     }
 }
 
-/// A stored event's columns borrowed from the row being read (verification reads millions of
-/// them without copying any).
+/// A stored event borrowed from the row being read (verification reads millions of them
+/// without copying any): the hashed content, and the two hashes beside it.
 #[derive(Debug, Clone, Copy)]
 pub struct EventRow<'a> {
-    pub seq: i64,
-    pub id: &'a str,
-    pub at: i64,
-    pub coworker_id: Option<&'a str>,
-    pub action: &'a str,
-    pub object_type: Option<&'a str>,
-    pub object_id: Option<&'a str>,
-    pub row_count: i64,
-    pub client_addr: Option<&'a str>,
-    pub user_agent: Option<&'a str>,
-    pub details: &'a str,
+    pub content: EventContent<'a>,
     pub prev_hash: &'a str,
     pub hash: &'a str,
-}
-
-impl<'a> EventRow<'a> {
-    pub fn content(&self) -> EventContent<'a> {
-        EventContent {
-            seq: self.seq,
-            id: self.id,
-            at: self.at,
-            coworker_id: self.coworker_id,
-            coworker: None,
-            action: self.action,
-            object_type: self.object_type,
-            object_id: self.object_id,
-            row_count: self.row_count,
-            client_addr: self.client_addr,
-            user_agent: self.user_agent,
-            details: self.details,
-        }
-    }
 }
 
 /// One thing verification found wrong.
@@ -368,7 +342,8 @@ impl ChainVerifier {
     }
 
     /// Checks the next event in `seq` order, from its borrowed columns.
-    pub fn push_row(&mut self, e: EventRow<'_>) {
+    pub fn push_row(&mut self, row: EventRow<'_>) {
+        let e = row.content;
         if self.report.events == 0
             && !self.later_part
             && e.seq > 1
@@ -378,8 +353,8 @@ impl ChainVerifier {
             self.prev_hash.clone_from(hash);
             self.retained_through = e.seq - 1;
         }
-        let digest = e.content().digest(&mut self.buf);
-        let content_ok = chain_hash(e.prev_hash, &digest) == e.hash;
+        let digest = e.digest(&mut self.buf);
+        let content_ok = chain_hash(row.prev_hash, &digest) == row.hash;
         if !content_ok {
             self.find(
                 e.seq,
@@ -394,17 +369,17 @@ impl ChainVerifier {
         }
         if self.later_part && self.report.events == 0 {
             // Its place after the event before it is checked at the join.
-            self.first = Some(FirstEvent { seq: e.seq, prev_hash: e.prev_hash.to_string(), content_ok });
+            self.first = Some(FirstEvent { seq: e.seq, prev_hash: row.prev_hash.to_string(), content_ok });
             self.expected_seq = e.seq;
         } else {
-            self.follow(e.seq, e.prev_hash, content_ok);
+            self.follow(e.seq, row.prev_hash, content_ok);
         }
         self.report.events += 1;
         if let Some(slot) = self.wanted.get_mut(&e.seq) {
-            *slot = Some(e.hash.to_string());
+            *slot = Some(row.hash.to_string());
         }
         self.prev_hash.clear();
-        self.prev_hash.push_str(e.hash);
+        self.prev_hash.push_str(row.hash);
         self.expected_seq = e.seq.max(self.expected_seq - 1) + 1;
         self.report.last_seq = e.seq;
     }

@@ -3,7 +3,7 @@
 //! guard, signed checkpoints and shippers' cursors.
 
 use holdfast_core::audit::{Checkpoint, EventRow, StoredEvent};
-use holdfast_core::event::{EventFilter, SystemEvent, action};
+use holdfast_core::event::{EventContent, EventFilter, SystemEvent, action};
 use holdfast_core::record::Value;
 use holdfast_core::storage::{Cell, DailyCount, EventLog, StorageResult};
 use uuid::Uuid;
@@ -139,17 +139,20 @@ impl<C: Conn> EventLog for SqlTx<C> {
                 };
                 let text = |i: usize| opt(i)?.ok_or_else(|| bad("a text missing"));
                 f(EventRow {
-                    seq: int(0)?,
-                    id: text(1)?,
-                    at: int(2)?,
-                    coworker_id: opt(3)?,
-                    action: text(4)?,
-                    object_type: opt(5)?,
-                    object_id: opt(6)?,
-                    row_count: int(7)?,
-                    client_addr: opt(8)?,
-                    user_agent: opt(9)?,
-                    details: text(10)?,
+                    content: EventContent {
+                        seq: int(0)?,
+                        id: text(1)?,
+                        at: int(2)?,
+                        coworker_id: opt(3)?,
+                        coworker: None,
+                        action: text(4)?,
+                        object_type: opt(5)?,
+                        object_id: opt(6)?,
+                        row_count: int(7)?,
+                        client_addr: opt(8)?,
+                        user_agent: opt(9)?,
+                        details: text(10)?,
+                    },
                     prev_hash: text(11)?,
                     hash: text(12)?,
                 })

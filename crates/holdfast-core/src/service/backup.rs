@@ -1,12 +1,10 @@
 //! Backups: a consistent copy of an embedded installation's database, itself a system event
 //! (a backup carries every customer record out, as an export does).
 
-use std::io::Read;
 use std::path::Path;
 
 use serde::Serialize;
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
 use super::{Holdfast, append_events};
 use crate::coworker::Actor;
@@ -33,7 +31,8 @@ impl<D: Database> Holdfast<D> {
             return Err(CoreError::Conflict(format!("{} already exists; name a new file", dest.display())));
         }
         let (events, head) = self.db.copy_to(dest)?;
-        let (bytes, sha256) = fingerprint(dest)?;
+        let mut copy = std::fs::File::open(dest).map_err(|e| CoreError::BadFile(format!("{}: {e}", dest.display())))?;
+        let (sha256, bytes) = super::exports::hash_file(&mut copy)?;
         let backup = Backup { bytes, sha256, events, head };
         self.db.write(|tx| {
             append_events(
@@ -51,22 +50,4 @@ impl<D: Database> Holdfast<D> {
         })?;
         Ok(backup)
     }
-}
-
-/// The file's size and SHA-256, read in 1 MiB pieces.
-fn fingerprint(path: &Path) -> Result<(u64, String), CoreError> {
-    let io = |e: std::io::Error| CoreError::BadFile(format!("{}: {e}", path.display()));
-    let mut file = std::fs::File::open(path).map_err(io)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut bytes = 0u64;
-    loop {
-        let n = file.read(&mut buf).map_err(io)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        bytes += n as u64;
-    }
-    Ok((bytes, hex::encode(hasher.finalize())))
 }

@@ -859,7 +859,7 @@ impl<'a> FileWriter<'a> {
 }
 
 /// The SHA-256 and length of a written file, read back from its start.
-fn hash_file(file: &mut File) -> Result<(String, u64), CoreError> {
+pub(crate) fn hash_file(file: &mut File) -> Result<(String, u64), CoreError> {
     file.seek(SeekFrom::Start(0)).map_err(io)?;
     let mut hasher = Sha256::new();
     let mut bytes = 0u64;
