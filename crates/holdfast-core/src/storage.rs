@@ -109,6 +109,11 @@ impl<T: RecordStore + ReportStore + CoWorkerStore + SettingStore + EventLog + Gu
 
 /// Customer records: accounts, contacts, leads, deals, contracts, activities and tasks.
 pub trait RecordStore {
+    /// This transaction is about to change many rows (an import, a handover, an undo): the
+    /// storage may give it more memory for its length. Ordinary transactions do not call it.
+    fn expect_many_changes(&mut self) -> StorageResult<()> {
+        Ok(())
+    }
     fn insert_record(&mut self, kind: &RecordKind, record: &Record) -> StorageResult<()>;
     /// Writes every column, link list and the search text of an existing record.
     fn update_record(&mut self, kind: &RecordKind, record: &Record) -> StorageResult<()>;
@@ -226,8 +231,11 @@ pub trait CoWorkerStore {
 pub trait SettingStore {
     fn get_setting(&mut self, key: &str) -> StorageResult<Option<String>>;
     fn set_setting(&mut self, key: &str, value: &str) -> StorageResult<()>;
-    /// Tells every server sharing the database that the settings are now at `version` (when the
-    /// transaction commits).
+    /// The settings' version, raised by each change ([`SettingStore::announce_settings`]).
+    /// Every audited read checks it, so it must cost next to nothing.
+    fn settings_version(&mut self) -> StorageResult<i64>;
+    /// Tells every server sharing the database (and every process using it) that the settings
+    /// are now at `version` (when the transaction commits).
     fn announce_settings(&mut self, version: i64) -> StorageResult<()>;
 }
 

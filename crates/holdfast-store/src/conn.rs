@@ -27,6 +27,11 @@ pub trait Conn {
         params: &[Value],
         f: &mut dyn FnMut(&[Cell<'_>]) -> Result<(), StorageError>,
     ) -> Result<(), StorageError>;
+    /// This transaction is about to change many rows: give it the memory that makes that fast
+    /// (SQLite: a large page cache for the transaction's length). Nothing on PostgreSQL.
+    fn expect_many_changes(&mut self) -> Result<(), StorageError> {
+        Ok(())
+    }
 }
 
 /// Rewrites `$1` placeholders as SQLite's numbered `?1` (our SQL has no `$` anywhere else).

@@ -270,26 +270,36 @@ impl Store {
         let _one = OneTransactionAtATime::enter();
         match &self.engine {
             Engine::Sqlite(s) => {
-                let guard = match mode {
+                let mut guard = match mode {
                     Mode::Read => s.reader()?,
                     Mode::Write | Mode::Rehearse => {
                         s.writer.lock().map_err(|_| holdfast_core::StorageError::Other("writer poisoned".into()))?
                     }
                 };
-                let result = (|| {
+                let result = (|| -> Result<(Result<T, CoreError>, bool), CoreError> {
                     let begin = if mode == Mode::Read { "BEGIN DEFERRED" } else { "BEGIN IMMEDIATE" };
                     guard.execute_batch(begin).map_err(sqlite::map_err)?;
-                    let mut tx = SqlTx { conn: SqliteConn(&guard) };
+                    let mut tx = SqlTx { conn: SqliteConn(&guard, false) };
                     let result = f(&mut tx);
                     let end = if result.is_ok() && mode == Mode::Write { "COMMIT" } else { "ROLLBACK" };
-                    match guard.execute_batch(end).map_err(sqlite::map_err) {
+                    let ended = match guard.execute_batch(end).map_err(sqlite::map_err) {
                         Ok(()) => result,
                         Err(e) => {
                             let _ = guard.execute_batch("ROLLBACK");
                             Err(e.into())
                         }
-                    }
+                    };
+                    Ok((ended, tx.conn.1))
                 })();
+                let result = match result {
+                    Ok((ended, widened)) => {
+                        if widened {
+                            s.renew_writer(&mut guard);
+                        }
+                        ended
+                    }
+                    Err(e) => Err(e),
+                };
                 drop(guard);
                 if mode == Mode::Read {
                     s.reader_given_back();

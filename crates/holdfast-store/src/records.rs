@@ -211,6 +211,9 @@ fn matching_conditions(
 }
 
 impl<C: Conn> RecordStore for SqlTx<C> {
+    fn expect_many_changes(&mut self) -> StorageResult<()> {
+        self.conn.expect_many_changes()
+    }
     fn insert_record(&mut self, kind: &RecordKind, record: &Record) -> StorageResult<()> {
         self.conn.exec(&kind_sql(kind).insert, &record_params(kind, record))?;
         self.write_links(kind, record)

@@ -8,14 +8,38 @@ use crate::tx::SqlTx;
 
 impl<C: Conn> SettingStore for SqlTx<C> {
     fn announce_settings(&mut self, version: i64) -> StorageResult<()> {
-        // SQLite has one server per file, which checks the version on every request.
-        if self.conn.backend() == Backend::Postgres {
-            self.conn.exec(
-                "SELECT pg_notify($1, $2)",
-                &[Value::Text(crate::settings_watch::CHANNEL.into()), Value::Text(version.to_string())],
-            )?;
+        match self.conn.backend() {
+            Backend::Postgres => {
+                self.conn.exec(
+                    "SELECT pg_notify($1, $2)",
+                    &[Value::Text(crate::settings_watch::CHANNEL.into()), Value::Text(version.to_string())],
+                )?;
+            }
+            // SQLite has one server per file, which checks the version on every request; it is
+            // kept in the file's header too (page 1, which every transaction has read already),
+            // so the check is not a lookup of its own.
+            Backend::Sqlite => {
+                let version = i32::try_from(version)
+                    .map_err(|_| holdfast_core::StorageError::Other("the settings version is too large".into()))?;
+                self.conn.exec(&format!("PRAGMA user_version = {version}"), &[])?;
+            }
         }
         Ok(())
+    }
+
+    fn settings_version(&mut self) -> StorageResult<i64> {
+        let rows = match self.conn.backend() {
+            Backend::Sqlite => self.conn.rows("PRAGMA user_version", &[])?,
+            Backend::Postgres => self.conn.rows(
+                "SELECT value FROM settings WHERE key = $1",
+                &[Value::Text(holdfast_core::service::SETTINGS_VERSION.into())],
+            )?,
+        };
+        Ok(match rows.first().and_then(|r| r.first()) {
+            Some(Value::Int(n)) => *n,
+            Some(Value::Text(t)) => t.parse().unwrap_or(0),
+            _ => 0,
+        })
     }
 
     fn get_setting(&mut self, key: &str) -> StorageResult<Option<String>> {

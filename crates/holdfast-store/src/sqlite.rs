@@ -25,10 +25,19 @@ pub struct SqliteStore {
     freed: (Mutex<()>, std::sync::Condvar),
 }
 
-/// Connection settings. Reads go through a memory map (`mmap_size`) and reader page caches stay
-/// small: SQLite discards a connection's whole page cache when another connection has written
-/// since its last transaction, and every audited read is followed by an event write, so a large
-/// private cache would be rebuilt on every read. Mapped pages come from the OS page cache.
+/// The writer's page cache for ordinary transactions, and for those that change many rows.
+const WRITER_CACHE_KIB: i64 = 4_096;
+const BULK_CACHE_KIB: i64 = 65_536;
+
+/// Connection settings. Page caches stay small. A reader's: SQLite discards a connection's
+/// whole page cache when another connection has written since its last transaction, and every
+/// audited read is followed by an event write, so a large private cache would be rebuilt on
+/// every read (pages come from the OS page cache; a memory map was tried and was slower). The
+/// writer's: when an insert splits a b-tree page, SQLite renumbers pages through a key far past
+/// the end of the file, and the commit that follows then walks the writer's whole page cache to
+/// drop it — with a 64 MiB cache that walk was a quarter of an audited read's time (measured
+/// with `perf`, `pcache1TruncateUnsafe`). Transactions that change many rows (imports,
+/// handovers, undo) ask for a large cache for their length ([`Conn::expect_many_changes`]).
 fn configure(conn: &Connection, cache_kib: i64) -> Result<(), rusqlite::Error> {
     conn.busy_timeout(Duration::from_secs(10))?;
     conn.execute_batch(&format!(
@@ -39,22 +48,31 @@ fn configure(conn: &Connection, cache_kib: i64) -> Result<(), rusqlite::Error> {
     Ok(())
 }
 
+fn open_connection(path: &Path, flags: OpenFlags, cache_kib: i64) -> Result<Connection, StoreError> {
+    let c = Connection::open_with_flags(path, flags)
+        .map_err(|e| StoreError::Open(format!("cannot open the SQLite database {}: {e}", path.display())))?;
+    configure(&c, cache_kib).map_err(|e| StoreError::Open(format!("cannot configure {}: {e}", path.display())))?;
+    Ok(c)
+}
+
+fn open_writer(path: &Path) -> Result<Connection, StoreError> {
+    open_connection(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        WRITER_CACHE_KIB,
+    )
+}
+
 impl SqliteStore {
     pub fn open(path: &Path, readers: usize) -> Result<SqliteStore, StoreError> {
-        let open = |flags, cache_kib| -> Result<Connection, StoreError> {
-            let c = Connection::open_with_flags(path, flags)
-                .map_err(|e| StoreError::Open(format!("cannot open the SQLite database {}: {e}", path.display())))?;
-            configure(&c, cache_kib)
-                .map_err(|e| StoreError::Open(format!("cannot configure {}: {e}", path.display())))?;
-            Ok(c)
-        };
-        let writer = open(
-            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-            65_536,
-        )?;
+        let writer = open_writer(path)?;
         let mut pool = Vec::new();
         for _ in 0..readers.max(1) {
-            pool.push(Mutex::new(open(OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX, 2_048)?));
+            pool.push(Mutex::new(open_connection(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                2_048,
+            )?));
         }
         Ok(SqliteStore {
             path: path.to_path_buf(),
@@ -83,6 +101,17 @@ impl SqliteStore {
                 self.freed.0.lock().map_err(|_| StorageError::Other("the reader pool was poisoned".into()))?;
             // A reader given back between the look above and this wait is seen at the next look.
             let _ = self.freed.1.wait_timeout(waiting, Duration::from_millis(2));
+        }
+    }
+
+    /// After a transaction that widened the writer's page cache: a new writer connection in its
+    /// place. Lowering `cache_size` frees the pages but not the cache's hash table, which every
+    /// commit that follows a page split walks in full (see [`configure`]); a new connection
+    /// starts small. If it cannot be opened, the old one stays.
+    pub(crate) fn renew_writer(&self, writer: &mut Connection) {
+        match open_writer(&self.path) {
+            Ok(fresh) => *writer = fresh,
+            Err(e) => tracing::warn!("could not give back the page cache of a large transaction: {e}"),
         }
     }
 
@@ -115,7 +144,7 @@ impl SqliteStore {
         // The copy is a file on its own: no write-ahead log beside it.
         copy.execute_batch("PRAGMA journal_mode=DELETE").map_err(|e| fail("cannot finish", e))?;
         use holdfast_core::storage::EventLog;
-        crate::tx::SqlTx { conn: SqliteConn(&copy) }.peek_chain_head()
+        crate::tx::SqlTx { conn: SqliteConn(&copy, false) }.peek_chain_head()
     }
 }
 
@@ -148,8 +177,9 @@ pub(crate) fn map_err(e: rusqlite::Error) -> StorageError {
     StorageError::Other(e.to_string())
 }
 
-/// A SQLite transaction (the connection with BEGIN issued).
-pub struct SqliteConn<'a>(pub &'a Connection);
+/// A SQLite transaction (the connection with BEGIN issued). `widened` says the transaction
+/// asked for the large page cache ([`SqliteStore::renew_writer`] gives it back).
+pub struct SqliteConn<'a>(pub &'a Connection, pub bool);
 
 impl Conn for SqliteConn<'_> {
     fn backend(&self) -> Backend {
@@ -178,6 +208,13 @@ impl Conn for SqliteConn<'_> {
             out.push(values);
         }
         Ok(out)
+    }
+    fn expect_many_changes(&mut self) -> Result<(), StorageError> {
+        if !self.1 {
+            self.0.execute_batch(&format!("PRAGMA cache_size=-{BULK_CACHE_KIB}")).map_err(map_err)?;
+            self.1 = true;
+        }
+        Ok(())
     }
     fn each_row(
         &mut self,

@@ -248,3 +248,38 @@ fn refusals_are_recorded_within_a_limit_per_minute() {
         services.shutdown();
     }
 }
+
+/// An import large enough to ask for a large page cache gives it back when it is over (SQLite
+/// opens a new writer connection), and everything goes on as before: the next changes and reads
+/// work, a rehearsal of the same size too, and the log is one unbroken chain.
+#[test]
+fn a_large_import_gives_back_its_memory_and_the_database_goes_on() {
+    use holdfast_core::record::CONTACTS;
+    use holdfast_core::service::ImportOptions;
+    for db in each_backend() {
+        let services = db.services();
+        let op = Actor::operator();
+        let mut csv = String::from("First Name,Last Name,Email\n");
+        for i in 0..1_500 {
+            csv.push_str(&format!("Ann{i},Lee,ann{i}@example.com\n"));
+        }
+        let rehearsal = ImportOptions { dry_run: true, ..Default::default() };
+        let rehearsed = services
+            .import_contacts(&op, &mut std::io::Cursor::new(csv.as_bytes()), &rehearsal, &|_, _| {})
+            .expect("rehearsal");
+        assert_eq!(rehearsed.created, 1_500, "{}", db.backend);
+        let report = services
+            .import_contacts(&op, &mut std::io::Cursor::new(csv.as_bytes()), &ImportOptions::default(), &|_, _| {})
+            .expect("import");
+        assert_eq!(report.created, 1_500, "{}", db.backend);
+        let made = services.create_record(&op, &CONTACTS, &json!({"first_name": "After"})).expect("create");
+        let changed = services.update_record(&op, &CONTACTS, made.id, &json!({"title": "Buyer"})).expect("update");
+        assert_eq!(changed.id, made.id);
+        assert_eq!(services.get_record(&op, &CONTACTS, made.id).expect("open").id, made.id);
+        let verified = services.verify_log(&op, "", &[]).expect("verify");
+        assert!(verified.ok(), "{}: {:?}", db.backend, verified.findings);
+        // The rehearsal, the import, the new contact, its change and its read.
+        assert_eq!(verified.events, 5, "{}", db.backend);
+        services.shutdown();
+    }
+}

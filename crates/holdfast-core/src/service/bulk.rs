@@ -148,6 +148,7 @@ impl<D: Database> Holdfast<D> {
             || {
                 let ids = checked_ids(ids)?;
                 self.db.write(|tx| {
+                    tx.expect_many_changes()?;
                     let owner = self.resolve_coworker(tx, "owner", owner)?.id;
                     let picked = ids.len();
                     let mut moves = vec![(kind, ids.iter().map(|id| (*id, owner)).collect::<Vec<_>>())];
@@ -210,6 +211,7 @@ impl<D: Database> Holdfast<D> {
             || format!("hand everything {from} owns to {}", rule.describe()),
             || {
                 self.db.write(|tx| {
+                    tx.expect_many_changes()?;
                     let planned = self.plan_in(tx, from, rule)?;
                     let preview = planned.preview();
                     let mut grouped: Moves = Vec::new();
@@ -588,6 +590,7 @@ impl<D: Database> Holdfast<D> {
             || format!("undo bulk change {operation}"),
             || {
                 self.db.write(|tx| {
+                    tx.expect_many_changes()?;
                     // Lock the chain first, so two undos of one operation cannot both pass the check.
                     tx.chain_head()?;
                     let filter = EventFilter {

@@ -270,6 +270,9 @@ impl<D: Database> Holdfast<D> {
         domains.dedup();
         let total = report.rows;
         let run = move |tx: &mut dyn Tx| -> Result<ImportReport, CoreError> {
+            if total > 1_000 {
+                tx.expect_many_changes()?;
+            }
             let mut report = report.clone();
             let mut state = ImportState::default();
             if email_col.is_some() {

@@ -116,6 +116,8 @@ pub(crate) struct ReadTurn<'a, D: Database> {
     who: Option<Uuid>,
     /// (co-worker, holder) of the turn taken in the database.
     lease: Option<(Uuid, Uuid)>,
+    /// Counted among the reads under way (see the group commit's window).
+    under_way: bool,
 }
 
 /// How long a server holds a co-worker's turn in the database at most: one that died holding it
@@ -126,6 +128,9 @@ const TURN_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 impl<D: Database> Drop for ReadTurn<'_, D> {
     fn drop(&mut self) {
+        if self.under_way {
+            self.services.reads.read_ends();
+        }
         if let Some((coworker, holder)) = self.lease.take()
             && let Err(e) = self.services.db.write(|tx| Ok(tx.end_read_turn(coworker, holder)?))
         {
@@ -359,7 +364,7 @@ impl<D: Database> Holdfast<D> {
     /// servers may share also waits for the turn in the database.
     pub(crate) fn read_turn(&self, actor: &Actor, reach: Reach) -> Result<ReadTurn<'_, D>, CoreError> {
         let who = actor.id().filter(|_| !actor.is_admin());
-        let mut turn = ReadTurn { services: self, who: None, lease: None };
+        let mut turn = ReadTurn { services: self, who: None, lease: None, under_way: false };
         if let (Some(me), Ok(mut reading)) = (who, self.meter.reading.lock()) {
             while reading.contains(&me) {
                 reading = match self.meter.turn_over.wait(reading) {
@@ -388,6 +393,8 @@ impl<D: Database> Holdfast<D> {
                 std::thread::sleep(std::time::Duration::from_millis(2));
             }
         }
+        self.reads.read_begins();
+        turn.under_way = true;
         Ok(turn)
     }
 

@@ -116,7 +116,7 @@ impl SettingsCache {
 }
 
 fn version_in(tx: &mut dyn Tx) -> Result<i64, CoreError> {
-    Ok(tx.get_setting(SETTINGS_VERSION)?.and_then(|v| v.parse().ok()).unwrap_or(0))
+    Ok(tx.settings_version()?)
 }
 
 fn load(tx: &mut dyn Tx) -> Result<Settings, CoreError> {
