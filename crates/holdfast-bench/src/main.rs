@@ -11,6 +11,7 @@ mod core_sqlite;
 mod departure;
 mod exposure;
 mod guard;
+mod http;
 mod restart;
 mod shared;
 mod web;
@@ -87,6 +88,18 @@ pub enum BenchCmd {
         /// How many events the co-worker has.
         #[arg(long, default_value_t = 100_000)]
         events: usize,
+    },
+    /// The API over real HTTP: audited reads by id, searches and list pages from keep-alive
+    /// clients (one rep each), each beside `GET /healthz` with the same clients in the same run.
+    Http {
+        #[arg(long, default_value_t = 1_000_000)]
+        contacts: usize,
+        /// Concurrent clients for reads by id (searches and list pages use at most 8).
+        #[arg(long, default_value_t = 32)]
+        clients: usize,
+        /// Seconds each phase runs.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
     },
     /// The first reads after a restart (each co-worker's reading baseline worked out from 90
     /// days of the log) beside the same server warm.
