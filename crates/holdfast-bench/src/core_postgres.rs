@@ -8,15 +8,13 @@ use std::time::Instant;
 
 use anyhow::{Result, bail};
 use holdfast_core::Holdfast;
-use holdfast_core::coworker::Actor;
-use holdfast_core::service::ImportOptions;
 use holdfast_store::{Location, Store};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use uuid::Uuid;
 
 use crate::shared::{
-    bench_rep, concurrent_reads, make_csv, percentile, row, search_queries, timed_reads, timed_searches, us,
+    bench_rep, concurrent_reads, import_all, make_csv, percentile, row, search_queries, timed_reads, timed_searches, us,
 };
 
 pub fn core(url: &str, contacts: usize, reads: usize) -> Result<()> {
@@ -36,7 +34,6 @@ pub fn core(url: &str, contacts: usize, reads: usize) -> Result<()> {
     );
     println!("build: {}", if cfg!(debug_assertions) { "debug (numbers are not representative)" } else { "release" });
     let services = Arc::new(Holdfast::new(Store::open(&Location::Postgres(url.to_string()))?));
-    let operator = Actor::operator();
     let rep = bench_rep(&services)?;
     eprintln!("generating {contacts} CSV rows…");
     let csv = make_csv(contacts);
@@ -44,16 +41,8 @@ pub fn core(url: &str, contacts: usize, reads: usize) -> Result<()> {
     // (c) import through the service vs bare inserts of the same rows in one transaction.
     eprintln!("importing through the service…");
     let started = Instant::now();
-    let report = services.import_contacts(
-        &operator,
-        &mut std::io::Cursor::new(csv.as_slice()),
-        &ImportOptions::default(),
-        &|_, _| {},
-    )?;
+    import_all(&services, &csv, contacts)?;
     let import_time = started.elapsed();
-    if report.created as usize != contacts {
-        bail!("import created {} of {contacts} contacts", report.created);
-    }
     eprintln!("bare inserts of the same rows…");
     raw.batch_execute(
         "CREATE TABLE bench_contacts (id TEXT PRIMARY KEY, first_name TEXT, last_name TEXT, email TEXT, phone TEXT, company TEXT, title TEXT)",

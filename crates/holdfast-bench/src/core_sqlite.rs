@@ -6,8 +6,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use holdfast_core::Holdfast;
-use holdfast_core::coworker::Actor;
-use holdfast_core::service::ImportOptions;
 use holdfast_store::{Location, Store};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -53,7 +51,6 @@ pub fn run(cmd: &BenchCmd) -> Result<()> {
     println!("holdfast-bench core: {contacts} contacts, {reads} timed reads; SQLite backend; {}", tmp.display());
     println!("build: {}", if cfg!(debug_assertions) { "debug (numbers are not representative)" } else { "release" });
     let services = Arc::new(Holdfast::new(Store::open(&Location::Sqlite(db_path.clone()))?));
-    let operator = Actor::operator();
     let rep = bench_rep(&services)?;
 
     eprintln!("generating {contacts} CSV rows…");
@@ -62,16 +59,8 @@ pub fn run(cmd: &BenchCmd) -> Result<()> {
     // (c) CSV import through the service vs a bare bulk insert of the same rows.
     eprintln!("importing through the service…");
     let started = Instant::now();
-    let report = services.import_contacts(
-        &operator,
-        &mut std::io::Cursor::new(csv.as_slice()),
-        &ImportOptions::default(),
-        &|_, _| {},
-    )?;
+    import_all(&services, &csv, contacts)?;
     let import_time = started.elapsed();
-    if report.created as usize != contacts {
-        bail!("import created {} of {contacts} contacts: {:?}", report.created, report.rejected.first());
-    }
     eprintln!("bare SQLite bulk inserts of the same rows…");
     let raw_import = raw_bulk_insert(&raw_path, &csv, false)?;
     let raw_import_full = raw_bulk_insert(&raw_path, &csv, true)?;

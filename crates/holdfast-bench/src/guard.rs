@@ -12,12 +12,12 @@ use holdfast_core::Holdfast;
 use holdfast_core::coworker::Actor;
 use holdfast_core::guard::{ExportFormat, median_and_mad, volume_threshold_beside};
 use holdfast_core::record::CONTACTS;
-use holdfast_core::service::{ExportAsk, ImportOptions, ListRequest, SettingsChange};
+use holdfast_core::service::{ExportAsk, ListRequest, SettingsChange};
 use holdfast_store::{Location, Store};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
-use crate::shared::{make_csv, percentile, row};
+use crate::shared::{import_all, make_csv, percentile, row};
 
 /// Peak resident memory of this process so far (VmHWM), in MiB.
 pub(crate) fn peak_rss_mib() -> f64 {
@@ -57,14 +57,7 @@ pub fn guard(contacts: usize, events: usize) -> Result<()> {
     let services = Arc::new(Holdfast::new(Store::open(&Location::Sqlite(db.clone()))?));
     let operator = Actor::operator();
     eprintln!("importing {contacts} contacts…");
-    let csv = make_csv(contacts);
-    services.import_contacts(
-        &operator,
-        &mut std::io::Cursor::new(csv.as_slice()),
-        &ImportOptions::default(),
-        &|_, _| {},
-    )?;
-    drop(csv);
+    import_all(&services, &make_csv(contacts), contacts)?;
 
     println!();
     println!("| figure | Holdfast | baseline | ratio |");

@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use holdfast_core::Holdfast;
 use holdfast_core::coworker::Actor;
-use holdfast_core::service::ImportOptions;
 use holdfast_store::{Location, Store};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -52,17 +51,7 @@ pub fn http(contacts: usize, clients: usize, seconds: u64) -> Result<()> {
     let operator = Actor::operator();
     bench_rep(&services)?;
     eprintln!("importing {contacts} contacts…");
-    let csv = make_csv(contacts);
-    let report = services.import_contacts(
-        &operator,
-        &mut std::io::Cursor::new(csv.as_slice()),
-        &ImportOptions::default(),
-        &|_, _| {},
-    )?;
-    drop(csv);
-    if report.created as usize != contacts {
-        bail!("import created {} of {contacts} contacts", report.created);
-    }
+    import_all(&services, &make_csv(contacts), contacts)?;
     let mut tokens = Vec::with_capacity(clients);
     for i in 0..clients {
         let email = format!("http-{i}@example.com");

@@ -60,6 +60,25 @@ pub fn make_csv(n: usize) -> Vec<u8> {
     out
 }
 
+/// Imports the CSV through the service (the real import, with its system event), as the operator;
+/// fails unless every one of its `contacts` rows became a contact.
+pub fn import_all<D: holdfast_core::storage::Database>(
+    services: &Holdfast<D>,
+    csv: &[u8],
+    contacts: usize,
+) -> Result<()> {
+    let report = services.import_contacts(
+        &Actor::operator(),
+        &mut std::io::Cursor::new(csv),
+        &holdfast_core::service::ImportOptions::default(),
+        &|_, _| {},
+    )?;
+    if report.created as usize != contacts {
+        anyhow::bail!("import created {} of {contacts} contacts: {:?}", report.created, report.rejected.first());
+    }
+    Ok(())
+}
+
 /// The rep whose reads the benches time.
 pub fn bench_rep<D: holdfast_core::storage::Database>(services: &Holdfast<D>) -> Result<Actor> {
     add_rep(services, "bench@example.com")?;

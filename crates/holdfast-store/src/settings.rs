@@ -28,17 +28,14 @@ impl<C: Conn> SettingStore for SqlTx<C> {
     }
 
     fn settings_version(&mut self) -> StorageResult<i64> {
-        let rows = match self.conn.backend() {
-            Backend::Sqlite => self.conn.rows("PRAGMA user_version", &[])?,
-            Backend::Postgres => self.conn.rows(
-                "SELECT value FROM settings WHERE key = $1",
-                &[Value::Text(holdfast_core::service::SETTINGS_VERSION.into())],
-            )?,
-        };
-        Ok(match rows.first().and_then(|r| r.first()) {
-            Some(Value::Int(n)) => *n,
-            Some(Value::Text(t)) => t.parse().unwrap_or(0),
-            _ => 0,
+        Ok(match self.conn.backend() {
+            Backend::Sqlite => {
+                let rows = self.conn.rows("PRAGMA user_version", &[])?;
+                rows.first().and_then(|r| r.first()).and_then(Value::as_int).unwrap_or(0)
+            }
+            Backend::Postgres => {
+                self.get_setting(holdfast_core::service::SETTINGS_VERSION)?.and_then(|v| v.parse().ok()).unwrap_or(0)
+            }
         })
     }
 
