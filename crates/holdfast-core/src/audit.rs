@@ -233,7 +233,7 @@ pub struct Finding {
     /// The first event (seq) the finding concerns.
     pub seq: i64,
     /// `edited`, `missing`, `out_of_order`, `broken_link`, `truncated`, `checkpoint_mismatch`,
-    /// `bad_signature`.
+    /// `bad_signature`, `operation_rows` (a bulk operation's rows differ from its event's digest).
     pub kind: &'static str,
     pub message: String,
 }

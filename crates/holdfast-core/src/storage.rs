@@ -9,6 +9,7 @@ use crate::departure::{CaseStatus, Departure};
 use crate::error::{CoreError, StorageError};
 use crate::event::{EventFilter, SystemEvent};
 use crate::guard::{Alert, AlertDelivery, AlertState, ExportRequest, ExportStatus};
+use crate::operation::{OperationRecord, RecordOperation, Step};
 use crate::protocol::{ApprovalStatus, ContactApproval};
 use crate::record::{Record, RecordKind, Value};
 
@@ -164,6 +165,25 @@ pub trait RecordStore {
         at: i64,
         by: Option<Uuid>,
     ) -> StorageResult<()>;
+    /// Keeps what one step of a bulk operation did to these records, numbered from
+    /// `first_position` on.
+    fn insert_operation_records(
+        &mut self,
+        operation: Uuid,
+        step: Step,
+        first_position: i64,
+        rows: &[OperationRecord],
+    ) -> StorageResult<()>;
+    /// One step's rows after `after_position`, in order, at most `limit`, each with its position.
+    fn operation_records(
+        &mut self,
+        operation: Uuid,
+        step: Step,
+        after_position: i64,
+        limit: u32,
+    ) -> StorageResult<Vec<(i64, OperationRecord)>>;
+    /// What bulk operations did to one record (at most `limit` rows, in no particular order).
+    fn record_operations(&mut self, record_id: Uuid, limit: u32) -> StorageResult<Vec<RecordOperation>>;
 }
 
 /// Aggregates over customer records for the home pages (pipeline, overdue tasks, untouched

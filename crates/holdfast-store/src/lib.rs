@@ -45,6 +45,7 @@ const SQLITE_MIGRATIONS: &[(&str, &str)] = &[
     ("0008_contact_protocol", include_str!("../migrations/sqlite/0008_contact_protocol.sql")),
     ("0009_relationships_read_turns", include_str!("../migrations/sqlite/0009_relationships_read_turns.sql")),
     ("0010_job_leases", include_str!("../migrations/sqlite/0010_job_leases.sql")),
+    ("0011_operation_records", include_str!("../migrations/sqlite/0011_operation_records.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(&str, &str)] = &[
     ("0001_init", include_str!("../migrations/postgres/0001_init.sql")),
@@ -57,6 +58,7 @@ const POSTGRES_MIGRATIONS: &[(&str, &str)] = &[
     ("0008_contact_protocol", include_str!("../migrations/postgres/0008_contact_protocol.sql")),
     ("0009_relationships_read_turns", include_str!("../migrations/postgres/0009_relationships_read_turns.sql")),
     ("0010_job_leases", include_str!("../migrations/postgres/0010_job_leases.sql")),
+    ("0011_operation_records", include_str!("../migrations/postgres/0011_operation_records.sql")),
 ];
 const _: () = assert!(SQLITE_MIGRATIONS.len() == POSTGRES_MIGRATIONS.len(), "both backends need the same migrations");
 

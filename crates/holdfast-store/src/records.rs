@@ -6,11 +6,12 @@ use std::collections::HashMap;
 use std::sync::OnceLock;
 
 use holdfast_core::StorageError;
+use holdfast_core::operation::{OperationRecord, RecordOperation, Step};
 use holdfast_core::record::{ALL_KINDS, FieldType, Record, RecordKind, Value};
 use holdfast_core::storage::{Cell, Deleted, RecordQuery, RecordStore, StorageResult};
 use uuid::Uuid;
 
-use crate::codec::{Cols, bad_row, record_from_row, record_params};
+use crate::codec::{Cols, bad_row, opt_uuid, record_from_row, record_params};
 use crate::conn::{Backend, Conn};
 use crate::tx::SqlTx;
 
@@ -451,6 +452,97 @@ impl<C: Conn> RecordStore for SqlTx<C> {
             }
         }
         Ok(())
+    }
+
+    fn insert_operation_records(
+        &mut self,
+        operation: Uuid,
+        step: Step,
+        first_position: i64,
+        rows: &[OperationRecord],
+    ) -> StorageResult<()> {
+        let (operation, step) = (Value::Text(operation.to_string()), Value::Text(step.as_str().into()));
+        let mut position = first_position;
+        for chunk in rows.chunks(500) {
+            let mut params = vec![operation.clone(), step.clone()];
+            let mut tuples = Vec::with_capacity(chunk.len());
+            for r in chunk {
+                let n = params.len();
+                tuples.push(format!("($1, $2, ${}, ${}, ${}, ${}, ${})", n + 1, n + 2, n + 3, n + 4, n + 5));
+                params.extend([
+                    Value::Int(position),
+                    Value::Text(r.kind.clone()),
+                    Value::Text(r.record_id.to_string()),
+                    opt_uuid(r.owner_before),
+                    opt_uuid(r.owner_after),
+                ]);
+                position += 1;
+            }
+            self.conn.exec(
+                &format!(
+                    "INSERT INTO operation_records (operation_id, step, position, kind, record_id, owner_before, owner_after) VALUES {}",
+                    tuples.join(", ")
+                ),
+                &params,
+            )?;
+        }
+        Ok(())
+    }
+
+    fn operation_records(
+        &mut self,
+        operation: Uuid,
+        step: Step,
+        after_position: i64,
+        limit: u32,
+    ) -> StorageResult<Vec<(i64, OperationRecord)>> {
+        let rows = self.conn.rows(
+            "SELECT position, kind, record_id, owner_before, owner_after FROM operation_records \
+             WHERE operation_id = $1 AND step = $2 AND position > $3 ORDER BY position LIMIT $4",
+            &[
+                Value::Text(operation.to_string()),
+                Value::Text(step.as_str().into()),
+                Value::Int(after_position),
+                Value::Int(limit.into()),
+            ],
+        )?;
+        rows.iter()
+            .map(|r| {
+                let mut c = Cols(r.iter());
+                Ok((
+                    c.int()?,
+                    OperationRecord {
+                        kind: c.text()?,
+                        record_id: c.uuid()?,
+                        owner_before: c.opt_uuid()?,
+                        owner_after: c.opt_uuid()?,
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    fn record_operations(&mut self, record_id: Uuid, limit: u32) -> StorageResult<Vec<RecordOperation>> {
+        let rows = self.conn.rows(
+            "SELECT operation_id, step, kind, record_id, owner_before, owner_after FROM operation_records \
+             WHERE record_id = $1 LIMIT $2",
+            &[Value::Text(record_id.to_string()), Value::Int(limit.into())],
+        )?;
+        rows.iter()
+            .map(|r| {
+                let mut c = Cols(r.iter());
+                Ok(RecordOperation {
+                    operation: c.uuid()?,
+                    step: Step::parse(&c.text()?).ok_or_else(|| bad_row("operation step"))?,
+                    row: OperationRecord {
+                        kind: c.text()?,
+                        record_id: c.uuid()?,
+                        owner_before: c.opt_uuid()?,
+                        owner_after: c.opt_uuid()?,
+                    },
+                })
+            })
+            .collect()
     }
 
     fn count_owned(&mut self, kind: &RecordKind, owner: Uuid) -> StorageResult<i64> {

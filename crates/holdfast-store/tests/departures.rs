@@ -11,6 +11,7 @@ use holdfast_core::coworker::{Actor, Role, Status};
 use holdfast_core::departure::{CaseStatus, Reason, Source};
 use holdfast_core::record::{ACCOUNTS, CONTACTS, DEALS, LEADS, RecordKind, TASKS};
 use holdfast_core::service::{CoWorkerChanges, HandoverRule, ListRequest, NewDeparture, SettingsChange};
+use holdfast_core::storage::Database;
 use holdfast_core::time::ManualClock;
 use holdfast_core::{CoreError, Holdfast};
 use holdfast_store::Store;
@@ -382,5 +383,72 @@ fn introductions_make_tasks_for_the_new_owner_the_leaver_and_the_manager() {
         assert!(c.services.make_introductions(&a, case.id).is_err(), "once");
         let view = c.services.departure(&a, case.id).expect("view");
         assert!(view.done("introductions"), "{}", db.backend);
+    }
+}
+
+/// A handover is one system event whatever its size: each record's change is kept in the
+/// operation's rows, which the record's history shows (and its undo), and which the event's digest
+/// vouches for: a row changed behind Holdfast's back is named by `audit verify` and refused by the
+/// undo, which then changes nothing.
+#[test]
+fn a_handover_is_one_event_its_rows_show_in_each_history_and_a_changed_row_is_caught() {
+    use holdfast_core::event::EventFilter;
+    for db in each_backend() {
+        let c = company(&db, 3);
+        let a = admin(&c);
+        let (leaver, hannah) = (id_of(&c.services, LEAVER), id_of(&c.services, HANNAH));
+        let events_now = || c.services.chain_head().expect("head").0;
+        let before = events_now();
+        let done = c.services.handover(&a, LEAVER, HANNAH).expect("handover");
+        assert_eq!(done.changed, 3 * 5 + 3 + 1, "{}", db.backend);
+        assert_eq!(events_now() - before, 1, "{}: one event for the whole handover", db.backend);
+        let store = db.store();
+        let rows = store
+            .with_conn(false, |conn| conn.rows("SELECT count(*) FROM operation_records", &[]))
+            .expect("rows")[0][0]
+            .as_int();
+        assert_eq!(rows, Some(done.changed as i64), "{}", db.backend);
+
+        // The account's history names the handover, from the leaver to Hannah.
+        let account = c.accounts[0];
+        let history = c.services.record_history(&a, &ACCOUNTS, account).expect("history");
+        let handed = history.events.iter().find(|e| e.event.action == "coworker.handover").expect("handover shown");
+        assert_eq!(handed.event.details["changes"]["owner_id"], json!({"from": leaver, "to": hannah}));
+        assert_eq!(handed.event.details["operation"], json!(done.operation));
+        assert!(c.services.verify_log(&Actor::operator(), "", &[]).expect("verify").ok(), "{}", db.backend);
+
+        // A row changed outside Holdfast: verify names the operation, the undo refuses.
+        let west = id_of(&c.services, "west@example.com");
+        let tamper = |owner: Uuid| {
+            store
+                .with_conn(true, |conn| {
+                    conn.exec(
+                        "UPDATE operation_records SET owner_before = $1 WHERE record_id = $2",
+                        &[
+                            holdfast_core::record::Value::Text(owner.to_string()),
+                            holdfast_core::record::Value::Text(account.to_string()),
+                        ],
+                    )
+                })
+                .expect("tamper")
+        };
+        tamper(west);
+        let report = c.services.verify_log(&Actor::operator(), "", &[]).expect("verify");
+        assert!(report.findings.iter().any(|f| f.kind == "operation_rows"), "{}: {report:?}", db.backend);
+        let snapshot_before = snapshot(&c);
+        let refused = c.services.undo_bulk(&a, done.operation).expect_err("undo of changed rows");
+        assert!(matches!(refused, CoreError::Conflict(ref m) if m.contains("do not match")), "{refused:?}");
+        assert_eq!(snapshot(&c), snapshot_before, "{}: the refused undo changed nothing", db.backend);
+
+        // Put back, the undo goes through and shows in the history too.
+        tamper(leaver);
+        c.services.undo_bulk(&a, done.operation).expect("undo");
+        let history = c.services.record_history(&a, &ACCOUNTS, account).expect("history");
+        assert_eq!(history.events[0].event.action, "bulk.undo", "{}: newest first", db.backend);
+        assert_eq!(history.events[0].event.details["changes"]["owner_id"], json!({"from": hannah, "to": leaver}));
+        let filter = EventFilter { action: Some("record.update".into()), limit: 100, ..Default::default() };
+        let updates = db.store().read(|tx| Ok(tx.list_events(&filter)?)).expect("events");
+        assert!(updates.is_empty(), "{}: no event per record: {updates:?}", db.backend);
+        assert!(c.services.verify_log(&Actor::operator(), "", &[]).expect("verify").ok(), "{}", db.backend);
     }
 }

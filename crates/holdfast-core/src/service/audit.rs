@@ -9,10 +9,11 @@ use uuid::Uuid;
 
 use super::{Holdfast, append_events};
 use crate::access;
-use crate::audit::{AuditKey, ChainVerifier, Checkpoint, StoredEvent, Verification};
+use crate::audit::{AuditKey, ChainVerifier, Checkpoint, Finding, StoredEvent, Verification};
 use crate::coworker::{Actor, CoWorker};
 use crate::error::CoreError;
 use crate::event::{NewEvent, action};
+use crate::operation::{RecordsDigest, Step};
 use crate::storage::Database;
 use crate::time::{MICROS_PER_DAY, format_timestamp};
 
@@ -70,7 +71,7 @@ fn bucket(action: &str) -> Option<fn(&mut DayActivity, i64, i64)> {
         action::RECORD_CREATE | action::RECORD_UPDATE | action::RECORD_DELETE | action::RECORD_RESTORE => {
             |d, events, _| d.changed += events
         }
-        action::IMPORT => |d, _, rows| d.changed += rows,
+        action::IMPORT | action::BULK_UPDATE | action::HANDOVER | action::BULK_UNDO => |d, _, rows| d.changed += rows,
         _ => return None,
     })
 }
@@ -188,7 +189,8 @@ impl<D: Database> Holdfast<D> {
         for part in checked {
             verifier.join(part?);
         }
-        let report = verifier.finish(&all, trusted_key);
+        let mut report = verifier.finish(&all, trusted_key);
+        report.findings.extend(self.db.read(operation_findings)?);
         let event = NewEvent::by(actor, self.now(), action::AUDIT_VERIFY)
             .rows(report.events as usize)
             .detail("ok", json!(report.ok()))
@@ -398,9 +400,94 @@ impl<D: Database> Holdfast<D> {
             };
             events.extend(self.db.read(|tx| Ok(tx.list_events(&filter)?))?);
         }
+        events.extend(self.db.read(|tx| operations_on(tx, kind, id))?);
         events.sort_by_key(|e| std::cmp::Reverse(e.seq));
         Ok(RecordHistory { record, events })
     }
+}
+
+/// Every bulk operation's rows (and its undo's) checked against the digest its event holds: the
+/// chain vouches for the event, the digest for the rows.
+fn operation_findings(tx: &mut dyn crate::storage::Tx) -> Result<Vec<Finding>, CoreError> {
+    let mut findings = Vec::new();
+    let mut before_seq = None;
+    loop {
+        let filter = crate::event::EventFilter {
+            object_type: Some("bulk_operation".into()),
+            before_seq,
+            limit: 500,
+            ..Default::default()
+        };
+        let events = tx.list_events(&filter)?;
+        let Some(last) = events.last() else { break };
+        before_seq = Some(last.seq);
+        for e in &events {
+            let Some(expected) = e.event.details["records_digest"].as_str() else { continue };
+            let Some(operation) = e.event.object_id.as_deref().and_then(|o| Uuid::parse_str(o).ok()) else { continue };
+            let step = if e.event.action == action::BULK_UNDO { Step::Undone } else { Step::Done };
+            let mut digest = RecordsDigest::default();
+            let mut after = 0;
+            loop {
+                let page = tx.operation_records(operation, step, after, 1_000)?;
+                let Some((last, _)) = page.last() else { break };
+                after = *last;
+                page.iter().for_each(|(_, r)| digest.add(r));
+            }
+            let rows = digest.rows();
+            if digest.finish() != expected || rows != e.event.row_count.max(0) as u64 {
+                findings.push(Finding {
+                    seq: e.seq,
+                    kind: "operation_rows",
+                    message: format!(
+                        "the {rows} records kept for {} {operation} do not match the digest of its event",
+                        e.event.action
+                    ),
+                });
+            }
+        }
+    }
+    findings.sort_by_key(|f| f.seq);
+    Ok(findings)
+}
+
+/// The bulk operations (and undos) that changed a record's owner, each as its operation's event
+/// narrowed to this record: `changes` holds the record's owner before and after, `operation` the
+/// operation's id.
+fn operations_on(
+    tx: &mut dyn crate::storage::Tx,
+    kind: &'static crate::record::RecordKind,
+    id: Uuid,
+) -> Result<Vec<crate::event::SystemEvent>, CoreError> {
+    let rows = tx.record_operations(id, 1_000)?;
+    let mut found = Vec::with_capacity(rows.len());
+    let mut events: std::collections::HashMap<Uuid, Vec<crate::event::SystemEvent>> = Default::default();
+    for r in rows.iter().filter(|r| r.row.kind == kind.name) {
+        if let std::collections::hash_map::Entry::Vacant(slot) = events.entry(r.operation) {
+            let filter = crate::event::EventFilter {
+                object_type: Some("bulk_operation".into()),
+                object_id: Some(r.operation.to_string()),
+                limit: 10,
+                ..Default::default()
+            };
+            slot.insert(tx.list_events(&filter)?);
+        }
+        let wanted = |a: &str| match r.step {
+            Step::Done => a == action::BULK_UPDATE || a == action::HANDOVER,
+            Step::Undone => a == action::BULK_UNDO,
+        };
+        // An operation whose event retention has removed is no longer shown.
+        let Some(event) = events.get(&r.operation).and_then(|es| es.iter().find(|e| wanted(&e.event.action))) else {
+            continue;
+        };
+        let mut narrowed = event.clone();
+        narrowed.event.row_count = 1;
+        narrowed.event.details = json!({
+            "changes": {kind.owner_field: {"from": r.row.owner_before, "to": r.row.owner_after}},
+            "operation": r.operation,
+        });
+        found.push(narrowed);
+    }
+    Ok(found)
 }
 
 /// A record and the events that changed it, newest first.

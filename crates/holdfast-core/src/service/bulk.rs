@@ -1,10 +1,11 @@
 //! Bulk operations on many records at once, and exports.
 //!
 //! A bulk change is one transaction: every record is checked first, and one refusal changes
-//! nothing. Each record gets its own `record.update` event (so its history page shows it), and the
-//! operation gets a `bulk.update` event naming every record and what it held before, which is what
-//! an undo puts back. The log is the only place an operation is kept: there is no side table to
-//! drift from it.
+//! nothing. The operation is one system event (`bulk.update`, or `coworker.handover`) holding how
+//! many records of each kind changed and the SHA-256 of its rows; the rows (each record with its
+//! owner before and after) are written as the change goes, 500 at a time, to the operation's table
+//! (see [`crate::operation`]), which a record's history and an undo read. An undo checks the rows
+//! against the digest the chain vouches for, and `audit verify` checks every operation's.
 //!
 //! Exports are in `exports.rs`: one service for every channel.
 
@@ -18,8 +19,9 @@ use crate::coworker::{Actor, CoWorker, Status};
 use crate::departure;
 use crate::error::CoreError;
 use crate::event::{EventFilter, NewEvent, action};
+use crate::operation::{OperationRecord, RecordsDigest, Step};
 use crate::record::{self, Record, RecordKind, Value};
-use crate::storage::Database;
+use crate::storage::{Database, Tx};
 
 /// Most records one bulk operation or one export may name.
 pub const BULK_MAX: usize = 1_000;
@@ -34,8 +36,75 @@ struct OwnerMove {
     only_if: Option<Option<Uuid>>,
 }
 
-/// A record moved: its id, its owner before and after.
-type Moved = (Uuid, Option<Uuid>, Option<Uuid>);
+/// One step of a bulk operation as it is written: its rows go to the operation's table as they
+/// happen; their digest, the count per kind and the new owners are gathered for its system event.
+struct OperationLog {
+    operation: Uuid,
+    step: Step,
+    position: i64,
+    digest: RecordsDigest,
+    per_kind: Vec<(&'static RecordKind, usize)>,
+    owners: Vec<Uuid>,
+}
+
+impl OperationLog {
+    fn new(operation: Uuid, step: Step) -> Self {
+        OperationLog {
+            operation,
+            step,
+            position: 0,
+            digest: RecordsDigest::default(),
+            per_kind: Vec::new(),
+            owners: Vec::new(),
+        }
+    }
+
+    /// Keeps these records of `kind` as changed by this step.
+    fn write(
+        &mut self,
+        tx: &mut dyn Tx,
+        kind: &'static RecordKind,
+        rows: Vec<OperationRecord>,
+    ) -> Result<(), CoreError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        tx.insert_operation_records(self.operation, self.step, self.position + 1, &rows)?;
+        self.position += rows.len() as i64;
+        for r in &rows {
+            self.digest.add(r);
+            if let Some(owner) = r.owner_after
+                && !self.owners.contains(&owner)
+            {
+                self.owners.push(owner);
+            }
+        }
+        match self.per_kind.iter_mut().find(|(k, _)| k.name == kind.name) {
+            Some((_, n)) => *n += rows.len(),
+            None => self.per_kind.push((kind, rows.len())),
+        }
+        Ok(())
+    }
+
+    fn changed(&self) -> usize {
+        self.digest.rows() as usize
+    }
+
+    fn counts(&self) -> Vec<KindCount> {
+        self.per_kind.iter().map(|(k, n)| KindCount { plural: k.plural, count: *n }).collect()
+    }
+
+    /// The step's event, with its counts per kind and the digest of its rows.
+    fn event(&self, event: NewEvent) -> NewEvent {
+        let per_kind: serde_json::Map<String, Json> =
+            self.per_kind.iter().map(|(k, n)| (k.name.to_string(), json!(n))).collect();
+        event
+            .object("bulk_operation", self.operation)
+            .rows(self.changed())
+            .detail("per_kind", Json::Object(per_kind))
+            .detail("records_digest", json!(self.digest.clone().finish()))
+    }
+}
 
 /// Records to move, per kind: each record's id and its new owner.
 type Moves = Vec<(&'static RecordKind, Vec<(Uuid, Uuid)>)>;
@@ -356,11 +425,10 @@ impl<D: Database> Holdfast<D> {
         Ok(Planned { from, recipients, moves, owned })
     }
 
-    /// Gives each listed record to its new owner inside `tx`, appending one `record.update` per
-    /// record and one event for the operation (`coworker.handover` when `from` is given, else
-    /// `bulk.update`) that keeps what each record held before (and, when the records went to
-    /// several owners, what each got). Returns the operation's id, how many records changed, and
-    /// how many of each kind.
+    /// Gives each listed record to its new owner inside `tx`, keeping each change in the
+    /// operation's rows, and appends the operation's one event (`coworker.handover` when `from` is
+    /// given, else `bulk.update`). Returns the operation's id, how many records changed, and how
+    /// many of each kind.
     fn reassign(
         &self,
         tx: &mut dyn crate::storage::Tx,
@@ -369,55 +437,24 @@ impl<D: Database> Holdfast<D> {
         from: Option<Uuid>,
     ) -> Result<Reassigned, CoreError> {
         let operation = crate::id::new_id();
-        let mut events = Vec::new();
-        let mut before = serde_json::Map::new();
-        let mut after = serde_json::Map::new();
-        let mut owners: Vec<Uuid> = Vec::new();
-        let mut per_kind = Vec::new();
+        let mut log = OperationLog::new(operation, Step::Done);
         for (kind, moves) in targets {
             let asked: Vec<OwnerMove> =
                 moves.iter().map(|(id, owner)| OwnerMove { id: *id, to: Some(*owner), only_if: None }).collect();
             let mut skipped = 0;
-            let moved = self.move_owners(tx, actor, kind, &asked, operation, &mut events, &mut skipped)?;
-            let mut was = serde_json::Map::new();
-            let mut now = serde_json::Map::new();
-            for (id, old, new) in moved {
-                was.insert(id.to_string(), json!(old));
-                now.insert(id.to_string(), json!(new));
-                if let Some(owner) = new
-                    && !owners.contains(&owner)
-                {
-                    owners.push(owner);
-                }
-            }
-            if !was.is_empty() {
-                match per_kind.iter_mut().find(|k: &&mut KindCount| k.plural == kind.plural) {
-                    Some(k) => k.count += was.len(),
-                    None => per_kind.push(KindCount { plural: kind.plural, count: was.len() }),
-                }
-                merge(&mut before, kind.name, was);
-                merge(&mut after, kind.name, now);
-            }
+            self.move_owners(tx, actor, kind, &asked, &mut log, &mut skipped)?;
         }
-        let changed = events.len();
-        let mut event =
-            NewEvent::by(actor, self.now(), if from.is_some() { action::HANDOVER } else { action::BULK_UPDATE })
-                .object("bulk_operation", operation)
-                .rows(changed)
-                .detail("field", json!("owner_id"))
-                .detail("before", Json::Object(before));
-        event = match owners.as_slice() {
+        let act = if from.is_some() { action::HANDOVER } else { action::BULK_UPDATE };
+        let mut event = log.event(NewEvent::by(actor, self.now(), act)).detail("field", json!("owner_id"));
+        event = match log.owners.as_slice() {
             [one] => event.detail("to", json!(one)),
-            _ => {
-                event.detail("to", Json::Null).detail("recipients", json!(owners)).detail("after", Json::Object(after))
-            }
+            owners => event.detail("to", Json::Null).detail("recipients", json!(owners)),
         };
         if let Some(from) = from {
             event = event.detail("from", json!(from));
         }
-        events.push(event);
-        append_events(tx, events)?;
-        Ok(Reassigned { operation, changed, per_kind })
+        append_events(tx, vec![event])?;
+        Ok(Reassigned { operation, changed: log.changed(), per_kind: log.counts() })
     }
 
     /// Bulk changes and handovers, newest first: every one for admins and directors, their own
@@ -464,7 +501,12 @@ impl<D: Database> Holdfast<D> {
                 let d = &e.event.details;
                 let mut per_kind = Vec::new();
                 for kind in record::ALL_KINDS {
-                    if let Some(n) = d["before"][kind.name].as_object().map(|m| m.len()).filter(|n| *n > 0) {
+                    let n = match d["per_kind"].as_object() {
+                        Some(counts) => counts.get(kind.name).and_then(Json::as_u64).unwrap_or(0) as usize,
+                        // Written before operations had rows of their own: the event names them.
+                        None => d["before"][kind.name].as_object().map_or(0, |m| m.len()),
+                    };
+                    if n > 0 {
                         per_kind.push(KindCount { plural: kind.plural, count: n });
                     }
                 }
@@ -479,7 +521,7 @@ impl<D: Database> Holdfast<D> {
                 };
                 let undone_at = undone.get(&id.to_string()).copied();
                 let may = actor.is_admin() || actor.id().is_none() || e.event.coworker_id == actor.id();
-                let undoable = undone_at.is_none() && may && still_as_left(tx, d)?;
+                let undoable = undone_at.is_none() && may && still_as_left(tx, d, id)?;
                 out.push(BulkOperation {
                     id,
                     action: e.event.action.clone(),
@@ -502,25 +544,22 @@ impl<D: Database> Holdfast<D> {
 
     /// Changes the owner of many records of one kind inside `tx`, 500 at a time: each is read,
     /// checked (the actor may change it and hand it to its new owner), and written with one
-    /// statement per owner, with its own `record.update` event (pushed onto `events`, naming
-    /// `operation`). A record that is gone fails the whole change, unless the move says which
-    /// owner it must still have (an undo): then it, and one whose owner changed since, is left and
-    /// counted in `skipped`. Returns each record moved, with its owner before and after.
-    #[allow(clippy::too_many_arguments)]
+    /// statement per owner, and the change kept in `log`. A record that is gone fails the whole
+    /// change, unless the move says which owner it must still have (an undo): then it, and one
+    /// whose owner changed since, is left and counted in `skipped`.
     fn move_owners(
         &self,
         tx: &mut dyn crate::storage::Tx,
         actor: &Actor,
         kind: &'static RecordKind,
         moves: &[OwnerMove],
-        operation: Uuid,
-        events: &mut Vec<NewEvent>,
+        log: &mut OperationLog,
         skipped: &mut usize,
-    ) -> Result<Vec<Moved>, CoreError> {
+    ) -> Result<(), CoreError> {
         let unlimited = actor.is_admin() || actor.id().is_none();
         let now = self.now();
-        let mut moved = Vec::with_capacity(moves.len());
         for chunk in moves.chunks(500) {
+            let mut moved = Vec::with_capacity(chunk.len());
             let ids: Vec<Uuid> = chunk.iter().map(|m| m.id).collect();
             let found: HashMap<Uuid, Record> =
                 tx.get_records(kind, &ids)?.into_iter().filter(|r| r.deleted_at.is_none()).map(|r| (r.id, r)).collect();
@@ -567,18 +606,17 @@ impl<D: Database> Holdfast<D> {
                     }
                 }
                 writes.push((m.id, m.to));
-                events.push(
-                    NewEvent::by(actor, now, action::RECORD_UPDATE)
-                        .object(kind.name, m.id)
-                        .rows(1)
-                        .detail("changes", json!({kind.owner_field: {"from": was, "to": m.to}}))
-                        .detail("operation", json!(operation)),
-                );
-                moved.push((m.id, was, m.to));
+                moved.push(OperationRecord {
+                    kind: kind.name.to_string(),
+                    record_id: m.id,
+                    owner_before: was,
+                    owner_after: m.to,
+                });
             }
             tx.set_owners(kind, &writes, now, actor.id())?;
+            log.write(tx, kind, moved)?;
         }
-        Ok(moved)
+        Ok(())
     }
 
     /// Puts back what a bulk operation or handover changed, record by record, where nobody has
@@ -613,40 +651,28 @@ impl<D: Database> Holdfast<D> {
                         ));
                     }
                     let d = &done.event.details;
-                    let mut events = Vec::new();
+                    let mut log = OperationLog::new(operation, Step::Undone);
                     let mut skipped = 0;
-                    for (kind_name, records) in d["before"].as_object().into_iter().flatten() {
-                        let kind =
-                            record::ALL_KINDS.iter().copied().find(|r| r.name == kind_name).ok_or_else(|| {
-                                CoreError::Conflict(format!(
-                                    "the change names '{kind_name}', a kind of record this server does not know"
-                                ))
-                            })?;
-                        let asked: Vec<OwnerMove> = records
-                            .as_object()
-                            .into_iter()
-                            .flatten()
-                            .filter_map(|(id, old)| {
-                                let id = Uuid::parse_str(id).ok()?;
-                                let left = match d["after"].get(kind_name.as_str()).and_then(|m| m.get(id.to_string()))
-                                {
-                                    Some(owner) => owner_of(owner),
-                                    None => owner_of(&d["to"]),
-                                };
-                                Some(OwnerMove { id, to: owner_of(old), only_if: Some(left) })
-                            })
-                            .collect();
-                        self.move_owners(tx, actor, kind, &asked, operation, &mut events, &mut skipped)?;
-                    }
-                    let changed = events.len();
-                    events.push(
-                        NewEvent::by(actor, self.now(), action::BULK_UNDO)
-                            .object("bulk_operation", operation)
-                            .rows(changed)
-                            .detail("undoes", json!(done.event.action))
-                            .detail("skipped", json!(skipped)),
-                    );
-                    append_events(tx, events)?;
+                    each_operation_row(tx, d, operation, &mut |tx, rows| {
+                        for (kind, group) in by_kind(rows)? {
+                            let asked: Vec<OwnerMove> = group
+                                .iter()
+                                .map(|r| OwnerMove {
+                                    id: r.record_id,
+                                    to: r.owner_before,
+                                    only_if: Some(r.owner_after),
+                                })
+                                .collect();
+                            self.move_owners(tx, actor, kind, &asked, &mut log, &mut skipped)?;
+                        }
+                        Ok(true)
+                    })?;
+                    let changed = log.changed();
+                    let event = log
+                        .event(NewEvent::by(actor, self.now(), action::BULK_UNDO))
+                        .detail("undoes", json!(done.event.action))
+                        .detail("skipped", json!(skipped));
+                    append_events(tx, vec![event])?;
                     if let Some(from) = d["from"].as_str().and_then(|f| Uuid::parse_str(f).ok()) {
                         self.forget_transfer(tx, actor, from, operation)?;
                     }
@@ -810,39 +836,102 @@ fn records_under_accounts(tx: &mut dyn crate::storage::Tx, accounts: &[Uuid], ow
     Ok(found)
 }
 
-/// Adds `more` under `key` in `map` (an object of objects).
-fn merge(map: &mut serde_json::Map<String, Json>, key: &str, more: serde_json::Map<String, Json>) {
-    match map.get_mut(key) {
-        Some(Json::Object(existing)) => existing.extend(more),
-        _ => {
-            map.insert(key.into(), Json::Object(more));
-        }
-    }
-}
-
-/// Whether some record of an operation still has the owner the operation gave it (checked a
-/// thousand at a time, stopping at the first).
-fn still_as_left(tx: &mut dyn crate::storage::Tx, d: &Json) -> Result<bool, CoreError> {
-    for (kind_name, records) in d["before"].as_object().into_iter().flatten() {
-        let Some(kind) = record::ALL_KINDS.iter().copied().find(|r| r.name == kind_name) else { continue };
-        let ids: Vec<Uuid> =
-            records.as_object().into_iter().flatten().filter_map(|(id, _)| Uuid::parse_str(id).ok()).collect();
-        for chunk in ids.chunks(1_000) {
-            for r in tx.get_records(kind, chunk)? {
-                if r.deleted_at.is_some() {
-                    continue;
-                }
-                let left = match d["after"].get(kind_name.as_str()).and_then(|m| m.get(r.id.to_string())) {
-                    Some(owner) => owner_value(owner),
-                    None => owner_value(&d["to"]),
-                };
-                if r.get(kind.owner_field) == &left {
-                    return Ok(true);
+/// Whether some record of an operation still has the owner the operation gave it (checked 500 at
+/// a time, stopping at the first). Rows that do not match their event's digest count as not.
+fn still_as_left(tx: &mut dyn Tx, d: &Json, operation: Uuid) -> Result<bool, CoreError> {
+    let mut found = false;
+    let walked = each_operation_row(tx, d, operation, &mut |tx, rows| {
+        for (kind, group) in by_kind(rows)? {
+            let left: HashMap<Uuid, Option<Uuid>> = group.iter().map(|r| (r.record_id, r.owner_after)).collect();
+            let ids: Vec<Uuid> = left.keys().copied().collect();
+            for r in tx.get_records(kind, &ids)? {
+                if r.deleted_at.is_none() && left.get(&r.id) == Some(&r.owner(kind)) {
+                    found = true;
+                    return Ok(false);
                 }
             }
         }
+        Ok(true)
+    });
+    match walked {
+        Ok(()) => Ok(found),
+        Err(CoreError::Conflict(_)) => Ok(false),
+        Err(e) => Err(e),
     }
-    Ok(false)
+}
+
+/// What [`each_operation_row`] calls with each page of rows: `false` stops it.
+pub(crate) type EachRows<'a> = dyn FnMut(&mut dyn Tx, &[OperationRecord]) -> Result<bool, CoreError> + 'a;
+
+/// Calls `f` with the rows of an operation (what it did, not its undo), 500 at a time in the
+/// order written, until `f` says stop; having read them all, checks them against the digest its
+/// event holds (a conflict when they differ: the table was changed outside Holdfast). Operations
+/// written before they had rows of their own name every record in their event (`before`, and
+/// `after` or `to`), and are read from there.
+pub(crate) fn each_operation_row(
+    tx: &mut dyn Tx,
+    d: &Json,
+    operation: Uuid,
+    f: &mut EachRows<'_>,
+) -> Result<(), CoreError> {
+    let Some(expected) = d["records_digest"].as_str() else {
+        let mut rows = Vec::new();
+        for (kind, records) in d["before"].as_object().into_iter().flatten() {
+            for (id, old) in records.as_object().into_iter().flatten() {
+                let Ok(record_id) = Uuid::parse_str(id) else { continue };
+                let left = d["after"].get(kind.as_str()).and_then(|m| m.get(id)).unwrap_or(&d["to"]);
+                rows.push(OperationRecord {
+                    kind: kind.clone(),
+                    record_id,
+                    owner_before: owner_of(old),
+                    owner_after: owner_of(left),
+                });
+            }
+        }
+        if !rows.is_empty() {
+            f(tx, &rows)?;
+        }
+        return Ok(());
+    };
+    let mut digest = RecordsDigest::default();
+    let mut after = 0;
+    loop {
+        let page = tx.operation_records(operation, Step::Done, after, 500)?;
+        let Some((last, _)) = page.last() else { break };
+        after = *last;
+        let rows: Vec<OperationRecord> = page.into_iter().map(|(_, r)| r).collect();
+        rows.iter().for_each(|r| digest.add(r));
+        if !f(tx, &rows)? {
+            return Ok(());
+        }
+    }
+    if digest.finish() != expected {
+        return Err(CoreError::Conflict(format!(
+            "the records of bulk operation {operation} do not match its system event (they were changed outside \
+             Holdfast); nothing was changed; run `holdfast audit verify`"
+        )));
+    }
+    Ok(())
+}
+
+/// Rows grouped by kind of record, in the order each kind first appears.
+fn by_kind(rows: &[OperationRecord]) -> Result<Vec<(&'static RecordKind, Vec<&OperationRecord>)>, CoreError> {
+    let mut grouped: Vec<(&'static RecordKind, Vec<&OperationRecord>)> = Vec::new();
+    for r in rows {
+        match grouped.iter_mut().find(|(k, _)| k.name == r.kind) {
+            Some((_, v)) => v.push(r),
+            None => {
+                let kind = record::ALL_KINDS.iter().copied().find(|k| k.name == r.kind).ok_or_else(|| {
+                    CoreError::Conflict(format!(
+                        "the change names '{}', a kind of record this server does not know",
+                        r.kind
+                    ))
+                })?;
+                grouped.push((kind, vec![r]));
+            }
+        }
+    }
+    Ok(grouped)
 }
 
 fn checked_ids(ids: &[Uuid]) -> Result<Vec<Uuid>, CoreError> {
@@ -891,14 +980,6 @@ pub(crate) fn unneutralized(cell: &str) -> &str {
 /// An owner as the bulk event holds it, as an id.
 fn owner_of(j: &Json) -> Option<Uuid> {
     j.as_str().and_then(|s| Uuid::parse_str(s).ok())
-}
-
-/// An owner as the bulk event holds it: an id, or null for nobody.
-fn owner_value(j: &Json) -> Value {
-    match j.as_str() {
-        Some(s) => Value::Text(s.to_string()),
-        None => Value::Null,
-    }
 }
 
 #[cfg(test)]

@@ -581,12 +581,11 @@ impl<D: Database> Holdfast<D> {
                 .ok_or_else(|| CoreError::not_found("handover", operation))?;
             let d = &done.event.details;
             let mut accounts: Vec<(Uuid, Uuid)> = Vec::new();
-            for (id, _) in d["before"]["account"].as_object().into_iter().flatten() {
-                let to = d["after"]["account"].get(id).unwrap_or(&d["to"]);
-                if let (Ok(id), Some(Ok(to))) = (Uuid::parse_str(id), to.as_str().map(Uuid::parse_str)) {
-                    accounts.push((id, to));
-                }
-            }
+            super::bulk::each_operation_row(tx, d, operation, &mut |_, rows| {
+                let handed = rows.iter().filter(|r| r.kind == record::ACCOUNTS.name);
+                accounts.extend(handed.filter_map(|r| Some((r.record_id, r.owner_after?))));
+                Ok(true)
+            })?;
             let leaver = tx.get_coworker(case.coworker_id)?.ok_or_else(|| CoreError::not_found("co-worker", id))?;
             let coworkers: HashMap<Uuid, CoWorker> = tx.list_coworkers()?.into_iter().map(|c| (c.id, c)).collect();
             let today = date_of(self.now());

@@ -73,7 +73,12 @@ fn entry(e: &SystemEvent, owners: &std::collections::HashMap<Uuid, String>) -> H
     HistoryEntry {
         when: short_time(e.event.at),
         who,
-        action: e.event.action.trim_start_matches("record.").to_string(),
+        action: match e.event.action.as_str() {
+            "coworker.handover" => "handover".to_string(),
+            "bulk.update" => "bulk change".to_string(),
+            "bulk.undo" => "undo of a bulk change".to_string(),
+            other => other.trim_start_matches("record.").to_string(),
+        },
         changes,
     }
 }
