@@ -1,8 +1,8 @@
 //! A departure's mass transfer: N records (a tenth accounts, the rest contacts under them) handed
-//! from a leaver to two colleagues by round-robin in one transaction, every record with its
-//! `record.update` event and the operation's undo record, then undone; beside it, a bare `UPDATE`
-//! of the same rows' owner in one transaction on the same database, in the same run. Peak memory
-//! added by the handover is printed too.
+//! from a leaver to two colleagues by round-robin in one transaction, every record's change kept in
+//! the operation's rows under one `coworker.handover` event, then undone; beside it, a bare
+//! `UPDATE` of the same rows' owner in one transaction on the same database, in the same run. Peak
+//! memory added by the handover is printed too.
 
 use std::time::Instant;
 
@@ -103,7 +103,7 @@ pub fn departure(records: usize, postgres: Option<&str>) -> Result<()> {
     println!("|---|---|---|---|");
     row(
         &format!(
-            "handover of {records} records by round-robin to two, one transaction, every record's event ({backend}); memory added {added:.0} MiB"
+            "handover of {records} records by round-robin to two, one transaction, every record's change kept ({backend}); memory added {added:.0} MiB"
         ),
         format!("{:.2} s ({:.0} records/s)", took.as_secs_f64(), records as f64 / took.as_secs_f64()),
         format!("bare `UPDATE` {:.2} s", baseline.as_secs_f64()),

@@ -73,6 +73,15 @@ pub struct RecordQuery {
     pub deleted: Deleted,
 }
 
+/// A record's owner and account, as [`RecordStore::owners_of`] reads them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Ownership {
+    pub id: Uuid,
+    pub owner: Option<Uuid>,
+    pub account: Option<Uuid>,
+    pub deleted: bool,
+}
+
 /// One cell of a row read straight from the database, borrowed from it: nothing is copied.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cell<'a> {
@@ -165,6 +174,9 @@ pub trait RecordStore {
         at: i64,
         by: Option<Uuid>,
     ) -> StorageResult<()>;
+    /// For each of `ids` that names a record of `kind`: its owner, its account (the record itself
+    /// for an account) and whether it is deleted. What a change of owner reads, and no more.
+    fn owners_of(&mut self, kind: &RecordKind, ids: &[Uuid]) -> StorageResult<Vec<Ownership>>;
     /// Keeps what one step of a bulk operation did to these records, numbered from
     /// `first_position` on.
     fn insert_operation_records(

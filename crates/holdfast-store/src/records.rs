@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use holdfast_core::StorageError;
 use holdfast_core::operation::{OperationRecord, RecordOperation, Step};
 use holdfast_core::record::{ALL_KINDS, FieldType, Record, RecordKind, Value};
-use holdfast_core::storage::{Cell, Deleted, RecordQuery, RecordStore, StorageResult};
+use holdfast_core::storage::{Cell, Deleted, Ownership, RecordQuery, RecordStore, StorageResult};
 use uuid::Uuid;
 
 use crate::codec::{Cols, bad_row, opt_uuid, record_from_row, record_params};
@@ -452,6 +452,35 @@ impl<C: Conn> RecordStore for SqlTx<C> {
             }
         }
         Ok(())
+    }
+
+    fn owners_of(&mut self, kind: &RecordKind, ids: &[Uuid]) -> StorageResult<Vec<Ownership>> {
+        let account = match (kind.kind, kind.account_field) {
+            (holdfast_core::record::Kind::Account, _) => "id".to_string(),
+            (_, Some(field)) => format!("\"{field}\""),
+            (_, None) => "NULL".to_string(),
+        };
+        let mut found = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let params: Vec<Value> = chunk.iter().map(|id| Value::Text(id.to_string())).collect();
+            let text = format!(
+                "SELECT id, \"{}\", {account}, deleted_at FROM {} WHERE id IN ({})",
+                kind.owner_field,
+                kind.plural,
+                marks.join(", ")
+            );
+            for row in self.conn.rows(&text, &params)? {
+                let mut c = Cols(row.iter());
+                found.push(Ownership {
+                    id: c.uuid()?,
+                    owner: c.opt_uuid()?,
+                    account: c.opt_uuid()?,
+                    deleted: c.opt_int()?.is_some(),
+                });
+            }
+        }
+        Ok(found)
     }
 
     fn insert_operation_records(

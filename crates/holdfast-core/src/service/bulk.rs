@@ -9,6 +9,7 @@
 //!
 //! Exports are in `exports.rs`: one service for every channel.
 
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 
 use serde_json::{Value as Json, json};
@@ -17,11 +18,11 @@ use uuid::Uuid;
 use super::{Holdfast, append_events};
 use crate::coworker::{Actor, CoWorker, Status};
 use crate::departure;
-use crate::error::CoreError;
+use crate::error::{CoreError, StorageError};
 use crate::event::{EventFilter, NewEvent, action};
 use crate::operation::{OperationRecord, RecordsDigest, Step};
 use crate::record::{self, Record, RecordKind, Value};
-use crate::storage::{Database, Tx};
+use crate::storage::{Cell, Database, Ownership, Tx};
 
 /// Most records one bulk operation or one export may name.
 pub const BULK_MAX: usize = 1_000;
@@ -412,7 +413,7 @@ impl<D: Database> Holdfast<D> {
                 limit: u32::MAX - 1,
                 ..Default::default()
             };
-            let records = tx.list_records(kind, &query)?;
+            let records = planned_records(tx, kind, &query)?;
             if !records.is_empty() {
                 owned.push((kind, records));
             }
@@ -558,11 +559,14 @@ impl<D: Database> Holdfast<D> {
     ) -> Result<(), CoreError> {
         let unlimited = actor.is_admin() || actor.id().is_none();
         let now = self.now();
+        // Each account's team (its owner and collaborators), read once: a handover's contacts
+        // share a few thousand accounts.
+        let mut teams: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
         for chunk in moves.chunks(500) {
             let mut moved = Vec::with_capacity(chunk.len());
             let ids: Vec<Uuid> = chunk.iter().map(|m| m.id).collect();
-            let found: HashMap<Uuid, Record> =
-                tx.get_records(kind, &ids)?.into_iter().filter(|r| r.deleted_at.is_none()).map(|r| (r.id, r)).collect();
+            let found: HashMap<Uuid, Ownership> =
+                tx.owners_of(kind, &ids)?.into_iter().filter(|r| !r.deleted).map(|r| (r.id, r)).collect();
             let mut writes = Vec::with_capacity(chunk.len());
             for m in chunk {
                 let Some(record) = found.get(&m.id) else {
@@ -572,7 +576,7 @@ impl<D: Database> Holdfast<D> {
                     }
                     return Err(CoreError::not_found(kind.name, m.id));
                 };
-                let was = record.owner(kind);
+                let was = record.owner;
                 if m.only_if.is_some_and(|expected| expected != was) {
                     *skipped += 1;
                     continue;
@@ -581,8 +585,14 @@ impl<D: Database> Holdfast<D> {
                     continue;
                 }
                 if !unlimited {
-                    let team = self.account_team(tx, kind, record)?;
-                    if !crate::access::may_edit(actor, was, &team) {
+                    let team: &[Uuid] = match record.account {
+                        Some(account) => match teams.entry(account) {
+                            Entry::Occupied(known) => known.into_mut(),
+                            Entry::Vacant(slot) => slot.insert(self.team_of_account(tx, account)?),
+                        },
+                        None => &[],
+                    };
+                    if !crate::access::may_edit(actor, was, team) {
                         return Err(name_record(
                             CoreError::forbidden(format!(
                                 "{} may change only {} they own or whose account team they are on; ask the owner or a manager",
@@ -802,6 +812,52 @@ impl Planned {
             total: self.moves.len(),
         }
     }
+}
+
+/// The fields a handover's plan and preview read, besides each record's label and account.
+const PLANNED_FIELDS: [&str; 4] = ["annual_value", "country", "amount", "stage"];
+
+/// The records `query` lists, each with only its id, label, account and [`PLANNED_FIELDS`]: a plan
+/// of 100,000 records then holds a few fields of each, not every field.
+fn planned_records(
+    tx: &mut dyn Tx,
+    kind: &'static RecordKind,
+    query: &crate::storage::RecordQuery,
+) -> Result<Vec<Record>, CoreError> {
+    let fields: Vec<&'static str> = kind
+        .columns()
+        .map(|f| f.name)
+        .filter(|n| PLANNED_FIELDS.contains(n) || kind.label_fields.contains(n) || kind.account_field == Some(*n))
+        .collect();
+    let columns: Vec<&str> = std::iter::once("id").chain(fields.iter().copied()).collect();
+    let mut records = Vec::new();
+    tx.each_row(kind, query, &columns, &mut |cells| {
+        let id = match cells.first() {
+            Some(Cell::Text(text)) => Uuid::parse_str(text).ok(),
+            _ => None,
+        };
+        let id = id.ok_or_else(|| StorageError::Other(format!("a stored {} has no id", kind.name)))?;
+        let values = fields.iter().zip(&cells[1..]).map(|(name, cell)| {
+            let value = match cell {
+                Cell::Null => Value::Null,
+                Cell::Int(n) => Value::Int(*n),
+                Cell::Text(text) => Value::Text(text.to_string()),
+            };
+            (*name, value)
+        });
+        records.push(Record {
+            id,
+            created_at: 0,
+            updated_at: 0,
+            created_by: None,
+            updated_by: None,
+            deleted_at: None,
+            fields: values.collect(),
+            links: BTreeMap::new(),
+        });
+        Ok(())
+    })?;
+    Ok(records)
 }
 
 /// What hangs under these accounts (contacts, deals, contracts, tasks) that each account's

@@ -72,20 +72,18 @@ impl<D: Database> Holdfast<D> {
         kind: &RecordKind,
         rec: &Record,
     ) -> Result<Vec<Uuid>, CoreError> {
-        let account = if kind.kind == Kind::Account {
-            Some(rec.clone())
-        } else {
-            match rec.account(kind) {
-                Some(id) => tx.get_record(&record::ACCOUNTS, id)?,
-                None => None,
-            }
-        };
-        let mut team = Vec::new();
-        if let Some(acc) = account {
-            team.extend(acc.owner(&record::ACCOUNTS));
-            team.extend(acc.links.get("collaborator_ids").into_iter().flatten().copied());
+        if kind.kind == Kind::Account {
+            return Ok(team_of(rec));
         }
-        Ok(team)
+        match rec.account(kind) {
+            Some(id) => self.team_of_account(tx, id),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// An account's team: its owner and collaborators (none when it does not exist).
+    pub(crate) fn team_of_account(&self, tx: &mut dyn Tx, account: Uuid) -> Result<Vec<Uuid>, CoreError> {
+        Ok(tx.get_record(&record::ACCOUNTS, account)?.map(|a| team_of(&a)).unwrap_or_default())
     }
 
     /// Checks that every reference in `changes` points at something that exists.
@@ -669,6 +667,13 @@ impl<D: Database> Holdfast<D> {
     pub fn count_records(&self, kind: &'static RecordKind) -> Result<i64, CoreError> {
         self.db.read(|tx| Ok(tx.count_records(kind)?))
     }
+}
+
+/// An account's owner and collaborators.
+fn team_of(account: &Record) -> Vec<Uuid> {
+    let mut team: Vec<Uuid> = account.owner(&record::ACCOUNTS).into_iter().collect();
+    team.extend(account.links.get("collaborator_ids").into_iter().flatten().copied());
+    team
 }
 
 fn field_json(field: Option<&record::Field>, value: &Value) -> Json {

@@ -1,7 +1,8 @@
 -- What each bulk operation (a bulk change of owner, a handover, an undo) did to each record: the
 -- record and its owner before and after, in the order written. The operation's system event
 -- holds the SHA-256 of its rows (`records_digest`), so the hash chain vouches for them; a record's
--- history finds its operations through the index by record.
+-- history finds its operations through the index by record. (On SQLite the rows are stored in the
+-- primary key's order, without a separate rowid tree.)
 CREATE TABLE operation_records (
     operation_id TEXT NOT NULL,
     step TEXT NOT NULL,
@@ -11,5 +12,5 @@ CREATE TABLE operation_records (
     owner_before TEXT,
     owner_after TEXT,
     PRIMARY KEY (operation_id, step, position)
-);
+) WITHOUT ROWID;
 CREATE INDEX operation_records_by_record ON operation_records (record_id);
