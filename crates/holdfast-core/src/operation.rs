@@ -59,9 +59,15 @@ pub struct RecordsDigest {
 
 impl RecordsDigest {
     pub fn add(&mut self, r: &OperationRecord) {
-        let owner = |o: Option<Uuid>| o.map(|u| u.to_string()).unwrap_or_default();
-        let line = format!("{}\t{}\t{}\t{}\n", r.kind, r.record_id, owner(r.owner_before), owner(r.owner_after));
-        self.hasher.update(line.as_bytes());
+        let mut buf = Uuid::encode_buffer();
+        self.hasher.update(r.kind.as_bytes());
+        for id in [Some(r.record_id), r.owner_before, r.owner_after] {
+            self.hasher.update(b"\t");
+            if let Some(id) = id {
+                self.hasher.update(id.hyphenated().encode_lower(&mut buf).as_bytes());
+            }
+        }
+        self.hasher.update(b"\n");
         self.rows += 1;
     }
     pub fn rows(&self) -> u64 {
@@ -98,5 +104,13 @@ mod tests {
         let moved = OperationRecord { owner_after: Some(Uuid::from_u128(4)), ..b.clone() };
         assert_ne!(base, digest(&[&a, &moved]), "the owner after counts");
         assert_eq!(base, digest(&[&a, &b]), "and it is deterministic");
+        let text = format!(
+            "account\t{}\t{}\t\naccount\t{}\t{}\t\n",
+            a.record_id,
+            Uuid::from_u128(2),
+            b.record_id,
+            Uuid::from_u128(2)
+        );
+        assert_eq!(base, format!("sha256:{}", hex::encode(Sha256::digest(text.as_bytes()))), "the documented lines");
     }
 }

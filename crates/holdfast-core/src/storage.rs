@@ -73,6 +73,14 @@ pub struct RecordQuery {
     pub deleted: Deleted,
 }
 
+/// One record's change of owner: from whom (as the change expects it), to whom.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OwnerChange {
+    pub id: Uuid,
+    pub from: Option<Uuid>,
+    pub to: Option<Uuid>,
+}
+
 /// A record's owner and account, as [`RecordStore::owners_of`] reads them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ownership {
@@ -165,15 +173,16 @@ pub trait RecordStore {
     fn count_records(&mut self, kind: &RecordKind) -> StorageResult<i64>;
     /// How many live records of `kind` the co-worker owns.
     fn count_owned(&mut self, kind: &RecordKind, owner: Uuid) -> StorageResult<i64>;
-    /// Gives each record its new owner (or none), stamping `updated_at` and `updated_by`; every
-    /// id must name a record.
-    fn set_owners(
+    /// Gives each record its new owner (or none) where it is live and still has the owner the
+    /// change expects, stamping `updated_at` and `updated_by`. Returns the ids changed, in no
+    /// particular order: a record left out was gone, deleted or owned by someone else.
+    fn change_owners(
         &mut self,
         kind: &RecordKind,
-        moves: &[(Uuid, Option<Uuid>)],
+        changes: &[OwnerChange],
         at: i64,
         by: Option<Uuid>,
-    ) -> StorageResult<()>;
+    ) -> StorageResult<Vec<Uuid>>;
     /// For each of `ids` that names a record of `kind`: its owner, its account (the record itself
     /// for an account) and whether it is deleted. What a change of owner reads, and no more.
     fn owners_of(&mut self, kind: &RecordKind, ids: &[Uuid]) -> StorageResult<Vec<Ownership>>;

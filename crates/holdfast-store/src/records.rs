@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 use holdfast_core::StorageError;
 use holdfast_core::operation::{OperationRecord, RecordOperation, Step};
 use holdfast_core::record::{ALL_KINDS, FieldType, Record, RecordKind, Value};
-use holdfast_core::storage::{Cell, Deleted, Ownership, RecordQuery, RecordStore, StorageResult};
+use holdfast_core::storage::{Cell, Deleted, OwnerChange, Ownership, RecordQuery, RecordStore, StorageResult};
 use uuid::Uuid;
 
 use crate::codec::{Cols, bad_row, opt_uuid, record_from_row, record_params};
@@ -408,50 +408,51 @@ impl<C: Conn> RecordStore for SqlTx<C> {
         rows.first().and_then(|r| r.first()).and_then(Value::as_int).ok_or_else(|| bad_row("count"))
     }
 
-    fn set_owners(
+    fn change_owners(
         &mut self,
         kind: &RecordKind,
-        moves: &[(Uuid, Option<Uuid>)],
+        changes: &[OwnerChange],
         at: i64,
         by: Option<Uuid>,
-    ) -> StorageResult<()> {
-        // One UPDATE per owner per 500 records; the owner is not searched, so no search index
-        // and no link table is touched.
-        let mut by_owner: Vec<(Option<Uuid>, Vec<Uuid>)> = Vec::new();
-        for (id, owner) in moves {
-            match by_owner.iter_mut().find(|(o, _)| o == owner) {
-                Some((_, ids)) => ids.push(*id),
-                None => by_owner.push((*owner, vec![*id])),
+    ) -> StorageResult<Vec<Uuid>> {
+        // One UPDATE per (owner before, owner after) per 500 records; the owner is not searched,
+        // so no search index and no link table is touched.
+        type Owners = (Option<Uuid>, Option<Uuid>);
+        let mut groups: Vec<(Owners, Vec<Uuid>)> = Vec::new();
+        for c in changes {
+            match groups.iter_mut().find(|(pair, _)| *pair == (c.from, c.to)) {
+                Some((_, ids)) => ids.push(c.id),
+                None => groups.push(((c.from, c.to), vec![c.id])),
             }
         }
-        for (owner, ids) in by_owner {
+        // The owner test must not steer SQLite to the owner index (a scan of every record the
+        // owner has, per statement): `+` keeps it on the ids' primary key.
+        let still_owned = match self.conn.backend() {
+            Backend::Sqlite => format!("+\"{}\" IS $4", kind.owner_field),
+            Backend::Postgres => format!("\"{}\" IS NOT DISTINCT FROM $4", kind.owner_field),
+        };
+        let mut changed = Vec::with_capacity(changes.len());
+        for ((from, to), ids) in groups {
             for chunk in ids.chunks(500) {
-                let mut params = vec![
-                    owner.map_or(Value::Null, |o| Value::Text(o.to_string())),
-                    Value::Int(at),
-                    by.map_or(Value::Null, |b| Value::Text(b.to_string())),
-                ];
-                let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 4)).collect();
+                let mut params = vec![opt_uuid(to), Value::Int(at), opt_uuid(by), opt_uuid(from)];
+                let marks: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 5)).collect();
                 params.extend(chunk.iter().map(|id| Value::Text(id.to_string())));
-                let n = self.conn.exec(
+                let rows = self.conn.rows(
                     &format!(
-                        "UPDATE {} SET \"{}\" = $1, updated_at = $2, updated_by = $3 WHERE id IN ({})",
-                        kind.plural,
-                        kind.owner_field,
-                        marks.join(", ")
+                        "UPDATE {table} SET \"{owner}\" = $1, updated_at = $2, updated_by = $3 \
+                         WHERE id IN ({ids}) AND deleted_at IS NULL AND {still_owned} RETURNING id",
+                        table = kind.plural,
+                        owner = kind.owner_field,
+                        ids = marks.join(", ")
                     ),
                     &params,
                 )?;
-                if n != chunk.len() as u64 {
-                    return Err(StorageError::Other(format!(
-                        "{} {} vanished during the update",
-                        chunk.len() as u64 - n,
-                        kind.plural
-                    )));
+                for row in rows {
+                    changed.push(Cols(row.iter()).uuid()?);
                 }
             }
         }
-        Ok(())
+        Ok(changed)
     }
 
     fn owners_of(&mut self, kind: &RecordKind, ids: &[Uuid]) -> StorageResult<Vec<Ownership>> {

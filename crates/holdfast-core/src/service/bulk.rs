@@ -22,7 +22,7 @@ use crate::error::{CoreError, StorageError};
 use crate::event::{EventFilter, NewEvent, action};
 use crate::operation::{OperationRecord, RecordsDigest, Step};
 use crate::record::{self, Record, RecordKind, Value};
-use crate::storage::{Cell, Database, Ownership, Tx};
+use crate::storage::{Cell, Database, OwnerChange, Ownership, Tx};
 
 /// Most records one bulk operation or one export may name.
 pub const BULK_MAX: usize = 1_000;
@@ -30,11 +30,33 @@ pub const BULK_MAX: usize = 1_000;
 /// the co-worker's policy is what limits them in practice).
 pub const EXPORT_MAX: u32 = 2_000_000;
 
-/// One record's new owner, and (for an undo) the owner it must still have to be moved.
+/// One record's new owner, and what is known of its owner now.
 struct OwnerMove {
     id: Uuid,
     to: Option<Uuid>,
-    only_if: Option<Option<Uuid>>,
+    now: Owner,
+}
+
+/// A record's owner before a move, as far as the move knows it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Owner {
+    /// Not known: read it (a bulk change of picked records).
+    Unknown,
+    /// Read earlier in the same transaction (a handover's plan): it must still be so, or the
+    /// whole change fails.
+    Read(Option<Uuid>),
+    /// What the operation being undone left: a record no longer so (changed or deleted since) is
+    /// left as it is and counted as skipped.
+    LeftBy(Option<Uuid>),
+}
+
+impl Owner {
+    fn known(self) -> Option<Option<Uuid>> {
+        match self {
+            Owner::Unknown => None,
+            Owner::Read(o) | Owner::LeftBy(o) => Some(o),
+        }
+    }
 }
 
 /// One step of a bulk operation as it is written: its rows go to the operation's table as they
@@ -108,7 +130,7 @@ impl OperationLog {
 }
 
 /// Records to move, per kind: each record's id and its new owner.
-type Moves = Vec<(&'static RecordKind, Vec<(Uuid, Uuid)>)>;
+type Moves = Vec<(&'static RecordKind, Vec<OwnerMove>)>;
 
 /// A bulk change or handover, as the Bulk operations page lists it.
 #[derive(Debug, Clone, PartialEq)]
@@ -221,7 +243,8 @@ impl<D: Database> Holdfast<D> {
                     tx.expect_many_changes()?;
                     let owner = self.resolve_coworker(tx, "owner", owner)?.id;
                     let picked = ids.len();
-                    let mut moves = vec![(kind, ids.iter().map(|id| (*id, owner)).collect::<Vec<_>>())];
+                    let picked_moves = ids.iter().map(|id| OwnerMove { id: *id, to: Some(owner), now: Owner::Unknown });
+                    let mut moves: Moves = vec![(kind, picked_moves.collect())];
                     if kind.kind == record::Kind::Account {
                         moves.extend(records_under_accounts(tx, &ids, owner)?);
                     }
@@ -286,9 +309,11 @@ impl<D: Database> Holdfast<D> {
                     let preview = planned.preview();
                     let mut grouped: Moves = Vec::new();
                     for m in &planned.moves {
+                        let owner_move =
+                            OwnerMove { id: m.id, to: Some(m.to), now: Owner::Read(Some(planned.from.id)) };
                         match grouped.iter_mut().find(|(k, _)| k.name == m.kind.name) {
-                            Some((_, v)) => v.push((m.id, m.to)),
-                            None => grouped.push((m.kind, vec![(m.id, m.to)])),
+                            Some((_, v)) => v.push(owner_move),
+                            None => grouped.push((m.kind, vec![owner_move])),
                         }
                     }
                     let done = self.reassign(tx, actor, grouped, Some(planned.from.id))?;
@@ -440,10 +465,8 @@ impl<D: Database> Holdfast<D> {
         let operation = crate::id::new_id();
         let mut log = OperationLog::new(operation, Step::Done);
         for (kind, moves) in targets {
-            let asked: Vec<OwnerMove> =
-                moves.iter().map(|(id, owner)| OwnerMove { id: *id, to: Some(*owner), only_if: None }).collect();
             let mut skipped = 0;
-            self.move_owners(tx, actor, kind, &asked, &mut log, &mut skipped)?;
+            self.move_owners(tx, actor, kind, &moves, &mut log, &mut skipped)?;
         }
         let act = if from.is_some() { action::HANDOVER } else { action::BULK_UPDATE };
         let mut event = log.event(NewEvent::by(actor, self.now(), act)).detail("field", json!("owner_id"));
@@ -543,11 +566,13 @@ impl<D: Database> Holdfast<D> {
         })
     }
 
-    /// Changes the owner of many records of one kind inside `tx`, 500 at a time: each is read,
-    /// checked (the actor may change it and hand it to its new owner), and written with one
-    /// statement per owner, and the change kept in `log`. A record that is gone fails the whole
-    /// change, unless the move says which owner it must still have (an undo): then it, and one
-    /// whose owner changed since, is left and counted in `skipped`.
+    /// Changes the owner of many records of one kind inside `tx`, 500 at a time: each is checked
+    /// (the actor may change it and hand it to its new owner) and written with one statement per
+    /// pair of owners that also checks the owner is still the one expected, and the change is kept
+    /// in `log`. A record's owner is read only when the move does not know it, or when the actor's
+    /// right to change it depends on its account's team. A record that is gone, or no longer has
+    /// the owner read, fails the whole change; one an undo finds changed since is left and counted
+    /// in `skipped`.
     fn move_owners(
         &self,
         tx: &mut dyn crate::storage::Tx,
@@ -558,39 +583,43 @@ impl<D: Database> Holdfast<D> {
         skipped: &mut usize,
     ) -> Result<(), CoreError> {
         let unlimited = actor.is_admin() || actor.id().is_none();
+        let may_without_team =
+            |owner: Option<Option<Uuid>>| unlimited || owner.is_some_and(|o| crate::access::may_edit(actor, o, &[]));
         let now = self.now();
         // Each account's team (its owner and collaborators), read once: a handover's contacts
         // share a few thousand accounts.
         let mut teams: HashMap<Uuid, Vec<Uuid>> = HashMap::new();
         for chunk in moves.chunks(500) {
-            let mut moved = Vec::with_capacity(chunk.len());
-            let ids: Vec<Uuid> = chunk.iter().map(|m| m.id).collect();
-            let found: HashMap<Uuid, Ownership> =
-                tx.owners_of(kind, &ids)?.into_iter().filter(|r| !r.deleted).map(|r| (r.id, r)).collect();
-            let mut writes = Vec::with_capacity(chunk.len());
+            let read_now = chunk.iter().any(|m| m.now == Owner::Unknown || !may_without_team(m.now.known()));
+            let found: HashMap<Uuid, Ownership> = if read_now {
+                let ids: Vec<Uuid> = chunk.iter().map(|m| m.id).collect();
+                tx.owners_of(kind, &ids)?.into_iter().filter(|r| !r.deleted).map(|r| (r.id, r)).collect()
+            } else {
+                HashMap::new()
+            };
+            let mut changes = Vec::with_capacity(chunk.len());
             for m in chunk {
-                let Some(record) = found.get(&m.id) else {
-                    if m.only_if.is_some() {
+                if read_now && let Owner::LeftBy(left) = m.now {
+                    // An undo leaves what changed since, before asking whether the actor may.
+                    if found.get(&m.id).is_none_or(|r| r.owner != left) {
                         *skipped += 1;
                         continue;
                     }
-                    return Err(CoreError::not_found(kind.name, m.id));
-                };
-                let was = record.owner;
-                if m.only_if.is_some_and(|expected| expected != was) {
-                    *skipped += 1;
-                    continue;
                 }
+                let was = match m.now.known() {
+                    Some(owner) => owner,
+                    None => found.get(&m.id).ok_or_else(|| CoreError::not_found(kind.name, m.id))?.owner,
+                };
                 if was == m.to {
                     continue;
                 }
                 if !unlimited {
-                    let team: &[Uuid] = match record.account {
-                        Some(account) => match teams.entry(account) {
+                    let team: &[Uuid] = match found.get(&m.id).and_then(|r| r.account) {
+                        Some(account) if !may_without_team(Some(was)) => match teams.entry(account) {
                             Entry::Occupied(known) => known.into_mut(),
                             Entry::Vacant(slot) => slot.insert(self.team_of_account(tx, account)?),
                         },
-                        None => &[],
+                        _ => &[],
                     };
                     if !crate::access::may_edit(actor, was, team) {
                         return Err(name_record(
@@ -615,15 +644,29 @@ impl<D: Database> Holdfast<D> {
                         ));
                     }
                 }
-                writes.push((m.id, m.to));
-                moved.push(OperationRecord {
-                    kind: kind.name.to_string(),
-                    record_id: m.id,
-                    owner_before: was,
-                    owner_after: m.to,
-                });
+                changes.push((m.now, OwnerChange { id: m.id, from: was, to: m.to }));
             }
-            tx.set_owners(kind, &writes, now, actor.id())?;
+            let asked: Vec<OwnerChange> = changes.iter().map(|(_, c)| *c).collect();
+            let changed: std::collections::HashSet<Uuid> =
+                tx.change_owners(kind, &asked, now, actor.id())?.into_iter().collect();
+            let mut moved = Vec::with_capacity(changed.len());
+            for (known, c) in changes {
+                if changed.contains(&c.id) {
+                    moved.push(OperationRecord {
+                        kind: kind.name.to_string(),
+                        record_id: c.id,
+                        owner_before: c.from,
+                        owner_after: c.to,
+                    });
+                } else if matches!(known, Owner::LeftBy(_)) {
+                    *skipped += 1;
+                } else {
+                    return Err(CoreError::Conflict(format!(
+                        "{} {} was changed or deleted by someone else while this ran; nothing was changed; run it again",
+                        kind.name, c.id
+                    )));
+                }
+            }
             log.write(tx, kind, moved)?;
         }
         Ok(())
@@ -670,7 +713,7 @@ impl<D: Database> Holdfast<D> {
                                 .map(|r| OwnerMove {
                                     id: r.record_id,
                                     to: r.owner_before,
-                                    only_if: Some(r.owner_after),
+                                    now: Owner::LeftBy(r.owner_after),
                                 })
                                 .collect();
                             self.move_owners(tx, actor, kind, &asked, &mut log, &mut skipped)?;
@@ -879,7 +922,11 @@ fn records_under_accounts(tx: &mut dyn crate::storage::Tx, accounts: &[Uuid], ow
                 limit: u32::MAX - 1,
                 ..Default::default()
             };
-            let ids: Vec<(Uuid, Uuid)> = tx.list_records(kind, &query)?.iter().map(|r| (r.id, owner)).collect();
+            let ids: Vec<OwnerMove> = tx
+                .list_records(kind, &query)?
+                .iter()
+                .map(|r| OwnerMove { id: r.id, to: Some(owner), now: Owner::Read(Some(previous)) })
+                .collect();
             if ids.is_empty() {
                 continue;
             }
