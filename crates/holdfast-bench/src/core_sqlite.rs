@@ -27,7 +27,9 @@ pub fn run(cmd: &BenchCmd) -> Result<()> {
         }
         BenchCmd::Guard { contacts, events } => return crate::guard::guard(*contacts, *events),
         BenchCmd::Web { requests } => return crate::web::web(*requests),
-        BenchCmd::Http { contacts, clients, seconds } => return crate::http::http(*contacts, *clients, *seconds),
+        BenchCmd::Http { contacts, clients, seconds, postgres } => {
+            return crate::http::http(*contacts, *clients, *seconds, postgres.as_deref());
+        }
         BenchCmd::Departure { records, postgres } => return crate::departure::departure(*records, postgres.as_deref()),
         BenchCmd::Exposure { accounts, activities, postgres } => {
             return crate::exposure::exposure(*accounts, *activities, postgres.as_deref());

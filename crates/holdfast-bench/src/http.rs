@@ -34,20 +34,22 @@ impl Phase {
     }
 }
 
-pub fn http(contacts: usize, clients: usize, seconds: u64) -> Result<()> {
+pub fn http(contacts: usize, clients: usize, seconds: u64, postgres: Option<&str>) -> Result<()> {
     if contacts < 1_000 || clients == 0 {
         bail!("--contacts must be at least 1000 and --clients at least 1");
     }
     let tmp = std::env::temp_dir().join(format!("holdfast-bench-http-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir_all(&tmp)?;
-    let db = tmp.join("holdfast.db");
+    let (location, backend) = match postgres {
+        Some(url) => (Location::Postgres(url.to_string()), "PostgreSQL".to_string()),
+        None => (Location::Sqlite(tmp.join("holdfast.db")), format!("SQLite in {}", tmp.display())),
+    };
     println!(
-        "holdfast-bench http: {contacts} contacts, {clients} keep-alive clients (one rep each), {seconds} s a phase; SQLite backend; {}",
-        tmp.display()
+        "holdfast-bench http: {contacts} contacts, {clients} keep-alive clients (one rep each), {seconds} s a phase; {backend}"
     );
     println!("build: {}", if cfg!(debug_assertions) { "debug (numbers are not representative)" } else { "release" });
-    let services = Arc::new(Holdfast::new(Store::open(&Location::Sqlite(db.clone()))?));
+    let services = Arc::new(Holdfast::new(Store::open(&location)?));
     let operator = Actor::operator();
     bench_rep(&services)?;
     eprintln!("importing {contacts} contacts…");
@@ -58,11 +60,12 @@ pub fn http(contacts: usize, clients: usize, seconds: u64) -> Result<()> {
         add_rep(&services, &email)?;
         tokens.push(services.create_token(&operator, &email, "bench")?.secret);
     }
-    let ids: Vec<String> = {
-        let raw = rusqlite::Connection::open(&db)?;
-        let mut stmt = raw.prepare("SELECT id FROM contacts")?;
-        stmt.query_map([], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?
-    };
+    let ids: Vec<String> = services
+        .unaudited_database_for_benchmarks()
+        .with_conn(false, |conn| conn.rows("SELECT id FROM contacts", &[]))?
+        .into_iter()
+        .filter_map(|row| row.into_iter().next().and_then(|v| v.as_text().map(str::to_string)))
+        .collect();
     let queries = search_queries(2_000, contacts);
 
     // The server: the router `holdfast serve` runs, on its own runtime, on a free local port.

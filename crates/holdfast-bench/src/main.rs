@@ -100,6 +100,9 @@ pub enum BenchCmd {
         /// Seconds each phase runs.
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+        /// Run on this PostgreSQL database (an empty one) instead of a SQLite file.
+        #[arg(long)]
+        postgres: Option<String>,
     },
     /// The first reads after a restart (each co-worker's reading baseline worked out from 90
     /// days of the log) beside the same server warm.
