@@ -183,6 +183,7 @@ async fn the_case_page_plans_by_territory_and_account_by_account() {
         let (_, hannah) = app.call("GET", "/api/v1/coworkers/hannah@example.com", Some(&admin), None).await;
         let history = app.send("GET", &format!("/accounts/{}/history", ids[2]), &cookie, None).await;
         assert!(history.body.contains("hannah") && history.body.contains("leaver"), "{}", history.body);
+        assert!(history.body.contains("<td>handover</td><td>owner</td>"), "the handover, named: {}", history.body);
         assert!(!history.body.contains(&id_of(&hannah)), "no raw id: {}", history.body);
         off_runtime(move || drop(app));
     }
