@@ -203,7 +203,9 @@ pub trait RecordStore {
         after_position: i64,
         limit: u32,
     ) -> StorageResult<Vec<(i64, OperationRecord)>>;
-    /// What bulk operations did to one record (at most `limit` rows, in no particular order).
+    /// Every (operation, step) that has rows kept (what `audit verify` matches to events).
+    fn operation_steps(&mut self) -> StorageResult<Vec<(Uuid, Step)>>;
+    /// What bulk operations did to one record (at most `limit` rows, newest operations first).
     fn record_operations(&mut self, record_id: Uuid, limit: u32) -> StorageResult<Vec<RecordOperation>>;
 }
 

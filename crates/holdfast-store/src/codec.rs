@@ -65,6 +65,20 @@ impl Cols<'_> {
             None => Ok(None),
         }
     }
+    /// An id written exactly as Holdfast writes ids (lowercase, hyphenated): for rows whose text a
+    /// digest vouches for, where another spelling of the same id would slip past it.
+    pub(crate) fn exact_uuid(&mut self) -> StorageResult<Uuid> {
+        self.exact_opt_uuid()?.ok_or_else(|| bad_row("missing id"))
+    }
+    pub(crate) fn exact_opt_uuid(&mut self) -> StorageResult<Option<Uuid>> {
+        match self.opt_text()? {
+            Some(s) => match Uuid::parse_str(&s) {
+                Ok(id) if id.hyphenated().to_string() == s => Ok(Some(id)),
+                _ => Err(bad_row(&format!("id '{s}'"))),
+            },
+            None => Ok(None),
+        }
+    }
 }
 
 pub(crate) fn record_from_row(kind: &RecordKind, row: &[Value]) -> StorageResult<Record> {

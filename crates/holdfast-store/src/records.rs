@@ -543,11 +543,23 @@ impl<C: Conn> RecordStore for SqlTx<C> {
                     c.int()?,
                     OperationRecord {
                         kind: c.text()?,
-                        record_id: c.uuid()?,
-                        owner_before: c.opt_uuid()?,
-                        owner_after: c.opt_uuid()?,
+                        record_id: c.exact_uuid()?,
+                        owner_before: c.exact_opt_uuid()?,
+                        owner_after: c.exact_opt_uuid()?,
                     },
                 ))
+            })
+            .collect()
+    }
+
+    fn operation_steps(&mut self) -> StorageResult<Vec<(Uuid, Step)>> {
+        let rows = self.conn.rows("SELECT DISTINCT operation_id, step FROM operation_records", &[])?;
+        rows.iter()
+            .map(|r| {
+                let mut c = Cols(r.iter());
+                let operation = c.uuid()?;
+                let step = c.text()?;
+                Ok((operation, Step::parse(&step).ok_or_else(|| bad_row(&format!("operation step '{step}'")))?))
             })
             .collect()
     }
@@ -555,7 +567,7 @@ impl<C: Conn> RecordStore for SqlTx<C> {
     fn record_operations(&mut self, record_id: Uuid, limit: u32) -> StorageResult<Vec<RecordOperation>> {
         let rows = self.conn.rows(
             "SELECT operation_id, step, kind, record_id, owner_before, owner_after FROM operation_records \
-             WHERE record_id = $1 LIMIT $2",
+             WHERE record_id = $1 ORDER BY operation_id DESC, step DESC LIMIT $2",
             &[Value::Text(record_id.to_string()), Value::Int(limit.into())],
         )?;
         rows.iter()
@@ -566,9 +578,9 @@ impl<C: Conn> RecordStore for SqlTx<C> {
                     step: Step::parse(&c.text()?).ok_or_else(|| bad_row("operation step"))?,
                     row: OperationRecord {
                         kind: c.text()?,
-                        record_id: c.uuid()?,
-                        owner_before: c.opt_uuid()?,
-                        owner_after: c.opt_uuid()?,
+                        record_id: c.exact_uuid()?,
+                        owner_before: c.exact_opt_uuid()?,
+                        owner_after: c.exact_opt_uuid()?,
                     },
                 })
             })

@@ -450,5 +450,30 @@ fn a_handover_is_one_event_its_rows_show_in_each_history_and_a_changed_row_is_ca
         let updates = db.store().read(|tx| Ok(tx.list_events(&filter)?)).expect("events");
         assert!(updates.is_empty(), "{}: no event per record: {updates:?}", db.backend);
         assert!(c.services.verify_log(&Actor::operator(), "", &[]).expect("verify").ok(), "{}", db.backend);
+
+        // Another spelling of the same id, and rows no event vouches for, are named too.
+        let sql = |text: &str| store.with_conn(true, |conn| conn.exec(text, &[])).expect("sql");
+        let operation_rows = || {
+            let report = c.services.verify_log(&Actor::operator(), "", &[]).expect("verify");
+            report.findings.into_iter().filter(|f| f.kind == "operation_rows").map(|f| f.message).collect::<Vec<_>>()
+        };
+        sql(&format!("UPDATE operation_records SET record_id = upper(record_id) WHERE record_id = '{account}'"));
+        let found = operation_rows();
+        assert!(found.iter().any(|m| m.contains("cannot be read")), "{}: {found:?}", db.backend);
+        sql(&format!("UPDATE operation_records SET record_id = lower(record_id) WHERE lower(record_id) = '{account}'"));
+        assert!(operation_rows().is_empty(), "{}", db.backend);
+        let stray = Uuid::now_v7();
+        sql(&format!(
+            "INSERT INTO operation_records (operation_id, step, position, kind, record_id, owner_before, owner_after) \
+             VALUES ('{stray}', 'do', 1, 'account', '{account}', '{west}', '{hannah}')"
+        ));
+        let found = operation_rows();
+        assert!(found.iter().any(|m| m.contains(&stray.to_string()) && m.contains("no system event")), "{found:?}");
+        let history = c.services.record_history(&a, &ACCOUNTS, account).expect("history");
+        assert!(
+            history.events.iter().all(|e| e.event.details["operation"] != json!(stray)),
+            "{}: rows no event vouches for are not shown",
+            db.backend
+        );
     }
 }

@@ -277,8 +277,18 @@ fn seeded_departure(db: TestDb) -> (TestApp, String) {
     (app, leaver)
 }
 
+/// Clicks the element `css` finds. When the page was replaced between finding and clicking (a
+/// stale element: the previous page's element, found while the next page loaded), finds it again.
 async fn click(c: &Client, css: &str) -> Step {
-    wait_for(c, css).await?.click().await.map_err(e)
+    for _ in 0..3 {
+        match wait_for(c, css).await?.click().await {
+            Err(err) if err.is_stale_element_reference() => {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            other => return other.map_err(e),
+        }
+    }
+    Err(format!("{css} kept going stale while the page changed"))
 }
 
 /// Clicks a button whose form asks first, and says yes.

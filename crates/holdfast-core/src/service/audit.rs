@@ -407,9 +407,10 @@ impl<D: Database> Holdfast<D> {
 }
 
 /// Every bulk operation's rows (and its undo's) checked against the digest its event holds: the
-/// chain vouches for the event, the digest for the rows.
+/// chain vouches for the event, the digest for the rows. Rows no event vouches for are named too.
 fn operation_findings(tx: &mut dyn crate::storage::Tx) -> Result<Vec<Finding>, CoreError> {
     let mut findings = Vec::new();
+    let mut vouched = std::collections::HashSet::new();
     let mut before_seq = None;
     loop {
         let filter = crate::event::EventFilter {
@@ -425,29 +426,47 @@ fn operation_findings(tx: &mut dyn crate::storage::Tx) -> Result<Vec<Finding>, C
             let Some(expected) = e.event.details["records_digest"].as_str() else { continue };
             let Some(operation) = e.event.object_id.as_deref().and_then(|o| Uuid::parse_str(o).ok()) else { continue };
             let step = if e.event.action == action::BULK_UNDO { Step::Undone } else { Step::Done };
-            let mut digest = RecordsDigest::default();
-            let mut after = 0;
-            loop {
-                let page = tx.operation_records(operation, step, after, 1_000)?;
-                let Some((last, _)) = page.last() else { break };
-                after = *last;
-                page.iter().for_each(|(_, r)| digest.add(r));
+            vouched.insert((operation, step.as_str()));
+            let mut finding = |message: String| findings.push(Finding { seq: e.seq, kind: "operation_rows", message });
+            match operation_digest(tx, operation, step) {
+                Ok((rows, digest)) if digest == expected && rows == e.event.row_count.max(0) as u64 => {}
+                Ok((rows, _)) => finding(format!(
+                    "the {rows} records kept for {} {operation} do not match the digest of its event",
+                    e.event.action
+                )),
+                Err(err) => {
+                    finding(format!("the records kept for {} {operation} cannot be read: {err}", e.event.action))
+                }
             }
-            let rows = digest.rows();
-            if digest.finish() != expected || rows != e.event.row_count.max(0) as u64 {
-                findings.push(Finding {
-                    seq: e.seq,
-                    kind: "operation_rows",
-                    message: format!(
-                        "the {rows} records kept for {} {operation} do not match the digest of its event",
-                        e.event.action
-                    ),
-                });
-            }
+        }
+    }
+    for (operation, step) in tx.operation_steps()? {
+        if !vouched.contains(&(operation, step.as_str())) {
+            findings.push(Finding {
+                seq: 0,
+                kind: "operation_rows",
+                message: format!(
+                    "records are kept for operation {operation} ({}) but no system event vouches for them",
+                    step.as_str()
+                ),
+            });
         }
     }
     findings.sort_by_key(|f| f.seq);
     Ok(findings)
+}
+
+/// How many rows one step of an operation has, and their digest.
+fn operation_digest(tx: &mut dyn crate::storage::Tx, operation: Uuid, step: Step) -> Result<(u64, String), CoreError> {
+    let mut digest = RecordsDigest::default();
+    let mut after = 0;
+    loop {
+        let page = tx.operation_records(operation, step, after, 1_000)?;
+        let Some((last, _)) = page.last() else { break };
+        after = *last;
+        page.iter().for_each(|(_, r)| digest.add(r));
+    }
+    Ok((digest.rows(), digest.finish()))
 }
 
 /// The bulk operations (and undos) that changed a record's owner, each as its operation's event
@@ -471,12 +490,17 @@ fn operations_on(
             };
             slot.insert(tx.list_events(&filter)?);
         }
-        let wanted = |a: &str| match r.step {
-            Step::Done => a == action::BULK_UPDATE || a == action::HANDOVER,
-            Step::Undone => a == action::BULK_UNDO,
+        // Only an event that vouches for rows (holds their digest) is shown with them.
+        let wanted = |e: &crate::event::SystemEvent| {
+            let a = e.event.action.as_str();
+            let step_matches = match r.step {
+                Step::Done => a == action::BULK_UPDATE || a == action::HANDOVER,
+                Step::Undone => a == action::BULK_UNDO,
+            };
+            step_matches && e.event.details.get("records_digest").is_some()
         };
         // An operation whose event retention has removed is no longer shown.
-        let Some(event) = events.get(&r.operation).and_then(|es| es.iter().find(|e| wanted(&e.event.action))) else {
+        let Some(event) = events.get(&r.operation).and_then(|es| es.iter().find(|e| wanted(e))) else {
             continue;
         };
         let mut narrowed = event.clone();

@@ -940,7 +940,8 @@ fn records_under_accounts(tx: &mut dyn crate::storage::Tx, accounts: &[Uuid], ow
 }
 
 /// Whether some record of an operation still has the owner the operation gave it (checked 500 at
-/// a time, stopping at the first). Rows that do not match their event's digest count as not.
+/// a time, stopping at the first; for the list's Undo button). Stopping early leaves the digest
+/// unchecked, which the undo itself does; rows read to the end that do not match it count as not.
 fn still_as_left(tx: &mut dyn Tx, d: &Json, operation: Uuid) -> Result<bool, CoreError> {
     let mut found = false;
     let walked = each_operation_row(tx, d, operation, &mut |tx, rows| {
