@@ -243,19 +243,31 @@ impl<C: Conn> EventLog for SqlTx<C> {
     }
 
     fn delete_events_through(&mut self, through: i64) -> StorageResult<u64> {
+        // The rows of each operation step whose event goes go with it.
+        let rows = "DELETE FROM operation_records WHERE EXISTS (SELECT 1 FROM system_events e \
+             WHERE e.seq <= $1 AND e.object_type = 'bulk_operation' AND e.object_id = operation_records.operation_id \
+             AND (e.action = 'bulk.undo') = (operation_records.step = 'undo'))";
+        let through = [Value::Int(through)];
         match self.conn.backend() {
             Backend::Sqlite => {
                 self.conn.exec("DROP TRIGGER system_events_no_delete", &[])?;
-                let n = self.conn.exec("DELETE FROM system_events WHERE seq <= $1", &[Value::Int(through)])?;
+                self.conn.exec("DROP TRIGGER operation_records_no_delete", &[])?;
+                self.conn.exec(rows, &through)?;
+                let n = self.conn.exec("DELETE FROM system_events WHERE seq <= $1", &through)?;
                 self.conn.exec(
                     "CREATE TRIGGER system_events_no_delete BEFORE DELETE ON system_events BEGIN SELECT RAISE(ABORT, 'system events are append-only'); END",
+                    &[],
+                )?;
+                self.conn.exec(
+                    "CREATE TRIGGER operation_records_no_delete BEFORE DELETE ON operation_records BEGIN SELECT RAISE(ABORT, 'operation records are append-only'); END",
                     &[],
                 )?;
                 Ok(n)
             }
             Backend::Postgres => {
                 self.conn.exec("SET LOCAL holdfast.retention = 'allowed'", &[])?;
-                let n = self.conn.exec("DELETE FROM system_events WHERE seq <= $1", &[Value::Int(through)])?;
+                self.conn.exec(rows, &through)?;
+                let n = self.conn.exec("DELETE FROM system_events WHERE seq <= $1", &through)?;
                 self.conn.exec("SET LOCAL holdfast.retention = ''", &[])?;
                 Ok(n)
             }

@@ -417,20 +417,22 @@ fn a_handover_is_one_event_its_rows_show_in_each_history_and_a_changed_row_is_ca
         assert_eq!(handed.event.details["operation"], json!(done.operation));
         assert!(c.services.verify_log(&Actor::operator(), "", &[]).expect("verify").ok(), "{}", db.backend);
 
-        // A row changed outside Holdfast: verify names the operation, the undo refuses.
+        // The database refuses changing the rows, as it refuses changing events.
+        let refused = store
+            .with_conn(true, |conn| conn.exec("UPDATE operation_records SET owner_after = NULL", &[]))
+            .expect_err("append-only");
+        assert!(refused.to_string().contains("append-only"), "{}: {refused}", db.backend);
+        let refused =
+            store.with_conn(true, |conn| conn.exec("DELETE FROM operation_records", &[])).expect_err("append-only");
+        assert!(refused.to_string().contains("append-only"), "{}: {refused}", db.backend);
+
+        // A row changed behind the triggers' back: verify names the operation, the undo refuses.
         let west = id_of(&c.services, "west@example.com");
         let tamper = |owner: Uuid| {
-            store
-                .with_conn(true, |conn| {
-                    conn.exec(
-                        "UPDATE operation_records SET owner_before = $1 WHERE record_id = $2",
-                        &[
-                            holdfast_core::record::Value::Text(owner.to_string()),
-                            holdfast_core::record::Value::Text(account.to_string()),
-                        ],
-                    )
-                })
-                .expect("tamper")
+            past_the_triggers(
+                &db,
+                &format!("UPDATE operation_records SET owner_before = '{owner}' WHERE record_id = '{account}'"),
+            )
         };
         tamper(west);
         let report = c.services.verify_log(&Actor::operator(), "", &[]).expect("verify");
@@ -452,7 +454,7 @@ fn a_handover_is_one_event_its_rows_show_in_each_history_and_a_changed_row_is_ca
         assert!(c.services.verify_log(&Actor::operator(), "", &[]).expect("verify").ok(), "{}", db.backend);
 
         // Another spelling of the same id, and rows no event vouches for, are named too.
-        let sql = |text: &str| store.with_conn(true, |conn| conn.exec(text, &[])).expect("sql");
+        let sql = |text: &str| past_the_triggers(&db, text);
         let operation_rows = || {
             let report = c.services.verify_log(&Actor::operator(), "", &[]).expect("verify");
             report.findings.into_iter().filter(|f| f.kind == "operation_rows").map(|f| f.message).collect::<Vec<_>>()
@@ -475,5 +477,66 @@ fn a_handover_is_one_event_its_rows_show_in_each_history_and_a_changed_row_is_ca
             "{}: rows no event vouches for are not shown",
             db.backend
         );
+    }
+}
+
+/// Runs `statement` with the append-only triggers of `operation_records` off (as someone with the
+/// database's password could), then puts them back.
+fn past_the_triggers(db: &TestDb, statement: &str) {
+    let sqlite = db.backend == "sqlite";
+    db.store()
+        .with_conn(true, |conn| {
+            if sqlite {
+                conn.exec("DROP TRIGGER operation_records_no_update", &[])?;
+                conn.exec(statement, &[])?;
+                conn.exec(
+                    "CREATE TRIGGER operation_records_no_update BEFORE UPDATE ON operation_records BEGIN \
+                     SELECT RAISE(ABORT, 'operation records are append-only'); END",
+                    &[],
+                )?;
+            } else {
+                conn.exec("ALTER TABLE operation_records DISABLE TRIGGER USER", &[])?;
+                conn.exec(statement, &[])?;
+                conn.exec("ALTER TABLE operation_records ENABLE TRIGGER USER", &[])?;
+            }
+            Ok(())
+        })
+        .expect("statement past the triggers");
+}
+
+/// Retention removes an operation's rows with its events: what is older than the cut is gone from
+/// the history as from the log, and the rest still verifies.
+#[test]
+fn retention_removes_an_operations_rows_with_its_event() {
+    use holdfast_core::audit::AuditKey;
+    use holdfast_core::time::MICROS_PER_DAY;
+    for db in each_backend() {
+        let c = company(&db, 2);
+        let a = admin(&c);
+        c.services.handover(&a, LEAVER, HANNAH).expect("old handover");
+        c.clock.advance_secs(100 * 86_400);
+        let recent = c.services.bulk_assign(&a, &ACCOUNTS, &c.accounts[..1], MIA).expect("recent change");
+        let rows = || {
+            db.store().with_conn(false, |conn| conn.rows("SELECT count(*) FROM operation_records", &[])).expect("rows")
+                [0][0]
+                .as_int()
+        };
+        let before = rows();
+        let dir = tempfile::tempdir().expect("dir");
+        let key = AuditKey::load_or_create(&dir.path().join("key")).expect("key");
+        let cut =
+            c.services.retain_events(&Actor::operator(), &key, c.services.now() - 95 * MICROS_PER_DAY).expect("retain");
+        assert!(cut.deleted > 0, "{}", db.backend);
+        let left = rows();
+        assert!(left < before && left > Some(0), "{}: {before:?} -> {left:?}", db.backend);
+        let history = c.services.record_history(&a, &ACCOUNTS, c.accounts[0]).expect("history");
+        let shown: Vec<&str> = history.events.iter().map(|e| e.event.action.as_str()).collect();
+        assert_eq!(shown, ["bulk.update"], "{}: only the operation whose event is kept", db.backend);
+        assert_eq!(history.events[0].event.details["operation"], json!(recent.operation));
+        let report = c
+            .services
+            .verify_log(&Actor::operator(), &key.public_hex(), std::slice::from_ref(&cut.checkpoint))
+            .expect("verify");
+        assert!(report.ok(), "{}: {:?}", db.backend, report.findings);
     }
 }

@@ -14,3 +14,11 @@ CREATE TABLE operation_records (
     PRIMARY KEY (operation_id, step, position)
 ) WITHOUT ROWID;
 CREATE INDEX operation_records_by_record ON operation_records (record_id);
+-- Append-only, as the system events are: retention drops and re-creates the delete trigger inside
+-- its own transaction, to remove the rows of operations whose events it removes.
+CREATE TRIGGER operation_records_no_update BEFORE UPDATE ON operation_records BEGIN
+    SELECT RAISE(ABORT, 'operation records are append-only');
+END;
+CREATE TRIGGER operation_records_no_delete BEFORE DELETE ON operation_records BEGIN
+    SELECT RAISE(ABORT, 'operation records are append-only');
+END;
