@@ -539,15 +539,7 @@ impl<C: Conn> RecordStore for SqlTx<C> {
         rows.iter()
             .map(|r| {
                 let mut c = Cols(r.iter());
-                Ok((
-                    c.int()?,
-                    OperationRecord {
-                        kind: c.text()?,
-                        record_id: c.exact_uuid()?,
-                        owner_before: c.exact_opt_uuid()?,
-                        owner_after: c.exact_opt_uuid()?,
-                    },
-                ))
+                Ok((c.int()?, operation_record(&mut c)?))
             })
             .collect()
     }
@@ -576,12 +568,7 @@ impl<C: Conn> RecordStore for SqlTx<C> {
                 Ok(RecordOperation {
                     operation: c.uuid()?,
                     step: Step::parse(&c.text()?).ok_or_else(|| bad_row("operation step"))?,
-                    row: OperationRecord {
-                        kind: c.text()?,
-                        record_id: c.exact_uuid()?,
-                        owner_before: c.exact_opt_uuid()?,
-                        owner_after: c.exact_opt_uuid()?,
-                    },
+                    row: operation_record(&mut c)?,
                 })
             })
             .collect()
@@ -594,4 +581,15 @@ impl<C: Conn> RecordStore for SqlTx<C> {
         )?;
         rows.first().and_then(|r| r.first()).and_then(Value::as_int).ok_or_else(|| bad_row("count"))
     }
+}
+
+/// An operation's row (kind, record, owner before and after), its ids read in the exact spelling
+/// Holdfast writes them.
+fn operation_record(c: &mut Cols<'_>) -> StorageResult<OperationRecord> {
+    Ok(OperationRecord {
+        kind: c.text()?,
+        record_id: c.exact_uuid()?,
+        owner_before: c.exact_opt_uuid()?,
+        owner_after: c.exact_opt_uuid()?,
+    })
 }
