@@ -13,7 +13,7 @@ use crate::audit::{AuditKey, ChainVerifier, Checkpoint, Finding, StoredEvent, Ve
 use crate::coworker::{Actor, CoWorker};
 use crate::error::CoreError;
 use crate::event::{NewEvent, action};
-use crate::operation::{RecordsDigest, Step};
+use crate::operation::Step;
 use crate::storage::Database;
 use crate::time::{MICROS_PER_DAY, format_timestamp};
 
@@ -458,14 +458,7 @@ fn operation_findings(tx: &mut dyn crate::storage::Tx) -> Result<Vec<Finding>, C
 
 /// How many rows one step of an operation has, and their digest.
 fn operation_digest(tx: &mut dyn crate::storage::Tx, operation: Uuid, step: Step) -> Result<(u64, String), CoreError> {
-    let mut digest = RecordsDigest::default();
-    let mut after = 0;
-    loop {
-        let page = tx.operation_records(operation, step, after, 1_000)?;
-        let Some((last, _)) = page.last() else { break };
-        after = *last;
-        page.iter().for_each(|(_, r)| digest.add(r));
-    }
+    let digest = super::bulk::operation_pages(tx, operation, step, &mut |_, _| Ok(true))?.unwrap_or_default();
     Ok((digest.rows(), digest.finish()))
 }
 

@@ -997,18 +997,7 @@ pub(crate) fn each_operation_row(
         }
         return Ok(());
     };
-    let mut digest = RecordsDigest::default();
-    let mut after = 0;
-    loop {
-        let page = tx.operation_records(operation, Step::Done, after, 500)?;
-        let Some((last, _)) = page.last() else { break };
-        after = *last;
-        let rows: Vec<OperationRecord> = page.into_iter().map(|(_, r)| r).collect();
-        rows.iter().for_each(|r| digest.add(r));
-        if !f(tx, &rows)? {
-            return Ok(());
-        }
-    }
+    let Some(digest) = operation_pages(tx, operation, Step::Done, f)? else { return Ok(()) };
     if digest.finish() != expected {
         return Err(CoreError::Conflict(format!(
             "the records of bulk operation {operation} do not match its system event (they were changed outside \
@@ -1016,6 +1005,29 @@ pub(crate) fn each_operation_row(
         )));
     }
     Ok(())
+}
+
+/// Calls `f` with one step's rows, 500 at a time in the order written, until it says stop.
+/// Returns the digest of every row, or `None` when `f` stopped early.
+pub(crate) fn operation_pages(
+    tx: &mut dyn Tx,
+    operation: Uuid,
+    step: Step,
+    f: &mut EachRows<'_>,
+) -> Result<Option<RecordsDigest>, CoreError> {
+    let mut digest = RecordsDigest::default();
+    let mut after = 0;
+    loop {
+        let page = tx.operation_records(operation, step, after, 500)?;
+        let Some((last, _)) = page.last() else { break };
+        after = *last;
+        let rows: Vec<OperationRecord> = page.into_iter().map(|(_, r)| r).collect();
+        rows.iter().for_each(|r| digest.add(r));
+        if !f(tx, &rows)? {
+            return Ok(None);
+        }
+    }
+    Ok(Some(digest))
 }
 
 /// Rows grouped by kind of record, in the order each kind first appears.
