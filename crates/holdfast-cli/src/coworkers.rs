@@ -81,6 +81,10 @@ pub enum TokenCmd {
         coworker: String,
         #[arg(long, default_value = "")]
         name: String,
+        /// A SCIM token for the identity provider (Okta, Entra ID…): it opens /scim/v2 only and
+        /// acts as the co-worker, who must be an admin.
+        #[arg(long)]
+        scim: bool,
     },
     /// List a co-worker's tokens and sessions.
     List {
@@ -112,10 +116,20 @@ pub fn run(services: &Holdfast<Store>, me: &Actor, cmd: &CoworkerCmd) -> Result<
 
 pub fn token(services: &Holdfast<Store>, me: &Actor, cmd: &TokenCmd) -> Result<()> {
     match cmd {
-        TokenCmd::Create { coworker, name } => {
-            let t = services.create_token(me, coworker, name)?;
+        TokenCmd::Create { coworker, name, scim } => {
+            let t = if *scim {
+                services.create_scim_token(me, coworker, name)?
+            } else {
+                services.create_token(me, coworker, name)?
+            };
             println!("{}", t.secret);
-            eprintln!("token {} for {coworker}; shown once, only its hash is stored", t.credential.id);
+            eprintln!(
+                "{} token {} for {coworker}; shown once, only its hash is stored",
+                t.credential.kind, t.credential.id
+            );
+            if *scim {
+                eprintln!("give it to the identity provider with the SCIM base URL https://<this server>/scim/v2");
+            }
             Ok(())
         }
         TokenCmd::List { coworker } => {
@@ -197,6 +211,7 @@ fn set(
     password_stdin: bool,
 ) -> Result<()> {
     let changes = CoWorkerChanges {
+        email: None,
         name: name.clone(),
         role: role.as_deref().map(Role::parse).transpose().map_err(|r| CoreError::invalid("role", r))?,
         status: status.as_deref().map(Status::parse).transpose().map_err(|r| CoreError::invalid("status", r))?,

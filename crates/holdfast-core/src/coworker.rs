@@ -146,6 +146,22 @@ impl CoWorker {
     }
 }
 
+/// What the company's identity provider (SCIM) says about a co-worker beyond what Holdfast
+/// keeps on the co-worker.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Identity {
+    pub coworker_id: Uuid,
+    /// The identity provider's own id for the user (SCIM `externalId`).
+    pub external_id: Option<String>,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub department: Option<String>,
+    /// When the identity provider deleted the user (`DELETE /scim/v2/Users/{id}`): the co-worker
+    /// stays, with their history; the SCIM resource is gone until the provider creates it again.
+    pub removed_at: Option<i64>,
+    pub updated_at: i64,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Team {
     pub id: Uuid,
@@ -168,6 +184,8 @@ pub enum Channel {
     ApiToken,
     /// The `holdfast` command line, run by an operator on the server.
     Cli,
+    /// The company's identity provider, with a SCIM token (it opens `/scim/v2` only).
+    Scim,
 }
 
 impl Channel {
@@ -176,6 +194,7 @@ impl Channel {
             Channel::Session => "session",
             Channel::ApiToken => "api_token",
             Channel::Cli => "cli",
+            Channel::Scim => "scim",
         }
     }
 }

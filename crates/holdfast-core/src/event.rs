@@ -37,6 +37,8 @@ pub mod action {
     pub const COWORKER_UPDATE: &str = "coworker.update";
     pub const COWORKER_READ: &str = "coworker.read";
     pub const TEAM_CREATE: &str = "team.create";
+    pub const TEAM_UPDATE: &str = "team.update";
+    pub const TEAM_DELETE: &str = "team.delete";
     pub const SETTING_UPDATE: &str = "setting.update";
     pub const AUDIT_READ: &str = "audit.read";
     pub const AUDIT_VERIFY: &str = "audit.verify";

@@ -18,6 +18,7 @@ pub mod operation;
 pub mod private_files;
 pub mod protocol;
 pub mod record;
+pub mod scim;
 pub mod secret;
 pub mod service;
 pub mod storage;

@@ -4,7 +4,7 @@
 use uuid::Uuid;
 
 use crate::audit::{Checkpoint, StoredEvent};
-use crate::coworker::{CoWorker, Team};
+use crate::coworker::{CoWorker, Identity, Team};
 use crate::departure::{CaseStatus, Departure};
 use crate::error::{CoreError, StorageError};
 use crate::event::{EventFilter, SystemEvent};
@@ -268,6 +268,13 @@ pub trait CoWorkerStore {
     /// Revokes one credential, or all of a co-worker's; returns how many were live.
     fn revoke_credentials(&mut self, coworker_id: Uuid, only: Option<Uuid>, at: i64) -> StorageResult<usize>;
     fn list_credentials(&mut self, coworker_id: Uuid) -> StorageResult<Vec<Credential>>;
+    /// Removes a team (its members must have left it first).
+    fn delete_team(&mut self, id: Uuid) -> StorageResult<()>;
+    /// What the identity provider says about each co-worker it has provisioned or matched.
+    fn list_identities(&mut self) -> StorageResult<Vec<Identity>>;
+    fn get_identity(&mut self, coworker_id: Uuid) -> StorageResult<Option<Identity>>;
+    /// Inserts or replaces a co-worker's identity (`external_id` is unique).
+    fn put_identity(&mut self, identity: &Identity) -> StorageResult<()>;
 }
 
 /// Installation settings, as text by key (the services type them).

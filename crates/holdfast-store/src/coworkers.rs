@@ -1,16 +1,17 @@
 //! Co-workers, teams, and credentials (sessions and API tokens, stored as the SHA-256 of their
 //! secret).
 
-use holdfast_core::coworker::{CoWorker, Team};
+use holdfast_core::coworker::{CoWorker, Identity, Team};
 use holdfast_core::record::Value;
 use holdfast_core::storage::{CoWorkerStore, Credential, StorageResult};
 use uuid::Uuid;
 
-use crate::codec::{Cols, coworker_from_row, coworker_params, credential_from_row, opt_int, opt_uuid};
+use crate::codec::{Cols, coworker_from_row, coworker_params, credential_from_row, opt_int, opt_text, opt_uuid};
 use crate::conn::Conn;
 use crate::tx::SqlTx;
 
 const COWORKER_COLUMNS: &str = "id, email, name, role, status, seniority, team_id, manager_id, title, password_hash, created_at, updated_at, password_must_change";
+const IDENTITY_COLUMNS: &str = "coworker_id, external_id, given_name, family_name, department, removed_at, updated_at";
 const CREDENTIAL_COLUMNS: &str =
     "id, coworker_id, kind, name, secret_hash, created_at, expires_at, last_used_at, revoked_at";
 
@@ -126,4 +127,56 @@ impl<C: Conn> CoWorkerStore for SqlTx<C> {
         )?;
         rows.iter().map(|r| credential_from_row(r)).collect()
     }
+
+    fn delete_team(&mut self, id: Uuid) -> StorageResult<()> {
+        self.conn.exec("DELETE FROM teams WHERE id = $1", &[Value::Text(id.to_string())])?;
+        Ok(())
+    }
+
+    fn list_identities(&mut self) -> StorageResult<Vec<Identity>> {
+        let rows = self.conn.rows(&format!("SELECT {IDENTITY_COLUMNS} FROM coworker_identities"), &[])?;
+        rows.iter().map(|r| identity_from_row(r)).collect()
+    }
+
+    fn get_identity(&mut self, coworker_id: Uuid) -> StorageResult<Option<Identity>> {
+        let rows = self.conn.rows(
+            &format!("SELECT {IDENTITY_COLUMNS} FROM coworker_identities WHERE coworker_id = $1"),
+            &[Value::Text(coworker_id.to_string())],
+        )?;
+        rows.first().map(|r| identity_from_row(r)).transpose()
+    }
+
+    fn put_identity(&mut self, i: &Identity) -> StorageResult<()> {
+        self.conn.exec(
+            &format!(
+                "INSERT INTO coworker_identities ({IDENTITY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                 ON CONFLICT (coworker_id) DO UPDATE SET external_id = excluded.external_id, \
+                 given_name = excluded.given_name, family_name = excluded.family_name, \
+                 department = excluded.department, removed_at = excluded.removed_at, updated_at = excluded.updated_at"
+            ),
+            &[
+                Value::Text(i.coworker_id.to_string()),
+                opt_text(i.external_id.as_deref()),
+                opt_text(i.given_name.as_deref()),
+                opt_text(i.family_name.as_deref()),
+                opt_text(i.department.as_deref()),
+                opt_int(i.removed_at),
+                Value::Int(i.updated_at),
+            ],
+        )?;
+        Ok(())
+    }
+}
+
+fn identity_from_row(row: &[Value]) -> StorageResult<Identity> {
+    let mut c = Cols(row.iter());
+    Ok(Identity {
+        coworker_id: c.uuid()?,
+        external_id: c.opt_text()?,
+        given_name: c.opt_text()?,
+        family_name: c.opt_text()?,
+        department: c.opt_text()?,
+        removed_at: c.opt_int()?,
+        updated_at: c.int()?,
+    })
 }

@@ -34,6 +34,7 @@ const COMMON_0002_SQL: &str = include_str!("../migrations/common_0002.sql");
 const COMMON_0007_SQL: &str = include_str!("../migrations/common_0007.sql");
 const COMMON_0008_SQL: &str = include_str!("../migrations/common_0008.sql");
 const COMMON_0009_SQL: &str = include_str!("../migrations/common_0009.sql");
+const COMMON_0012_SQL: &str = include_str!("../migrations/common_0012.sql");
 const SQLITE_MIGRATIONS: &[(&str, &str)] = &[
     ("0001_init", include_str!("../migrations/sqlite/0001_init.sql")),
     ("0002_checkpoints", include_str!("../migrations/sqlite/0002_checkpoints.sql")),
@@ -46,6 +47,7 @@ const SQLITE_MIGRATIONS: &[(&str, &str)] = &[
     ("0009_relationships_read_turns", include_str!("../migrations/sqlite/0009_relationships_read_turns.sql")),
     ("0010_job_leases", include_str!("../migrations/sqlite/0010_job_leases.sql")),
     ("0011_operation_records", include_str!("../migrations/sqlite/0011_operation_records.sql")),
+    ("0012_identity", include_str!("../migrations/sqlite/0012_identity.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(&str, &str)] = &[
     ("0001_init", include_str!("../migrations/postgres/0001_init.sql")),
@@ -59,6 +61,7 @@ const POSTGRES_MIGRATIONS: &[(&str, &str)] = &[
     ("0009_relationships_read_turns", include_str!("../migrations/postgres/0009_relationships_read_turns.sql")),
     ("0010_job_leases", include_str!("../migrations/postgres/0010_job_leases.sql")),
     ("0011_operation_records", include_str!("../migrations/postgres/0011_operation_records.sql")),
+    ("0012_identity", include_str!("../migrations/postgres/0012_identity.sql")),
 ];
 const _: () = assert!(SQLITE_MIGRATIONS.len() == POSTGRES_MIGRATIONS.len(), "both backends need the same migrations");
 
@@ -75,6 +78,7 @@ fn migration_text(backend: Backend, sql: &str) -> String {
         .replace("@DEPARTURES@", COMMON_0007_SQL)
         .replace("@CONTACT_PROTOCOL@", COMMON_0008_SQL)
         .replace("@RELATIONSHIPS@", COMMON_0009_SQL)
+        .replace("@IDENTITIES@", COMMON_0012_SQL)
         .replace("@ROWID@", rowid)
 }
 

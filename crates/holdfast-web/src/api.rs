@@ -265,6 +265,7 @@ pub async fn update_coworker(
         return Err(ApiError::field("email", "cannot be changed; add a new co-worker instead"));
     }
     let changes = CoWorkerChanges {
+        email: None,
         name: b.name,
         role: parse_enum("role", b.role, Role::parse)?,
         status: parse_enum("status", b.status, Status::parse)?,
@@ -352,6 +353,9 @@ fn credential_json(c: &Credential) -> Json {
 pub struct TokenBody {
     #[serde(default)]
     name: String,
+    /// `api` (the default) or `scim`: a token for the identity provider that opens `/scim/v2` only.
+    #[serde(default)]
+    kind: Option<String>,
 }
 
 /// A JSON body that may be left out (empty means the defaults).
@@ -370,7 +374,11 @@ pub async fn create_token(
     RawBody(body): RawBody,
 ) -> Result<impl IntoResponse, ApiError> {
     let b: TokenBody = optional_body(&body)?;
-    let t = blocking(move || s.create_token(&actor, &id, &b.name)).await?;
+    let t = match b.kind.as_deref().map(str::trim) {
+        None | Some("api") => blocking(move || s.create_token(&actor, &id, &b.name)).await?,
+        Some("scim") => blocking(move || s.create_scim_token(&actor, &id, &b.name)).await?,
+        Some(other) => return Err(ApiError::field("kind", format!("'{other}' is not a token kind; use api or scim"))),
+    };
     let mut out = credential_json(&t.credential);
     out["token"] = json!(t.secret);
     Ok((StatusCode::CREATED, axum::Json(out)))

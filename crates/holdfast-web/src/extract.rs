@@ -117,6 +117,11 @@ impl FromRequestParts<AppState> for Caller {
         let (addr, agent) = client_of(parts);
         let services = state.clone();
         let actor = crate::blocking(move || services.authenticate(&token, addr, agent)).await?;
+        if actor.channel == holdfast_core::coworker::Channel::Scim {
+            return Err(
+                CoreError::Unauthenticated("a SCIM token opens /scim/v2 only; use an API token here".into()).into()
+            );
+        }
         // A password someone else set is replaced before anything else, as on the pages.
         let must_change = actor.coworker.as_ref().is_some_and(|c| c.password_must_change);
         let path = parts.uri.path();

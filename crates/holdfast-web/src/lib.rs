@@ -13,6 +13,7 @@ mod openapi;
 mod pages;
 mod problem;
 mod query;
+mod scim_api;
 mod state;
 
 use std::time::Duration;
@@ -45,6 +46,7 @@ pub fn router(state: AppState) -> Router {
     pages::routes(Router::new())
         .route("/healthz", get(healthz))
         .nest("/api/v1", api)
+        .nest("/scim/v2", scim_api::routes())
         .with_state(state)
         .layer(axum::middleware::map_response(security_headers))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, Duration::from_secs(120)))

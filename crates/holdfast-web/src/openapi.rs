@@ -386,8 +386,9 @@ pub fn document() -> Value {
         "responses": {"200": {"description": "Events", "content": {"application/json": {"schema": {"type": "object", "properties": {
             "items": {"type": "array", "items": {"$ref": "#/components/schemas/SystemEvent"}}, "next_cursor": {"type": ["string", "null"]}}}}}}, "401": problem_ref(), "403": problem_ref()}}}));
     let mut tokens = simple("A co-worker's API tokens and sessions", "get");
-    tokens["post"] = json!({"summary": "Create an API token (shown once; only its hash is kept)",
-        "requestBody": {"required": false, "content": {"application/json": {"schema": {"type": "object", "properties": {"name": {"type": "string"}}}}}},
+    tokens["post"] = json!({"summary": "Create an API token (shown once; only its hash is kept); kind scim makes a token for the identity provider that opens /scim/v2 only (admins, for an admin)",
+        "requestBody": {"required": false, "content": {"application/json": {"schema": {"type": "object", "properties": {"name": {"type": "string"},
+            "kind": {"type": "string", "enum": ["api", "scim"], "default": "api"}}}}}},
         "responses": {"201": {"description": "The token, with its secret"}, "403": problem_ref()}});
     paths.insert("/api/v1/coworkers/{id}/tokens".into(), tokens);
     paths.insert("/api/v1/events".into(), simple("The whole system event log (admins)", "get"));

@@ -36,6 +36,8 @@ pub struct NewCoWorker {
 /// Changes to a co-worker (admin).
 #[derive(Debug, Clone, Default)]
 pub struct CoWorkerChanges {
+    /// A new email (the identity provider renames users); it must not be anyone else's.
+    pub email: Option<String>,
     pub name: Option<String>,
     pub role: Option<Role>,
     pub status: Option<Status>,
@@ -196,8 +198,8 @@ impl<D: Database> Holdfast<D> {
     }
 
     fn insert_coworker(&self, actor: &Actor, new: NewCoWorker, first_only: bool) -> Result<CoWorker, CoreError> {
-        let email = normalize_email(&new.email).map_err(|r| CoreError::invalid("email", r))?;
-        let name = validate_name(&new.name)?;
+        normalize_email(&new.email).map_err(|r| CoreError::invalid("email", r))?;
+        validate_name(&new.name)?;
         let password_hash = match &new.password {
             Some(p) => Some(secret::hash_password(p)?),
             None => None,
@@ -208,6 +210,23 @@ impl<D: Database> Holdfast<D> {
                     "Holdfast is already set up; sign in, or ask an admin for an account".into(),
                 ));
             }
+            self.insert_coworker_in(tx, actor, &new, password_hash.clone())
+        })?;
+        self.forget_org();
+        Ok(coworker)
+    }
+
+    /// Adds a co-worker inside `tx` (no authorization: callers check it), with its events.
+    pub(crate) fn insert_coworker_in(
+        &self,
+        tx: &mut dyn Tx,
+        actor: &Actor,
+        new: &NewCoWorker,
+        password_hash: Option<String>,
+    ) -> Result<CoWorker, CoreError> {
+        let email = normalize_email(&new.email).map_err(|r| CoreError::invalid("email", r))?;
+        let name = validate_name(&new.name)?;
+        {
             if tx.get_coworker_by_email(&email)?.is_some() {
                 return Err(CoreError::Conflict(format!("a co-worker with the email {email} already exists")));
             }
@@ -248,9 +267,7 @@ impl<D: Database> Holdfast<D> {
             );
             append_events(tx, events)?;
             Ok(coworker)
-        })?;
-        self.forget_org();
-        Ok(coworker)
+        }
     }
 
     /// Changes a co-worker. Suspending or marking departed revokes their sessions and tokens at once.
@@ -313,6 +330,13 @@ impl<D: Database> Holdfast<D> {
             let before = self.resolve_coworker(tx, "coworker", who)?;
             let mut c = before.clone();
             let mut events = Vec::new();
+            if let Some(e) = &ch.email {
+                let e = normalize_email(e).map_err(|r| CoreError::invalid("email", r))?;
+                if e != c.email && tx.get_coworker_by_email(&e)?.is_some() {
+                    return Err(CoreError::Conflict(format!("a co-worker with the email {e} already exists")));
+                }
+                c.email = e;
+            }
             if let Some(n) = &ch.name {
                 c.name = validate_name(n)?;
             }
@@ -357,6 +381,7 @@ impl<D: Database> Holdfast<D> {
             tx.update_coworker(&c)?;
             let mut changes = serde_json::Map::new();
             let pairs = [
+                ("email", json!(before.email), json!(c.email)),
                 ("name", json!(before.name), json!(c.name)),
                 ("role", json!(before.role), json!(c.role)),
                 ("status", json!(before.status), json!(c.status)),
@@ -415,6 +440,17 @@ impl<D: Database> Holdfast<D> {
 
     /// Creates an API token for `who` (an admin for anyone; a co-worker for themselves).
     pub fn create_token(&self, actor: &Actor, who: &str, name: &str) -> Result<NewToken, CoreError> {
+        self.new_token(actor, who, name, "api")
+    }
+
+    /// Creates a SCIM token for the identity provider: it opens `/scim/v2` and nothing else, and
+    /// acts as `who`, an admin (it dies with their access: give it to an admin who stays).
+    pub fn create_scim_token(&self, actor: &Actor, who: &str, name: &str) -> Result<NewToken, CoreError> {
+        self.require_admin(actor, "create SCIM tokens")?;
+        self.new_token(actor, who, name, "scim")
+    }
+
+    fn new_token(&self, actor: &Actor, who: &str, name: &str, kind: &str) -> Result<NewToken, CoreError> {
         let name = name.trim();
         if name.chars().count() > 100 {
             return Err(CoreError::invalid("name", "must be at most 100 characters"));
@@ -431,12 +467,19 @@ impl<D: Database> Holdfast<D> {
                     owner.status.as_str()
                 )));
             }
+            if kind == "scim" && owner.role != Role::Admin {
+                return Err(CoreError::invalid(
+                    "coworker",
+                    format!("a SCIM token acts as an admin; {} is a {}", owner.email, owner.role.as_str()),
+                ));
+            }
             let (secret, hash) = secret::new_token();
+            let default_name = if kind == "scim" { "SCIM token (identity provider)" } else { "API token" };
             let credential = Credential {
                 id: crate::id::new_id(),
                 coworker_id: owner.id,
-                kind: "api".into(),
-                name: if name.is_empty() { "API token".into() } else { name.to_string() },
+                kind: kind.into(),
+                name: if name.is_empty() { default_name.into() } else { name.to_string() },
                 secret_hash: hash,
                 created_at: self.now(),
                 expires_at: None,
@@ -450,6 +493,7 @@ impl<D: Database> Holdfast<D> {
                     NewEvent::by(actor, credential.created_at, action::TOKEN_CREATE)
                         .object("credential", credential.id)
                         .detail("coworker_id", json!(owner.id))
+                        .detail("kind", json!(credential.kind))
                         .detail("name", json!(credential.name)),
                 ],
             )?;
@@ -646,7 +690,11 @@ impl<D: Database> Holdfast<D> {
             manages: org.managed_by(coworker.id),
             team_mates: org.team_of(coworker.id),
             coworker: Some(coworker),
-            channel: if credential.kind == "api" { Channel::ApiToken } else { Channel::Session },
+            channel: match credential.kind.as_str() {
+                "api" => Channel::ApiToken,
+                "scim" => Channel::Scim,
+                _ => Channel::Session,
+            },
             credential_id: Some(credential.id),
             client_addr,
             user_agent,

@@ -332,7 +332,7 @@ impl<D: Database> Holdfast<D> {
     /// Calls a case off: the co-worker stays (departing becomes active again).
     pub fn cancel_departure(&self, actor: &Actor, id: Uuid, reason: &str) -> Result<Departure, CoreError> {
         let case = self.db.write(|tx| {
-            let mut case = tx.get_departure(id)?.ok_or_else(|| CoreError::not_found("departure", id))?;
+            let case = tx.get_departure(id)?.ok_or_else(|| CoreError::not_found("departure", id))?;
             self.may_run_departure(actor, case.coworker_id)?;
             if case.status != CaseStatus::Open {
                 return Err(CoreError::Conflict(format!("this case is already {}", case.status.as_str())));
@@ -342,23 +342,105 @@ impl<D: Database> Holdfast<D> {
                 let ch = CoWorkerChanges { status: Some(Status::Active), ..Default::default() };
                 self.change_coworker_in(tx, actor, &coworker.id.to_string(), &ch, None)?;
             }
-            let now = self.now();
-            case.status = CaseStatus::Cancelled;
-            case.closed_at = Some(now);
-            tx.update_departure(&case)?;
-            append_events(
-                tx,
-                vec![
-                    NewEvent::by(actor, now, DEPARTURE_CANCEL)
-                        .object("departure", case.id)
-                        .detail("coworker_id", json!(case.coworker_id))
-                        .detail("reason", json!(reason.trim())),
-                ],
-            )?;
-            Ok(case)
+            self.cancel_in(tx, actor, case, reason)
         })?;
         self.forget_org();
         Ok(case)
+    }
+
+    fn cancel_in(
+        &self,
+        tx: &mut dyn Tx,
+        actor: &Actor,
+        mut case: Departure,
+        reason: &str,
+    ) -> Result<Departure, CoreError> {
+        let now = self.now();
+        case.status = CaseStatus::Cancelled;
+        case.closed_at = Some(now);
+        tx.update_departure(&case)?;
+        append_events(
+            tx,
+            vec![
+                NewEvent::by(actor, now, DEPARTURE_CANCEL)
+                    .object("departure", case.id)
+                    .detail("coworker_id", json!(case.coworker_id))
+                    .detail("reason", json!(reason.trim())),
+            ],
+        )?;
+        Ok(case)
+    }
+
+    /// Inside the transaction of an identity provider's deactivation (SCIM `active: false` or
+    /// DELETE): access ends at once (every session and token), and the co-worker's departure case
+    /// records it — their open case if they have one, else a new case marked as coming from the
+    /// identity provider, last day today — so the book they leave is handed over, never orphaned.
+    /// Returns the case.
+    pub(crate) fn deprovision_in(
+        &self,
+        tx: &mut dyn Tx,
+        actor: &Actor,
+        coworker: &CoWorker,
+        why: &str,
+    ) -> Result<Departure, CoreError> {
+        let now = self.now();
+        let open = tx.list_departures(Some(&[coworker.id]), Some(CaseStatus::Open))?.into_iter().next();
+        let case = match open {
+            Some(case) => case,
+            None => {
+                let today = date_of(now);
+                let case = Departure {
+                    id: crate::id::new_id(),
+                    coworker_id: coworker.id,
+                    status: CaseStatus::Open,
+                    source: Source::IdentityProvider,
+                    reason: Reason::Other,
+                    notice_date: today.clone(),
+                    last_day: today,
+                    access_ends_at: now,
+                    destination: None,
+                    good_terms: false,
+                    opened_by: actor.id(),
+                    opened_at: now,
+                    steps: BTreeMap::new(),
+                    closed_at: None,
+                };
+                tx.insert_departure(&case)?;
+                append_events(
+                    tx,
+                    vec![
+                        NewEvent::by(actor, now, DEPARTURE_START)
+                            .object("departure", case.id)
+                            .detail("coworker_id", json!(coworker.id))
+                            .detail("reason", json!(case.reason))
+                            .detail("last_day", json!(case.last_day))
+                            .detail("source", json!(case.source)),
+                    ],
+                )?;
+                case
+            }
+        };
+        if case.step("access").is_none() {
+            return self.end_access_in(tx, actor, case.id, why);
+        }
+        if coworker.status.may_sign_in() {
+            let ch = CoWorkerChanges { status: Some(Status::Departed), ..Default::default() };
+            self.change_coworker_in(tx, actor, &coworker.id.to_string(), &ch, None)?;
+        }
+        Ok(case)
+    }
+
+    /// Inside the transaction of an identity provider's re-activation: the co-worker may sign in
+    /// again (their history is kept), and an open departure case is called off.
+    pub(crate) fn reactivate_in(&self, tx: &mut dyn Tx, actor: &Actor, coworker: &CoWorker) -> Result<(), CoreError> {
+        if !coworker.status.may_sign_in() {
+            let ch = CoWorkerChanges { status: Some(Status::Active), ..Default::default() };
+            self.change_coworker_in(tx, actor, &coworker.id.to_string(), &ch, None)?;
+        }
+        for case in tx.list_departures(Some(&[coworker.id]), Some(CaseStatus::Open))? {
+            self.cancel_in(tx, actor, case, "reactivated by the identity provider")?;
+        }
+        Ok(())
     }
 
     /// Ends the co-worker's access now (before the last day is over).

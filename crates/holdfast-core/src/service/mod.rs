@@ -19,6 +19,7 @@ mod leads;
 mod metering;
 mod passwords;
 mod protocol;
+mod provisioning;
 mod records;
 mod refusals;
 mod reports;
@@ -58,6 +59,7 @@ pub use metering::{BULK_READ_SETTING, DEFAULT_BULK_READ_LIMIT, EXPORT_POLICY_SET
 pub use protocol::{
     ApprovalList, ApprovalView, CONTACT_APPROVAL_DECIDE, CONTACT_APPROVAL_REQUEST, PROTOCOL_BREACH, ProtocolNote,
 };
+pub use provisioning::{ScimPage, ScimQuery};
 pub use records::{ListRequest, Page, SearchHit};
 pub use refusals::REFUSALS_PER_MINUTE;
 pub use reports::{HomeReport, TeamOverview};

@@ -308,6 +308,7 @@ pub async fn update(State(s): State<AppState>, Path(id): Path<String>, form: Sig
     let role = Role::parse(&v.role).map_err(|e| errors.insert("role".to_string(), e)).ok();
     let seniority = Seniority::parse(&v.seniority).map_err(|e| errors.insert("seniority".to_string(), e)).ok();
     let changes = CoWorkerChanges {
+        email: None,
         name: Some(v.name.clone()),
         role,
         seniority,

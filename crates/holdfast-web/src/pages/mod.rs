@@ -85,6 +85,7 @@ pub fn routes(router: Router<AppState>) -> Router<AppState> {
         .route("/settings/introduction", post(settings::save_introduction))
         .route("/settings/cadence", post(settings::save_cadence))
         .route("/settings/tokens", post(settings::create_token))
+        .route("/settings/scim-tokens", post(settings::create_scim_token))
         .route("/settings/tokens/{id}/revoke", post(settings::revoke_token))
         .route(
             "/confidentiality",

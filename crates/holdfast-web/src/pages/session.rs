@@ -158,6 +158,9 @@ impl FromRequestParts<AppState> for PageUser {
         let Ok(actor) = blocking(move || services.authenticate(&secret, addr, agent)).await else {
             return Err(to_login());
         };
+        if actor.channel == holdfast_core::coworker::Channel::Scim {
+            return Err(to_login());
+        }
         // A password someone else set is replaced before anything else.
         let must_change = actor.coworker.as_ref().is_some_and(|c| c.password_must_change);
         if must_change && !["/password", "/logout"].contains(&parts.uri.path()) {

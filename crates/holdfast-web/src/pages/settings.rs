@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use holdfast_core::CoreError;
 use holdfast_core::service::SettingsChange;
 use uuid::Uuid;
@@ -33,6 +33,11 @@ struct SettingsPage {
     saved: bool,
     tokens: Vec<TokenRow>,
     new_token: Option<String>,
+    /// The admin's SCIM tokens (the identity provider's), and one just made.
+    scim_tokens: Vec<TokenRow>,
+    new_scim_token: Option<String>,
+    /// This server's SCIM base URL, as the browser reached it.
+    scim_url: String,
     /// The confidentiality notice departing co-workers acknowledge.
     notice: String,
     /// Its versions, newest first.
@@ -47,7 +52,23 @@ struct SettingsPage {
     my_id: String,
 }
 
-async fn settings_page(s: AppState, user: &PageUser, saved: bool, new_token: Option<String>) -> PageResult {
+/// A token made on this response, shown once.
+enum Made {
+    Nothing,
+    Api(String),
+    Scim(String),
+}
+
+/// The SCIM base URL as the browser reached this server.
+fn scim_url(headers: &HeaderMap) -> String {
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    let host: String = host.chars().filter(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(*c)).collect();
+    let proto = headers.get("x-forwarded-proto").and_then(|h| h.to_str().ok()).unwrap_or("http");
+    let scheme = if proto.eq_ignore_ascii_case("https") { "https" } else { "http" };
+    format!("{scheme}://{host}/scim/v2")
+}
+
+async fn settings_page(s: AppState, user: &PageUser, saved: bool, made: Made, headers: &HeaderMap) -> PageResult {
     let my_id = user.actor.id().map(|i| i.to_string()).unwrap_or_default();
     let me = my_id.clone();
     let (settings, tokens, versions) = user
@@ -60,25 +81,35 @@ async fn settings_page(s: AppState, user: &PageUser, saved: bool, new_token: Opt
             format!("version {} of {} ({})", v.version, short_time(v.published_at), &v.sha256[..12.min(v.sha256.len())])
         })
         .collect();
-    let tokens = tokens
-        .iter()
-        .filter(|t| t.kind == "api")
-        .map(|t| TokenRow {
-            id: t.id,
-            name: t.name.clone(),
-            created: short_time(t.created_at),
-            used: t.last_used_at.map(short_time).unwrap_or_else(|| "never".into()),
-            live: t.revoked_at.is_none(),
-        })
-        .collect();
+    let rows = |kind: &str| -> Vec<TokenRow> {
+        tokens
+            .iter()
+            .filter(|t| t.kind == kind)
+            .map(|t| TokenRow {
+                id: t.id,
+                name: t.name.clone(),
+                created: short_time(t.created_at),
+                used: t.last_used_at.map(short_time).unwrap_or_else(|| "never".into()),
+                live: t.revoked_at.is_none(),
+            })
+            .collect()
+    };
+    let (new_token, new_scim_token) = match made {
+        Made::Nothing => (None, None),
+        Made::Api(t) => (Some(t), None),
+        Made::Scim(t) => (None, Some(t)),
+    };
     let page = SettingsPage {
         me: user.me(),
         admin: user.actor.is_admin(),
         csrf: user.csrf(),
         policy: settings.read_policy.as_str().into(),
         saved,
-        tokens,
+        tokens: rows("api"),
         new_token,
+        scim_tokens: rows("scim"),
+        new_scim_token,
+        scim_url: scim_url(headers),
         notice: settings.confidentiality_notice.text.clone(),
         versions,
         introduction: settings.introduction_template.clone(),
@@ -93,9 +124,10 @@ async fn settings_page(s: AppState, user: &PageUser, saved: bool, new_token: Opt
 pub async fn settings(
     State(s): State<AppState>,
     user: PageUser,
+    headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> PageResult {
-    settings_page(s, &user, q.contains_key("saved"), None).await
+    settings_page(s, &user, q.contains_key("saved"), Made::Nothing, &headers).await
 }
 
 /// Saves the read policy, export policy and bulk-read limit (admins), all or nothing.
@@ -139,13 +171,25 @@ pub async fn save_introduction(State(s): State<AppState>, form: SignedForm) -> P
 }
 
 /// Creates one of the co-worker's own API tokens and shows it once, on this response only.
-pub async fn create_token(State(s): State<AppState>, form: SignedForm) -> PageResult {
+pub async fn create_token(State(s): State<AppState>, headers: HeaderMap, form: SignedForm) -> PageResult {
     let name = form.text("name");
     let t = form
         .user
         .call(&s, move |s, actor| s.create_token(actor, &actor.id().map(|i| i.to_string()).unwrap_or_default(), &name))
         .await?;
-    settings_page(s, &form.user, false, Some(t.secret)).await
+    settings_page(s, &form.user, false, Made::Api(t.secret), &headers).await
+}
+
+/// Creates a SCIM token for the identity provider (an admin's own) and shows it once.
+pub async fn create_scim_token(State(s): State<AppState>, headers: HeaderMap, form: SignedForm) -> PageResult {
+    let name = form.text("name");
+    let t = form
+        .user
+        .call(&s, move |s, actor| {
+            s.create_scim_token(actor, &actor.id().map(|i| i.to_string()).unwrap_or_default(), &name)
+        })
+        .await?;
+    settings_page(s, &form.user, false, Made::Scim(t.secret), &headers).await
 }
 
 pub async fn revoke_token(State(s): State<AppState>, Path(id): Path<String>, form: SignedForm) -> PageResult {

@@ -193,6 +193,7 @@ async fn password_guessing_is_limited_atomically_without_locking_out_the_real_us
         // A departed co-worker's email: the password is checked like anyone's.
         off_runtime(|| {
             let changes = holdfast_core::service::CoWorkerChanges {
+                email: None,
                 status: Some(holdfast_core::coworker::Status::Departed),
                 ..Default::default()
             };

@@ -14,6 +14,7 @@ mod pages_admin;
 mod pages_lists;
 mod pages_records;
 mod pages_sign_in;
+mod scim;
 mod snapshots;
 
 use std::sync::Arc;

@@ -244,6 +244,7 @@ async fn managers_see_their_teams_pipeline_overdue_tasks_and_forgotten_accounts(
                     &op,
                     "rep@example.com",
                     holdfast_core::service::CoWorkerChanges {
+                        email: None,
                         manager: Some(Some("boss@example.com".into())),
                         ..Default::default()
                     },
