@@ -159,6 +159,9 @@ pub struct Identity {
     /// When the identity provider deleted the user (`DELETE /scim/v2/Users/{id}`): the co-worker
     /// stays, with their history; the SCIM resource is gone until the provider creates it again.
     pub removed_at: Option<i64>,
+    /// When the identity provider deactivated the co-worker (`active: false` or DELETE): only
+    /// such a co-worker does it reactivate; one Holdfast switched off stays off.
+    pub deactivated_at: Option<i64>,
     pub updated_at: i64,
 }
 

@@ -253,6 +253,31 @@ pub trait ReportStore {
     fn upcoming_renewals(&mut self, from: &str, until: &str, limit: u32) -> StorageResult<Vec<Renewal>>;
 }
 
+/// A single sign-on begun in a browser and not yet finished: what the identity provider's answer
+/// must match (the nonce), the PKCE verifier, and where to go after.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignInRequest {
+    /// SHA-256 of the `state` sent to the identity provider.
+    pub state_hash: String,
+    pub nonce: String,
+    pub pkce_verifier: String,
+    pub next: String,
+    pub created_at: i64,
+}
+
+/// A co-worker's authenticator app (TOTP, RFC 6238).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecondFactor {
+    pub coworker_id: Uuid,
+    /// The shared secret, base32, as the app holds it.
+    pub secret: String,
+    /// When the co-worker proved the app works (a code checked); before that it is not asked for.
+    pub confirmed_at: Option<i64>,
+    /// The last time step a code was accepted for (no code is accepted twice).
+    pub last_step: Option<i64>,
+    pub created_at: i64,
+}
+
 /// Co-workers, teams, and their credentials (sessions and API tokens).
 pub trait CoWorkerStore {
     fn insert_coworker(&mut self, c: &CoWorker) -> StorageResult<()>;
@@ -275,6 +300,25 @@ pub trait CoWorkerStore {
     fn get_identity(&mut self, coworker_id: Uuid) -> StorageResult<Option<Identity>>;
     /// Inserts or replaces a co-worker's identity (`external_id` is unique).
     fn put_identity(&mut self, identity: &Identity) -> StorageResult<()>;
+    /// Remembers a single sign-on begun in a browser (its state's hash is the key), and forgets
+    /// those begun before `stale_before`.
+    fn insert_sign_in_request(&mut self, request: &SignInRequest, stale_before: i64) -> StorageResult<()>;
+    /// Takes (deletes and returns) the sign-on whose state hashes to `state_hash`: it can be
+    /// finished once.
+    fn take_sign_in_request(&mut self, state_hash: &str) -> StorageResult<Option<SignInRequest>>;
+    fn get_second_factor(&mut self, coworker_id: Uuid) -> StorageResult<Option<SecondFactor>>;
+    /// Inserts or replaces a co-worker's authenticator (and, when it is new, forgets the old
+    /// recovery codes).
+    fn put_second_factor(&mut self, factor: &SecondFactor) -> StorageResult<()>;
+    /// Accepts a code's time step only if it is later than every step accepted before (a code is
+    /// used once, even by two sign-ins at the same moment). Returns whether it was.
+    fn advance_second_factor(&mut self, coworker_id: Uuid, step: i64) -> StorageResult<bool>;
+    /// Removes the authenticator and its recovery codes.
+    fn delete_second_factor(&mut self, coworker_id: Uuid) -> StorageResult<()>;
+    fn insert_recovery_codes(&mut self, coworker_id: Uuid, code_hashes: &[String], at: i64) -> StorageResult<()>;
+    /// Uses a recovery code once: whether an unused code with this hash was there.
+    fn use_recovery_code(&mut self, coworker_id: Uuid, code_hash: &str, at: i64) -> StorageResult<bool>;
+    fn unused_recovery_codes(&mut self, coworker_id: Uuid) -> StorageResult<i64>;
 }
 
 /// Installation settings, as text by key (the services type them).

@@ -3,7 +3,7 @@
 
 use holdfast_core::coworker::{CoWorker, Identity, Team};
 use holdfast_core::record::Value;
-use holdfast_core::storage::{CoWorkerStore, Credential, StorageResult};
+use holdfast_core::storage::{CoWorkerStore, Credential, SecondFactor, SignInRequest, StorageResult};
 use uuid::Uuid;
 
 use crate::codec::{Cols, coworker_from_row, coworker_params, credential_from_row, opt_int, opt_text, opt_uuid};
@@ -11,7 +11,8 @@ use crate::conn::Conn;
 use crate::tx::SqlTx;
 
 const COWORKER_COLUMNS: &str = "id, email, name, role, status, seniority, team_id, manager_id, title, password_hash, created_at, updated_at, password_must_change";
-const IDENTITY_COLUMNS: &str = "coworker_id, external_id, given_name, family_name, department, removed_at, updated_at";
+const IDENTITY_COLUMNS: &str =
+    "coworker_id, external_id, given_name, family_name, department, removed_at, deactivated_at, updated_at";
 const CREDENTIAL_COLUMNS: &str =
     "id, coworker_id, kind, name, secret_hash, created_at, expires_at, last_used_at, revoked_at";
 
@@ -149,10 +150,11 @@ impl<C: Conn> CoWorkerStore for SqlTx<C> {
     fn put_identity(&mut self, i: &Identity) -> StorageResult<()> {
         self.conn.exec(
             &format!(
-                "INSERT INTO coworker_identities ({IDENTITY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                "INSERT INTO coworker_identities ({IDENTITY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
                  ON CONFLICT (coworker_id) DO UPDATE SET external_id = excluded.external_id, \
                  given_name = excluded.given_name, family_name = excluded.family_name, \
-                 department = excluded.department, removed_at = excluded.removed_at, updated_at = excluded.updated_at"
+                 department = excluded.department, removed_at = excluded.removed_at, \
+                 deactivated_at = excluded.deactivated_at, updated_at = excluded.updated_at"
             ),
             &[
                 Value::Text(i.coworker_id.to_string()),
@@ -161,10 +163,126 @@ impl<C: Conn> CoWorkerStore for SqlTx<C> {
                 opt_text(i.family_name.as_deref()),
                 opt_text(i.department.as_deref()),
                 opt_int(i.removed_at),
+                opt_int(i.deactivated_at),
                 Value::Int(i.updated_at),
             ],
         )?;
         Ok(())
+    }
+
+    fn insert_sign_in_request(&mut self, r: &SignInRequest, stale_before: i64) -> StorageResult<()> {
+        self.conn.exec("DELETE FROM sign_in_requests WHERE created_at < $1", &[Value::Int(stale_before)])?;
+        self.conn.exec(
+            "INSERT INTO sign_in_requests (state_hash, nonce, pkce_verifier, next, created_at) VALUES ($1, $2, $3, $4, $5)",
+            &[
+                Value::Text(r.state_hash.clone()),
+                Value::Text(r.nonce.clone()),
+                Value::Text(r.pkce_verifier.clone()),
+                Value::Text(r.next.clone()),
+                Value::Int(r.created_at),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn take_sign_in_request(&mut self, state_hash: &str) -> StorageResult<Option<SignInRequest>> {
+        let rows = self.conn.rows(
+            "DELETE FROM sign_in_requests WHERE state_hash = $1 RETURNING state_hash, nonce, pkce_verifier, next, created_at",
+            &[Value::Text(state_hash.into())],
+        )?;
+        rows.first()
+            .map(|r| {
+                let mut c = Cols(r.iter());
+                Ok(SignInRequest {
+                    state_hash: c.text()?,
+                    nonce: c.text()?,
+                    pkce_verifier: c.text()?,
+                    next: c.text()?,
+                    created_at: c.int()?,
+                })
+            })
+            .transpose()
+    }
+
+    fn get_second_factor(&mut self, coworker_id: Uuid) -> StorageResult<Option<SecondFactor>> {
+        let rows = self.conn.rows(
+            "SELECT coworker_id, secret, confirmed_at, last_step, created_at FROM second_factors WHERE coworker_id = $1",
+            &[Value::Text(coworker_id.to_string())],
+        )?;
+        rows.first()
+            .map(|r| {
+                let mut c = Cols(r.iter());
+                Ok(SecondFactor {
+                    coworker_id: c.uuid()?,
+                    secret: c.text()?,
+                    confirmed_at: c.opt_int()?,
+                    last_step: c.opt_int()?,
+                    created_at: c.int()?,
+                })
+            })
+            .transpose()
+    }
+
+    fn put_second_factor(&mut self, f: &SecondFactor) -> StorageResult<()> {
+        if f.confirmed_at.is_none() {
+            self.conn
+                .exec("DELETE FROM recovery_codes WHERE coworker_id = $1", &[Value::Text(f.coworker_id.to_string())])?;
+        }
+        self.conn.exec(
+            "INSERT INTO second_factors (coworker_id, secret, confirmed_at, last_step, created_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (coworker_id) DO UPDATE SET secret = excluded.secret, confirmed_at = excluded.confirmed_at, \
+             last_step = excluded.last_step, created_at = excluded.created_at",
+            &[
+                Value::Text(f.coworker_id.to_string()),
+                Value::Text(f.secret.clone()),
+                opt_int(f.confirmed_at),
+                opt_int(f.last_step),
+                Value::Int(f.created_at),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn advance_second_factor(&mut self, coworker_id: Uuid, step: i64) -> StorageResult<bool> {
+        let n = self.conn.exec(
+            "UPDATE second_factors SET last_step = $2 WHERE coworker_id = $1 AND (last_step IS NULL OR last_step < $2)",
+            &[Value::Text(coworker_id.to_string()), Value::Int(step)],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn delete_second_factor(&mut self, coworker_id: Uuid) -> StorageResult<()> {
+        let id = [Value::Text(coworker_id.to_string())];
+        self.conn.exec("DELETE FROM recovery_codes WHERE coworker_id = $1", &id)?;
+        self.conn.exec("DELETE FROM second_factors WHERE coworker_id = $1", &id)?;
+        Ok(())
+    }
+
+    fn insert_recovery_codes(&mut self, coworker_id: Uuid, code_hashes: &[String], at: i64) -> StorageResult<()> {
+        self.conn.exec("DELETE FROM recovery_codes WHERE coworker_id = $1", &[Value::Text(coworker_id.to_string())])?;
+        for h in code_hashes {
+            self.conn.exec(
+                "INSERT INTO recovery_codes (coworker_id, code_hash, created_at) VALUES ($1, $2, $3)",
+                &[Value::Text(coworker_id.to_string()), Value::Text(h.clone()), Value::Int(at)],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn use_recovery_code(&mut self, coworker_id: Uuid, code_hash: &str, at: i64) -> StorageResult<bool> {
+        let n = self.conn.exec(
+            "UPDATE recovery_codes SET used_at = $3 WHERE coworker_id = $1 AND code_hash = $2 AND used_at IS NULL",
+            &[Value::Text(coworker_id.to_string()), Value::Text(code_hash.into()), Value::Int(at)],
+        )?;
+        Ok(n == 1)
+    }
+
+    fn unused_recovery_codes(&mut self, coworker_id: Uuid) -> StorageResult<i64> {
+        let rows = self.conn.rows(
+            "SELECT COUNT(*) FROM recovery_codes WHERE coworker_id = $1 AND used_at IS NULL",
+            &[Value::Text(coworker_id.to_string())],
+        )?;
+        Ok(rows.first().and_then(|r| r.first()).and_then(|v| v.as_int()).unwrap_or(0))
     }
 }
 
@@ -177,6 +295,7 @@ fn identity_from_row(row: &[Value]) -> StorageResult<Identity> {
         family_name: c.opt_text()?,
         department: c.opt_text()?,
         removed_at: c.opt_int()?,
+        deactivated_at: c.opt_int()?,
         updated_at: c.int()?,
     })
 }

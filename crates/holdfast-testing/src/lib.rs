@@ -19,6 +19,7 @@ use holdfast_core::demo::{DemoSize, DemoSummary};
 use holdfast_core::service::NewCoWorker;
 use holdfast_store::{Location, Store};
 
+pub mod oidc;
 pub mod smtp;
 pub mod web;
 

@@ -147,6 +147,9 @@ pub async fn search(State(s): State<AppState>, Caller(actor): Caller, Query(para
 pub struct Login {
     email: String,
     password: String,
+    /// The second factor, for co-workers who have one (an authenticator code or a recovery code).
+    #[serde(default)]
+    code: Option<String>,
 }
 
 pub async fn login(
@@ -156,8 +159,20 @@ pub async fn login(
 ) -> Result<impl IntoResponse, ApiError> {
     let login: Login = serde_json::from_value(body).map_err(|e| body_error(&e))?;
     let (addr, agent) = client_of(&parts);
-    let (coworker, token) = blocking(move || s.login(&login.email, &login.password, addr, agent)).await?;
-    Ok((StatusCode::CREATED, axum::Json(json!({"token": token, "coworker": coworker.to_json()}))))
+    let done = blocking(move || {
+        s.sign_in(holdfast_core::service::SignIn {
+            email: &login.email,
+            password: &login.password,
+            client_addr: addr,
+            user_agent: agent,
+            device: None,
+            remember_device: false,
+            code: login.code.as_deref(),
+            pending_allowed: false,
+        })
+    })
+    .await?;
+    Ok((StatusCode::CREATED, axum::Json(json!({"token": done.session, "coworker": done.coworker.to_json()}))))
 }
 
 pub async fn logout(State(s): State<AppState>, Caller(actor): Caller) -> Result<StatusCode, ApiError> {
@@ -406,12 +421,50 @@ fn settings_json(s: &Settings) -> Json {
         "alert_smtp_set": s.alert_smtp_url.is_some(), "alert_email_from": s.alert_email_from,
         "introduction_template": s.introduction_template,
         "senior_cadence": s.senior_cadence.to_text(),
+        "single_sign_on": s.single_sign_on.as_ref().map(|sso| sso.to_public_json()),
+        "two_factor_for_admins": s.two_factor_for_admins,
     })
 }
 
-pub async fn settings(State(s): State<AppState>, Caller(_actor): Caller) -> Result<J, ApiError> {
+/// `PUT /api/v1/settings/single-sign-on`: turns single sign-on on or changes it (admins).
+pub async fn set_single_sign_on(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    JsonBody(body): JsonBody,
+) -> Result<J, ApiError> {
+    let change: holdfast_core::service::SingleSignOnChange =
+        serde_json::from_value(body).map_err(|e| body_error(&e))?;
+    let sso = blocking(move || s.set_single_sign_on(&actor, Some(change))).await?;
+    Ok(axum::Json(sso.map(|s| s.to_public_json()).unwrap_or(Json::Null)))
+}
+
+/// `POST /api/v1/coworkers/{id}/two-factor/reset`: another admin removes a co-worker's
+/// authenticator and recovery codes (a lost device); their sessions end.
+pub async fn reset_two_factor(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    Path(id): Path<String>,
+) -> Result<J, ApiError> {
+    let c = blocking(move || s.reset_two_factor(&actor, &id)).await?;
+    Ok(axum::Json(c.to_json()))
+}
+
+/// `DELETE /api/v1/settings/single-sign-on`: turns it off; passwords work again for everyone.
+pub async fn remove_single_sign_on(State(s): State<AppState>, Caller(actor): Caller) -> Result<StatusCode, ApiError> {
+    blocking(move || s.set_single_sign_on(&actor, None)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+pub async fn settings(State(s): State<AppState>, Caller(actor): Caller) -> Result<J, ApiError> {
     let settings = blocking(move || s.settings()).await?;
-    Ok(axum::Json(settings_json(&settings)))
+    let mut out = settings_json(&settings);
+    // Who keeps a password when passwords are off is for admins to know.
+    if !actor.is_admin()
+        && let Some(sso) = out.get_mut("single_sign_on").and_then(|v| v.as_object_mut())
+    {
+        sso.remove("break_glass");
+    }
+    Ok(axum::Json(out))
 }
 
 /// The settings a PUT or PATCH may change; any JSON type is taken so that a wrong one is named.
@@ -427,6 +480,7 @@ pub struct SettingsBody {
     alert_email_from: Option<Json>,
     introduction_template: Option<Json>,
     senior_cadence: Option<Json>,
+    two_factor_for_admins: Option<Json>,
 }
 
 impl SettingsBody {
@@ -452,6 +506,12 @@ impl SettingsBody {
                 "the introduction email's text, or empty for the default",
             )?,
             policies: None,
+            two_factor_for_admins: match self.two_factor_for_admins {
+                None => None,
+                Some(v) => {
+                    Some(v.as_bool().ok_or_else(|| ApiError::field("two_factor_for_admins", "must be true or false"))?)
+                }
+            },
             alert_webhook_url: text(self.alert_webhook_url, "alert_webhook_url", "an http(s) URL, or empty")?,
             alert_webhook_secret: text(self.alert_webhook_secret, "alert_webhook_secret", "a whsec_ secret, or empty")?,
             alert_smtp_url: text(self.alert_smtp_url, "alert_smtp_url", "an smtp:// or smtps:// URL, or empty")?,

@@ -82,6 +82,22 @@ fn forwarded_over_tls(
     })
 }
 
+/// This server's address as browsers and identity providers reach it: `HOLDFAST_PUBLIC_URL`
+/// when set (behind a proxy, say `https://crm.example.com`), else the request's `Host` with
+/// `https` when [`over_tls`] says so. SCIM's `meta.location`, the single sign-on redirect URI and
+/// the settings page that shows both use it, so they always agree.
+pub fn public_base(parts: &Parts) -> String {
+    if let Ok(url) = std::env::var("HOLDFAST_PUBLIC_URL")
+        && (url.starts_with("https://") || url.starts_with("http://"))
+    {
+        return url.trim_end_matches('/').to_string();
+    }
+    let host = parts.headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    let host: String = host.chars().filter(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(*c)).collect();
+    let scheme = if over_tls(parts) { "https" } else { "http" };
+    format!("{scheme}://{host}")
+}
+
 /// The reverse proxies whose `X-Forwarded-For` is believed (`HOLDFAST_TRUSTED_PROXY`).
 fn trusted_proxies() -> &'static [std::net::IpAddr] {
     static PROXIES: std::sync::OnceLock<Vec<std::net::IpAddr>> = std::sync::OnceLock::new();
@@ -121,6 +137,16 @@ impl FromRequestParts<AppState> for Caller {
             return Err(
                 CoreError::Unauthenticated("a SCIM token opens /scim/v2 only; use an API token here".into()).into()
             );
+        }
+        // An admin session (not a token) that must have a second factor and has none enrols first.
+        if actor.channel == holdfast_core::coworker::Channel::Session && actor.is_admin() {
+            let (services, a) = (state.clone(), actor.clone());
+            if crate::blocking(move || services.must_enrol_two_factor(&a)).await? {
+                return Err(CoreError::forbidden(
+                    "admins here sign in with a second factor: set it up at /two-factor first",
+                )
+                .into());
+            }
         }
         // A password someone else set is replaced before anything else, as on the pages.
         let must_change = actor.coworker.as_ref().is_some_and(|c| c.password_must_change);

@@ -14,6 +14,7 @@ mod pages;
 mod problem;
 mod query;
 mod scim_api;
+mod single_sign_on;
 mod state;
 
 use std::time::Duration;
@@ -107,6 +108,8 @@ pub(crate) fn api_operations() -> Vec<Operation> {
         op("/settings", "GET", api::settings),
         op("/settings", "PUT", api::update_settings),
         op("/settings", "PATCH", api::update_settings),
+        op("/settings/single-sign-on", "PUT", api::set_single_sign_on),
+        op("/settings/single-sign-on", "DELETE", api::remove_single_sign_on),
         op("/events", "GET", api::all_events),
         op("/coworkers", "GET", api::coworkers),
         op("/coworkers", "POST", api::add_coworker),
@@ -131,6 +134,7 @@ pub(crate) fn api_operations() -> Vec<Operation> {
         op("/contact-approvals", "POST", coverage_api::request_contact_approval),
         op("/contact-approvals/{id}/approve", "POST", coverage_api::approve_contact_approval),
         op("/contact-approvals/{id}/deny", "POST", coverage_api::deny_contact_approval),
+        op("/coworkers/{id}/two-factor/reset", "POST", api::reset_two_factor),
         op("/coworkers/{id}/tokens", "GET", api::tokens),
         op("/coworkers/{id}/tokens", "POST", api::create_token),
         op("/coworkers/{id}/tokens/{token}", "DELETE", api::revoke_token),

@@ -347,9 +347,9 @@ pub fn document() -> Value {
         "/api/v1/bulk-operations/{id}/undo".into(),
         simple("Undo a bulk change where nobody has changed the records since (once; its author or an admin)", "post"),
     );
-    paths.insert("/api/v1/sessions".into(), json!({"post": {"summary": "Sign in with email and password; returns a session token", "security": [],
-        "requestBody": {"content": {"application/json": {"schema": {"type": "object", "properties": {"email": {"type": "string"}, "password": {"type": "string"}}, "required": ["email", "password"]}}}},
-        "responses": {"201": {"description": "Signed in"}, "401": problem_ref(), "429": problem_ref()}}}));
+    paths.insert("/api/v1/sessions".into(), json!({"post": {"summary": "Sign in with email and password (and, for co-workers with two-factor sign-in, code: an authenticator or recovery code); returns a session token", "security": [],
+        "requestBody": {"content": {"application/json": {"schema": {"type": "object", "properties": {"email": {"type": "string"}, "password": {"type": "string"}, "code": {"type": "string"}}, "required": ["email", "password"]}}}},
+        "responses": {"201": {"description": "Signed in"}, "401": problem_ref(), "403": problem_ref(), "429": problem_ref()}}}));
     paths.insert("/api/v1/me".into(), simple("The signed-in co-worker", "get"));
     let body = |required: &[&str], props: Value| json!({"required": true, "content": {"application/json": {"schema": {"type": "object", "required": required, "properties": props}}}});
     let coworker_props = json!({"email": {"type": "string"}, "name": {"type": "string"}, "role": {"enum": ["admin", "director", "manager", "rep"]},
@@ -409,6 +409,24 @@ pub fn document() -> Value {
     settings["put"] = change.clone();
     settings["patch"] = change;
     paths.insert("/api/v1/settings".into(), settings);
+    paths.insert(
+        "/api/v1/coworkers/{id}/two-factor/reset".into(),
+        json!({"post": {"summary": "Reset a co-worker's two-factor sign-in (another admin; a lost device): their authenticator and recovery codes are removed and their sessions end",
+            "responses": {"200": {"description": "The co-worker"}, "403": problem_ref(), "404": problem_ref(), "409": problem_ref()}}}),
+    );
+    paths.insert(
+        "/api/v1/settings/single-sign-on".into(),
+        json!({
+            "put": {"summary": "Turn single sign-on with an OpenID Connect provider on or change it (admins): issuer, client_id, client_secret (kept when left out), name (the button's), passwords (false: only the break_glass admin signs in with one), break_glass (an admin's email), session_hours (1-720)",
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "properties": {
+                    "issuer": {"type": "string"}, "client_id": {"type": "string"}, "client_secret": {"type": "string"},
+                    "name": {"type": "string"}, "passwords": {"type": "boolean"}, "break_glass": {"type": "string"},
+                    "session_hours": {"type": "integer"}}}}}},
+                "responses": {"200": {"description": "The configuration, without its secret"}, "403": problem_ref(), "422": problem_ref()}},
+            "delete": {"summary": "Turn single sign-on off (admins); passwords work again for everyone",
+                "responses": {"204": {"description": "Off"}, "403": problem_ref()}}
+        }),
+    );
     paths.insert(
         "/api/v1/leads/{id}/convert".into(),
         json!({"post": {"summary": "Convert a lead into a contact at its company's account (found by name or created), or at {\"account_id\"}",

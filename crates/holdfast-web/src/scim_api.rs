@@ -15,7 +15,7 @@ use holdfast_core::service::ScimQuery;
 use serde_json::Value as Json;
 
 use crate::AppState;
-use crate::extract::{client_of, over_tls};
+use crate::extract::{client_of, public_base};
 
 /// A SCIM answer or error, as `application/scim+json`.
 pub struct Scim(StatusCode, Json, Option<String>);
@@ -89,10 +89,7 @@ impl FromRequestParts<AppState> for Provider {
         if !matches!(actor.channel, Channel::Scim | Channel::ApiToken) {
             return Err(Refusal(ScimError::unauthorized("a session does not open /scim/v2; send a SCIM or API token")));
         }
-        let host = parts.headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
-        let host: String = host.chars().filter(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(*c)).collect();
-        let scheme = if over_tls(parts) { "https" } else { "http" };
-        Ok(Provider { actor, base: format!("{scheme}://{host}/scim/v2") })
+        Ok(Provider { actor, base: format!("{}/scim/v2", public_base(parts)) })
     }
 }
 

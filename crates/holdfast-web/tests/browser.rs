@@ -525,3 +525,92 @@ async fn coverage_and_contact_protocol_in_a_real_browser() {
         finish(c, result, "coverage", app.db.backend).await;
     }
 }
+
+/// A code from the authenticator app, for the step after this one (a step the enrolment did not
+/// use; the server accepts one step either side).
+fn next_code(secret: &str) -> String {
+    let bytes = totp_rs::Secret::try_from_base32(secret).expect("base32");
+    let totp = totp_rs::Builder::new().with_secret(bytes.as_bytes().to_vec()).build().expect("totp");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    totp.generate(now + 30).to_string()
+}
+
+/// Signs in through the identity provider the test kit runs (its button on the sign-in page),
+/// then, as the admin with a password, enrols an authenticator and signs in with a code.
+async fn identity(c: &Client, base: &str, provider: &holdfast_testing::oidc::TestProvider) -> Step {
+    provider.sign_in_as("rep@example.com", true);
+    c.goto(&format!("{base}/login")).await.map_err(e)?;
+    click(c, "a#sso").await?;
+    wait_for(c, "header.top").await?;
+    let url = c.current_url().await.map_err(e)?;
+    if url.path() == "/confidentiality" {
+        click(c, "form[action='/confidentiality'] button").await?;
+        wait_for(c, "header.top").await?;
+    }
+    page_has(c, "Rita Rep").await?;
+    sign_out(c).await?;
+
+    sign_in(c, base, "admin@example.com").await?;
+    c.goto(&format!("{base}/two-factor")).await.map_err(e)?;
+    click(c, "form[action='/two-factor/begin'] button").await?;
+    wait_for(c, "div.qr svg").await?;
+    let secret = wait_for(c, "code.secret").await?.text().await.map_err(e)?;
+    wait_for(c, "input[name=code]").await?.send_keys(&next_code(&secret)).await.map_err(e)?;
+    click(c, "form[action='/two-factor/confirm'] button").await?;
+    page_has(c, "Keep these recovery codes").await?;
+    sign_out(c).await?;
+
+    c.goto(&format!("{base}/login")).await.map_err(e)?;
+    wait_for(c, "input[name=email]").await?.send_keys("admin@example.com").await.map_err(e)?;
+    c.find(Locator::Css("input[name=password]"))
+        .await
+        .map_err(e)?
+        .send_keys("correct horse battery")
+        .await
+        .map_err(e)?;
+    click(c, "form[action='/login'] button[type=submit]").await?;
+    wait_for(c, "form[action='/login/code']").await?;
+    // The enrolment used the next step's code: this one must be later still.
+    let code = {
+        let bytes = totp_rs::Secret::try_from_base32(&secret).map_err(|_| "base32".to_string())?;
+        let totp = totp_rs::Builder::new().with_secret(bytes.as_bytes().to_vec()).build().map_err(e)?;
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        let enrolled_step = (now + 30) / 30;
+        // Wait until the step after the enrolment's is within the window (at most ~30 s).
+        let mut t = now;
+        while (t + 30) / 30 <= enrolled_step {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+        }
+        totp.generate(t + 30).to_string()
+    };
+    wait_for(c, "input[name=code]").await?.send_keys(&code).await.map_err(e)?;
+    click(c, "form[action='/login/code'] button").await?;
+    wait_for(c, "header.top").await?;
+    page_has(c, "Alex Admin").await?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn single_sign_on_and_two_factor_in_a_real_browser() {
+    let Some(driver) = start_driver() else { return };
+    for db in each_backend() {
+        let (app, _) = seeded(db);
+        let provider = holdfast_testing::oidc::TestProvider::start("holdfast-browser", "browser-secret").await;
+        let issuer = provider.issuer.clone();
+        app.with(|s| {
+            let change = holdfast_core::service::SingleSignOnChange {
+                issuer: Some(issuer),
+                client_id: Some("holdfast-browser".into()),
+                client_secret: Some("browser-secret".into()),
+                name: Some("Test IdP".into()),
+                ..Default::default()
+            };
+            s.set_single_sign_on(&holdfast_core::coworker::Actor::operator(), Some(change)).expect("single sign-on");
+        });
+        let base = format!("http://{}", app.serve().await);
+        let c = browser(&driver).await;
+        let result = identity(&c, &base, &provider).await;
+        finish(c, result, "identity", app.db.backend).await;
+    }
+}

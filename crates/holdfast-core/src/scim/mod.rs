@@ -263,7 +263,8 @@ pub struct UserFields {
     pub name: String,
     pub given_name: Option<String>,
     pub family_name: Option<String>,
-    pub active: bool,
+    /// `None` when the body leaves `active` out: no change.
+    pub active: Option<bool>,
     pub title: Option<String>,
     pub department: Option<String>,
     /// The manager's SCIM id (a co-worker id).
@@ -327,7 +328,7 @@ impl UserFields {
             name,
             given_name,
             family_name,
-            active: boolean(get_ci(body, "active"), "active")?.unwrap_or(true),
+            active: boolean(get_ci(body, "active"), "active")?,
             title: text(get_ci(body, "title"), "title", 200)?,
             department: text(extension.and_then(|e| get_ci(e, "department")), "department", 200)?,
             manager,
@@ -579,7 +580,10 @@ mod tests {
             "groups": [], "password": "1mz050nq", "active": true
         });
         let f = UserFields::from_json(&okta).expect("okta");
-        assert_eq!((f.email.as_str(), f.name.as_str(), f.active), ("isaac.brock@example.com", "Isaac Brock", true));
+        assert_eq!(
+            (f.email.as_str(), f.name.as_str(), f.active),
+            ("isaac.brock@example.com", "Isaac Brock", Some(true))
+        );
         assert_eq!(f.external_id.as_deref(), Some("00ujl29u0le5T6Aj10h7"));
         // Entra's documented POST /Users (string boolean, enterprise extension).
         let entra = json!({
@@ -592,7 +596,7 @@ mod tests {
             ENTERPRISE_USER: {"department": "Sales", "manager": {"value": "m-1"}}
         });
         let f = UserFields::from_json(&entra).expect("entra");
-        assert!(!f.active);
+        assert_eq!(f.active, Some(false));
         assert_eq!(f.name, "givenName familyName");
         assert_eq!((f.department.as_deref(), f.manager.as_deref()), (Some("Sales"), Some("m-1")));
     }

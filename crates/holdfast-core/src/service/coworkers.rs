@@ -112,6 +112,11 @@ pub struct SignIn<'a> {
     pub device: Option<&'a str>,
     /// Give the browser a device token when it has none for this account.
     pub remember_device: bool,
+    /// The second factor (an authenticator code or a recovery code), for co-workers who have one.
+    pub code: Option<&'a str>,
+    /// Without `code`, a co-worker with a second factor gets a pending sign-in to finish with
+    /// [`Holdfast::complete_sign_in`] (the pages' two steps) instead of a refusal (the API).
+    pub pending_allowed: bool,
 }
 
 /// A successful sign-in.
@@ -121,7 +126,20 @@ pub struct SignedIn {
     pub session: String,
     /// A new device token for the browser to keep, when one was made.
     pub device: Option<String>,
+    /// `session` is a pending sign-in's secret, not a session: the second factor comes next.
+    pub pending: bool,
 }
+
+/// What every password sign-in hears while passwords are off (the break-glass admin's wrong
+/// password too, so the answer does not tell which email keeps one).
+fn passwords_off_refusal(provider: &str) -> CoreError {
+    CoreError::Forbidden(format!(
+        "password sign-in is off here (except for the break-glass admin): use \"Sign in with {provider}\""
+    ))
+}
+
+/// A sign-in waiting for its second factor lasts this long.
+pub const PENDING_SIGN_IN_MINUTES: i64 = 5;
 
 /// A token's use is recorded as a system event at most this often.
 const TOKEN_USE_EVENT_EVERY: i64 = 3_600 * 1_000_000;
@@ -539,7 +557,16 @@ impl<D: Database> Holdfast<D> {
         client_addr: Option<String>,
         user_agent: Option<String>,
     ) -> Result<(CoWorker, String), CoreError> {
-        let attempt = SignIn { email, password, client_addr, user_agent, device: None, remember_device: false };
+        let attempt = SignIn {
+            email,
+            password,
+            client_addr,
+            user_agent,
+            device: None,
+            remember_device: false,
+            code: None,
+            pending_allowed: false,
+        };
         let done = self.sign_in(attempt)?;
         Ok((done.coworker, done.session))
     }
@@ -572,6 +599,16 @@ impl<D: Database> Holdfast<D> {
                 return Err(refused);
             }
         };
+        // With single sign-on and passwords off, only the break-glass admin signs in with one.
+        // Everyone else is refused before any password is checked, and the attempt counts against
+        // the limits; every refusal (a wrong break-glass password too) reads the same.
+        let passwords_off = self.settings()?.single_sign_on.clone().filter(|s| !s.passwords);
+        if let Some(sso) = &passwords_off
+            && found.as_ref().is_none_or(|c| sso.break_glass.as_deref() != Some(c.email.as_str()))
+        {
+            failed("password sign-in is off", found.as_ref().map(|c| c.id))?;
+            return Err(passwords_off_refusal(&sso.name));
+        }
         let verified = match found.as_ref().and_then(|c| c.password_hash.as_deref()) {
             Some(hash) => secret::verify_password(attempt.password, hash),
             None => {
@@ -587,12 +624,114 @@ impl<D: Database> Holdfast<D> {
         };
         let c = match checked {
             Ok(c) => c,
+            Err(reason) if passwords_off.is_some() => {
+                failed(reason, found.as_ref().map(|c| c.id))?;
+                return Err(passwords_off_refusal(passwords_off.as_ref().map_or("", |s| s.name.as_str())));
+            }
             Err(reason) => {
                 failed(reason, found.as_ref().map(|c| c.id))?;
                 return Err(CoreError::Unauthenticated("the email or password is wrong".into()));
             }
         };
+        let mut signed = who.clone();
+        signed.coworker = Some(c.clone());
+        if self.db.read(|tx| self.has_second_factor(tx, &c))? {
+            match attempt.code.map(str::trim).filter(|code| !code.is_empty()) {
+                Some(code) => {
+                    if !self.db.write(|tx| self.second_factor_passes(tx, &signed, &c, code))? {
+                        failed("wrong second factor", Some(c.id))?;
+                        return Err(CoreError::Unauthenticated(
+                            "the two-factor code is wrong or was already used".into(),
+                        ));
+                    }
+                }
+                None if attempt.pending_allowed => {
+                    self.sign_in_limits.give_back(reservation);
+                    return self.pending_sign_in(&c);
+                }
+                None => {
+                    failed("second factor missing", Some(c.id))?;
+                    return Err(CoreError::Unauthenticated(
+                        "this co-worker signs in with a two-factor code too: send \"code\" (from the authenticator app, or a recovery code)".into(),
+                    ));
+                }
+            }
+        }
         self.sign_in_limits.give_back(reservation);
+        self.open_session(signed, c, attempt.remember_device && !trusted)
+    }
+
+    /// A password accepted for a co-worker with a second factor: a pending sign-in (it opens
+    /// nothing) that [`Holdfast::complete_sign_in`] finishes with a code within five minutes.
+    fn pending_sign_in(&self, c: &CoWorker) -> Result<SignedIn, CoreError> {
+        let now = self.now();
+        let (pending, hash) = secret::new_token();
+        let credential = Credential {
+            id: crate::id::new_id(),
+            coworker_id: c.id,
+            kind: "pending".into(),
+            name: "sign-in waiting for its second factor".into(),
+            secret_hash: hash,
+            created_at: now,
+            expires_at: Some(now + PENDING_SIGN_IN_MINUTES * 60_000_000),
+            last_used_at: None,
+            revoked_at: None,
+        };
+        self.db.write(|tx| Ok(tx.insert_credential(&credential)?))?;
+        Ok(SignedIn { coworker: c.clone(), session: pending, device: None, pending: true })
+    }
+
+    /// Finishes a pending sign-in with the second factor (an authenticator code, or a recovery
+    /// code): within the sign-in limits, once.
+    pub fn complete_sign_in(
+        &self,
+        pending: &str,
+        code: &str,
+        client_addr: Option<String>,
+        user_agent: Option<String>,
+        remember_device: bool,
+    ) -> Result<SignedIn, CoreError> {
+        let now = self.now();
+        let expired = || CoreError::Unauthenticated("this sign-in has expired; enter your password again".into());
+        let (credential, c) = self.db.read(|tx| {
+            let cred = tx.find_credential(&secret::hash_token(pending.trim()))?;
+            let cred = cred
+                .filter(|c| c.kind == "pending" && c.revoked_at.is_none() && c.expires_at.is_some_and(|e| e > now))
+                .ok_or_else(expired)?;
+            let c = tx.get_coworker(cred.coworker_id)?.filter(|c| c.status.may_sign_in()).ok_or_else(expired)?;
+            Ok((cred, c))
+        })?;
+        let mut who = Actor::operator();
+        who.channel = Channel::Session;
+        who.client_addr = client_addr;
+        who.user_agent = user_agent;
+        who.coworker = Some(c.clone());
+        let reservation = self.sign_in_limits.reserve(&c.email, who.client_addr.as_deref(), false, now)?;
+        // The code is checked and the pending sign-in used up in one transaction: two answers
+        // sent at once cannot both open a session.
+        let passed = self.db.write(|tx| {
+            if !self.second_factor_passes(tx, &who, &c, code)? {
+                return Ok(false);
+            }
+            if tx.revoke_credentials(c.id, Some(credential.id), now)? != 1 {
+                return Err(expired());
+            }
+            Ok(true)
+        })?;
+        if !passed {
+            let mut event = NewEvent::by(&who, now, action::LOGIN_FAILED)
+                .detail("email", json!(c.email))
+                .detail("reason", json!("wrong second factor"));
+            event.coworker_id = Some(c.id);
+            self.db.write(|tx| Ok(append_events(tx, vec![event])?))?;
+            return Err(CoreError::Unauthenticated("that code is wrong or was already used".into()));
+        }
+        self.sign_in_limits.give_back(reservation);
+        self.open_session(who, c, remember_device)
+    }
+
+    /// Opens a session (and perhaps remembers the browser) for a co-worker whose sign-in passed.
+    fn open_session(&self, mut who: Actor, c: CoWorker, remember_device: bool) -> Result<SignedIn, CoreError> {
         let now = self.now();
         let (session, session_hash) = secret::new_token();
         let credential = Credential {
@@ -607,7 +746,7 @@ impl<D: Database> Holdfast<D> {
             revoked_at: None,
         };
         // A browser that signs in is remembered, so someone else's guesses never hold it back.
-        let device = (attempt.remember_device && !trusted).then(secret::new_token);
+        let device = remember_device.then(secret::new_token);
         let device_credential = device.as_ref().map(|(_, hash)| Credential {
             id: crate::id::new_id(),
             kind: "device".into(),
@@ -627,7 +766,7 @@ impl<D: Database> Holdfast<D> {
             append_events(tx, vec![NewEvent::by(&who, now, action::LOGIN)])?;
             Ok(())
         })?;
-        Ok(SignedIn { coworker: c, session, device: device.map(|(secret, _)| secret) })
+        Ok(SignedIn { coworker: c, session, device: device.map(|(secret, _)| secret), pending: false })
     }
 
     /// Whether `device` is a live device token of this co-worker's.
@@ -670,8 +809,9 @@ impl<D: Database> Holdfast<D> {
             let coworker = tx.get_coworker(cred.coworker_id)?;
             Ok((cred, coworker))
         })?;
-        // A device token only vouches for a browser at sign-in; it opens nothing by itself.
-        if credential.kind == "device" {
+        // A device token only vouches for a browser at sign-in, and a pending sign-in waits for
+        // its second factor: neither opens anything by itself.
+        if credential.kind == "device" || credential.kind == "pending" {
             return Err(CoreError::Unauthenticated("the token is not valid".into()));
         }
         if credential.revoked_at.is_some() {

@@ -125,6 +125,12 @@ fn end_of_day(day: &str) -> Result<i64, CoreError> {
     Ok(at.timestamp().as_microsecond())
 }
 
+/// A case the identity provider opened stays open, even with nothing to hand over, until someone
+/// has reviewed what the co-worker read and exported.
+fn awaits_review(case: &Departure) -> bool {
+    case.source == Source::IdentityProvider && case.step("review").is_none()
+}
+
 fn step(actor: &Actor, at: i64, detail: Json) -> StepDone {
     StepDone { by: actor.id(), at, detail }
 }
@@ -307,6 +313,25 @@ impl<D: Database> Holdfast<D> {
         self.update_case(actor, id, |case, actor, now| {
             case.steps.insert(name.to_string(), step(actor, now, detail.clone()));
             Ok(json!({"step": name}))
+        })?;
+        // A case the identity provider opened waited for this review to close.
+        self.db.write(|tx| {
+            let mut case = tx.get_departure(id)?.ok_or_else(|| CoreError::not_found("departure", id))?;
+            if case.status == CaseStatus::Open {
+                self.close_if_done(tx, &mut case, self.now())?;
+                if case.status == CaseStatus::Closed {
+                    tx.update_departure(&case)?;
+                    append_events(
+                        tx,
+                        vec![
+                            NewEvent::by(actor, self.now(), DEPARTURE_STEP)
+                                .object("departure", case.id)
+                                .detail("closed", json!("reviewed, and nothing left to hand over")),
+                        ],
+                    )?;
+                }
+            }
+            Ok(case)
         })
     }
 
@@ -375,18 +400,20 @@ impl<D: Database> Holdfast<D> {
     /// DELETE): access ends at once (every session and token), and the co-worker's departure case
     /// records it — their open case if they have one, else a new case marked as coming from the
     /// identity provider, last day today — so the book they leave is handed over, never orphaned.
-    /// Returns the case.
+    /// Returns the case; someone who has already left (an earlier deactivation, or by hand) gets
+    /// no second case.
     pub(crate) fn deprovision_in(
         &self,
         tx: &mut dyn Tx,
         actor: &Actor,
         coworker: &CoWorker,
         why: &str,
-    ) -> Result<Departure, CoreError> {
+    ) -> Result<Option<Departure>, CoreError> {
         let now = self.now();
         let open = tx.list_departures(Some(&[coworker.id]), Some(CaseStatus::Open))?.into_iter().next();
         let case = match open {
             Some(case) => case,
+            None if coworker.status == Status::Departed => return Ok(None),
             None => {
                 let today = date_of(now);
                 let case = Departure {
@@ -421,13 +448,13 @@ impl<D: Database> Holdfast<D> {
             }
         };
         if case.step("access").is_none() {
-            return self.end_access_in(tx, actor, case.id, why);
+            return self.end_access_in(tx, actor, case.id, why).map(Some);
         }
         if coworker.status.may_sign_in() {
             let ch = CoWorkerChanges { status: Some(Status::Departed), ..Default::default() };
             self.change_coworker_in(tx, actor, &coworker.id.to_string(), &ch, None)?;
         }
-        Ok(case)
+        Ok(Some(case))
     }
 
     /// Inside the transaction of an identity provider's re-activation: the co-worker may sign in
@@ -492,7 +519,7 @@ impl<D: Database> Holdfast<D> {
             }
         }
         case.steps.insert("access".into(), step(actor, now, json!({"why": why, "still_owned": still_owned})));
-        if still_owned.is_empty() {
+        if still_owned.is_empty() && !awaits_review(&case) {
             case.status = CaseStatus::Closed;
             case.closed_at = Some(now);
         }
@@ -589,7 +616,7 @@ impl<D: Database> Holdfast<D> {
     }
 
     fn close_if_done(&self, tx: &mut dyn Tx, case: &mut Departure, now: i64) -> Result<(), CoreError> {
-        if case.step("access").is_none() {
+        if case.step("access").is_none() || awaits_review(case) {
             return Ok(());
         }
         for kind in super::HANDED_OVER.iter().copied() {

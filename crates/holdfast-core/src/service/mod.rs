@@ -26,6 +26,8 @@ mod reports;
 mod scheduled;
 mod settings;
 mod sign_in_limits;
+mod single_sign_on;
+mod two_factor;
 
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::time::Instant;
@@ -38,7 +40,10 @@ pub use bulk::{
     RecipientValue,
 };
 pub use confidentiality::{Acknowledgement, ConfidentialityNotice, DEFAULT_NOTICE, NOTICE_SETTING};
-pub use coworkers::{CoWorkerChanges, DEVICE_DAYS, NewCoWorker, NewToken, OrgChart, SESSION_DAYS, SignIn, SignedIn};
+pub use coworkers::{
+    CoWorkerChanges, DEVICE_DAYS, NewCoWorker, NewToken, OrgChart, PENDING_SIGN_IN_MINUTES, SESSION_DAYS, SignIn,
+    SignedIn,
+};
 pub use departures::{
     DEFAULT_INTRODUCTION, DEPARTURE_CANCEL, DEPARTURE_END, DEPARTURE_START, DEPARTURE_STEP, DepartureView,
     INTRODUCTION_SETTING, Introductions, NewDeparture, NoticeAck,
@@ -68,6 +73,13 @@ pub use settings::{
     WEBHOOK_SECRET_SETTING, WEBHOOK_URL_SETTING,
 };
 pub use sign_in_limits::{CLIENT_FAILURES, FREE_FAILURES};
+pub use single_sign_on::{
+    DEFAULT_SSO_SESSION_HOURS, ProviderIdentity, SINGLE_SIGN_ON_SETTING, SingleSignOn, SingleSignOnChange,
+};
+pub use two_factor::{
+    Enrolment, RECOVERY_CODES, TWO_FACTOR_ENROL, TWO_FACTOR_FOR_ADMINS_SETTING, TWO_FACTOR_RECOVERY_USED,
+    TWO_FACTOR_RESET,
+};
 
 use crate::error::{CoreError, StorageError};
 use crate::event::{NewEvent, SystemEvent};

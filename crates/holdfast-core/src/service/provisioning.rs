@@ -206,7 +206,7 @@ impl<D: Database> Holdfast<D> {
             };
             let created = self.insert_coworker_in(tx, actor, &new, None)?;
             self.put_identity_in(tx, actor, &created, None, &fields)?;
-            if !fields.active {
+            if fields.active == Some(false) {
                 // Provisioned inactive: they have not worked here yet, so no departure case.
                 let ch = CoWorkerChanges { status: Some(Status::Suspended), ..Default::default() };
                 let (c, _) = self.change_coworker_in(tx, actor, &created.id.to_string(), &ch, None)?;
@@ -255,10 +255,10 @@ impl<D: Database> Holdfast<D> {
         self.scim_allowed(actor)?;
         let uid = parse_id("user", id)?;
         let (coworker, case) = self.scim_write(|tx| {
-            let (c, identity) = self.provisioned(tx, uid, id)?;
-            let case = self.deprovision_in(tx, actor, &c, "deleted by the identity provider")?;
+            let (c, _) = self.provisioned(tx, uid, id)?;
+            let case = self.scim_deactivate(tx, actor, &c, "deleted by the identity provider")?;
             let now = self.now();
-            let mut identity = identity.unwrap_or(Identity { coworker_id: c.id, ..Default::default() });
+            let mut identity = tx.get_identity(c.id)?.unwrap_or(Identity { coworker_id: c.id, ..Default::default() });
             identity.removed_at = Some(now);
             identity.updated_at = now;
             tx.put_identity(&identity)?;
@@ -272,7 +272,7 @@ impl<D: Database> Holdfast<D> {
             )?;
             Ok((c, case))
         })?;
-        self.after_provisioning(&coworker, Some(case.id))
+        self.after_provisioning(&coworker, case)
     }
 
     /// The co-worker a SCIM id names, unless the identity provider deleted them.
@@ -316,6 +316,14 @@ impl<D: Database> Holdfast<D> {
         fields: &UserFields,
     ) -> Result<(CoWorker, Option<Uuid>), ScimError> {
         let manager = self.scim_manager(tx, fields, Some(c.id))?;
+        // An admin's email is changed in Holdfast, not by SCIM: single sign-on matches by email,
+        // so a renamed admin would be a way in for whoever holds the provider's other account.
+        if c.role == Role::Admin && fields.email != c.email {
+            return Err(ScimError::mutability(format!(
+                "{} is an admin here: change an admin's email in Holdfast, not through SCIM",
+                c.email
+            )));
+        }
         let ch = CoWorkerChanges {
             email: Some(fields.email.clone()),
             name: Some(fields.name.clone()),
@@ -324,18 +332,59 @@ impl<D: Database> Holdfast<D> {
             ..Default::default()
         };
         let (c, _) = self.change_coworker_in(tx, actor, &c.id.to_string(), &ch, None)?;
+        let deactivated_by_provider = identity.as_ref().and_then(|i| i.deactivated_at);
         self.put_identity_in(tx, actor, &c, identity, fields)?;
-        if c.status.may_sign_in() && !fields.active {
-            let case = self.deprovision_in(tx, actor, &c, "deactivated by the identity provider")?;
+        if c.status.may_sign_in() && fields.active == Some(false) {
+            let case = self.scim_deactivate(tx, actor, &c, "deactivated by the identity provider")?;
             let c = tx.get_coworker(c.id)?.ok_or_else(|| ScimError::not_found("user", &c.id.to_string()))?;
-            return Ok((c, Some(case.id)));
+            return Ok((c, case));
         }
-        if !c.status.may_sign_in() && fields.active {
+        // Only a co-worker the identity provider switched off does it switch on again; one an
+        // admin suspended or set departed in Holdfast stays so, whatever the provider's next sync says.
+        if !c.status.may_sign_in() && fields.active == Some(true) && deactivated_by_provider.is_some() {
             self.reactivate_in(tx, actor, &c)?;
+            let mut identity = tx.get_identity(c.id)?.unwrap_or(Identity { coworker_id: c.id, ..Default::default() });
+            identity.deactivated_at = None;
+            identity.updated_at = self.now();
+            tx.put_identity(&identity)?;
             let c = tx.get_coworker(c.id)?.ok_or_else(|| ScimError::not_found("user", &c.id.to_string()))?;
             return Ok((c, None));
         }
         Ok((c, None))
+    }
+
+    /// Deactivates a co-worker for the identity provider: access ends and their departure case
+    /// records it (opened when they have none), and the identity remembers that the provider did
+    /// it. The token's own admin and the break-glass admin are refused: either would lock the
+    /// company out. Returns the case, when one was opened or carried on.
+    fn scim_deactivate(
+        &self,
+        tx: &mut dyn Tx,
+        actor: &Actor,
+        c: &CoWorker,
+        why: &str,
+    ) -> Result<Option<Uuid>, ScimError> {
+        if actor.id() == Some(c.id) {
+            return Err(ScimError::mutability(
+                "this SCIM token acts as this admin: deactivating them would end the token too; use another admin's token",
+            ));
+        }
+        let break_glass = self.settings_in(tx)?.single_sign_on.clone().and_then(|s| s.break_glass);
+        if break_glass.as_deref() == Some(c.email.as_str()) {
+            return Err(ScimError::mutability(format!(
+                "{} is the break-glass admin who keeps a password for when the identity provider is down; name another in Holdfast first",
+                c.email
+            )));
+        }
+        let case = self.deprovision_in(tx, actor, c, why)?;
+        let now = self.now();
+        let mut identity = tx.get_identity(c.id)?.unwrap_or(Identity { coworker_id: c.id, ..Default::default() });
+        if identity.deactivated_at.is_none() {
+            identity.deactivated_at = Some(now);
+            identity.updated_at = now;
+            tx.put_identity(&identity)?;
+        }
+        Ok(case.map(|c| c.id))
     }
 
     /// Stores what only the identity provider keeps, with an event when it changed (an
@@ -356,6 +405,7 @@ impl<D: Database> Holdfast<D> {
             family_name: fields.family_name.clone(),
             department: fields.department.clone(),
             removed_at: None,
+            deactivated_at: before.as_ref().and_then(|b| b.deactivated_at),
             updated_at: now,
         };
         let before = before.unwrap_or(Identity { coworker_id: c.id, ..Default::default() });
@@ -441,6 +491,7 @@ impl<D: Database> Holdfast<D> {
         let team = dir.teams.iter().find(|t| t.id == tid).ok_or_else(|| ScimError::not_found("group", id))?;
         let mut group = dir.group(team, base, members_wanted(q));
         scim::project(&mut group, q.attributes.as_deref(), q.excluded_attributes.as_deref());
+        self.record_read(vec![NewEvent::by(actor, self.now(), action::LIST_READ).object("team", team.id).rows(1)])?;
         Ok(group)
     }
 

@@ -60,6 +60,10 @@ pub struct Settings {
     pub introduction_template: String,
     /// How often someone senior should be in touch with an account, by tier.
     pub senior_cadence: super::Cadences,
+    /// Single sign-on with the company's OpenID Connect provider, when an admin set it up.
+    pub single_sign_on: Option<super::SingleSignOn>,
+    /// Admins must sign in with a second factor (they enrol one before anything else).
+    pub two_factor_for_admins: bool,
 }
 
 /// A change to some settings; `None` leaves a setting as it is. Policies are given as their words
@@ -85,6 +89,8 @@ pub struct SettingsChange {
     pub alert_email_from: Option<String>,
     /// Senior-contact cadences, `strategic=60, enterprise=90, …`; empty brings back the defaults.
     pub senior_cadence: Option<String>,
+    /// Whether admins must use two-factor sign-in.
+    pub two_factor_for_admins: Option<bool>,
 }
 
 impl SettingsChange {
@@ -144,6 +150,10 @@ fn load(tx: &mut dyn Tx) -> Result<Settings, CoreError> {
             .get_setting(super::CADENCE_SETTING)?
             .and_then(|c| super::Cadences::parse(&c).ok())
             .unwrap_or_default(),
+        single_sign_on: tx
+            .get_setting(super::single_sign_on::SINGLE_SIGN_ON_SETTING)?
+            .and_then(|t| super::single_sign_on::parse(&t)),
+        two_factor_for_admins: tx.get_setting(super::TWO_FACTOR_FOR_ADMINS_SETTING)?.as_deref() == Some("true"),
     })
 }
 
@@ -341,15 +351,34 @@ impl<D: Database> Holdfast<D> {
                     ),
                 );
             }
-            let version = version_in(tx)? + 1;
-            tx.set_setting(SETTINGS_VERSION, &version.to_string())?;
-            tx.announce_settings(version)?;
+            if let Some(on) = change.two_factor_for_admins {
+                tx.set_setting(super::TWO_FACTOR_FOR_ADMINS_SETTING, if on { "true" } else { "false" })?;
+                events.push(
+                    NewEvent::by(actor, now, action::SETTING_UPDATE)
+                        .object("setting", super::TWO_FACTOR_FOR_ADMINS_SETTING)
+                        .detail("changes", json!({"two_factor_for_admins": {"from": before.two_factor_for_admins, "to": on}})),
+                );
+            }
+            bump_version(tx)?;
             append_events(tx, events)?;
             Ok(())
         })?;
         self.settings_cache.forget();
         self.db.read(|tx| self.settings_in(tx))
     }
+
+    /// After a settings change through this process.
+    pub(crate) fn forget_settings(&self) {
+        self.settings_cache.forget();
+    }
+}
+
+/// Inside a settings change's transaction: the version goes up, and every server hears of it.
+pub(crate) fn bump_version(tx: &mut dyn Tx) -> Result<(), CoreError> {
+    let version = version_in(tx)? + 1;
+    tx.set_setting(SETTINGS_VERSION, &version.to_string())?;
+    tx.announce_settings(version)?;
+    Ok(())
 }
 
 /// What is wrong with a policy document: bad numbers, unknown columns or roles.

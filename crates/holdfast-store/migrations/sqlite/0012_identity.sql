@@ -1,10 +1,11 @@
--- The company's identity provider (SCIM): what it says about a co-worker beyond what Holdfast keeps
--- on them, and SCIM tokens (credential kind 'scim', which open /scim/v2 only). SQLite cannot
+-- The company's identity provider: what SCIM says about a co-worker beyond what Holdfast keeps
+-- on them, SCIM tokens (credential kind 'scim', which open /scim/v2 only), and
+-- sign-ins waiting for their second factor (kind 'pending', which open nothing). SQLite cannot
 -- change a CHECK constraint in place: the credentials table is rebuilt with the same rows.
 CREATE TABLE credentials_new (
     id TEXT PRIMARY KEY,
     coworker_id TEXT NOT NULL REFERENCES coworkers(id),
-    kind TEXT NOT NULL CHECK (kind IN ('session', 'api', 'device', 'scim')),
+    kind TEXT NOT NULL CHECK (kind IN ('session', 'api', 'device', 'scim', 'pending')),
     name TEXT NOT NULL,
     secret_hash TEXT NOT NULL UNIQUE,
     created_at BIGINT NOT NULL,

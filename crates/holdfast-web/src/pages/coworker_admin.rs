@@ -74,6 +74,8 @@ struct CoworkerForm {
     acknowledgements: Vec<String>,
     /// Today, the default notice date.
     today: String,
+    /// Whether they sign in with a second factor (an admin may reset it).
+    two_factor: bool,
 }
 
 impl CoworkerForm {
@@ -96,6 +98,7 @@ impl CoworkerForm {
             case: None,
             acknowledgements: Vec::new(),
             today: String::new(),
+            two_factor: false,
         }
     }
 }
@@ -257,6 +260,7 @@ struct Profile {
     reaffirmed: Option<i64>,
     case: Option<Uuid>,
     acknowledgements: Vec<String>,
+    two_factor: bool,
 }
 
 fn profile(s: &Holdfast<Store>, actor: &Actor, id: Uuid) -> Result<Profile, CoreError> {
@@ -283,7 +287,8 @@ fn profile(s: &Holdfast<Store>, actor: &Actor, id: Uuid) -> Result<Profile, Core
             )
         })
         .collect();
-    Ok(Profile { c, v, choices: choices(s, actor), owns, reaffirmed, case, acknowledgements })
+    let two_factor = s.two_factor_of(id)?.is_some();
+    Ok(Profile { c, v, choices: choices(s, actor), owns, reaffirmed, case, acknowledgements, two_factor })
 }
 
 pub async fn edit_form(State(s): State<AppState>, user: PageUser, Path(id): Path<String>) -> PageResult {
@@ -297,6 +302,7 @@ pub async fn edit_form(State(s): State<AppState>, user: PageUser, Path(id): Path
     page.reaffirmed = p.reaffirmed.map(|t| format_timestamp(t).chars().take(16).collect::<String>().replace('T', " "));
     page.case = p.case;
     page.acknowledgements = p.acknowledgements;
+    page.two_factor = p.two_factor;
     page.today = holdfast_core::time::date_of(s.now());
     Ok(render(&page, StatusCode::OK))
 }

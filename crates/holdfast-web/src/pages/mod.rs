@@ -28,6 +28,7 @@ mod search;
 mod session;
 mod settings;
 mod sign_in;
+mod two_factor;
 mod view;
 
 use axum::Router;
@@ -41,6 +42,13 @@ pub fn routes(router: Router<AppState>) -> Router<AppState> {
     router
         .route("/", get(home::home))
         .route("/login", get(sign_in::login_page).post(sign_in::login_submit))
+        .route("/login/code", get(sign_in::code_page).post(sign_in::code_submit))
+        .route("/two-factor", get(two_factor::show))
+        .route("/two-factor/begin", post(two_factor::begin))
+        .route("/two-factor/confirm", post(two_factor::confirm))
+        .route("/coworkers/{id}/two-factor/reset", post(two_factor::reset))
+        .route("/login/sso", get(sign_in::single_sign_on))
+        .route(sign_in::SSO_CALLBACK, get(sign_in::single_sign_on_callback))
         .route("/logout", post(sign_in::logout))
         .route("/setup", post(sign_in::setup_submit))
         .route("/accounts/{id}", get(accounts::account))
@@ -86,6 +94,9 @@ pub fn routes(router: Router<AppState>) -> Router<AppState> {
         .route("/settings/cadence", post(settings::save_cadence))
         .route("/settings/tokens", post(settings::create_token))
         .route("/settings/scim-tokens", post(settings::create_scim_token))
+        .route("/settings/two-factor", post(settings::save_two_factor))
+        .route("/settings/single-sign-on", post(settings::save_single_sign_on))
+        .route("/settings/single-sign-on/off", post(settings::single_sign_on_off))
         .route("/settings/tokens/{id}/revoke", post(settings::revoke_token))
         .route(
             "/confidentiality",

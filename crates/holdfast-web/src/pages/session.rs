@@ -166,6 +166,13 @@ impl FromRequestParts<AppState> for PageUser {
         if must_change && !["/password", "/logout"].contains(&parts.uri.path()) {
             return Err(Redirect::to(&format!("/password?next={}", encode(&next))).into_response());
         }
+        // An admin who must sign in with a second factor and has none sets it up first.
+        if !parts.uri.path().starts_with("/two-factor") && !["/logout", "/password"].contains(&parts.uri.path()) {
+            let (services, a) = (state.clone(), actor.clone());
+            if let Ok(true) = blocking(move || services.must_enrol_two_factor(&a)).await {
+                return Err(Redirect::to(&format!("/two-factor?next={}", encode(&next))).into_response());
+            }
+        }
         // The confidentiality notice comes before anything else: at a co-worker's first sign-in,
         // and once more while they are departing.
         let signed = actor.coworker.as_ref().is_some_and(|c| matches!(c.status, Status::Active | Status::Departing));

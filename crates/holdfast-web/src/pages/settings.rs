@@ -5,7 +5,8 @@ use std::collections::HashMap;
 
 use askama::Template;
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
 use holdfast_core::CoreError;
 use holdfast_core::service::SettingsChange;
 use uuid::Uuid;
@@ -38,6 +39,12 @@ struct SettingsPage {
     new_scim_token: Option<String>,
     /// This server's SCIM base URL, as the browser reached it.
     scim_url: String,
+    /// Single sign-on as configured (never its secret), and the redirect URI to register.
+    sso: Option<holdfast_core::service::SingleSignOn>,
+    sso_callback: String,
+    /// Whether everyone may sign in with a password.
+    passwords_on: bool,
+    two_factor_for_admins: bool,
     /// The confidentiality notice departing co-workers acknowledge.
     notice: String,
     /// Its versions, newest first.
@@ -59,16 +66,7 @@ enum Made {
     Scim(String),
 }
 
-/// The SCIM base URL as the browser reached this server.
-fn scim_url(headers: &HeaderMap) -> String {
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
-    let host: String = host.chars().filter(|c| c.is_ascii_alphanumeric() || ".-:[]".contains(*c)).collect();
-    let proto = headers.get("x-forwarded-proto").and_then(|h| h.to_str().ok()).unwrap_or("http");
-    let scheme = if proto.eq_ignore_ascii_case("https") { "https" } else { "http" };
-    format!("{scheme}://{host}/scim/v2")
-}
-
-async fn settings_page(s: AppState, user: &PageUser, saved: bool, made: Made, headers: &HeaderMap) -> PageResult {
+async fn settings_page(s: AppState, user: &PageUser, saved: bool, made: Made, parts: &Parts) -> PageResult {
     let my_id = user.actor.id().map(|i| i.to_string()).unwrap_or_default();
     let me = my_id.clone();
     let (settings, tokens, versions) = user
@@ -109,7 +107,14 @@ async fn settings_page(s: AppState, user: &PageUser, saved: bool, made: Made, he
         new_token,
         scim_tokens: rows("scim"),
         new_scim_token,
-        scim_url: scim_url(headers),
+        scim_url: format!("{}/scim/v2", crate::extract::public_base(parts)),
+        sso: settings.single_sign_on.clone().map(|mut sso| {
+            sso.client_secret = String::new();
+            sso
+        }),
+        two_factor_for_admins: settings.two_factor_for_admins,
+        passwords_on: settings.single_sign_on.as_ref().is_none_or(|s| s.passwords),
+        sso_callback: format!("{}{}", crate::extract::public_base(parts), super::sign_in::SSO_CALLBACK),
         notice: settings.confidentiality_notice.text.clone(),
         versions,
         introduction: settings.introduction_template.clone(),
@@ -124,10 +129,10 @@ async fn settings_page(s: AppState, user: &PageUser, saved: bool, made: Made, he
 pub async fn settings(
     State(s): State<AppState>,
     user: PageUser,
-    headers: HeaderMap,
+    parts: Parts,
     Query(q): Query<HashMap<String, String>>,
 ) -> PageResult {
-    settings_page(s, &user, q.contains_key("saved"), Made::Nothing, &headers).await
+    settings_page(s, &user, q.contains_key("saved"), Made::Nothing, &parts).await
 }
 
 /// Saves the read policy, export policy and bulk-read limit (admins), all or nothing.
@@ -171,17 +176,53 @@ pub async fn save_introduction(State(s): State<AppState>, form: SignedForm) -> P
 }
 
 /// Creates one of the co-worker's own API tokens and shows it once, on this response only.
-pub async fn create_token(State(s): State<AppState>, headers: HeaderMap, form: SignedForm) -> PageResult {
+pub async fn create_token(State(s): State<AppState>, parts: Parts, form: SignedForm) -> PageResult {
     let name = form.text("name");
     let t = form
         .user
         .call(&s, move |s, actor| s.create_token(actor, &actor.id().map(|i| i.to_string()).unwrap_or_default(), &name))
         .await?;
-    settings_page(s, &form.user, false, Made::Api(t.secret), &headers).await
+    settings_page(s, &form.user, false, Made::Api(t.secret), &parts).await
+}
+
+/// Whether admins must use two-factor sign-in (admins).
+pub async fn save_two_factor(State(s): State<AppState>, form: SignedForm) -> PageResult {
+    let on = form.get("two_factor_for_admins") == Some("on");
+    let change = SettingsChange { two_factor_for_admins: Some(on), ..Default::default() };
+    form.user.call(&s, move |s, actor| s.change_settings(actor, &change)).await?;
+    Ok(go("/settings?saved=1#two-factor-policy"))
+}
+
+/// Turns single sign-on on or changes it (admins).
+pub async fn save_single_sign_on(State(s): State<AppState>, form: SignedForm) -> PageResult {
+    let hours = match form.get("session_hours").map(str::trim).filter(|h| !h.is_empty()) {
+        Some(h) => Some(
+            h.parse::<i64>()
+                .map_err(|_| form.user.fail(CoreError::invalid("session_hours", "must be a whole number of hours")))?,
+        ),
+        None => None,
+    };
+    let change = holdfast_core::service::SingleSignOnChange {
+        issuer: Some(form.text("issuer")),
+        client_id: Some(form.text("client_id")),
+        client_secret: form.get("client_secret").map(String::from),
+        name: Some(form.text("name")),
+        passwords: Some(form.get("passwords") == Some("on")),
+        break_glass: Some(form.text("break_glass")),
+        session_hours: hours,
+    };
+    form.user.call(&s, move |s, actor| s.set_single_sign_on(actor, Some(change))).await?;
+    Ok(go("/settings?saved=1#single-sign-on"))
+}
+
+/// Turns single sign-on off (admins).
+pub async fn single_sign_on_off(State(s): State<AppState>, form: SignedForm) -> PageResult {
+    form.user.call(&s, move |s, actor| s.set_single_sign_on(actor, None)).await?;
+    Ok(go("/settings?saved=1#single-sign-on"))
 }
 
 /// Creates a SCIM token for the identity provider (an admin's own) and shows it once.
-pub async fn create_scim_token(State(s): State<AppState>, headers: HeaderMap, form: SignedForm) -> PageResult {
+pub async fn create_scim_token(State(s): State<AppState>, parts: Parts, form: SignedForm) -> PageResult {
     let name = form.text("name");
     let t = form
         .user
@@ -189,7 +230,7 @@ pub async fn create_scim_token(State(s): State<AppState>, headers: HeaderMap, fo
             s.create_scim_token(actor, &actor.id().map(|i| i.to_string()).unwrap_or_default(), &name)
         })
         .await?;
-    settings_page(s, &form.user, false, Made::Scim(t.secret), &headers).await
+    settings_page(s, &form.user, false, Made::Scim(t.secret), &parts).await
 }
 
 pub async fn revoke_token(State(s): State<AppState>, Path(id): Path<String>, form: SignedForm) -> PageResult {

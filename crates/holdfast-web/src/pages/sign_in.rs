@@ -29,6 +29,10 @@ struct LoginPage {
     next: String,
     email: String,
     error: Option<String>,
+    /// The identity provider's name, when single sign-on is set up.
+    sso: Option<String>,
+    /// Whether everyone may sign in with a password (off: only the break-glass admin).
+    passwords: bool,
 }
 
 #[derive(Template)]
@@ -47,9 +51,16 @@ fn with_form_token(page: impl FnOnce(String) -> Response, path: &str) -> Respons
     resp
 }
 
-fn login_form(next: &str, email: &str, error: Option<String>, status: StatusCode) -> Response {
+async fn login_form(s: &AppState, next: &str, email: &str, error: Option<String>, status: StatusCode) -> Response {
     let next = safe_next(next).to_string();
-    with_form_token(|csrf| render(&LoginPage { me: None, csrf, next, email: email.into(), error }, status), "/login")
+    let services = s.clone();
+    let sso = blocking(move || Ok(services.settings()?.single_sign_on.clone())).await.ok().flatten();
+    let passwords = sso.as_ref().is_none_or(|s| s.passwords);
+    let sso = sso.map(|s| s.name);
+    with_form_token(
+        |csrf| render(&LoginPage { me: None, csrf, next, email: email.into(), error, sso, passwords }, status),
+        "/login",
+    )
 }
 
 fn setup_form(error: Option<String>, status: StatusCode) -> Response {
@@ -63,10 +74,117 @@ fn genuine(parts: &Parts, form: &HashMap<String, String>) -> bool {
 }
 
 pub async fn login_page(State(s): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Response {
-    if let Ok(false) = blocking(move || s.has_coworkers()).await {
+    let services = s.clone();
+    if let Ok(false) = blocking(move || services.has_coworkers()).await {
         return setup_form(None, StatusCode::OK);
     }
-    login_form(q.get("next").map(String::as_str).unwrap_or("/"), "", None, StatusCode::OK)
+    login_form(&s, q.get("next").map(String::as_str).unwrap_or("/"), "", None, StatusCode::OK).await
+}
+
+/// Where the identity provider sends the browser back.
+fn callback_url(parts: &Parts) -> String {
+    format!("{}{SSO_CALLBACK}", crate::extract::public_base(parts))
+}
+
+/// The cookie that ties a single sign-on to the browser that began it (so nobody can hand a
+/// victim the tail of their own sign-on and have them signed in as the attacker).
+const SSO_COOKIE: &str = "holdfast_sso";
+
+/// The path the identity provider sends the browser back to (register it with the provider).
+pub const SSO_CALLBACK: &str = "/login/sso/callback";
+
+/// "Sign in with …": sends the browser to the identity provider with a fresh state, nonce and
+/// PKCE challenge (kept until it comes back, usable once).
+pub async fn single_sign_on(
+    State(s): State<AppState>,
+    parts: Parts,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let next: String = safe_next(q.get("next").map(String::as_str).unwrap_or("/")).chars().take(1000).collect();
+    let next = safe_next(&next).to_string();
+    let redirect = callback_url(&parts);
+    let (services, kept) = (s.clone(), next.clone());
+    let begun = blocking(move || {
+        let sso = services.settings()?.single_sign_on.clone().ok_or_else(|| {
+            CoreError::Unauthenticated("single sign-on is not set up here; sign in with your password".into())
+        })?;
+        let begun = crate::single_sign_on::begin(&sso, &redirect)?;
+        services.remember_sign_in_request(&begun.state, &begun.nonce, &begun.pkce_verifier, &kept)?;
+        Ok((begun.authorize_url, begun.state))
+    })
+    .await;
+    match begun {
+        Ok((url, state)) => {
+            let mut resp = go(&url);
+            let secure = if over_tls(&parts) { "; Secure" } else { "" };
+            set_cookie(
+                &mut resp,
+                &format!("{SSO_COOKIE}={state}; Path=/login/sso; HttpOnly; SameSite=Lax; Max-Age=600{secure}"),
+            );
+            resp
+        }
+        Err(ApiError::Core(CoreError::Unauthenticated(why))) => {
+            login_form(&s, &next, "", Some(why), StatusCode::SERVICE_UNAVAILABLE).await
+        }
+        Err(other) => PageError::from(other).into_response(),
+    }
+}
+
+/// The identity provider sends the browser back here with a code (or an error): the sign-on it
+/// names is taken (once), the code exchanged, the ID token checked, and a session opened.
+pub async fn single_sign_on_callback(
+    State(s): State<AppState>,
+    parts: Parts,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let (addr, agent) = client_of(&parts);
+    let tls = over_tls(&parts);
+    let redirect = callback_url(&parts);
+    let get = |k: &str| q.get(k).cloned().unwrap_or_default();
+    let (code, state, error) = (get("code"), get("state"), get("error"));
+    let began_here = cookie(&parts.headers, SSO_COOKIE).is_some_and(|c| !state.is_empty() && same(&c, &state));
+    let services = s.clone();
+    let signed_in = blocking(move || {
+        if !began_here {
+            services.note_refused_sign_on("the sign-on was not begun in this browser", addr, agent)?;
+            return Err(CoreError::Unauthenticated(
+                "this sign-in was not started in this browser; start again from the sign-in page".into(),
+            ));
+        }
+        let request = services.take_sign_in_request(&state, addr.clone(), agent.clone())?;
+        let sso = services
+            .settings()?
+            .single_sign_on
+            .clone()
+            .ok_or_else(|| CoreError::Unauthenticated("single sign-on is not set up here".into()))?;
+        let checked = if !error.is_empty() {
+            Err(CoreError::Unauthenticated(format!("{} said: {error}", sso.name)))
+        } else {
+            crate::single_sign_on::finish(&sso, &redirect, &code, &request.pkce_verifier, &request.nonce)
+        };
+        let who = match checked {
+            Ok(who) => who,
+            Err(e) => {
+                services.note_refused_sign_on(&e.to_string(), addr, agent)?;
+                return Err(e);
+            }
+        };
+        let done = services.sign_in_with_provider(&who, addr, agent)?;
+        Ok((done, request.next))
+    })
+    .await;
+    match signed_in {
+        Ok((done, next)) => {
+            let mut resp = go(safe_next(&next));
+            set_cookie(&mut resp, &session_cookie(&done.session, tls));
+            set_cookie(&mut resp, &format!("{SSO_COOKIE}=; Path=/login/sso; Max-Age=0"));
+            resp
+        }
+        Err(ApiError::Core(CoreError::Unauthenticated(why))) => {
+            login_form(&s, "/", "", Some(why), StatusCode::UNAUTHORIZED).await
+        }
+        Err(other) => PageError::from(other).into_response(),
+    }
 }
 
 /// First run: creates the first admin (only while there are no co-workers), then signs them in.
@@ -124,12 +242,13 @@ pub async fn login_submit(
     let (email, password, next) = (field("email"), field("password"), field("next"));
     if !genuine(&parts, &form) {
         let expired = Some("The sign-in form had expired. Please sign in again.".into());
-        return login_form(&next, &email, expired, StatusCode::FORBIDDEN);
+        return login_form(&s, &next, &email, expired, StatusCode::FORBIDDEN).await;
     }
     let (addr, agent) = client_of(&parts);
     let tls = over_tls(&parts);
     let device = cookie(&parts.headers, DEVICE_COOKIE);
     let login_email = email.clone();
+    let services = s.clone();
     let signed_in = blocking(move || {
         let attempt = SignIn {
             email: &login_email,
@@ -138,10 +257,22 @@ pub async fn login_submit(
             user_agent: agent,
             device: device.as_deref(),
             remember_device: true,
+            code: None,
+            pending_allowed: true,
         };
-        s.sign_in(attempt)
+        services.sign_in(attempt)
     });
     match signed_in.await {
+        Ok(done) if done.pending => {
+            // The password was right; the second factor comes next, on its own page.
+            let mut resp = go(&format!("/login/code?next={}", super::view::encode(safe_next(&next))));
+            let secure = if tls { "; Secure" } else { "" };
+            set_cookie(
+                &mut resp,
+                &format!("{PENDING_COOKIE}={}; Path=/login; HttpOnly; SameSite=Lax; Max-Age=300{secure}", done.session),
+            );
+            resp
+        }
         Ok(done) => {
             let mut resp = go(safe_next(&next));
             set_cookie(&mut resp, &session_cookie(&done.session, tls));
@@ -151,11 +282,98 @@ pub async fn login_submit(
             }
             resp
         }
+        Err(ApiError::Core(CoreError::Forbidden(why))) => {
+            login_form(&s, &next, &email, Some(why), StatusCode::FORBIDDEN).await
+        }
         Err(ApiError::Core(CoreError::TooManyAttempts(why))) => {
-            login_form(&next, &email, Some(why), StatusCode::TOO_MANY_REQUESTS)
+            login_form(&s, &next, &email, Some(why), StatusCode::TOO_MANY_REQUESTS).await
         }
         Err(ApiError::Core(CoreError::Unauthenticated(_))) => {
-            login_form(&next, &email, Some("That email and password do not match.".into()), StatusCode::UNAUTHORIZED)
+            let wrong = Some("That email and password do not match.".into());
+            login_form(&s, &next, &email, wrong, StatusCode::UNAUTHORIZED).await
+        }
+        Err(other) => PageError::from(other).into_response(),
+    }
+}
+
+/// The cookie that carries a sign-in waiting for its second factor (five minutes, `/login` only).
+const PENDING_COOKIE: &str = "holdfast_pending";
+
+#[derive(Template)]
+#[template(path = "login_code.html")]
+struct CodePage {
+    me: Option<Me>,
+    csrf: String,
+    next: String,
+    error: Option<String>,
+}
+
+fn code_form(next: &str, error: Option<String>, status: StatusCode) -> Response {
+    let next = safe_next(next).to_string();
+    with_form_token(|csrf| render(&CodePage { me: None, csrf, next, error }, status), "/login")
+}
+
+/// The second step of a password sign-in for a co-worker with two-factor sign-in.
+pub async fn code_page(parts: Parts, Query(q): Query<HashMap<String, String>>) -> Response {
+    let next = q.get("next").map(String::as_str).unwrap_or("/");
+    if cookie(&parts.headers, PENDING_COOKIE).is_none() {
+        return go(&format!("/login?next={}", super::view::encode(safe_next(next))));
+    }
+    code_form(next, None, StatusCode::OK)
+}
+
+/// Checks the code and opens the session.
+pub async fn code_submit(
+    State(s): State<AppState>,
+    parts: Parts,
+    Form(form): Form<HashMap<String, String>>,
+) -> Response {
+    let field = |k: &str| form.get(k).cloned().unwrap_or_default();
+    let (code, next) = (field("code"), field("next"));
+    if !genuine(&parts, &form) {
+        return code_form(
+            &next,
+            Some("The form had expired. Please type the code again.".into()),
+            StatusCode::FORBIDDEN,
+        );
+    }
+    let Some(pending) = cookie(&parts.headers, PENDING_COOKIE) else {
+        return login_form(
+            &s,
+            &next,
+            "",
+            Some("Your sign-in expired; enter your password again.".into()),
+            StatusCode::UNAUTHORIZED,
+        )
+        .await;
+    };
+    let (addr, agent) = client_of(&parts);
+    let tls = over_tls(&parts);
+    let services = s.clone();
+    // A browser that has no device cookie yet is remembered, as after a password alone.
+    let remember = cookie(&parts.headers, DEVICE_COOKIE).is_none();
+    let done = blocking(move || services.complete_sign_in(&pending, &code, addr, agent, remember)).await;
+    match done {
+        Ok(done) => {
+            let mut resp = go(safe_next(&next));
+            set_cookie(&mut resp, &session_cookie(&done.session, tls));
+            set_cookie(&mut resp, &format!("{PENDING_COOKIE}=; Path=/login; Max-Age=0"));
+            set_cookie(&mut resp, &format!("{LOGIN_COOKIE}=; Path=/login; Max-Age=0"));
+            if let Some(device) = done.device {
+                set_cookie(&mut resp, &device_cookie(&device, tls));
+            }
+            resp
+        }
+        Err(ApiError::Core(CoreError::Unauthenticated(why))) if why.contains("expired") => {
+            login_form(&s, &next, "", Some(format!("{why}.")), StatusCode::UNAUTHORIZED).await
+        }
+        Err(ApiError::Core(CoreError::Unauthenticated(_))) => code_form(
+            &next,
+            Some("That code is wrong or was already used. Try the code the app shows now.".into()),
+            StatusCode::UNAUTHORIZED,
+        ),
+        Err(ApiError::Core(CoreError::TooManyAttempts(why))) => {
+            code_form(&next, Some(why), StatusCode::TOO_MANY_REQUESTS)
         }
         Err(other) => PageError::from(other).into_response(),
     }

@@ -15,7 +15,9 @@ mod pages_lists;
 mod pages_records;
 mod pages_sign_in;
 mod scim;
+mod single_sign_on;
 mod snapshots;
+mod two_factor;
 
 use std::sync::Arc;
 

@@ -233,6 +233,38 @@ async fn entra_and_okta_updates_groups_as_teams_and_delete() {
         assert_eq!(user["name"]["formatted"], "Isaac Brock", "name.formatted absent: the given and family names");
         assert!(user["title"].is_null() && user[ENTERPRISE_USER].get("manager").is_none(), "{user}");
 
+        // What SCIM may not do: rename an admin (single sign-on matches by email), deactivate the
+        // token's own admin, or switch on a co-worker an admin switched off in Holdfast.
+        let rename = json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "userName", "value": "someone@example.com"}]});
+        let (s, p) = app.call("PATCH", &format!("/scim/v2/Users/{admin_id}"), Some(&scim), Some(rename)).await;
+        assert!(s == StatusCode::BAD_REQUEST && is_scim_error(&p, 400, Some("mutability")), "{p}");
+        let off = json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "active", "value": false}]});
+        let (s, p) = app.call("PATCH", &format!("/scim/v2/Users/{admin_id}"), Some(&scim), Some(off)).await;
+        assert!(s == StatusCode::BAD_REQUEST && is_scim_error(&p, 400, Some("mutability")), "{p}");
+        let (s, _) = app
+            .call(
+                "PATCH",
+                &format!("/api/v1/coworkers/{}", boss["id"].as_str().unwrap_or_default()),
+                Some(&admin),
+                Some(json!({"status": "suspended"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK);
+        let on = json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "active", "value": true}]});
+        let (s, still) = app
+            .call(
+                "PATCH",
+                &format!("/scim/v2/Users/{}", boss["id"].as_str().unwrap_or_default()),
+                Some(&scim),
+                Some(on),
+            )
+            .await;
+        assert_eq!(
+            (s, still["active"].as_bool()),
+            (StatusCode::OK, Some(false)),
+            "suspended in Holdfast stays so: {still}"
+        );
+
         // Groups are teams.
         let (s, group) = app
             .call(
