@@ -124,7 +124,8 @@ async fn page_lacks(c: &Client, text: &str) -> Step {
     Err(format!("the page kept showing {text:?} (at {})", c.current_url().await.map_err(e)?))
 }
 
-async fn sign_in(c: &Client, base: &str, email: &str) -> Step {
+/// Types the email and password on the sign-in page and sends them.
+async fn enter_password(c: &Client, base: &str, email: &str) -> Step {
     c.goto(&format!("{base}/login")).await.map_err(e)?;
     wait_for(c, "input[name=email]").await?.send_keys(email).await.map_err(e)?;
     c.find(Locator::Css("input[name=password]"))
@@ -133,7 +134,11 @@ async fn sign_in(c: &Client, base: &str, email: &str) -> Step {
         .send_keys("correct horse battery")
         .await
         .map_err(e)?;
-    c.find(Locator::Css("button[type=submit]")).await.map_err(e)?.click().await.map_err(e)?;
+    click(c, "form[action='/login'] button[type=submit]").await
+}
+
+async fn sign_in(c: &Client, base: &str, email: &str) -> Step {
+    enter_password(c, base, email).await?;
     wait_for(c, "header.top").await?;
     let url = c.current_url().await.map_err(e)?;
     if url.path() == "/login" {
@@ -526,13 +531,15 @@ async fn coverage_and_contact_protocol_in_a_real_browser() {
     }
 }
 
-/// A code from the authenticator app, for the step after this one (a step the enrolment did not
-/// use; the server accepts one step either side).
-fn next_code(secret: &str) -> String {
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// The authenticator app's code at `unix` seconds.
+fn code_at(secret: &str, unix: u64) -> String {
     let bytes = totp_rs::Secret::try_from_base32(secret).expect("base32");
     let totp = totp_rs::Builder::new().with_secret(bytes.as_bytes().to_vec()).build().expect("totp");
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    totp.generate(now + 30).to_string()
+    totp.generate(unix).to_string()
 }
 
 /// Signs in through the identity provider the test kit runs (its button on the sign-in page),
@@ -555,35 +562,21 @@ async fn identity(c: &Client, base: &str, provider: &holdfast_testing::oidc::Tes
     click(c, "form[action='/two-factor/begin'] button").await?;
     wait_for(c, "div.qr svg").await?;
     let secret = wait_for(c, "code.secret").await?.text().await.map_err(e)?;
-    wait_for(c, "input[name=code]").await?.send_keys(&next_code(&secret)).await.map_err(e)?;
+    let enrolled_at = unix_now() + 30;
+    wait_for(c, "input[name=code]").await?.send_keys(&code_at(&secret, enrolled_at)).await.map_err(e)?;
     click(c, "form[action='/two-factor/confirm'] button").await?;
     page_has(c, "Keep these recovery codes").await?;
     sign_out(c).await?;
 
-    c.goto(&format!("{base}/login")).await.map_err(e)?;
-    wait_for(c, "input[name=email]").await?.send_keys("admin@example.com").await.map_err(e)?;
-    c.find(Locator::Css("input[name=password]"))
-        .await
-        .map_err(e)?
-        .send_keys("correct horse battery")
-        .await
-        .map_err(e)?;
-    click(c, "form[action='/login'] button[type=submit]").await?;
+    enter_password(c, base, "admin@example.com").await?;
     wait_for(c, "form[action='/login/code']").await?;
-    // The enrolment used the next step's code: this one must be later still.
-    let code = {
-        let bytes = totp_rs::Secret::try_from_base32(&secret).map_err(|_| "base32".to_string())?;
-        let totp = totp_rs::Builder::new().with_secret(bytes.as_bytes().to_vec()).build().map_err(e)?;
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-        let enrolled_step = (now + 30) / 30;
-        // Wait until the step after the enrolment's is within the window (at most ~30 s).
-        let mut t = now;
-        while (t + 30) / 30 <= enrolled_step {
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-        }
-        totp.generate(t + 30).to_string()
-    };
+    // The enrolment used the next step's code (the server accepts one step ahead): wait until
+    // that step is the current one, then type the step after it (at most ~30 s).
+    let enrolled_step = enrolled_at / 30;
+    while unix_now() / 30 < enrolled_step {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let code = code_at(&secret, unix_now() + 30);
     wait_for(c, "input[name=code]").await?.send_keys(&code).await.map_err(e)?;
     click(c, "form[action='/login/code'] button").await?;
     wait_for(c, "header.top").await?;

@@ -125,6 +125,23 @@ fn end_of_day(day: &str) -> Result<i64, CoreError> {
     Ok(at.timestamp().as_microsecond())
 }
 
+/// Stores a new case with its `departure.start` event.
+fn open_case_in(tx: &mut dyn Tx, actor: &Actor, case: &Departure) -> Result<(), CoreError> {
+    tx.insert_departure(case)?;
+    append_events(
+        tx,
+        vec![
+            NewEvent::by(actor, case.opened_at, DEPARTURE_START)
+                .object("departure", case.id)
+                .detail("coworker_id", json!(case.coworker_id))
+                .detail("reason", json!(case.reason))
+                .detail("last_day", json!(case.last_day))
+                .detail("source", json!(case.source)),
+        ],
+    )?;
+    Ok(())
+}
+
 /// A case the identity provider opened stays open, even with nothing to hand over, until someone
 /// has reviewed what the co-worker read and exported.
 fn awaits_review(case: &Departure) -> bool {
@@ -212,18 +229,7 @@ impl<D: Database> Holdfast<D> {
                         steps,
                         closed_at: None,
                     };
-                    tx.insert_departure(&case)?;
-                    append_events(
-                        tx,
-                        vec![
-                            NewEvent::by(actor, now, DEPARTURE_START)
-                                .object("departure", case.id)
-                                .detail("coworker_id", json!(target.id))
-                                .detail("reason", json!(case.reason))
-                                .detail("last_day", json!(case.last_day))
-                                .detail("source", json!(case.source)),
-                        ],
-                    )?;
+                    open_case_in(tx, actor, &case)?;
                     Ok((case, became_departing, coworker))
                 })?;
                 self.forget_org();
@@ -432,18 +438,7 @@ impl<D: Database> Holdfast<D> {
                     steps: BTreeMap::new(),
                     closed_at: None,
                 };
-                tx.insert_departure(&case)?;
-                append_events(
-                    tx,
-                    vec![
-                        NewEvent::by(actor, now, DEPARTURE_START)
-                            .object("departure", case.id)
-                            .detail("coworker_id", json!(coworker.id))
-                            .detail("reason", json!(case.reason))
-                            .detail("last_day", json!(case.last_day))
-                            .detail("source", json!(case.source)),
-                    ],
-                )?;
+                open_case_in(tx, actor, &case)?;
                 case
             }
         };
