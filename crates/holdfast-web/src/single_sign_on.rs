@@ -52,7 +52,9 @@ fn call_provider(request: HttpRequest) -> Result<HttpResponse, ProviderCallError
 }
 
 fn unavailable(what: impl std::fmt::Display) -> CoreError {
-    CoreError::Unauthenticated(format!("the identity provider could not be reached or answered wrongly: {what}"))
+    CoreError::Unauthenticated(format!(
+        "The identity provider could not be reached, or answered wrongly ({what}). Try again in a minute; if it persists, tell your admin."
+    ))
 }
 
 /// The provider's metadata and keys (cached for an hour; `fresh` fetches them again, as after a
@@ -142,7 +144,7 @@ pub fn finish(
     nonce: &str,
 ) -> Result<ProviderIdentity, CoreError> {
     let refused =
-        |what: String| CoreError::Unauthenticated(format!("the identity provider's answer was refused: {what}"));
+        |what: String| CoreError::Unauthenticated(format!("The identity provider's answer was refused: {what}."));
     let client = client(sso, redirect, false)?;
     let tokens = client
         .exchange_code(AuthorizationCode::new(code.to_string()))
