@@ -71,6 +71,12 @@ pub enum CoworkerCmd {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Remove a co-worker's two-factor sign-in (a lost phone): their authenticator and recovery
+    /// codes go and their sessions end; they set it up again at their next sign-in.
+    ResetTwoFactor {
+        /// Email or id.
+        coworker: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -110,6 +116,11 @@ pub fn run(services: &Holdfast<Store>, me: &Actor, cmd: &CoworkerCmd) -> Result<
         }
         CoworkerCmd::Handover { coworker, to, round_robin, dry_run } => {
             handover(services, me, coworker, to.as_deref(), round_robin, *dry_run)
+        }
+        CoworkerCmd::ResetTwoFactor { coworker } => {
+            let c = services.reset_two_factor(me, coworker)?;
+            println!("two-factor sign-in removed for {}; their sessions ended", c.email);
+            Ok(())
         }
     }
 }

@@ -162,6 +162,9 @@ pub struct Identity {
     /// When the identity provider deactivated the co-worker (`active: false` or DELETE): only
     /// such a co-worker does it reactivate; one Holdfast switched off stays off.
     pub deactivated_at: Option<i64>,
+    /// The single sign-on account the co-worker first signed in with (`{issuer} {subject}`):
+    /// later sign-ins through the same provider must be that account, whatever email it carries.
+    pub sso_subject: Option<String>,
     pub updated_at: i64,
 }
 

@@ -6,6 +6,7 @@ CREATE TABLE coworker_identities (
     department TEXT,
     removed_at BIGINT,
     deactivated_at BIGINT,
+    sso_subject TEXT,
     updated_at BIGINT NOT NULL
 );
 -- Single sign-on begun in a browser and not finished yet (OpenID Connect): kept in the database

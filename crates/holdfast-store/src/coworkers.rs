@@ -11,8 +11,7 @@ use crate::conn::Conn;
 use crate::tx::SqlTx;
 
 const COWORKER_COLUMNS: &str = "id, email, name, role, status, seniority, team_id, manager_id, title, password_hash, created_at, updated_at, password_must_change";
-const IDENTITY_COLUMNS: &str =
-    "coworker_id, external_id, given_name, family_name, department, removed_at, deactivated_at, updated_at";
+const IDENTITY_COLUMNS: &str = "coworker_id, external_id, given_name, family_name, department, removed_at, deactivated_at, sso_subject, updated_at";
 const CREDENTIAL_COLUMNS: &str =
     "id, coworker_id, kind, name, secret_hash, created_at, expires_at, last_used_at, revoked_at";
 
@@ -150,11 +149,12 @@ impl<C: Conn> CoWorkerStore for SqlTx<C> {
     fn put_identity(&mut self, i: &Identity) -> StorageResult<()> {
         self.conn.exec(
             &format!(
-                "INSERT INTO coworker_identities ({IDENTITY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
+                "INSERT INTO coworker_identities ({IDENTITY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
                  ON CONFLICT (coworker_id) DO UPDATE SET external_id = excluded.external_id, \
                  given_name = excluded.given_name, family_name = excluded.family_name, \
                  department = excluded.department, removed_at = excluded.removed_at, \
-                 deactivated_at = excluded.deactivated_at, updated_at = excluded.updated_at"
+                 deactivated_at = excluded.deactivated_at, sso_subject = excluded.sso_subject, \
+                 updated_at = excluded.updated_at"
             ),
             &[
                 Value::Text(i.coworker_id.to_string()),
@@ -164,6 +164,7 @@ impl<C: Conn> CoWorkerStore for SqlTx<C> {
                 opt_text(i.department.as_deref()),
                 opt_int(i.removed_at),
                 opt_int(i.deactivated_at),
+                opt_text(i.sso_subject.as_deref()),
                 Value::Int(i.updated_at),
             ],
         )?;
@@ -296,6 +297,7 @@ fn identity_from_row(row: &[Value]) -> StorageResult<Identity> {
         department: c.opt_text()?,
         removed_at: c.opt_int()?,
         deactivated_at: c.opt_int()?,
+        sso_subject: c.opt_text()?,
         updated_at: c.int()?,
     })
 }

@@ -48,8 +48,9 @@ fn codes_work_in_their_window_once_recovery_codes_once_and_a_lost_device_is_rese
         add_coworker(&s, "bo@example.com", Role::Admin, None, None);
         let ada = s.actor_for("ada@example.com").expect("ada");
 
-        // Enrolment: the secret is not asked for until a code confirms it.
-        let e = s.begin_two_factor(&ada).expect("begin");
+        // Enrolment: the password again first; the secret is not asked for until a code confirms it.
+        assert!(matches!(s.begin_two_factor(&ada, "not it"), Err(CoreError::Invalid(_))));
+        let e = s.begin_two_factor(&ada, PASSWORD).expect("begin");
         assert!(
             e.otpauth_url.starts_with("otpauth://totp/Holdfast:ada%40example.com?")
                 || e.otpauth_url.starts_with("otpauth://totp/Holdfast:ada@example.com?"),
@@ -60,7 +61,10 @@ fn codes_work_in_their_window_once_recovery_codes_once_and_a_lost_device_is_rese
         assert!(matches!(s.confirm_two_factor(&ada, "000000"), Err(CoreError::Invalid(_))));
         let recovery = s.confirm_two_factor(&ada, &code_at(&e.secret, T)).expect("confirmed");
         assert_eq!(recovery.len(), 10);
-        assert!(matches!(s.begin_two_factor(&ada), Err(CoreError::Conflict(_))), "a confirmed one is not replaced");
+        assert!(
+            matches!(s.begin_two_factor(&ada, PASSWORD), Err(CoreError::Conflict(_))),
+            "a confirmed one is not replaced"
+        );
 
         // A password alone no longer signs in; the confirming code was used up.
         let refused = sign_in(&s, "ada@example.com", None).err().expect("a code is asked for");
@@ -136,7 +140,7 @@ fn codes_work_in_their_window_once_recovery_codes_once_and_a_lost_device_is_rese
         let on = SettingsChange { two_factor_for_admins: Some(true), ..Default::default() };
         s.change_settings(&bo, &on).expect("setting");
         assert!(s.must_enrol_two_factor(&bo).expect("check"));
-        let e = s.begin_two_factor(&bo).expect("begin");
+        let e = s.begin_two_factor(&bo, PASSWORD).expect("begin");
         s.confirm_two_factor(&bo, &code_at(&e.secret, clock.now())).expect("confirm");
         assert!(!s.must_enrol_two_factor(&bo).expect("check"));
         let rep = {

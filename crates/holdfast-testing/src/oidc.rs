@@ -109,11 +109,15 @@ impl TestProvider {
         TestProvider { issuer, client_id: client_id.into(), client_secret: client_secret.into(), shared, router }
     }
 
-    /// The user the next sign-in at the provider is.
+    /// The user the next sign-in at the provider is (its subject is `sub-{email}`).
     pub fn sign_in_as(&self, email: &str, verified: bool) {
+        self.sign_in_as_account(&format!("sub-{email}"), email, verified);
+    }
+
+    /// The same, with the provider's own id for the account.
+    pub fn sign_in_as_account(&self, subject: &str, email: &str, verified: bool) {
         if let Ok(mut s) = self.shared.lock() {
-            s.user =
-                Some(ProviderUser { subject: format!("sub-{email}"), email: email.into(), email_verified: verified });
+            s.user = Some(ProviderUser { subject: subject.into(), email: email.into(), email_verified: verified });
         }
     }
 

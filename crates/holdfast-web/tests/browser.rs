@@ -559,6 +559,11 @@ async fn identity(c: &Client, base: &str, provider: &holdfast_testing::oidc::Tes
 
     sign_in(c, base, "admin@example.com").await?;
     c.goto(&format!("{base}/two-factor")).await.map_err(e)?;
+    wait_for(c, "form[action='/two-factor/begin'] input[name=password]")
+        .await?
+        .send_keys("correct horse battery")
+        .await
+        .map_err(e)?;
     click(c, "form[action='/two-factor/begin'] button").await?;
     wait_for(c, "div.qr svg").await?;
     let secret = wait_for(c, "code.secret").await?.text().await.map_err(e)?;

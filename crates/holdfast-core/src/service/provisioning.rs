@@ -406,6 +406,7 @@ impl<D: Database> Holdfast<D> {
             department: fields.department.clone(),
             removed_at: None,
             deactivated_at: before.as_ref().and_then(|b| b.deactivated_at),
+            sso_subject: before.as_ref().and_then(|b| b.sso_subject.clone()),
             updated_at: now,
         };
         let before = before.unwrap_or(Identity { coworker_id: c.id, ..Default::default() });

@@ -312,6 +312,31 @@ impl<D: Database> Holdfast<D> {
                 );
             }
         };
+        // The first sign-in through this provider binds the co-worker to its account (issuer and
+        // subject); from then on only that account signs them in, so an email moved to another
+        // account at the provider (or in Holdfast) opens nothing.
+        let account = format!("{} {}", who.issuer, who.subject);
+        let bound = self.db.write(|tx| {
+            let mut identity =
+                tx.get_identity(c.id)?.unwrap_or(crate::coworker::Identity { coworker_id: c.id, ..Default::default() });
+            match identity.sso_subject.as_deref() {
+                Some(s) if s == account => Ok(true),
+                Some(s) if s.split(' ').next() == Some(who.issuer.as_str()) => Ok(false),
+                _ => {
+                    identity.sso_subject = Some(account.clone());
+                    identity.updated_at = self.now();
+                    tx.put_identity(&identity)?;
+                    Ok(true)
+                }
+            }
+        })?;
+        if !bound {
+            return refuse(
+                Some(&email),
+                "another account at the identity provider",
+                format!("{email} signs in through {} with another account; ask your admin", sso.name),
+            );
+        }
         let now = self.now();
         let hours = sso.session_hours.clamp(1, SESSION_DAYS * 24);
         let (session, session_hash) = secret::new_token();

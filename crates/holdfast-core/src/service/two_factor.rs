@@ -78,10 +78,25 @@ impl<D: Database> Holdfast<D> {
         })
     }
 
-    /// Starts enrolling an authenticator app for the actor: a new secret, not asked for until a
-    /// code from the app confirms it. An authenticator already confirmed is not replaced here.
-    pub fn begin_two_factor(&self, actor: &Actor) -> Result<Enrolment, CoreError> {
+    /// Starts enrolling an authenticator app for the actor, who gives their password again (a
+    /// session left open on someone's desk cannot lock its owner out with a stranger's phone): a
+    /// new secret, not asked for until a code from the app confirms it. An authenticator already
+    /// confirmed is not replaced here.
+    pub fn begin_two_factor(&self, actor: &Actor, password: &str) -> Result<Enrolment, CoreError> {
         let me = self.me(actor)?;
+        let hash = self.db.read(|tx| Ok(tx.get_coworker(me.id)?.and_then(|c| c.password_hash)))?;
+        match hash {
+            None => {
+                return Err(CoreError::Conflict(
+                    "two-factor sign-in is for signing in with a password; you sign in through the identity provider"
+                        .into(),
+                ));
+            }
+            Some(h) if !secret::verify_password(password, &h) => {
+                return Err(CoreError::invalid("password", "is not your current password"));
+            }
+            Some(_) => {}
+        }
         let mut bytes = [0u8; 20];
         rand::rng().fill(&mut bytes[..]);
         let secret = Secret::from(bytes.to_vec()).to_base32();
@@ -221,7 +236,7 @@ impl<D: Database> Holdfast<D> {
     /// admin setting requires two-factor sign-in for admins, who has none).
     pub fn must_enrol_two_factor(&self, actor: &Actor) -> Result<bool, CoreError> {
         let Some(c) = &actor.coworker else { return Ok(false) };
-        if c.role != Role::Admin || !self.settings()?.two_factor_for_admins {
+        if c.role != Role::Admin || c.password_hash.is_none() || !self.settings()?.two_factor_for_admins {
             return Ok(false);
         }
         self.db.read(|tx| Ok(!self.has_second_factor(tx, c)?))

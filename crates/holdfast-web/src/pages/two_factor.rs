@@ -79,10 +79,23 @@ pub async fn show(State(s): State<AppState>, user: PageUser, Query(q): Query<Has
 }
 
 pub async fn begin(State(s): State<AppState>, form: SignedForm) -> PageResult {
-    let next = form.text("next");
-    let enrolment = form.user.call(&s, |s, actor| s.begin_two_factor(actor)).await?;
-    page(&s, &form.user, &next, Shown { error: None, enrolment: Some(enrolment), recovery_codes: None }, StatusCode::OK)
-        .await
+    let (next, password) = (form.text("next"), form.text("password"));
+    let (services, actor) = (s.clone(), form.user.actor.clone());
+    match crate::state::blocking(move || services.begin_two_factor(&actor, &password)).await {
+        Ok(enrolment) => {
+            let shown = Shown { error: None, enrolment: Some(enrolment), recovery_codes: None };
+            page(&s, &form.user, &next, shown, StatusCode::OK).await
+        }
+        Err(crate::problem::ApiError::Core(CoreError::Invalid(_))) => {
+            let shown = Shown {
+                error: Some("That is not your current password.".into()),
+                enrolment: None,
+                recovery_codes: None,
+            };
+            page(&s, &form.user, &next, shown, StatusCode::UNPROCESSABLE_ENTITY).await
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 pub async fn confirm(State(s): State<AppState>, form: SignedForm) -> PageResult {

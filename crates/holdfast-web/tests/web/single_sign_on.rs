@@ -98,6 +98,11 @@ async fn coworkers_sign_in_through_the_identity_provider_and_bad_answers_are_ref
             assert!(back.body.contains("refused") && back.body.contains(says), "{trick:?}: {}", back.body);
         }
         provider.trick(Trick::Honest);
+        // Another account at the provider that now carries the rep's email: the rep's Holdfast
+        // account is bound to the account they first signed in with.
+        provider.sign_in_as_account("someone-else", "rep@example.com", true);
+        let (back, _, _) = through_provider(&app, &provider).await;
+        assert!(back.status == StatusCode::UNAUTHORIZED && back.body.contains("another account"), "{}", back.body);
         provider.sign_in_as("rep@example.com", false);
         let (back, _, _) = through_provider(&app, &provider).await;
         assert!(back.status == StatusCode::UNAUTHORIZED && back.body.contains("not verified"), "{}", back.body);

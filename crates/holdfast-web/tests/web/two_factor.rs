@@ -26,7 +26,10 @@ async fn an_admin_enrols_signs_in_with_a_code_and_the_setting_and_the_reset_work
         // Enrol on the page.
         let page = app.send("GET", "/two-factor", &cookie, None).await;
         assert!(page.body.contains("Set up two-factor sign-in"), "{}", page.body);
-        let begun = app.post_form(&cookie, "/two-factor", "/two-factor/begin", "next=%2F").await;
+        let refused = app.post_form(&cookie, "/two-factor", "/two-factor/begin", "next=%2F&password=wrong").await;
+        assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "the password again first");
+        let begun =
+            app.post_form(&cookie, "/two-factor", "/two-factor/begin", "next=%2F&password=correct+horse+battery").await;
         assert_eq!(begun.status, StatusCode::OK, "{}", begun.body);
         assert!(begun.body.contains("<svg") && begun.body.contains("QR code"), "a QR code");
         let secret = between(&begun.body, "<code class=\"secret\">", "<")[0].to_string();
