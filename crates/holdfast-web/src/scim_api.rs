@@ -86,8 +86,10 @@ impl FromRequestParts<AppState> for Provider {
         let (addr, agent) = client_of(parts);
         let services = state.clone();
         let actor = run(move || services.authenticate(&token, addr, agent).map_err(ScimError::from)).await?;
-        if !matches!(actor.channel, Channel::Scim | Channel::ApiToken) {
-            return Err(Refusal(ScimError::unauthorized("a session does not open /scim/v2; send a SCIM or API token")));
+        // An admin's bearer session (`POST /api/v1/sessions`) is as good as their API token; the
+        // services refuse everyone but admins.
+        if !matches!(actor.channel, Channel::Scim | Channel::ApiToken | Channel::Session) {
+            return Err(Refusal(ScimError::unauthorized("send a SCIM token or an admin's API token")));
         }
         Ok(Provider { actor, base: format!("{}/scim/v2", public_base(parts)) })
     }

@@ -75,13 +75,26 @@ pub(crate) fn parse(text: &str) -> Option<SingleSignOn> {
     serde_json::from_str(text).ok()
 }
 
-/// An https URL, or plain http to this machine only (a provider on the same host, and tests).
+/// An https URL, or plain http to a host that cannot be on the public internet: this machine,
+/// a private network address, or a single-label name (a container beside Holdfast, a test kit).
 fn is_url(u: &str) -> bool {
-    let local = ["http://localhost", "http://127.0.0.1", "http://[::1]"];
-    let on_this_machine = local.iter().any(|l| {
-        u.strip_prefix(l).is_some_and(|rest| rest.is_empty() || rest.starts_with(':') || rest.starts_with('/'))
-    });
-    (u.starts_with("https://") || on_this_machine) && u.len() > 8 && !u.contains(char::is_whitespace)
+    if u.contains(char::is_whitespace) {
+        return false;
+    }
+    if let Some(rest) = u.strip_prefix("https://") {
+        return !rest.is_empty();
+    }
+    let Some(rest) = u.strip_prefix("http://") else { return false };
+    let authority = rest.split('/').next().unwrap_or_default();
+    let host = match authority.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => authority.split(':').next().unwrap_or_default(),
+    };
+    match host.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V4(ip)) => ip.is_loopback() || ip.is_private(),
+        Ok(std::net::IpAddr::V6(ip)) => ip.is_loopback(),
+        Err(_) => !host.is_empty() && (host == "localhost" || !host.contains('.')),
+    }
 }
 
 impl<D: Database> Holdfast<D> {
@@ -118,7 +131,10 @@ impl<D: Database> Holdfast<D> {
                     ch.session_hours.or(old.as_ref().map(|o| o.session_hours)).unwrap_or(DEFAULT_SSO_SESSION_HOURS);
                 let mut errors = Vec::new();
                 if !is_url(&issuer) {
-                    errors.push(FieldError::new("issuer", "must be the provider's https:// issuer URL"));
+                    errors.push(FieldError::new(
+                        "issuer",
+                        "must be the provider's https:// issuer URL (plain http only to this machine or a private network)",
+                    ));
                 }
                 if client_id.is_empty() || client_id.chars().count() > 300 {
                     errors.push(FieldError::new("client_id", "is required (the id the provider gave Holdfast)"));
@@ -371,5 +387,34 @@ impl<D: Database> Holdfast<D> {
             Ok(())
         })?;
         Ok(SignedIn { coworker: c, session, device: None, pending: false })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn plain_http_only_to_hosts_off_the_internet() {
+        for ok in [
+            "https://login.example.com",
+            "http://localhost:8080/realms/x",
+            "http://127.0.0.1:9",
+            "http://[::1]:80",
+            "http://10.1.2.3",
+            "http://192.168.0.5:8443",
+            "http://keycloak:8080/realms/acme",
+        ] {
+            assert!(super::is_url(ok), "{ok}");
+        }
+        for bad in [
+            "http://login.example.com",
+            "http://localhost.evil.com",
+            "http://8.8.8.8",
+            "ftp://x",
+            "https://",
+            "http://",
+            "https://a b",
+        ] {
+            assert!(!super::is_url(bad), "{bad}");
+        }
     }
 }

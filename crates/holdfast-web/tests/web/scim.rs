@@ -411,11 +411,16 @@ async fn malformed_scim_gets_scim_errors_never_a_500() {
         assert_eq!(all["totalResults"], 2, "{all}");
         let (_, me) = app.call("GET", "/api/v1/me", Some(&rep), None).await;
         assert_eq!(me["coworker"]["status"], "active");
-        // A session token does not open /scim/v2, and a SCIM token is only an admin's.
+        // An admin's bearer session works like their API token; a rep's does not; a SCIM token is
+        // only an admin's.
         let (_, session) = app.api_sign_in("admin@example.com", holdfast_testing::PASSWORD).await;
         let session = session["token"].as_str().unwrap_or_default().to_string();
         let (s, body) = app.call("GET", "/scim/v2/Users", Some(&session), None).await;
-        assert!(s == StatusCode::UNAUTHORIZED && is_scim_error(&body, 401, None), "{body}");
+        assert_eq!(s, StatusCode::OK, "{body}");
+        let (_, session) = app.api_sign_in("rep@example.com", holdfast_testing::PASSWORD).await;
+        let session = session["token"].as_str().unwrap_or_default().to_string();
+        let (s, body) = app.call("GET", "/scim/v2/Users", Some(&session), None).await;
+        assert!(s == StatusCode::FORBIDDEN && is_scim_error(&body, 403, None), "{body}");
         let (s, body) = app
             .call("POST", &format!("/api/v1/coworkers/{rep_id}/tokens"), Some(&admin), Some(json!({"kind": "scim"})))
             .await;
