@@ -159,12 +159,16 @@ pub struct Identity {
     /// When the identity provider deleted the user (`DELETE /scim/v2/Users/{id}`): the co-worker
     /// stays, with their history; the SCIM resource is gone until the provider creates it again.
     pub removed_at: Option<i64>,
-    /// When the identity provider deactivated the co-worker (`active: false` or DELETE): only
-    /// such a co-worker does it reactivate; one Holdfast switched off stays off.
+    /// When the identity provider switched the co-worker off (`active: false` or DELETE on someone
+    /// who could sign in, or provisioned inactive), cleared by any later change of their status:
+    /// only such a co-worker does it switch on again; one Holdfast switched off stays off.
     pub deactivated_at: Option<i64>,
     /// The single sign-on account the co-worker first signed in with (`{issuer} {subject}`):
     /// later sign-ins through the same provider must be that account, whatever email it carries.
     pub sso_subject: Option<String>,
+    /// When SCIM first provisioned or matched the co-worker (an identity row made by single
+    /// sign-on's binding alone has none).
+    pub provisioned_at: Option<i64>,
     pub updated_at: i64,
 }
 

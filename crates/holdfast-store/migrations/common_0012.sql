@@ -7,6 +7,7 @@ CREATE TABLE coworker_identities (
     removed_at BIGINT,
     deactivated_at BIGINT,
     sso_subject TEXT,
+    provisioned_at BIGINT,
     updated_at BIGINT NOT NULL
 );
 -- Single sign-on begun in a browser and not finished yet (OpenID Connect): kept in the database

@@ -11,7 +11,7 @@ use crate::conn::Conn;
 use crate::tx::SqlTx;
 
 const COWORKER_COLUMNS: &str = "id, email, name, role, status, seniority, team_id, manager_id, title, password_hash, created_at, updated_at, password_must_change";
-const IDENTITY_COLUMNS: &str = "coworker_id, external_id, given_name, family_name, department, removed_at, deactivated_at, sso_subject, updated_at";
+const IDENTITY_COLUMNS: &str = "coworker_id, external_id, given_name, family_name, department, removed_at, deactivated_at, sso_subject, provisioned_at, updated_at";
 const CREDENTIAL_COLUMNS: &str =
     "id, coworker_id, kind, name, secret_hash, created_at, expires_at, last_used_at, revoked_at";
 
@@ -149,11 +149,12 @@ impl<C: Conn> CoWorkerStore for SqlTx<C> {
     fn put_identity(&mut self, i: &Identity) -> StorageResult<()> {
         self.conn.exec(
             &format!(
-                "INSERT INTO coworker_identities ({IDENTITY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                "INSERT INTO coworker_identities ({IDENTITY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
                  ON CONFLICT (coworker_id) DO UPDATE SET external_id = excluded.external_id, \
                  given_name = excluded.given_name, family_name = excluded.family_name, \
                  department = excluded.department, removed_at = excluded.removed_at, \
                  deactivated_at = excluded.deactivated_at, sso_subject = excluded.sso_subject, \
+                 provisioned_at = excluded.provisioned_at, \
                  updated_at = excluded.updated_at"
             ),
             &[
@@ -165,6 +166,7 @@ impl<C: Conn> CoWorkerStore for SqlTx<C> {
                 opt_int(i.removed_at),
                 opt_int(i.deactivated_at),
                 opt_text(i.sso_subject.as_deref()),
+                opt_int(i.provisioned_at),
                 Value::Int(i.updated_at),
             ],
         )?;
@@ -298,6 +300,7 @@ fn identity_from_row(row: &[Value]) -> StorageResult<Identity> {
         removed_at: c.opt_int()?,
         deactivated_at: c.opt_int()?,
         sso_subject: c.opt_text()?,
+        provisioned_at: c.opt_int()?,
         updated_at: c.int()?,
     })
 }

@@ -139,7 +139,10 @@ impl FromRequestParts<AppState> for Caller {
             );
         }
         // An admin session (not a token) that must have a second factor and has none enrols first.
-        if actor.channel == holdfast_core::coworker::Channel::Session && actor.is_admin() {
+        if actor.channel == holdfast_core::coworker::Channel::Session
+            && actor.is_admin()
+            && !parts.uri.path().ends_with("/sessions/current")
+        {
             let (services, a) = (state.clone(), actor.clone());
             if crate::blocking(move || services.must_enrol_two_factor(&a)).await? {
                 return Err(CoreError::forbidden(

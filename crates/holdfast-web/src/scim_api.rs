@@ -91,6 +91,18 @@ impl FromRequestParts<AppState> for Provider {
         if !matches!(actor.channel, Channel::Scim | Channel::ApiToken | Channel::Session) {
             return Err(Refusal(ScimError::unauthorized("send a SCIM token or an admin's API token")));
         }
+        // A session goes through the same gates as on the API: a password someone else set is
+        // replaced, and an admin who must have a second factor has one, before anything else.
+        if actor.channel == Channel::Session {
+            let must_change = actor.coworker.as_ref().is_some_and(|c| c.password_must_change);
+            let (services, a) = (state.clone(), actor.clone());
+            let must_enrol = run(move || services.must_enrol_two_factor(&a).map_err(ScimError::from)).await?;
+            if must_change || must_enrol {
+                return Err(Refusal(ScimError::forbidden(
+                    "this session must first choose its own password or set up two-factor sign-in; or send an API token",
+                )));
+            }
+        }
         Ok(Provider { actor, base: format!("{}/scim/v2", public_base(parts)) })
     }
 }

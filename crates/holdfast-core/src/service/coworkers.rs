@@ -397,6 +397,14 @@ impl<D: Database> Holdfast<D> {
             }
             c.updated_at = self.now();
             tx.update_coworker(&c)?;
+            // A status Holdfast changed is Holdfast's: the provider's "it switched them off" goes.
+            if before.status != c.status
+                && let Some(mut identity) = tx.get_identity(c.id)?.filter(|i| i.deactivated_at.is_some())
+            {
+                identity.deactivated_at = None;
+                identity.updated_at = c.updated_at;
+                tx.put_identity(&identity)?;
+            }
             let mut changes = serde_json::Map::new();
             let pairs = [
                 ("email", json!(before.email), json!(c.email)),
@@ -604,8 +612,13 @@ impl<D: Database> Holdfast<D> {
         // the limits; every refusal (a wrong break-glass password too) reads the same.
         let passwords_off = self.settings()?.single_sign_on.clone().filter(|s| !s.passwords);
         if let Some(sso) = &passwords_off
-            && found.as_ref().is_none_or(|c| sso.break_glass.as_deref() != Some(c.email.as_str()))
+            && found
+                .as_ref()
+                .is_none_or(|c| c.role != Role::Admin || sso.break_glass.as_deref() != Some(c.email.as_str()))
         {
+            // The same time as the break-glass admin's password check: the answer's delay does
+            // not tell which email keeps a password.
+            secret::burn_password_time(attempt.password);
             failed("password sign-in is off", found.as_ref().map(|c| c.id))?;
             return Err(passwords_off_refusal(&sso.name));
         }

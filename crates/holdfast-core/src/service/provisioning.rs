@@ -210,6 +210,7 @@ impl<D: Database> Holdfast<D> {
                 // Provisioned inactive: they have not worked here yet, so no departure case.
                 let ch = CoWorkerChanges { status: Some(Status::Suspended), ..Default::default() };
                 let (c, _) = self.change_coworker_in(tx, actor, &created.id.to_string(), &ch, None)?;
+                self.note_switched_off(tx, c.id)?;
                 return Ok((c, None));
             }
             Ok((created, None))
@@ -377,14 +378,23 @@ impl<D: Database> Holdfast<D> {
             )));
         }
         let case = self.deprovision_in(tx, actor, c, why)?;
-        let now = self.now();
-        let mut identity = tx.get_identity(c.id)?.unwrap_or(Identity { coworker_id: c.id, ..Default::default() });
-        if identity.deactivated_at.is_none() {
-            identity.deactivated_at = Some(now);
-            identity.updated_at = now;
-            tx.put_identity(&identity)?;
+        // Only someone who could sign in was switched off by the provider; someone an admin had
+        // already suspended or set departed stays Holdfast's to switch on.
+        if c.status.may_sign_in() {
+            self.note_switched_off(tx, c.id)?;
         }
         Ok(case.map(|c| c.id))
+    }
+
+    /// Remembers that the identity provider switched the co-worker off (any later change of
+    /// their status forgets it).
+    fn note_switched_off(&self, tx: &mut dyn Tx, id: Uuid) -> Result<(), ScimError> {
+        let now = self.now();
+        let mut identity = tx.get_identity(id)?.unwrap_or(Identity { coworker_id: id, ..Default::default() });
+        identity.deactivated_at = Some(now);
+        identity.updated_at = now;
+        tx.put_identity(&identity)?;
+        Ok(())
     }
 
     /// Stores what only the identity provider keeps, with an event when it changed (an
@@ -407,6 +417,7 @@ impl<D: Database> Holdfast<D> {
             removed_at: None,
             deactivated_at: before.as_ref().and_then(|b| b.deactivated_at),
             sso_subject: before.as_ref().and_then(|b| b.sso_subject.clone()),
+            provisioned_at: before.as_ref().and_then(|b| b.provisioned_at).or(Some(now)),
             updated_at: now,
         };
         let before = before.unwrap_or(Identity { coworker_id: c.id, ..Default::default() });

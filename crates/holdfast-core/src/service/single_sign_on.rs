@@ -93,7 +93,12 @@ fn is_url(u: &str) -> bool {
     match host.parse::<std::net::IpAddr>() {
         Ok(std::net::IpAddr::V4(ip)) => ip.is_loopback() || ip.is_private(),
         Ok(std::net::IpAddr::V6(ip)) => ip.is_loopback(),
-        Err(_) => !host.is_empty() && (host == "localhost" || !host.contains('.')),
+        // A single-label name: letters, digits and hyphens, starting with a letter (so neither a
+        // number that resolvers read as an address, nor an escaped dot).
+        Err(_) => {
+            host.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+                && host.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        }
     }
 }
 
@@ -115,7 +120,9 @@ impl<D: Database> Holdfast<D> {
                 let pick = |new: Option<String>, old: Option<&str>| {
                     new.map(|v| v.trim().to_string()).or(old.map(String::from)).unwrap_or_default()
                 };
-                let issuer = pick(ch.issuer, old.as_ref().map(|o| o.issuer.as_str())).trim_end_matches('/').to_string();
+                // Kept exactly as entered: discovery compares the issuer character for character
+                // (Auth0's ends with a slash).
+                let issuer = pick(ch.issuer, old.as_ref().map(|o| o.issuer.as_str()));
                 let client_id = pick(ch.client_id, old.as_ref().map(|o| o.client_id.as_str()));
                 let client_secret = match ch.client_secret.map(|s| s.trim().to_string()).filter(|s| !s.is_empty()) {
                     Some(s) => s,
@@ -293,7 +300,7 @@ impl<D: Database> Holdfast<D> {
         // provisioned by SCIM counts as verified by it.
         let provisioned = self.db.read(|tx| {
             Ok(match tx.get_coworker_by_email(&email)? {
-                Some(c) => tx.get_identity(c.id)?.is_some_and(|i| i.removed_at.is_none()),
+                Some(c) => tx.get_identity(c.id)?.is_some_and(|i| i.removed_at.is_none() && i.provisioned_at.is_some()),
                 None => false,
             })
         })?;
@@ -409,6 +416,9 @@ mod tests {
             "http://login.example.com",
             "http://localhost.evil.com",
             "http://8.8.8.8",
+            "http://134744072",
+            "http://0x7f000001",
+            "http://evil%2ecom",
             "ftp://x",
             "https://",
             "http://",

@@ -85,18 +85,18 @@ impl<D: Database> Holdfast<D> {
     pub fn begin_two_factor(&self, actor: &Actor, password: &str) -> Result<Enrolment, CoreError> {
         let me = self.me(actor)?;
         let hash = self.db.read(|tx| Ok(tx.get_coworker(me.id)?.and_then(|c| c.password_hash)))?;
-        match hash {
-            None => {
-                return Err(CoreError::Conflict(
-                    "two-factor sign-in is for signing in with a password; you sign in through the identity provider"
-                        .into(),
-                ));
-            }
-            Some(h) if !secret::verify_password(password, &h) => {
-                return Err(CoreError::invalid("password", "is not your current password"));
-            }
-            Some(_) => {}
+        let Some(hash) = hash else {
+            return Err(CoreError::Conflict(
+                "two-factor sign-in is for signing in with a password; you sign in through the identity provider"
+                    .into(),
+            ));
+        };
+        // Guesses here count against the sign-in limits, as at the sign-in page.
+        let reservation = self.sign_in_limits.reserve(&me.email, actor.client_addr.as_deref(), false, self.now())?;
+        if !secret::verify_password(password, &hash) {
+            return Err(CoreError::invalid("password", "is not your current password"));
         }
+        self.sign_in_limits.give_back(reservation);
         let mut bytes = [0u8; 20];
         rand::rng().fill(&mut bytes[..]);
         let secret = Secret::from(bytes.to_vec()).to_base32();
@@ -181,7 +181,13 @@ impl<D: Database> Holdfast<D> {
             }
             tx.delete_second_factor(c.id)?;
             let now = self.now();
-            let revoked = tx.revoke_credentials(c.id, None, now)?;
+            // Their sign-ins end; their API and SCIM tokens are not sign-ins and keep working.
+            let mut revoked = 0;
+            for cred in tx.list_credentials(c.id)? {
+                if matches!(cred.kind.as_str(), "session" | "pending" | "device") && cred.revoked_at.is_none() {
+                    revoked += tx.revoke_credentials(c.id, Some(cred.id), now)?;
+                }
+            }
             append_events(
                 tx,
                 vec![

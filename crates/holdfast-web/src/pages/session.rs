@@ -169,7 +169,8 @@ impl FromRequestParts<AppState> for PageUser {
         // An admin who must sign in with a second factor and has none sets it up first.
         if !parts.uri.path().starts_with("/two-factor") && !["/logout", "/password"].contains(&parts.uri.path()) {
             let (services, a) = (state.clone(), actor.clone());
-            if let Ok(true) = blocking(move || services.must_enrol_two_factor(&a)).await {
+            // Fails closed: when it cannot be told, the enrolment page is where the admin goes.
+            if !matches!(blocking(move || services.must_enrol_two_factor(&a)).await, Ok(false)) {
                 return Err(Redirect::to(&format!("/two-factor?next={}", encode(&next))).into_response());
             }
         }

@@ -142,6 +142,8 @@ pub async fn single_sign_on_callback(
     let redirect = callback_url(&parts);
     let get = |k: &str| q.get(k).cloned().unwrap_or_default();
     let (code, state, error) = (get("code"), get("state"), get("error"));
+    // What the provider said, when it refused: its words, printable and short.
+    let described: String = get("error_description").chars().filter(|c| !c.is_control()).take(200).collect();
     let began_here = cookie(&parts.headers, SSO_COOKIE).is_some_and(|c| !state.is_empty() && same(&c, &state));
     let services = s.clone();
     let signed_in = blocking(move || {
@@ -158,7 +160,9 @@ pub async fn single_sign_on_callback(
             .clone()
             .ok_or_else(|| CoreError::Unauthenticated("single sign-on is not set up here".into()))?;
         let checked = if !error.is_empty() {
-            Err(CoreError::Unauthenticated(format!("{} said: {error}", sso.name)))
+            let error: String = error.chars().filter(|c| c.is_ascii_graphic()).take(60).collect();
+            let why = if described.is_empty() { error } else { format!("{error}: {described}") };
+            Err(CoreError::Unauthenticated(format!("{} did not sign you in ({why}).", sso.name)))
         } else {
             crate::single_sign_on::finish(&sso, &redirect, &code, &request.pkce_verifier, &request.nonce)
         };

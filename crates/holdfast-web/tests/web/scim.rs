@@ -265,6 +265,15 @@ async fn entra_and_okta_updates_groups_as_teams_and_delete() {
             "suspended in Holdfast stays so: {still}"
         );
 
+        // Provisioned inactive (not started yet), switched on later by the provider.
+        let mut later = okta_user("starts.monday@example.com", "x-9");
+        later["active"] = json!(false);
+        let (s, u) = app.call("POST", "/scim/v2/Users", Some(&scim), Some(later)).await;
+        assert_eq!((s, u["active"].as_bool()), (StatusCode::CREATED, Some(false)), "{u}");
+        let on = json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "active", "value": true}]});
+        let (s, u) = app.call("PATCH", &format!("/scim/v2/Users/{}", id_of(&u)), Some(&scim), Some(on)).await;
+        assert_eq!((s, u["active"].as_bool()), (StatusCode::OK, Some(true)), "{u}");
+
         // Groups are teams.
         let (s, group) = app
             .call(
@@ -338,7 +347,7 @@ async fn entra_and_okta_updates_groups_as_teams_and_delete() {
         let (_, p) = app.call("GET", "/scim/v2/Users?startIndex=2&count=1", Some(&scim), None).await;
         assert_eq!(
             (p["totalResults"].as_u64(), p["itemsPerPage"].as_u64(), p["startIndex"].as_u64()),
-            (Some(3), Some(1), Some(2)),
+            (Some(4), Some(1), Some(2)),
             "{p}"
         );
 
