@@ -110,6 +110,17 @@ fn trusted_proxies() -> &'static [std::net::IpAddr] {
     })
 }
 
+/// The token of `Authorization: Bearer <token>`: `None` without the header, `Some(None)` when it
+/// is not a bearer token.
+pub fn bearer(parts: &Parts) -> Option<Option<String>> {
+    let h = parts.headers.get(header::AUTHORIZATION)?;
+    let h = h.to_str().ok();
+    Some(h.and_then(|h| {
+        let (scheme, token) = h.split_once(' ')?;
+        scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string()).filter(|t| !t.is_empty())
+    }))
+}
+
 /// The signed-in co-worker, from `Authorization: Bearer <token>` (API tokens and session tokens).
 pub struct Caller(pub Actor);
 
@@ -117,10 +128,9 @@ impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let header = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-        let token = match header {
-            Some(h) if h.len() > 7 && h[..7].eq_ignore_ascii_case("bearer ") => h[7..].trim().to_string(),
-            Some(_) => {
+        let token = match bearer(parts) {
+            Some(Some(t)) => t,
+            Some(None) => {
                 return Err(CoreError::Unauthenticated("use the header 'Authorization: Bearer <token>'".into()).into());
             }
             None => {

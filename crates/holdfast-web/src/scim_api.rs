@@ -15,7 +15,7 @@ use holdfast_core::service::ScimQuery;
 use serde_json::Value as Json;
 
 use crate::AppState;
-use crate::extract::{client_of, public_base};
+use crate::extract::{bearer, client_of, public_base};
 
 /// A SCIM answer or error, as `application/scim+json`.
 pub struct Scim(StatusCode, Json, Option<String>);
@@ -74,9 +74,8 @@ impl FromRequestParts<AppState> for Provider {
     type Rejection = Refusal;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let header = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-        let token = match header {
-            Some(h) if h.len() > 7 && h[..7].eq_ignore_ascii_case("bearer ") => h[7..].trim().to_string(),
+        let token = match bearer(parts) {
+            Some(Some(t)) => t,
             _ => {
                 return Err(Refusal(ScimError::unauthorized(
                     "send 'Authorization: Bearer <token>' with a SCIM token (holdfast token create --coworker ADMIN --scim) or an admin's API token",
