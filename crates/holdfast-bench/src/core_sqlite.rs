@@ -31,6 +31,9 @@ pub fn run(cmd: &BenchCmd) -> Result<()> {
             return crate::http::http(*contacts, *clients, *seconds, postgres.as_deref());
         }
         BenchCmd::Departure { records, postgres } => return crate::departure::departure(*records, postgres.as_deref()),
+        BenchCmd::Leads { contacts, decisions, import, postgres } => {
+            return crate::leads::leads(*contacts, *decisions, *import, postgres.as_deref());
+        }
         BenchCmd::Exposure { accounts, activities, postgres } => {
             return crate::exposure::exposure(*accounts, *activities, postgres.as_deref());
         }

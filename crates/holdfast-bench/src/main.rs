@@ -12,6 +12,7 @@ mod departure;
 mod exposure;
 mod guard;
 mod http;
+mod leads;
 mod restart;
 mod shared;
 mod web;
@@ -78,6 +79,22 @@ pub enum BenchCmd {
         accounts: usize,
         #[arg(long, default_value_t = 5_000_000)]
         activities: usize,
+        /// Run on this PostgreSQL database instead (it must be empty).
+        #[arg(long, value_name = "URL")]
+        postgres: Option<String>,
+    },
+    /// Leads on N contacts: a routing decision (capture, match, score, route, notify), a public
+    /// form post to the owner's notification, and a CSV import of leads matched against the
+    /// contacts, each beside a bare `INSERT` of the same lead rows.
+    Leads {
+        #[arg(long, default_value_t = 1_000_000)]
+        contacts: usize,
+        /// Leads routed one at a time (and as many form posts).
+        #[arg(long, default_value_t = 5_000)]
+        decisions: usize,
+        /// Leads in the imported CSV.
+        #[arg(long, default_value_t = 20_000)]
+        import: usize,
         /// Run on this PostgreSQL database instead (it must be empty).
         #[arg(long, value_name = "URL")]
         postgres: Option<String>,

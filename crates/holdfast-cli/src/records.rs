@@ -22,6 +22,14 @@ pub enum ImportCmd {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Import leads from a CSV file (HubSpot, Salesforce or Holdfast columns): each row is matched
+    /// against leads, contacts and accounts, scored, and routed when it names no owner.
+    Leads {
+        file: PathBuf,
+        /// Report what would happen without writing anything.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 /// Which records: a kind and the list's search, owner, field filters and sort (as the API takes).
@@ -99,7 +107,10 @@ fn kind_of(plural: &str) -> Result<&'static RecordKind> {
 }
 
 pub fn import(services: &Holdfast<Store>, me: &Actor, cmd: &ImportCmd) -> Result<()> {
-    let ImportCmd::Contacts { file, dry_run } = cmd;
+    let (file, dry_run) = match cmd {
+        ImportCmd::Contacts { file, dry_run } => (file, dry_run),
+        ImportCmd::Leads { file, dry_run } => return import_leads(services, me, file, *dry_run),
+    };
     let mut f = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
     let bar = indicatif::ProgressBar::new(0);
     bar.set_style(
@@ -133,6 +144,29 @@ pub fn import(services: &Holdfast<Store>, me: &Actor, cmd: &ImportCmd) -> Result
     }
     for w in &report.warnings {
         println!("  note line {}: {}", w.row, w.reason);
+    }
+    Ok(())
+}
+
+fn import_leads(services: &Holdfast<Store>, me: &Actor, file: &std::path::Path, dry_run: bool) -> Result<()> {
+    let f = std::fs::File::open(file).with_context(|| format!("opening {}", file.display()))?;
+    let options = ImportOptions { dry_run, source: Some(file.display().to_string()) };
+    let report = services.import_leads(me, std::io::BufReader::new(f), &options)?;
+    println!(
+        "{}{} rows: {} new leads ({} routed, {} linked to customer contacts, {} marked as probable duplicates), \
+         {} updated leads that came in again, {} rejected",
+        if report.dry_run { "dry run (nothing written): " } else { "" },
+        report.rows,
+        report.created,
+        report.routed,
+        report.linked_to_contacts,
+        report.flagged_duplicates,
+        report.updated,
+        report.rejected.len(),
+    );
+    println!("  columns: {}", report.columns.iter().map(|(c, f)| format!("{c} → {f}")).collect::<Vec<_>>().join(", "));
+    for r in &report.rejected {
+        println!("  rejected line {}: {}", r.row, r.reason);
     }
     Ok(())
 }

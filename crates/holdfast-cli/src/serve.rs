@@ -111,6 +111,7 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> Result<()> {
         let app = holdfast_web::router(Arc::clone(&services));
         tokio::spawn(holdfast_web::deliver_alerts(Arc::clone(&services)));
         tokio::spawn(holdfast_web::end_due_departures(Arc::clone(&services)));
+        tokio::spawn(holdfast_web::run_lead_clock(Arc::clone(&services)));
         tokio::spawn(holdfast_web::send_weekly_digests(Arc::clone(&services)));
         tokio::spawn(holdfast_web::sweep_detectors_daily(Arc::clone(&services)));
         eprintln!("Holdfast is serving the {} on http://{}", location.describe(), args.listen);

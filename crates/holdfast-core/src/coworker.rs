@@ -196,6 +196,8 @@ pub enum Channel {
     Cli,
     /// The company's identity provider, with a SCIM token (it opens `/scim/v2` only).
     Scim,
+    /// A visitor posting a public web-to-lead form (no sign-in; it can only leave a lead).
+    WebForm,
 }
 
 impl Channel {
@@ -205,6 +207,7 @@ impl Channel {
             Channel::ApiToken => "api_token",
             Channel::Cli => "cli",
             Channel::Scim => "scim",
+            Channel::WebForm => "web_form",
         }
     }
 }
@@ -243,11 +246,21 @@ impl Actor {
     pub fn scheduler() -> Actor {
         Actor { user_agent: Some("holdfast scheduler".into()), ..Actor::operator() }
     }
+    /// A visitor posting a public web-to-lead form: the service lets it do nothing but leave a
+    /// lead (the form's path calls the capture directly).
+    pub fn web_form(client_addr: Option<String>, user_agent: Option<String>) -> Actor {
+        Actor { channel: Channel::WebForm, client_addr, user_agent, ..Actor::operator() }
+    }
     pub fn id(&self) -> Option<Uuid> {
         self.coworker.as_ref().map(|c| c.id)
     }
     pub fn role(&self) -> Role {
-        self.coworker.as_ref().map(|c| c.role).unwrap_or(Role::Admin)
+        match (&self.coworker, &self.channel) {
+            (Some(c), _) => c.role,
+            // A visitor posting a public form has no rights of its own.
+            (None, Channel::WebForm) => Role::Rep,
+            (None, _) => Role::Admin,
+        }
     }
     pub fn is_admin(&self) -> bool {
         self.role() == Role::Admin

@@ -344,6 +344,89 @@ fn seniority_of(title: &str) -> &'static str {
     }
 }
 
+impl<D: Database> Holdfast<D> {
+    /// Gives the demo's leads a past: each came in some time in the last 60 days and was first
+    /// called after a realistic wait (most within minutes, some after days), with the call on its
+    /// page; a dozen new ones came in over the last hour, some still inside their clock.
+    fn demo_lead_history(&self, rng: &mut StdRng, actor: &Actor, now: i64, ids: &[Uuid]) -> Result<(), CoreError> {
+        const MINUTE: i64 = 60_000_000;
+        let rules = self.settings()?.lead_rules.clone();
+        let leads = self.db.read(|tx| Ok(tx.get_records(&LEADS, ids)?))?;
+        let mut calls = Vec::new();
+        let mut clocks = Vec::new();
+        for lead in &leads {
+            let routed = now - rng.random_range(1..60) * MICROS_PER_DAY - rng.random_range(0..600) * MINUTE;
+            let wait = match rng.random_range(0..10) {
+                0..=3 => rng.random_range(1..5) * MINUTE,
+                4..=6 => rng.random_range(5..60) * MINUTE,
+                7..=8 => rng.random_range(60..480) * MINUTE,
+                _ => rng.random_range(1..3) * MICROS_PER_DAY,
+            };
+            let touched = routed + wait;
+            let owner = lead.owner(&LEADS).map(|o| o.to_string());
+            calls.push(json!({
+                "type": pick(rng, &["call", "call", "email"]), "occurred_at": format_timestamp(touched),
+                "summary": pick(rng, &["Intro call: wants a demo next week", "Left a voicemail, sent a follow-up email", "Qualified budget and timeline", "Not a fit right now; check back next quarter"]),
+                "lead_id": lead.id.to_string(), "owner_id": owner,
+            }));
+            clocks.push((lead.id, routed, Some(touched)));
+        }
+        self.create_many(actor, &ACTIVITIES, &calls)?;
+        // A dozen new leads of the last hour: the clock is running on them.
+        let mut fresh: Vec<Json> = (0..12)
+            .map(|i| {
+                let (f, l) = (*pick(rng, FIRST), *pick(rng, LAST));
+                let company = format!("{} {}", pick(rng, PREFIX), pick(rng, SUFFIX));
+                json!({
+                    "first_name": f, "last_name": l, "company": company,
+                    "email": format!("{}.{}@{}.com", slug(f), slug(l), slug(&company)),
+                    "title": pick(rng, TITLES).0, "source": if i % 3 == 0 { "event" } else { "website" },
+                    "company_size": pick(rng, &[25, 120, 400, 2500]), "country": "United States",
+                })
+            })
+            .collect();
+        // The same person twice, with two addresses: the duplicates review shows them.
+        fresh.push(json!({"first_name": "Mateus", "last_name": "Andersen", "company": "Nordlys AS", "email": "mateus@nordlys.no",
+            "phone": "+47 22 33 44 55", "title": "Head of Operations", "source": "event", "country": "Norway", "company_size": 320}));
+        fresh.push(json!({"first_name": "Mateus", "last_name": "Anderson", "company": "Nordlys A/S", "email": "m.andersen@gmail.com",
+            "phone": "22 33 44 55", "source": "website", "country": "Norway"}));
+        let fresh_ids = self.create_many(&Actor::scheduler(), &LEADS, &fresh)?;
+        self.create_lead_form(
+            &Actor::operator(),
+            crate::service::NewLeadForm {
+                name: "Website – talk to sales".into(),
+                fields: ["last_name", "company", "title", "phone", "company_size", "country"]
+                    .map(String::from)
+                    .to_vec(),
+                redirect_url: None,
+            },
+        )?;
+        for (i, id) in fresh_ids.iter().enumerate() {
+            clocks.push((*id, now - (i as i64 * 4 + 1) * MINUTE, None));
+        }
+        self.db.write(|tx| {
+            tx.expect_many_changes()?;
+            for (id, routed, touched) in clocks {
+                let Some(mut lead) = tx.get_record(&LEADS, id)? else { continue };
+                let due = rules.business_hours.add(routed, rules.sla_minutes);
+                let set = |lead: &mut crate::record::Record, f: &'static str, v: Option<i64>| {
+                    lead.fields.insert(f, v.map(crate::record::Value::Int).unwrap_or(crate::record::Value::Null));
+                };
+                set(&mut lead, "routed_at", Some(routed));
+                set(&mut lead, "last_submission_at", Some(routed));
+                set(&mut lead, "sla_due_at", Some(due));
+                set(&mut lead, "reroute_at", Some(rules.business_hours.add(routed, rules.reroute_minutes)));
+                set(&mut lead, "first_touch_at", touched);
+                let late = touched.unwrap_or(now) > due;
+                set(&mut lead, "escalated_at", late.then_some(due));
+                lead.created_at = routed;
+                tx.update_record(&LEADS, &lead)?;
+            }
+            Ok(())
+        })
+    }
+}
+
 fn pick<'a, T>(rng: &mut StdRng, items: &'a [T]) -> &'a T {
     &items[rng.random_range(0..items.len())]
 }
@@ -572,12 +655,15 @@ impl<D: Database> Holdfast<D> {
                     "email": format!("{}.{}@{}.io", slug(f), slug(l), slug(&company)),
                     "title": pick(&mut rng, TITLES).0,
                     "source": pick(&mut rng, &["website", "referral", "event", "outbound", "partner"]),
-                    "status": pick(&mut rng, &["new", "new", "working", "working", "qualified", "disqualified"]),
+                    "status": pick(&mut rng, &["working", "working", "working", "qualified", "qualified", "disqualified"]),
+                    "country": pick(&mut rng, &["United States", "United States", "Germany", "United Kingdom", "Norway"]),
+                    "company_size": pick(&mut rng, &[12, 40, 85, 150, 240, 600, 1800]),
                     "owner_id": owners[rng.random_range(0..owners.len())].to_string(),
                 })
             })
             .collect();
-        self.create_many(actor, &LEADS, &lead_inputs)?;
+        let lead_ids = self.create_many(actor, &LEADS, &lead_inputs)?;
+        self.demo_lead_history(&mut rng, actor, now, &lead_ids)?;
 
         progress("deals and contracts");
         let mut deal_inputs = Vec::new();

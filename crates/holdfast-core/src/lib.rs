@@ -14,6 +14,7 @@ pub mod error;
 pub mod event;
 pub mod guard;
 pub mod id;
+pub mod lead;
 pub mod operation;
 pub mod private_files;
 pub mod protocol;

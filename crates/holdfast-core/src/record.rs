@@ -73,6 +73,10 @@ pub enum FieldType {
     Ref(Kind),
     /// A list of ids of other records or co-workers (stored in a link table).
     RefList(Kind),
+    /// Lines of text (stored joined by newlines, shown in JSON as a list of strings).
+    Lines {
+        max: usize,
+    },
 }
 
 /// One field of a record kind.
@@ -88,6 +92,8 @@ pub struct Field {
     pub sortable: bool,
     /// Value given when a create leaves the field out.
     pub default: Option<&'static str>,
+    /// Worked out by Holdfast (a lead's score, its clock): shown, never taken from input.
+    pub computed: bool,
     /// A short human description (OpenAPI, CSV templates).
     pub doc: &'static str,
 }
@@ -109,7 +115,11 @@ impl Field {
 }
 
 const fn f(name: &'static str, ty: FieldType, doc: &'static str) -> Field {
-    Field { name, ty, required: false, search: false, sortable: false, default: None, doc }
+    Field { name, ty, required: false, search: false, sortable: false, default: None, computed: false, doc }
+}
+const fn computed(mut field: Field) -> Field {
+    field.computed = true;
+    field
 }
 const fn req(mut field: Field) -> Field {
     field.required = true;
@@ -137,6 +147,8 @@ pub const BUYING_ROLES: &[&str] =
 pub const DEAL_STAGES: &[&str] =
     &["prospecting", "qualification", "proposal", "negotiation", "closed_won", "closed_lost"];
 pub const ACTIVITY_TYPES: &[&str] = &["call", "email", "meeting", "note"];
+pub const LEAD_SOURCES: &[&str] = &["website", "referral", "event", "outbound", "partner", "import", "other"];
+pub const LEAD_STATUSES: &[&str] = &["new", "working", "qualified", "disqualified", "converted"];
 
 /// The description of one kind of customer record.
 #[derive(Debug)]
@@ -167,6 +179,10 @@ impl RecordKind {
     /// Fields stored as columns of the record's own table (not link lists).
     pub fn columns(&self) -> impl Iterator<Item = &'static Field> {
         self.fields.iter().filter(|f| !matches!(f.ty, FieldType::RefList(_)))
+    }
+    /// Fields a person or a client may set (not the ones Holdfast works out).
+    pub fn inputs(&self) -> impl Iterator<Item = &'static Field> {
+        self.fields.iter().filter(|f| !f.computed)
     }
     pub fn link_fields(&self) -> impl Iterator<Item = &'static Field> {
         self.fields.iter().filter(|f| matches!(f.ty, FieldType::RefList(_)))
@@ -261,20 +277,29 @@ pub static LEADS: RecordKind = RecordKind {
         search(f("phone", FieldType::Phone, "Phone number")),
         search(f("company", NAME, "Company the lead works for")),
         f("title", SHORT, "Job title"),
-        f(
-            "source",
-            FieldType::Choice(&["website", "referral", "event", "outbound", "partner", "other"]),
-            "Where the lead came from",
-        ),
-        sortable(default(
-            f(
-                "status",
-                FieldType::Choice(&["new", "working", "qualified", "disqualified", "converted"]),
-                "Lead status",
-            ),
-            "new",
-        )),
+        f("source", FieldType::Choice(LEAD_SOURCES), "Where the lead came from"),
+        sortable(default(f("status", FieldType::Choice(LEAD_STATUSES), "Lead status"), "new")),
+        f("disqualified_reason", SHORT, "Why the lead was disqualified"),
         f("owner_id", FieldType::Ref(Kind::CoWorker), "Co-worker who owns the lead"),
+        f("industry", SHORT, "Industry of the lead's company"),
+        f("company_size", FieldType::Int { min: 1, max: 10_000_000 }, "Employees at the lead's company"),
+        f("country", SHORT, "Country (name or ISO code)"),
+        f("utm_source", SHORT, "Campaign source (utm_source)"),
+        f("utm_medium", SHORT, "Campaign medium (utm_medium)"),
+        f("utm_campaign", SHORT, "Campaign name (utm_campaign)"),
+        sortable(computed(f("score", FieldType::Int { min: -1000, max: 1000 }, "Fit plus engagement score"))),
+        computed(f("score_reasons", FieldType::Lines { max: 4000 }, "Why the score is what it is")),
+        computed(f("duplicate_of", FieldType::Ref(Kind::Lead), "The lead this one probably duplicates")),
+        computed(f("contact_id", FieldType::Ref(Kind::Contact), "The customer contact with the lead's email")),
+        computed(f("account_id", FieldType::Ref(Kind::Account), "The account the lead's company matches")),
+        computed(f("submissions", FieldType::Int { min: 0, max: i64::MAX }, "Times the lead came in")),
+        computed(f("last_submission_at", FieldType::Timestamp, "When the lead last came in")),
+        sortable(computed(f("routed_at", FieldType::Timestamp, "When the lead was given its owner; its clock starts"))),
+        computed(f("sla_due_at", FieldType::Timestamp, "When the first touch is due")),
+        sortable(computed(f("first_touch_at", FieldType::Timestamp, "The owner's first call or email since routing"))),
+        computed(f("escalated_at", FieldType::Timestamp, "When the lead was escalated to the owner's manager")),
+        computed(f("reroute_at", FieldType::Timestamp, "When an untouched lead goes to someone else")),
+        computed(f("previous_owner_id", FieldType::Ref(Kind::CoWorker), "Who had the lead before they left")),
     ],
     owner_field: "owner_id",
     account_field: None,
@@ -334,6 +359,7 @@ pub static ACTIVITIES: RecordKind = RecordKind {
         req(f("summary", LONG, "What was said or done")),
         f("account_id", FieldType::Ref(Kind::Account), "Account it concerns"),
         f("deal_id", FieldType::Ref(Kind::Deal), "Deal it concerns"),
+        f("lead_id", FieldType::Ref(Kind::Lead), "Lead it concerns (a call or email starts the lead's first touch)"),
         f("contact_ids", FieldType::RefList(Kind::Contact), "Customer contacts who took part"),
         f("coworker_ids", FieldType::RefList(Kind::CoWorker), "Co-workers who took part besides the owner"),
         f("owner_id", FieldType::Ref(Kind::CoWorker), "Co-worker who logged it"),
@@ -519,6 +545,7 @@ pub fn value_to_json(field: &Field, value: &Value) -> Json {
             }
         }
         (FieldType::Timestamp, Value::Int(t)) => Json::String(format_timestamp(*t)),
+        (FieldType::Lines { .. }, Value::Text(s)) => Json::Array(s.lines().map(|l| Json::String(l.into())).collect()),
         (_, Value::Int(i)) => Json::from(*i),
         (_, Value::Text(s)) => Json::String(s.clone()),
     }
@@ -555,6 +582,10 @@ pub fn parse_changes(kind: &RecordKind, input: &Json, creating: bool) -> Result<
             errors.push(FieldError::new(name, format!("{} has no field '{name}'", kind.plural)));
             continue;
         };
+        if field.computed {
+            // Worked out by Holdfast, like the system fields: a client may send back what it read.
+            continue;
+        }
         match field.ty {
             FieldType::RefList(_) => match parse_id_list(value) {
                 Ok(ids) => {
@@ -582,7 +613,7 @@ pub fn parse_changes(kind: &RecordKind, input: &Json, creating: bool) -> Result<
         }
     }
     if creating {
-        for field in kind.columns() {
+        for field in kind.columns().filter(|f| !f.computed) {
             if changes.fields.contains_key(field.name) || map.contains_key(field.name) {
                 continue;
             }
@@ -721,6 +752,23 @@ pub fn parse_value(field: &Field, value: &Json) -> Result<Value, String> {
                 .map_err(|_| format!("'{t}' is not a {} id", kind.name()))
         }
         FieldType::RefList(_) => Err("must be a list of ids".into()),
+        FieldType::Lines { max } => {
+            let lines: Vec<String> = match value {
+                Json::Array(items) => items
+                    .iter()
+                    .map(|i| i.as_str().map(|s| s.trim().to_string()).ok_or("must be a list of text lines"))
+                    .collect::<Result<_, _>>()?,
+                _ => text.ok_or("must be text lines")?.lines().map(|l| l.trim().to_string()).collect(),
+            };
+            let joined = lines.into_iter().filter(|l| !l.is_empty()).collect::<Vec<_>>().join("\n");
+            if joined.chars().count() > max {
+                return Err(format!("is longer than {max} characters"));
+            }
+            if joined.chars().any(|c| c.is_control() && c != '\n') {
+                return Err("contains control characters".into());
+            }
+            Ok(if joined.is_empty() { Value::Null } else { Value::Text(joined) })
+        }
     }
 }
 

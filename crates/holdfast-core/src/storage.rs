@@ -116,12 +116,21 @@ pub struct Credential {
 /// Operations inside one transaction, by area. Each area is a trait of its own (implemented in
 /// its own file of holdfast-store); `Tx` is all of them, and what the services are handed.
 pub trait Tx:
-    RecordStore + ReportStore + CoWorkerStore + SettingStore + EventLog + GuardStore + DepartureStore
+    RecordStore + ReportStore + CoWorkerStore + SettingStore + EventLog + GuardStore + DepartureStore + LeadStore
 {
 }
 
-impl<T: RecordStore + ReportStore + CoWorkerStore + SettingStore + EventLog + GuardStore + DepartureStore + ?Sized> Tx
-    for T
+impl<
+    T: RecordStore
+        + ReportStore
+        + CoWorkerStore
+        + SettingStore
+        + EventLog
+        + GuardStore
+        + DepartureStore
+        + LeadStore
+        + ?Sized,
+> Tx for T
 {
 }
 
@@ -552,4 +561,87 @@ pub struct DailyCount {
     pub action: String,
     pub events: i64,
     pub rows: i64,
+}
+
+/// A web-to-lead form an admin made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeadForm {
+    pub id: Uuid,
+    pub name: String,
+    /// The lead fields the form asks for, in order.
+    pub fields: Vec<String>,
+    /// Where a browser goes after posting (the form's own thank-you page when none).
+    pub redirect_url: Option<String>,
+    pub created_by: Option<Uuid>,
+    pub created_at: i64,
+    pub archived_at: Option<i64>,
+    pub submissions: i64,
+    pub last_submission_at: Option<i64>,
+}
+
+/// Something a co-worker is told in the app (and by email when an SMTP server is set).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    pub id: Uuid,
+    pub coworker_id: Uuid,
+    /// `lead.assigned`, `lead.escalated`, `lead.rerouted`.
+    pub kind: String,
+    pub object_type: Option<String>,
+    pub object_id: Option<Uuid>,
+    pub summary: String,
+    pub created_at: i64,
+    pub read_at: Option<i64>,
+    /// `pending`, `sent` or `failed`; none when no email goes with it.
+    pub email_state: Option<String>,
+    pub email_attempts: i64,
+    pub email_next_at: Option<i64>,
+    pub email_error: Option<String>,
+}
+
+/// A lead's clock, as the speed-to-lead figures read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeadClock {
+    pub id: Uuid,
+    pub owner_id: Option<Uuid>,
+    pub source: Option<String>,
+    pub status: String,
+    pub routed_at: i64,
+    pub sla_due_at: Option<i64>,
+    pub first_touch_at: Option<i64>,
+}
+
+/// Leads: web-to-lead forms, the round-robin's turns, the clock, and notifications.
+pub trait LeadStore {
+    fn insert_lead_form(&mut self, form: &LeadForm) -> StorageResult<()>;
+    fn update_lead_form(&mut self, form: &LeadForm) -> StorageResult<()>;
+    fn get_lead_form(&mut self, id: Uuid) -> StorageResult<Option<LeadForm>>;
+    /// Counts a post to a form that is not archived; false when it is archived or gone.
+    fn count_lead_form_post(&mut self, id: Uuid, at: i64) -> StorageResult<bool>;
+    fn list_lead_forms(&mut self) -> StorageResult<Vec<LeadForm>>;
+    /// Serialises routing decisions across servers (PostgreSQL; SQLite has one writer).
+    fn lock_lead_rotation(&mut self) -> StorageResult<()>;
+    /// How many leads each co-worker of `pool` has been given.
+    fn lead_rotation(&mut self, pool: &str) -> StorageResult<Vec<(Uuid, i64)>>;
+    fn set_lead_rotation(&mut self, pool: &str, coworker: Uuid, assigned: i64) -> StorageResult<()>;
+    /// Open leads (new or working) each of `owners` holds.
+    fn open_leads_of(&mut self, owners: &[Uuid]) -> StorageResult<Vec<(Uuid, i64)>>;
+    /// Ids of live open leads with no first touch whose `column` moment is at or before
+    /// `before`, oldest first: `sla_due_at` (not yet escalated) or `reroute_at`.
+    fn untouched_leads(&mut self, column: &str, before: i64, limit: u32) -> StorageResult<Vec<Uuid>>;
+    /// Ids of live open leads owned by `owner`.
+    fn open_lead_ids(&mut self, owner: Uuid) -> StorageResult<Vec<Uuid>>;
+    /// The clocks of live leads routed at or after `since`.
+    fn lead_clocks(&mut self, since: i64) -> StorageResult<Vec<LeadClock>>;
+    /// Live leads marked as probable duplicates: (lead, the lead it duplicates), newest first.
+    fn duplicate_leads(&mut self, limit: u32) -> StorageResult<Vec<(Uuid, Uuid)>>;
+    /// Live leads with a previous owner (re-routed when that owner left) and no touch since.
+    fn reengagement_leads(&mut self, limit: u32) -> StorageResult<Vec<Uuid>>;
+    fn insert_notification(&mut self, n: &Notification) -> StorageResult<()>;
+    /// Writes a notification's email state (attempts, next try, error), nothing else.
+    fn update_notification_email(&mut self, n: &Notification) -> StorageResult<()>;
+    fn list_notifications(&mut self, coworker: Uuid, limit: u32) -> StorageResult<Vec<Notification>>;
+    fn unread_notifications(&mut self, coworker: Uuid) -> StorageResult<i64>;
+    fn mark_notifications_read(&mut self, coworker: Uuid, at: i64) -> StorageResult<usize>;
+    /// Notification emails due (taken `FOR UPDATE SKIP LOCKED` on PostgreSQL).
+    fn due_notification_emails(&mut self, now: i64, limit: u32) -> StorageResult<Vec<Notification>>;
 }

@@ -8,6 +8,7 @@ mod departures;
 mod error;
 mod event_log;
 mod guard;
+mod leads;
 mod postgres;
 mod records;
 mod reports;
@@ -35,6 +36,7 @@ const COMMON_0007_SQL: &str = include_str!("../migrations/common_0007.sql");
 const COMMON_0008_SQL: &str = include_str!("../migrations/common_0008.sql");
 const COMMON_0009_SQL: &str = include_str!("../migrations/common_0009.sql");
 const COMMON_0012_SQL: &str = include_str!("../migrations/common_0012.sql");
+const COMMON_0013_SQL: &str = include_str!("../migrations/common_0013.sql");
 const SQLITE_MIGRATIONS: &[(&str, &str)] = &[
     ("0001_init", include_str!("../migrations/sqlite/0001_init.sql")),
     ("0002_checkpoints", include_str!("../migrations/sqlite/0002_checkpoints.sql")),
@@ -48,6 +50,7 @@ const SQLITE_MIGRATIONS: &[(&str, &str)] = &[
     ("0010_job_leases", include_str!("../migrations/sqlite/0010_job_leases.sql")),
     ("0011_operation_records", include_str!("../migrations/sqlite/0011_operation_records.sql")),
     ("0012_identity", include_str!("../migrations/sqlite/0012_identity.sql")),
+    ("0013_leads", include_str!("../migrations/sqlite/0013_leads.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(&str, &str)] = &[
     ("0001_init", include_str!("../migrations/postgres/0001_init.sql")),
@@ -62,6 +65,7 @@ const POSTGRES_MIGRATIONS: &[(&str, &str)] = &[
     ("0010_job_leases", include_str!("../migrations/postgres/0010_job_leases.sql")),
     ("0011_operation_records", include_str!("../migrations/postgres/0011_operation_records.sql")),
     ("0012_identity", include_str!("../migrations/postgres/0012_identity.sql")),
+    ("0013_leads", include_str!("../migrations/postgres/0013_leads.sql")),
 ];
 const _: () = assert!(SQLITE_MIGRATIONS.len() == POSTGRES_MIGRATIONS.len(), "both backends need the same migrations");
 
@@ -79,6 +83,7 @@ fn migration_text(backend: Backend, sql: &str) -> String {
         .replace("@CONTACT_PROTOCOL@", COMMON_0008_SQL)
         .replace("@RELATIONSHIPS@", COMMON_0009_SQL)
         .replace("@IDENTITIES@", COMMON_0012_SQL)
+        .replace("@LEADS@", COMMON_0013_SQL)
         .replace("@ROWID@", rowid)
 }
 

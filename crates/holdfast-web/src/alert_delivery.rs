@@ -123,6 +123,19 @@ pub async fn end_due_departures(services: AppState) {
     every(DEPARTURE_TICK, "ending due departures", move || services.end_due_departures(), done).await
 }
 
+/// How often the speed-to-lead clock is looked at.
+pub const LEAD_CLOCK_TICK: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Escalates and re-routes untouched leads (one server at a time), every [`LEAD_CLOCK_TICK`].
+pub async fn run_lead_clock(services: AppState) {
+    let done = |(escalated, rerouted): (usize, usize)| {
+        if escalated + rerouted > 0 {
+            tracing::info!("speed to lead: {escalated} leads escalated, {rerouted} re-routed");
+        }
+    };
+    every(LEAD_CLOCK_TICK, "the speed-to-lead clock", move || services.run_lead_clock(), done).await
+}
+
 /// How often the scheduler looks whether this week's coverage digests have gone out.
 pub const DIGEST_TICK: std::time::Duration = std::time::Duration::from_secs(3_600);
 

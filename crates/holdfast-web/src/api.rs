@@ -8,7 +8,7 @@ use holdfast_core::CoreError;
 use holdfast_core::coworker::{Role, Seniority, Status};
 use holdfast_core::event::EventFilter;
 use holdfast_core::record::search_words;
-use holdfast_core::service::{CoWorkerChanges, ImportOptions, NewCoWorker, Settings, SettingsChange};
+use holdfast_core::service::{CoWorkerChanges, ConversionDeal, ImportOptions, NewCoWorker, Settings, SettingsChange};
 use holdfast_core::storage::Credential;
 use holdfast_core::time::{format_timestamp, parse_timestamp};
 use serde::Deserialize;
@@ -48,10 +48,13 @@ pub async fn create(
     Caller(actor): Caller,
     KindPath(kind): KindPath,
     JsonBody(body): JsonBody,
-) -> Result<impl IntoResponse, ApiError> {
+) -> Result<axum::response::Response, ApiError> {
+    if kind.kind == holdfast_core::record::Kind::Lead {
+        return crate::lead_api::create_lead(s, actor, body).await;
+    }
     let rec = blocking(move || s.create_record(&actor, kind, &body)).await?;
     let location = format!("/api/v1/{}/{}", kind.plural, rec.id);
-    Ok((StatusCode::CREATED, [(axum::http::header::LOCATION, location)], axum::Json(rec.to_json(kind))))
+    Ok((StatusCode::CREATED, [(axum::http::header::LOCATION, location)], axum::Json(rec.to_json(kind))).into_response())
 }
 
 pub async fn get(
@@ -374,7 +377,7 @@ pub struct TokenBody {
 }
 
 /// A JSON body that may be left out (empty means the defaults).
-fn optional_body<T: Default + serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+pub(crate) fn optional_body<T: Default + serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
@@ -653,6 +656,9 @@ pub async fn export(
 pub struct ConvertRequest {
     #[serde(default)]
     account_id: Option<String>,
+    /// Open a deal in the same step: `true`, or `{"name": …, "amount": …}`.
+    #[serde(default)]
+    deal: Option<Json>,
 }
 
 /// `POST /api/v1/leads/{id}/convert [{"account_id": "…"}]`: the lead becomes a contact.
@@ -668,11 +674,24 @@ pub async fn convert_lead(
         Some(a) => Some(Uuid::parse_str(&a).map_err(|_| ApiError::field("account_id", "is not an id"))?),
         None => None,
     };
-    let done = blocking(move || s.convert_lead(&actor, id, account)).await?;
+    let deal = match req.deal {
+        None | Some(Json::Null) | Some(Json::Bool(false)) => None,
+        Some(Json::Bool(true)) => Some(ConversionDeal::default()),
+        Some(Json::Object(d)) => {
+            let name = d.get("name").and_then(Json::as_str).map(String::from);
+            Some(ConversionDeal { name, amount: d.get("amount").cloned() })
+        }
+        Some(_) => return Err(ApiError::field("deal", "is true or an object with name and amount")),
+    };
+    let done = blocking(move || s.convert_lead(&actor, id, account, deal)).await?;
     Ok((
         StatusCode::CREATED,
-        axum::Json(
-            json!({"account_id": done.account_id, "contact_id": done.contact_id, "new_account": done.new_account}),
-        ),
+        axum::Json(json!({
+            "account_id": done.account_id,
+            "contact_id": done.contact_id,
+            "deal_id": done.deal_id,
+            "new_account": done.new_account,
+            "new_contact": done.new_contact,
+        })),
     ))
 }

@@ -9,6 +9,7 @@ mod coverage_api;
 mod departure_api;
 mod extract;
 mod guard_api;
+mod lead_api;
 mod openapi;
 mod pages;
 mod problem;
@@ -28,7 +29,9 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-pub use alert_delivery::{HttpSender, deliver_alerts, end_due_departures, send_weekly_digests, sweep_detectors_daily};
+pub use alert_delivery::{
+    HttpSender, deliver_alerts, end_due_departures, run_lead_clock, send_weekly_digests, sweep_detectors_daily,
+};
 pub use problem::ApiError;
 pub use state::{AppState, blocking};
 
@@ -46,6 +49,7 @@ pub fn router(state: AppState) -> Router {
     let api = api.fallback(not_found).layer(DefaultBodyLimit::max(JSON_BODY_LIMIT));
     pages::routes(Router::new())
         .route("/healthz", get(healthz))
+        .merge(lead_api::public_routes())
         .nest("/api/v1", api)
         .nest("/scim/v2", scim_api::routes())
         .with_state(state)
@@ -84,6 +88,8 @@ where
 pub(crate) fn api_operations() -> Vec<Operation> {
     let mut import = op("/imports/contacts", "POST", api::import_contacts);
     import.router = import.router.layer(DefaultBodyLimit::max(IMPORT_BODY_LIMIT));
+    let mut import_leads = op("/imports/leads", "POST", lead_api::import);
+    import_leads.router = import_leads.router.layer(DefaultBodyLimit::max(IMPORT_BODY_LIMIT));
     vec![
         op("/openapi.json", "GET", openapi_document),
         op("/sessions", "POST", api::login),
@@ -139,7 +145,20 @@ pub(crate) fn api_operations() -> Vec<Operation> {
         op("/coworkers/{id}/tokens", "POST", api::create_token),
         op("/coworkers/{id}/tokens/{token}", "DELETE", api::revoke_token),
         import,
+        import_leads,
         op("/bulk-operations/{id}/undo", "POST", api::undo_bulk),
+        op("/lead-forms", "GET", lead_api::forms),
+        op("/lead-forms", "POST", lead_api::create_form),
+        op("/lead-forms/{id}/archive", "POST", lead_api::archive_form),
+        op("/leads/metrics", "GET", lead_api::metrics),
+        op("/leads/duplicates", "GET", lead_api::duplicates),
+        op("/leads/reengagement", "GET", lead_api::reengagement),
+        op("/leads/{id}/merge", "POST", lead_api::merge),
+        op("/leads/{id}/not-a-duplicate", "POST", lead_api::not_a_duplicate),
+        op("/settings/leads", "GET", lead_api::rules),
+        op("/settings/leads", "PUT", lead_api::set_rules),
+        op("/notifications", "GET", lead_api::notifications),
+        op("/notifications/read", "POST", lead_api::read_notifications),
         op("/leads/{id}/convert", "POST", api::convert_lead),
         op("/{kind}/bulk/assign", "POST", api::bulk_assign),
         op("/{kind}/export", "GET", api::export),
@@ -173,14 +192,18 @@ fn by_path(ops: Vec<Operation>) -> Vec<(&'static str, MethodRouter<AppState>)> {
 async fn security_headers(mut resp: axum::response::Response) -> axum::response::Response {
     use axum::http::HeaderValue;
     let h = resp.headers_mut();
-    h.insert(
-        "content-security-policy",
-        HeaderValue::from_static(
-            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; \
-             base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
-        ),
-    );
-    h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    // The public lead form sets its own (it may be framed by the company's site and send the
+    // visitor on to the site's thank-you page); everything else is never framed.
+    if !h.contains_key("content-security-policy") {
+        h.insert(
+            "content-security-policy",
+            HeaderValue::from_static(
+                "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; object-src 'none'; \
+                 base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+            ),
+        );
+        h.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    }
     h.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
     h.insert("referrer-policy", HeaderValue::from_static("same-origin"));
     // Pages and API answers carry customer data (and once, a temporary password): never cached.

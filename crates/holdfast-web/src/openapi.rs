@@ -29,6 +29,7 @@ fn field_schema(field: &Field) -> Value {
         FieldType::Choice(options) => json!({"type": "string", "enum": options,
             "description": "letter case, spaces and hyphens are forgiven (\"Closed Won\" is closed_won)"}),
         FieldType::Ref(k) => json!({"type": "string", "format": "uuid", "x-references": k.name()}),
+        FieldType::Lines { max } => json!({"type": "array", "items": {"type": "string"}, "maxLength": max}),
         FieldType::RefList(k) => {
             return json!({"type": ["array", "null"], "items": {"type": "string", "format": "uuid"}, "x-references": k.name(),
                 "description": format!("{} (ids of {}s)", field.doc, k.name())});
@@ -49,6 +50,9 @@ fn field_schema(field: &Field) -> Value {
     } else {
         s = json!({"anyOf": [s, {"type": "null"}], "description": s["description"].clone()});
     }
+    if field.computed {
+        s["readOnly"] = json!(true);
+    }
     s
 }
 
@@ -65,6 +69,16 @@ fn schema(kind: &RecordKind) -> Value {
             "description": "An approved request to reach a contact whose protocol asks for one (POST /api/v1/contact-approvals)"}));
         props.insert("after_the_fact".into(), json!({"type": "boolean", "writeOnly": true,
             "description": "The conversation already happened: a guarded contact reached without approval is recorded and the account owner and their managers get a protocol_breach alert, instead of a 409"}));
+    }
+    if kind.kind == holdfast_core::record::Kind::Lead {
+        props.insert("repeat".into(), json!({"type": "boolean", "readOnly": true,
+            "description": "In the answer to a create: the email was already a lead's, and this is that lead, updated (200)"}));
+        props.insert(
+            "routed".into(),
+            json!({"type": ["object", "null"], "readOnly": true,
+            "description": "In the answer to a create: to whom the lead was routed and why",
+            "properties": {"to": {"type": "string", "format": "uuid"}, "why": {"type": "string"}}}),
+        );
     }
     for t in ["created_at", "updated_at"] {
         props.insert(t.into(), json!({"type": "string", "format": "date-time", "readOnly": true}));
@@ -137,6 +151,67 @@ fn declare_path_parameters(paths: &mut Map<String, Value>) {
             }
         }
     }
+}
+
+/// Lead forms, the speed-to-lead figures, the lead rules, duplicates and the queue (docs/leads.md).
+fn lead_paths(paths: &mut Map<String, Value>) {
+    let errors = |ok: Value| {
+        let mut r = json!({"401": problem_ref(), "403": problem_ref(), "404": problem_ref(), "409": problem_ref(), "422": problem_ref()});
+        if let (Some(r), Some(ok)) = (r.as_object_mut(), ok.as_object()) {
+            r.extend(ok.clone());
+        }
+        r
+    };
+    paths.insert("/api/v1/lead-forms".into(), json!({
+        "get": {"summary": "Web-to-lead forms (admins): id, name, fields, post_url, snippet, submissions", "tags": ["leads"],
+                "responses": errors(json!({"200": {"description": "items"}}))},
+        "post": {"summary": "Make a web-to-lead form (admins); first_name and email are always asked. Answers with post_url (no sign-in needed to post) and the HTML snippet to paste", "tags": ["leads"],
+                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["name"], "properties": {
+                     "name": {"type": "string"}, "fields": {"type": "array", "items": {"enum": holdfast_core::service::FORM_FIELDS}},
+                     "redirect_url": {"type": "string", "format": "uri"}}}}}},
+                 "responses": errors(json!({"201": {"description": "id, name, fields, post_url, page_url, snippet"}}))}}));
+    paths.insert("/api/v1/lead-forms/{id}/archive".into(), json!({"post": {"summary": "Archive a form (its URL stops taking posts), or bring it back with {\"archived\": false}", "tags": ["leads"],
+        "responses": errors(json!({"200": {"description": "The form"}}))}}));
+    paths.insert("/api/v1/leads/metrics".into(), json!({"get": {"summary": "Speed to lead over the last days (default 30): median and p90 seconds to first touch, share within the SLA, qualification rate, funnel, by rep and by source (a recorded report)", "tags": ["leads"],
+        "parameters": [{"name": "days", "in": "query", "schema": {"type": "integer"}}],
+        "responses": errors(json!({"200": {"description": "days, sla_minutes, leads, touched, median_seconds_to_first_touch, p90_seconds_to_first_touch, within_sla_share, qualification_rate, funnel, by_rep, by_source"}}))}}));
+    paths.insert(
+        "/api/v1/leads/duplicates".into(),
+        json!({"get": {"summary": "Leads marked as probably the same person (managers, admins)", "tags": ["leads"],
+        "responses": errors(json!({"200": {"description": "items: lead, duplicate_of"}}))}}),
+    );
+    paths.insert("/api/v1/leads/reengagement".into(), json!({"get": {"summary": "The re-engagement queue: leads of co-workers who left, re-routed with a fresh clock and not yet touched", "tags": ["leads"],
+        "responses": errors(json!({"200": {"description": "items"}}))}}));
+    paths.insert("/api/v1/leads/{id}/merge".into(), json!({"post": {"summary": "Merge another lead into this one: empty fields filled, touches and calls moved, the other deleted (restorable)", "tags": ["leads"],
+        "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object", "required": ["drop"], "properties": {"drop": {"type": "string", "format": "uuid"}}}}}},
+        "responses": errors(json!({"200": {"description": "The lead kept"}}))}}));
+    paths.insert(
+        "/api/v1/leads/{id}/not-a-duplicate".into(),
+        json!({"post": {"summary": "The lead is not the lead it was marked as duplicating", "tags": ["leads"],
+        "responses": errors(json!({"200": {"description": "The lead"}}))}}),
+    );
+    paths.insert("/api/v1/leads/{id}/convert".into(), json!({"post": {"summary": "Convert a lead: the contact with its email is reused (else created) at its account (else one of the company's name, else a new one); with deal, a deal opens in the same step", "tags": ["leads"],
+        "requestBody": {"required": false, "content": {"application/json": {"schema": {"type": "object", "properties": {
+            "account_id": {"type": "string", "format": "uuid"},
+            "deal": {"anyOf": [{"type": "boolean"}, {"type": "object", "properties": {"name": {"type": "string"}, "amount": {"type": "number"}}}]}}}}}},
+        "responses": errors(json!({"201": {"description": "account_id, contact_id, deal_id, new_account, new_contact"}}))}}));
+    paths.insert("/api/v1/imports/leads".into(), json!({"post": {"summary": "Import leads from CSV (ours, HubSpot's or Salesforce's lead export); every row matched, scored and routed like a form post; dry_run=true rehearses", "tags": ["leads"],
+        "parameters": [{"name": "dry_run", "in": "query", "schema": {"type": "boolean"}}],
+        "requestBody": {"required": true, "content": {"text/csv": {}}},
+        "responses": errors(json!({"200": {"description": "rows, created, updated, linked_to_contacts, flagged_duplicates, routed, rejected, columns"}}))}}));
+    paths.insert("/api/v1/settings/leads".into(), json!({
+        "get": {"summary": "The lead rules: sla_minutes, reroute_minutes, business_hours, fit rules, routing rules, round_robin, away (managers, admins)", "tags": ["leads"],
+                "responses": errors(json!({"200": {"description": "The rules"}}))},
+        "put": {"summary": "Replace the lead rules (admins); every rule is checked before any is saved", "tags": ["leads"],
+                "requestBody": {"required": true, "content": {"application/json": {"schema": {"type": "object"}}}},
+                "responses": errors(json!({"200": {"description": "The rules"}}))}}));
+    paths.insert("/api/v1/notifications".into(), json!({"get": {"summary": "Your notifications (a lead routed to you, a lead past its clock), newest first, with the unread count",
+        "responses": errors(json!({"200": {"description": "items, unread"}}))}}));
+    paths.insert(
+        "/api/v1/notifications/read".into(),
+        json!({"post": {"summary": "Mark your notifications read",
+        "responses": errors(json!({"200": {"description": "marked_read"}}))}}),
+    );
 }
 
 /// Departure cases, the handover by rule and the bulk operations list (docs/departures.md).
@@ -427,15 +502,11 @@ pub fn document() -> Value {
                 "responses": {"204": {"description": "Off"}, "403": problem_ref()}}
         }),
     );
-    paths.insert(
-        "/api/v1/leads/{id}/convert".into(),
-        json!({"post": {"summary": "Convert a lead into a contact at its company's account (found by name or created), or at {\"account_id\"}",
-            "responses": {"201": {"description": "account_id, contact_id, new_account"}, "403": problem_ref(), "404": problem_ref(), "409": problem_ref()}}}),
-    );
     paths.insert("/api/v1/imports/contacts".into(), json!({"post": {"summary": "Import contacts from CSV (HubSpot, Salesforce or Holdfast columns); ?dry_run=true reports without writing",
         "requestBody": {"content": {"text/csv": {"schema": {"type": "string"}}}}, "responses": {"200": {"description": "Import report"}, "422": problem_ref()}}}));
     guard_paths(&mut paths);
     departure_paths(&mut paths);
+    lead_paths(&mut paths);
     declare_path_parameters(&mut paths);
     json!({
         "openapi": "3.1.0",

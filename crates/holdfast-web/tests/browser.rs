@@ -612,3 +612,51 @@ async fn single_sign_on_and_two_factor_in_a_real_browser() {
         finish(c, result, "identity", app.db.backend).await;
     }
 }
+
+/// A visitor fills the company's web form; the lead reaches the only active rep at once: their
+/// inbox links to the lead page, which shows the score with its reasons and the running clock,
+/// and the first call logged there stops it.
+async fn lead_from_a_web_form(c: &Client, base: &str, form: &str) -> Step {
+    c.goto(&format!("{base}/forms/{form}")).await.map_err(e)?;
+    wait_for(c, "input[name=first_name]").await?.send_keys("Grace").await.map_err(e)?;
+    c.find(Locator::Css("input[name=last_name]")).await.map_err(e)?.send_keys("Hopper").await.map_err(e)?;
+    c.find(Locator::Css("input[name=email]")).await.map_err(e)?.send_keys("grace@navy.example").await.map_err(e)?;
+    c.find(Locator::Css("input[name=title]")).await.map_err(e)?.send_keys("Director of Computing").await.map_err(e)?;
+    click(c, "form button[type=submit]").await?;
+    page_has(c, "Thank you").await?;
+
+    sign_in(c, base, "rep@example.com").await?;
+    click(c, "a[href='/notifications']").await?;
+    page_has(c, "New lead for you: Grace Hopper").await?;
+    click(c, "ol.timeline a").await?;
+    page_has(c, "+15 Director title").await?;
+    page_has(c, "Answer within").await?;
+    wait_for(c, "form.log textarea[name=summary]")
+        .await?
+        .send_keys("Called: wants a demo on Friday")
+        .await
+        .map_err(e)?;
+    click(c, "form.log button[type=submit]").await?;
+    page_has(c, "First touch").await?;
+    page_has(c, "Called: wants a demo on Friday").await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_web_form_lead_reaches_its_owner_in_a_real_browser() {
+    let Some(driver) = start_driver() else { return };
+    for db in each_backend() {
+        let (app, _) = seeded(db);
+        let form = app.with(|s| {
+            let new = holdfast_core::service::NewLeadForm {
+                name: "Talk to sales".into(),
+                fields: vec!["last_name".into(), "title".into()],
+                redirect_url: None,
+            };
+            s.create_lead_form(&holdfast_core::coworker::Actor::operator(), new).expect("form").id.to_string()
+        });
+        let base = format!("http://{}", app.serve().await);
+        let c = browser(&driver).await;
+        let result = lead_from_a_web_form(&c, &base, &form).await;
+        finish(c, result, "lead-form", app.db.backend).await;
+    }
+}

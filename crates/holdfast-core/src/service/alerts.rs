@@ -385,6 +385,9 @@ impl<D: Database> Holdfast<D> {
             }
             self.db.write(|tx| Ok(tx.update_delivery(&d)?))?;
         }
+        let notes = self.deliver_due_notifications(sender)?;
+        round.delivered += notes.delivered;
+        round.failed += notes.failed;
         Ok(round)
     }
 

@@ -667,6 +667,10 @@ impl<D: Database> Holdfast<D> {
                     )));
                 }
             }
+            if kind.kind == record::Kind::Lead {
+                let ids: Vec<(Uuid, Option<Uuid>)> = moved.iter().map(|m| (m.record_id, m.owner_after)).collect();
+                self.leads_handed_in(tx, &ids)?;
+            }
             log.write(tx, kind, moved)?;
         }
         Ok(())

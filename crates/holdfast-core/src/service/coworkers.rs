@@ -433,6 +433,10 @@ impl<D: Database> Holdfast<D> {
             }
             events.push(event);
             append_events(tx, events)?;
+            let leaving = |s: Status| matches!(s, Status::Departing | Status::Departed);
+            if leaving(c.status) && !leaving(before.status) {
+                self.reengage_leads_in(tx, actor, c.id)?;
+            }
             let became_departing = before.status != Status::Departing && c.status == Status::Departing;
             Ok((c, became_departing))
         }

@@ -59,7 +59,12 @@ pub use exposure::{
     RENEWAL_WINDOW_DAYS, RenewalRow, TrendMonth, assess, senior_cadence_days,
 };
 pub use import::{ImportOptions, ImportReport, RejectedRow};
-pub use leads::Conversion;
+pub use leads::{
+    CAMPAIGN_FIELDS, Captured, Conversion, ConversionDeal, Door, FORM_FIELDS, FORM_POSTS_PER_HOUR,
+    FORM_POSTS_PER_MINUTE, HONEYPOT_FIELD, LEAD_CAPTURE, LEAD_CONVERT, LEAD_ESCALATE, LEAD_FORM_CREATE,
+    LEAD_FORM_REFUSED, LEAD_FORM_UPDATE, LEAD_MERGE, LEAD_ROUTE, LeadImportReport, LeadMetrics, LeadView, MetricsRow,
+    NewLeadForm, Submission, Submitted, TimelineEntry,
+};
 pub use metering::{BULK_READ_SETTING, DEFAULT_BULK_READ_LIMIT, EXPORT_POLICY_SETTING, ExportPolicy, RowsRead};
 pub use protocol::{
     ApprovalList, ApprovalView, CONTACT_APPROVAL_DECIDE, CONTACT_APPROVAL_REQUEST, PROTOCOL_BREACH, ProtocolNote,
@@ -99,6 +104,8 @@ pub struct Holdfast<D: Database> {
     /// Co-workers known to have acknowledged the notice at least once (it never becomes untrue),
     /// so the first-sign-in check costs nothing after it passed.
     acknowledged: RwLock<std::collections::HashSet<uuid::Uuid>>,
+    /// Posts per address to the public lead forms.
+    form_limits: leads::FormLimits,
 }
 
 impl<D: Database> Holdfast<D> {
@@ -118,6 +125,7 @@ impl<D: Database> Holdfast<D> {
             meter: Default::default(),
             settings_cache: Default::default(),
             acknowledged: Default::default(),
+            form_limits: Default::default(),
         }
     }
 

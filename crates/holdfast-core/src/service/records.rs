@@ -10,6 +10,7 @@ use serde_json::{Value as Json, json};
 use uuid::Uuid;
 
 use super::cursors::{decode_cursor, encode_cursor, fits_sort};
+use super::leads::Door;
 use super::metering::{Reach, ReadKind, as_read};
 use super::protocol::{ProtocolNote, reached_contacts};
 use super::{Holdfast, append_events, append_events_with_ids};
@@ -125,10 +126,16 @@ impl<D: Database> Holdfast<D> {
             actor,
             || format!("create a {}", kind.name),
             || {
+                if kind.kind == Kind::Lead {
+                    let door = if actor.channel == crate::coworker::Channel::Session { Door::Hand } else { Door::Api };
+                    return self.capture_lead(actor, input, door).map(|c| c.lead);
+                }
                 let (note, input) = ProtocolNote::take(kind, input)?;
                 let changes = parse_changes(kind, &input, true)?;
                 self.db.write(|tx| {
                     let record = self.insert_new(tx, actor, kind, changes)?;
+                    let touches =
+                        if kind.kind == Kind::Activity { self.touch_lead_in(tx, actor, &record)? } else { Vec::new() };
                     let breaches =
                         self.check_protocol(tx, actor, &reached_contacts(kind, &record), note, record.created_at)?;
                     let mut event = NewEvent::by(actor, record.created_at, action::RECORD_CREATE)
@@ -136,7 +143,7 @@ impl<D: Database> Holdfast<D> {
                         .rows(1)
                         .detail("fields", fields_json(kind, &record));
                     event = protocol_detail(event, note, &breaches);
-                    let ids = append_events_with_ids(tx, vec![event])?;
+                    let ids = append_events_with_ids(tx, std::iter::once(event).chain(touches).collect())?;
                     if let Some(event_id) = ids.first() {
                         self.raise_protocol_alerts(tx, actor, kind, &record, *event_id, breaches)?;
                     }
@@ -164,8 +171,22 @@ impl<D: Database> Holdfast<D> {
         tx: &mut dyn Tx,
         actor: &Actor,
         kind: &'static RecordKind,
+        changes: Changes,
+        check_references: bool,
+    ) -> Result<Record, CoreError> {
+        self.insert_owned(tx, actor, kind, changes, check_references, true)
+    }
+
+    /// Inserts a new record; `check_owner` is false only when the lead rules picked the owner
+    /// (whoever brought the lead in may not hand out records themselves).
+    pub(crate) fn insert_owned(
+        &self,
+        tx: &mut dyn Tx,
+        actor: &Actor,
+        kind: &'static RecordKind,
         mut changes: Changes,
         check_references: bool,
+        check_owner: bool,
     ) -> Result<Record, CoreError> {
         let now = self.now();
         if !changes.fields.contains_key(kind.owner_field)
@@ -175,7 +196,7 @@ impl<D: Database> Holdfast<D> {
         }
         if let Some(owner) = changes.fields.get(kind.owner_field).and_then(|v| v.as_text()) {
             let owner = Uuid::parse_str(owner).map_err(|_| CoreError::invalid(kind.owner_field, "is not an id"))?;
-            if !access::may_assign(actor, owner) {
+            if check_owner && !access::may_assign(actor, owner) {
                 return Err(CoreError::forbidden(format!(
                     "{} may not create {} owned by another co-worker",
                     actor.describe(),
@@ -360,6 +381,28 @@ impl<D: Database> Holdfast<D> {
             }
         }
         self.check_references(tx, kind, changes)?;
+        self.write_changes(tx, actor, kind, before, changes)
+    }
+
+    /// Writes `changes` to `before` without asking whether the actor may (the caller decided:
+    /// a lead coming in again, a lead's clock): a lead is rescored on the way.
+    pub(crate) fn write_changes(
+        &self,
+        tx: &mut dyn Tx,
+        actor: &Actor,
+        kind: &'static RecordKind,
+        before: Record,
+        changes: &Changes,
+    ) -> Result<Applied, CoreError> {
+        let id = before.id;
+        let mut lead_changes;
+        let changes = if kind.kind == Kind::Lead {
+            lead_changes = changes.clone();
+            self.lead_follow_ups(tx, &before, &mut lead_changes)?;
+            &lead_changes
+        } else {
+            changes
+        };
         let mut after = before.clone();
         let mut diff = serde_json::Map::new();
         for (name, value) in &changes.fields {
@@ -743,6 +786,12 @@ impl<D: Database> Holdfast<D> {
             let mut ids = Vec::with_capacity(parsed.len());
             let mut events = Vec::with_capacity(parsed.len());
             for changes in parsed {
+                if kind.kind == Kind::Lead {
+                    let (captured, evs) = self.capture_in(tx, actor, changes, Door::Api)?;
+                    events.extend(evs);
+                    ids.push(captured.lead.id);
+                    continue;
+                }
                 let record = self.insert_new(tx, actor, kind, changes)?;
                 // a batch has no "after the fact": a guarded contact needs an approval first
                 self.check_protocol(

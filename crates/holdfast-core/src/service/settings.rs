@@ -64,6 +64,8 @@ pub struct Settings {
     pub single_sign_on: Option<super::SingleSignOn>,
     /// Admins must sign in with a second factor (they enrol one before anything else).
     pub two_factor_for_admins: bool,
+    /// Lead scoring, routing and the speed-to-lead clock.
+    pub lead_rules: crate::lead::LeadRules,
 }
 
 /// A change to some settings; `None` leaves a setting as it is. Policies are given as their words
@@ -154,6 +156,10 @@ fn load(tx: &mut dyn Tx) -> Result<Settings, CoreError> {
             .get_setting(super::single_sign_on::SINGLE_SIGN_ON_SETTING)?
             .and_then(|t| super::single_sign_on::parse(&t)),
         two_factor_for_admins: tx.get_setting(super::TWO_FACTOR_FOR_ADMINS_SETTING)?.as_deref() == Some("true"),
+        lead_rules: tx
+            .get_setting(crate::lead::LEAD_RULES_SETTING)?
+            .and_then(|t| crate::lead::LeadRules::parse(&t).ok())
+            .unwrap_or_default(),
     })
 }
 

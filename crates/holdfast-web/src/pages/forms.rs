@@ -56,7 +56,7 @@ type Fields = HashMap<String, String>;
 /// Adds `/{plural}/new`, `/{plural}/{id}/edit` and `/{plural}/{id}/delete` for every kind with
 /// forms. Explicit per kind, because `/accounts/{id}` would otherwise take `/accounts/new`.
 pub fn routes(mut router: Router<AppState>) -> Router<AppState> {
-    router = router.route("/leads/{id}/convert", post(convert_lead));
+    router = router.route("/leads/{id}/convert", post(super::leads::convert));
     for plural in FORM_KINDS {
         router = router.route(
             &format!("/{plural}/{{id}}/delete"),
@@ -170,11 +170,10 @@ fn stored_text(kind: &RecordKind, rec: &Record, field: &str) -> String {
 }
 
 fn fields(kind: &RecordKind, values: &Fields, errors: &Fields, choices: &Choices) -> Vec<FormField> {
-    kind.fields
-        .iter()
+    kind.inputs()
         .filter_map(|f| {
             let (input, options) = match f.ty {
-                FieldType::RefList(_) | FieldType::Ref(Kind::Account) => return None,
+                FieldType::RefList(_) | FieldType::Ref(Kind::Account) | FieldType::Ref(Kind::Lead) => return None,
                 FieldType::Ref(Kind::Contact) if choices.contacts.is_empty() => return None,
                 FieldType::Ref(Kind::Deal) if choices.deals.is_empty() => return None,
                 FieldType::Ref(Kind::Contact) => ("select", choices.contacts.clone()),
@@ -395,13 +394,6 @@ async fn update(s: AppState, plural: &'static str, id: String, form: SignedForm)
 
 fn account_of(kind: &RecordKind, rec: &Record) -> Option<String> {
     rec.account(kind).map(|a| a.to_string())
-}
-
-/// Converts a lead into a contact at an account and opens the contact.
-async fn convert_lead(State(s): State<AppState>, Path(id): Path<String>, form: SignedForm) -> PageResult {
-    let id = form.user.id(&id, "lead")?;
-    let done = form.user.call(&s, move |s, actor| s.convert_lead(actor, id, None)).await?;
-    Ok(go(&format!("/contacts/{}", done.contact_id)))
 }
 
 /// Deletes a record (an admin can restore it) and goes back to its list.

@@ -140,7 +140,9 @@ fn columns_of(kind: &RecordKind) -> Vec<(&'static str, &'static str)> {
             ("Company", "company"),
             ("Email", "email"),
             ("Status", "status"),
+            ("Score", "score"),
             ("Source", "source"),
+            ("Came in", "routed_at"),
             ("Owner", "owner_id"),
         ],
         Kind::Deal => vec![
@@ -279,9 +281,9 @@ impl Listing<'_> {
                 if !first {
                     return Cell { text, href: None };
                 }
-                // Accounts and contacts have a page of their own; deals, tasks and leads open their form.
+                // Accounts, contacts and leads have a page of their own; deals and tasks open their form.
                 let own = match self.kind.kind {
-                    Kind::Account | Kind::Contact => format!("/{}/{}", self.plural, r.id),
+                    Kind::Account | Kind::Contact | Kind::Lead => format!("/{}/{}", self.plural, r.id),
                     _ => format!("/{}/{}/edit", self.plural, r.id),
                 };
                 Cell { text: if text.is_empty() { "(no name)".into() } else { text }, href: Some(own) }

@@ -21,6 +21,7 @@ mod forms;
 mod guard;
 mod history;
 mod home;
+mod leads;
 mod lists;
 mod password;
 mod renewals;
@@ -58,6 +59,19 @@ pub fn routes(router: Router<AppState>) -> Router<AppState> {
         .route("/accounts/{id}/team", post(accounts::add_to_team))
         .route("/accounts/{id}/history", get(history::account_history))
         .route("/deals/{id}/stage", post(accounts::move_deal))
+        .route("/leads/{id}", get(leads::lead))
+        .route("/leads/{id}/activities", post(leads::log_touch))
+        .route("/leads/{id}/status", post(leads::set_status))
+        .route("/leads/{id}/merge", post(leads::merge))
+        .route("/leads/{id}/not-a-duplicate", post(leads::not_a_duplicate))
+        .route("/leads/metrics", get(leads::metrics))
+        .route("/leads/queue", get(leads::queue))
+        .route("/leads/duplicates", get(leads::duplicates))
+        .route("/settings/lead-forms", get(leads::forms).post(leads::create_form))
+        .route("/settings/lead-forms/{id}/archive", post(leads::archive_form))
+        .route("/settings/lead-rules", post(leads::set_rules))
+        .route("/notifications", get(leads::notifications))
+        .route("/notifications/read", post(leads::read_notifications))
         .route("/contacts/{id}", get(contacts::contact))
         .route("/contacts/{id}/activities", post(contacts::log_contact_activity))
         .route("/contacts/{id}/history", get(history::contact_history))

@@ -88,6 +88,8 @@ pub struct PageUser {
     /// Open alerts this co-worker may see (managers and admins; a rep, those addressed to them),
     /// for the navigation.
     open_alerts: i64,
+    /// Unread notifications (a lead routed to them, a lead past its clock).
+    unread: i64,
 }
 
 impl PageUser {
@@ -108,7 +110,8 @@ impl PageUser {
             name: c.name.clone(),
             admin: self.actor.is_admin(),
             reviewer: self.actor.role() != holdfast_core::coworker::Role::Rep,
-            open_alerts: self.open_alerts,
+            open_alerts: u32::try_from(self.open_alerts).unwrap_or(u32::MAX),
+            unread: u32::try_from(self.unread).unwrap_or(u32::MAX),
             csrf: self.csrf.clone(),
         })
     }
@@ -189,7 +192,11 @@ impl FromRequestParts<AppState> for PageUser {
             let (services, a) = (state.clone(), actor.clone());
             blocking(move || services.open_alert_count(&a)).await.unwrap_or(0)
         };
-        Ok(PageUser { actor, csrf: csrf_for(&session), open_alerts })
+        let unread = {
+            let (services, a) = (state.clone(), actor.clone());
+            blocking(move || services.unread_notifications(&a)).await.unwrap_or(0)
+        };
+        Ok(PageUser { actor, csrf: csrf_for(&session), open_alerts, unread })
     }
 }
 

@@ -14,7 +14,9 @@ pub struct Me {
     /// A manager or an admin: sees alerts and approves exports.
     pub(crate) reviewer: bool,
     /// Open alerts they may see, shown beside Alerts.
-    pub(crate) open_alerts: i64,
+    pub(crate) open_alerts: u32,
+    /// Unread notifications, shown beside Leads.
+    pub(crate) unread: u32,
     pub(crate) csrf: String,
 }
 

@@ -275,7 +275,11 @@ async fn requests_and_answers_follow_the_openapi_document() {
                 writable.iter().filter_map(|(name, p)| valid_value(p, &ids).map(|v| (name.to_string(), v))).collect();
             assert_eq!(full.len(), writable.len(), "{}: a value for every writable field", kind.name);
             let (s, created) = app.call("POST", &base, Some(&admin), Some(Value::Object(full.clone()))).await;
-            assert_eq!(s, StatusCode::CREATED, "{}: {} {full:?} -> {created}", app.db.backend, kind.name);
+            // A lead with an email that is already a lead's is that lead again (200, "repeat").
+            let taken = |s: StatusCode, answer: &Value| {
+                s == StatusCode::CREATED || (s == StatusCode::OK && answer["repeat"] == true)
+            };
+            assert!(taken(s, &created), "{}: {} {full:?} -> {s} {created}", app.db.backend, kind.name);
             fits(&created, "the answer to a create with every field");
             let path = format!("{base}/{}", id_of(&created));
             let (_, read) = app.call("GET", &path, Some(&admin), None).await;
@@ -305,7 +309,7 @@ async fn requests_and_answers_follow_the_openapi_document() {
                 }
             }
             let (s, answer) = app.call("POST", &base, Some(&admin), Some(Value::Object(edges.clone()))).await;
-            assert_eq!(s, StatusCode::CREATED, "{}: {} at the edges {edges:?} -> {answer}", app.db.backend, kind.name);
+            assert!(taken(s, &answer), "{}: {} at the edges {edges:?} -> {s} {answer}", app.db.backend, kind.name);
             fits(&answer, "the answer to a create at the edges");
 
             // Each field nullable by the document may be emptied by a change.

@@ -10,6 +10,7 @@ mod api_guard;
 mod api_records;
 mod api_schema;
 mod api_system;
+mod leads;
 mod pages_admin;
 mod pages_lists;
 mod pages_records;
