@@ -84,7 +84,7 @@ pub fn leads(contacts: usize, decisions: usize, import_rows: usize, postgres: Op
         round_robin: reps
             .iter()
             .enumerate()
-            .map(|(i, id)| PoolMember { coworker_id: *id, weight: 1 + (i % 3) as i64, cap: Some(1_000_000) })
+            .map(|(i, id)| PoolMember { coworker_id: *id, weight: 1 + (i % 3) as i64, cap: (i % 5 == 0).then_some(50) })
             .collect(),
         ..LeadRules::default()
     };

@@ -623,8 +623,8 @@ pub trait LeadStore {
     /// How many leads each co-worker of `pool` has been given.
     fn lead_rotation(&mut self, pool: &str) -> StorageResult<Vec<(Uuid, i64)>>;
     fn set_lead_rotation(&mut self, pool: &str, coworker: Uuid, assigned: i64) -> StorageResult<()>;
-    /// Open leads (new or working) each of `owners` holds.
-    fn open_leads_of(&mut self, owners: &[Uuid]) -> StorageResult<Vec<(Uuid, i64)>>;
+    /// Whether `owner` holds at least `at_least` open leads (new or working); counts no further.
+    fn holds_open_leads(&mut self, owner: Uuid, at_least: i64) -> StorageResult<bool>;
     /// Ids of live open leads with no first touch whose `column` moment is at or before
     /// `before`, oldest first: `sla_due_at` (not yet escalated) or `reroute_at`.
     fn untouched_leads(&mut self, column: &str, before: i64, limit: u32) -> StorageResult<Vec<Uuid>>;

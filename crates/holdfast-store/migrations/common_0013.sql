@@ -27,6 +27,7 @@ CREATE INDEX leads_awaiting_reroute ON leads (reroute_at) WHERE first_touch_at I
 CREATE INDEX leads_by_routed ON leads (routed_at);
 CREATE INDEX leads_by_duplicate ON leads (duplicate_of) WHERE duplicate_of IS NOT NULL;
 CREATE INDEX leads_by_phone ON leads (phone) WHERE phone IS NOT NULL;
+CREATE INDEX leads_open_by_owner ON leads (owner_id, status) WHERE deleted_at IS NULL;
 ALTER TABLE activities ADD COLUMN lead_id TEXT;
 CREATE INDEX activities_by_lead ON activities (lead_id) WHERE lead_id IS NOT NULL;
 

@@ -154,26 +154,16 @@ impl<C: Conn> LeadStore for SqlTx<C> {
         Ok(())
     }
 
-    fn open_leads_of(&mut self, owners: &[Uuid]) -> StorageResult<Vec<(Uuid, i64)>> {
-        if owners.is_empty() {
-            return Ok(Vec::new());
-        }
-        let marks: Vec<String> = (1..=owners.len()).map(|i| format!("${i}")).collect();
-        let params: Vec<Value> = owners.iter().map(|o| text(&o.to_string())).collect();
+    fn holds_open_leads(&mut self, owner: Uuid, at_least: i64) -> StorageResult<bool> {
         let rows = self.conn.rows(
             &format!(
-                "SELECT owner_id, COUNT(*) FROM leads WHERE owner_id IN ({}) AND {OPEN} AND deleted_at IS NULL \
-                 GROUP BY owner_id",
-                marks.join(", ")
+                "SELECT COUNT(*) FROM (SELECT 1 FROM leads WHERE owner_id = $1 AND {OPEN} AND deleted_at IS NULL \
+                 LIMIT {}) held",
+                at_least.max(0)
             ),
-            &params,
+            &[text(&owner.to_string())],
         )?;
-        rows.iter()
-            .map(|r| {
-                let mut c = Cols(r.iter());
-                Ok((c.uuid()?, c.int()?))
-            })
-            .collect()
+        Ok(rows.first().map(|r| Cols(r.iter()).int()).transpose()?.unwrap_or(0) >= at_least)
     }
 
     fn untouched_leads(&mut self, column: &str, before: i64, limit: u32) -> StorageResult<Vec<Uuid>> {

@@ -66,7 +66,7 @@ fn company(db: &TestDb) -> Company {
 
 /// A lead as a form or an import brings it in: nobody named, so it is routed.
 fn form_lead(c: &Company, fields: serde_json::Value) -> Record {
-    c.s.capture_lead(&Actor::operator(), &fields, Door::Import).expect("captured").lead
+    c.s.capture_lead(&Actor::operator(), &fields, Door::Api).expect("captured").lead
 }
 
 fn lead(c: &Company, id: Uuid) -> Record {
@@ -377,6 +377,9 @@ fn leads_import_from_a_hubspot_export() {
                 .expect("list")
                 .items;
         assert_eq!((owned[0].owner(&LEADS), owned[0].get("status").as_text()), (Some(c.bob), Some("working")));
+        assert!(owned[0].get("sla_due_at").is_null(), "a lead already worked starts no clock");
+        let (notes, _) = c.s.notifications(&actor(&c.s, c.bob), 10).expect("notes");
+        assert_eq!(notes.iter().filter(|n| n.kind == "lead.imported").count(), 1, "one notice per owner per import");
         let missing = c.s.import_leads(&c.admin, "Name,Phone\nx,1\n".as_bytes(), &ImportOptions::default());
         assert!(matches!(missing, Err(CoreError::Invalid(_))));
     }

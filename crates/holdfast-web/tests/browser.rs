@@ -630,7 +630,7 @@ async fn lead_from_a_web_form(c: &Client, base: &str, form: &str) -> Step {
     page_has(c, "New lead for you: Grace Hopper").await?;
     click(c, "ol.timeline a").await?;
     page_has(c, "+15 Director title").await?;
-    page_has(c, "Answer within").await?;
+    page_has(c, "\">Answer ").await?;
     wait_for(c, "form.log textarea[name=summary]")
         .await?
         .send_keys("Called: wants a demo on Friday")

@@ -96,25 +96,7 @@ fn column_field(header: &str) -> Option<&'static str> {
     })
 }
 
-/// Email domains that say nothing about the company.
-const FREE_MAIL: &[&str] = &[
-    "gmail.com",
-    "googlemail.com",
-    "yahoo.com",
-    "hotmail.com",
-    "outlook.com",
-    "live.com",
-    "icloud.com",
-    "me.com",
-    "aol.com",
-    "proton.me",
-    "protonmail.com",
-    "gmx.com",
-    "gmx.de",
-    "web.de",
-    "mail.com",
-    "yandex.com",
-];
+use crate::lead::FREE_MAIL;
 
 /// What an import reads: a file it may read twice (once to look every email and domain up at
 /// once, once to import), row by row, never whole in memory.

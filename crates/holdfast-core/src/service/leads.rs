@@ -462,7 +462,10 @@ impl<D: Database> Holdfast<D> {
             event = event.detail("routed", json!({"to": null, "why": "no active co-worker is eligible"}));
         }
         let events = vec![event];
-        if let Some(owner) = lead.owner(&LEADS).filter(|o| Some(*o) != actor.id()) {
+        // One by one: told at once. An import tells each owner once, when it is done.
+        if door != Door::Import
+            && let Some(owner) = lead.owner(&LEADS).filter(|o| Some(*o) != actor.id())
+        {
             let summary = format!(
                 "New lead for you: {}{} (score {score}). Answer within {} minutes.",
                 lead.label(&LEADS),
@@ -652,8 +655,6 @@ impl<D: Database> Holdfast<D> {
             return Ok(None);
         }
         let counts: HashMap<Uuid, i64> = tx.lead_rotation(pool)?.into_iter().collect();
-        let capped: Vec<Uuid> = members.iter().filter(|m| m.2.is_some()).map(|m| m.0).collect();
-        let open: HashMap<Uuid, i64> = tx.open_leads_of(&capped)?.into_iter().collect();
         // Someone new to the pool starts level with the others (their row is written at the
         // lowest share among those who have one), not at zero: they would otherwise get every
         // lead until they caught up.
@@ -669,25 +670,24 @@ impl<D: Database> Holdfast<D> {
                 counts.insert(*id, start);
             }
         }
-        let mut best: Option<(Uuid, i64, i64)> = None;
-        for (id, weight, cap) in members {
-            if cap.is_some_and(|cap| open.get(id).copied().unwrap_or(0) >= cap) {
+        // Fewest leads for their weight first (ties: the first listed); a member at their cap
+        // is passed over. Caps are counted only for whoever would get the lead, and only up to
+        // the cap, so a decision costs the same with ten leads or ten million.
+        let mut ranked: Vec<(Uuid, i64, i64, Option<i64>)> = members
+            .iter()
+            .map(|(id, w, cap)| (*id, counts.get(id).copied().unwrap_or(0) + 1, (*w).max(1), *cap))
+            .collect();
+        ranked.sort_by(|a, b| (a.1 * b.2).cmp(&(b.1 * a.2)));
+        for (id, given, _, cap) in ranked {
+            if let Some(cap) = cap
+                && tx.holds_open_leads(id, cap)?
+            {
                 continue;
             }
-            let weight = (*weight).max(1);
-            let given = counts.get(id).copied().unwrap_or(0) + 1;
-            let better = match best {
-                None => true,
-                Some((_, g, w)) => given * w < g * weight,
-            };
-            if better {
-                best = Some((*id, given, weight));
-            }
+            tx.set_lead_rotation(pool, id, given)?;
+            return Ok(Some(id));
         }
-        if let Some((who, given, _)) = best {
-            tx.set_lead_rotation(pool, who, given)?;
-        }
-        Ok(best.map(|b| b.0))
+        Ok(None)
     }
 
     /// What a change to a lead brings with it (called by every write of a lead): a reason for a
@@ -1743,6 +1743,7 @@ impl<D: Database> Holdfast<D> {
             let rules = self.settings_in(tx)?.lead_rules.clone();
             let mut events = Vec::new();
             let mut ids = Vec::new();
+            let mut given: BTreeMap<Uuid, (Uuid, usize)> = BTreeMap::new();
             for (line, mut fields, owner) in rows.clone() {
                 if let Some(email) = &owner {
                     match tx.get_coworker_by_email(email)? {
@@ -1775,6 +1776,11 @@ impl<D: Database> Holdfast<D> {
                 let (captured, evs) = self.capture_in(tx, actor, changes, Door::Import)?;
                 events.extend(evs);
                 ids.push(captured.lead.id);
+                if !captured.repeat
+                    && let Some(owner) = captured.lead.owner(&LEADS).filter(|o| Some(*o) != actor.id())
+                {
+                    given.entry(owner).or_insert((captured.lead.id, 0)).1 += 1;
+                }
                 if captured.repeat {
                     report.updated += 1;
                 } else {
@@ -1783,6 +1789,15 @@ impl<D: Database> Holdfast<D> {
                     report.flagged_duplicates += u64::from(!captured.lead.get("duplicate_of").is_null());
                     report.routed += u64::from(captured.routed.is_some());
                 }
+            }
+            for (owner, (first, n)) in given {
+                let summary = format!(
+                    "{n} imported lead{} {} yours{}.",
+                    if n == 1 { "" } else { "s" },
+                    if n == 1 { "is" } else { "are" },
+                    options.source.as_deref().map(|s| format!(" (from {s})")).unwrap_or_default()
+                );
+                self.notify_in(tx, owner, "lead.imported", first, summary, self.now())?;
             }
             events.push(
                 NewEvent::by(actor, self.now(), action::IMPORT)

@@ -787,7 +787,7 @@ impl<D: Database> Holdfast<D> {
             let mut events = Vec::with_capacity(parsed.len());
             for changes in parsed {
                 if kind.kind == Kind::Lead {
-                    let (captured, evs) = self.capture_in(tx, actor, changes, Door::Api)?;
+                    let (captured, evs) = self.capture_in(tx, actor, changes, Door::Import)?;
                     events.extend(evs);
                     ids.push(captured.lead.id);
                     continue;

@@ -71,7 +71,10 @@ fn clock_of(lead: &Record, now: i64) -> (String, bool) {
         (None, _) if !matches!(lead.get("status").as_text(), Some("new" | "working")) => (String::new(), false),
         (None, Some(_)) => match lead.get("sla_due_at").as_int() {
             Some(due) if due < now => (format!("Untouched, {} past due", duration((now - due) / 1_000_000)), true),
-            Some(due) => (format!("Answer within {}", duration((due - now) / 1_000_000)), false),
+            Some(due) if due - now <= 3_600_000_000 => {
+                (format!("Answer within {}", duration((due - now) / 1_000_000)), false)
+            }
+            Some(due) => (format!("Answer by {} (business hours)", short_time(due)), false),
             None => (String::new(), false),
         },
         (None, None) => (String::new(), false),
