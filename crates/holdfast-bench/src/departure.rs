@@ -12,25 +12,16 @@ use holdfast_core::coworker::Actor;
 use holdfast_core::record::{ACCOUNTS, CONTACTS, Value};
 use holdfast_core::service::HandoverRule;
 use holdfast_core::storage::Database;
-use holdfast_store::{Location, Store};
+use holdfast_store::Store;
 use serde_json::json;
 
-use crate::shared::{add_rep, row};
+use crate::shared::{add_rep, bench_location, row};
 
 pub fn departure(records: usize, postgres: Option<&str>) -> Result<()> {
     if records < 100 {
         bail!("--records must be at least 100");
     }
-    let dir = std::env::temp_dir().join(format!("holdfast-bench-departure-{}", std::process::id()));
-    let location = match postgres {
-        Some(url) => Location::Postgres(url.to_string()),
-        None => {
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(&dir)?;
-            Location::Sqlite(dir.join("holdfast.db"))
-        }
-    };
-    let backend = if postgres.is_some() { "PostgreSQL" } else { "SQLite" };
+    let (dir, location, backend) = bench_location("departure", postgres)?;
     println!("holdfast-bench departure: {records} records ({} accounts, the rest contacts); {backend}", records / 10);
     println!("build: {}", if cfg!(debug_assertions) { "debug (numbers are not representative)" } else { "release" });
     let services = Holdfast::new(Store::open(&location)?);

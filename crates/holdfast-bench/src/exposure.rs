@@ -15,12 +15,12 @@ use holdfast_core::coworker::{Actor, Role};
 use holdfast_core::record::Value;
 use holdfast_core::service::{COVERAGE_WINDOW_DAYS, NewCoWorker};
 use holdfast_core::time::MICROS_PER_DAY;
-use holdfast_store::{Location, Store};
+use holdfast_store::Store;
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use uuid::Uuid;
 
-use crate::shared::{percentile, row};
+use crate::shared::{bench_location, percentile, row};
 
 const REPS: usize = 50;
 const MANAGERS: usize = 5;
@@ -60,16 +60,7 @@ pub fn exposure(accounts: usize, activities: usize, postgres: Option<&str>) -> R
     if accounts < 100 || activities < 1_000 {
         bail!("--accounts must be at least 100 and --activities at least 1000");
     }
-    let dir = std::env::temp_dir().join(format!("holdfast-bench-exposure-{}", std::process::id()));
-    let location = match postgres {
-        Some(url) => Location::Postgres(url.to_string()),
-        None => {
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(&dir)?;
-            Location::Sqlite(dir.join("holdfast.db"))
-        }
-    };
-    let backend = if postgres.is_some() { "PostgreSQL" } else { "SQLite" };
+    let (dir, location, backend) = bench_location("exposure", postgres)?;
     let contacts = accounts * 5;
     println!("holdfast-bench exposure: {accounts} accounts, {contacts} contacts, {activities} activities; {backend}");
     println!("build: {}", if cfg!(debug_assertions) { "debug (numbers are not representative)" } else { "release" });

@@ -15,10 +15,10 @@ use holdfast_core::coworker::Actor;
 use holdfast_core::lead::{LeadRules, PoolMember, RouteRule};
 use holdfast_core::record::Value;
 use holdfast_core::service::{Door, ImportOptions, NewLeadForm, Submission};
-use holdfast_store::{Location, Store};
+use holdfast_store::Store;
 use serde_json::json;
 
-use crate::shared::{COMPANIES, add_rep, import_all, make_csv, percentile, row, us};
+use crate::shared::{COMPANIES, add_rep, bench_location, import_all, make_csv, percentile, row, us};
 
 fn bare_insert(store: &Store, n: usize, tag: &str) -> Result<Duration> {
     let started = Instant::now();
@@ -53,16 +53,7 @@ fn bare_single_inserts(store: &Store, n: usize, tag: &str) -> Result<Vec<Duratio
 }
 
 pub fn leads(contacts: usize, decisions: usize, import_rows: usize, postgres: Option<&str>) -> Result<()> {
-    let dir = std::env::temp_dir().join(format!("holdfast-bench-leads-{}", std::process::id()));
-    let location = match postgres {
-        Some(url) => Location::Postgres(url.to_string()),
-        None => {
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(&dir)?;
-            Location::Sqlite(dir.join("holdfast.db"))
-        }
-    };
-    let backend = if postgres.is_some() { "PostgreSQL" } else { "SQLite" };
+    let (dir, location, backend) = bench_location("leads", postgres)?;
     println!(
         "holdfast-bench leads: {contacts} contacts, {decisions} routing decisions, {import_rows} imported leads; {backend}"
     );

@@ -198,3 +198,21 @@ pub fn timed_searches<D: holdfast_core::storage::Database>(
     lat.sort();
     Ok(lat)
 }
+
+/// Where a benchmark's database lives: the PostgreSQL database given (it must be empty), or a
+/// fresh SQLite file in a temporary directory of its own; with the backend's name for the table.
+pub fn bench_location(
+    name: &str,
+    postgres: Option<&str>,
+) -> Result<(std::path::PathBuf, holdfast_store::Location, &'static str)> {
+    let dir = std::env::temp_dir().join(format!("holdfast-bench-{name}-{}", std::process::id()));
+    Ok(match postgres {
+        Some(url) => (dir, holdfast_store::Location::Postgres(url.to_string()), "PostgreSQL"),
+        None => {
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir)?;
+            let db = dir.join("holdfast.db");
+            (dir, holdfast_store::Location::Sqlite(db), "SQLite")
+        }
+    })
+}

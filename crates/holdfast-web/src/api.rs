@@ -548,12 +548,8 @@ pub async fn update_settings(
     Ok(axum::Json(settings_json(&settings)))
 }
 
-pub async fn import_contacts(
-    State(s): State<AppState>,
-    Caller(actor): Caller,
-    Query(params): Params,
-    RawBody(body): RawBody,
-) -> Result<J, ApiError> {
+/// An import's query options (`dry_run`, `source`), the same for contacts and leads.
+pub(crate) fn import_options(params: Vec<(String, String)>) -> Result<ImportOptions, ApiError> {
     let mut options = ImportOptions { source: Some("api upload".into()), ..Default::default() };
     for (k, v) in params {
         match k.as_str() {
@@ -562,6 +558,16 @@ pub async fn import_contacts(
             other => return Err(ApiError::field(other, "is not an import option; use dry_run")),
         }
     }
+    Ok(options)
+}
+
+pub async fn import_contacts(
+    State(s): State<AppState>,
+    Caller(actor): Caller,
+    Query(params): Params,
+    RawBody(body): RawBody,
+) -> Result<J, ApiError> {
+    let options = import_options(params)?;
     let report =
         blocking(move || s.import_contacts(&actor, &mut std::io::Cursor::new(body.as_ref()), &options, &|_, _| {}))
             .await?;

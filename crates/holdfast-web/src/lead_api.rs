@@ -13,9 +13,7 @@ use holdfast_core::CoreError;
 use holdfast_core::coworker::Actor;
 use holdfast_core::lead::LeadRules;
 use holdfast_core::record::LEADS;
-use holdfast_core::service::{
-    CAMPAIGN_FIELDS, Door, HONEYPOT_FIELD, ImportOptions, LeadMetrics, NewLeadForm, Submission, Submitted,
-};
+use holdfast_core::service::{CAMPAIGN_FIELDS, Door, HONEYPOT_FIELD, LeadMetrics, NewLeadForm, Submission, Submitted};
 use holdfast_core::storage::LeadForm;
 use holdfast_core::time::format_timestamp;
 use serde_json::{Value as Json, json};
@@ -23,7 +21,6 @@ use serde_json::{Value as Json, json};
 use crate::api::parse_id;
 use crate::extract::{Caller, JsonBody, RawBody, client_of, public_base};
 use crate::problem::ApiError;
-use crate::query::parse_bool;
 use crate::state::{AppState, blocking};
 
 type J = axum::Json<Json>;
@@ -251,14 +248,7 @@ pub async fn import(
     Query(params): Query<Vec<(String, String)>>,
     RawBody(body): RawBody,
 ) -> Result<J, ApiError> {
-    let mut options = ImportOptions { source: Some("api upload".into()), ..Default::default() };
-    for (k, v) in params {
-        match k.as_str() {
-            "dry_run" => options.dry_run = parse_bool("dry_run", &v)?,
-            "source" => options.source = Some(v),
-            other => return Err(ApiError::field(other, "is not an import option; use dry_run")),
-        }
-    }
+    let options = crate::api::import_options(params)?;
     let report = blocking(move || s.import_leads(&actor, std::io::Cursor::new(body.to_vec()), &options)).await?;
     Ok(axum::Json(serde_json::to_value(report).map_err(|_| ApiError::Internal)?))
 }

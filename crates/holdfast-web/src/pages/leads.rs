@@ -60,6 +60,8 @@ struct LeadPage {
     converted: bool,
     error: Option<String>,
     log_action: String,
+    /// The shared log form's "with whom" (a lead has no contacts to pick).
+    log_with: Vec<super::view::Choice>,
     reviewer: bool,
 }
 
@@ -194,6 +196,7 @@ pub async fn lead(
             _ => "That did not work; try again.".to_string(),
         }),
         log_action: format!("/leads/{}/activities", l.id),
+        log_with: Vec::new(),
         reviewer: user.actor.leads(),
     };
     Ok(render(&page, StatusCode::OK))

@@ -241,3 +241,23 @@ async fn a_lead_with_a_customers_email_converts_without_a_second_contact_and_its
         assert_eq!(app.send("GET", "/settings/lead-forms", &cookie, None).await.status, StatusCode::FORBIDDEN);
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn twenty_posts_at_once_from_one_address_take_five() {
+    for db in each_backend() {
+        let app = setup(db);
+        let admin = app.add("boss@example.com", Role::Admin, None, None);
+        let (_, form) = app.call("POST", "/api/v1/lead-forms", Some(&admin), Some(json!({"name": "Flood"}))).await;
+        let post = path_of(form["post_url"].as_str().expect("post_url"));
+        let sends = (0..20).map(|i| {
+            let body = format!(r#"{{"first_name":"P{i}","email":"p{i}@flood.example"}}"#).into_bytes();
+            app.raw("POST", &post, None, Some(("application/json", body)))
+        });
+        let answers = futures_util::future::join_all(sends).await;
+        let taken = answers.iter().filter(|(s, _)| *s == StatusCode::CREATED).count();
+        let refused = answers.iter().filter(|(s, _)| *s == StatusCode::TOO_MANY_REQUESTS).count();
+        assert_eq!((taken, refused), (5, 15), "{}", app.db.backend);
+        let (_, list) = app.call("GET", "/api/v1/leads", Some(&admin), None).await;
+        assert_eq!(list["items"].as_array().map(Vec::len), Some(5), "exactly the posts taken became leads");
+    }
+}
