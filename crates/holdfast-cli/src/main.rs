@@ -10,6 +10,7 @@ mod demo;
 mod departures;
 mod events;
 mod guard;
+mod leak_tracing;
 mod records;
 mod serve;
 mod settings;
@@ -77,6 +78,9 @@ enum Command {
     /// Exports: list, approve, deny, download.
     #[command(subcommand)]
     Exports(guard::ExportsCmd),
+    /// Which export a file found in the wild came from: its id and maker first, then the evidence
+    /// (canaries found, rows and columns matched). Exits 0 on a match, 1 on none.
+    Trace(leak_tracing::TraceArgs),
     /// Alerts the guard raised (one a line), and moving them on.
     Alerts(guard::AlertsArgs),
     /// Export and reading policies per role, team and co-worker.
@@ -126,6 +130,7 @@ fn run(cli: &Cli) -> Result<()> {
         Command::Coverage(cmd) => as_operator(cli, |s, me, _| coverage::run(s, me, cmd)),
         Command::Departure(cmd) => as_operator(cli, |s, me, _| departures::run(s, me, cmd)),
         Command::Exports(cmd) => as_operator(cli, |s, me, _| guard::exports(s, me, cmd)),
+        Command::Trace(args) => as_operator(cli, |s, me, _| leak_tracing::trace(s, me, args)),
         Command::Alerts(args) => as_operator(cli, |s, me, _| guard::alerts(s, me, args)),
         Command::Policy(cmd) => as_operator(cli, |s, me, _| guard::policy(s, me, cmd)),
         Command::Undo { operation } => as_operator(cli, |s, me, _| records::undo(s, me, operation)),

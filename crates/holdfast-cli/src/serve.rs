@@ -19,6 +19,14 @@ pub struct ServeArgs {
     /// Load the demo company first if the database is empty.
     #[arg(long, env = "HOLDFAST_DEMO")]
     pub demo: bool,
+    /// Also take journal copies of outgoing mail over SMTP on this address (the company's mail
+    /// server's journaling rule sends them here); bind it where only the mail server reaches.
+    #[arg(long, env = "HOLDFAST_MAIL_JOURNAL", value_name = "ADDR")]
+    pub mail_journal: Option<String>,
+    /// Also take mail for canary addresses over SMTP on this address (the canary domain's MX);
+    /// every other recipient is refused.
+    #[arg(long, env = "HOLDFAST_CANARY_SMTP", value_name = "ADDR")]
+    pub canary_smtp: Option<String>,
 }
 
 /// Holds an exclusive lock on the data directory so two servers cannot share it.
@@ -114,6 +122,21 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> Result<()> {
         tokio::spawn(holdfast_web::run_lead_clock(Arc::clone(&services)));
         tokio::spawn(holdfast_web::send_weekly_digests(Arc::clone(&services)));
         tokio::spawn(holdfast_web::sweep_detectors_daily(Arc::clone(&services)));
+        for (addr, receiver) in [
+            (&args.mail_journal, holdfast_web::MailReceiver::Journal),
+            (&args.canary_smtp, holdfast_web::MailReceiver::Canary),
+        ] {
+            let Some(addr) = addr else { continue };
+            let smtp = tokio::net::TcpListener::bind(addr).await.with_context(|| {
+                format!("cannot take mail on {addr}: is another program using that port?")
+            })?;
+            let what = match receiver {
+                holdfast_web::MailReceiver::Journal => "journal copies of outgoing mail",
+                holdfast_web::MailReceiver::Canary => "mail to canary addresses",
+            };
+            eprintln!("Holdfast takes {what} over SMTP on {addr}");
+            tokio::spawn(holdfast_web::receive_mail(Arc::clone(&services), smtp, receiver));
+        }
         eprintln!("Holdfast is serving the {} on http://{}", location.describe(), args.listen);
         axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
             .with_graceful_shutdown(shutdown_signal())

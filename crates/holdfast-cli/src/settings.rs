@@ -16,6 +16,20 @@ pub enum SettingsCmd {
     Show,
     /// Who may open which customer records: all, team or own.
     ReadPolicy { policy: String },
+    /// Leak tracing: the canary domain and phone range (canaries are in every export of contacts
+    /// and leads once the domain is set), the company's mail domains, and how many customers in
+    /// one outgoing message raise an alert. Options left out keep what is set; empty clears.
+    LeakTracing {
+        #[arg(long)]
+        canary_domain: Option<String>,
+        #[arg(long)]
+        canary_phone_prefix: Option<String>,
+        /// Comma-separated.
+        #[arg(long)]
+        company_domains: Option<String>,
+        #[arg(long)]
+        mail_alert_threshold: Option<i64>,
+    },
     /// Single sign-on with an OpenID Connect provider (Okta, Entra ID, Google, Keycloak): the
     /// sign-in page offers "Sign in with NAME". Register https://HOLDFAST/login/sso/callback as the
     /// redirect URI at the provider. Options left out keep what is set.
@@ -57,6 +71,24 @@ pub fn run(services: &Holdfast<Store>, me: &Actor, cmd: &SettingsCmd) -> Result<
                 Some(sso) => println!("single_sign_on\t{}", sso.to_public_json()),
                 None => println!("single_sign_on\toff"),
             }
+            print_leak_tracing(&s.leak_tracing);
+            Ok(())
+        }
+        SettingsCmd::LeakTracing { canary_domain, canary_phone_prefix, company_domains, mail_alert_threshold } => {
+            let change = SettingsChange {
+                canary_email_domain: canary_domain.clone(),
+                canary_phone_prefix: canary_phone_prefix.clone(),
+                company_email_domains: company_domains.clone(),
+                mail_alert_threshold: *mail_alert_threshold,
+                ..Default::default()
+            };
+            if change.is_empty() {
+                bail!(
+                    "name a setting: --canary-domain, --canary-phone-prefix, --company-domains or --mail-alert-threshold"
+                );
+            }
+            let s = services.change_settings(me, &change)?;
+            print_leak_tracing(&s.leak_tracing);
             Ok(())
         }
         SettingsCmd::ReadPolicy { policy } => {
@@ -111,4 +143,15 @@ pub fn run(services: &Holdfast<Store>, me: &Actor, cmd: &SettingsCmd) -> Result<
             Ok(())
         }
     }
+}
+
+fn print_leak_tracing(l: &holdfast_core::service::LeakTracing) {
+    println!("canary_email_domain\t{}", l.canary_email_domain.as_deref().unwrap_or("(off: no canaries)"));
+    println!("canary_phone_prefix\t{}", l.canary_phone_prefix.as_deref().unwrap_or("(none: canaries have no phone)"));
+    if l.company_email_domains.is_empty() {
+        println!("company_email_domains\t(the co-workers' domains)");
+    } else {
+        println!("company_email_domains\t{}", l.company_email_domains.join(", "));
+    }
+    println!("mail_alert_threshold\t{}", l.mail_alert_threshold);
 }

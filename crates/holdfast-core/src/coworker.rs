@@ -198,6 +198,9 @@ pub enum Channel {
     Scim,
     /// A visitor posting a public web-to-lead form (no sign-in; it can only leave a lead).
     WebForm,
+    /// The company's mail server handing Holdfast journal copies of outgoing mail, or mail to a
+    /// canary address (`holdfast serve --mail-journal`, `--canary-smtp`).
+    Mail,
 }
 
 impl Channel {
@@ -208,6 +211,7 @@ impl Channel {
             Channel::Cli => "cli",
             Channel::Scim => "scim",
             Channel::WebForm => "web_form",
+            Channel::Mail => "mail",
         }
     }
 }
@@ -250,6 +254,10 @@ impl Actor {
     /// lead (the form's path calls the capture directly).
     pub fn web_form(client_addr: Option<String>, user_agent: Option<String>) -> Actor {
         Actor { channel: Channel::WebForm, client_addr, user_agent, ..Actor::operator() }
+    }
+    /// The company's mail server, delivering to the server's SMTP listeners.
+    pub fn mail_server(client_addr: Option<String>) -> Actor {
+        Actor { channel: Channel::Mail, client_addr, user_agent: Some("smtp".into()), ..Actor::operator() }
     }
     pub fn id(&self) -> Option<Uuid> {
         self.coworker.as_ref().map(|c| c.id)

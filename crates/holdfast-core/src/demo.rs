@@ -56,7 +56,7 @@ pub struct DemoSummary {
     pub tasks: usize,
 }
 
-const FIRST: &[&str] = &[
+pub(crate) const FIRST: &[&str] = &[
     "Olivia",
     "Liam",
     "Emma",
@@ -118,7 +118,7 @@ const FIRST: &[&str] = &[
     "Mateus",
     "Beatriz",
 ];
-const LAST: &[&str] = &[
+pub(crate) const LAST: &[&str] = &[
     "Smith",
     "Johnson",
     "Williams",

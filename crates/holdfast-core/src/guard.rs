@@ -363,6 +363,8 @@ pub enum Severity {
     Low,
     Medium,
     High,
+    /// Evidence that customer data left the company (a canary contacted, an export mailed out).
+    Critical,
 }
 
 impl Severity {
@@ -371,6 +373,7 @@ impl Severity {
             Severity::Low => "low",
             Severity::Medium => "medium",
             Severity::High => "high",
+            Severity::Critical => "critical",
         }
     }
     pub fn parse(s: &str) -> Option<Severity> {
@@ -378,6 +381,7 @@ impl Severity {
             "low" => Severity::Low,
             "medium" => Severity::Medium,
             "high" => Severity::High,
+            "critical" => Severity::Critical,
             _ => return None,
         })
     }

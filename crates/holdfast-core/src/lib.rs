@@ -15,6 +15,7 @@ pub mod event;
 pub mod guard;
 pub mod id;
 pub mod lead;
+pub mod leak;
 pub mod operation;
 pub mod private_files;
 pub mod protocol;

@@ -116,7 +116,15 @@ pub struct Credential {
 /// Operations inside one transaction, by area. Each area is a trait of its own (implemented in
 /// its own file of holdfast-store); `Tx` is all of them, and what the services are handed.
 pub trait Tx:
-    RecordStore + ReportStore + CoWorkerStore + SettingStore + EventLog + GuardStore + DepartureStore + LeadStore
+    RecordStore
+    + ReportStore
+    + CoWorkerStore
+    + SettingStore
+    + EventLog
+    + GuardStore
+    + DepartureStore
+    + LeadStore
+    + LeakStore
 {
 }
 
@@ -129,6 +137,7 @@ impl<
         + GuardStore
         + DepartureStore
         + LeadStore
+        + LeakStore
         + ?Sized,
 > Tx for T
 {
@@ -644,4 +653,59 @@ pub trait LeadStore {
     fn mark_notifications_read(&mut self, coworker: Uuid, at: i64) -> StorageResult<usize>;
     /// Notification emails due (taken `FOR UPDATE SKIP LOCKED` on PostgreSQL).
     fn due_notification_emails(&mut self, now: i64, limit: u32) -> StorageResult<Vec<Notification>>;
+}
+
+/// A made-up person placed in one export (see `crate::leak`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Canary {
+    pub email: String,
+    /// As written in the file, and its digits (how a call or a text to it is looked up).
+    pub phone: Option<String>,
+    pub phone_digits: Option<String>,
+    pub first_name: String,
+    pub last_name: String,
+    /// The id the canary's row carries in the file.
+    pub record_id: Uuid,
+    pub export_id: Uuid,
+    /// The kind exported (`contacts`, `leads`).
+    pub kind: String,
+    pub created_at: i64,
+}
+
+/// An export's fingerprint: the keyed marks of its rows and who made it how (no copy of the data).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fingerprint {
+    pub export_id: Uuid,
+    /// Who made it (none: the operator at the command line).
+    pub coworker_id: Option<Uuid>,
+    pub kind: String,
+    pub format: String,
+    /// The way out: `web`, `api`, `cli`.
+    pub door: String,
+    pub columns: Vec<String>,
+    /// Real rows (canaries not counted) and canaries.
+    pub rows: i64,
+    pub canaries: i64,
+    pub created_at: i64,
+    /// Sorted distinct marks, packed (`crate::leak::pack_marks`).
+    pub marks: String,
+}
+
+/// Leak tracing: canaries and export fingerprints.
+pub trait LeakStore {
+    fn insert_canary(&mut self, c: &Canary) -> StorageResult<()>;
+    /// Whether an address or a phone number (digits) is some canary's already.
+    fn canary_taken(&mut self, email: &str, phone_digits: Option<&str>) -> StorageResult<bool>;
+    /// The canary with this email, or with these phone digits.
+    fn find_canary(&mut self, email: Option<&str>, phone_digits: Option<&str>) -> StorageResult<Option<Canary>>;
+    /// The canaries whose emails are among `emails` (one query for many).
+    fn canaries_with_emails(&mut self, emails: &[String]) -> StorageResult<Vec<Canary>>;
+    /// Every canary (a trace looks for all of them in a file), oldest first.
+    fn all_canaries(&mut self) -> StorageResult<Vec<Canary>>;
+    fn canaries_of_export(&mut self, export_id: Uuid) -> StorageResult<Vec<Canary>>;
+    fn insert_fingerprint(&mut self, f: &Fingerprint) -> StorageResult<()>;
+    fn get_fingerprint(&mut self, export_id: Uuid) -> StorageResult<Option<Fingerprint>>;
+    /// Fingerprints in export-id order after `after`, at most `limit` (paging through all).
+    fn fingerprints_after(&mut self, after: Option<Uuid>, limit: u32) -> StorageResult<Vec<Fingerprint>>;
+    fn count_fingerprints(&mut self) -> StorageResult<i64>;
 }

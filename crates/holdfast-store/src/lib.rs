@@ -9,6 +9,7 @@ mod error;
 mod event_log;
 mod guard;
 mod leads;
+mod leak_tracing;
 mod postgres;
 mod records;
 mod reports;
@@ -37,6 +38,7 @@ const COMMON_0008_SQL: &str = include_str!("../migrations/common_0008.sql");
 const COMMON_0009_SQL: &str = include_str!("../migrations/common_0009.sql");
 const COMMON_0012_SQL: &str = include_str!("../migrations/common_0012.sql");
 const COMMON_0013_SQL: &str = include_str!("../migrations/common_0013.sql");
+const COMMON_0014_SQL: &str = include_str!("../migrations/common_0014.sql");
 const SQLITE_MIGRATIONS: &[(&str, &str)] = &[
     ("0001_init", include_str!("../migrations/sqlite/0001_init.sql")),
     ("0002_checkpoints", include_str!("../migrations/sqlite/0002_checkpoints.sql")),
@@ -51,6 +53,7 @@ const SQLITE_MIGRATIONS: &[(&str, &str)] = &[
     ("0011_operation_records", include_str!("../migrations/sqlite/0011_operation_records.sql")),
     ("0012_identity", include_str!("../migrations/sqlite/0012_identity.sql")),
     ("0013_leads", include_str!("../migrations/sqlite/0013_leads.sql")),
+    ("0014_leak_tracing", include_str!("../migrations/sqlite/0014_leak_tracing.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(&str, &str)] = &[
     ("0001_init", include_str!("../migrations/postgres/0001_init.sql")),
@@ -66,6 +69,7 @@ const POSTGRES_MIGRATIONS: &[(&str, &str)] = &[
     ("0011_operation_records", include_str!("../migrations/postgres/0011_operation_records.sql")),
     ("0012_identity", include_str!("../migrations/postgres/0012_identity.sql")),
     ("0013_leads", include_str!("../migrations/postgres/0013_leads.sql")),
+    ("0014_leak_tracing", include_str!("../migrations/postgres/0014_leak_tracing.sql")),
 ];
 const _: () = assert!(SQLITE_MIGRATIONS.len() == POSTGRES_MIGRATIONS.len(), "both backends need the same migrations");
 
@@ -84,6 +88,7 @@ fn migration_text(backend: Backend, sql: &str) -> String {
         .replace("@RELATIONSHIPS@", COMMON_0009_SQL)
         .replace("@IDENTITIES@", COMMON_0012_SQL)
         .replace("@LEADS@", COMMON_0013_SQL)
+        .replace("@LEAK_TRACING@", COMMON_0014_SQL)
         .replace("@ROWID@", rowid)
 }
 

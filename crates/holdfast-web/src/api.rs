@@ -426,6 +426,10 @@ fn settings_json(s: &Settings) -> Json {
         "senior_cadence": s.senior_cadence.to_text(),
         "single_sign_on": s.single_sign_on.as_ref().map(|sso| sso.to_public_json()),
         "two_factor_for_admins": s.two_factor_for_admins,
+        "canary_email_domain": s.leak_tracing.canary_email_domain,
+        "canary_phone_prefix": s.leak_tracing.canary_phone_prefix,
+        "company_email_domains": s.leak_tracing.company_email_domains,
+        "mail_alert_threshold": s.leak_tracing.mail_alert_threshold,
     })
 }
 
@@ -484,6 +488,10 @@ pub struct SettingsBody {
     introduction_template: Option<Json>,
     senior_cadence: Option<Json>,
     two_factor_for_admins: Option<Json>,
+    canary_email_domain: Option<Json>,
+    canary_phone_prefix: Option<Json>,
+    company_email_domains: Option<Json>,
+    mail_alert_threshold: Option<Json>,
 }
 
 impl SettingsBody {
@@ -524,12 +532,45 @@ impl SettingsBody {
                 "senior_cadence",
                 "tier=days pairs, e.g. \"strategic=60, enterprise=90, mid_market=120, smb=180\"",
             )?,
+            canary_email_domain: text(
+                self.canary_email_domain,
+                "canary_email_domain",
+                "a domain the company controls, or empty to turn canaries off",
+            )?,
+            canary_phone_prefix: text(
+                self.canary_phone_prefix,
+                "canary_phone_prefix",
+                "the start of a phone range, like +1 555 01",
+            )?,
+            company_email_domains: match self.company_email_domains {
+                None => None,
+                Some(Json::String(t)) => Some(t),
+                Some(Json::Array(items)) => Some(
+                    items
+                        .iter()
+                        .map(|d| d.as_str().map(String::from))
+                        .collect::<Option<Vec<_>>>()
+                        .ok_or_else(|| ApiError::field("company_email_domains", "must be domains, as text"))?
+                        .join(", "),
+                ),
+                Some(_) => return Err(ApiError::field("company_email_domains", "must be a list of domains")),
+            },
+            mail_alert_threshold: match self.mail_alert_threshold {
+                None => None,
+                Some(v) => {
+                    Some(v.as_i64().ok_or_else(|| {
+                        ApiError::field("mail_alert_threshold", "must be a whole number of customers")
+                    })?)
+                }
+            },
         };
         if change.is_empty() {
             return Err(ApiError::field(
                 "",
                 "name at least one setting: read_policy, export_policy, bulk_read_limit, alert_webhook_url, \
-                 alert_webhook_secret, alert_smtp_url, alert_email_from, introduction_template, senior_cadence",
+                 alert_webhook_secret, alert_smtp_url, alert_email_from, introduction_template, senior_cadence, \
+                 two_factor_for_admins, canary_email_domain, canary_phone_prefix, company_email_domains, \
+                 mail_alert_threshold",
             ));
         }
         Ok(change)

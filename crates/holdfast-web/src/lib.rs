@@ -10,6 +10,8 @@ mod departure_api;
 mod extract;
 mod guard_api;
 mod lead_api;
+mod leak_api;
+mod mail_listener;
 mod openapi;
 mod pages;
 mod problem;
@@ -32,6 +34,7 @@ use tower_http::trace::TraceLayer;
 pub use alert_delivery::{
     HttpSender, deliver_alerts, end_due_departures, run_lead_clock, send_weekly_digests, sweep_detectors_daily,
 };
+pub use mail_listener::{MAIL_MAX_BYTES, MailReceiver, receive_mail};
 pub use problem::ApiError;
 pub use state::{AppState, blocking};
 
@@ -90,6 +93,10 @@ pub(crate) fn api_operations() -> Vec<Operation> {
     import.router = import.router.layer(DefaultBodyLimit::max(IMPORT_BODY_LIMIT));
     let mut import_leads = op("/imports/leads", "POST", lead_api::import);
     import_leads.router = import_leads.router.layer(DefaultBodyLimit::max(IMPORT_BODY_LIMIT));
+    let mut mail_journal = op("/mail-journal", "POST", leak_api::mail_journal);
+    mail_journal.router = mail_journal.router.layer(DefaultBodyLimit::max(IMPORT_BODY_LIMIT));
+    let mut trace = op("/trace", "POST", leak_api::trace);
+    trace.router = trace.router.layer(DefaultBodyLimit::max(IMPORT_BODY_LIMIT));
     vec![
         op("/openapi.json", "GET", openapi_document),
         op("/sessions", "POST", api::login),
@@ -146,6 +153,10 @@ pub(crate) fn api_operations() -> Vec<Operation> {
         op("/coworkers/{id}/tokens/{token}", "DELETE", api::revoke_token),
         import,
         import_leads,
+        mail_journal,
+        trace,
+        op("/canaries/hits", "POST", leak_api::canary_hit),
+        op("/exports/{id}/canaries", "GET", leak_api::export_canaries),
         op("/bulk-operations/{id}/undo", "POST", api::undo_bulk),
         op("/lead-forms", "GET", lead_api::forms),
         op("/lead-forms", "POST", lead_api::create_form),

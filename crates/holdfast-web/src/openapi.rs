@@ -214,6 +214,30 @@ fn lead_paths(paths: &mut Map<String, Value>) {
     );
 }
 
+/// Leak tracing: the mail journal, canary hits, tracing a found file (docs/leak-tracing.md).
+fn leak_paths(paths: &mut Map<String, Value>) {
+    let body = |required: &[&str], props: Value| json!({"required": true, "content": {"application/json": {"schema": {"type": "object", "required": required, "properties": props, "additionalProperties": false}}}});
+    let errors = |ok: Value| {
+        let mut r = json!({"401": problem_ref(), "403": problem_ref(), "422": problem_ref()});
+        if let (Some(r), Some(ok)) = (r.as_object_mut(), ok.as_object()) {
+            r.extend(ok.clone());
+        }
+        r
+    };
+    paths.insert("/api/v1/mail-journal".into(), json!({"post": {"summary": "Hand in a journal copy of one outgoing message (admins; the mail server's journaling rule): customers' emails and phones sent outside the company's domains are recorded as mail.outbound (counts, hashes and addresses, never the message) and past mail_alert_threshold raise a mail_customer_data alert naming the sender", "tags": ["leak tracing"],
+        "requestBody": {"required": true, "content": {"message/rfc822": {"schema": {"type": "string", "format": "binary"}}}},
+        "responses": errors(json!({"202": {"description": "message_sha256, sender, external_recipients, to_free_mail, customers, customer_emails, customer_phones, attachments, canary_exports, traced_exports, event_id, alert_id"}, "415": problem_ref()}))}}));
+    paths.insert("/api/v1/canaries/hits".into(), json!({"post": {"summary": "A message or call to a canary address or number (admins; a mail gateway or catch-all mailbox script): a critical canary_hit alert names the export and its maker", "tags": ["leak tracing"],
+        "requestBody": body(&[], json!({"address": {"type": "string", "description": "The canary's email or phone (or give it as to)"}, "to": {"type": "string"}, "from": {"type": "string"}, "subject": {"type": "string"}, "via": {"type": "string"}})),
+        "responses": errors(json!({"200": {"description": "canary (bool), export_id, kind, made_by, made_at, alert_id"}}))}}));
+    paths.insert("/api/v1/trace".into(), json!({"post": {"summary": "Trace a file found in the wild (CSV in any separator or encoding, XLSX, vCard) to the export(s) it most likely came from, with the evidence (admins)", "tags": ["leak tracing"],
+        "parameters": [{"name": "name", "in": "query", "schema": {"type": "string"}}],
+        "requestBody": {"required": true, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
+        "responses": errors(json!({"200": {"description": "matched, rows, headers, matches (export_id, made_by, made_at, door, rows_matched, share_of_file, share_of_export, canaries_found, columns_kept, columns_dropped)"}}))}}));
+    paths.insert("/api/v1/exports/{id}/canaries".into(), json!({"get": {"summary": "The canaries placed in an export (admins)", "tags": ["leak tracing"],
+        "responses": errors(json!({"200": {"description": "items: email, phone, first_name, last_name, id_in_file"}, "404": problem_ref()}))}}));
+}
+
 /// Departure cases, the handover by rule and the bulk operations list (docs/departures.md).
 fn departure_paths(paths: &mut Map<String, Value>) {
     let errors = |ok: Value| {
@@ -479,7 +503,12 @@ pub fn document() -> Value {
             "alert_smtp_url": {"type": "string", "description": "smtp:// or smtps:// URL alerts are mailed through (to admins and the co-worker's managers); empty stops them"},
             "alert_email_from": {"type": "string", "description": "From address of alert emails"},
             "introduction_template": {"type": "string", "description": "The introduction email drafted for a departure's key contacts ({contact}, {account}, {new_owner}, {leaver}); empty for the default"},
-            "senior_cadence": {"type": "string", "description": "How often someone senior should be in touch, by tier: strategic=60, enterprise=90, mid_market=120, smb=180 (days, 7-365)"}})),
+            "senior_cadence": {"type": "string", "description": "How often someone senior should be in touch, by tier: strategic=60, enterprise=90, mid_market=120, smb=180 (days, 7-365)"},
+            "two_factor_for_admins": {"type": "boolean"},
+            "canary_email_domain": {"type": "string", "description": "A domain the company controls; every export of contacts or leads then carries canaries on it (empty turns them off)"},
+            "canary_phone_prefix": {"type": "string", "description": "The start of a phone range the company controls (+1 555 01); canaries get numbers in it"},
+            "company_email_domains": {"type": "string", "description": "The company's mail domains, comma-separated (empty: the co-workers' domains); mail to any other is outside"},
+            "mail_alert_threshold": {"type": "integer", "minimum": 1, "description": "Customers in one outgoing message that raise an alert (default 20)"}})),
         "responses": {"200": {"description": "The settings"}, "403": problem_ref(), "422": problem_ref()}});
     settings["put"] = change.clone();
     settings["patch"] = change;
@@ -507,6 +536,7 @@ pub fn document() -> Value {
     guard_paths(&mut paths);
     departure_paths(&mut paths);
     lead_paths(&mut paths);
+    leak_paths(&mut paths);
     declare_path_parameters(&mut paths);
     json!({
         "openapi": "3.1.0",

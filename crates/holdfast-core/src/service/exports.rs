@@ -390,6 +390,7 @@ impl<D: Database> Holdfast<D> {
         kind: &'static RecordKind,
         e: &ExportRequest,
         file: File,
+        trail: &mut super::leak_tracing::ExportTrail,
     ) -> Result<Written, CoreError> {
         let mut q = self.build_query(tx, actor, kind, &list_of(&e.query))?;
         (q.offset, q.after) = (0, None);
@@ -401,6 +402,7 @@ impl<D: Database> Holdfast<D> {
         let mut rows = 0i64;
         let failed = |e: csv::Error| StorageError::Other(format!("writing the CSV file: {e}"));
         tx.each_row(kind, &q, &names, &mut |cells| {
+            let mut texts: Vec<Cow<'_, str>> = Vec::with_capacity(cells.len());
             for (cell, field) in cells.iter().zip(&fields) {
                 let text: Cow<'_, str> = match (*cell, field.map(|f| (f, f.ty))) {
                     (Cell::Null, _) => Cow::Borrowed(""),
@@ -414,9 +416,18 @@ impl<D: Database> Holdfast<D> {
                     (Cell::Int(n), None) => Cow::Owned(format_timestamp(n)),
                 };
                 w.write_field(text.as_bytes()).map_err(failed)?;
+                texts.push(text);
             }
             w.write_record(None::<&[u8]>).map_err(failed)?;
             rows += 1;
+            for canary in trail.row(&texts) {
+                for (name, real) in names.iter().zip(&texts) {
+                    // Written as a real cell is (a phone's leading + neutralized the same way).
+                    let shown = canary.cell(name).map(|v| if starts_formula(&v) { neutralized(&v) } else { v });
+                    w.write_field(shown.as_deref().unwrap_or(real).as_bytes()).map_err(failed)?;
+                }
+                w.write_record(None::<&[u8]>).map_err(failed)?;
+            }
             Ok(())
         })?;
         let inner = w.into_inner().map_err(|e| io(e.into_error()))?;
@@ -572,14 +583,25 @@ impl<D: Database> Holdfast<D> {
     ) -> Result<ExportFile, CoreError> {
         let _turn = self.read_turn(actor, Reach::Many)?;
         let file = tempfile::tempfile().map_err(io)?;
+        // Its canaries are reserved, and its rows marked as they are written.
+        let mut trail = self.start_trail(kind, e)?;
         let (mut file, rows, hashed) = self.db.read(|tx| {
             if e.format == ExportFormat::Csv && e.query.get("ids").is_none() && streams(kind, &e.columns) {
-                return self.stream_csv(tx, actor, kind, e, file);
+                return self.stream_csv(tx, actor, kind, e, file, &mut trail);
             }
             let mut out = FileWriter::new(e.format, kind, &e.columns, file)?;
-            self.each_record(tx, actor, kind, &e.query, e.row_limit, &mut |r| out.write(r))?;
-            out.finish()
+            self.each_record(tx, actor, kind, &e.query, e.row_limit, &mut |r| {
+                out.write(r)?;
+                let texts: Vec<Cow<'_, str>> = e.columns.iter().map(|c| csv_cell(r, kind, c)).collect();
+                for c in trail.row(&texts) {
+                    out.write(&canary_record(r, kind, c))?;
+                }
+                Ok(())
+            })?;
+            // The writer counted the canaries too; the export's rows are the real ones.
+            out.finish().map(|(file, n, hashed)| (file, n - trail.placed(), hashed))
         })?;
+        let fingerprint = self.fingerprint_of(actor, e, trail, rows);
         file.flush().map_err(io)?;
         let (sha256, bytes) = match hashed {
             Some(taken) => taken,
@@ -613,6 +635,7 @@ impl<D: Database> Holdfast<D> {
         }
         let event_id = self.db.write(|tx| {
             tx.update_export(&done)?;
+            tx.insert_fingerprint(&fingerprint)?;
             Ok(super::append_events_with_ids(tx, vec![event])?.first().copied())
         })?;
         self.meter_read(actor, usize::try_from(rows).unwrap_or(usize::MAX));
@@ -680,6 +703,19 @@ fn list_of(query: &Json) -> ListRequest {
         deleted: query["deleted"].as_bool().unwrap_or(false),
         ..Default::default()
     }
+}
+
+/// A canary dressed as the real row it follows: its own id, name, email and phone; the rest of the
+/// row (account, owner, title, dates) is its neighbour's, so it reads like one of them.
+fn canary_record(real: &Record, kind: &RecordKind, canary: &crate::leak::CanaryPerson) -> Record {
+    let mut rec = real.clone();
+    rec.id = canary.record_id;
+    for f in kind.fields {
+        if let Some(v) = canary.cell(f.name) {
+            rec.fields.insert(f.name, if v.is_empty() { Value::Null } else { Value::Text(v) });
+        }
+    }
+    rec
 }
 
 /// A cell's text as the API shows the value.

@@ -16,6 +16,7 @@ mod exports;
 mod exposure;
 mod import;
 mod leads;
+mod leak_tracing;
 mod metering;
 mod passwords;
 mod protocol;
@@ -65,6 +66,10 @@ pub use leads::{
     LEAD_FORM_REFUSED, LEAD_FORM_UPDATE, LEAD_MERGE, LEAD_ROUTE, LeadImportReport, LeadMetrics, LeadView, MetricsRow,
     NewLeadForm, Submission, Submitted, TimelineEntry,
 };
+pub use leak_tracing::{
+    AttachmentFinding, CANARY_HIT, CanaryHit, CanaryReport, EXPORT_TRACE, MAIL_OUTBOUND, MailFinding, TRACE_MAX_ROWS,
+    TraceMatch, TraceReport,
+};
 pub use metering::{BULK_READ_SETTING, DEFAULT_BULK_READ_LIMIT, EXPORT_POLICY_SETTING, ExportPolicy, RowsRead};
 pub use protocol::{
     ApprovalList, ApprovalView, CONTACT_APPROVAL_DECIDE, CONTACT_APPROVAL_REQUEST, PROTOCOL_BREACH, ProtocolNote,
@@ -74,8 +79,9 @@ pub use records::{ListRequest, Page, SearchHit};
 pub use refusals::REFUSALS_PER_MINUTE;
 pub use reports::{HomeReport, TeamOverview};
 pub use settings::{
-    DEFAULT_EMAIL_FROM, EMAIL_FROM_SETTING, PolicyScope, SETTINGS_VERSION, SMTP_URL_SETTING, Settings, SettingsChange,
-    WEBHOOK_SECRET_SETTING, WEBHOOK_URL_SETTING,
+    CANARY_DOMAIN_SETTING, CANARY_PHONE_SETTING, COMPANY_DOMAINS_SETTING, DEFAULT_EMAIL_FROM,
+    DEFAULT_MAIL_ALERT_THRESHOLD, EMAIL_FROM_SETTING, LeakTracing, MAIL_THRESHOLD_SETTING, PolicyScope,
+    SETTINGS_VERSION, SMTP_URL_SETTING, Settings, SettingsChange, WEBHOOK_SECRET_SETTING, WEBHOOK_URL_SETTING,
 };
 pub use sign_in_limits::{CLIENT_FAILURES, FREE_FAILURES};
 pub use single_sign_on::{

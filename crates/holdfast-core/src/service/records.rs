@@ -212,6 +212,9 @@ impl<D: Database> Holdfast<D> {
         if check_references {
             self.check_references(tx, kind, &changes)?;
         }
+        if kind.field("email").is_some() {
+            self.refuse_canary(tx, changes.fields.get("email"))?;
+        }
         let mut record = Record {
             id: crate::id::new_id(),
             created_at: now,
@@ -381,6 +384,9 @@ impl<D: Database> Holdfast<D> {
             }
         }
         self.check_references(tx, kind, changes)?;
+        if kind.field("email").is_some() {
+            self.refuse_canary(tx, changes.fields.get("email"))?;
+        }
         self.write_changes(tx, actor, kind, before, changes)
     }
 

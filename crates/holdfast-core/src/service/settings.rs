@@ -11,7 +11,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use serde_json::json;
+use serde_json::{Value as Json, json};
 
 use super::confidentiality::{ConfidentialityNotice, DEFAULT_NOTICE, NOTICE_SETTING};
 use super::departures::{DEFAULT_INTRODUCTION, INTRODUCTION_SETTING};
@@ -66,7 +66,45 @@ pub struct Settings {
     pub two_factor_for_admins: bool,
     /// Lead scoring, routing and the speed-to-lead clock.
     pub lead_rules: crate::lead::LeadRules,
+    /// Leak tracing: the canary domain and phone range, the company's own mail domains, and how
+    /// many customers in one outgoing message raise an alert.
+    pub leak_tracing: LeakTracing,
 }
+
+/// Leak-tracing settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeakTracing {
+    /// The domain the company controls for canary addresses; canaries are on once it is set.
+    pub canary_email_domain: Option<String>,
+    /// The start of a phone range the company controls (`+1 555 01`); canaries get no phone
+    /// without one.
+    pub canary_phone_prefix: Option<String>,
+    /// The company's own mail domains; when empty, the domains of co-workers' addresses.
+    pub company_email_domains: Vec<String>,
+    /// Customers (distinct emails or phones) in one outgoing message that raise an alert.
+    pub mail_alert_threshold: i64,
+    /// The installation's fingerprint key (made at install time, never shown).
+    pub fingerprint_key: String,
+}
+
+impl Default for LeakTracing {
+    fn default() -> Self {
+        LeakTracing {
+            canary_email_domain: None,
+            canary_phone_prefix: None,
+            company_email_domains: Vec::new(),
+            mail_alert_threshold: DEFAULT_MAIL_ALERT_THRESHOLD,
+            fingerprint_key: String::new(),
+        }
+    }
+}
+
+pub const CANARY_DOMAIN_SETTING: &str = "canary_email_domain";
+pub const CANARY_PHONE_SETTING: &str = "canary_phone_prefix";
+pub const COMPANY_DOMAINS_SETTING: &str = "company_email_domains";
+pub const MAIL_THRESHOLD_SETTING: &str = "mail_alert_threshold";
+const FINGERPRINT_KEY_SETTING: &str = "fingerprint_key";
+pub const DEFAULT_MAIL_ALERT_THRESHOLD: i64 = 20;
 
 /// A change to some settings; `None` leaves a setting as it is. Policies are given as their words
 /// (`all`, `managers`, …) so that a wrong one is reported beside its field.
@@ -93,6 +131,14 @@ pub struct SettingsChange {
     pub senior_cadence: Option<String>,
     /// Whether admins must use two-factor sign-in.
     pub two_factor_for_admins: Option<bool>,
+    /// The canary domain (`leaks.example.com`); empty turns canaries off.
+    pub canary_email_domain: Option<String>,
+    /// The canary phone range's start (`+1 555 01`); empty gives canaries no phone.
+    pub canary_phone_prefix: Option<String>,
+    /// The company's mail domains, comma-separated; empty: the co-workers' domains.
+    pub company_email_domains: Option<String>,
+    /// Customers in one outgoing message that raise an alert.
+    pub mail_alert_threshold: Option<i64>,
 }
 
 impl SettingsChange {
@@ -160,6 +206,17 @@ fn load(tx: &mut dyn Tx) -> Result<Settings, CoreError> {
             .get_setting(crate::lead::LEAD_RULES_SETTING)?
             .and_then(|t| crate::lead::LeadRules::parse(&t).ok())
             .unwrap_or_default(),
+        leak_tracing: LeakTracing {
+            canary_email_domain: present(tx.get_setting(CANARY_DOMAIN_SETTING)?),
+            canary_phone_prefix: present(tx.get_setting(CANARY_PHONE_SETTING)?),
+            company_email_domains: domain_list(&tx.get_setting(COMPANY_DOMAINS_SETTING)?.unwrap_or_default())
+                .unwrap_or_default(),
+            mail_alert_threshold: tx
+                .get_setting(MAIL_THRESHOLD_SETTING)?
+                .and_then(|t| t.parse().ok())
+                .unwrap_or(DEFAULT_MAIL_ALERT_THRESHOLD),
+            fingerprint_key: tx.get_setting(FINGERPRINT_KEY_SETTING)?.unwrap_or_default(),
+        },
     })
 }
 
@@ -254,6 +311,38 @@ impl<D: Database> Holdfast<D> {
                 None
             }
         };
+        let canary_domain = change
+            .canary_email_domain
+            .as_deref()
+            .map(str::trim)
+            .map(|d| if d.is_empty() { Ok(String::new()) } else { crate::record::normalize_domain(d) });
+        let canary_domain = match canary_domain.transpose() {
+            Ok(d) => d,
+            Err(why) => {
+                errors.push(FieldError::new(CANARY_DOMAIN_SETTING, why));
+                None
+            }
+        };
+        let canary_phone = change.canary_phone_prefix.as_deref().map(str::trim);
+        if let Some(p) = canary_phone.filter(|p| !p.is_empty()) {
+            let digits = p.chars().filter(char::is_ascii_digit).count();
+            if !(3..=13).contains(&digits) || !p.chars().all(|c| c.is_ascii_digit() || " +-().".contains(c)) {
+                errors.push(FieldError::new(
+                    CANARY_PHONE_SETTING,
+                    "must be the start of a phone range the company controls, 3 to 13 digits, like +1 555 01",
+                ));
+            }
+        }
+        let company_domains = match change.company_email_domains.as_deref().map(domain_list).transpose() {
+            Ok(d) => d,
+            Err(why) => {
+                errors.push(FieldError::new(COMPANY_DOMAINS_SETTING, why));
+                None
+            }
+        };
+        if change.mail_alert_threshold.is_some_and(|n| !(1..=1_000_000).contains(&n)) {
+            errors.push(FieldError::new(MAIL_THRESHOLD_SETTING, "must be between 1 and 1,000,000 customers"));
+        }
         if !errors.is_empty() {
             return Err(CoreError::Invalid(errors));
         }
@@ -365,6 +454,42 @@ impl<D: Database> Holdfast<D> {
                         .detail("changes", json!({"two_factor_for_admins": {"from": before.two_factor_for_admins, "to": on}})),
                 );
             }
+            let leak = &before.leak_tracing;
+            let mut leak_change = |key: &str, from: Json, to: Option<String>, shown: Json| -> Result<(), CoreError> {
+                if let Some(to) = to {
+                    tx.set_setting(key, &to)?;
+                    events.push(
+                        NewEvent::by(actor, now, action::SETTING_UPDATE)
+                            .object("setting", key)
+                            .detail("changes", json!({key: {"from": from, "to": shown}})),
+                    );
+                }
+                Ok(())
+            };
+            leak_change(
+                CANARY_DOMAIN_SETTING,
+                json!(leak.canary_email_domain),
+                canary_domain.clone(),
+                json!(canary_domain.as_deref().filter(|d| !d.is_empty())),
+            )?;
+            leak_change(
+                CANARY_PHONE_SETTING,
+                json!(leak.canary_phone_prefix),
+                canary_phone.map(String::from),
+                json!(canary_phone.filter(|p| !p.is_empty())),
+            )?;
+            leak_change(
+                COMPANY_DOMAINS_SETTING,
+                json!(leak.company_email_domains),
+                company_domains.as_ref().map(|d| d.join(", ")),
+                json!(company_domains),
+            )?;
+            leak_change(
+                MAIL_THRESHOLD_SETTING,
+                json!(leak.mail_alert_threshold),
+                change.mail_alert_threshold.map(|n| n.to_string()),
+                json!(change.mail_alert_threshold),
+            )?;
             bump_version(tx)?;
             append_events(tx, events)?;
             Ok(())
@@ -377,6 +502,15 @@ impl<D: Database> Holdfast<D> {
     pub(crate) fn forget_settings(&self) {
         self.settings_cache.forget();
     }
+}
+
+/// A comma- or space-separated list of mail domains, each checked.
+fn domain_list(text: &str) -> Result<Vec<String>, String> {
+    text.split([',', ' ', ';', '\n'])
+        .map(str::trim)
+        .filter(|d| !d.is_empty())
+        .map(|d| crate::record::normalize_domain(d.trim_start_matches('@')))
+        .collect()
 }
 
 /// Inside a settings change's transaction: the version goes up, and every server hears of it.

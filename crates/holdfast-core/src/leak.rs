@@ -1,0 +1,676 @@
+//! Leak tracing without the data: the keyed marks an export's rows leave behind (its
+//! fingerprint), the canary people placed among its rows, and reading a file found in the wild
+//! (CSV in any of the shapes Excel saves, XLSX, vCard) back into rows that can be marked the
+//! same way. Nothing here touches storage; `service::leak_tracing` does.
+//!
+//! A mark is a 64-bit keyed hash (SipHash-1-3 under the installation's own key) of one
+//! normalised identifier of a row: its id, email, phone (last nine digits), name or domain. The
+//! same value gives the same mark in the export and in the found file, whatever the file's column
+//! order, names, separators or encoding; without the key a mark says nothing about the value.
+
+use std::hash::Hasher;
+use std::io::Cursor;
+
+use rand::RngExt;
+use sha2::{Digest, Sha256};
+use siphasher::sip::SipHasher13;
+use uuid::Uuid;
+
+/// What a mark was taken of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tag {
+    Id = b'i' as isize,
+    Email = b'e' as isize,
+    Phone = b'p' as isize,
+    Name = b'n' as isize,
+    Domain = b'd' as isize,
+}
+
+/// The installation's fingerprint key.
+#[derive(Clone)]
+pub struct MarkKey {
+    k0: u64,
+    k1: u64,
+}
+
+impl std::fmt::Debug for MarkKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MarkKey(..)")
+    }
+}
+
+impl MarkKey {
+    /// The key derived from the installation's secret (a setting made at install time).
+    pub fn from_secret(secret: &str) -> MarkKey {
+        let d = Sha256::new().chain_update(b"holdfast export fingerprint\0").chain_update(secret.as_bytes()).finalize();
+        let mut a = [0u8; 8];
+        let mut b = [0u8; 8];
+        a.copy_from_slice(&d[..8]);
+        b.copy_from_slice(&d[8..16]);
+        MarkKey { k0: u64::from_le_bytes(a), k1: u64::from_le_bytes(b) }
+    }
+
+    /// The mark of a normalised value.
+    pub fn mark(&self, tag: Tag, normalised: &str) -> u64 {
+        let mut h = SipHasher13::new_with_keys(self.k0, self.k1);
+        h.write_u8(tag as u8);
+        h.write(normalised.as_bytes());
+        h.finish()
+    }
+}
+
+/// An email as marked: trimmed, lower case, `mailto:` dropped; `None` unless it has a local part
+/// and a dotted domain.
+pub fn norm_email(raw: &str) -> Option<String> {
+    let t = raw.trim().trim_matches(['<', '>', '"', '\'']);
+    let t = t.strip_prefix("mailto:").or_else(|| t.strip_prefix("MAILTO:")).unwrap_or(t);
+    let e = t.trim().to_lowercase();
+    let (local, domain) = e.split_once('@')?;
+    if local.is_empty() || !domain.contains('.') || domain.ends_with('.') || e.chars().any(char::is_whitespace) {
+        return None;
+    }
+    Some(e)
+}
+
+/// A phone as marked: its last nine digits (a country code, a trunk zero or a `+` dropped by a
+/// spreadsheet does not change it); `None` with fewer than seven digits.
+pub fn norm_phone(raw: &str) -> Option<String> {
+    let digits: Vec<char> = raw.chars().filter(char::is_ascii_digit).collect();
+    if digits.len() < 7 || digits.len() > 20 {
+        return None;
+    }
+    Some(digits[digits.len().saturating_sub(9)..].iter().collect())
+}
+
+/// A name as marked: lower-case words of letters and digits, one space apart.
+pub fn norm_name(raw: &str) -> Option<String> {
+    let words: Vec<String> =
+        raw.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_lowercase).collect();
+    (!words.is_empty()).then(|| words.join(" "))
+}
+
+/// An id as marked: the hyphenated lower-case UUID.
+pub fn norm_id(raw: &str) -> Option<String> {
+    let t = raw.trim();
+    let t = t.strip_prefix("urn:uuid:").unwrap_or(t);
+    Uuid::parse_str(t).ok().map(|u| u.hyphenated().to_string())
+}
+
+fn norm_domain(raw: &str) -> Option<String> {
+    crate::record::normalize_domain(raw).ok()
+}
+
+fn header_key(h: &str) -> String {
+    h.trim_start_matches('\u{feff}').chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect()
+}
+
+/// Which columns of a table hold which identifier, found by their header names (`Email`,
+/// `E-mail Address`, `first_name`, `FirstName`, `Phone Number`, …).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Identity {
+    pub id: Option<usize>,
+    pub email: Option<usize>,
+    pub phone: Option<usize>,
+    pub first: Option<usize>,
+    pub last: Option<usize>,
+    pub name: Option<usize>,
+    pub domain: Option<usize>,
+    /// Columns whose header names another record (`account_id`, `Owner ID`): their ids are not
+    /// this row's.
+    pub other_ids: Vec<usize>,
+}
+
+impl Identity {
+    pub fn of_headers<S: AsRef<str>>(headers: &[S]) -> Identity {
+        let mut id = Identity::default();
+        for (i, h) in headers.iter().enumerate() {
+            let k = header_key(h.as_ref());
+            let slot = match k.as_str() {
+                "id" | "uuid" | "uid" | "recordid" | "contactid" | "leadid" => &mut id.id,
+                "email" | "emailaddress" | "mail" | "email1" | "workemail" | "businessemail" | "emailaddress1" => {
+                    &mut id.email
+                }
+                "phone" | "phonenumber" | "telephone" | "tel" | "mobile" | "mobilephone" | "workphone"
+                | "businessphone" | "telephonenumber" => &mut id.phone,
+                "firstname" | "givenname" | "first" | "forename" => &mut id.first,
+                "lastname" | "surname" | "familyname" | "last" => &mut id.last,
+                "name" | "fullname" | "contactname" | "displayname" | "fn" | "companyname" | "accountname" => {
+                    &mut id.name
+                }
+                "domain" | "website" | "webdomain" | "webdomaineg" => &mut id.domain,
+                other => {
+                    if other.ends_with("id") && other.len() > 2 {
+                        id.other_ids.push(i);
+                    }
+                    continue;
+                }
+            };
+            if slot.is_none() {
+                *slot = Some(i);
+            }
+        }
+        id
+    }
+
+    fn known(&self, i: usize) -> bool {
+        [self.id, self.email, self.phone, self.first, self.last, self.name, self.domain].contains(&Some(i))
+            || self.other_ids.contains(&i)
+    }
+
+    /// Whether any identifying column was found.
+    pub fn any(&self) -> bool {
+        self.id.is_some()
+            || self.email.is_some()
+            || self.phone.is_some()
+            || self.first.is_some()
+            || self.last.is_some()
+            || self.name.is_some()
+            || self.domain.is_some()
+    }
+}
+
+/// The marks of one row, added to `out`. With `by_content`, cells in columns no header names
+/// are marked too when they look like an email, an id or (without a phone column) a phone.
+pub fn row_marks<S: AsRef<str>>(key: &MarkKey, ident: &Identity, cells: &[S], by_content: bool, out: &mut Vec<u64>) {
+    let cell = |i: Option<usize>| i.and_then(|i| cells.get(i)).map(|c| c.as_ref()).filter(|c| !c.trim().is_empty());
+    if let Some(v) = cell(ident.id).and_then(norm_id) {
+        out.push(key.mark(Tag::Id, &v));
+    }
+    if let Some(v) = cell(ident.email).and_then(norm_email) {
+        out.push(key.mark(Tag::Email, &v));
+    }
+    if let Some(v) = cell(ident.phone).and_then(norm_phone) {
+        out.push(key.mark(Tag::Phone, &v));
+    }
+    let person = match (cell(ident.first), cell(ident.last)) {
+        (None, None) => cell(ident.name).map(String::from),
+        (f, l) => Some(format!("{} {}", f.unwrap_or(""), l.unwrap_or(""))),
+    };
+    if let Some(v) = person.as_deref().and_then(norm_name) {
+        out.push(key.mark(Tag::Name, &v));
+    }
+    if let Some(v) = cell(ident.domain).and_then(norm_domain) {
+        out.push(key.mark(Tag::Domain, &v));
+    }
+    if by_content {
+        for (i, c) in cells.iter().enumerate() {
+            let c = c.as_ref();
+            if ident.known(i) || c.trim().is_empty() {
+                continue;
+            }
+            if c.contains('@') {
+                if let Some(v) = norm_email(c) {
+                    out.push(key.mark(Tag::Email, &v));
+                }
+            } else if let Some(v) = norm_id(c) {
+                out.push(key.mark(Tag::Id, &v));
+            } else if ident.phone.is_none()
+                && looks_like_phone(c)
+                && let Some(v) = norm_phone(c)
+            {
+                out.push(key.mark(Tag::Phone, &v));
+            }
+        }
+    }
+}
+
+/// Digits with the punctuation phones are written with, and not a date or a sum of money.
+fn looks_like_phone(c: &str) -> bool {
+    let t = c.trim();
+    let digits = t.chars().filter(char::is_ascii_digit).count();
+    (7..=15).contains(&digits)
+        && t.chars().all(|ch| ch.is_ascii_digit() || " +-().".contains(ch))
+        && !(t.len() == 10 && t.as_bytes().get(4) == Some(&b'-') && t.as_bytes().get(7) == Some(&b'-'))
+        && !t.contains(".0")
+}
+
+/// Sorted, distinct marks as compact text (base64 of little-endian 64-bit values).
+pub fn pack_marks(marks: &mut Vec<u64>) -> String {
+    use base64::Engine;
+    marks.sort_unstable();
+    marks.dedup();
+    let mut bytes = Vec::with_capacity(marks.len() * 8);
+    for m in marks.iter() {
+        bytes.extend_from_slice(&m.to_le_bytes());
+    }
+    base64::engine::general_purpose::STANDARD_NO_PAD.encode(bytes)
+}
+
+/// The marks [`pack_marks`] wrote, sorted.
+pub fn unpack_marks(text: &str) -> Result<Vec<u64>, String> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::STANDARD_NO_PAD
+        .decode(text.trim_end_matches('='))
+        .map_err(|e| format!("a stored fingerprint is not base64: {e}"))?;
+    if bytes.len() % 8 != 0 {
+        return Err("a stored fingerprint has a torn mark".into());
+    }
+    Ok(bytes
+        .chunks_exact(8)
+        .map(|c| {
+            let mut a = [0u8; 8];
+            a.copy_from_slice(c);
+            u64::from_le_bytes(a)
+        })
+        .collect())
+}
+
+/// A made-up person placed in an export: an address on the company's canary domain and a number
+/// in its canary range, unique to that export.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CanaryPerson {
+    pub record_id: Uuid,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: String,
+    /// As written in the file (the admin's prefix and random digits).
+    pub phone: Option<String>,
+}
+
+impl CanaryPerson {
+    /// A new one; `attempt` above zero adds digits to the address (it was taken).
+    pub fn new(domain: &str, phone_prefix: Option<&str>, attempt: u32) -> CanaryPerson {
+        let mut rng = rand::rng();
+        let first = crate::demo::FIRST[rng.random_range(0..crate::demo::FIRST.len())];
+        let last = crate::demo::LAST[rng.random_range(0..crate::demo::LAST.len())];
+        let local = |s: &str| s.chars().filter_map(ascii_letter).collect::<String>();
+        let mut address = format!("{}.{}", local(first), local(last));
+        if attempt > 0 {
+            address.push_str(&rng.random_range(10..10_000u32).to_string());
+        }
+        let phone = phone_prefix.map(str::trim).filter(|p| !p.is_empty()).map(|p| {
+            let have = p.chars().filter(char::is_ascii_digit).count();
+            let want = have.max(9) + 2;
+            let mut out = p.to_string();
+            for _ in have..want.max(have + 2).min(15) {
+                out.push(char::from(b'0' + rng.random_range(0..10u8)));
+            }
+            out
+        });
+        CanaryPerson {
+            record_id: Uuid::now_v7(),
+            first_name: first.to_string(),
+            last_name: last.to_string(),
+            email: format!("{address}@{}", domain.trim().to_lowercase()),
+            phone,
+        }
+    }
+
+    /// The value the canary shows in a column (`None`: the neighbouring real row's value).
+    pub fn cell(&self, column: &str) -> Option<String> {
+        Some(match column {
+            "id" => self.record_id.to_string(),
+            "first_name" => self.first_name.clone(),
+            "last_name" => self.last_name.clone(),
+            "email" => self.email.clone(),
+            "phone" => self.phone.clone().unwrap_or_default(),
+            // Counts and links that belong to one real lead or contact.
+            "contact_id" | "duplicate_of" | "submissions" | "score" | "score_reasons" | "notes" => String::new(),
+            _ => return None,
+        })
+    }
+
+    /// The canary's marks, as its row in the file leaves them.
+    pub fn marks(&self, key: &MarkKey) -> Vec<u64> {
+        let mut out = vec![key.mark(Tag::Id, &self.record_id.to_string())];
+        if let Some(e) = norm_email(&self.email) {
+            out.push(key.mark(Tag::Email, &e));
+        }
+        if let Some(p) = self.phone.as_deref().and_then(norm_phone) {
+            out.push(key.mark(Tag::Phone, &p));
+        }
+        if let Some(n) = norm_name(&format!("{} {}", self.first_name, self.last_name)) {
+            out.push(key.mark(Tag::Name, &n));
+        }
+        out
+    }
+}
+
+/// A letter as it would be typed in an email address (accents dropped), or none.
+fn ascii_letter(c: char) -> Option<char> {
+    let c = c.to_lowercase().next().unwrap_or(c);
+    if c.is_ascii_alphanumeric() {
+        return Some(c);
+    }
+    let folded = match c {
+        'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' | 'ā' => 'a',
+        'ç' | 'ć' | 'č' => 'c',
+        'è' | 'é' | 'ê' | 'ë' | 'ē' | 'ę' => 'e',
+        'ì' | 'í' | 'î' | 'ï' | 'ī' => 'i',
+        'ñ' | 'ń' => 'n',
+        'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'ø' | 'ō' => 'o',
+        'ù' | 'ú' | 'û' | 'ü' | 'ū' => 'u',
+        'ý' | 'ÿ' => 'y',
+        'ś' | 'š' | 'ß' => 's',
+        'ž' | 'ź' | 'ż' => 'z',
+        'ł' => 'l',
+        _ => return None,
+    };
+    Some(folded)
+}
+
+/// How many canaries an export of `rows` rows carries: one in a small file, up to ten in a big one.
+pub fn canaries_for(rows: i64) -> usize {
+    match rows {
+        ..=0 => 0,
+        1..20 => 1,
+        20..100 => 2,
+        n => usize::try_from(3 + n / 500).unwrap_or(10).min(10),
+    }
+}
+
+/// The rows after which canaries go (1-based positions among `rows` real rows), spread at random.
+pub fn canary_positions(rows: i64, count: usize) -> Vec<i64> {
+    let mut rng = rand::rng();
+    let mut out: Vec<i64> = (0..count).map(|_| rng.random_range(1..=rows.max(1))).collect();
+    out.sort_unstable();
+    out
+}
+
+/// A file found in the wild, read back into rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FoundTable {
+    /// `csv`, `xlsx` or `vcard`.
+    pub format: &'static str,
+    /// The header row (empty when the file has none).
+    pub headers: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+    /// The separator of a text table.
+    pub separator: Option<char>,
+}
+
+/// Reads a CSV (any of `,` `;` tab `|`, with or without a byte-order mark, UTF-8, UTF-16 or
+/// Windows-1252), XLSX or vCard file. A first row that holds an email or an id is data, not
+/// headers.
+pub fn read_found(bytes: &[u8], most_rows: usize) -> Result<FoundTable, String> {
+    if bytes.starts_with(b"PK\x03\x04") {
+        return read_xlsx(bytes, most_rows);
+    }
+    let text = decode_text(bytes);
+    let head: String = text.chars().take(4_096).collect::<String>().to_ascii_uppercase();
+    if head.trim_start().starts_with("BEGIN:VCARD") {
+        return Ok(read_vcard(&text, most_rows));
+    }
+    read_csv(&text, most_rows)
+}
+
+fn decode_text(bytes: &[u8]) -> String {
+    if let Some((enc, bom)) = encoding_rs::Encoding::for_bom(bytes) {
+        let (text, _) = enc.decode_without_bom_handling(&bytes[bom..]);
+        return text.into_owned();
+    }
+    match std::str::from_utf8(bytes) {
+        Ok(t) => t.to_string(),
+        Err(_) => encoding_rs::WINDOWS_1252.decode_without_bom_handling(bytes).0.into_owned(),
+    }
+}
+
+fn sniff_separator(text: &str) -> u8 {
+    let sample: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).take(5).collect();
+    let mut best = (b',', 0usize);
+    for sep in [b',', b';', b'\t', b'|'] {
+        let counts: Vec<usize> = sample
+            .iter()
+            .map(|l| {
+                let mut quoted = false;
+                l.bytes()
+                    .filter(|b| {
+                        if *b == b'"' {
+                            quoted = !quoted;
+                        }
+                        !quoted && *b == sep
+                    })
+                    .count()
+            })
+            .collect();
+        let least = counts.iter().copied().min().unwrap_or(0);
+        if least > best.1 {
+            best = (sep, least);
+        }
+    }
+    best.0
+}
+
+fn looks_like_data(row: &[String]) -> bool {
+    row.iter().any(|c| norm_email(c).is_some() && c.contains('@') || norm_id(c).is_some())
+}
+
+fn split_header(mut rows: Vec<Vec<String>>) -> (Vec<String>, Vec<Vec<String>>) {
+    match rows.first() {
+        Some(first) if !looks_like_data(first) => {
+            let headers = rows.remove(0);
+            (headers, rows)
+        }
+        _ => (Vec::new(), rows),
+    }
+}
+
+fn read_csv(text: &str, most_rows: usize) -> Result<FoundTable, String> {
+    let sep = sniff_separator(text);
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(sep)
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let mut rows = Vec::new();
+    for rec in reader.records() {
+        let rec = rec.map_err(|e| format!("the file is not a table Holdfast can read: {e}"))?;
+        if rec.iter().all(|c| c.is_empty()) {
+            continue;
+        }
+        rows.push(rec.iter().map(String::from).collect());
+        if rows.len() > most_rows {
+            return Err(format!("the file has more than {most_rows} rows"));
+        }
+    }
+    let (headers, rows) = split_header(rows);
+    Ok(FoundTable { format: "csv", headers, rows, separator: Some(char::from(sep)) })
+}
+
+fn read_xlsx(bytes: &[u8], most_rows: usize) -> Result<FoundTable, String> {
+    use calamine::Reader;
+    let mut book: calamine::Xlsx<_> = calamine::open_workbook_from_rs(Cursor::new(bytes))
+        .map_err(|e| format!("the file looks like a spreadsheet but cannot be read: {e}"))?;
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    let range = book
+        .worksheet_range_at(0)
+        .ok_or("the spreadsheet has no sheet")?
+        .map_err(|e| format!("the spreadsheet's first sheet cannot be read: {e}"))?;
+    for row in range.rows() {
+        let cells: Vec<String> = row
+            .iter()
+            .map(|c| match c {
+                calamine::Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{f:.0}"),
+                other => other.to_string(),
+            })
+            .collect();
+        if cells.iter().all(|c| c.trim().is_empty()) {
+            continue;
+        }
+        rows.push(cells);
+        if rows.len() > most_rows {
+            return Err(format!("the spreadsheet has more than {most_rows} rows"));
+        }
+    }
+    let (headers, rows) = split_header(rows);
+    Ok(FoundTable { format: "xlsx", headers, rows, separator: None })
+}
+
+fn vcard_unescape(s: &str) -> String {
+    s.replace("\\n", " ").replace("\\N", " ").replace("\\,", ",").replace("\\;", ";").replace("\\\\", "\\")
+}
+
+fn read_vcard(text: &str, most_rows: usize) -> FoundTable {
+    // Unfold continuation lines (RFC 6350 3.2).
+    let mut lines: Vec<String> = Vec::new();
+    for raw in text.split('\n') {
+        let l = raw.trim_end_matches('\r');
+        if (l.starts_with(' ') || l.starts_with('\t')) && !lines.is_empty() {
+            if let Some(last) = lines.last_mut() {
+                last.push_str(&l[1..]);
+            }
+        } else {
+            lines.push(l.to_string());
+        }
+    }
+    let headers: Vec<String> =
+        ["id", "first_name", "last_name", "name", "email", "phone"].iter().map(|s| s.to_string()).collect();
+    let mut rows = Vec::new();
+    let mut card: Option<Vec<String>> = None;
+    for l in lines {
+        let Some((prop, value)) = l.split_once(':') else { continue };
+        let name = prop.split(';').next().unwrap_or("").rsplit('.').next().unwrap_or("").to_ascii_uppercase();
+        match name.as_str() {
+            "BEGIN" if value.eq_ignore_ascii_case("VCARD") => card = Some(vec![String::new(); 6]),
+            "END" if value.eq_ignore_ascii_case("VCARD") => {
+                if let Some(c) = card.take() {
+                    rows.push(c);
+                    if rows.len() >= most_rows {
+                        break;
+                    }
+                }
+            }
+            _ => {
+                let Some(c) = card.as_mut() else { continue };
+                let put = |c: &mut Vec<String>, i: usize, v: String| {
+                    if c[i].is_empty() {
+                        c[i] = v;
+                    }
+                };
+                match name.as_str() {
+                    "UID" => put(c, 0, value.trim().to_string()),
+                    "N" => {
+                        let mut parts = value.split(';');
+                        let last = vcard_unescape(parts.next().unwrap_or(""));
+                        let first = vcard_unescape(parts.next().unwrap_or(""));
+                        put(c, 1, first);
+                        put(c, 2, last);
+                    }
+                    "FN" => put(c, 3, vcard_unescape(value)),
+                    "EMAIL" => put(c, 4, vcard_unescape(value)),
+                    "TEL" => put(c, 5, vcard_unescape(value.trim_start_matches("tel:"))),
+                    _ => {}
+                }
+            }
+        }
+    }
+    FoundTable { format: "vcard", headers, rows, separator: None }
+}
+
+/// Email addresses written anywhere in a text (a message body), normalised.
+pub fn emails_in(text: &str, out: &mut Vec<String>) {
+    let bytes = text.as_bytes();
+    let local = |b: u8| b.is_ascii_alphanumeric() || b"._%+-'".contains(&b);
+    let host = |b: u8| b.is_ascii_alphanumeric() || b".-".contains(&b);
+    let mut i = 0;
+    while let Some(at) = bytes[i..].iter().position(|b| *b == b'@').map(|p| p + i) {
+        let mut s = at;
+        while s > 0 && local(bytes[s - 1]) {
+            s -= 1;
+        }
+        let mut e = at + 1;
+        while e < bytes.len() && host(bytes[e]) {
+            e += 1;
+        }
+        if s < at
+            && e > at + 1
+            && let Some(found) = text.get(s..e).and_then(|t| norm_email(t.trim_end_matches(['.', '-'])))
+        {
+            out.push(found);
+        }
+        i = e.max(at + 1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> MarkKey {
+        MarkKey::from_secret("test")
+    }
+
+    #[test]
+    fn the_same_person_marks_the_same_whatever_the_file_does_to_them() {
+        let k = key();
+        let a = Identity::of_headers(&["id", "first_name", "last_name", "email", "phone"]);
+        let b = Identity::of_headers(&["E-mail Address", "Phone Number", "Surname", "First Name"]);
+        let mut ma = Vec::new();
+        row_marks(&k, &a, &["", "Ana", "Silva", "Ana.Silva@Acme.com", "+44 20 7946 0123"], false, &mut ma);
+        let mut mb = Vec::new();
+        row_marks(&k, &b, &[" ana.silva@acme.com ", "020 7946 0123", "SILVA", "ana"], false, &mut mb);
+        assert_eq!(ma.len(), 3);
+        assert_eq!(ma, mb);
+        assert_ne!(MarkKey::from_secret("other").mark(Tag::Email, "a@b.co"), k.mark(Tag::Email, "a@b.co"));
+    }
+
+    #[test]
+    fn files_are_read_in_the_shapes_spreadsheets_save_them() {
+        let semi = "\u{feff}Email;Phone;Name\r\nana@acme.com;+44 20 7946 0123;\"Silva; Ana\"\r\n";
+        let t = read_found(semi.as_bytes(), 10).unwrap();
+        assert_eq!((t.format, t.separator, t.headers.len(), t.rows.len()), ("csv", Some(';'), 3, 1));
+        assert_eq!(t.headers[0], "Email");
+        let headerless = "ana@acme.com,Ana\nbo@acme.com,Bo\n";
+        let t = read_found(headerless.as_bytes(), 10).unwrap();
+        assert!(t.headers.is_empty());
+        assert_eq!(t.rows.len(), 2);
+        let latin1 = b"name,email\nJos\xe9,jose@acme.com\n";
+        let t = read_found(latin1, 10).unwrap();
+        assert_eq!(t.rows[0][0], "José");
+        let mut utf16 = vec![0xFF, 0xFE];
+        for u in "email\tname\nana@acme.com\tAna\n".encode_utf16() {
+            utf16.extend_from_slice(&u.to_le_bytes());
+        }
+        let t = read_found(&utf16, 10).unwrap();
+        assert_eq!((t.separator, t.rows[0][0].as_str()), (Some('\t'), "ana@acme.com"));
+        let card = "BEGIN:VCARD\r\nVERSION:4.0\r\nUID:urn:uuid:0190c1d6-7a8e-7c3b-9a1e-3f2b1c0d4e5f\r\nFN:Ana Silva\r\nN:Silva;Ana;;;\r\nEMAIL:ana@acme.co\r\n m\r\nTEL:+1 555 0100\r\nEND:VCARD\r\n";
+        let t = read_found(card.as_bytes(), 10).unwrap();
+        assert_eq!(t.format, "vcard");
+        assert_eq!(t.rows[0][4], "ana@acme.com");
+        assert_eq!(t.rows[0][1], "Ana");
+        assert!(read_found(b"PK\x03\x04garbage", 10).is_err());
+    }
+
+    #[test]
+    fn content_marks_find_emails_and_ids_in_unnamed_columns_but_not_linked_ids() {
+        let k = key();
+        let id = Identity::of_headers(&["x", "account_id", "y"]);
+        let mut m = Vec::new();
+        let acct = "0190c1d6-7a8e-7c3b-9a1e-3f2b1c0d4e5f";
+        row_marks(&k, &id, &["ana@acme.com", acct, "2026-11-30"], true, &mut m);
+        assert_eq!(m, vec![k.mark(Tag::Email, "ana@acme.com")]);
+    }
+
+    #[test]
+    fn marks_pack_and_unpack() {
+        let mut m = vec![5, 1, u64::MAX, 5];
+        let packed = pack_marks(&mut m);
+        assert_eq!(unpack_marks(&packed).unwrap(), vec![1, 5, u64::MAX]);
+        assert!(unpack_marks("AAAA").is_err());
+    }
+
+    #[test]
+    fn canaries_are_on_the_canary_domain_and_range() {
+        let c = CanaryPerson::new("Leaks.Example.com", Some("+1 555 01"), 1);
+        assert!(c.email.is_ascii(), "{}", c.email);
+        assert_eq!(ascii_letter('Ü'), Some('u'));
+        assert!(c.email.ends_with("@leaks.example.com"), "{}", c.email);
+        let phone = c.phone.clone().unwrap();
+        assert!(phone.starts_with("+1 555 01"));
+        assert_eq!(phone.chars().filter(char::is_ascii_digit).count(), 11, "{phone}");
+        assert_eq!(c.marks(&key()).len(), 4);
+        assert_eq!(canaries_for(0), 0);
+        assert_eq!(canaries_for(200), 3);
+        assert_eq!(canaries_for(1_000_000), 10);
+        let p = canary_positions(200, 3);
+        assert!(p.iter().all(|x| (1..=200).contains(x)));
+    }
+
+    #[test]
+    fn emails_are_found_in_running_text() {
+        let mut out = Vec::new();
+        emails_in("Call <Ana.Silva@Acme.com>, or bo@acme.co.uk. Not @ this or a@b", &mut out);
+        assert_eq!(out, vec!["ana.silva@acme.com", "bo@acme.co.uk"]);
+    }
+}
