@@ -316,3 +316,57 @@ fn a_server_that_brings_its_own_audit_key_to_a_signed_database_is_refused() {
         assert!(said.contains("Holdfast is serving"), "{}: {said}", db.backend);
     }
 }
+
+/// The acceptance story at the command line: a rep exports 200 contacts; the file is shuffled,
+/// two columns are dropped and it is cut to 60 rows; `holdfast trace` names that export and that
+/// rep first (exit 0); a file of strangers matches nothing (exit 1).
+#[test]
+fn trace_names_the_export_and_the_rep_a_cut_file_came_from() {
+    for db in holdfast_testing::each_backend() {
+        let url = db.database_arg();
+        let s = db.services();
+        holdfast_testing::add_coworker(&s, "rep@example.com", holdfast_core::coworker::Role::Rep, None, None);
+        let inputs: Vec<serde_json::Value> = (0..250)
+            .map(|i| serde_json::json!({"first_name": format!("Ana{i}"), "last_name": "Silva", "email": format!("ana{i}@client.example"), "phone": format!("+1 212 555 {:04}", 3000 + i)}))
+            .collect();
+        s.create_many(&holdfast_core::coworker::Actor::operator(), &holdfast_core::record::CONTACTS, &inputs)
+            .expect("contacts");
+        s.shutdown();
+        drop(s);
+        let (code, out, err) =
+            holdfast(&url, &["settings", "leak-tracing", "--canary-domain", "harbor-supply.example"], None);
+        assert_eq!(code, 0, "{out}{err}");
+        let dir = tempfile::tempdir().expect("dir");
+        let file = dir.path().join("rep.csv");
+        let path = file.to_string_lossy().to_string();
+        let (code, _, err) =
+            holdfast(&url, &["--as", "rep@example.com", "export", "contacts", "--max-rows", "200", "-o", &path], None);
+        assert_eq!(code, 0, "{err}");
+        let export_id = err.split("recorded as export ").nth(1).map(|t| t.trim().to_string()).expect("the export's id");
+        let text = std::fs::read_to_string(&file).expect("file");
+        let mut lines: Vec<&str> = text.lines().collect();
+        let header: Vec<&str> = lines.remove(0).split(',').collect();
+        let keep: Vec<usize> = (0..header.len()).filter(|i| !["id", "phone"].contains(&header[*i])).collect();
+        lines.retain(|l| !l.contains("harbor-supply.example"));
+        lines.sort_by_key(|l| l.len() * 31 % 17);
+        lines.truncate(60);
+        let mut w = csv::Writer::from_writer(Vec::new());
+        w.write_record(keep.iter().map(|i| header[*i])).expect("header");
+        for l in &lines {
+            let cells: Vec<&str> = l.split(',').collect();
+            w.write_record(keep.iter().map(|i| cells[*i])).expect("row");
+        }
+        let found = dir.path().join("found.csv");
+        std::fs::write(&found, w.into_inner().expect("csv")).expect("write");
+        let (code, out, err) = holdfast(&url, &["trace", &found.to_string_lossy()], None);
+        assert_eq!(code, 0, "{out}{err}");
+        let first = out.lines().next().unwrap_or("");
+        assert_eq!(first, format!("{export_id}\trep@example.com"), "{out}");
+        assert!(out.contains("60 of the file's rows"), "{out}");
+        let strangers = dir.path().join("strangers.csv");
+        std::fs::write(&strangers, "name,email\nZed,zed@nowhere.example\nYan,yan@nowhere.example\n").expect("write");
+        let (code, out, err) = holdfast(&url, &["trace", &strangers.to_string_lossy()], None);
+        assert_eq!(code, 1, "{out}{err}");
+        assert!(err.contains("no Holdfast export matches"), "{err}");
+    }
+}

@@ -134,6 +134,19 @@ impl TestApp {
             None => req.body(Body::empty()),
         }
         .expect("request");
+        self.reply(req).await
+    }
+
+    /// A page request with any body (a multipart upload) and its content type.
+    pub async fn send_body(&self, method: &str, path: &str, cookie: &str, content_type: &str, body: Vec<u8>) -> Reply {
+        let mut req = Request::builder().method(method).uri(path).header(header::CONTENT_TYPE, content_type);
+        if !cookie.is_empty() {
+            req = req.header(header::COOKIE, cookie);
+        }
+        self.reply(req.body(Body::from(body)).expect("request")).await
+    }
+
+    async fn reply(&self, req: Request<Body>) -> Reply {
         let resp = self.router().oneshot(req).await.expect("response");
         let header_text = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
         let (status, location, csp) = (resp.status(), header_text("location"), header_text("content-security-policy"));

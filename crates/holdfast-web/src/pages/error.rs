@@ -40,6 +40,11 @@ impl PageError {
         PageError::new(StatusCode::NOT_FOUND, "Not found", "There is no such page.")
     }
 
+    /// What was wrong, in words (to show beside a form).
+    pub(crate) fn detail(&self) -> &str {
+        &self.detail
+    }
+
     /// Shows the error with the signed-in co-worker's header.
     pub(crate) fn for_user(mut self, me: Option<Me>) -> PageError {
         self.me = me;

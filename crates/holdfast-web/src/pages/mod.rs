@@ -22,6 +22,7 @@ mod guard;
 mod history;
 mod home;
 mod leads;
+mod leak_tracing;
 mod lists;
 mod password;
 mod renewals;
@@ -70,6 +71,11 @@ pub fn routes(router: Router<AppState>) -> Router<AppState> {
         .route("/settings/lead-forms", get(leads::forms).post(leads::create_form))
         .route("/settings/lead-forms/{id}/archive", post(leads::archive_form))
         .route("/settings/lead-rules", post(leads::set_rules))
+        .route("/settings/leak-tracing", get(leak_tracing::show).post(leak_tracing::save))
+        .route(
+            "/settings/leak-tracing/trace",
+            post(leak_tracing::trace).layer(axum::extract::DefaultBodyLimit::max(crate::IMPORT_BODY_LIMIT)),
+        )
         .route("/notifications", get(leads::notifications))
         .route("/notifications/read", post(leads::read_notifications))
         .route("/contacts/{id}", get(contacts::contact))

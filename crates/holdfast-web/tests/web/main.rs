@@ -11,6 +11,7 @@ mod api_records;
 mod api_schema;
 mod api_system;
 mod leads;
+mod leak_tracing;
 mod pages_admin;
 mod pages_lists;
 mod pages_records;
