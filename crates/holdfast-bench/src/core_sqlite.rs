@@ -34,6 +34,9 @@ pub fn run(cmd: &BenchCmd) -> Result<()> {
         BenchCmd::Leads { contacts, decisions, import, postgres } => {
             return crate::leads::leads(*contacts, *decisions, *import, postgres.as_deref());
         }
+        BenchCmd::Leaks { contacts, exports, trace_rows, mail_rows } => {
+            return crate::leaks::leaks(*contacts, *exports, *trace_rows, *mail_rows);
+        }
         BenchCmd::Exposure { accounts, activities, postgres } => {
             return crate::exposure::exposure(*accounts, *activities, postgres.as_deref());
         }

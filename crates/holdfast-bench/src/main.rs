@@ -13,6 +13,7 @@ mod exposure;
 mod guard;
 mod http;
 mod leads;
+mod leaks;
 mod restart;
 mod shared;
 mod web;
@@ -98,6 +99,19 @@ pub enum BenchCmd {
         /// Run on this PostgreSQL database instead (it must be empty).
         #[arg(long, value_name = "URL")]
         postgres: Option<String>,
+    },
+    /// Leak tracing on N contacts: the fingerprinted export beside the fingerprint's own work and
+    /// `sqlite3 -csv`; a trace of an R-row found file against E stored exports beside a bare
+    /// parse; a journaled message with an M-row CSV attachment beside a bare MIME parse.
+    Leaks {
+        #[arg(long, default_value_t = 1_000_000)]
+        contacts: usize,
+        #[arg(long, default_value_t = 10_000)]
+        exports: usize,
+        #[arg(long, default_value_t = 100_000)]
+        trace_rows: usize,
+        #[arg(long, default_value_t = 50_000)]
+        mail_rows: usize,
     },
     /// An evidence bundle of one co-worker's events, checked by its verify.sh (needs the holdfast
     /// binary built beside this one).

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use clap::Args;
 use holdfast_core::Holdfast;
 use holdfast_core::coworker::Actor;
@@ -22,7 +22,9 @@ pub struct TraceArgs {
 /// Prints the best match's export id and maker first, then the evidence; fails (exit 1) when no
 /// export matches.
 pub fn trace(services: &Holdfast<Store>, me: &Actor, args: &TraceArgs) -> Result<()> {
-    let bytes = std::fs::read(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
+    // An unreadable file is a bad file (exit 2), not "no match" (exit 1).
+    let bytes = std::fs::read(&args.file)
+        .map_err(|e| holdfast_core::CoreError::BadFile(format!("cannot read {}: {e}", args.file.display())))?;
     let name = args.file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let report = services.trace_file(me, &name, &bytes)?;
     if args.json {
@@ -53,6 +55,9 @@ pub fn trace(services: &Holdfast<Store>, me: &Actor, args: &TraceArgs) -> Result
         report.separator.map(|s| format!(", separated by '{}'", s.escape_default())).unwrap_or_default(),
         report.exports_compared
     );
+    if report.by_name {
+        println!("the file has no id, email or phone: its rows were matched by name alone (weaker evidence)");
+    }
     for (i, m) in report.matches.iter().enumerate() {
         println!();
         println!("{} export {} by {}", if i == 0 { "most likely:" } else { "also:" }, m.export_id, who(m));

@@ -23,6 +23,10 @@ pub struct ServeArgs {
     /// server's journaling rule sends them here); bind it where only the mail server reaches.
     #[arg(long, env = "HOLDFAST_MAIL_JOURNAL", value_name = "ADDR")]
     pub mail_journal: Option<String>,
+    /// The mail servers allowed to hand in journal copies (comma-separated IP addresses; default:
+    /// loopback only).
+    #[arg(long, env = "HOLDFAST_MAIL_JOURNAL_FROM", value_name = "IPS", value_delimiter = ',')]
+    pub mail_journal_from: Vec<std::net::IpAddr>,
     /// Also take mail for canary addresses over SMTP on this address (the canary domain's MX);
     /// every other recipient is refused.
     #[arg(long, env = "HOLDFAST_CANARY_SMTP", value_name = "ADDR")]
@@ -123,7 +127,7 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> Result<()> {
         tokio::spawn(holdfast_web::send_weekly_digests(Arc::clone(&services)));
         tokio::spawn(holdfast_web::sweep_detectors_daily(Arc::clone(&services)));
         for (addr, receiver) in [
-            (&args.mail_journal, holdfast_web::MailReceiver::Journal),
+            (&args.mail_journal, holdfast_web::MailReceiver::Journal { from: args.mail_journal_from.clone() }),
             (&args.canary_smtp, holdfast_web::MailReceiver::Canary),
         ] {
             let Some(addr) = addr else { continue };
@@ -131,7 +135,7 @@ pub fn run(cli: &Cli, args: &ServeArgs) -> Result<()> {
                 format!("cannot take mail on {addr}: is another program using that port?")
             })?;
             let what = match receiver {
-                holdfast_web::MailReceiver::Journal => "journal copies of outgoing mail",
+                holdfast_web::MailReceiver::Journal { .. } => "journal copies of outgoing mail",
                 holdfast_web::MailReceiver::Canary => "mail to canary addresses",
             };
             eprintln!("Holdfast takes {what} over SMTP on {addr}");

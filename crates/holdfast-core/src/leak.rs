@@ -126,7 +126,7 @@ impl Identity {
         for (i, h) in headers.iter().enumerate() {
             let k = header_key(h.as_ref());
             let slot = match k.as_str() {
-                "id" | "uuid" | "uid" | "recordid" | "contactid" | "leadid" => &mut id.id,
+                "id" | "uuid" | "uid" | "recordid" => &mut id.id,
                 "email" | "emailaddress" | "mail" | "email1" | "workemail" | "businessemail" | "emailaddress1" => {
                     &mut id.email
                 }
@@ -172,25 +172,40 @@ impl Identity {
 /// The marks of one row, added to `out`. With `by_content`, cells in columns no header names
 /// are marked too when they look like an email, an id or (without a phone column) a phone.
 pub fn row_marks<S: AsRef<str>>(key: &MarkKey, ident: &Identity, cells: &[S], by_content: bool, out: &mut Vec<u64>) {
+    let mut names = Vec::new();
+    row_marks_split(key, ident, cells, by_content, out, &mut names);
+    out.extend(names);
+}
+
+/// The same, keeping the strong marks (id, email, phone, domain: one person's or company's) apart
+/// from the name's (many people share a name).
+pub fn row_marks_split<S: AsRef<str>>(
+    key: &MarkKey,
+    ident: &Identity,
+    cells: &[S],
+    by_content: bool,
+    strong: &mut Vec<u64>,
+    names: &mut Vec<u64>,
+) {
     let cell = |i: Option<usize>| i.and_then(|i| cells.get(i)).map(|c| c.as_ref()).filter(|c| !c.trim().is_empty());
     if let Some(v) = cell(ident.id).and_then(norm_id) {
-        out.push(key.mark(Tag::Id, &v));
+        strong.push(key.mark(Tag::Id, &v));
     }
     if let Some(v) = cell(ident.email).and_then(norm_email) {
-        out.push(key.mark(Tag::Email, &v));
+        strong.push(key.mark(Tag::Email, &v));
     }
     if let Some(v) = cell(ident.phone).and_then(norm_phone) {
-        out.push(key.mark(Tag::Phone, &v));
+        strong.push(key.mark(Tag::Phone, &v));
+    }
+    if let Some(v) = cell(ident.domain).and_then(norm_domain) {
+        strong.push(key.mark(Tag::Domain, &v));
     }
     let person = match (cell(ident.first), cell(ident.last)) {
         (None, None) => cell(ident.name).map(String::from),
         (f, l) => Some(format!("{} {}", f.unwrap_or(""), l.unwrap_or(""))),
     };
     if let Some(v) = person.as_deref().and_then(norm_name) {
-        out.push(key.mark(Tag::Name, &v));
-    }
-    if let Some(v) = cell(ident.domain).and_then(norm_domain) {
-        out.push(key.mark(Tag::Domain, &v));
+        names.push(key.mark(Tag::Name, &v));
     }
     if by_content {
         for (i, c) in cells.iter().enumerate() {
@@ -200,15 +215,15 @@ pub fn row_marks<S: AsRef<str>>(key: &MarkKey, ident: &Identity, cells: &[S], by
             }
             if c.contains('@') {
                 if let Some(v) = norm_email(c) {
-                    out.push(key.mark(Tag::Email, &v));
+                    strong.push(key.mark(Tag::Email, &v));
                 }
             } else if let Some(v) = norm_id(c) {
-                out.push(key.mark(Tag::Id, &v));
+                strong.push(key.mark(Tag::Id, &v));
             } else if ident.phone.is_none()
                 && looks_like_phone(c)
                 && let Some(v) = norm_phone(c)
             {
-                out.push(key.mark(Tag::Phone, &v));
+                strong.push(key.mark(Tag::Phone, &v));
             }
         }
     }
@@ -255,8 +270,10 @@ pub fn unpack_marks(text: &str) -> Result<Vec<u64>, String> {
         .collect())
 }
 
-/// A made-up person placed in an export: an address on the company's canary domain and a number
-/// in its canary range, unique to that export.
+/// A made-up person placed in an export, dressed as the real row before it: a first name of its
+/// own, the neighbour's surname (so a list sorted by name stays sorted), an address on the
+/// company's canary domain, a number in its canary range, an id and dates from shortly before
+/// the neighbour's (so ids and dates agree as real ones do).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CanaryPerson {
     pub record_id: Uuid,
@@ -265,34 +282,64 @@ pub struct CanaryPerson {
     pub email: String,
     /// As written in the file (the admin's prefix and random digits).
     pub phone: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// What a canary copies from the real row it follows.
+#[derive(Debug, Clone, Default)]
+pub struct Neighbour<'a> {
+    pub first_name: Option<&'a str>,
+    pub last_name: Option<&'a str>,
+    pub created_at: Option<i64>,
+    pub updated_at: Option<i64>,
 }
 
 impl CanaryPerson {
-    /// A new one; `attempt` above zero adds digits to the address (it was taken).
-    pub fn new(domain: &str, phone_prefix: Option<&str>, attempt: u32) -> CanaryPerson {
+    /// A new one beside `neighbour`, at `now` when the neighbour has no dates.
+    pub fn beside(domain: &str, phone_prefix: Option<&str>, neighbour: &Neighbour<'_>, now: i64) -> CanaryPerson {
         let mut rng = rand::rng();
-        let first = crate::demo::FIRST[rng.random_range(0..crate::demo::FIRST.len())];
-        let last = crate::demo::LAST[rng.random_range(0..crate::demo::LAST.len())];
+        let first = loop {
+            let f = crate::demo::FIRST[rng.random_range(0..crate::demo::FIRST.len())];
+            if Some(f) != neighbour.first_name || crate::demo::FIRST.len() < 2 {
+                break f.to_string();
+            }
+        };
+        let last = neighbour
+            .last_name
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('\''))
+            .map(String::from)
+            .unwrap_or_else(|| crate::demo::LAST[rng.random_range(0..crate::demo::LAST.len())].to_string());
         let local = |s: &str| s.chars().filter_map(ascii_letter).collect::<String>();
-        let mut address = format!("{}.{}", local(first), local(last));
-        if attempt > 0 {
-            address.push_str(&rng.random_range(10..10_000u32).to_string());
+        let mut address = format!("{}.{}", local(&first), local(&last));
+        if address.len() < 3 || rng.random_range(0..2) == 0 {
+            address.push_str(&rng.random_range(2..100u32).to_string());
         }
         let phone = phone_prefix.map(str::trim).filter(|p| !p.is_empty()).map(|p| {
             let have = p.chars().filter(char::is_ascii_digit).count();
-            let want = have.max(9) + 2;
+            let want = (have + 4).clamp(11, 15).max(have + 1);
             let mut out = p.to_string();
-            for _ in have..want.max(have + 2).min(15) {
+            for _ in have..want {
                 out.push(char::from(b'0' + rng.random_range(0..10u8)));
             }
             out
         });
+        // Made a little before the neighbour (up to three days), as a colleague's record would be.
+        let base = neighbour.created_at.unwrap_or(now);
+        let created_at = (base - rng.random_range(60_000_000..3 * 86_400_000_000i64)).max(0);
+        let updated_at = neighbour.updated_at.unwrap_or(created_at).max(created_at);
+        let secs = u64::try_from(created_at / 1_000_000).unwrap_or(0);
+        let nanos = u32::try_from((created_at % 1_000_000) * 1_000).unwrap_or(0);
+        let record_id = Uuid::new_v7(uuid::Timestamp::from_unix(uuid::NoContext, secs, nanos));
         CanaryPerson {
-            record_id: Uuid::now_v7(),
-            first_name: first.to_string(),
-            last_name: last.to_string(),
+            record_id,
+            first_name: first,
+            last_name: last,
             email: format!("{address}@{}", domain.trim().to_lowercase()),
             phone,
+            created_at,
+            updated_at,
         }
     }
 
@@ -304,14 +351,16 @@ impl CanaryPerson {
             "last_name" => self.last_name.clone(),
             "email" => self.email.clone(),
             "phone" => self.phone.clone().unwrap_or_default(),
-            // Counts and links that belong to one real lead or contact.
-            "contact_id" | "duplicate_of" | "submissions" | "score" | "score_reasons" | "notes" => String::new(),
+            "created_at" => crate::time::format_timestamp(self.created_at),
+            "updated_at" => crate::time::format_timestamp(self.updated_at),
+            // Links and notes that belong to one real person.
+            "contact_id" | "duplicate_of" | "reports_to_id" | "notes" => String::new(),
             _ => return None,
         })
     }
 
-    /// The canary's marks, as its row in the file leaves them.
-    pub fn marks(&self, key: &MarkKey) -> Vec<u64> {
+    /// The canary's strong marks (id, email, phone), as its row in the file leaves them.
+    pub fn strong_marks(&self, key: &MarkKey) -> Vec<u64> {
         let mut out = vec![key.mark(Tag::Id, &self.record_id.to_string())];
         if let Some(e) = norm_email(&self.email) {
             out.push(key.mark(Tag::Email, &e));
@@ -319,6 +368,12 @@ impl CanaryPerson {
         if let Some(p) = self.phone.as_deref().and_then(norm_phone) {
             out.push(key.mark(Tag::Phone, &p));
         }
+        out
+    }
+
+    /// All its marks, its name's too.
+    pub fn marks(&self, key: &MarkKey) -> Vec<u64> {
+        let mut out = self.strong_marks(key);
         if let Some(n) = norm_name(&format!("{} {}", self.first_name, self.last_name)) {
             out.push(key.mark(Tag::Name, &n));
         }
@@ -349,20 +404,30 @@ fn ascii_letter(c: char) -> Option<char> {
     Some(folded)
 }
 
-/// How many canaries an export of `rows` rows carries: one in a small file, up to ten in a big one.
+/// How many canaries an export of `rows` rows carries: none in a file under ten rows (its maker
+/// would know every row), one under 50, two under 200, then three and one more per 500 rows, at
+/// most ten.
 pub fn canaries_for(rows: i64) -> usize {
     match rows {
-        ..=0 => 0,
-        1..20 => 1,
-        20..100 => 2,
+        ..10 => 0,
+        10..50 => 1,
+        50..200 => 2,
         n => usize::try_from(3 + n / 500).unwrap_or(10).min(10),
     }
 }
 
-/// The rows after which canaries go (1-based positions among `rows` real rows), spread at random.
+/// The distinct rows after which canaries go (1-based positions among `rows` real rows), spread at
+/// random.
 pub fn canary_positions(rows: i64, count: usize) -> Vec<i64> {
     let mut rng = rand::rng();
-    let mut out: Vec<i64> = (0..count).map(|_| rng.random_range(1..=rows.max(1))).collect();
+    let mut out: Vec<i64> = Vec::with_capacity(count);
+    let count = count.min(usize::try_from(rows.max(0)).unwrap_or(0));
+    while out.len() < count {
+        let p = rng.random_range(1..=rows.max(1));
+        if !out.contains(&p) {
+            out.push(p);
+        }
+    }
     out.sort_unstable();
     out
 }
@@ -468,30 +533,96 @@ fn read_csv(text: &str, most_rows: usize) -> Result<FoundTable, String> {
     Ok(FoundTable { format: "csv", headers, rows, separator: Some(char::from(sep)) })
 }
 
+/// The most columns read from a found spreadsheet, and the most bytes its parts may unpack to.
+const XLSX_COLUMNS: u32 = 256;
+const XLSX_UNPACKED: u64 = 512 * 1024 * 1024;
+
+/// The sum of a zip archive's declared unpacked sizes (from its central directory), or why it
+/// cannot be trusted: a spreadsheet that unpacks to more than [`XLSX_UNPACKED`] is refused before
+/// anything is unpacked.
+fn zip_unpacked_size(bytes: &[u8]) -> Result<u64, String> {
+    let le16 = |i: usize| bytes.get(i..i + 2).map(|b| u16::from_le_bytes([b[0], b[1]]) as u64);
+    let le32 = |i: usize| bytes.get(i..i + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as u64);
+    let bad = || "the spreadsheet's zip directory is damaged".to_string();
+    let from = bytes.len().saturating_sub(22 + 65_535);
+    let end = (from..=bytes.len().saturating_sub(22))
+        .rev()
+        .find(|i| bytes.get(*i..*i + 4) == Some(b"PK\x05\x06"))
+        .ok_or_else(bad)?;
+    let entries = le16(end + 10).ok_or_else(bad)?;
+    let mut at = usize::try_from(le32(end + 16).ok_or_else(bad)?).map_err(|_| bad())?;
+    let mut total = 0u64;
+    for _ in 0..entries {
+        if bytes.get(at..at + 4) != Some(b"PK\x01\x02") {
+            return Err(bad());
+        }
+        let size = le32(at + 24).ok_or_else(bad)?;
+        if size == 0xFFFF_FFFF {
+            return Err("the spreadsheet is too large to read (zip64)".into());
+        }
+        total += size;
+        let skip =
+            46 + le16(at + 28).ok_or_else(bad)? + le16(at + 30).ok_or_else(bad)? + le16(at + 32).ok_or_else(bad)?;
+        at += usize::try_from(skip).map_err(|_| bad())?;
+    }
+    Ok(total)
+}
+
 fn read_xlsx(bytes: &[u8], most_rows: usize) -> Result<FoundTable, String> {
     use calamine::Reader;
+    if zip_unpacked_size(bytes)? > XLSX_UNPACKED {
+        return Err(format!("the spreadsheet unpacks to more than {} MB", XLSX_UNPACKED / 1_000_000));
+    }
     let mut book: calamine::Xlsx<_> = calamine::open_workbook_from_rs(Cursor::new(bytes))
         .map_err(|e| format!("the file looks like a spreadsheet but cannot be read: {e}"))?;
-    let mut rows: Vec<Vec<String>> = Vec::new();
-    let range = book
-        .worksheet_range_at(0)
-        .ok_or("the spreadsheet has no sheet")?
+    let sheet = book.sheet_names().into_iter().next().ok_or("the spreadsheet has no sheet")?;
+    let mut cells = book
+        .worksheet_cells_reader(&sheet)
         .map_err(|e| format!("the spreadsheet's first sheet cannot be read: {e}"))?;
-    for row in range.rows() {
-        let cells: Vec<String> = row
-            .iter()
-            .map(|c| match c {
-                calamine::Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{f:.0}"),
-                other => other.to_string(),
-            })
-            .collect();
-        if cells.iter().all(|c| c.trim().is_empty()) {
+    // Cells come row by row; only the used ones, so a sheet with one cell far away costs nothing.
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    let mut current: Option<(u32, Vec<String>)> = None;
+    let push = |row: Vec<String>, rows: &mut Vec<Vec<String>>| {
+        if row.iter().any(|c| !c.trim().is_empty()) {
+            rows.push(row);
+        }
+    };
+    loop {
+        let cell = match cells.next_cell() {
+            Ok(Some(c)) => c,
+            Ok(None) => break,
+            Err(e) => return Err(format!("the spreadsheet's first sheet cannot be read: {e}")),
+        };
+        let (r, c) = cell.get_position();
+        if c >= XLSX_COLUMNS {
             continue;
         }
-        rows.push(cells);
-        if rows.len() > most_rows {
-            return Err(format!("the spreadsheet has more than {most_rows} rows"));
+        let text = match calamine::Data::from(cell.get_value().clone()) {
+            calamine::Data::Float(f) if f.fract() == 0.0 && f.abs() < 1e15 => format!("{f:.0}"),
+            other => other.to_string(),
+        };
+        if current.as_ref().is_none_or(|(row, _)| *row != r) {
+            if let Some((_, done)) = current.take() {
+                push(done, &mut rows);
+                if rows.len() > most_rows {
+                    return Err(format!("the spreadsheet has more than {most_rows} rows"));
+                }
+            }
+            current = Some((r, Vec::new()));
         }
+        if let Some((_, row)) = current.as_mut() {
+            let c = c as usize;
+            if row.len() <= c {
+                row.resize(c + 1, String::new());
+            }
+            row[c] = text;
+        }
+    }
+    if let Some((_, done)) = current.take() {
+        push(done, &mut rows);
+    }
+    if rows.len() > most_rows {
+        return Err(format!("the spreadsheet has more than {most_rows} rows"));
     }
     let (headers, rows) = split_header(rows);
     Ok(FoundTable { format: "xlsx", headers, rows, separator: None })
@@ -651,20 +782,56 @@ mod tests {
     }
 
     #[test]
-    fn canaries_are_on_the_canary_domain_and_range() {
-        let c = CanaryPerson::new("Leaks.Example.com", Some("+1 555 01"), 1);
-        assert!(c.email.is_ascii(), "{}", c.email);
+    fn canaries_are_on_the_canary_domain_and_range_and_dressed_as_their_neighbour() {
+        let now = 1_796_032_800_000_000;
+        let n = Neighbour {
+            first_name: Some("Ana"),
+            last_name: Some("Müller"),
+            created_at: Some(now - 1_000),
+            updated_at: Some(now),
+        };
+        let c = CanaryPerson::beside("Leaks.Example.com", Some("+1 555 01"), &n, now);
+        assert!(c.email.is_ascii() && c.email.contains(".muller"), "{}", c.email);
         assert_eq!(ascii_letter('Ü'), Some('u'));
         assert!(c.email.ends_with("@leaks.example.com"), "{}", c.email);
+        assert_eq!(c.last_name, "Müller");
+        assert_ne!(c.first_name, "Ana");
         let phone = c.phone.clone().unwrap();
         assert!(phone.starts_with("+1 555 01"));
         assert_eq!(phone.chars().filter(char::is_ascii_digit).count(), 11, "{phone}");
+        let long = CanaryPerson::beside("x.example", Some("+44 20 7946 0123"), &n, now);
+        assert_eq!(long.phone.unwrap().chars().filter(char::is_ascii_digit).count(), 15, "room for four more digits");
+        assert!(c.created_at < now && c.updated_at == now);
+        let (secs, _) = c.record_id.get_timestamp().expect("v7").to_unix();
+        assert_eq!(secs as i64, c.created_at / 1_000_000, "the id's time is its created_at");
         assert_eq!(c.marks(&key()).len(), 4);
-        assert_eq!(canaries_for(0), 0);
+        assert_eq!(canaries_for(5), 0);
         assert_eq!(canaries_for(200), 3);
         assert_eq!(canaries_for(1_000_000), 10);
         let p = canary_positions(200, 3);
         assert!(p.iter().all(|x| (1..=200).contains(x)));
+        let mut all = canary_positions(3, 3);
+        all.dedup();
+        assert_eq!(all, vec![1, 2, 3], "distinct places");
+    }
+
+    #[test]
+    fn a_spreadsheet_that_unpacks_too_far_is_refused_before_unpacking() {
+        // An end-of-directory record pointing at one entry that claims 4 GB.
+        let mut zip = b"PK\x03\x04".to_vec();
+        let dir = zip.len();
+        zip.extend(b"PK\x01\x02");
+        zip.extend([0u8; 20]);
+        zip.extend(0xFFFF_FFF0u32.to_le_bytes());
+        zip.extend([0u8; 18]);
+        zip.extend(b"PK\x05\x06");
+        zip.extend([0u8; 6]);
+        zip.extend(1u16.to_le_bytes());
+        zip.extend([0u8; 4]);
+        zip.extend((dir as u32).to_le_bytes());
+        zip.extend([0u8; 2]);
+        let err = read_found(&zip, 10).expect_err("refused");
+        assert!(err.contains("unpacks to more than"), "{err}");
     }
 
     #[test]

@@ -693,10 +693,9 @@ pub struct Fingerprint {
 
 /// Leak tracing: canaries and export fingerprints.
 pub trait LeakStore {
+    /// Keeps a placed canary (an address two exports happened to make is kept for both).
     fn insert_canary(&mut self, c: &Canary) -> StorageResult<()>;
-    /// Whether an address or a phone number (digits) is some canary's already.
-    fn canary_taken(&mut self, email: &str, phone_digits: Option<&str>) -> StorageResult<bool>;
-    /// The canary with this email, or with these phone digits.
+    /// The newest canary with this email, or with these phone digits (the last nine).
     fn find_canary(&mut self, email: Option<&str>, phone_digits: Option<&str>) -> StorageResult<Option<Canary>>;
     /// The canaries whose emails are among `emails` (one query for many).
     fn canaries_with_emails(&mut self, emails: &[String]) -> StorageResult<Vec<Canary>>;
@@ -705,7 +704,9 @@ pub trait LeakStore {
     fn canaries_of_export(&mut self, export_id: Uuid) -> StorageResult<Vec<Canary>>;
     fn insert_fingerprint(&mut self, f: &Fingerprint) -> StorageResult<()>;
     fn get_fingerprint(&mut self, export_id: Uuid) -> StorageResult<Option<Fingerprint>>;
-    /// Fingerprints in export-id order after `after`, at most `limit` (paging through all).
-    fn fingerprints_after(&mut self, after: Option<Uuid>, limit: u32) -> StorageResult<Vec<Fingerprint>>;
+    /// Every fingerprint's export and size (rows and canaries), so a trace can read them in
+    /// batches of bounded size.
+    fn fingerprint_sizes(&mut self) -> StorageResult<Vec<(Uuid, i64)>>;
+    fn fingerprints(&mut self, export_ids: &[Uuid]) -> StorageResult<Vec<Fingerprint>>;
     fn count_fingerprints(&mut self) -> StorageResult<i64>;
 }

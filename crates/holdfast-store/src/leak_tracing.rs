@@ -52,7 +52,10 @@ fn fingerprint_from_row(row: &[Value]) -> StorageResult<Fingerprint> {
 impl<C: Conn> LeakStore for SqlTx<C> {
     fn insert_canary(&mut self, c: &Canary) -> StorageResult<()> {
         self.conn.exec(
-            &format!("INSERT INTO canaries ({CANARY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"),
+            &format!(
+                "INSERT INTO canaries ({CANARY_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+                 ON CONFLICT (email, export_id) DO NOTHING"
+            ),
             &[
                 text(&c.email),
                 opt_text(c.phone.as_deref()),
@@ -68,17 +71,12 @@ impl<C: Conn> LeakStore for SqlTx<C> {
         Ok(())
     }
 
-    fn canary_taken(&mut self, email: &str, phone_digits: Option<&str>) -> StorageResult<bool> {
-        let rows = self.conn.rows(
-            "SELECT 1 FROM canaries WHERE email = $1 OR phone_digits = $2 LIMIT 1",
-            &[text(email), opt_text(phone_digits)],
-        )?;
-        Ok(!rows.is_empty())
-    }
-
     fn find_canary(&mut self, email: Option<&str>, phone_digits: Option<&str>) -> StorageResult<Option<Canary>> {
         let rows = self.conn.rows(
-            &format!("SELECT {CANARY_COLUMNS} FROM canaries WHERE email = $1 OR phone_digits = $2 LIMIT 1"),
+            &format!(
+                "SELECT {CANARY_COLUMNS} FROM canaries WHERE email = $1 OR phone_digits = $2 \
+                 ORDER BY created_at DESC LIMIT 1"
+            ),
             &[opt_text(email), opt_text(phone_digits)],
         )?;
         rows.first().map(|r| canary_from_row(r)).transpose()
@@ -144,15 +142,34 @@ impl<C: Conn> LeakStore for SqlTx<C> {
         rows.first().map(|r| fingerprint_from_row(r)).transpose()
     }
 
-    fn fingerprints_after(&mut self, after: Option<Uuid>, limit: u32) -> StorageResult<Vec<Fingerprint>> {
-        let rows = self.conn.rows(
-            &format!(
-                "SELECT {FINGERPRINT_COLUMNS} FROM export_fingerprints WHERE export_id > $1 \
-                 ORDER BY export_id LIMIT {limit}"
-            ),
-            &[text(&after.map(|a| a.to_string()).unwrap_or_default())],
-        )?;
-        rows.iter().map(|r| fingerprint_from_row(r)).collect()
+    fn fingerprint_sizes(&mut self) -> StorageResult<Vec<(Uuid, i64)>> {
+        let rows =
+            self.conn.rows("SELECT export_id, rows + canaries FROM export_fingerprints ORDER BY export_id", &[])?;
+        rows.iter()
+            .map(|r| {
+                let mut c = Cols(r.iter());
+                Ok((c.uuid()?, c.int()?))
+            })
+            .collect()
+    }
+
+    fn fingerprints(&mut self, export_ids: &[Uuid]) -> StorageResult<Vec<Fingerprint>> {
+        let mut out = Vec::with_capacity(export_ids.len());
+        for chunk in export_ids.chunks(500) {
+            let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let params: Vec<Value> = chunk.iter().map(|id| text(&id.to_string())).collect();
+            let rows = self.conn.rows(
+                &format!(
+                    "SELECT {FINGERPRINT_COLUMNS} FROM export_fingerprints WHERE export_id IN ({})",
+                    marks.join(", ")
+                ),
+                &params,
+            )?;
+            for r in &rows {
+                out.push(fingerprint_from_row(r)?);
+            }
+        }
+        Ok(out)
     }
 
     fn count_fingerprints(&mut self) -> StorageResult<i64> {

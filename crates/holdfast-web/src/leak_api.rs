@@ -37,7 +37,8 @@ pub(crate) fn trace_json(r: &TraceReport) -> Json {
     json!({
         "matched": !r.matches.is_empty(), "file_name": r.file_name, "sha256": r.sha256, "format": r.format,
         "separator": r.separator.map(String::from), "headers": r.headers, "rows": r.rows,
-        "rows_with_identity": r.rows_with_identity, "exports_compared": r.exports_compared, "matches": matches,
+        "rows_with_identity": r.rows_with_identity, "exports_compared": r.exports_compared, "by_name": r.by_name,
+        "matches": matches,
     })
 }
 

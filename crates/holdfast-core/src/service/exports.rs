@@ -601,7 +601,7 @@ impl<D: Database> Holdfast<D> {
             // The writer counted the canaries too; the export's rows are the real ones.
             out.finish().map(|(file, n, hashed)| (file, n - trail.placed(), hashed))
         })?;
-        let fingerprint = self.fingerprint_of(actor, e, trail, rows);
+        let (fingerprint, canaries) = self.fingerprint_of(actor, e, trail, rows);
         file.flush().map_err(io)?;
         let (sha256, bytes) = match hashed {
             Some(taken) => taken,
@@ -636,6 +636,9 @@ impl<D: Database> Holdfast<D> {
         let event_id = self.db.write(|tx| {
             tx.update_export(&done)?;
             tx.insert_fingerprint(&fingerprint)?;
+            for c in &canaries {
+                tx.insert_canary(c)?;
+            }
             Ok(super::append_events_with_ids(tx, vec![event])?.first().copied())
         })?;
         self.meter_read(actor, usize::try_from(rows).unwrap_or(usize::MAX));
@@ -710,6 +713,8 @@ fn list_of(query: &Json) -> ListRequest {
 fn canary_record(real: &Record, kind: &RecordKind, canary: &crate::leak::CanaryPerson) -> Record {
     let mut rec = real.clone();
     rec.id = canary.record_id;
+    rec.created_at = canary.created_at;
+    rec.updated_at = canary.updated_at;
     for f in kind.fields {
         if let Some(v) = canary.cell(f.name) {
             rec.fields.insert(f.name, if v.is_empty() { Value::Null } else { Value::Text(v) });

@@ -57,28 +57,53 @@ pub(crate) struct ExportTrail {
     key: MarkKey,
     ident: Identity,
     marks: Vec<u64>,
-    canaries: Vec<CanaryPerson>,
+    /// The canary domain and phone range, when canaries are on for this export.
+    canary_domain: Option<String>,
+    phone_prefix: Option<String>,
     positions: Vec<i64>,
-    next: usize,
+    placed: Vec<CanaryPerson>,
     rows: i64,
+    now: i64,
+    /// Where the export's columns are (a canary copies its neighbour's surname and dates).
+    first: Option<usize>,
+    last: Option<usize>,
+    created: Option<usize>,
+    updated: Option<usize>,
 }
 
 impl ExportTrail {
     /// Canaries written so far.
     pub(crate) fn placed(&self) -> i64 {
-        i64::try_from(self.next).unwrap_or(0)
+        i64::try_from(self.placed.len()).unwrap_or(0)
     }
 
     /// Marks a real row (its cells in the export's column order) and returns the canaries that
-    /// go right after it.
+    /// go right after it, each dressed as this row.
     pub(crate) fn row<S: AsRef<str>>(&mut self, cells: &[S]) -> &[CanaryPerson] {
         leak::row_marks(&self.key, &self.ident, cells, false, &mut self.marks);
         self.rows += 1;
-        let start = self.next;
-        while self.next < self.positions.len() && self.positions[self.next] <= self.rows {
-            self.next += 1;
+        let start = self.placed.len();
+        let Some(domain) = self.canary_domain.as_deref() else { return &[] };
+        let mut due = 0;
+        while start + due < self.positions.len() && self.positions[start + due] <= self.rows {
+            due += 1;
         }
-        &self.canaries[start..self.next]
+        if due == 0 {
+            return &[];
+        }
+        let text = |i: Option<usize>| i.and_then(|i| cells.get(i)).map(|c| c.as_ref());
+        let time = |i: Option<usize>| text(i).and_then(|t| crate::time::parse_timestamp(t).ok());
+        let neighbour = leak::Neighbour {
+            first_name: text(self.first),
+            last_name: text(self.last),
+            created_at: time(self.created),
+            updated_at: time(self.updated),
+        };
+        for _ in 0..due {
+            let c = CanaryPerson::beside(domain, self.phone_prefix.as_deref(), &neighbour, self.now);
+            self.placed.push(c);
+        }
+        &self.placed[start..]
     }
 }
 
@@ -124,6 +149,8 @@ pub struct TraceReport {
     /// Rows with at least one id, email, phone or name to match on.
     pub rows_with_identity: usize,
     pub exports_compared: i64,
+    /// The file has no id, email or phone: rows were matched by name alone (weaker evidence).
+    pub by_name: bool,
     /// Best first; empty when nothing matched.
     pub matches: Vec<TraceMatch>,
 }
@@ -211,82 +238,75 @@ impl<D: Database> Holdfast<D> {
         Ok(MarkKey::from_secret(&s.leak_tracing.fingerprint_key))
     }
 
-    /// Refuses a canary's address as a real customer's (an import of a leaked file, a form).
+    /// Refuses a canary's address as a real customer's (an import of a leaked file, a form). The
+    /// reason does not say why, so that trying addresses one by one does not tell canaries apart.
     pub(crate) fn refuse_canary(&self, tx: &mut dyn Tx, email: Option<&Value>) -> Result<(), CoreError> {
         let Some(email) = email.and_then(Value::as_text).and_then(leak::norm_email) else { return Ok(()) };
-        let on_domain =
-            self.settings_in(tx)?.leak_tracing.canary_email_domain.as_deref().is_some_and(|d| domain_of(&email) == d);
-        if on_domain || tx.find_canary(Some(&email), None)?.is_some() {
-            return Err(CoreError::invalid(
-                "email",
-                format!(
-                    "{email} is a canary address Holdfast placed in an export, not a customer; a file holding it \
-                     came from a Holdfast export (an admin can trace it with holdfast trace)"
-                ),
-            ));
+        if tx.find_canary(Some(&email), None)?.is_some() {
+            return Err(CoreError::invalid("email", format!("{email} is reserved and cannot be a customer's address")));
         }
         Ok(())
     }
 
-    /// Before an export's file is written: its canaries (reserved now, so no other export gets
-    /// them) and the marks it will leave.
+    /// Before an export's file is written: how many canaries it carries and where (they are made
+    /// as their rows are written, dressed as their neighbours), and the key its rows are marked
+    /// with. Picked records and exports under ten rows carry none: their maker knows every row.
     pub(crate) fn start_trail(&self, kind: &RecordKind, e: &ExportRequest) -> Result<ExportTrail, CoreError> {
-        let now = self.now();
-        self.db.write(|tx| {
+        self.db.read(|tx| {
             let key = self.mark_key_in(tx)?;
             let settings = self.settings_in(tx)?;
             let lt = &settings.leak_tracing;
-            let mut canaries = Vec::new();
-            if let Some(domain) = lt.canary_email_domain.as_deref().filter(|_| carries_canaries(kind)) {
-                for _ in 0..leak::canaries_for(e.matched) {
-                    for attempt in 0..8 {
-                        let c = CanaryPerson::new(domain, lt.canary_phone_prefix.as_deref(), attempt);
-                        let digits = c.phone.as_deref().and_then(leak::norm_phone);
-                        if tx.canary_taken(&c.email, digits.as_deref())? {
-                            continue;
-                        }
-                        tx.insert_canary(&Canary {
-                            email: c.email.clone(),
-                            phone: c.phone.clone(),
-                            phone_digits: digits,
-                            first_name: c.first_name.clone(),
-                            last_name: c.last_name.clone(),
-                            record_id: c.record_id,
-                            export_id: e.id,
-                            kind: kind.plural.to_string(),
-                            created_at: now,
-                        })?;
-                        canaries.push(c);
-                        break;
-                    }
-                }
-            }
-            let positions = leak::canary_positions(e.matched, canaries.len());
+            let picked = e.query.get("ids").is_some();
+            let canary_domain = lt.canary_email_domain.clone().filter(|_| carries_canaries(kind) && !picked);
+            let count = if canary_domain.is_some() { leak::canaries_for(e.matched) } else { 0 };
+            let at = |name: &str| e.columns.iter().position(|c| c == name);
             Ok(ExportTrail {
                 key,
                 ident: Identity::of_headers(&e.columns),
                 marks: Vec::with_capacity(usize::try_from(e.matched.clamp(0, 1_000_000)).unwrap_or(0) * 3),
-                canaries,
-                positions,
-                next: 0,
+                canary_domain,
+                phone_prefix: lt.canary_phone_prefix.clone(),
+                positions: leak::canary_positions(e.matched, count),
+                placed: Vec::new(),
                 rows: 0,
+                now: self.now(),
+                first: at("first_name"),
+                last: at("last_name"),
+                created: at("created_at"),
+                updated: at("updated_at"),
             })
         })
     }
 
-    /// A written export's fingerprint, to keep in the transaction that records the export.
+    /// A written export's fingerprint and its canaries, to keep in the transaction that records
+    /// the export.
     pub(crate) fn fingerprint_of(
         &self,
         actor: &Actor,
         e: &ExportRequest,
         mut trail: ExportTrail,
         rows: i64,
-    ) -> Fingerprint {
-        let written = trail.next;
-        let placed: Vec<u64> = trail.canaries[..written].iter().flat_map(|c| c.marks(&trail.key)).collect();
+    ) -> (Fingerprint, Vec<Canary>) {
+        let placed: Vec<u64> = trail.placed.iter().flat_map(|c| c.marks(&trail.key)).collect();
         trail.marks.extend(placed);
         let marks = leak::pack_marks(&mut trail.marks);
-        Fingerprint {
+        let now = self.now();
+        let canaries = trail
+            .placed
+            .iter()
+            .map(|c| Canary {
+                email: c.email.clone(),
+                phone: c.phone.clone(),
+                phone_digits: c.phone.as_deref().and_then(leak::norm_phone),
+                first_name: c.first_name.clone(),
+                last_name: c.last_name.clone(),
+                record_id: c.record_id,
+                export_id: e.id,
+                kind: e.kind.clone(),
+                created_at: now,
+            })
+            .collect();
+        let fingerprint = Fingerprint {
             export_id: e.id,
             coworker_id: actor.id(),
             kind: e.kind.clone(),
@@ -294,10 +314,11 @@ impl<D: Database> Holdfast<D> {
             door: door_of(actor),
             columns: e.columns.clone(),
             rows,
-            canaries: i64::try_from(written).unwrap_or(0),
-            created_at: self.now(),
+            canaries: trail.placed(),
+            created_at: now,
             marks,
-        }
+        };
+        (fingerprint, canaries)
     }
 
     /// Traces a file found in the wild back to the export(s) it most likely came from (admins).
@@ -333,21 +354,31 @@ impl<D: Database> Holdfast<D> {
     fn trace_table(&self, tx: &mut dyn Tx, table: &FoundTable) -> Result<TraceReport, CoreError> {
         let key = self.mark_key_in(tx)?;
         let ident = Identity::of_headers(&table.headers);
-        // Each mark of the file, and the first row it is on.
-        let mut file: MarkMap<u32> = MarkMap::default();
+        // Each mark of the file and the first row it is on: ids, emails and phones (one person
+        // each) apart from names (which many people share).
+        let mut strong: MarkMap<u32> = MarkMap::default();
+        let mut names: MarkMap<u32> = MarkMap::default();
         let mut rows_with_identity = 0usize;
-        let mut row = Vec::new();
+        let (mut row_strong, mut row_names) = (Vec::new(), Vec::new());
         for (i, cells) in table.rows.iter().enumerate() {
-            row.clear();
-            leak::row_marks(&key, &ident, cells, true, &mut row);
-            if !row.is_empty() {
+            row_strong.clear();
+            row_names.clear();
+            leak::row_marks_split(&key, &ident, cells, true, &mut row_strong, &mut row_names);
+            if !row_strong.is_empty() || !row_names.is_empty() {
                 rows_with_identity += 1;
             }
-            for m in &row {
-                file.entry(*m).or_insert(u32::try_from(i).unwrap_or(u32::MAX));
+            let at = u32::try_from(i).unwrap_or(u32::MAX);
+            for m in &row_strong {
+                strong.entry(*m).or_insert(at);
+            }
+            for m in &row_names {
+                names.entry(*m).or_insert(at);
             }
         }
-        // Canaries: every one's marks, looked up in the file.
+        // Without an id, email or phone anywhere, names are all there is to go by.
+        let by_name = strong.is_empty();
+        let file = if by_name { &names } else { &strong };
+        // Canaries: every one's id, email and phone, looked up in the file.
         let mut canaries_in: HashMap<Uuid, BTreeSet<String>> = HashMap::new();
         for c in tx.all_canaries()? {
             let person = CanaryPerson {
@@ -356,11 +387,10 @@ impl<D: Database> Holdfast<D> {
                 last_name: c.last_name.clone(),
                 email: c.email.clone(),
                 phone: c.phone.clone(),
+                created_at: 0,
+                updated_at: 0,
             };
-            // A canary's name alone is a common name: its id, email or phone must be there.
-            let marks = person.marks(&key);
-            let strong = marks.iter().take(marks.len().saturating_sub(1)).any(|m| file.contains_key(m));
-            if strong {
+            if person.strong_marks(&key).iter().any(|m| strong.contains_key(m)) {
                 canaries_in.entry(c.export_id).or_default().insert(c.email);
             }
         }
@@ -370,20 +400,25 @@ impl<D: Database> Holdfast<D> {
         let mut seen = vec![0u64; words];
         let mut found: Vec<(Fingerprint, usize)> = Vec::new();
         let mut compared = 0i64;
-        let mut after = None;
-        loop {
-            let page = tx.fingerprints_after(after, 200)?;
-            let Some(last) = page.last() else { break };
-            after = Some(last.export_id);
-            for fp in page {
+        // Fingerprints in batches of at most about two million marks' worth of rows.
+        let sizes = tx.fingerprint_sizes()?;
+        let mut batch: Vec<Uuid> = Vec::new();
+        let mut batch_rows = 0i64;
+        let mut check = |tx: &mut dyn Tx, ids: &[Uuid]| -> Result<(), CoreError> {
+            for fp in tx.fingerprints(ids)? {
                 compared += 1;
                 let marks = leak::unpack_marks(&fp.marks)
                     .map_err(|e| CoreError::Storage(crate::error::StorageError::Other(e)))?;
                 seen.iter_mut().for_each(|w| *w = 0);
+                let mut set = |r: u32| {
+                    if let Some(w) = seen.get_mut(r as usize / 64) {
+                        *w |= 1 << (r % 64);
+                    }
+                };
                 if marks.len() <= sorted_file.len() {
                     for m in &marks {
                         if let Some(r) = file.get(m) {
-                            seen[*r as usize / 64] |= 1 << (r % 64);
+                            set(*r);
                         }
                     }
                 } else {
@@ -391,7 +426,7 @@ impl<D: Database> Holdfast<D> {
                         if marks.binary_search(m).is_ok()
                             && let Some(r) = file.get(m)
                         {
-                            seen[*r as usize / 64] |= 1 << (r % 64);
+                            set(*r);
                         }
                     }
                 }
@@ -400,9 +435,25 @@ impl<D: Database> Holdfast<D> {
                     found.push((fp, matched));
                 }
             }
+            Ok(())
+        };
+        for (id, rows) in sizes {
+            if !batch.is_empty() && batch_rows + rows > 500_000 {
+                check(tx, &batch)?;
+                batch.clear();
+                batch_rows = 0;
+            }
+            batch.push(id);
+            batch_rows += rows;
+        }
+        if !batch.is_empty() {
+            check(tx, &batch)?;
         }
         let file_rows = table.rows.len().max(1);
-        let enough = |matched: usize| matched >= 3.min(file_rows) && matched * 10 >= rows_with_identity.max(1);
+        // A few rows of a small file, a tenth of a big one, or hundreds of rows mixed into others.
+        let enough = |matched: usize| {
+            matched >= 3.min(file_rows) && (matched * 10 >= rows_with_identity.max(1) || matched >= 500)
+        };
         let header_keys: HashSet<String> = table.headers.iter().map(|h| header_key(h)).collect();
         let mut matches = Vec::new();
         for (fp, matched) in found {
@@ -464,6 +515,7 @@ impl<D: Database> Holdfast<D> {
             rows: table.rows.len(),
             rows_with_identity,
             exports_compared: compared,
+            by_name,
             matches,
         })
     }
@@ -497,7 +549,7 @@ impl<D: Database> Holdfast<D> {
                         None => None,
                     };
                     let made_at = fp.as_ref().map(|f| f.created_at).unwrap_or(c.created_at);
-                    let clip = |s: &Option<String>| s.as_deref().map(|t| t.chars().take(300).collect::<String>());
+                    let clip = |s: &Option<String>| s.as_deref().map(|t| t.chars().take(200).collect::<String>());
                     let event = NewEvent::by(actor, now, CANARY_HIT)
                         .object("export", c.export_id)
                         .detail("canary", json!(c.email))
@@ -509,7 +561,7 @@ impl<D: Database> Holdfast<D> {
                     let ids = append_events_with_ids(tx, vec![event])?;
                     let mut alert_id = None;
                     if let Some(m) = &maker {
-                        let from = report.from.as_deref().map(|f| format!(" from {f}")).unwrap_or_default();
+                        let from = clip(&report.from).map(|f| format!(" from {f}")).unwrap_or_default();
                         let alert = self.raise_alert_in(
                             tx,
                             NewAlert {
@@ -528,11 +580,8 @@ impl<D: Database> Holdfast<D> {
                                     "made_at": crate::time::format_timestamp(made_at),
                                 }),
                                 event_ids: ids,
-                                dedupe_key: format!(
-                                    "canary_hit:{}:{}",
-                                    c.export_id,
-                                    report.from.as_deref().unwrap_or(&c.email).to_lowercase()
-                                ),
+                                // One alert per export a day, whoever writes (a sender can be anything).
+                                dedupe_key: format!("canary_hit:{}:{}", c.export_id, now / crate::time::MICROS_PER_DAY),
                                 recipient_ids: Vec::new(),
                             },
                             now,
@@ -615,12 +664,23 @@ impl<D: Database> Holdfast<D> {
                 let parsed = mail_parser::MessageParser::default()
                     .parse(raw)
                     .ok_or_else(|| CoreError::BadFile("the body is not an email message (RFC 5322)".into()))?;
-                // An Exchange journal report carries the original message as its attachment.
-                let inner = (parsed.header_raw("X-MS-Journal-Report").is_some())
-                    .then(|| parsed.attachments().find_map(|p| p.message()))
-                    .flatten();
+                // An Exchange journal report carries the original message as its attachment, and
+                // every recipient (Bcc and expanded lists too) in its body's `Recipient:` lines.
+                let report = parsed.header_raw("X-MS-Journal-Report").is_some();
+                let inner = report.then(|| parsed.attachments().find_map(|p| p.message())).flatten();
+                let mut envelope = Vec::new();
+                if report {
+                    for part in parsed.text_bodies() {
+                        for line in part.text_contents().unwrap_or("").lines() {
+                            let (name, value) = line.split_once(':').unwrap_or(("", ""));
+                            if ["recipient", "to", "cc", "bcc"].contains(&name.trim().to_ascii_lowercase().as_str()) {
+                                leak::emails_in(value, &mut envelope);
+                            }
+                        }
+                    }
+                }
                 let message = inner.unwrap_or(&parsed);
-                self.judge_message(actor, raw, message)
+                self.judge_message(actor, raw, message, envelope)
             },
         )
     }
@@ -630,6 +690,7 @@ impl<D: Database> Holdfast<D> {
         actor: &Actor,
         raw: &[u8],
         message: &mail_parser::Message<'_>,
+        envelope: Vec<String>,
     ) -> Result<MailFinding, CoreError> {
         use mail_parser::MimeHeaders;
         let addresses = |a: Option<&mail_parser::Address<'_>>| -> Vec<String> {
@@ -639,6 +700,7 @@ impl<D: Database> Holdfast<D> {
         let mut recipients = addresses(message.to());
         recipients.extend(addresses(message.cc()));
         recipients.extend(addresses(message.bcc()));
+        recipients.extend(envelope);
         recipients.sort();
         recipients.dedup();
         let mut finding = MailFinding {
@@ -699,12 +761,18 @@ impl<D: Database> Holdfast<D> {
                 || ctype.contains("vcard")
                 || ctype.starts_with("text/");
             if tabular && let Ok(table) = leak::read_found(bytes, TRACE_MAX_ROWS) {
+                // Each row's emails; its phone only when it has no email to know it by.
                 let ident = Identity::of_headers(&table.headers);
                 for row in &table.rows {
+                    let before = emails.len();
+                    for cell in row.iter().filter(|c| c.contains('@')) {
+                        leak::emails_in(cell, &mut emails);
+                    }
+                    if emails.len() > before {
+                        continue;
+                    }
                     for (c, cell) in row.iter().enumerate() {
-                        if cell.contains('@') {
-                            leak::emails_in(cell, &mut emails);
-                        } else if (Some(c) == ident.phone || ident.phone.is_none())
+                        if (Some(c) == ident.phone || ident.phone.is_none())
                             && cell.chars().filter(char::is_ascii_digit).count() >= 7
                             && leak::norm_phone(cell).is_some()
                         {

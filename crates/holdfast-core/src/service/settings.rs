@@ -72,7 +72,7 @@ pub struct Settings {
 }
 
 /// Leak-tracing settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct LeakTracing {
     /// The domain the company controls for canary addresses; canaries are on once it is set.
     pub canary_email_domain: Option<String>,
@@ -85,6 +85,18 @@ pub struct LeakTracing {
     pub mail_alert_threshold: i64,
     /// The installation's fingerprint key (made at install time, never shown).
     pub fingerprint_key: String,
+}
+
+impl std::fmt::Debug for LeakTracing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LeakTracing")
+            .field("canary_email_domain", &self.canary_email_domain)
+            .field("canary_phone_prefix", &self.canary_phone_prefix)
+            .field("company_email_domains", &self.company_email_domains)
+            .field("mail_alert_threshold", &self.mail_alert_threshold)
+            .field("fingerprint_key", &"(hidden)")
+            .finish()
+    }
 }
 
 impl Default for LeakTracing {
@@ -323,13 +335,19 @@ impl<D: Database> Holdfast<D> {
                 None
             }
         };
+        if let Some(d) = canary_domain.as_deref().filter(|d| crate::lead::FREE_MAIL.contains(d)) {
+            errors.push(FieldError::new(
+                CANARY_DOMAIN_SETTING,
+                format!("{d} is a free-mail provider; use a domain the company controls"),
+            ));
+        }
         let canary_phone = change.canary_phone_prefix.as_deref().map(str::trim);
         if let Some(p) = canary_phone.filter(|p| !p.is_empty()) {
             let digits = p.chars().filter(char::is_ascii_digit).count();
-            if !(3..=13).contains(&digits) || !p.chars().all(|c| c.is_ascii_digit() || " +-().".contains(c)) {
+            if !(3..=11).contains(&digits) || !p.chars().all(|c| c.is_ascii_digit() || " +-().".contains(c)) {
                 errors.push(FieldError::new(
                     CANARY_PHONE_SETTING,
-                    "must be the start of a phone range the company controls, 3 to 13 digits, like +1 555 01",
+                    "must be the start of a phone range the company controls, 3 to 11 digits, like +1 555 01",
                 ));
             }
         }
@@ -455,8 +473,19 @@ impl<D: Database> Holdfast<D> {
                 );
             }
             let leak = &before.leak_tracing;
+            // The canary domain may not be the company's own (its co-workers' addresses).
+            if let Some(d) = canary_domain.as_deref().filter(|d| !d.is_empty()) {
+                let own = tx.list_coworkers()?.iter().any(|c| c.email.to_lowercase().ends_with(&format!("@{d}")));
+                if own || leak.company_email_domains.iter().any(|c| c == d) {
+                    return Err(CoreError::invalid(
+                        CANARY_DOMAIN_SETTING,
+                        format!("{d} is the company's own mail domain; use a domain kept for canaries"),
+                    ));
+                }
+            }
             let mut leak_change = |key: &str, from: Json, to: Option<String>, shown: Json| -> Result<(), CoreError> {
-                if let Some(to) = to {
+                // Saving the same value again changes nothing and records nothing.
+                if let Some(to) = to.filter(|_| from != shown) {
                     tx.set_setting(key, &to)?;
                     events.push(
                         NewEvent::by(actor, now, action::SETTING_UPDATE)

@@ -223,7 +223,7 @@ async fn the_smtp_journal_and_the_canary_receiver_take_mail_like_a_mail_server_s
         tokio::spawn(holdfast_web::receive_mail(
             Arc::clone(&app.services),
             journal,
-            holdfast_web::MailReceiver::Journal,
+            holdfast_web::MailReceiver::Journal { from: Vec::new() },
         ));
         tokio::spawn(holdfast_web::receive_mail(
             Arc::clone(&app.services),
