@@ -142,6 +142,9 @@ pub fn leaks(contacts: usize, exports: usize, trace_rows: usize, mail_rows: usiz
     // 2. E stored exports of realistic sizes (most small, a few large), each a run of contacts
     // in some list order, fingerprinted as the export does.
     eprintln!("storing {exports} exports' fingerprints…");
+    // One in a hundred is the rep's who mails the attachment below (a journaled attachment is
+    // traced among its sender's exports).
+    let rep = add_rep(&services, "bench.rep@company.example")?;
     let per_row: Vec<Vec<u64>> = table
         .rows
         .iter()
@@ -155,7 +158,7 @@ pub fn leaks(contacts: usize, exports: usize, trace_rows: usize, mail_rows: usiz
     let mut stored_rows = 0usize;
     for chunk in 0..exports.div_ceil(200) {
         let mut batch = Vec::new();
-        for _ in 0..200.min(exports - chunk * 200) {
+        for n in 0..200.min(exports - chunk * 200) {
             let size = match rng.random_range(0..100) {
                 0..80 => rng.random_range(20..300),
                 80..98 => rng.random_range(300..3_000),
@@ -167,7 +170,7 @@ pub fn leaks(contacts: usize, exports: usize, trace_rows: usize, mail_rows: usiz
             stored_rows += size;
             batch.push(Fingerprint {
                 export_id: uuid::Uuid::now_v7(),
-                coworker_id: None,
+                coworker_id: (n % 100 == 0).then_some(rep),
                 kind: "contacts".into(),
                 format: "csv".into(),
                 door: "bench".into(),
@@ -225,8 +228,6 @@ pub fn leaks(contacts: usize, exports: usize, trace_rows: usize, mail_rows: usiz
     );
 
     // 3. A journaled message: a rep mails a CSV of M customers to a personal address.
-    let rep = add_rep(&services, "bench.rep@company.example")?;
-    let _ = rep;
     let mut w = csv::Writer::from_writer(Vec::new());
     w.write_record(&table.headers)?;
     // Real customers only: the export's canaries are not customers.

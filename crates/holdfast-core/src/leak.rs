@@ -50,14 +50,98 @@ impl MarkKey {
         MarkKey { k0: u64::from_le_bytes(a), k1: u64::from_le_bytes(b) }
     }
 
-    /// The mark of a normalised value.
-    pub fn mark(&self, tag: Tag, normalised: &str) -> u64 {
+    fn hasher(&self, tag: Tag) -> SipHasher13 {
         let mut h = SipHasher13::new_with_keys(self.k0, self.k1);
         h.write_u8(tag as u8);
+        h
+    }
+
+    /// The mark of a normalised value.
+    pub fn mark(&self, tag: Tag, normalised: &str) -> u64 {
+        let mut h = self.hasher(tag);
         h.write(normalised.as_bytes());
-        h.finish()
+        h.finish() & MARK_MASK
+    }
+
+    /// An id's mark (of its 16 bytes).
+    pub fn id_mark(&self, id: &Uuid) -> u64 {
+        let mut h = self.hasher(Tag::Id);
+        h.write(id.as_bytes());
+        h.finish() & MARK_MASK
+    }
+
+    /// The mark of an email as [`norm_email`] would give it, without making the string.
+    fn email_mark(&self, raw: &str) -> Option<u64> {
+        let t = raw.trim().trim_matches(['<', '>', '"', '\'']);
+        let t = t.strip_prefix("mailto:").or_else(|| t.strip_prefix("MAILTO:")).unwrap_or(t).trim();
+        if !t.is_ascii() {
+            return norm_email(raw).map(|e| self.mark(Tag::Email, &e));
+        }
+        let (local, domain) = t.split_once('@')?;
+        if local.is_empty()
+            || !domain.contains('.')
+            || domain.ends_with('.')
+            || t.bytes().any(|b| b.is_ascii_whitespace())
+        {
+            return None;
+        }
+        let mut h = self.hasher(Tag::Email);
+        for b in t.bytes() {
+            h.write_u8(b.to_ascii_lowercase());
+        }
+        Some(h.finish() & MARK_MASK)
+    }
+
+    /// The mark of a phone's last nine digits, as [`norm_phone`] would give them.
+    fn phone_mark(&self, raw: &str) -> Option<u64> {
+        let mut digits = [0u8; 20];
+        let mut n = 0usize;
+        for b in raw.bytes().filter(u8::is_ascii_digit) {
+            if n == digits.len() {
+                return None;
+            }
+            digits[n] = b;
+            n += 1;
+        }
+        if n < 7 {
+            return None;
+        }
+        let mut h = self.hasher(Tag::Phone);
+        h.write(&digits[n.saturating_sub(9)..n]);
+        Some(h.finish() & MARK_MASK)
+    }
+
+    /// The mark of a name made of some parts, as [`norm_name`] would give it for the parts
+    /// joined by a space.
+    fn name_mark(&self, parts: &[&str]) -> Option<u64> {
+        let mut h = self.hasher(Tag::Name);
+        let mut any = false;
+        let mut utf8 = [0u8; 4];
+        for part in parts {
+            for word in part.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
+                if any {
+                    h.write_u8(b' ');
+                }
+                any = true;
+                if word.is_ascii() {
+                    for b in word.bytes() {
+                        h.write_u8(b.to_ascii_lowercase());
+                    }
+                } else {
+                    for c in word.chars().flat_map(char::to_lowercase) {
+                        h.write(c.encode_utf8(&mut utf8).as_bytes());
+                    }
+                }
+            }
+        }
+        any.then(|| h.finish() & MARK_MASK)
     }
 }
+
+/// Marks keep 40 bits: a trillion values, so that a found file's marks meet a stored export's by
+/// chance about once in a million comparisons, in five bytes each.
+const MARK_MASK: u64 = (1 << 40) - 1;
+const MARK_BYTES: usize = 5;
 
 /// An email as marked: trimmed, lower case, `mailto:` dropped; `None` unless it has a local part
 /// and a dotted domain.
@@ -91,9 +175,16 @@ pub fn norm_name(raw: &str) -> Option<String> {
 
 /// An id as marked: the hyphenated lower-case UUID.
 pub fn norm_id(raw: &str) -> Option<String> {
+    parse_id(raw).map(|u| u.hyphenated().to_string())
+}
+
+fn parse_id(raw: &str) -> Option<Uuid> {
     let t = raw.trim();
     let t = t.strip_prefix("urn:uuid:").unwrap_or(t);
-    Uuid::parse_str(t).ok().map(|u| u.hyphenated().to_string())
+    if t.len() != 36 && t.len() != 32 {
+        return None;
+    }
+    Uuid::parse_str(t).ok()
 }
 
 fn norm_domain(raw: &str) -> Option<String> {
@@ -188,24 +279,24 @@ pub fn row_marks_split<S: AsRef<str>>(
     names: &mut Vec<u64>,
 ) {
     let cell = |i: Option<usize>| i.and_then(|i| cells.get(i)).map(|c| c.as_ref()).filter(|c| !c.trim().is_empty());
-    if let Some(v) = cell(ident.id).and_then(norm_id) {
-        strong.push(key.mark(Tag::Id, &v));
+    if let Some(id) = cell(ident.id).and_then(parse_id) {
+        strong.push(key.id_mark(&id));
     }
-    if let Some(v) = cell(ident.email).and_then(norm_email) {
-        strong.push(key.mark(Tag::Email, &v));
+    if let Some(m) = cell(ident.email).and_then(|c| key.email_mark(c)) {
+        strong.push(m);
     }
-    if let Some(v) = cell(ident.phone).and_then(norm_phone) {
-        strong.push(key.mark(Tag::Phone, &v));
+    if let Some(m) = cell(ident.phone).and_then(|c| key.phone_mark(c)) {
+        strong.push(m);
     }
     if let Some(v) = cell(ident.domain).and_then(norm_domain) {
         strong.push(key.mark(Tag::Domain, &v));
     }
     let person = match (cell(ident.first), cell(ident.last)) {
-        (None, None) => cell(ident.name).map(String::from),
-        (f, l) => Some(format!("{} {}", f.unwrap_or(""), l.unwrap_or(""))),
+        (None, None) => cell(ident.name).and_then(|n| key.name_mark(&[n])),
+        (f, l) => key.name_mark(&[f.unwrap_or(""), l.unwrap_or("")]),
     };
-    if let Some(v) = person.as_deref().and_then(norm_name) {
-        names.push(key.mark(Tag::Name, &v));
+    if let Some(m) = person {
+        names.push(m);
     }
     if by_content {
         for (i, c) in cells.iter().enumerate() {
@@ -214,16 +305,16 @@ pub fn row_marks_split<S: AsRef<str>>(
                 continue;
             }
             if c.contains('@') {
-                if let Some(v) = norm_email(c) {
-                    strong.push(key.mark(Tag::Email, &v));
+                if let Some(m) = key.email_mark(c) {
+                    strong.push(m);
                 }
-            } else if let Some(v) = norm_id(c) {
-                strong.push(key.mark(Tag::Id, &v));
+            } else if let Some(id) = parse_id(c) {
+                strong.push(key.id_mark(&id));
             } else if ident.phone.is_none()
                 && looks_like_phone(c)
-                && let Some(v) = norm_phone(c)
+                && let Some(m) = key.phone_mark(c)
             {
-                strong.push(key.mark(Tag::Phone, &v));
+                strong.push(m);
             }
         }
     }
@@ -239,32 +330,31 @@ fn looks_like_phone(c: &str) -> bool {
         && !t.contains(".0")
 }
 
-/// Sorted, distinct marks as compact text (base64 of little-endian 64-bit values).
+/// Marks as compact text: base64 of five little-endian bytes each, in the order they came (a
+/// trace looks each one up; nothing needs them sorted).
 pub fn pack_marks(marks: &mut Vec<u64>) -> String {
     use base64::Engine;
-    marks.sort_unstable();
-    marks.dedup();
-    let mut bytes = Vec::with_capacity(marks.len() * 8);
+    let mut bytes = Vec::with_capacity(marks.len() * MARK_BYTES);
     for m in marks.iter() {
-        bytes.extend_from_slice(&m.to_le_bytes());
+        bytes.extend_from_slice(&m.to_le_bytes()[..MARK_BYTES]);
     }
     base64::engine::general_purpose::STANDARD_NO_PAD.encode(bytes)
 }
 
-/// The marks [`pack_marks`] wrote, sorted.
+/// The marks [`pack_marks`] wrote.
 pub fn unpack_marks(text: &str) -> Result<Vec<u64>, String> {
     use base64::Engine;
     let bytes = base64::engine::general_purpose::STANDARD_NO_PAD
         .decode(text.trim_end_matches('='))
         .map_err(|e| format!("a stored fingerprint is not base64: {e}"))?;
-    if bytes.len() % 8 != 0 {
+    if bytes.len() % MARK_BYTES != 0 {
         return Err("a stored fingerprint has a torn mark".into());
     }
     Ok(bytes
-        .chunks_exact(8)
+        .chunks_exact(MARK_BYTES)
         .map(|c| {
             let mut a = [0u8; 8];
-            a.copy_from_slice(c);
+            a[..MARK_BYTES].copy_from_slice(c);
             u64::from_le_bytes(a)
         })
         .collect())
@@ -361,7 +451,7 @@ impl CanaryPerson {
 
     /// The canary's strong marks (id, email, phone), as its row in the file leaves them.
     pub fn strong_marks(&self, key: &MarkKey) -> Vec<u64> {
-        let mut out = vec![key.mark(Tag::Id, &self.record_id.to_string())];
+        let mut out = vec![key.id_mark(&self.record_id)];
         if let Some(e) = norm_email(&self.email) {
             out.push(key.mark(Tag::Email, &e));
         }
@@ -775,10 +865,26 @@ mod tests {
 
     #[test]
     fn marks_pack_and_unpack() {
-        let mut m = vec![5, 1, u64::MAX, 5];
+        let mut m = vec![5, 1, MARK_MASK, 5];
         let packed = pack_marks(&mut m);
-        assert_eq!(unpack_marks(&packed).unwrap(), vec![1, 5, u64::MAX]);
+        assert_eq!(unpack_marks(&packed).unwrap(), vec![5, 1, MARK_MASK, 5]);
         assert!(unpack_marks("AAAA").is_err());
+    }
+
+    #[test]
+    fn marks_taken_on_the_way_equal_marks_of_the_normalised_text() {
+        let k = key();
+        for e in [" Ana.Silva@Acme.COM ", "mailto:bo@x.co", "<zoë@ex.example>"] {
+            assert_eq!(k.email_mark(e), norm_email(e).map(|n| k.mark(Tag::Email, &n)), "{e}");
+        }
+        for p in ["+44 20 7946 0123", "020-7946-0123", "12345"] {
+            assert_eq!(k.phone_mark(p), norm_phone(p).map(|n| k.mark(Tag::Phone, &n)), "{p}");
+        }
+        for (f, l) in [("Ana", "Silva-Costa"), ("ÉLODIE", "Müller"), ("", "  ")] {
+            let joined = format!("{f} {l}");
+            assert_eq!(k.name_mark(&[f, l]), norm_name(&joined).map(|n| k.mark(Tag::Name, &n)), "{joined}");
+        }
+        assert!(k.email_mark("no-at-sign").is_none() && k.mark(Tag::Email, "x") <= MARK_MASK);
     }
 
     #[test]

@@ -706,7 +706,8 @@ pub trait LeakStore {
     fn get_fingerprint(&mut self, export_id: Uuid) -> StorageResult<Option<Fingerprint>>;
     /// Every fingerprint's export and size (rows and canaries), so a trace can read them in
     /// batches of bounded size.
-    fn fingerprint_sizes(&mut self) -> StorageResult<Vec<(Uuid, i64)>>;
+    /// (export, rows and canaries, maker) of every fingerprint.
+    fn fingerprint_sizes(&mut self) -> StorageResult<Vec<(Uuid, i64, Option<Uuid>)>>;
     fn fingerprints(&mut self, export_ids: &[Uuid]) -> StorageResult<Vec<Fingerprint>>;
     fn count_fingerprints(&mut self) -> StorageResult<i64>;
 }

@@ -142,13 +142,14 @@ impl<C: Conn> LeakStore for SqlTx<C> {
         rows.first().map(|r| fingerprint_from_row(r)).transpose()
     }
 
-    fn fingerprint_sizes(&mut self) -> StorageResult<Vec<(Uuid, i64)>> {
-        let rows =
-            self.conn.rows("SELECT export_id, rows + canaries FROM export_fingerprints ORDER BY export_id", &[])?;
+    fn fingerprint_sizes(&mut self) -> StorageResult<Vec<(Uuid, i64, Option<Uuid>)>> {
+        let rows = self
+            .conn
+            .rows("SELECT export_id, rows + canaries, coworker_id FROM export_fingerprints ORDER BY export_id", &[])?;
         rows.iter()
             .map(|r| {
                 let mut c = Cols(r.iter());
-                Ok((c.uuid()?, c.int()?))
+                Ok((c.uuid()?, c.int()?, c.opt_uuid()?))
             })
             .collect()
     }

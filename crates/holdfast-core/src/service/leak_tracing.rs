@@ -330,7 +330,7 @@ impl<D: Database> Holdfast<D> {
             || {
                 self.require_admin(actor, "trace a file to its export")?;
                 let table = leak::read_found(bytes, TRACE_MAX_ROWS).map_err(CoreError::BadFile)?;
-                let mut report = self.db.read(|tx| self.trace_table(tx, &table))?;
+                let mut report = self.db.read(|tx| self.trace_table(tx, &table, None))?;
                 report.file_name = file_name.to_string();
                 report.sha256 = sha256_hex(bytes);
                 let matched: Vec<_> = report
@@ -351,7 +351,9 @@ impl<D: Database> Holdfast<D> {
     }
 
     /// Matches a table against every export's canaries and fingerprint.
-    fn trace_table(&self, tx: &mut dyn Tx, table: &FoundTable) -> Result<TraceReport, CoreError> {
+    /// `only`: just this co-worker's exports (a journaled attachment is traced among its
+    /// sender's; canaries name anyone else's).
+    fn trace_table(&self, tx: &mut dyn Tx, table: &FoundTable, only: Option<Uuid>) -> Result<TraceReport, CoreError> {
         let key = self.mark_key_in(tx)?;
         let ident = Identity::of_headers(&table.headers);
         // Each mark of the file and the first row it is on: ids, emails and phones (one person
@@ -394,8 +396,6 @@ impl<D: Database> Holdfast<D> {
                 canaries_in.entry(c.export_id).or_default().insert(c.email);
             }
         }
-        let mut sorted_file: Vec<u64> = file.keys().copied().collect();
-        sorted_file.sort_unstable();
         let words = table.rows.len().div_ceil(64);
         let mut seen = vec![0u64; words];
         let mut found: Vec<(Fingerprint, usize)> = Vec::new();
@@ -415,19 +415,9 @@ impl<D: Database> Holdfast<D> {
                         *w |= 1 << (r % 64);
                     }
                 };
-                if marks.len() <= sorted_file.len() {
-                    for m in &marks {
-                        if let Some(r) = file.get(m) {
-                            set(*r);
-                        }
-                    }
-                } else {
-                    for m in &sorted_file {
-                        if marks.binary_search(m).is_ok()
-                            && let Some(r) = file.get(m)
-                        {
-                            set(*r);
-                        }
+                for m in &marks {
+                    if let Some(r) = file.get(m) {
+                        set(*r);
                     }
                 }
                 let matched = seen.iter().map(|w| w.count_ones() as usize).sum::<usize>();
@@ -437,7 +427,10 @@ impl<D: Database> Holdfast<D> {
             }
             Ok(())
         };
-        for (id, rows) in sizes {
+        for (id, rows, maker) in sizes {
+            if only.is_some() && maker != only {
+                continue;
+            }
             if !batch.is_empty() && batch_rows + rows > 500_000 {
                 check(tx, &batch)?;
                 batch.clear();
@@ -843,7 +836,8 @@ impl<D: Database> Holdfast<D> {
             }
             finding.attachments[*i].customers = ids.len();
             if i64::try_from(ids.len()).unwrap_or(i64::MAX) >= threshold {
-                let traced = self.db.read(|tx| self.trace_table(tx, table))?;
+                let sender = finding.coworker_id.unwrap_or_default();
+                let traced = self.db.read(|tx| self.trace_table(tx, table, Some(sender)))?;
                 if let Some(best) = traced.matches.first() {
                     finding.traced_exports.push(best.export_id);
                 }
