@@ -101,7 +101,7 @@ pub fn leaks(contacts: usize, exports: usize, trace_rows: usize, mail_rows: usiz
         let cells: Vec<&str> = r.iter().map(String::as_str).collect();
         row_marks(&key, &ident, &cells, false, &mut marks);
     }
-    let packed = pack_marks(&mut marks);
+    let packed = pack_marks(&marks);
     let store = services.unaudited_database_for_benchmarks();
     store.write(|tx| {
         tx.insert_fingerprint(&Fingerprint {
@@ -166,7 +166,7 @@ pub fn leaks(contacts: usize, exports: usize, trace_rows: usize, mail_rows: usiz
             }
             .min(per_row.len());
             let start = rng.random_range(0..=per_row.len() - size);
-            let mut m: Vec<u64> = per_row[start..start + size].iter().flatten().copied().collect();
+            let m: Vec<u64> = per_row[start..start + size].iter().flatten().copied().collect();
             stored_rows += size;
             batch.push(Fingerprint {
                 export_id: uuid::Uuid::now_v7(),
@@ -178,7 +178,7 @@ pub fn leaks(contacts: usize, exports: usize, trace_rows: usize, mail_rows: usiz
                 rows: i64::try_from(size).unwrap_or(0),
                 canaries: 0,
                 created_at: 0,
-                marks: pack_marks(&mut m),
+                marks: pack_marks(&m),
             });
         }
         store.write(|tx| {

@@ -332,7 +332,7 @@ fn looks_like_phone(c: &str) -> bool {
 
 /// Marks as compact text: base64 of five little-endian bytes each, in the order they came (a
 /// trace looks each one up; nothing needs them sorted).
-pub fn pack_marks(marks: &mut Vec<u64>) -> String {
+pub fn pack_marks(marks: &[u64]) -> String {
     use base64::Engine;
     let mut bytes = Vec::with_capacity(marks.len() * MARK_BYTES);
     for m in marks.iter() {
@@ -865,8 +865,8 @@ mod tests {
 
     #[test]
     fn marks_pack_and_unpack() {
-        let mut m = vec![5, 1, MARK_MASK, 5];
-        let packed = pack_marks(&mut m);
+        let m = vec![5, 1, MARK_MASK, 5];
+        let packed = pack_marks(&m);
         assert_eq!(unpack_marks(&packed).unwrap(), vec![5, 1, MARK_MASK, 5]);
         assert!(unpack_marks("AAAA").is_err());
     }

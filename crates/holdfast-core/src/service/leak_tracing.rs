@@ -289,7 +289,7 @@ impl<D: Database> Holdfast<D> {
     ) -> (Fingerprint, Vec<Canary>) {
         let placed: Vec<u64> = trail.placed.iter().flat_map(|c| c.marks(&trail.key)).collect();
         trail.marks.extend(placed);
-        let marks = leak::pack_marks(&mut trail.marks);
+        let marks = leak::pack_marks(&trail.marks);
         let now = self.now();
         let canaries = trail
             .placed
