@@ -31,5 +31,10 @@ pub fn load_demo(services: &Holdfast<Store>, me: &Actor) -> Result<()> {
          mark them departing to see the look-back find it.",
         s.history_events, s.leaver_email
     );
+    println!(
+        "The mail journal caught them mailing their customers to a personal address (see Alerts); every export \
+         carries canaries on {}: trace a file with `holdfast trace FILE` or Settings → Leak tracing.",
+        holdfast_core::demo::DEMO_CANARY_DOMAIN
+    );
     Ok(())
 }

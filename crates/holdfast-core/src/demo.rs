@@ -784,6 +784,34 @@ impl<D: Database> Holdfast<D> {
             self.db.write(|tx| Ok(crate::service::append_events(tx, chunk.to_vec())?))?;
         }
 
+        progress("leak tracing");
+        // Canaries on (a domain kept for them), and the leaver's mail to her personal address
+        // with her customers in a spreadsheet, as the mail journal saw it.
+        let change = crate::service::SettingsChange {
+            canary_email_domain: Some(DEMO_CANARY_DOMAIN.into()),
+            canary_phone_prefix: Some("+1 555 01".into()),
+            ..Default::default()
+        };
+        self.change_settings(actor, &change)?;
+        let mut csv = String::from("First Name,Last Name,Email,Phone,Title\r\n");
+        for (i, people) in people_of.iter().enumerate() {
+            if accounts[i].0 != leaver.id {
+                continue;
+            }
+            for (p, _, _) in people {
+                let text = |k: &str| p[k].as_str().unwrap_or("").replace(',', " ");
+                csv.push_str(&format!(
+                    "{},{},{},{},{}\r\n",
+                    text("first_name"),
+                    text("last_name"),
+                    text("email"),
+                    text("phone"),
+                    text("title")
+                ));
+            }
+        }
+        self.journal_mail(actor, &demo_mail(&leaver.email, &leaver.name, &csv))?;
+
         let summary = DemoSummary {
             leaver_email: leaver.email.clone(),
             history_events,
@@ -812,6 +840,27 @@ impl<D: Database> Holdfast<D> {
         })?;
         Ok(summary)
     }
+}
+
+/// The demo company's canary domain (it reads like a supplier's).
+pub const DEMO_CANARY_DOMAIN: &str = "harborline-supply.com";
+
+/// The leaver's message to her personal address, as the company's mail server journals it.
+fn demo_mail(from: &str, name: &str, csv: &str) -> Vec<u8> {
+    use base64::Engine;
+    let personal = format!("{}.home@gmail.com", from.split('@').next().unwrap_or("me"));
+    let b64 = base64::engine::general_purpose::STANDARD.encode(csv.as_bytes());
+    let body: Vec<&str> = b64.as_bytes().chunks(76).filter_map(|l| std::str::from_utf8(l).ok()).collect();
+    format!(
+        "From: {name} <{from}>\r\nTo: {personal}\r\nSubject: my accounts, for later\r\n\
+         Message-ID: <demo-leak-1@northwind-demo.com>\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/mixed; boundary=\"demo\"\r\n\r\n--demo\r\nContent-Type: text/plain\r\n\r\n\
+         Keeping these.\r\n--demo\r\nContent-Type: text/csv; name=\"my-accounts.csv\"\r\n\
+         Content-Disposition: attachment; filename=\"my-accounts.csv\"\r\nContent-Transfer-Encoding: base64\r\n\r\n\
+         {}\r\n--demo--\r\n",
+        body.join("\r\n")
+    )
+    .into_bytes()
 }
 
 /// A made-up address for a demo co-worker's office machine (TEST-NET-1, RFC 5737).

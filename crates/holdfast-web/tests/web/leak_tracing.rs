@@ -135,6 +135,19 @@ async fn a_cut_export_traces_to_its_rep_and_mail_to_a_personal_address_raises_an
             (StatusCode::OK, Some(true), Some("rep@example.com")),
             "{h}"
         );
+        // Canaries are in no list, search or count, through the API or the pages.
+        let (_, found) = app.call("GET", &format!("/api/v1/contacts?q={address}"), Some(&admin), None).await;
+        assert_eq!(found["items"].as_array().map(Vec::len), Some(0), "{found}");
+        let (_, hits) = app.call("GET", &format!("/api/v1/search?q={address}"), Some(&admin), None).await;
+        assert!(!hits.to_string().contains(&address), "{hits}");
+        let (_, all) = app.call("GET", "/api/v1/contacts?limit=500", Some(&admin), None).await;
+        assert_eq!(all["items"].as_array().map(Vec::len), Some(300));
+        let admin_cookie = app.sign_in("admin@example.com").await;
+        let list = app.send("GET", &format!("/contacts?q={address}"), &admin_cookie, None).await;
+        assert_eq!(list.status, StatusCode::OK);
+        assert!(!list.body.contains(&format!(">{address}<")), "the contacts page lists no canary");
+        let real = app.send("GET", "/contacts?q=buyer7%40client7.example", &admin_cookie, None).await;
+        assert!(real.body.contains(">buyer7@client7.example<"), "a real contact is listed the same way");
         let (_, h) =
             app.call("POST", "/api/v1/canaries/hits", Some(&admin), Some(json!({"address": "who@else.example"}))).await;
         assert_eq!(h["canary"], false);
