@@ -263,9 +263,7 @@ impl Identity {
 /// The marks of one row, added to `out`. With `by_content`, cells in columns no header names
 /// are marked too when they look like an email, an id or (without a phone column) a phone.
 pub fn row_marks<S: AsRef<str>>(key: &MarkKey, ident: &Identity, cells: &[S], by_content: bool, out: &mut Vec<u64>) {
-    let mut names = Vec::new();
-    row_marks_split(key, ident, cells, by_content, out, &mut names);
-    out.extend(names);
+    each_mark(key, ident, cells, by_content, &mut |_, m| out.push(m));
 }
 
 /// The same, keeping the strong marks (id, email, phone, domain: one person's or company's) apart
@@ -278,25 +276,38 @@ pub fn row_marks_split<S: AsRef<str>>(
     strong: &mut Vec<u64>,
     names: &mut Vec<u64>,
 ) {
+    each_mark(key, ident, cells, by_content, &mut |is_strong, m| {
+        if is_strong { strong.push(m) } else { names.push(m) }
+    });
+}
+
+/// Calls `mark(strong, mark)` for each mark of a row.
+fn each_mark<S: AsRef<str>>(
+    key: &MarkKey,
+    ident: &Identity,
+    cells: &[S],
+    by_content: bool,
+    mark: &mut impl FnMut(bool, u64),
+) {
     let cell = |i: Option<usize>| i.and_then(|i| cells.get(i)).map(|c| c.as_ref()).filter(|c| !c.trim().is_empty());
     if let Some(id) = cell(ident.id).and_then(parse_id) {
-        strong.push(key.id_mark(&id));
+        mark(true, key.id_mark(&id));
     }
     if let Some(m) = cell(ident.email).and_then(|c| key.email_mark(c)) {
-        strong.push(m);
+        mark(true, m);
     }
     if let Some(m) = cell(ident.phone).and_then(|c| key.phone_mark(c)) {
-        strong.push(m);
+        mark(true, m);
     }
     if let Some(v) = cell(ident.domain).and_then(norm_domain) {
-        strong.push(key.mark(Tag::Domain, &v));
+        mark(true, key.mark(Tag::Domain, &v));
     }
     let person = match (cell(ident.first), cell(ident.last)) {
         (None, None) => cell(ident.name).and_then(|n| key.name_mark(&[n])),
         (f, l) => key.name_mark(&[f.unwrap_or(""), l.unwrap_or("")]),
     };
     if let Some(m) = person {
-        names.push(m);
+        mark(false, m);
     }
     if by_content {
         for (i, c) in cells.iter().enumerate() {
@@ -306,15 +317,15 @@ pub fn row_marks_split<S: AsRef<str>>(
             }
             if c.contains('@') {
                 if let Some(m) = key.email_mark(c) {
-                    strong.push(m);
+                    mark(true, m);
                 }
             } else if let Some(id) = parse_id(c) {
-                strong.push(key.id_mark(&id));
+                mark(true, key.id_mark(&id));
             } else if ident.phone.is_none()
                 && looks_like_phone(c)
                 && let Some(m) = key.phone_mark(c)
             {
-                strong.push(m);
+                mark(true, m);
             }
         }
     }
