@@ -85,10 +85,14 @@ impl MarkKey {
         {
             return None;
         }
+        let mut lower = [0u8; 320];
+        let Some(buf) = lower.get_mut(..t.len()) else {
+            return norm_email(raw).map(|e| self.mark(Tag::Email, &e));
+        };
+        buf.copy_from_slice(t.as_bytes());
+        buf.make_ascii_lowercase();
         let mut h = self.hasher(Tag::Email);
-        for b in t.bytes() {
-            h.write_u8(b.to_ascii_lowercase());
-        }
+        h.write(buf);
         Some(h.finish() & MARK_MASK)
     }
 
@@ -114,27 +118,30 @@ impl MarkKey {
     /// The mark of a name made of some parts, as [`norm_name`] would give it for the parts
     /// joined by a space.
     fn name_mark(&self, parts: &[&str]) -> Option<u64> {
-        let mut h = self.hasher(Tag::Name);
-        let mut any = false;
-        let mut utf8 = [0u8; 4];
-        for part in parts {
-            for word in part.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()) {
-                if any {
-                    h.write_u8(b' ');
-                }
-                any = true;
-                if word.is_ascii() {
-                    for b in word.bytes() {
-                        h.write_u8(b.to_ascii_lowercase());
+        // Plain ASCII names (most) are lowered into a buffer on the stack and hashed at once.
+        if parts.iter().all(|p| p.is_ascii()) && parts.iter().map(|p| p.len() + 1).sum::<usize>() <= 256 {
+            let mut buf = [0u8; 256];
+            let mut n = 0;
+            for part in parts {
+                for word in part.split(|c: char| !c.is_ascii_alphanumeric()).filter(|w| !w.is_empty()) {
+                    if n > 0 {
+                        buf[n] = b' ';
+                        n += 1;
                     }
-                } else {
-                    for c in word.chars().flat_map(char::to_lowercase) {
-                        h.write(c.encode_utf8(&mut utf8).as_bytes());
-                    }
+                    buf[n..n + word.len()].copy_from_slice(word.as_bytes());
+                    buf[n..n + word.len()].make_ascii_lowercase();
+                    n += word.len();
                 }
             }
+            if n == 0 {
+                return None;
+            }
+            let mut h = self.hasher(Tag::Name);
+            h.write(&buf[..n]);
+            return Some(h.finish() & MARK_MASK);
         }
-        any.then(|| h.finish() & MARK_MASK)
+        let joined = parts.join(" ");
+        norm_name(&joined).map(|n| self.mark(Tag::Name, &n))
     }
 }
 

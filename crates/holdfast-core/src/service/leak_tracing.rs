@@ -32,13 +32,14 @@ pub const TRACE_MAX_ROWS: usize = 2_000_000;
 /// Exports named in a trace report, best first.
 const TRACE_SHOWN: usize = 5;
 
-/// Marks are keyed hashes already: a map keyed by them needs no hashing of its own.
+/// Marks are keyed hashes already: a map keyed by them needs only their 40 bits spread over the
+/// 64 the map looks at (its top bits pick among a group's slots).
 #[derive(Default)]
 struct MarkHasher(u64);
 
 impl Hasher for MarkHasher {
     fn finish(&self) -> u64 {
-        self.0
+        self.0.wrapping_mul(0x9E37_79B9_7F4A_7C15)
     }
     fn write(&mut self, bytes: &[u8]) {
         for b in bytes {
