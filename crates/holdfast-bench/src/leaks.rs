@@ -92,14 +92,35 @@ pub fn leaks(contacts: usize, exports: usize, trace_rows: usize, mail_rows: usiz
     if !status.success() {
         bail!("sqlite3 failed");
     }
-    // The fingerprint's own work on the same rows: marks per row (as the export takes them),
-    // sorted and packed, stored.
+    // The fingerprint's work on the same rows. On the export's own thread: copying each row's
+    // identifying cells into batches for the marking thread (as `RowMarker` does), then packing
+    // and storing the marks. On the other core, while the file is written: hashing them.
     let ident = Identity::of_headers(&table.headers);
+    let columns: Vec<usize> =
+        [ident.id, ident.email, ident.phone, ident.first, ident.last, ident.name].into_iter().flatten().collect();
+    let started = Instant::now();
+    let mut batch: Vec<u8> = Vec::with_capacity(300_000);
+    let mut copied = 0usize;
+    for r in &table.rows {
+        for c in &columns {
+            let text = r.get(*c).map(String::as_str).unwrap_or("");
+            batch.extend_from_slice(&u32::try_from(text.len()).unwrap_or(0).to_le_bytes());
+            batch.extend_from_slice(text.as_bytes());
+        }
+        if batch.len() >= 256 * 1024 {
+            copied += batch.len();
+            batch.clear();
+        }
+    }
+    copied += batch.len();
+    let copy_took = started.elapsed();
     let started = Instant::now();
     let mut marks = Vec::with_capacity(table.rows.len() * 4);
     for r in &table.rows {
         row_marks(&key, &ident, r, false, &mut marks);
     }
+    let hash_took = started.elapsed();
+    let started = Instant::now();
     let packed = pack_marks(&marks);
     let store = services.unaudited_database_for_benchmarks();
     store.write(|tx| {
@@ -117,7 +138,8 @@ pub fn leaks(contacts: usize, exports: usize, trace_rows: usize, mail_rows: usiz
         })?;
         Ok(())
     })?;
-    let fingerprint_took = started.elapsed();
+    let store_took = started.elapsed();
+    let on_thread = copy_took + store_took;
     row(
         &format!(
             "export {contacts} contacts to CSV with canaries and fingerprint ({} MB; fingerprint {} MB stored)",
@@ -129,12 +151,18 @@ pub fn leaks(contacts: usize, exports: usize, trace_rows: usize, mail_rows: usiz
         format!("{:.2}x", secs(export_took) / secs(sqlite_took)),
     );
     row(
-        &format!("of which the fingerprint: marks of {contacts} rows, packed, stored"),
-        format!("{:.2} s", secs(fingerprint_took)),
-        format!("the rest of the export {:.2} s", secs(export_took.saturating_sub(fingerprint_took))),
+        &format!(
+            "of which the fingerprint on the export's thread: copying {} MB of identifying cells ({:.2} s), packing and storing the marks ({:.2} s); hashing them ({:.2} s) runs on the other core while the file is written",
+            copied / 1_000_000,
+            secs(copy_took),
+            secs(store_took),
+            secs(hash_took)
+        ),
+        format!("{:.2} s", secs(on_thread)),
+        format!("the rest of the export {:.2} s", secs(export_took.saturating_sub(on_thread))),
         format!(
             "+{:.1}% (goal: at most +10%)",
-            100.0 * secs(fingerprint_took) / secs(export_took.saturating_sub(fingerprint_took)).max(1e-9)
+            100.0 * secs(on_thread) / secs(export_took.saturating_sub(on_thread)).max(1e-9)
         ),
     );
 

@@ -338,6 +338,115 @@ fn each_mark<S: AsRef<str>>(
     }
 }
 
+/// Marks an export's rows on a thread of its own: the export's thread only copies each row's
+/// identifying cells into a batch (the machine's other core does the hashing while the file is
+/// written). Without a thread to spare, it marks in place.
+pub struct RowMarker {
+    columns: Vec<usize>,
+    batch: Vec<u8>,
+    send: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    worker: Option<std::thread::JoinHandle<Vec<u64>>>,
+    /// Marking in place: the key, the columns, the marks so far.
+    inline: Option<(MarkKey, Identity, Vec<u64>)>,
+}
+
+/// Bytes of cells copied before a batch goes to the marking thread.
+const MARK_BATCH: usize = 256 * 1024;
+
+impl RowMarker {
+    pub fn start(key: MarkKey, ident: Identity, width: usize) -> RowMarker {
+        let mut columns: Vec<usize> =
+            [ident.id, ident.email, ident.phone, ident.first, ident.last, ident.name, ident.domain]
+                .into_iter()
+                .flatten()
+                .filter(|c| *c < width)
+                .collect();
+        columns.sort_unstable();
+        columns.dedup();
+        let (send, receive) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
+        let (k, id, cols) = (key.clone(), ident.clone(), columns.clone());
+        let worker = std::thread::Builder::new().name("export-marks".into()).spawn(move || {
+            let mut marks = Vec::new();
+            for batch in receive {
+                let mut cells: Vec<&str> = vec![""; width];
+                let mut at = 0usize;
+                'rows: while at < batch.len() {
+                    for c in &cols {
+                        let Some(len) =
+                            batch.get(at..at + 4).map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
+                        else {
+                            break 'rows;
+                        };
+                        at += 4;
+                        cells[*c] = batch.get(at..at + len).and_then(|b| std::str::from_utf8(b).ok()).unwrap_or("");
+                        at += len;
+                    }
+                    row_marks(&k, &id, &cells, false, &mut marks);
+                }
+            }
+            marks
+        });
+        match worker {
+            Ok(w) => RowMarker {
+                columns,
+                batch: Vec::with_capacity(MARK_BATCH + 4096),
+                send: Some(send),
+                worker: Some(w),
+                inline: None,
+            },
+            Err(_) => RowMarker {
+                columns,
+                batch: Vec::new(),
+                send: None,
+                worker: None,
+                inline: Some((key, ident, Vec::new())),
+            },
+        }
+    }
+
+    /// One row's cells, in the export's column order.
+    pub fn row<S: AsRef<str>>(&mut self, cells: &[S]) {
+        if let Some((key, ident, marks)) = self.inline.as_mut() {
+            row_marks(key, ident, cells, false, marks);
+            return;
+        }
+        for c in &self.columns {
+            let text = cells.get(*c).map(|t| t.as_ref()).unwrap_or("");
+            self.batch.extend_from_slice(&u32::try_from(text.len()).unwrap_or(0).to_le_bytes());
+            self.batch.extend_from_slice(text.as_bytes());
+        }
+        if self.batch.len() >= MARK_BATCH {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let full = std::mem::replace(&mut self.batch, Vec::with_capacity(MARK_BATCH + 4096));
+        if let Some(send) = &self.send
+            && send.send(full).is_err()
+        {
+            // The marking thread is gone; finish() reports it.
+            self.send = None;
+        }
+    }
+
+    /// Every row's marks.
+    pub fn finish(mut self) -> Result<Vec<u64>, String> {
+        if let Some((_, _, marks)) = self.inline.take() {
+            return Ok(marks);
+        }
+        self.flush();
+        self.send = None;
+        match self.worker.take() {
+            Some(w) => w.join().map_err(|_| "marking the export's rows failed".to_string()),
+            None => Err("marking the export's rows failed".into()),
+        }
+    }
+}
+
 /// Digits with the punctuation phones are written with, and not a date or a sum of money.
 fn looks_like_phone(c: &str) -> bool {
     let t = c.trim();
@@ -879,6 +988,31 @@ mod tests {
         let acct = "0190c1d6-7a8e-7c3b-9a1e-3f2b1c0d4e5f";
         row_marks(&k, &id, &["ana@acme.com", acct, "2026-11-30"], true, &mut m);
         assert_eq!(m, vec![k.mark(Tag::Email, "ana@acme.com")]);
+    }
+
+    #[test]
+    fn rows_marked_on_their_own_thread_are_marked_as_in_place() {
+        let k = key();
+        let ident = Identity::of_headers(&["id", "first_name", "last_name", "email", "phone", "title"]);
+        let rows: Vec<Vec<String>> = (0..20_000)
+            .map(|i| {
+                vec![
+                    Uuid::now_v7().to_string(),
+                    format!("Ana{i}"),
+                    "Silva".into(),
+                    format!("a{i}@x.example"),
+                    format!("+1 555 {i:07}"),
+                    "CEO".into(),
+                ]
+            })
+            .collect();
+        let mut marker = RowMarker::start(k.clone(), ident.clone(), 6);
+        let mut inline = Vec::new();
+        for r in &rows {
+            marker.row(r);
+            row_marks(&k, &ident, r, false, &mut inline);
+        }
+        assert_eq!(marker.finish().unwrap(), inline);
     }
 
     #[test]

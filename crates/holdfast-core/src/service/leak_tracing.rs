@@ -56,8 +56,7 @@ type MarkMap<V> = HashMap<u64, V, BuildHasherDefault<MarkHasher>>;
 /// The canaries and marks of one export while its file is written.
 pub(crate) struct ExportTrail {
     key: MarkKey,
-    ident: Identity,
-    marks: Vec<u64>,
+    marker: leak::RowMarker,
     /// The canary domain and phone range, when canaries are on for this export.
     canary_domain: Option<String>,
     phone_prefix: Option<String>,
@@ -81,7 +80,7 @@ impl ExportTrail {
     /// Marks a real row (its cells in the export's column order) and returns the canaries that
     /// go right after it, each dressed as this row.
     pub(crate) fn row<S: AsRef<str>>(&mut self, cells: &[S]) -> &[CanaryPerson] {
-        leak::row_marks(&self.key, &self.ident, cells, false, &mut self.marks);
+        self.marker.row(cells);
         self.rows += 1;
         let start = self.placed.len();
         let Some(domain) = self.canary_domain.as_deref() else { return &[] };
@@ -262,9 +261,8 @@ impl<D: Database> Holdfast<D> {
             let count = if canary_domain.is_some() { leak::canaries_for(e.matched) } else { 0 };
             let at = |name: &str| e.columns.iter().position(|c| c == name);
             Ok(ExportTrail {
+                marker: leak::RowMarker::start(key.clone(), Identity::of_headers(&e.columns), e.columns.len()),
                 key,
-                ident: Identity::of_headers(&e.columns),
-                marks: Vec::with_capacity(usize::try_from(e.matched.clamp(0, 1_000_000)).unwrap_or(0) * 3),
                 canary_domain,
                 phone_prefix: lt.canary_phone_prefix.clone(),
                 positions: leak::canary_positions(e.matched, count),
@@ -285,12 +283,13 @@ impl<D: Database> Holdfast<D> {
         &self,
         actor: &Actor,
         e: &ExportRequest,
-        mut trail: ExportTrail,
+        trail: ExportTrail,
         rows: i64,
-    ) -> (Fingerprint, Vec<Canary>) {
+    ) -> Result<(Fingerprint, Vec<Canary>), CoreError> {
         let placed: Vec<u64> = trail.placed.iter().flat_map(|c| c.marks(&trail.key)).collect();
-        trail.marks.extend(placed);
-        let marks = leak::pack_marks(&trail.marks);
+        let mut all = trail.marker.finish().map_err(|e| CoreError::Storage(crate::error::StorageError::Other(e)))?;
+        all.extend(placed);
+        let marks = leak::pack_marks(&all);
         let now = self.now();
         let canaries = trail
             .placed
@@ -315,11 +314,11 @@ impl<D: Database> Holdfast<D> {
             door: door_of(actor),
             columns: e.columns.clone(),
             rows,
-            canaries: trail.placed(),
+            canaries: i64::try_from(trail.placed.len()).unwrap_or(0),
             created_at: now,
             marks,
         };
-        (fingerprint, canaries)
+        Ok((fingerprint, canaries))
     }
 
     /// Traces a file found in the wild back to the export(s) it most likely came from (admins).
