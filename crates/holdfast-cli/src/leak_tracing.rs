@@ -67,7 +67,7 @@ pub fn trace(services: &Holdfast<Store>, me: &Actor, args: &TraceArgs) -> Result
         println!(
             "  made:        {} through {} ({} {}, {} rows)",
             format_timestamp(m.made_at),
-            m.door,
+            holdfast_core::service::door_in_words(&m.door),
             m.kind,
             m.format,
             m.export_rows

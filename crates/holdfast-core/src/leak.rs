@@ -198,7 +198,8 @@ fn norm_domain(raw: &str) -> Option<String> {
     crate::record::normalize_domain(raw).ok()
 }
 
-fn header_key(h: &str) -> String {
+/// A column header as compared: letters and digits, lower case (`E-mail Address` → `emailaddress`).
+pub fn header_key(h: &str) -> String {
     h.trim_start_matches('\u{feff}').chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect()
 }
 

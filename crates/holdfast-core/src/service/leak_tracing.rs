@@ -20,7 +20,7 @@ use crate::coworker::Actor;
 use crate::error::CoreError;
 use crate::event::NewEvent;
 use crate::guard::{ExportRequest, Severity};
-use crate::leak::{self, CanaryPerson, FoundTable, Identity, MarkKey};
+use crate::leak::{self, CanaryPerson, FoundTable, Identity, MarkKey, header_key};
 use crate::record::{self, RecordKind, Value};
 use crate::storage::{Canary, Database, Fingerprint, Tx};
 
@@ -216,6 +216,17 @@ fn sha256_hex(bytes: &[u8]) -> String {
 
 fn door_of(actor: &Actor) -> String {
     actor.channel.as_str().to_string()
+}
+
+/// The way an export left, in words (`session` → "the web app or an API session").
+pub fn door_in_words(door: &str) -> &str {
+    match door {
+        "session" => "the web app (or an API session)",
+        "api_token" => "an API token",
+        "cli" => "the command line",
+        "scim" => "the identity provider",
+        other => other,
+    }
 }
 
 fn domain_of(email: &str) -> &str {
@@ -931,8 +942,4 @@ impl<D: Database> Holdfast<D> {
         self.require_admin(actor, "see an export's canaries")?;
         self.db.read(|tx| Ok(tx.canaries_of_export(export_id)?))
     }
-}
-
-fn header_key(h: &str) -> String {
-    h.trim_start_matches('\u{feff}').chars().filter(|c| c.is_alphanumeric()).flat_map(char::to_lowercase).collect()
 }

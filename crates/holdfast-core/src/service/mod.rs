@@ -68,7 +68,7 @@ pub use leads::{
 };
 pub use leak_tracing::{
     AttachmentFinding, CANARY_HIT, CanaryHit, CanaryReport, EXPORT_TRACE, MAIL_OUTBOUND, MailFinding, TRACE_MAX_ROWS,
-    TraceMatch, TraceReport,
+    TraceMatch, TraceReport, door_in_words,
 };
 pub use metering::{BULK_READ_SETTING, DEFAULT_BULK_READ_LIMIT, EXPORT_POLICY_SETTING, ExportPolicy, RowsRead};
 pub use protocol::{

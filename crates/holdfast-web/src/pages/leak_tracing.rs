@@ -64,7 +64,7 @@ fn rows_of(report: &TraceReport) -> Vec<MatchRow> {
             made: format!(
                 "{} through {} ({} {}, {} rows)",
                 short_time(m.made_at),
-                m.door,
+                holdfast_core::service::door_in_words(&m.door),
                 m.kind,
                 m.format,
                 m.export_rows
@@ -151,7 +151,7 @@ async fn leak_page(
         Some((name, report)) => {
             let verdict = match report.matches.first() {
                 Some(m) => format!(
-                    "Most likely export {} by {}: {} of its {} rows{}.",
+                    "Most likely export {} by {}: {} of the file's {} rows are its rows{}.",
                     m.export_id,
                     m.made_by.clone().unwrap_or_else(|| "the operator".into()),
                     m.rows_matched,

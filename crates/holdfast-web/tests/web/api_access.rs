@@ -100,7 +100,9 @@ async fn reading_in_bulk_counts_as_an_export_and_the_policy_can_stop_it() {
                    "alert_smtp_set": false, "alert_email_from": null,
                    "introduction_template": holdfast_core::service::DEFAULT_INTRODUCTION,
                    "senior_cadence": "strategic=60, enterprise=90, mid_market=120, smb=180",
-                   "single_sign_on": null, "two_factor_for_admins": false})
+                   "single_sign_on": null, "two_factor_for_admins": false,
+                   "canary_email_domain": null, "canary_phone_prefix": null, "company_email_domains": [],
+                   "mail_alert_threshold": 20})
         );
 
         // Under the limit: ordinary list reads. Past it: the next page is recorded as an export.
