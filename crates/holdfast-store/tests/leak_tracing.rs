@@ -369,6 +369,16 @@ fn customer_data_mailed_to_a_personal_address_raises_an_alert_naming_the_rep() {
         report.extend(b"\r\n--j--\r\n");
         let f = c.services.journal_mail(&c.admin, &report).expect("judged");
         assert_eq!((f.sender.as_deref(), f.customers), (Some("other@northwind.example"), 40), "{f:?}");
+        // Customers on the company's own domain count too (the co-workers do not).
+        let inputs: Vec<_> = (0..25)
+            .map(|i| json!({"first_name": format!("Near{i}"), "email": format!("near{i}@northwind.example")}))
+            .collect();
+        c.services.create_many(&Actor::operator(), &CONTACTS, &inputs).expect("contacts");
+        let list: String = (0..25).map(|i| format!("near{i}@northwind.example\r\n")).collect::<String>()
+            + "other@northwind.example\r\nadmin@northwind.example\r\n";
+        let near = message("rep@northwind.example", "me@yahoo.com", "", &[("list.csv", "text/csv", list.into_bytes())]);
+        let f = c.services.journal_mail(&c.admin, &near).expect("judged");
+        assert_eq!((f.customers, f.alert_id.is_some()), (25, true), "{f:?}");
         assert!(c.services.journal_mail(&c.admin, b"").is_err(), "nothing is no message");
         assert!(c.services.journal_mail(&c.rep, &raw).is_err(), "reps may not hand in journal mail");
     }

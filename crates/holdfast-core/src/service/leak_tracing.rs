@@ -722,13 +722,14 @@ impl<D: Database> Holdfast<D> {
             event_id: None,
             alert_id: None,
         };
-        let (company, sender_coworker, threshold) = self.db.read(|tx| {
+        let (company, coworkers, sender_coworker, threshold) = self.db.read(|tx| {
             let company = self.company_domains(tx)?;
             let who = match &sender {
                 Some(s) => tx.get_coworker_by_email(s)?,
                 None => None,
             };
-            Ok((company, who, self.settings_in(tx)?.leak_tracing.mail_alert_threshold))
+            let coworkers: HashSet<String> = tx.list_coworkers()?.iter().map(|c| c.email.to_lowercase()).collect();
+            Ok((company, coworkers, who, self.settings_in(tx)?.leak_tracing.mail_alert_threshold))
         })?;
         finding.coworker_id = sender_coworker.as_ref().map(|c| c.id);
         finding.external_recipients = recipients
@@ -798,7 +799,9 @@ impl<D: Database> Holdfast<D> {
         }
         let mine: HashSet<&str> =
             finding.external_recipients.iter().map(String::as_str).chain(sender.as_deref()).collect();
-        emails.retain(|e| !mine.contains(e.as_str()) && !company.contains(domain_of(e)));
+        // Customers are anyone but the message's own people and the co-workers (a customer may
+        // share the company's domain: a reseller's staff, a test company).
+        emails.retain(|e| !mine.contains(e.as_str()) && !coworkers.contains(e));
         emails.sort();
         emails.dedup();
         phones.sort();
