@@ -24,8 +24,9 @@ pub const DEFAULT_NOTICE: &str = "A reminder of the confidentiality clause in yo
 records, contacts, pipeline, prices and every other piece of customer information in Holdfast belong to the \
 company, during your employment and after it. Please do not copy them outside Holdfast, and do not take \
 copies of them with you when you leave, in any form. Holdfast records what each co-worker opens, lists and \
-exports, as every co-worker is told. If you hold customer data outside Holdfast, please tell your manager so \
-it can be returned.";
+exports, as every co-worker is told; every export can be traced back to whoever made it, and the company can \
+see customer data emailed to addresses outside it, personal ones included. If you hold customer data outside \
+Holdfast, please tell your manager so it can be returned.";
 
 /// One acknowledgement of the notice.
 #[derive(Debug, Clone, PartialEq, Eq)]
