@@ -1673,6 +1673,21 @@ impl<D: Database> Holdfast<D> {
                 return Err(e);
             }
         };
+        // A canary's address through the public form: someone is using a leaked file. It is a
+        // canary hit (a critical alert naming the export's maker), answered like any post, so
+        // that trying addresses one by one tells the sender nothing.
+        if let Some(email) = changes.fields.get("email").and_then(Value::as_text)
+            && self.db.read(|tx| Ok(tx.find_canary(Some(email), None)?))?.is_some()
+        {
+            let report = super::CanaryReport {
+                address: email.to_string(),
+                from: post.client_addr.as_ref().map(|a| format!("a web-to-lead form post from {a}")),
+                subject: None,
+                via: "web-to-lead form".into(),
+            };
+            self.canary_hit(&Actor::scheduler(), &report)?;
+            return Ok(Submitted::Received { redirect_url: form.redirect_url });
+        }
         self.db.write(|tx| {
             // Counted only while the form takes posts (an admin may archive it meanwhile).
             if !tx.count_lead_form_post(form_id, now)? {

@@ -135,6 +135,29 @@ async fn a_cut_export_traces_to_its_rep_and_mail_to_a_personal_address_raises_an
             (StatusCode::OK, Some(true), Some("rep@example.com")),
             "{h}"
         );
+        // The same address through a public web-to-lead form: answered like any post, no lead, one
+        // more canary hit on the record.
+        let (s, form) = app
+            .call(
+                "POST",
+                "/api/v1/lead-forms",
+                Some(&admin),
+                Some(json!({"name": "Contact us", "fields": ["last_name"]})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{form}");
+        let post = format!("/forms/{}", form["id"].as_str().expect("id"));
+        let (s, answer) = app.call("POST", &post, None, Some(json!({"first_name": "Probe", "email": address}))).await;
+        assert_eq!((s, answer["received"].as_bool()), (StatusCode::CREATED, Some(true)), "{answer}");
+        let (_, leads) = app.call("GET", "/api/v1/leads?q=Probe", Some(&admin), None).await;
+        assert_eq!(leads["items"].as_array().map(Vec::len), Some(0), "{leads}");
+        let hits = app.with(|s| {
+            let filter = EventFilter { action: Some("canary.hit".into()), limit: 10, ..Default::default() };
+            s.events(&Actor::operator(), &filter).expect("events")
+        });
+        assert_eq!(hits.len(), 2, "the gateway's report and the form post");
+        assert_eq!(hits[0].event.details["via"], "web-to-lead form");
+
         // Canaries are in no list, search or count, through the API or the pages.
         let (_, found) = app.call("GET", &format!("/api/v1/contacts?q={address}"), Some(&admin), None).await;
         assert_eq!(found["items"].as_array().map(Vec::len), Some(0), "{found}");
