@@ -810,20 +810,18 @@ impl<D: Database> Holdfast<D> {
             let mut customers: HashSet<Uuid> = HashSet::new();
             let mut by_email: HashMap<String, Uuid> = HashMap::new();
             for kind in [&record::CONTACTS, &record::LEADS] {
-                for chunk in emails.chunks(500) {
-                    for (value, id) in tx.find_ids_by_values(kind, "email", chunk)? {
-                        by_email.entry(value).or_insert(id);
-                        customers.insert(id);
-                    }
+                // One query per 500 values (the store reads in chunks).
+                for (value, id) in tx.find_ids_by_values(kind, "email", &emails)? {
+                    by_email.entry(value).or_insert(id);
+                    customers.insert(id);
                 }
             }
             let mut by_phone: HashMap<String, Uuid> = HashMap::new();
             for kind in [&record::CONTACTS, &record::LEADS, &record::ACCOUNTS] {
-                for chunk in phones.chunks(500) {
-                    for (value, id) in tx.find_ids_by_values(kind, "phone", chunk)? {
-                        by_phone.entry(value).or_insert(id);
-                        customers.insert(id);
-                    }
+                // One query per 500 values (the store reads in chunks).
+                for (value, id) in tx.find_ids_by_values(kind, "phone", &phones)? {
+                    by_phone.entry(value).or_insert(id);
+                    customers.insert(id);
                 }
             }
             let canaries = tx.canaries_with_emails(&emails)?;
