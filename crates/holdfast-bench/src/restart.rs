@@ -12,7 +12,7 @@ use holdfast_core::coworker::Actor;
 use holdfast_core::event::NewEvent;
 use holdfast_core::record::CONTACTS;
 use holdfast_core::storage::Database;
-use holdfast_core::time::MICROS_PER_DAY;
+use holdfast_core::time::{Clock, MICROS_PER_DAY, ManualClock, SystemClock};
 use holdfast_store::{Location, Store};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -31,8 +31,11 @@ pub fn restart(events: usize, coworkers: usize, clients: usize, reads: usize) ->
         tmp.display()
     );
     println!("build: {}", if cfg!(debug_assertions) { "debug (numbers are not representative)" } else { "release" });
+    // The log grows in time order, as a server's does: the co-workers and contacts are made 90
+    // days ago (a clock set back for them), then the 90 days of reading follow.
+    let now = SystemClock.now();
     let (ids, contacts) = {
-        let services = Holdfast::new(Store::open(&path)?);
+        let services = Holdfast::with_clock(Store::open(&path)?, Arc::new(ManualClock::at(now - 90 * MICROS_PER_DAY)));
         let ids: Vec<Uuid> =
             (0..coworkers).map(|i| add_rep(&services, &format!("rep{i}@example.com"))).collect::<Result<_>>()?;
         let inputs: Vec<_> = (0..2_000)
@@ -42,7 +45,6 @@ pub fn restart(events: usize, coworkers: usize, clients: usize, reads: usize) ->
             .collect();
         let contacts: Vec<Uuid> = services.create_many(&Actor::operator(), &CONTACTS, &inputs)?;
         eprintln!("writing {events} hash-chained read events over the last 90 days…");
-        let now = services.now();
         let start = now - 89 * MICROS_PER_DAY;
         let step = (89 * MICROS_PER_DAY) / events.max(1) as i64;
         let mut i = 0;

@@ -570,6 +570,8 @@ pub struct DailyCount {
     pub action: String,
     pub events: i64,
     pub rows: i64,
+    /// Of those events, the `record.read`s of records outside the reader's own book.
+    pub outside_book: i64,
 }
 
 /// A web-to-lead form an admin made.

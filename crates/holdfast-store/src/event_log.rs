@@ -12,6 +12,15 @@ use crate::codec::{Cols, event_from_row, opt_text, opt_uuid, stored_event};
 use crate::conn::{Backend, Conn};
 use crate::tx::SqlTx;
 
+/// Keeps a count of one co-worker's events since `$2` (a time) to the days from `$2`'s on, by
+/// seq, so that it walks the (co-worker, seq) index from there instead of all their history
+/// (`event_days`, migration 0015, says where each day's events start).
+const FROM_DAY: &str =
+    "seq >= (SELECT coalesce(min(first_seq), 9223372036854775807) FROM event_days WHERE day >= $2 / 86400000000)";
+
+/// How a `record.read` event of a record outside the reader's own book reads in the log.
+const OUTSIDE_BOOK_LIKE: &str = "%\"outside_book\":true%";
+
 pub const EVENT_COLUMNS: &str = "seq, id, at, coworker_id, action, object_type, object_id, row_count, client_addr, user_agent, details, prev_hash, hash";
 
 impl<C: Conn> EventLog for SqlTx<C> {
@@ -165,13 +174,14 @@ impl<C: Conn> EventLog for SqlTx<C> {
         let rows = self.conn.rows(
             &format!(
                 "SELECT CAST(at / {DAY} AS BIGINT) AS d, count(*) FROM system_events \
-                 WHERE coworker_id = $1 AND at >= $2 AND action = $3 AND details LIKE $4 GROUP BY d ORDER BY d"
+                 WHERE coworker_id = $1 AND {FROM_DAY} AND at >= $2 AND action = $3 AND details LIKE $4 \
+                 GROUP BY d ORDER BY d"
             ),
             &[
                 Value::Text(coworker.to_string()),
                 Value::Int(since),
                 Value::Text(action::RECORD_READ.into()),
-                Value::Text("%\"outside_book\":true%".into()),
+                Value::Text(OUTSIDE_BOOK_LIKE.into()),
             ],
         )?;
         rows.iter()
@@ -195,7 +205,7 @@ impl<C: Conn> EventLog for SqlTx<C> {
         let rows = self.conn.rows(
             &format!(
                 "SELECT CAST(at / {HOUR} AS BIGINT) AS h, CAST(sum(row_count) AS BIGINT) FROM system_events \
-                 WHERE coworker_id = $1 AND at >= $2 AND action IN ({}) GROUP BY h ORDER BY h",
+                 WHERE coworker_id = $1 AND {FROM_DAY} AND at >= $2 AND action IN ({}) GROUP BY h ORDER BY h",
                 reads.join(", ")
             ),
             &params,
@@ -210,9 +220,15 @@ impl<C: Conn> EventLog for SqlTx<C> {
 
     fn daily_counts(&mut self, since: i64, until: i64) -> StorageResult<Vec<DailyCount>> {
         let rows = self.conn.rows(
-            "SELECT coworker_id, at / 86400000000 AS day, action, count(*), CAST(sum(row_count) AS BIGINT) FROM system_events \
+            "SELECT coworker_id, at / 86400000000 AS day, action, count(*), CAST(sum(row_count) AS BIGINT), \
+             CAST(sum(CASE WHEN action = $3 AND details LIKE $4 THEN 1 ELSE 0 END) AS BIGINT) FROM system_events \
              WHERE at >= $1 AND at < $2 GROUP BY coworker_id, at / 86400000000, action ORDER BY 1, 2, 3",
-            &[Value::Int(since), Value::Int(until)],
+            &[
+                Value::Int(since),
+                Value::Int(until),
+                Value::Text(action::RECORD_READ.into()),
+                Value::Text(OUTSIDE_BOOK_LIKE.into()),
+            ],
         )?;
         rows.iter()
             .map(|r| {
@@ -223,6 +239,7 @@ impl<C: Conn> EventLog for SqlTx<C> {
                     action: c.text()?,
                     events: c.int()?,
                     rows: c.opt_int()?.unwrap_or(0),
+                    outside_book: c.opt_int()?.unwrap_or(0),
                 })
             })
             .collect()

@@ -285,3 +285,54 @@ fn a_large_import_gives_back_its_memory_and_the_database_goes_on() {
         services.shutdown();
     }
 }
+
+#[test]
+fn counting_a_co_workers_reads_since_a_moment_finds_every_one_whatever_order_the_clocks_wrote() {
+    use holdfast_core::event::{NewEvent, action};
+    use holdfast_core::service::append_events;
+    use holdfast_core::time::MICROS_PER_DAY;
+    const HOUR: i64 = 3_600_000_000;
+    for db in each_backend() {
+        let who = uuid::Uuid::now_v7();
+        let someone_else = uuid::Uuid::now_v7();
+        let base = 20_000 * MICROS_PER_DAY;
+        let read = |coworker, day: i64, rows: i64, outside: bool| NewEvent {
+            at: base + day * MICROS_PER_DAY + 9 * HOUR,
+            coworker_id: Some(coworker),
+            action: action::RECORD_READ.into(),
+            object_type: Some("contact".into()),
+            object_id: None,
+            row_count: rows,
+            client_addr: None,
+            user_agent: None,
+            details: if outside { json!({"outside_book": true}) } else { json!({}) },
+        };
+        // Appended in this order: days 10, 3, 12, 5 (a clock set back and forward again), each in
+        // a batch of its own, and in one batch days 20 and 1.
+        for batch in [
+            vec![read(who, 10, 1, true)],
+            vec![read(someone_else, 3, 7, true)],
+            vec![read(who, 3, 2, false)],
+            vec![read(who, 12, 4, true)],
+            vec![read(who, 5, 8, true)],
+            vec![read(who, 20, 16, false), read(who, 1, 32, true)],
+        ] {
+            db.store().write(|tx| Ok(append_events(tx, batch)?)).expect("append");
+        }
+        let since = |day: i64| base + day * MICROS_PER_DAY;
+        let (rows, outside) = db
+            .store()
+            .read(|tx| {
+                let mut rows = Vec::new();
+                let mut outside = Vec::new();
+                for day in [0, 1, 2, 3, 5, 6, 11, 12, 13, 20, 21] {
+                    rows.push(tx.rows_read_since(who, since(day))?.iter().map(|(_, n)| n).sum::<i64>());
+                    outside.push(tx.outside_book_reads_since(who, since(day))?.iter().map(|(_, n)| n).sum::<i64>());
+                }
+                Ok((rows, outside))
+            })
+            .expect("count");
+        assert_eq!(rows, [63, 63, 31, 31, 29, 21, 20, 20, 16, 16, 0], "{}: rows read since each day", db.backend);
+        assert_eq!(outside, [4, 4, 3, 3, 3, 2, 1, 1, 0, 0, 0], "{}: outside-book reads since each day", db.backend);
+    }
+}

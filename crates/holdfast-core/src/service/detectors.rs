@@ -29,6 +29,8 @@ pub const LOOK_BACK_DAYS: i64 = 90;
 /// Every co-worker's rows read per UTC day, and who they are (for peers by role).
 pub(crate) struct ReadingDays {
     per_day: BTreeMap<(Uuid, i64), i64>,
+    /// Records opened outside the reader's own book, per co-worker and day (days with none left out).
+    outside_book: BTreeMap<(Uuid, i64), i64>,
     people: Vec<CoWorker>,
 }
 
@@ -41,6 +43,11 @@ impl ReadingDays {
         let own = self.per_day.iter().filter(|((id, _), r)| *id == who && **r > 0).map(|(_, r)| *r).collect();
         let peer = self.per_day.iter().filter(|((id, _), r)| peers.contains(id) && **r > 0).map(|(_, r)| *r).collect();
         (own, peer)
+    }
+
+    /// `who`'s records opened outside their own book, one figure per day that had any.
+    fn outside_book_days(&self, who: Uuid) -> Vec<i64> {
+        self.outside_book.range((who, i64::MIN)..=(who, i64::MAX)).map(|(_, n)| *n).collect()
     }
 }
 
@@ -96,12 +103,16 @@ impl<D: Database> Holdfast<D> {
         let until = day * MICROS_PER_DAY;
         let (counts, people) = self.db.read(|tx| Ok((tx.daily_counts(since, until)?, tx.list_coworkers()?)))?;
         let mut per_day: BTreeMap<(Uuid, i64), i64> = BTreeMap::new();
+        let mut outside_book: BTreeMap<(Uuid, i64), i64> = BTreeMap::new();
         for c in counts.iter().filter(|c| action::READS.contains(&c.action.as_str())) {
             if let Some(id) = c.coworker_id {
                 *per_day.entry((id, c.day)).or_default() += c.rows;
+                if c.outside_book > 0 {
+                    *outside_book.entry((id, c.day)).or_default() += c.outside_book;
+                }
             }
         }
-        Ok(ReadingDays { per_day, people })
+        Ok(ReadingDays { per_day, outside_book, people })
     }
 
     /// The rows in a day above which `who`'s reading is unusual, from the days before `day`;
@@ -148,19 +159,34 @@ impl<D: Database> Holdfast<D> {
                 *d
             })
         });
+        // Their usual day comes from everyone's baselines, read once a day; while another request
+        // reads those (after a restart) the count goes on and a later read looks again.
+        let with_baseline = |mut d: OutsideBookDay| -> Result<OutsideBookDay, CoreError> {
+            if let Some(days) = self.reading_days_before_unless_busy(day)? {
+                let before = days.outside_book_days(me);
+                d.threshold = Some(outside_book_threshold(&before));
+                d.usual = median_and_mad(&before).0;
+                d.pending = false;
+            }
+            Ok(d)
+        };
         let today = match known {
-            Some(d) => d,
+            Some(d) if !d.pending => d,
+            Some(d) => {
+                let d = with_baseline(d)?;
+                if !d.pending
+                    && let Ok(mut m) = self.meter.outside_book.lock()
+                    && let Some(kept) = m.get_mut(&me).filter(|k| k.day == day && k.pending)
+                {
+                    (kept.threshold, kept.usual, kept.pending) = (d.threshold, d.usual, false);
+                }
+                d
+            }
             None => {
-                // First today in this server: today's count (this read included) and the days before.
-                let days =
-                    self.db.read(|tx| Ok(tx.outside_book_reads_since(me, (day - LOOK_BACK_DAYS) * MICROS_PER_DAY)?))?;
-                let before: Vec<i64> = days.iter().filter(|(d, _)| *d < day).map(|(_, n)| *n).collect();
-                let d = OutsideBookDay {
-                    day,
-                    records: days.iter().find(|(d, _)| *d == day).map_or(1, |(_, n)| *n),
-                    threshold: Some(outside_book_threshold(&before)),
-                    usual: median_and_mad(&before).0,
-                };
+                // First today in this server: today's count from the log (this read included).
+                let counted = self.db.read(|tx| Ok(tx.outside_book_reads_since(me, day * MICROS_PER_DAY)?))?;
+                let records = counted.iter().find(|(d, _)| *d == day).map_or(1, |(_, n)| *n);
+                let d = with_baseline(OutsideBookDay { day, records, threshold: None, usual: 0.0, pending: true })?;
                 if let Ok(mut m) = self.meter.outside_book.lock() {
                     m.insert(me, d);
                 }

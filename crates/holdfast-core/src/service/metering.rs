@@ -96,9 +96,13 @@ pub(crate) struct ReadMeter {
 pub(crate) struct OutsideBookDay {
     pub(crate) day: i64,
     pub(crate) records: i64,
+    /// Past this many records today an alert is raised; `None` once raised (or while `pending`).
     pub(crate) threshold: Option<i64>,
     /// Their usual day (the median of the days before), for the alert's words.
     pub(crate) usual: f64,
+    /// Counted before everyone's baselines were read (another request was reading them): the
+    /// threshold is worked out by a later read.
+    pub(crate) pending: bool,
 }
 
 /// One co-worker's reading: the last 24 hours and the last 7 days.

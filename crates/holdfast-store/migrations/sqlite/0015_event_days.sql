@@ -1,0 +1,14 @@
+-- The first system event of each day (days counted from the epoch by each event's own time): a
+-- count of one co-worker's events since a moment starts at the seq of the first event of that
+-- moment's day, on the (co-worker, seq) index, instead of walking their whole history (the first
+-- read of each co-worker after a restart did that). Exact whatever the clocks did: the first
+-- event appended with a day has the lowest seq of all events with that day, so no event at or
+-- after a moment has a seq below the lowest first seq of the days from that moment's on.
+CREATE TABLE event_days (
+    day BIGINT PRIMARY KEY,
+    first_seq BIGINT NOT NULL
+);
+INSERT INTO event_days (day, first_seq) SELECT at / 86400000000, min(seq) FROM system_events GROUP BY at / 86400000000;
+CREATE TRIGGER system_events_mark_day AFTER INSERT ON system_events BEGIN
+    INSERT OR IGNORE INTO event_days (day, first_seq) VALUES (NEW.at / 86400000000, NEW.seq);
+END;
