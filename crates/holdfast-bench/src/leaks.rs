@@ -12,7 +12,7 @@ use anyhow::{Context, Result, bail};
 use holdfast_core::Holdfast;
 use holdfast_core::coworker::Actor;
 use holdfast_core::guard::ExportFormat;
-use holdfast_core::leak::{Identity, MarkKey, pack_marks, read_found, row_marks};
+use holdfast_core::leak::{Identity, MarkKey, PackedMarks, read_found, row_marks};
 use holdfast_core::record::CONTACTS;
 use holdfast_core::service::{ExportAsk, ListRequest, SettingsChange};
 use holdfast_core::storage::{Database, Fingerprint};
@@ -128,21 +128,24 @@ pub fn leaks(contacts: usize, exports: usize, trace_rows: usize, mail_rows: usiz
     let hash_took = started.elapsed();
     checkpoint()?;
     let started = Instant::now();
-    let packed = pack_marks(&marks);
+    let packed = PackedMarks::of(&marks);
     let store = services.unaudited_database_for_benchmarks();
     store.write(|tx| {
-        tx.insert_fingerprint(&Fingerprint {
-            export_id: uuid::Uuid::now_v7(),
-            coworker_id: None,
-            kind: "contacts".into(),
-            format: "csv".into(),
-            door: "bench".into(),
-            columns: COLUMNS.iter().map(|c| c.to_string()).collect(),
-            rows: i64::try_from(contacts).unwrap_or(0),
-            canaries: 0,
-            created_at: 0,
-            marks: packed.clone(),
-        })?;
+        tx.insert_fingerprint(
+            &Fingerprint {
+                export_id: uuid::Uuid::now_v7(),
+                coworker_id: None,
+                kind: "contacts".into(),
+                format: "csv".into(),
+                door: "bench".into(),
+                columns: COLUMNS.iter().map(|c| c.to_string()).collect(),
+                rows: i64::try_from(contacts).unwrap_or(0),
+                canaries: 0,
+                created_at: 0,
+                marks: String::new(),
+            },
+            &packed,
+        )?;
         Ok(())
     })?;
     let store_took = started.elapsed();
@@ -151,7 +154,7 @@ pub fn leaks(contacts: usize, exports: usize, trace_rows: usize, mail_rows: usiz
         &format!(
             "export {contacts} contacts to CSV with canaries and fingerprint ({} MB; fingerprint {} MB stored)",
             bytes.len() / 1_000_000,
-            packed.len() / 1_000_000
+            packed.parts_as_text().map(|t| t.len()).sum::<usize>() / 1_000_000
         ),
         format!("{:.2} s", secs(export_took)),
         format!("`sqlite3 -csv` {:.2} s", secs(sqlite_took)),
@@ -202,22 +205,25 @@ pub fn leaks(contacts: usize, exports: usize, trace_rows: usize, mail_rows: usiz
             let start = rng.random_range(0..=per_row.len() - size);
             let m: Vec<u64> = per_row[start..start + size].iter().flatten().copied().collect();
             stored_rows += size;
-            batch.push(Fingerprint {
-                export_id: uuid::Uuid::now_v7(),
-                coworker_id: (n % 100 == 0).then_some(rep),
-                kind: "contacts".into(),
-                format: "csv".into(),
-                door: "bench".into(),
-                columns: COLUMNS.iter().map(|c| c.to_string()).collect(),
-                rows: i64::try_from(size).unwrap_or(0),
-                canaries: 0,
-                created_at: 0,
-                marks: pack_marks(&m),
-            });
+            batch.push((
+                Fingerprint {
+                    export_id: uuid::Uuid::now_v7(),
+                    coworker_id: (n % 100 == 0).then_some(rep),
+                    kind: "contacts".into(),
+                    format: "csv".into(),
+                    door: "bench".into(),
+                    columns: COLUMNS.iter().map(|c| c.to_string()).collect(),
+                    rows: i64::try_from(size).unwrap_or(0),
+                    canaries: 0,
+                    created_at: 0,
+                    marks: String::new(),
+                },
+                PackedMarks::of(&m),
+            ));
         }
         store.write(|tx| {
-            for f in &batch {
-                tx.insert_fingerprint(f)?;
+            for (f, marks) in &batch {
+                tx.insert_fingerprint(f, marks)?;
             }
             Ok(())
         })?;

@@ -346,7 +346,7 @@ pub struct RowMarker {
     columns: Vec<usize>,
     batch: Vec<u8>,
     send: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
-    worker: Option<std::thread::JoinHandle<Vec<u64>>>,
+    worker: Option<std::thread::JoinHandle<PackedMarks>>,
     /// Marking in place: the key, the columns, the marks so far.
     inline: Option<(MarkKey, Identity, Vec<u64>)>,
 }
@@ -367,7 +367,8 @@ impl RowMarker {
         let (send, receive) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
         let (k, id, cols) = (key.clone(), ident.clone(), columns.clone());
         let worker = std::thread::Builder::new().name("export-marks".into()).spawn(move || {
-            let mut marks = Vec::new();
+            let mut marks = PackedMarks::default();
+            let mut row = Vec::new();
             for batch in receive {
                 let mut cells: Vec<&str> = vec![""; width];
                 let mut at = 0usize;
@@ -382,7 +383,8 @@ impl RowMarker {
                         cells[*c] = batch.get(at..at + len).and_then(|b| std::str::from_utf8(b).ok()).unwrap_or("");
                         at += len;
                     }
-                    row_marks(&k, &id, &cells, false, &mut marks);
+                    row_marks(&k, &id, &cells, false, &mut row);
+                    marks.extend(row.drain(..));
                 }
             }
             marks
@@ -435,9 +437,9 @@ impl RowMarker {
     }
 
     /// Every row's marks.
-    pub fn finish(mut self) -> Result<Vec<u64>, String> {
+    pub fn finish(mut self) -> Result<PackedMarks, String> {
         if let Some((_, _, marks)) = self.inline.take() {
-            return Ok(marks);
+            return Ok(PackedMarks::of(&marks));
         }
         self.flush();
         self.send = None;
@@ -461,12 +463,58 @@ fn looks_like_phone(c: &str) -> bool {
 /// Marks as compact text: base64 of five little-endian bytes each, in the order they came (a
 /// trace looks each one up; nothing needs them sorted).
 pub fn pack_marks(marks: &[u64]) -> String {
-    use base64::Engine;
-    let mut bytes = Vec::with_capacity(marks.len() * MARK_BYTES);
-    for m in marks.iter() {
-        bytes.extend_from_slice(&m.to_le_bytes()[..MARK_BYTES]);
+    PackedMarks::of(marks).parts_as_text().collect()
+}
+
+/// Marks packed five bytes each, in parts of a fixed size, as an export gathers them: a million
+/// rows' marks take 25 MB here, and go to the database one part at a time (never as one text).
+/// Every part but the last is a whole number of marks and of base64's three-byte groups, so the
+/// parts' texts written one after another are the text of all the marks ([`pack_marks`]).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PackedMarks {
+    parts: Vec<Vec<u8>>,
+}
+
+/// Bytes in one part of [`PackedMarks`]: 49,152 marks (about ten thousand rows).
+pub const MARK_PART_BYTES: usize = 3 * MARK_BYTES * 16_384;
+
+impl PackedMarks {
+    pub fn of(marks: &[u64]) -> PackedMarks {
+        let mut p = PackedMarks::default();
+        p.extend(marks.iter().copied());
+        p
     }
-    base64::engine::general_purpose::STANDARD_NO_PAD.encode(bytes)
+
+    pub fn push(&mut self, mark: u64) {
+        match self.parts.last_mut() {
+            Some(part) if part.len() < MARK_PART_BYTES => part.extend_from_slice(&mark.to_le_bytes()[..MARK_BYTES]),
+            _ => {
+                let mut part = Vec::with_capacity(MARK_PART_BYTES);
+                part.extend_from_slice(&mark.to_le_bytes()[..MARK_BYTES]);
+                self.parts.push(part);
+            }
+        }
+    }
+
+    pub fn extend(&mut self, marks: impl IntoIterator<Item = u64>) {
+        for m in marks {
+            self.push(m);
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.parts.iter().map(Vec::len).sum::<usize>() / MARK_BYTES
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.parts.is_empty()
+    }
+
+    /// Each part as base64 text, made as it is asked for.
+    pub fn parts_as_text(&self) -> impl Iterator<Item = String> + '_ {
+        use base64::Engine;
+        self.parts.iter().map(|p| base64::engine::general_purpose::STANDARD_NO_PAD.encode(p))
+    }
 }
 
 /// The marks [`pack_marks`] wrote.
@@ -1013,7 +1061,7 @@ mod tests {
             marker.row(r);
             row_marks(&k, &ident, r, false, &mut inline);
         }
-        assert_eq!(marker.finish().unwrap(), inline);
+        assert_eq!(marker.finish().unwrap(), PackedMarks::of(&inline));
     }
 
     #[test]
@@ -1022,6 +1070,19 @@ mod tests {
         let packed = pack_marks(&m);
         assert_eq!(unpack_marks(&packed).unwrap(), vec![5, 1, MARK_MASK, 5]);
         assert!(unpack_marks("AAAA").is_err());
+    }
+
+    #[test]
+    fn marks_in_parts_read_back_as_one_text() {
+        let per_part = MARK_PART_BYTES / MARK_BYTES;
+        for n in [0, 1, 2, per_part - 1, per_part, per_part + 1, 2 * per_part + 7] {
+            let marks: Vec<u64> = (0..n as u64).map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15) & MARK_MASK).collect();
+            let packed = PackedMarks::of(&marks);
+            assert_eq!(packed.len(), n);
+            assert_eq!(packed.parts_as_text().count(), n.div_ceil(per_part));
+            let text: String = packed.parts_as_text().collect();
+            assert_eq!(unpack_marks(&text).unwrap(), marks, "{n} marks");
+        }
     }
 
     #[test]

@@ -689,7 +689,8 @@ pub struct Fingerprint {
     pub rows: i64,
     pub canaries: i64,
     pub created_at: i64,
-    /// Sorted distinct marks, packed (`crate::leak::pack_marks`).
+    /// Its rows' marks as read back: every mark packed (`crate::leak::pack_marks`), in the order
+    /// they were made (written, they are given beside it as [`crate::leak::PackedMarks`]).
     pub marks: String,
 }
 
@@ -704,7 +705,8 @@ pub trait LeakStore {
     /// Every canary (a trace looks for all of them in a file), oldest first.
     fn all_canaries(&mut self) -> StorageResult<Vec<Canary>>;
     fn canaries_of_export(&mut self, export_id: Uuid) -> StorageResult<Vec<Canary>>;
-    fn insert_fingerprint(&mut self, f: &Fingerprint) -> StorageResult<()>;
+    /// Keeps an export's fingerprint: `f` (its `marks` left empty) and its marks, one part at a time.
+    fn insert_fingerprint(&mut self, f: &Fingerprint, marks: &crate::leak::PackedMarks) -> StorageResult<()>;
     fn get_fingerprint(&mut self, export_id: Uuid) -> StorageResult<Option<Fingerprint>>;
     /// Every fingerprint's export and size (rows and canaries), so a trace can read them in
     /// batches of bounded size.

@@ -1,6 +1,7 @@
 //! Leak tracing: the canaries placed in exports and the exports' fingerprints.
 
 use holdfast_core::StorageError;
+use holdfast_core::leak::PackedMarks;
 use holdfast_core::record::Value;
 use holdfast_core::storage::{Canary, Fingerprint, LeakStore, StorageResult};
 use uuid::Uuid;
@@ -111,7 +112,7 @@ impl<C: Conn> LeakStore for SqlTx<C> {
         rows.iter().map(|r| canary_from_row(r)).collect()
     }
 
-    fn insert_fingerprint(&mut self, f: &Fingerprint) -> StorageResult<()> {
+    fn insert_fingerprint(&mut self, f: &Fingerprint, marks: &PackedMarks) -> StorageResult<()> {
         let columns = serde_json::to_string(&f.columns).map_err(|e| StorageError::Other(e.to_string()))?;
         self.conn.exec(
             &format!(
@@ -131,6 +132,13 @@ impl<C: Conn> LeakStore for SqlTx<C> {
                 text(&f.marks),
             ],
         )?;
+        let export_id = f.export_id.to_string();
+        for (part, text) in (1i64..).zip(marks.parts_as_text()) {
+            self.conn.exec(
+                "INSERT INTO export_fingerprint_parts (export_id, part, marks) VALUES ($1, $2, $3)",
+                &[Value::Text(export_id.clone()), Value::Int(part), Value::Text(text)],
+            )?;
+        }
         Ok(())
     }
 
@@ -139,7 +147,9 @@ impl<C: Conn> LeakStore for SqlTx<C> {
             &format!("SELECT {FINGERPRINT_COLUMNS} FROM export_fingerprints WHERE export_id = $1"),
             &[text(&export_id.to_string())],
         )?;
-        rows.first().map(|r| fingerprint_from_row(r)).transpose()
+        let mut found = rows.iter().map(|r| fingerprint_from_row(r)).collect::<StorageResult<Vec<_>>>()?;
+        self.join_fingerprint_parts(&mut found)?;
+        Ok(found.pop())
     }
 
     fn fingerprint_sizes(&mut self) -> StorageResult<Vec<(Uuid, i64, Option<Uuid>)>> {
@@ -170,11 +180,41 @@ impl<C: Conn> LeakStore for SqlTx<C> {
                 out.push(fingerprint_from_row(r)?);
             }
         }
+        self.join_fingerprint_parts(&mut out)?;
         Ok(out)
     }
 
     fn count_fingerprints(&mut self) -> StorageResult<i64> {
         let rows = self.conn.rows("SELECT COUNT(*) FROM export_fingerprints", &[])?;
         Ok(rows.first().map(|r| Cols(r.iter()).int()).transpose()?.unwrap_or(0))
+    }
+}
+
+impl<C: Conn> SqlTx<C> {
+    /// The marks of the fingerprints among `found` kept in parts, put in their `marks`.
+    fn join_fingerprint_parts(&mut self, found: &mut [Fingerprint]) -> StorageResult<()> {
+        let in_parts: Vec<Value> =
+            found.iter().filter(|f| f.marks.is_empty()).map(|f| text(&f.export_id.to_string())).collect();
+        let at: std::collections::HashMap<Uuid, usize> =
+            found.iter().enumerate().map(|(i, f)| (f.export_id, i)).collect();
+        for chunk in in_parts.chunks(500) {
+            let ph: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
+            let rows = self.conn.rows(
+                &format!(
+                    "SELECT export_id, marks FROM export_fingerprint_parts WHERE export_id IN ({}) \
+                     ORDER BY export_id, part",
+                    ph.join(", ")
+                ),
+                chunk,
+            )?;
+            for r in &rows {
+                let mut c = Cols(r.iter());
+                let (id, marks) = (c.uuid()?, c.text()?);
+                if let Some(f) = at.get(&id).and_then(|i| found.get_mut(*i)) {
+                    f.marks.push_str(&marks);
+                }
+            }
+        }
+        Ok(())
     }
 }

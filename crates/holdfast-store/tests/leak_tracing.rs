@@ -383,3 +383,68 @@ fn customer_data_mailed_to_a_personal_address_raises_an_alert_naming_the_rep() {
         assert!(c.services.journal_mail(&c.rep, &raw).is_err(), "reps may not hand in journal mail");
     }
 }
+
+#[test]
+fn a_fingerprint_kept_in_parts_reads_back_whole_beside_one_kept_as_one_text() {
+    use holdfast_core::leak::{MARK_PART_BYTES, PackedMarks, pack_marks, unpack_marks};
+    use holdfast_core::storage::{Database, Fingerprint};
+    for db in each_backend() {
+        let per_part = MARK_PART_BYTES / 5;
+        let marks = |n: usize, seed: u64| -> Vec<u64> {
+            (0..n as u64).map(|i| (i ^ seed).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 24).collect()
+        };
+        let fingerprint = |marks: String| Fingerprint {
+            export_id: Uuid::now_v7(),
+            coworker_id: None,
+            kind: "contacts".into(),
+            format: "csv".into(),
+            door: "cli".into(),
+            columns: vec!["email".into()],
+            rows: 1,
+            canaries: 0,
+            created_at: 1,
+            marks,
+        };
+        // A million-row export's worth is ~100 parts; three parts and a bit show the joins.
+        let big = marks(3 * per_part + 11, 1);
+        let small = marks(40, 2);
+        let (in_parts, as_text) = (fingerprint(String::new()), fingerprint(pack_marks(&small)));
+        let empty = fingerprint(String::new());
+        db.store()
+            .write(|tx| {
+                tx.insert_fingerprint(&in_parts, &PackedMarks::of(&big))?;
+                tx.insert_fingerprint(&as_text, &PackedMarks::default())?;
+                tx.insert_fingerprint(&empty, &PackedMarks::default())?;
+                Ok(())
+            })
+            .expect("keep");
+        let parts: i64 = db
+            .store()
+            .with_conn(false, |c| c.rows("SELECT count(*) FROM export_fingerprint_parts", &[]))
+            .expect("count")[0][0]
+            .as_int()
+            .expect("a number");
+        assert_eq!(parts, 4, "{}", db.backend);
+        let (one, all) = db
+            .store()
+            .read(|tx| {
+                Ok((
+                    tx.get_fingerprint(in_parts.export_id)?,
+                    tx.fingerprints(&[empty.export_id, as_text.export_id, in_parts.export_id])?,
+                ))
+            })
+            .expect("read");
+        assert_eq!(unpack_marks(&one.expect("found").marks).expect("marks"), big, "{}", db.backend);
+        assert_eq!(all.len(), 3);
+        for f in all {
+            let expected = if f.export_id == in_parts.export_id {
+                &big
+            } else if f.export_id == as_text.export_id {
+                &small
+            } else {
+                &Vec::new()
+            };
+            assert_eq!(&unpack_marks(&f.marks).expect("marks"), expected, "{}", db.backend);
+        }
+    }
+}

@@ -601,7 +601,7 @@ impl<D: Database> Holdfast<D> {
             // The writer counted the canaries too; the export's rows are the real ones.
             out.finish().map(|(file, n, hashed)| (file, n - trail.placed(), hashed))
         })?;
-        let (fingerprint, canaries) = self.fingerprint_of(actor, e, trail, rows)?;
+        let (fingerprint, marks, canaries) = self.fingerprint_of(actor, e, trail, rows)?;
         file.flush().map_err(io)?;
         let (sha256, bytes) = match hashed {
             Some(taken) => taken,
@@ -635,7 +635,7 @@ impl<D: Database> Holdfast<D> {
         }
         let event_id = self.db.write(|tx| {
             tx.update_export(&done)?;
-            tx.insert_fingerprint(&fingerprint)?;
+            tx.insert_fingerprint(&fingerprint, &marks)?;
             for c in &canaries {
                 tx.insert_canary(c)?;
             }

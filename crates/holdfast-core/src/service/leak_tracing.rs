@@ -288,19 +288,19 @@ impl<D: Database> Holdfast<D> {
         })
     }
 
-    /// A written export's fingerprint and its canaries, to keep in the transaction that records
-    /// the export.
+    /// A written export's fingerprint, its marks and its canaries, to keep in the transaction that
+    /// records the export.
     pub(crate) fn fingerprint_of(
         &self,
         actor: &Actor,
         e: &ExportRequest,
         trail: ExportTrail,
         rows: i64,
-    ) -> Result<(Fingerprint, Vec<Canary>), CoreError> {
-        let placed: Vec<u64> = trail.placed.iter().flat_map(|c| c.marks(&trail.key)).collect();
-        let mut all = trail.marker.finish().map_err(|e| CoreError::Storage(crate::error::StorageError::Other(e)))?;
-        all.extend(placed);
-        let marks = leak::pack_marks(&all);
+    ) -> Result<(Fingerprint, leak::PackedMarks, Vec<Canary>), CoreError> {
+        let mut marks = trail.marker.finish().map_err(|e| CoreError::Storage(crate::error::StorageError::Other(e)))?;
+        for c in &trail.placed {
+            marks.extend(c.marks(&trail.key));
+        }
         let now = self.now();
         let canaries = trail
             .placed
@@ -327,9 +327,9 @@ impl<D: Database> Holdfast<D> {
             rows,
             canaries: i64::try_from(trail.placed.len()).unwrap_or(0),
             created_at: now,
-            marks,
+            marks: String::new(),
         };
-        Ok((fingerprint, canaries))
+        Ok((fingerprint, marks, canaries))
     }
 
     /// Traces a file found in the wild back to the export(s) it most likely came from (admins).
