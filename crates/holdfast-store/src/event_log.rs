@@ -39,7 +39,18 @@ impl<C: Conn> EventLog for SqlTx<C> {
                 let mut c = Cols(row.iter());
                 Ok((c.int()?, c.text()?))
             }
-            None => Ok((0, holdfast_core::event::GENESIS_HASH.to_string())),
+            // No event left: retention deleted them all behind its checkpoint, and the chain goes
+            // on from there (seq never starts again; counts by seq rely on it), or it is new.
+            None => {
+                let rows = self.conn.rows("SELECT seq, hash FROM event_checkpoints ORDER BY seq DESC LIMIT 1", &[])?;
+                match rows.first() {
+                    Some(row) => {
+                        let mut c = Cols(row.iter());
+                        Ok((c.int()?, c.text()?))
+                    }
+                    None => Ok((0, holdfast_core::event::GENESIS_HASH.to_string())),
+                }
+            }
         }
     }
 

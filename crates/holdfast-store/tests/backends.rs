@@ -144,6 +144,38 @@ fn retention_deletes_old_events_behind_a_signed_checkpoint() {
     }
 }
 
+#[test]
+fn retention_of_every_event_continues_the_chain_from_its_checkpoint() {
+    use holdfast_core::audit::AuditKey;
+    use holdfast_core::event::EventFilter;
+    use holdfast_core::time::{MICROS_PER_DAY, ManualClock};
+    use std::sync::Arc;
+    for db in each_backend() {
+        let clock = Arc::new(ManualClock::at(1_800_000_000_000_000));
+        let services = holdfast_core::Holdfast::with_clock(db.store(), clock.clone());
+        let op = Actor::operator();
+        let dir = tempfile::tempdir().expect("dir");
+        let key = AuditKey::load_or_create(&dir.path().join("key")).expect("key");
+        for p in ["team", "all", "own"] {
+            services.change_settings(&op, &read_policy(p)).expect("event");
+        }
+        // A hundred quiet days: every event is older than the cut, the chain's head included.
+        clock.advance_secs(100 * 86_400);
+        let r = services.retain_events(&op, &key, services.now() - 95 * MICROS_PER_DAY).expect("retain");
+        assert_eq!((r.deleted, r.through_seq), (3, 3), "{}", db.backend);
+        services.change_settings(&op, &read_policy("team")).expect("event");
+        let seqs: Vec<i64> = services
+            .events(&op, &EventFilter { limit: 10, ..Default::default() })
+            .expect("events")
+            .iter()
+            .map(|e| e.seq)
+            .collect();
+        assert_eq!(seqs, [5, 4], "{}: the retention event follows the checkpoint's seq", db.backend);
+        let report = services.verify_log(&op, &key.public_hex(), std::slice::from_ref(&r.checkpoint)).expect("verify");
+        assert!(report.ok(), "{}: {:?}", db.backend, report.findings);
+    }
+}
+
 trait RepActor {
     fn as_ref_rep_check(&self) -> Actor;
 }

@@ -174,13 +174,23 @@ impl<D: Database> Holdfast<D> {
             Some(d) if !d.pending => d,
             Some(d) => {
                 let d = with_baseline(d)?;
-                if !d.pending
-                    && let Ok(mut m) = self.meter.outside_book.lock()
-                    && let Some(kept) = m.get_mut(&me).filter(|k| k.day == day && k.pending)
-                {
-                    (kept.threshold, kept.usual, kept.pending) = (d.threshold, d.usual, false);
+                if d.pending {
+                    return Ok(());
                 }
-                d
+                // Judge the count as it is now: reads counted while this one worked the threshold
+                // out (and left it to a later read) are in it.
+                match self.meter.outside_book.lock() {
+                    Ok(mut m) => match m.get_mut(&me).filter(|k| k.day == day) {
+                        Some(kept) if kept.pending => {
+                            (kept.threshold, kept.usual, kept.pending) = (d.threshold, d.usual, false);
+                            *kept
+                        }
+                        // Another read got there first and judges (or judged) the count itself.
+                        Some(_) => return Ok(()),
+                        None => d,
+                    },
+                    Err(_) => d,
+                }
             }
             None => {
                 // First today in this server: today's count from the log (this read included).

@@ -5,6 +5,9 @@
 -- event appended with a day has the lowest seq of all events with that day (appenders take the
 -- chain's lock in turn), so no event at or after a moment has a seq below the lowest first seq
 -- of the days from that moment's on. One statement per batch of events, not one per event.
+-- Appenders wait while the days are read and the trigger made (a server of the release before
+-- may still be writing during an upgrade): no event falls between the two.
+SELECT pg_advisory_xact_lock(7265347824);
 CREATE TABLE event_days (
     day BIGINT PRIMARY KEY,
     first_seq BIGINT NOT NULL
