@@ -23,6 +23,61 @@ pub struct SqliteStore {
     readers: Vec<Mutex<Connection>>,
     /// Signalled when a reader is given back (see [`SqliteStore::reader`]).
     freed: (Mutex<()>, std::sync::Condvar),
+    /// Copies the write-ahead log into the database off the commit path ([`Checkpointer`]).
+    _checkpointer: Option<Checkpointer>,
+}
+
+/// A thread that checkpoints the write-ahead log every few milliseconds on a connection of its
+/// own (`PRAGMA wal_checkpoint(PASSIVE)`: never waits for readers or the writer). Without it the
+/// commit that finds the log past 1,000 pages copies them itself while every read in its group
+/// commit waits. The writer still checkpoints by itself past [`WRITER_AUTOCHECKPOINT_PAGES`],
+/// should this thread fall behind.
+struct Checkpointer {
+    stop: std::sync::Arc<(Mutex<bool>, std::sync::Condvar)>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(20);
+const WRITER_AUTOCHECKPOINT_PAGES: i64 = 16_384;
+
+impl Checkpointer {
+    fn start(path: &Path) -> Option<Checkpointer> {
+        let conn = open_connection(path, OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX, 512)
+            .map_err(|e| tracing::warn!("no background checkpoints: {e}"))
+            .ok()?;
+        let stop = std::sync::Arc::new((Mutex::new(false), std::sync::Condvar::new()));
+        let flag = std::sync::Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || {
+                let (lock, wake) = &*flag;
+                let Ok(mut stopped) = lock.lock() else { return };
+                while !*stopped {
+                    stopped = match wake.wait_timeout(stopped, CHECKPOINT_EVERY) {
+                        Ok((g, _)) => g,
+                        Err(_) => return,
+                    };
+                    if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+                        tracing::warn!("a background checkpoint failed: {e}");
+                    }
+                }
+            })
+            .map_err(|e| tracing::warn!("no background checkpoints: {e}"))
+            .ok()?;
+        Some(Checkpointer { stop, thread: Some(thread) })
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        if let Ok(mut stopped) = self.stop.0.lock() {
+            *stopped = true;
+        }
+        self.stop.1.notify_one();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
 }
 
 /// The writer's page cache for ordinary transactions, and for those that change many rows.
@@ -56,11 +111,14 @@ fn open_connection(path: &Path, flags: OpenFlags, cache_kib: i64) -> Result<Conn
 }
 
 fn open_writer(path: &Path) -> Result<Connection, StoreError> {
-    open_connection(
+    let c = open_connection(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
         WRITER_CACHE_KIB,
-    )
+    )?;
+    c.execute_batch(&format!("PRAGMA wal_autocheckpoint={WRITER_AUTOCHECKPOINT_PAGES}"))
+        .map_err(|e| StoreError::Open(format!("cannot configure {}: {e}", path.display())))?;
+    Ok(c)
 }
 
 impl SqliteStore {
@@ -79,6 +137,7 @@ impl SqliteStore {
             writer: Mutex::new(writer),
             readers: pool,
             freed: (Mutex::new(()), std::sync::Condvar::new()),
+            _checkpointer: Checkpointer::start(path),
         })
     }
 
