@@ -489,7 +489,8 @@ impl PackedMarks {
         match self.parts.last_mut() {
             Some(part) if part.len() < MARK_PART_BYTES => part.extend_from_slice(&mark.to_le_bytes()[..MARK_BYTES]),
             _ => {
-                let mut part = Vec::with_capacity(MARK_PART_BYTES);
+                // A part grows as marks come (a ten-row export does not hold a whole part's room).
+                let mut part = Vec::with_capacity(if self.parts.is_empty() { 4 * 1024 } else { MARK_PART_BYTES });
                 part.extend_from_slice(&mark.to_le_bytes()[..MARK_BYTES]);
                 self.parts.push(part);
             }
