@@ -102,20 +102,32 @@ fn the_event_log_refuses_update_and_delete() {
     }
 }
 
+/// Services on a manual clock, an audit key (its directory kept alive by the caller), and three
+/// settings changes as the log's first events: where the retention tests start.
+fn three_events_on_a_manual_clock(
+    db: &holdfast_testing::TestDb,
+) -> (
+    holdfast_core::Holdfast<holdfast_store::Store>,
+    std::sync::Arc<holdfast_core::time::ManualClock>,
+    holdfast_core::audit::AuditKey,
+    tempfile::TempDir,
+) {
+    let clock = std::sync::Arc::new(holdfast_core::time::ManualClock::at(1_800_000_000_000_000));
+    let services = holdfast_core::Holdfast::with_clock(db.store(), clock.clone());
+    let dir = tempfile::tempdir().expect("dir");
+    let key = holdfast_core::audit::AuditKey::load_or_create(&dir.path().join("key")).expect("key");
+    for p in ["team", "all", "own"] {
+        services.change_settings(&Actor::operator(), &read_policy(p)).expect("event");
+    }
+    (services, clock, key, dir)
+}
+
 #[test]
 fn retention_deletes_old_events_behind_a_signed_checkpoint() {
-    use holdfast_core::audit::AuditKey;
-    use holdfast_core::time::{MICROS_PER_DAY, ManualClock};
-    use std::sync::Arc;
+    use holdfast_core::time::MICROS_PER_DAY;
     for db in each_backend() {
-        let clock = Arc::new(ManualClock::at(1_800_000_000_000_000));
-        let services = holdfast_core::Holdfast::with_clock(db.store(), clock.clone());
+        let (services, clock, key, _dir) = three_events_on_a_manual_clock(&db);
         let op = Actor::operator();
-        let dir = tempfile::tempdir().expect("dir");
-        let key = AuditKey::load_or_create(&dir.path().join("key")).expect("key");
-        for p in ["team", "all", "own"] {
-            services.change_settings(&op, &read_policy(p)).expect("event");
-        }
         let early = services.write_checkpoint(&key, "interval").expect("checkpoint");
         clock.advance_secs(100 * 86_400);
         for p in ["team", "all"] {
@@ -146,19 +158,11 @@ fn retention_deletes_old_events_behind_a_signed_checkpoint() {
 
 #[test]
 fn retention_of_every_event_continues_the_chain_from_its_checkpoint() {
-    use holdfast_core::audit::AuditKey;
     use holdfast_core::event::EventFilter;
-    use holdfast_core::time::{MICROS_PER_DAY, ManualClock};
-    use std::sync::Arc;
+    use holdfast_core::time::MICROS_PER_DAY;
     for db in each_backend() {
-        let clock = Arc::new(ManualClock::at(1_800_000_000_000_000));
-        let services = holdfast_core::Holdfast::with_clock(db.store(), clock.clone());
+        let (services, clock, key, _dir) = three_events_on_a_manual_clock(&db);
         let op = Actor::operator();
-        let dir = tempfile::tempdir().expect("dir");
-        let key = AuditKey::load_or_create(&dir.path().join("key")).expect("key");
-        for p in ["team", "all", "own"] {
-            services.change_settings(&op, &read_policy(p)).expect("event");
-        }
         // A hundred quiet days: every event is older than the cut, the chain's head included.
         clock.advance_secs(100 * 86_400);
         let r = services.retain_events(&op, &key, services.now() - 95 * MICROS_PER_DAY).expect("retain");
