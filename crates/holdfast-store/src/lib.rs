@@ -56,6 +56,7 @@ const SQLITE_MIGRATIONS: &[(&str, &str)] = &[
     ("0014_leak_tracing", include_str!("../migrations/sqlite/0014_leak_tracing.sql")),
     ("0015_event_days", include_str!("../migrations/sqlite/0015_event_days.sql")),
     ("0016_fingerprint_parts", include_str!("../migrations/sqlite/0016_fingerprint_parts.sql")),
+    ("0017_search_index_writes", include_str!("../migrations/sqlite/0017_search_index_writes.sql")),
 ];
 const POSTGRES_MIGRATIONS: &[(&str, &str)] = &[
     ("0001_init", include_str!("../migrations/postgres/0001_init.sql")),
@@ -74,6 +75,7 @@ const POSTGRES_MIGRATIONS: &[(&str, &str)] = &[
     ("0014_leak_tracing", include_str!("../migrations/postgres/0014_leak_tracing.sql")),
     ("0015_event_days", include_str!("../migrations/postgres/0015_event_days.sql")),
     ("0016_fingerprint_parts", include_str!("../migrations/postgres/0016_fingerprint_parts.sql")),
+    ("0017_search_index_writes", include_str!("../migrations/postgres/0017_search_index_writes.sql")),
 ];
 const _: () = assert!(SQLITE_MIGRATIONS.len() == POSTGRES_MIGRATIONS.len(), "both backends need the same migrations");
 

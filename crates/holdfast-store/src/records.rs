@@ -23,6 +23,9 @@ pub(crate) struct KindSql {
     pub(crate) columns: Vec<&'static str>,
     pub(crate) select: String,
     pub(crate) insert: String,
+    /// SQLite: the new row's entry in the kind's full-text index, written by a statement of its
+    /// own right after the insert (see migration 0017 for why not by a trigger).
+    pub(crate) search_insert: Option<String>,
     pub(crate) update: String,
     pub(crate) by_id: String,
 }
@@ -53,7 +56,10 @@ pub(crate) fn kind_sql(kind: &RecordKind) -> &'static KindSql {
                     columns.len() + 1
                 );
                 let by_id = format!("{select} WHERE id = $1");
-                (k.plural, KindSql { columns, select, insert, update, by_id })
+                let search_insert = k.searchable().then(|| {
+                    format!("INSERT INTO {}_fts (rowid, search_text) VALUES (last_insert_rowid(), $1)", k.plural)
+                });
+                (k.plural, KindSql { columns, select, insert, search_insert, update, by_id })
             })
             .collect()
     });
@@ -216,7 +222,14 @@ impl<C: Conn> RecordStore for SqlTx<C> {
         self.conn.expect_many_changes()
     }
     fn insert_record(&mut self, kind: &RecordKind, record: &Record) -> StorageResult<()> {
-        self.conn.exec(&kind_sql(kind).insert, &record_params(kind, record))?;
+        let sql = kind_sql(kind);
+        let mut params = record_params(kind, record);
+        self.conn.exec(&sql.insert, &params)?;
+        if let (Backend::Sqlite, Some(search_insert)) = (self.conn.backend(), &sql.search_insert) {
+            // The search text is the insert's last parameter.
+            let search_text = params.pop().unwrap_or(Value::Null);
+            self.conn.exec(search_insert, &[search_text])?;
+        }
         self.write_links(kind, record)
     }
 

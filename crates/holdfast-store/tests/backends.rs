@@ -322,6 +322,81 @@ fn a_large_import_gives_back_its_memory_and_the_database_goes_on() {
     }
 }
 
+/// An import is an operation: each contact and account it created is a row its event vouches for
+/// (count and digest, no list of ids in the event), a record's history shows the import that
+/// created it (owner and file), `audit verify` checks the rows, and a rehearsal writes none.
+#[test]
+fn an_import_is_kept_as_an_operation_that_each_created_record_shows_in_its_history() {
+    use holdfast_core::event::EventFilter;
+    use holdfast_core::record::{ACCOUNTS, CONTACTS};
+    use holdfast_core::service::ImportOptions;
+    for db in each_backend() {
+        let services = db.services();
+        let op = Actor::operator();
+        let mut csv = String::from("First Name,Last Name,Email,Company Name\n");
+        for i in 0..1_200 {
+            csv.push_str(&format!("Ann{i},Lee,ann{i}@acme{}.com,Acme {}\n", i % 3, i % 3));
+        }
+        let options = |dry_run| ImportOptions { dry_run, source: Some("acme.csv".into()) };
+        services
+            .import_contacts(&op, &mut std::io::Cursor::new(csv.as_bytes()), &options(true), &|_, _| {})
+            .expect("rehearsal");
+        let report = services
+            .import_contacts(&op, &mut std::io::Cursor::new(csv.as_bytes()), &options(false), &|_, _| {})
+            .expect("import");
+        assert_eq!((report.created, report.accounts_created), (1_200, 3), "{}", db.backend);
+        let filter = EventFilter { action: Some("bulk.import".into()), limit: 10, ..Default::default() };
+        let imports = services.events(&op, &filter).expect("events");
+        assert_eq!(imports.len(), 2, "{}", db.backend);
+        let (done, rehearsed) = (&imports[0].event, &imports[1].event);
+        assert_eq!(rehearsed.details["dry_run"], true);
+        assert!(rehearsed.details.get("records_digest").is_none(), "{}: a rehearsal keeps no rows", db.backend);
+        assert_eq!(done.row_count, 1_203, "{}", db.backend);
+        assert_eq!(done.details["per_kind"], json!({"contact": 1_200, "account": 3}), "{}", db.backend);
+        assert!(done.details["records_digest"].as_str().is_some_and(|d| d.starts_with("sha256:")));
+        assert!(done.details.get("created_ids").is_none(), "{}: the ids are rows, not a list", db.backend);
+        let operation = done.object_id.clone().expect("the import's operation");
+        assert_eq!(done.details["operation"], json!(operation));
+
+        let hits = services.search(&op, "Ann1199", 5).expect("search");
+        let contact = hits
+            .iter()
+            .filter(|h| h.kind.name == CONTACTS.name)
+            .flat_map(|h| &h.records)
+            .find(|r| r.get("email").as_text() == Some("ann1199@acme2.com"))
+            .expect("the last row's contact")
+            .id;
+        let history = services.record_history(&op, &CONTACTS, contact).expect("history");
+        let import = history.events.iter().find(|e| e.event.action == "bulk.import").expect("the import");
+        assert_eq!(import.event.details["fields"]["source"], "acme.csv", "{}", db.backend);
+        assert_eq!(import.event.details["operation"], json!(operation), "{}", db.backend);
+        assert_eq!(import.event.row_count, 1, "{}: narrowed to the record", db.backend);
+        let account = services.get_record(&op, &CONTACTS, contact).expect("open").account(&CONTACTS).expect("account");
+        let history = services.record_history(&op, &ACCOUNTS, account).expect("account history");
+        assert!(history.events.iter().any(|e| e.event.action == "bulk.import"), "{}: {history:?}", db.backend);
+
+        // The emails are looked up a few thousand at a time: a second file whose known contacts
+        // come after 5,000 new ones still merges into every one of them.
+        let mut again = String::from("First Name,Last Name,Email,Job Title\n");
+        for i in 0..5_000 {
+            again.push_str(&format!("Bob{i},Ray,bob{i}@example.com,CFO\n"));
+        }
+        for i in 0..1_200 {
+            again.push_str(&format!("Ann{i},Lee,ANN{i}@acme{}.com,Buyer\n", i % 3));
+        }
+        let report = services
+            .import_contacts(&op, &mut std::io::Cursor::new(again.as_bytes()), &options(false), &|_, _| {})
+            .expect("second import");
+        assert_eq!((report.created, report.merged), (5_000, 1_200), "{}", db.backend);
+        let filled = services.get_record(&op, &CONTACTS, contact).expect("open");
+        assert_eq!(filled.get("title").as_text(), Some("Buyer"), "{}: the blank filled", db.backend);
+
+        let verified = services.verify_log(&op, "", &[]).expect("verify");
+        assert!(verified.ok(), "{}: {:?}", db.backend, verified.findings);
+        services.shutdown();
+    }
+}
+
 #[test]
 fn counting_a_co_workers_reads_since_a_moment_finds_every_one_whatever_order_the_clocks_wrote() {
     use holdfast_core::event::{NewEvent, action};

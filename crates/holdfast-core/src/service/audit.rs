@@ -464,7 +464,7 @@ fn operation_digest(tx: &mut dyn crate::storage::Tx, operation: Uuid, step: Step
 
 /// The bulk operations (and undos) that changed a record's owner, each as its operation's event
 /// narrowed to this record: `changes` holds the record's owner before and after, `operation` the
-/// operation's id.
+/// operation's id; and the import that created it, if one did (`fields`: its owner and the file).
 fn operations_on(
     tx: &mut dyn crate::storage::Tx,
     kind: &'static crate::record::RecordKind,
@@ -487,7 +487,7 @@ fn operations_on(
         let wanted = |e: &crate::event::SystemEvent| {
             let a = e.event.action.as_str();
             let step_matches = match r.step {
-                Step::Done => a == action::BULK_UPDATE || a == action::HANDOVER,
+                Step::Done => a == action::BULK_UPDATE || a == action::HANDOVER || a == action::IMPORT,
                 Step::Undone => a == action::BULK_UNDO,
             };
             step_matches && e.event.details.get("records_digest").is_some()
@@ -498,10 +498,18 @@ fn operations_on(
         };
         let mut narrowed = event.clone();
         narrowed.event.row_count = 1;
-        narrowed.event.details = json!({
-            "changes": {kind.owner_field: {"from": r.row.owner_before, "to": r.row.owner_after}},
-            "operation": r.operation,
-        });
+        narrowed.event.details = if event.event.action == action::IMPORT {
+            // The import created the record: its owner, and the file it came from.
+            json!({
+                "fields": {kind.owner_field: r.row.owner_after, "source": event.event.details["source"]},
+                "operation": r.operation,
+            })
+        } else {
+            json!({
+                "changes": {kind.owner_field: {"from": r.row.owner_before, "to": r.row.owner_after}},
+                "operation": r.operation,
+            })
+        };
         found.push(narrowed);
     }
     Ok(found)

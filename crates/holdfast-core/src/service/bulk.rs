@@ -59,9 +59,10 @@ impl Owner {
     }
 }
 
-/// One step of a bulk operation as it is written: its rows go to the operation's table as they
-/// happen; their digest, the count per kind and the new owners are gathered for its system event.
-struct OperationLog {
+/// One step of a bulk operation (or an import) as it is written: its rows go to the operation's
+/// table as they happen; their digest, the count per kind and the new owners are gathered for its
+/// system event.
+pub(crate) struct OperationLog {
     operation: Uuid,
     step: Step,
     position: i64,
@@ -71,7 +72,7 @@ struct OperationLog {
 }
 
 impl OperationLog {
-    fn new(operation: Uuid, step: Step) -> Self {
+    pub(crate) fn new(operation: Uuid, step: Step) -> Self {
         OperationLog {
             operation,
             step,
@@ -83,7 +84,7 @@ impl OperationLog {
     }
 
     /// Keeps these records of `kind` as changed by this step.
-    fn write(
+    pub(crate) fn write(
         &mut self,
         tx: &mut dyn Tx,
         kind: &'static RecordKind,
@@ -113,12 +114,16 @@ impl OperationLog {
         self.digest.rows() as usize
     }
 
+    pub(crate) fn operation(&self) -> Uuid {
+        self.operation
+    }
+
     fn counts(&self) -> Vec<KindCount> {
         self.per_kind.iter().map(|(k, n)| KindCount { plural: k.plural, count: *n }).collect()
     }
 
     /// The step's event, with its counts per kind and the digest of its rows.
-    fn event(&self, event: NewEvent) -> NewEvent {
+    pub(crate) fn event(&self, event: NewEvent) -> NewEvent {
         let per_kind: serde_json::Map<String, Json> =
             self.per_kind.iter().map(|(k, n)| (k.name.to_string(), json!(n))).collect();
         event

@@ -1,9 +1,10 @@
 //! CSV import of contacts (with their accounts), from our own, HubSpot's or Salesforce's exports.
 //!
-//! The file is read twice and never held whole in memory: the first reading checks every row (a
-//! malformed file is refused with the row and column at fault) and gathers the emails and domains
-//! to look up at once; the second writes the valid rows in one transaction (or rehearsed and rolled
-//! back for a dry run), de-duplicated against the database and within the file by normalized
+//! The file is read up to three times and never held whole in memory: the first reading checks
+//! every row (a malformed file is refused with the row and column at fault) and gathers the
+//! company domains to look up at once; inside the import's one transaction (rehearsed and rolled
+//! back for a dry run) the second looks the emails up a few thousand at a time, and the third
+//! writes the valid rows, de-duplicated against the database and within the file by normalized
 //! email, then phone digits; accounts by company domain, then name.
 
 use std::collections::HashMap;
@@ -12,10 +13,12 @@ use std::io::{Read, Seek, SeekFrom};
 use serde_json::json;
 use uuid::Uuid;
 
+use super::bulk::OperationLog;
 use super::{Holdfast, append_events};
 use crate::coworker::Actor;
 use crate::error::CoreError;
 use crate::event::{NewEvent, action};
+use crate::operation::{OperationRecord, Step};
 use crate::record::{self, Changes, Kind, Record, Value, parse_value, phone_digits};
 use crate::storage::{Database, Tx};
 
@@ -50,18 +53,26 @@ pub struct ImportReport {
     pub columns: Vec<(String, String)>,
 }
 
-/// The `bulk.import` event: what the import (or its rehearsal) did, with every id it created or
-/// changed.
+/// The `bulk.import` event: what the import (or its rehearsal) did. An import is an operation:
+/// every contact and account it created is a row of the operation's table (kept by record, so a
+/// record's history shows where it came from), and the event holds their count per kind and
+/// SHA-256, which `audit verify` checks, not a list of ids (a million of them was most of a large
+/// import's memory). The contacts it merged into are named: each has its own `record.update`.
+/// A rehearsal created nothing and is the event alone.
 fn import_event(
     actor: &Actor,
     now: i64,
     options: &ImportOptions,
     report: &ImportReport,
-    state: &ImportState,
+    created: Option<&OperationLog>,
+    merged_ids: &[Uuid],
 ) -> NewEvent {
-    NewEvent::by(actor, now, action::IMPORT)
-        .object_type("contact")
-        .rows((report.created + report.merged) as usize)
+    let event = NewEvent::by(actor, now, action::IMPORT);
+    let event = match created {
+        Some(log) => log.event(event).detail("operation", json!(log.operation())),
+        None => event.object_type("contact").rows((report.created + report.merged) as usize),
+    };
+    event
         .detail("source", json!(options.source))
         .detail("dry_run", json!(options.dry_run))
         .detail("created", json!(report.created))
@@ -69,9 +80,7 @@ fn import_event(
         .detail("skipped", json!(report.skipped.len()))
         .detail("accounts_created", json!(report.accounts_created))
         .detail("rejected", json!(report.rejected.len()))
-        .detail("created_ids", json!(state.created_ids))
-        .detail("merged_ids", json!(state.merged_ids))
-        .detail("created_account_ids", json!(state.created_accounts))
+        .detail("merged_ids", json!(merged_ids))
 }
 
 /// Our field for a column header, whichever CRM wrote it.
@@ -98,8 +107,8 @@ fn column_field(header: &str) -> Option<&'static str> {
 
 use crate::lead::FREE_MAIL;
 
-/// What an import reads: a file it may read twice (once to look every email and domain up at
-/// once, once to import), row by row, never whole in memory.
+/// What an import reads: a file it may read more than once (to check it, to look its emails and
+/// domains up in bulk, to import it), row by row, never whole in memory.
 pub trait ImportInput: Read + Seek {}
 
 impl<T: Read + Seek> ImportInput for T {}
@@ -227,11 +236,12 @@ impl<D: Database> Holdfast<D> {
                 file.headers.join(", ")
             )));
         }
-        // The first reading checks the whole file and gathers every email and company domain, to
-        // look them up at once rather than row by row (a round trip each on PostgreSQL).
+        // The first reading checks the whole file and gathers every company domain, to look them
+        // up at once rather than row by row (a round trip each on PostgreSQL). Domains repeat (a
+        // company's contacts share one): gathered as a set, not a row each.
         let email_col = map.iter().position(|f| *f == Some("email"));
         let domain_col = map.iter().position(|f| *f == Some("domain"));
-        let (mut emails, mut domains) = (Vec::new(), Vec::new());
+        let mut domains = std::collections::HashSet::new();
         each_row(input, &file, &mut |_, cells| {
             report.rows += 1;
             let email = email_col.and_then(|c| cells.get(c)).and_then(|e| record::normalize_email(e).ok());
@@ -242,28 +252,32 @@ impl<D: Database> Holdfast<D> {
                     .and_then(|e| e.split_once('@').map(|(_, d)| d.to_string()))
                     .filter(|d| !FREE_MAIL.contains(&d.as_str())),
             };
-            emails.extend(email);
             domains.extend(domain);
             Ok(())
         })?;
-        emails.sort_unstable();
-        emails.dedup();
+        let mut domains: Vec<String> = domains.into_iter().collect();
         domains.sort_unstable();
-        domains.dedup();
         let total = report.rows;
         let run = move |tx: &mut dyn Tx| -> Result<ImportReport, CoreError> {
             if total > 1_000 {
                 tx.expect_many_changes()?;
             }
             let mut report = report.clone();
-            let mut state = ImportState::default();
-            if email_col.is_some() {
-                for (email, id) in tx.find_ids_by_values(&record::CONTACTS, "email", &emails)? {
-                    state.contacts_by_email.insert(key(&email), id);
-                }
+            let mut state = ImportState::new(crate::id::new_id());
+            if let Some(col) = email_col {
+                // The emails are looked up a few thousand at a time as the file is read again:
+                // a million of them held at once took more memory than the rest of the import.
+                let mut emails = Vec::with_capacity(EMAIL_LOOKUP);
+                each_row(&mut *input, &file, &mut |_, cells| {
+                    emails.extend(cells.get(col).and_then(|e| record::normalize_email(e).ok()));
+                    if emails.len() >= EMAIL_LOOKUP {
+                        look_up_emails(&mut *tx, &mut emails, &mut state.contacts_by_email)?;
+                    }
+                    Ok(())
+                })?;
+                look_up_emails(&mut *tx, &mut emails, &mut state.contacts_by_email)?;
                 state.emails_known = true;
             }
-            drop(emails);
             for (domain, id) in tx.find_ids_by_values(&record::ACCOUNTS, "domain", &domains)? {
                 state.accounts_by_domain.insert(domain, id);
             }
@@ -299,8 +313,9 @@ impl<D: Database> Holdfast<D> {
                 }
                 Ok(())
             })?;
+            state.created.flush(tx)?;
             let mut events = std::mem::take(&mut state.events);
-            events.push(import_event(actor, self.now(), options, &report, &state));
+            events.push(import_event(actor, self.now(), options, &report, Some(&state.created.log), &state.merged_ids));
             append_events(tx, events)?;
             Ok(report)
         };
@@ -310,7 +325,7 @@ impl<D: Database> Holdfast<D> {
         // A rehearsal changes nothing, but it is recorded: it tells the importer which emails
         // are already in the CRM.
         let report = self.db.rehearse(run)?;
-        let event = import_event(actor, self.now(), options, &report, &ImportState::default());
+        let event = import_event(actor, self.now(), options, &report, None, &[]);
         self.db.write(|tx| Ok(append_events(tx, vec![event])?))?;
         Ok(report)
     }
@@ -442,7 +457,7 @@ impl<D: Database> Holdfast<D> {
                 if let Some(d) = digits {
                     state.contacts_by_phone.insert(key(&d), rec.id);
                 }
-                state.created_ids.push(rec.id);
+                state.created.add(tx, &record::CONTACTS, &rec)?;
                 report.created += 1;
             }
         }
@@ -513,7 +528,7 @@ impl<D: Database> Holdfast<D> {
         // who is the actor.
         let acc: Record = self.insert_checked(tx, actor, &record::ACCOUNTS, changes, false)?;
         report.accounts_created += 1;
-        state.created_accounts.push(acc.id);
+        state.created.add(tx, &record::ACCOUNTS, &acc)?;
         if let Some(d) = domain {
             state.accounts_by_domain.insert(d.to_string(), acc.id);
         }
@@ -521,6 +536,20 @@ impl<D: Database> Holdfast<D> {
         debug_assert_eq!(record::ACCOUNTS.kind, Kind::Account);
         Ok(Some(acc.id))
     }
+}
+
+/// How many emails the import looks up at once.
+const EMAIL_LOOKUP: usize = 5_000;
+
+/// Looks these emails up (and empties the list): the contact that has each, by [`key`].
+fn look_up_emails(tx: &mut dyn Tx, emails: &mut Vec<String>, known: &mut HashMap<u64, Uuid>) -> Result<(), CoreError> {
+    emails.sort_unstable();
+    emails.dedup();
+    for (email, id) in tx.find_ids_by_values(&record::CONTACTS, "email", emails)? {
+        known.insert(key(&email), id);
+    }
+    emails.clear();
+    Ok(())
 }
 
 /// A 64-bit key of a text, for the de-duplication maps (fixed keys: the same text, the same key).
@@ -531,7 +560,43 @@ fn key(text: &str) -> u64 {
     h.finish()
 }
 
-#[derive(Default)]
+/// The records an import creates, written to its operation's rows 10,000 at a time per kind (about
+/// a megabyte each). Not fewer: each write is a statement with a statement journal, which makes
+/// SQLite's full-text index write its pending terms out as a segment of their own.
+struct Created {
+    log: OperationLog,
+    contacts: Vec<OperationRecord>,
+    accounts: Vec<OperationRecord>,
+}
+
+impl Created {
+    const BATCH: usize = 10_000;
+
+    fn add(&mut self, tx: &mut dyn Tx, kind: &'static record::RecordKind, rec: &Record) -> Result<(), CoreError> {
+        let row = OperationRecord {
+            kind: kind.name.to_string(),
+            record_id: rec.id,
+            owner_before: None,
+            owner_after: rec.owner(kind),
+        };
+        let batch = if kind.kind == Kind::Account { &mut self.accounts } else { &mut self.contacts };
+        batch.push(row);
+        if batch.len() >= Self::BATCH {
+            let rows = std::mem::take(batch);
+            self.log.write(tx, kind, rows)?;
+        }
+        Ok(())
+    }
+
+    /// Writes what is still pending: accounts first, as each was created before its contacts.
+    fn flush(&mut self, tx: &mut dyn Tx) -> Result<(), CoreError> {
+        let accounts = std::mem::take(&mut self.accounts);
+        self.log.write(tx, &record::ACCOUNTS, accounts)?;
+        let contacts = std::mem::take(&mut self.contacts);
+        self.log.write(tx, &record::CONTACTS, contacts)
+    }
+}
+
 struct ImportState {
     /// By [`key`] of the normalized email.
     contacts_by_email: HashMap<u64, Uuid>,
@@ -545,11 +610,31 @@ struct ImportState {
     accounts_by_domain: HashMap<String, Uuid>,
     accounts_by_name: HashMap<String, Uuid>,
     coworkers: Option<Vec<(String, String, Uuid)>>,
-    created_ids: Vec<Uuid>,
-    created_accounts: Vec<Uuid>,
+    created: Created,
     merged_ids: Vec<Uuid>,
     /// The merged contacts' `record.update` events, appended with the import's own.
     events: Vec<NewEvent>,
+}
+
+impl ImportState {
+    fn new(operation: Uuid) -> Self {
+        ImportState {
+            contacts_by_email: HashMap::new(),
+            emails_known: false,
+            domains_known: false,
+            contacts_by_phone: HashMap::new(),
+            accounts_by_domain: HashMap::new(),
+            accounts_by_name: HashMap::new(),
+            coworkers: None,
+            created: Created {
+                log: OperationLog::new(operation, Step::Done),
+                contacts: Vec::new(),
+                accounts: Vec::new(),
+            },
+            merged_ids: Vec::new(),
+            events: Vec::new(),
+        }
+    }
 }
 
 #[cfg(test)]
