@@ -240,6 +240,7 @@ impl<D: Database> Holdfast<D> {
         // up at once rather than row by row (a round trip each on PostgreSQL). Domains repeat (a
         // company's contacts share one): gathered as a set, not a row each.
         let email_col = map.iter().position(|f| *f == Some("email"));
+        let phone_col = map.iter().position(|f| *f == Some("phone"));
         let domain_col = map.iter().position(|f| *f == Some("domain"));
         let mut domains = std::collections::HashSet::new();
         each_row(input, &file, &mut |_, cells| {
@@ -264,19 +265,29 @@ impl<D: Database> Holdfast<D> {
             }
             let mut report = report.clone();
             let mut state = ImportState::new(crate::id::new_id());
-            if let Some(col) = email_col {
-                // The emails are looked up a few thousand at a time as the file is read again:
-                // a million of them held at once took more memory than the rest of the import.
-                let mut emails = Vec::with_capacity(EMAIL_LOOKUP);
+            if email_col.is_some() || phone_col.is_some() {
+                // Reading the file again, the emails are looked up a few thousand at a time (a
+                // million of them held at once took more memory than the rest of the import),
+                // and the emails and phones that occur more than once in the file are found:
+                // only those need remembering as the rows are written.
+                let (mut emails, mut email_keys, mut phone_keys) = (Vec::with_capacity(EMAIL_LOOKUP), vec![], vec![]);
                 each_row(&mut *input, &file, &mut |_, cells| {
-                    emails.extend(cells.get(col).and_then(|e| record::normalize_email(e).ok()));
-                    if emails.len() >= EMAIL_LOOKUP {
-                        look_up_emails(&mut *tx, &mut emails, &mut state.contacts_by_email)?;
+                    if let Some(e) = file_cell(cells, email_col).and_then(|e| record::normalize_email(e).ok()) {
+                        email_keys.push(key(&e));
+                        emails.push(e);
+                        if emails.len() >= EMAIL_LOOKUP {
+                            look_up_emails(&mut *tx, &mut emails, &mut state.contacts_by_email)?;
+                        }
+                    }
+                    if let Some(d) = file_cell(cells, phone_col).and_then(dedup_digits) {
+                        phone_keys.push(key(&d));
                     }
                     Ok(())
                 })?;
                 look_up_emails(&mut *tx, &mut emails, &mut state.contacts_by_email)?;
-                state.emails_known = true;
+                state.emails_known = email_col.is_some();
+                state.repeated_emails = repeated(email_keys);
+                state.repeated_phones = repeated(phone_keys);
             }
             for (domain, id) in tx.find_ids_by_values(&record::ACCOUNTS, "domain", &domains)? {
                 state.accounts_by_domain.insert(domain, id);
@@ -397,7 +408,9 @@ impl<D: Database> Holdfast<D> {
         let email = changes.fields.get("email").and_then(|v| v.as_text()).map(String::from);
         let digits = changes.fields.get("phone").and_then(|v| v.as_text()).map(phone_digits).filter(|d| d.len() >= 7);
         // The maps hold a 64-bit key of each email and phone (not the text: a million of them
-        // would take hundreds of megabytes); a match is confirmed on the contact itself.
+        // would take hundreds of megabytes), of the database's contacts the file's emails found
+        // and of the contacts made here whose email or phone comes again later in the file; a
+        // match is confirmed on the contact itself.
         let mut existing = None;
         if let Some(e) = &email {
             existing = match state.contacts_by_email.get(&key(e)) {
@@ -451,11 +464,11 @@ impl<D: Database> Holdfast<D> {
             None => {
                 // The account was found or made above and the owner is a known co-worker.
                 let rec = self.insert_checked(tx, actor, &record::CONTACTS, changes, false)?;
-                if let Some(e) = email {
-                    state.contacts_by_email.insert(key(&e), rec.id);
+                if let Some(k) = email.map(|e| key(&e)).filter(|k| state.repeated_emails.contains(k)) {
+                    state.contacts_by_email.insert(k, rec.id);
                 }
-                if let Some(d) = digits {
-                    state.contacts_by_phone.insert(key(&d), rec.id);
+                if let Some(k) = digits.map(|d| key(&d)).filter(|k| state.repeated_phones.contains(k)) {
+                    state.contacts_by_phone.insert(k, rec.id);
                 }
                 state.created.add(tx, &record::CONTACTS, &rec)?;
                 report.created += 1;
@@ -538,6 +551,23 @@ impl<D: Database> Holdfast<D> {
     }
 }
 
+/// A row's cell in column `col`, as the import reads it (an export's neutralized formula cell as
+/// it was).
+fn file_cell<'a>(cells: &[&'a str], col: Option<usize>) -> Option<&'a str> {
+    col.and_then(|c| cells.get(c).copied()).map(super::bulk::unneutralized)
+}
+
+/// A phone cell's digits as the import compares them: those of a valid phone number, 7 or more.
+fn dedup_digits(cell: &str) -> Option<String> {
+    record::normalize_phone(cell).ok().map(|p| phone_digits(&p)).filter(|d| d.len() >= 7)
+}
+
+/// The keys that occur more than once.
+fn repeated(mut keys: Vec<u64>) -> std::collections::HashSet<u64> {
+    keys.sort_unstable();
+    keys.windows(2).filter(|w| w[0] == w[1]).map(|w| w[0]).collect()
+}
+
 /// How many emails the import looks up at once.
 const EMAIL_LOOKUP: usize = 5_000;
 
@@ -607,6 +637,11 @@ struct ImportState {
     domains_known: bool,
     /// By [`key`] of the phone's digits.
     contacts_by_phone: HashMap<u64, Uuid>,
+    /// The keys of the emails and phones that occur more than once in the file: a contact the
+    /// import makes is remembered in the maps above only when one of its keys is here. Without
+    /// an email or phone column, nothing is remembered and nothing within the file repeats.
+    repeated_emails: std::collections::HashSet<u64>,
+    repeated_phones: std::collections::HashSet<u64>,
     accounts_by_domain: HashMap<String, Uuid>,
     accounts_by_name: HashMap<String, Uuid>,
     coworkers: Option<Vec<(String, String, Uuid)>>,
@@ -623,6 +658,8 @@ impl ImportState {
             emails_known: false,
             domains_known: false,
             contacts_by_phone: HashMap::new(),
+            repeated_emails: Default::default(),
+            repeated_phones: Default::default(),
             accounts_by_domain: HashMap::new(),
             accounts_by_name: HashMap::new(),
             coworkers: None,
