@@ -230,12 +230,13 @@ fn raw_bulk_insert(path: &std::path::Path, csv: &[u8], full: bool) -> Result<Dur
     let mut c = rusqlite::Connection::open(path)?;
     configure(&c)?;
     c.execute_batch(
-        "CREATE TABLE contacts (rid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, created_at BIGINT, first_name TEXT, last_name TEXT, email TEXT, phone TEXT, title TEXT, company TEXT, account_id TEXT, owner_id TEXT, search_text TEXT);",
+        "CREATE TABLE contacts (rid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, created_at BIGINT, first_name TEXT, last_name TEXT, email TEXT, phone TEXT, title TEXT, company TEXT, account_id TEXT, owner_id TEXT, reports_to_id TEXT, search_text TEXT);",
     )?;
     if full {
         c.execute_batch(
             "CREATE INDEX contacts_email ON contacts (email); CREATE INDEX contacts_last ON contacts (last_name, id);
              CREATE INDEX contacts_account ON contacts (account_id); CREATE INDEX contacts_owner ON contacts (owner_id);
+             CREATE INDEX contacts_reports_to ON contacts (reports_to_id); CREATE INDEX contacts_phone ON contacts (phone);
              CREATE VIRTUAL TABLE contacts_fts USING fts5(search_text, content='contacts', content_rowid='rid', prefix='2 4', tokenize='unicode61 remove_diacritics 2');",
         )?;
     }
@@ -243,15 +244,15 @@ fn raw_bulk_insert(path: &std::path::Path, csv: &[u8], full: bool) -> Result<Dur
     let tx = c.transaction()?;
     {
         let mut stmt = tx.prepare("INSERT INTO contacts (id, created_at, first_name, last_name, email, phone, title, company, account_id, owner_id, search_text) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, NULL, ?10)")?;
-        let mut index = tx.prepare("INSERT INTO contacts_fts (rowid, search_text) VALUES (last_insert_rowid(), ?1)")?;
+        let mut index = match full {
+            true => Some(tx.prepare("INSERT INTO contacts_fts (rowid, search_text) VALUES (last_insert_rowid(), ?1)")?),
+            false => None,
+        };
         let mut reader = csv::Reader::from_reader(csv);
         for rec in reader.records() {
             let rec = rec.context("baseline CSV")?;
-            let search = if full {
-                format!("{} {} {} {}", &rec[0], &rec[1], &rec[2], &rec[3]).to_lowercase()
-            } else {
-                String::new()
-            };
+            // The words Holdfast indexes for the same contact (names, email, phone and its digits, title).
+            let search = if full { search_text(&rec) } else { String::new() };
             stmt.execute(rusqlite::params![
                 holdfast_core::id::new_id().to_string(),
                 0i64,
@@ -264,13 +265,32 @@ fn raw_bulk_insert(path: &std::path::Path, csv: &[u8], full: bool) -> Result<Dur
                 &rec[4],
                 &search
             ])?;
-            if full {
+            if let Some(index) = index.as_mut() {
                 index.execute([&search])?;
             }
         }
     }
     tx.commit()?;
     Ok(started.elapsed())
+}
+
+/// The search text Holdfast writes for a contact with this row's name, email, phone and title.
+fn search_text(rec: &csv::StringRecord) -> String {
+    use holdfast_core::record::{CONTACTS, Record, Value};
+    let mut contact = Record {
+        id: uuid::Uuid::nil(),
+        created_at: 0,
+        updated_at: 0,
+        created_by: None,
+        updated_by: None,
+        deleted_at: None,
+        fields: Default::default(),
+        links: Default::default(),
+    };
+    for (field, cell) in [("first_name", 0), ("last_name", 1), ("email", 2), ("phone", 3), ("title", 5)] {
+        contact.fields.insert(field, Value::Text(rec[cell].to_lowercase()));
+    }
+    contact.search_text(&CONTACTS)
 }
 
 /// Bare SQLite event rows (no hashing): one commit each, and all in one transaction.

@@ -590,9 +590,9 @@ fn key(text: &str) -> u64 {
     h.finish()
 }
 
-/// The records an import creates, written to its operation's rows 10,000 at a time per kind (about
-/// a megabyte each). Not fewer: each write is a statement with a statement journal, which makes
-/// SQLite's full-text index write its pending terms out as a segment of their own.
+/// The records an import creates, written to its operation's rows 50,000 at a time per kind (about
+/// 5 MB each). Not fewer: each write is a statement with a statement journal, which makes SQLite's
+/// full-text index write its pending terms out as a segment of their own.
 struct Created {
     log: OperationLog,
     contacts: Vec<OperationRecord>,
@@ -600,7 +600,7 @@ struct Created {
 }
 
 impl Created {
-    const BATCH: usize = 10_000;
+    const BATCH: usize = 50_000;
 
     fn add(&mut self, tx: &mut dyn Tx, kind: &'static record::RecordKind, rec: &Record) -> Result<(), CoreError> {
         let row = OperationRecord {
