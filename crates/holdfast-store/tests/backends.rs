@@ -395,6 +395,19 @@ fn an_import_is_kept_as_an_operation_that_each_created_record_shows_in_its_histo
         let filled = services.get_record(&op, &CONTACTS, contact).expect("open");
         assert_eq!(filled.get("title").as_text(), Some("Buyer"), "{}: the blank filled", db.backend);
 
+        // Imports are operations' events too, but the Bulk operations list shows only bulk
+        // changes and handovers, however many imports came after them.
+        holdfast_testing::add_coworker(&services, "fay@example.com", Role::Rep, None, None);
+        let moved = services.bulk_assign(&op, &CONTACTS, &[contact], "fay@example.com").expect("bulk change");
+        for i in 0..3 {
+            let one = format!("First Name,Email\nDee{i},dee{i}@example.com\n");
+            services
+                .import_contacts(&op, &mut std::io::Cursor::new(one.as_bytes()), &options(false), &|_, _| {})
+                .expect("a small import");
+        }
+        let listed = services.list_bulk_operations(&op, 1).expect("bulk operations");
+        assert_eq!(listed.iter().map(|o| o.id).collect::<Vec<_>>(), vec![moved.operation], "{}", db.backend);
+
         let verified = services.verify_log(&op, "", &[]).expect("verify");
         assert!(verified.ok(), "{}: {:?}", db.backend, verified.findings);
         services.shutdown();

@@ -506,64 +506,77 @@ impl<D: Database> Holdfast<D> {
     ) -> Result<Vec<BulkOperation>, CoreError> {
         let everyone = actor.is_admin() || actor.role() == crate::coworker::Role::Director;
         self.db.read(|tx| {
-            // Everyone's bulk events, so that an undo by someone else (an admin) is seen too.
-            let filter = EventFilter {
-                object_type: Some("bulk_operation".into()),
-                object_id: operation.map(|o| o.to_string()),
-                limit: if everyone || operation.is_some() { limit.clamp(1, 500) * 2 } else { 2_000 },
-                ..Default::default()
-            };
-            let events = tx.list_events(&filter)?;
+            // Everyone's bulk events, so that an undo by someone else (an admin) is seen too, a
+            // page at a time, newest first, until `limit` operations are found: imports and undos
+            // are operations' events too, and are not listed. An undo always comes after what it
+            // undoes, so it is seen on the same page or an earlier one.
+            let page = if everyone || operation.is_some() { limit.clamp(1, 500) * 2 } else { 2_000 };
+            let mut before_seq = None;
             let mut undone: HashMap<String, i64> = HashMap::new();
-            for e in events.iter().filter(|e| e.event.action == action::BULK_UNDO) {
-                if let Some(id) = &e.event.object_id {
-                    undone.insert(id.clone(), e.event.at);
-                }
-            }
             let mut out = Vec::new();
             let shown = |e: &&crate::event::SystemEvent| {
                 (e.event.action == action::BULK_UPDATE || e.event.action == action::HANDOVER)
                     && (everyone || e.event.coworker_id == actor.id())
             };
-            for e in events.iter().filter(shown) {
-                let Some(id) = e.event.object_id.as_deref().and_then(|o| Uuid::parse_str(o).ok()) else { continue };
-                let d = &e.event.details;
-                let mut per_kind = Vec::new();
-                for kind in record::ALL_KINDS {
-                    let n = match d["per_kind"].as_object() {
-                        Some(counts) => counts.get(kind.name).and_then(Json::as_u64).unwrap_or(0) as usize,
-                        // Written before operations had rows of their own: the event names them.
-                        None => d["before"][kind.name].as_object().map_or(0, |m| m.len()),
-                    };
-                    if n > 0 {
-                        per_kind.push(KindCount { plural: kind.plural, count: n });
+            'pages: loop {
+                let filter = EventFilter {
+                    object_type: Some("bulk_operation".into()),
+                    object_id: operation.map(|o| o.to_string()),
+                    before_seq,
+                    limit: page,
+                    ..Default::default()
+                };
+                let events = tx.list_events(&filter)?;
+                let Some(last) = events.last() else { break };
+                before_seq = Some(last.seq);
+                for e in events.iter().filter(|e| e.event.action == action::BULK_UNDO) {
+                    if let Some(id) = &e.event.object_id {
+                        undone.insert(id.clone(), e.event.at);
                     }
                 }
-                let to: Vec<Uuid> = match d["to"].as_str() {
-                    Some(one) => Uuid::parse_str(one).into_iter().collect(),
-                    None => d["recipients"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|v| v.as_str().and_then(|s| Uuid::parse_str(s).ok()))
-                        .collect(),
-                };
-                let undone_at = undone.get(&id.to_string()).copied();
-                let may = actor.is_admin() || actor.id().is_none() || e.event.coworker_id == actor.id();
-                let undoable = undone_at.is_none() && may && still_as_left(tx, d, id)?;
-                out.push(BulkOperation {
-                    id,
-                    action: e.event.action.clone(),
-                    by: e.event.coworker_id,
-                    at: e.event.at,
-                    records: e.event.row_count,
-                    per_kind,
-                    from: d["from"].as_str().and_then(|s| Uuid::parse_str(s).ok()),
-                    to,
-                    undone_at,
-                    undoable,
-                });
-                if out.len() >= limit {
+                for e in events.iter().filter(shown) {
+                    let Some(id) = e.event.object_id.as_deref().and_then(|o| Uuid::parse_str(o).ok()) else { continue };
+                    let d = &e.event.details;
+                    let mut per_kind = Vec::new();
+                    for kind in record::ALL_KINDS {
+                        let n = match d["per_kind"].as_object() {
+                            Some(counts) => counts.get(kind.name).and_then(Json::as_u64).unwrap_or(0) as usize,
+                            // Written before operations had rows of their own: the event names them.
+                            None => d["before"][kind.name].as_object().map_or(0, |m| m.len()),
+                        };
+                        if n > 0 {
+                            per_kind.push(KindCount { plural: kind.plural, count: n });
+                        }
+                    }
+                    let to: Vec<Uuid> = match d["to"].as_str() {
+                        Some(one) => Uuid::parse_str(one).into_iter().collect(),
+                        None => d["recipients"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .filter_map(|v| v.as_str().and_then(|s| Uuid::parse_str(s).ok()))
+                            .collect(),
+                    };
+                    let undone_at = undone.get(&id.to_string()).copied();
+                    let may = actor.is_admin() || actor.id().is_none() || e.event.coworker_id == actor.id();
+                    let undoable = undone_at.is_none() && may && still_as_left(tx, d, id)?;
+                    out.push(BulkOperation {
+                        id,
+                        action: e.event.action.clone(),
+                        by: e.event.coworker_id,
+                        at: e.event.at,
+                        records: e.event.row_count,
+                        per_kind,
+                        from: d["from"].as_str().and_then(|s| Uuid::parse_str(s).ok()),
+                        to,
+                        undone_at,
+                        undoable,
+                    });
+                    if out.len() >= limit {
+                        break 'pages;
+                    }
+                }
+                if events.len() < page {
                     break;
                 }
             }

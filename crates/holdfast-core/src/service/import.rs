@@ -618,7 +618,7 @@ impl Created {
         Ok(())
     }
 
-    /// Writes what is still pending: accounts first, as each was created before its contacts.
+    /// Writes what is still pending (the rows' order is the order written; the digest follows it).
     fn flush(&mut self, tx: &mut dyn Tx) -> Result<(), CoreError> {
         let accounts = std::mem::take(&mut self.accounts);
         self.log.write(tx, &record::ACCOUNTS, accounts)?;
