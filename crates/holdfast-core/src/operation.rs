@@ -9,11 +9,14 @@
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-/// Which step of an operation a row belongs to: the operation itself, or its undo.
+/// Which step of an operation a row belongs to: the operation itself, or its undo; for an
+/// import, the contacts it created (`Done`) and the existing contacts its rows matched (`Merged`,
+/// vouched for by the event's `merged_digest`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
     Done,
     Undone,
+    Merged,
 }
 
 impl Step {
@@ -21,12 +24,14 @@ impl Step {
         match self {
             Step::Done => "do",
             Step::Undone => "undo",
+            Step::Merged => "merge",
         }
     }
     pub fn parse(s: &str) -> Option<Step> {
         match s {
             "do" => Some(Step::Done),
             "undo" => Some(Step::Undone),
+            "merge" => Some(Step::Merged),
             _ => None,
         }
     }

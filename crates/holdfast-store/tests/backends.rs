@@ -394,6 +394,16 @@ fn an_import_is_kept_as_an_operation_that_each_created_record_shows_in_its_histo
         assert_eq!((report.created, report.merged), (5_001, 1_202), "{}: {report:?}", db.backend);
         let filled = services.get_record(&op, &CONTACTS, contact).expect("open");
         assert_eq!(filled.get("title").as_text(), Some("Buyer"), "{}: the blank filled", db.backend);
+        let imports = services.events(&op, &filter).expect("events");
+        assert_eq!(imports[0].event.details["merged"], 1_202, "{}", db.backend);
+        assert!(imports[0].event.details.get("merged_ids").is_none(), "{}: the matches are rows", db.backend);
+        let history = services.record_history(&op, &CONTACTS, contact).expect("history");
+        let actions: Vec<&str> = history.events.iter().map(|e| e.event.action.as_str()).collect();
+        assert_eq!(actions, ["bulk.import", "record.update", "bulk.import"], "{}: newest first", db.backend);
+        assert_eq!(history.events[0].event.details["merged"], true, "{}", db.backend);
+        assert_eq!(history.events[2].event.details.get("merged"), None, "{}: the import that made it", db.backend);
+        let verified = services.verify_log(&op, "", &[]).expect("verify");
+        assert!(verified.ok(), "{}: {:?}", db.backend, verified.findings);
 
         // Imports are operations' events too, but the Bulk operations list shows only bulk
         // changes and handovers, however many imports came after them.

@@ -426,16 +426,29 @@ fn operation_findings(tx: &mut dyn crate::storage::Tx) -> Result<Vec<Finding>, C
             let Some(expected) = e.event.details["records_digest"].as_str() else { continue };
             let Some(operation) = e.event.object_id.as_deref().and_then(|o| Uuid::parse_str(o).ok()) else { continue };
             let step = if e.event.action == action::BULK_UNDO { Step::Undone } else { Step::Done };
-            vouched.insert((operation, step.as_str()));
-            let mut finding = |message: String| findings.push(Finding { seq: e.seq, kind: "operation_rows", message });
-            match operation_digest(tx, operation, step) {
-                Ok((rows, digest)) if digest == expected && rows == e.event.row_count.max(0) as u64 => {}
-                Ok((rows, _)) => finding(format!(
-                    "the {rows} records kept for {} {operation} do not match the digest of its event",
-                    e.event.action
-                )),
-                Err(err) => {
-                    finding(format!("the records kept for {} {operation} cannot be read: {err}", e.event.action))
+            let mut steps = vec![(step, expected, e.event.row_count.max(0) as u64)];
+            // An import's rows for the contacts it merged into, with a digest of their own.
+            if let (Some(merged), Some(count)) =
+                (e.event.details["merged_digest"].as_str(), e.event.details["merged"].as_u64())
+            {
+                steps.push((Step::Merged, merged, count));
+            }
+            for (step, expected, count) in steps {
+                vouched.insert((operation, step.as_str()));
+                let mut finding =
+                    |message: String| findings.push(Finding { seq: e.seq, kind: "operation_rows", message });
+                match operation_digest(tx, operation, step) {
+                    Ok((rows, digest)) if digest == expected && rows == count => {}
+                    Ok((rows, _)) => finding(format!(
+                        "the {rows} records kept for {} {operation} ({}) do not match the digest of its event",
+                        e.event.action,
+                        step.as_str()
+                    )),
+                    Err(err) => finding(format!(
+                        "the records kept for {} {operation} ({}) cannot be read: {err}",
+                        e.event.action,
+                        step.as_str()
+                    )),
                 }
             }
         }
@@ -486,11 +499,13 @@ fn operations_on(
         // Only an event that vouches for rows (holds their digest) is shown with them.
         let wanted = |e: &crate::event::SystemEvent| {
             let a = e.event.action.as_str();
+            let digest = if r.step == Step::Merged { "merged_digest" } else { "records_digest" };
             let step_matches = match r.step {
                 Step::Done => a == action::BULK_UPDATE || a == action::HANDOVER || a == action::IMPORT,
                 Step::Undone => a == action::BULK_UNDO,
+                Step::Merged => a == action::IMPORT,
             };
-            step_matches && e.event.details.get("records_digest").is_some()
+            step_matches && e.event.details.get(digest).is_some()
         };
         // An operation whose event retention has removed is no longer shown.
         let Some(event) = events.get(&r.operation).and_then(|es| es.iter().find(|e| wanted(e))) else {
@@ -498,7 +513,11 @@ fn operations_on(
         };
         let mut narrowed = event.clone();
         narrowed.event.row_count = 1;
-        narrowed.event.details = if event.event.action == action::IMPORT {
+        narrowed.event.details = if r.step == Step::Merged {
+            // A row of the import matched the record (its blanks, if any, filled by a
+            // `record.update` of their own).
+            json!({"fields": {"source": event.event.details["source"]}, "merged": true, "operation": r.operation})
+        } else if event.event.action == action::IMPORT {
             // The import created the record: its owner, and the file it came from.
             json!({
                 "fields": {kind.owner_field: r.row.owner_after, "source": event.event.details["source"]},

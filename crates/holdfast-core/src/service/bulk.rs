@@ -118,6 +118,11 @@ impl OperationLog {
         self.operation
     }
 
+    /// The SHA-256 of the rows written so far.
+    pub(crate) fn digest(&self) -> String {
+        self.digest.clone().finish()
+    }
+
     fn counts(&self) -> Vec<KindCount> {
         self.per_kind.iter().map(|(k, n)| KindCount { plural: k.plural, count: *n }).collect()
     }

@@ -57,19 +57,23 @@ pub struct ImportReport {
 /// every contact and account it created is a row of the operation's table (kept by record, so a
 /// record's history shows where it came from), and the event holds their count per kind and
 /// SHA-256, which `audit verify` checks, not a list of ids (a million of them was most of a large
-/// import's memory). The contacts it merged into are named: each has its own `record.update`.
-/// A rehearsal created nothing and is the event alone.
+/// import's memory). The contacts its rows matched are rows of a step of their own (`merge`),
+/// with their own digest (`merged_digest`, over `merged` rows); each one whose blanks were filled
+/// also has its own `record.update`. A rehearsal created nothing and is the event alone.
 fn import_event(
     actor: &Actor,
     now: i64,
     options: &ImportOptions,
     report: &ImportReport,
-    created: Option<&OperationLog>,
-    merged_ids: &[Uuid],
+    kept: Option<&Created>,
 ) -> NewEvent {
     let event = NewEvent::by(actor, now, action::IMPORT);
-    let event = match created {
-        Some(log) => log.event(event).detail("operation", json!(log.operation())),
+    let event = match kept {
+        Some(kept) => kept
+            .log
+            .event(event)
+            .detail("operation", json!(kept.log.operation()))
+            .detail("merged_digest", json!(kept.merged_log.digest())),
         None => event.object_type("contact").rows((report.created + report.merged) as usize),
     };
     event
@@ -80,7 +84,6 @@ fn import_event(
         .detail("skipped", json!(report.skipped.len()))
         .detail("accounts_created", json!(report.accounts_created))
         .detail("rejected", json!(report.rejected.len()))
-        .detail("merged_ids", json!(merged_ids))
 }
 
 /// Our field for a column header, whichever CRM wrote it.
@@ -318,6 +321,10 @@ impl<D: Database> Holdfast<D> {
                     }),
                     Err(other) => return Err(other),
                 }
+                // The merged contacts' changes go to the log as they come, not held to the end.
+                if state.events.len() >= 1_000 {
+                    append_events(tx, std::mem::take(&mut state.events))?;
+                }
                 done += 1;
                 if done % 500 == 1 || done == total {
                     progress(done, total);
@@ -326,7 +333,7 @@ impl<D: Database> Holdfast<D> {
             })?;
             state.created.flush(tx)?;
             let mut events = std::mem::take(&mut state.events);
-            events.push(import_event(actor, self.now(), options, &report, Some(&state.created.log), &state.merged_ids));
+            events.push(import_event(actor, self.now(), options, &report, Some(&state.created)));
             append_events(tx, events)?;
             Ok(report)
         };
@@ -336,7 +343,7 @@ impl<D: Database> Holdfast<D> {
         // A rehearsal changes nothing, but it is recorded: it tells the importer which emails
         // are already in the CRM.
         let report = self.db.rehearse(run)?;
-        let event = import_event(actor, self.now(), options, &report, None, &[]);
+        let event = import_event(actor, self.now(), options, &report, None);
         self.db.write(|tx| Ok(append_events(tx, vec![event])?))?;
         Ok(report)
     }
@@ -443,7 +450,11 @@ impl<D: Database> Holdfast<D> {
                 match self.apply_changes(tx, actor, &record::CONTACTS, id, &fill) {
                     Ok(applied) => {
                         state.events.extend(applied.event);
-                        state.merged_ids.push(id);
+                        let owner_now = match fill.fields.get(record::CONTACTS.owner_field) {
+                            Some(Value::Text(o)) => Uuid::parse_str(o).ok(),
+                            _ => rec.owner(&record::CONTACTS),
+                        };
+                        state.created.merged(tx, &rec, owner_now)?;
                         report.merged += 1;
                     }
                     Err(CoreError::Forbidden(_)) => {
@@ -597,6 +608,9 @@ struct Created {
     log: OperationLog,
     contacts: Vec<OperationRecord>,
     accounts: Vec<OperationRecord>,
+    /// The existing contacts the file's rows matched (owner before and after: theirs).
+    merged_log: OperationLog,
+    merged: Vec<OperationRecord>,
 }
 
 impl Created {
@@ -618,12 +632,31 @@ impl Created {
         Ok(())
     }
 
+    /// Keeps an existing contact a row matched, with its owner before and after (a blank owner is
+    /// filled like any blank).
+    fn merged(&mut self, tx: &mut dyn Tx, rec: &Record, owner_after: Option<Uuid>) -> Result<(), CoreError> {
+        let row = OperationRecord {
+            kind: record::CONTACTS.name.to_string(),
+            record_id: rec.id,
+            owner_before: rec.owner(&record::CONTACTS),
+            owner_after,
+        };
+        self.merged.push(row);
+        if self.merged.len() >= Self::BATCH {
+            let rows = std::mem::take(&mut self.merged);
+            self.merged_log.write(tx, &record::CONTACTS, rows)?;
+        }
+        Ok(())
+    }
+
     /// Writes what is still pending (the rows' order is the order written; the digest follows it).
     fn flush(&mut self, tx: &mut dyn Tx) -> Result<(), CoreError> {
         let accounts = std::mem::take(&mut self.accounts);
         self.log.write(tx, &record::ACCOUNTS, accounts)?;
         let contacts = std::mem::take(&mut self.contacts);
-        self.log.write(tx, &record::CONTACTS, contacts)
+        self.log.write(tx, &record::CONTACTS, contacts)?;
+        let merged = std::mem::take(&mut self.merged);
+        self.merged_log.write(tx, &record::CONTACTS, merged)
     }
 }
 
@@ -646,7 +679,6 @@ struct ImportState {
     accounts_by_name: HashMap<String, Uuid>,
     coworkers: Option<Vec<(String, String, Uuid)>>,
     created: Created,
-    merged_ids: Vec<Uuid>,
     /// The merged contacts' `record.update` events, appended with the import's own.
     events: Vec<NewEvent>,
 }
@@ -667,8 +699,9 @@ impl ImportState {
                 log: OperationLog::new(operation, Step::Done),
                 contacts: Vec::new(),
                 accounts: Vec::new(),
+                merged_log: OperationLog::new(operation, Step::Merged),
+                merged: Vec::new(),
             },
-            merged_ids: Vec::new(),
             events: Vec::new(),
         }
     }

@@ -77,6 +77,7 @@ fn entry(e: &SystemEvent, owners: &std::collections::HashMap<Uuid, String>) -> H
             "coworker.handover" => "handover".to_string(),
             "bulk.update" => "bulk change".to_string(),
             "bulk.undo" => "undo of a bulk change".to_string(),
+            "bulk.import" if e.event.details["merged"] == true => "import (a row matched it)".to_string(),
             "bulk.import" => "import".to_string(),
             other => other.trim_start_matches("record.").to_string(),
         },
