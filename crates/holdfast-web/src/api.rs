@@ -95,13 +95,21 @@ pub async fn history(
         .events
         .iter()
         .map(|e| {
-            json!({
+            let mut item = json!({
                 "seq": e.seq,
                 "at": format_timestamp(e.event.at),
                 "coworker_id": e.event.coworker_id,
                 "action": e.event.action,
                 "changes": e.event.details.get("changes").or_else(|| e.event.details.get("fields")).cloned().unwrap_or(Json::Null),
-            })
+            });
+            // A bulk change, handover, undo or import: which operation, and for an import whether
+            // it matched the record rather than created it.
+            for key in ["operation", "merged"] {
+                if let Some(v) = e.event.details.get(key) {
+                    item[key] = v.clone();
+                }
+            }
+            item
         })
         .collect();
     Ok(axum::Json(json!({"items": items, "next_cursor": null})))

@@ -414,7 +414,7 @@ pub fn document() -> Value {
         paths.insert(
             format!("/api/v1/{}/{{id}}/history", kind.plural),
             json!({"parameters": id, "get": {"summary": format!("Who changed which field of a {}, when, from what to what (a recorded read)", kind.name), "tags": [kind.plural],
-                "responses": {"200": {"description": "items: seq, at, coworker_id, action, changes"}, "403": problem_ref(), "404": problem_ref()}}}),
+                "responses": {"200": {"description": "items: seq, at, coworker_id, action, changes; a bulk change, handover, undo or import (bulk.import) also has operation, and an import whose row matched the record (rather than created it) merged: true"}, "403": problem_ref(), "404": problem_ref()}}}),
         );
         schemas.insert(kind.name.into(), schema(kind));
     }

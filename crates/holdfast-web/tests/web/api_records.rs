@@ -582,6 +582,8 @@ async fn an_import_follows_the_same_rules_as_a_change_by_hand() {
         // Newest first: the import that matched it, then the change that filled its blank.
         assert_eq!(history["items"][0]["action"], "bulk.import", "{history}");
         assert!(history["items"][0]["changes"]["source"].is_string(), "{history}");
+        assert_eq!(history["items"][0]["merged"], true, "{history}");
+        assert!(history["items"][0]["operation"].is_string(), "{history}");
         assert_eq!(history["items"][1]["action"], "record.update", "{history}");
         assert_eq!(history["items"][1]["changes"]["title"]["to"], "CEO", "{history}");
         let last = &imports_by_rep()[0];
