@@ -65,7 +65,7 @@ fn import_event(
     now: i64,
     options: &ImportOptions,
     report: &ImportReport,
-    kept: Option<&Created>,
+    kept: Option<&OperationRows>,
 ) -> NewEvent {
     let event = NewEvent::by(actor, now, action::IMPORT);
     let event = match kept {
@@ -331,9 +331,9 @@ impl<D: Database> Holdfast<D> {
                 }
                 Ok(())
             })?;
-            state.created.flush(tx)?;
+            state.rows.flush(tx)?;
             let mut events = std::mem::take(&mut state.events);
-            events.push(import_event(actor, self.now(), options, &report, Some(&state.created)));
+            events.push(import_event(actor, self.now(), options, &report, Some(&state.rows)));
             append_events(tx, events)?;
             Ok(report)
         };
@@ -454,7 +454,7 @@ impl<D: Database> Holdfast<D> {
                             Some(Value::Text(o)) => Uuid::parse_str(o).ok(),
                             _ => rec.owner(&record::CONTACTS),
                         };
-                        state.created.merged(tx, &rec, owner_now)?;
+                        state.rows.merged(tx, &rec, owner_now)?;
                         report.merged += 1;
                     }
                     Err(CoreError::Forbidden(_)) => {
@@ -481,7 +481,7 @@ impl<D: Database> Holdfast<D> {
                 if let Some(k) = digits.map(|d| key(&d)).filter(|k| state.repeated_phones.contains(k)) {
                     state.contacts_by_phone.insert(k, rec.id);
                 }
-                state.created.add(tx, &record::CONTACTS, &rec)?;
+                state.rows.created(tx, &record::CONTACTS, &rec)?;
                 report.created += 1;
             }
         }
@@ -552,7 +552,7 @@ impl<D: Database> Holdfast<D> {
         // who is the actor.
         let acc: Record = self.insert_checked(tx, actor, &record::ACCOUNTS, changes, false)?;
         report.accounts_created += 1;
-        state.created.add(tx, &record::ACCOUNTS, &acc)?;
+        state.rows.created(tx, &record::ACCOUNTS, &acc)?;
         if let Some(d) = domain {
             state.accounts_by_domain.insert(d.to_string(), acc.id);
         }
@@ -601,35 +601,66 @@ fn key(text: &str) -> u64 {
     h.finish()
 }
 
-/// The records an import creates, written to its operation's rows 50,000 at a time per kind (about
+/// An import's operation rows as they are written, 50,000 at a time per kind and step (about
 /// 5 MB each). Not fewer: each write is a statement with a statement journal, which makes SQLite's
 /// full-text index write its pending terms out as a segment of their own.
-struct Created {
+struct OperationRows {
+    /// The contacts and accounts the import created (step `do`).
     log: OperationLog,
-    contacts: Vec<OperationRecord>,
-    accounts: Vec<OperationRecord>,
-    /// The existing contacts the file's rows matched (owner before and after: theirs).
+    contacts: Pending,
+    accounts: Pending,
+    /// The existing contacts the file's rows matched (step `merge`).
     merged_log: OperationLog,
-    merged: Vec<OperationRecord>,
+    merged: Pending,
 }
 
-impl Created {
+/// Rows of one kind waiting to be written to a step's log.
+struct Pending {
+    kind: &'static record::RecordKind,
+    rows: Vec<OperationRecord>,
+}
+
+impl Pending {
     const BATCH: usize = 50_000;
 
-    fn add(&mut self, tx: &mut dyn Tx, kind: &'static record::RecordKind, rec: &Record) -> Result<(), CoreError> {
+    fn new(kind: &'static record::RecordKind) -> Self {
+        Pending { kind, rows: Vec::new() }
+    }
+
+    fn push(&mut self, log: &mut OperationLog, tx: &mut dyn Tx, row: OperationRecord) -> Result<(), CoreError> {
+        self.rows.push(row);
+        if self.rows.len() >= Self::BATCH {
+            self.flush(log, tx)?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self, log: &mut OperationLog, tx: &mut dyn Tx) -> Result<(), CoreError> {
+        log.write(tx, self.kind, std::mem::take(&mut self.rows))
+    }
+}
+
+impl OperationRows {
+    fn new(operation: Uuid) -> Self {
+        OperationRows {
+            log: OperationLog::new(operation, Step::Done),
+            contacts: Pending::new(&record::CONTACTS),
+            accounts: Pending::new(&record::ACCOUNTS),
+            merged_log: OperationLog::new(operation, Step::Merged),
+            merged: Pending::new(&record::CONTACTS),
+        }
+    }
+
+    /// Keeps a contact or account the import created, with its owner.
+    fn created(&mut self, tx: &mut dyn Tx, kind: &'static record::RecordKind, rec: &Record) -> Result<(), CoreError> {
         let row = OperationRecord {
             kind: kind.name.to_string(),
             record_id: rec.id,
             owner_before: None,
             owner_after: rec.owner(kind),
         };
-        let batch = if kind.kind == Kind::Account { &mut self.accounts } else { &mut self.contacts };
-        batch.push(row);
-        if batch.len() >= Self::BATCH {
-            let rows = std::mem::take(batch);
-            self.log.write(tx, kind, rows)?;
-        }
-        Ok(())
+        let pending = if kind.kind == Kind::Account { &mut self.accounts } else { &mut self.contacts };
+        pending.push(&mut self.log, tx, row)
     }
 
     /// Keeps an existing contact a row matched, with its owner before and after (a blank owner is
@@ -641,22 +672,14 @@ impl Created {
             owner_before: rec.owner(&record::CONTACTS),
             owner_after,
         };
-        self.merged.push(row);
-        if self.merged.len() >= Self::BATCH {
-            let rows = std::mem::take(&mut self.merged);
-            self.merged_log.write(tx, &record::CONTACTS, rows)?;
-        }
-        Ok(())
+        self.merged.push(&mut self.merged_log, tx, row)
     }
 
     /// Writes what is still pending (the rows' order is the order written; the digest follows it).
     fn flush(&mut self, tx: &mut dyn Tx) -> Result<(), CoreError> {
-        let accounts = std::mem::take(&mut self.accounts);
-        self.log.write(tx, &record::ACCOUNTS, accounts)?;
-        let contacts = std::mem::take(&mut self.contacts);
-        self.log.write(tx, &record::CONTACTS, contacts)?;
-        let merged = std::mem::take(&mut self.merged);
-        self.merged_log.write(tx, &record::CONTACTS, merged)
+        self.accounts.flush(&mut self.log, tx)?;
+        self.contacts.flush(&mut self.log, tx)?;
+        self.merged.flush(&mut self.merged_log, tx)
     }
 }
 
@@ -678,7 +701,7 @@ struct ImportState {
     accounts_by_domain: HashMap<String, Uuid>,
     accounts_by_name: HashMap<String, Uuid>,
     coworkers: Option<Vec<(String, String, Uuid)>>,
-    created: Created,
+    rows: OperationRows,
     /// The merged contacts' `record.update` events, appended with the import's own.
     events: Vec<NewEvent>,
 }
@@ -695,13 +718,7 @@ impl ImportState {
             accounts_by_domain: HashMap::new(),
             accounts_by_name: HashMap::new(),
             coworkers: None,
-            created: Created {
-                log: OperationLog::new(operation, Step::Done),
-                contacts: Vec::new(),
-                accounts: Vec::new(),
-                merged_log: OperationLog::new(operation, Step::Merged),
-                merged: Vec::new(),
-            },
+            rows: OperationRows::new(operation),
             events: Vec::new(),
         }
     }
