@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use holdfast_core::Holdfast;
+use holdfast_core::coworker::Actor;
+use holdfast_core::record::CONTACTS;
 use holdfast_store::{Location, Store};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -138,6 +140,7 @@ pub fn run(cmd: &BenchCmd) -> Result<()> {
         }
     }
     raw_search.sort();
+    let broad = timed_broad_searches(&services, &rep, &raw)?;
 
     // (d) system events per second: the read path above wrote one event per read.
     let events_per_sec_par = concurrent.iter().map(|c| c.rate).fold(0.0, f64::max);
@@ -187,6 +190,14 @@ pub fn run(cmd: &BenchCmd) -> Result<()> {
         format!("p50 {:.0} µs, p99 {:.0} µs", us(percentile(&raw_search, 0.5)), us(percentile(&raw_search, 0.99))),
         format!("{:.1}× at p50", us(percentile(&search_lat, 0.5)) / us(percentile(&raw_search, 0.5)).max(0.001)),
     );
+    for b in &broad {
+        row(
+            &format!("(b) search \"{}\" ({} matches), first 25 by name, median of 5", b.query, b.matches),
+            format!("{:.0} µs", us(b.holdfast)),
+            format!("{:.0} µs the same FTS5 query bare", us(b.bare)),
+            format!("{:.2}×", b.holdfast.as_secs_f64() / b.bare.as_secs_f64().max(1e-9)),
+        );
+    }
     row(
         "(c) CSV import (parse, validate, dedupe, accounts, FTS, event)",
         format!("{:.0} rows/s ({:.1} s)", contacts as f64 / import_time.as_secs_f64(), import_time.as_secs_f64()),
@@ -336,4 +347,53 @@ pub fn sample_event(i: usize, coworkers: &[Uuid]) -> holdfast_core::event::NewEv
         user_agent: Some("Mozilla/5.0 (X11; Linux x86_64) Holdfast-bench".into()),
         details: serde_json::json!({"via": "session", "credential_id": "0193a000-0000-7000-8000-000000000001"}),
     }
+}
+
+/// A search a user types that matches much of the table, timed through the service and bare.
+struct BroadSearch {
+    query: &'static str,
+    matches: i64,
+    holdfast: Duration,
+    bare: Duration,
+}
+
+/// The first letters typed into a search box, and other words most contacts have: the searches
+/// that fetch and sort every match through the full-text index (medians of five runs each).
+fn timed_broad_searches(
+    services: &Holdfast<holdfast_store::Store>,
+    rep: &Actor,
+    raw: &rusqlite::Connection,
+) -> Result<Vec<BroadSearch>> {
+    let mut out = Vec::new();
+    let mut bare_stmt = raw.prepare(
+        "SELECT id, first_name, last_name, email FROM contacts WHERE rid IN (SELECT rowid FROM contacts_fts WHERE contacts_fts MATCH ?1) AND deleted_at IS NULL ORDER BY last_name, id LIMIT 26",
+    )?;
+    for query in ["a", "s", "com", "1", "acc", "olivia", "smith", "mu"] {
+        let m = holdfast_core::record::search_words(query)
+            .iter()
+            .map(|w| format!("\"{w}\"*"))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        let matches: i64 =
+            raw.query_row("SELECT count(*) FROM contacts_fts WHERE contacts_fts MATCH ?1", [&m], |r| r.get(0))?;
+        let (mut holdfast, mut bare) = (Vec::new(), Vec::new());
+        for _ in 0..5 {
+            let req =
+                holdfast_core::service::ListRequest { q: Some(query.into()), limit: Some(25), ..Default::default() };
+            let t = Instant::now();
+            let page = services.list_records(rep, &CONTACTS, &req)?;
+            holdfast.push(t.elapsed());
+            let t = Instant::now();
+            let ids = bare_stmt.query_map([&m], |r| r.get::<_, String>(0))?.collect::<Result<Vec<_>, _>>()?;
+            bare.push(t.elapsed());
+            let listed: Vec<String> = page.items.iter().map(|r| r.id.to_string()).collect();
+            if listed[..] != ids[..ids.len().min(25)] {
+                bail!("search {query:?}: Holdfast listed other contacts than the bare query");
+            }
+        }
+        holdfast.sort();
+        bare.sort();
+        out.push(BroadSearch { query, matches, holdfast: holdfast[2], bare: bare[2] });
+    }
+    Ok(out)
 }

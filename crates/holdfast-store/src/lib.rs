@@ -1,6 +1,7 @@
 //! Holdfast's storage: SQLite (embedded, the default) and PostgreSQL behind one [`Store`], which
 //! implements `holdfast_core::storage::Database`. All SQL lives in this crate.
 
+mod broad_search;
 mod codec;
 mod conn;
 mod coworkers;

@@ -21,6 +21,8 @@ pub(crate) const SYSTEM_COLUMNS: [&str; 6] =
 /// Precomputed SQL for one record kind.
 pub(crate) struct KindSql {
     pub(crate) columns: Vec<&'static str>,
+    /// `SELECT` and the quoted columns, without `FROM`.
+    pub(crate) select_columns: String,
     pub(crate) select: String,
     pub(crate) insert: String,
     /// SQLite: the new row's entry in the kind's full-text index, written by a statement of its
@@ -39,7 +41,8 @@ pub(crate) fn kind_sql(kind: &RecordKind) -> &'static KindSql {
                 let mut columns: Vec<&'static str> = SYSTEM_COLUMNS.to_vec();
                 columns.extend(k.columns().map(|f| f.name));
                 let quoted: Vec<String> = columns.iter().map(|c| format!("\"{c}\"")).collect();
-                let select = format!("SELECT {} FROM {}", quoted.join(", "), k.plural);
+                let select_columns = format!("SELECT {}", quoted.join(", "));
+                let select = format!("{select_columns} FROM {}", k.plural);
                 let placeholders: Vec<String> = (1..=columns.len() + 1).map(|i| format!("${i}")).collect();
                 let insert = format!(
                     "INSERT INTO {} ({}, search_text) VALUES ({})",
@@ -59,7 +62,7 @@ pub(crate) fn kind_sql(kind: &RecordKind) -> &'static KindSql {
                 let search_insert = k.searchable().then(|| {
                     format!("INSERT INTO {}_fts (rowid, search_text) VALUES (last_insert_rowid(), $1)", k.plural)
                 });
-                (k.plural, KindSql { columns, select, insert, search_insert, update, by_id })
+                (k.plural, KindSql { columns, select_columns, select, insert, search_insert, update, by_id })
             })
             .collect()
     });
@@ -131,7 +134,7 @@ impl<C: Conn> SqlTx<C> {
 /// What a list sorts by: the column, or for a sortable field that may be empty its empty values
 /// as a stand-in value (see `Field::null_sorts_as`; the literal comes from the descriptor, never
 /// from input).
-fn sort_expression(kind: &RecordKind, q: &RecordQuery) -> String {
+pub(crate) fn sort_expression(kind: &RecordKind, q: &RecordQuery) -> String {
     match kind.field(q.sort).and_then(|f| f.null_sorts_as()) {
         Some(Value::Text(t)) => format!("COALESCE(\"{}\", '{}')", q.sort, t.replace('\'', "")),
         Some(Value::Int(i)) => format!("COALESCE(\"{}\", {i})", q.sort),
@@ -139,7 +142,7 @@ fn sort_expression(kind: &RecordKind, q: &RecordQuery) -> String {
     }
 }
 
-fn matching_conditions(
+pub(crate) fn matching_conditions(
     backend: Backend,
     kind: &RecordKind,
     q: &RecordQuery,
@@ -265,6 +268,9 @@ impl<C: Conn> RecordStore for SqlTx<C> {
     }
 
     fn list_records(&mut self, kind: &RecordKind, q: &RecordQuery) -> StorageResult<Vec<Record>> {
+        if let Some(records) = self.walk_for_broad_search(kind, q)? {
+            return Ok(records);
+        }
         let sql = kind_sql(kind);
         let mut params: Vec<Value> = Vec::new();
         let Some(mut wheres) = matching_conditions(self.conn.backend(), kind, q, &mut params) else {

@@ -5,7 +5,7 @@
 //! system event log's group commit means one commit covers many reads' events anyway.
 
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use holdfast_core::StorageError;
@@ -205,6 +205,91 @@ impl SqliteStore {
         use holdfast_core::storage::EventLog;
         crate::tx::SqlTx { conn: SqliteConn(&copy, false) }.peek_chain_head()
     }
+}
+
+/// How the full-text tokenizer of every `*_fts` table (`unicode61 remove_diacritics 2`) reads
+/// each character of the Basic Multilingual Plane: inside words (folded to lower case without
+/// diacritics, or dropped), or as a separator. Learned once from the linked SQLite itself (one
+/// word per character through a throwaway index), so it cannot drift from the index; a character
+/// it cannot tell is left to the index (see `broad_search`).
+pub(crate) struct TokenizerFolding(Vec<u32>);
+
+/// How the tokenizer reads one character.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Reading {
+    /// Not learned (beyond the plane, or read as more than one character): ask the index.
+    Unknown,
+    Separator,
+    /// Inside a word, but dropped (a combining mark).
+    Dropped,
+    /// Inside a word, read as this character.
+    Letter(char),
+}
+
+const UNKNOWN: u32 = 0;
+const SEPARATOR: u32 = 1;
+const DROPPED: u32 = 2;
+const LETTER: u32 = 3;
+
+impl TokenizerFolding {
+    pub(crate) fn read(&self, c: char) -> Reading {
+        match self.0.get(c as usize).copied().unwrap_or(UNKNOWN) {
+            UNKNOWN => Reading::Unknown,
+            SEPARATOR => Reading::Separator,
+            DROPPED => Reading::Dropped,
+            n => char::from_u32(n - LETTER).map_or(Reading::Unknown, Reading::Letter),
+        }
+    }
+}
+
+/// The tokenizer's reading of every character of the plane, learned on first use (~0.2 s).
+pub(crate) fn tokenizer_folding() -> Option<&'static TokenizerFolding> {
+    static LEARNED: OnceLock<Option<TokenizerFolding>> = OnceLock::new();
+    LEARNED.get_or_init(|| learn_tokenizer_folding().ok()).as_ref()
+}
+
+fn learn_tokenizer_folding() -> rusqlite::Result<TokenizerFolding> {
+    let conn = Connection::open_in_memory()?;
+    conn.execute_batch(
+        "CREATE VIRTUAL TABLE t USING fts5(x, tokenize='unicode61 remove_diacritics 2');
+         CREATE VIRTUAL TABLE v USING fts5vocab(t, 'instance');",
+    )?;
+    {
+        let tx = conn.unchecked_transaction()?;
+        let mut insert = tx.prepare("INSERT INTO t (rowid, x) VALUES (?1, ?2)")?;
+        for c in (0x80..=0xFFFF_u32).filter_map(char::from_u32) {
+            // Between two ASCII letters: one word if the tokenizer reads it inside words.
+            insert.execute((i64::from(u32::from(c)), format!("x{c}y")))?;
+        }
+        drop(insert);
+        tx.commit()?;
+    }
+    let mut table = vec![UNKNOWN; 0x10000];
+    for c in 0..0x80_u8 {
+        table[usize::from(c)] =
+            if c.is_ascii_alphanumeric() { LETTER + u32::from(c.to_ascii_lowercase()) } else { SEPARATOR };
+    }
+    let mut stmt = conn.prepare(
+        "SELECT doc, group_concat(term, ' ') FROM (SELECT doc, term FROM v ORDER BY doc, offset) GROUP BY doc",
+    )?;
+    let mut rows = stmt.query([])?;
+    while let Some(row) = rows.next()? {
+        let (code, words): (i64, String) = (row.get(0)?, row.get(1)?);
+        let Some(slot) = usize::try_from(code).ok().and_then(|i| table.get_mut(i)) else { continue };
+        *slot = match words.as_str() {
+            "x y" => SEPARATOR,
+            "xy" => DROPPED,
+            w => {
+                let mut inside = w.strip_prefix('x').and_then(|w| w.strip_suffix('y')).unwrap_or("").chars();
+                match (inside.next(), inside.next()) {
+                    (Some(one), None) => LETTER + u32::from(one),
+                    // Read as more than one character, or not as expected: left to the index.
+                    _ => UNKNOWN,
+                }
+            }
+        };
+    }
+    Ok(TokenizerFolding(table))
 }
 
 struct Param<'a>(&'a Value);
