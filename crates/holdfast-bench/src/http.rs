@@ -93,6 +93,14 @@ pub fn http(contacts: usize, clients: usize, seconds: u64, postgres: Option<&str
         let q = &queries[rng.random_range(0..queries.len())];
         format!("/api/v1/contacts?q={}&limit=50", q.replace(' ', "+"))
     })?;
+    // What a search box sends as a name is typed: its first one to four letters, of a first
+    // name or of a last name (a one-letter prefix matches most of the contacts).
+    let typed = run("GET /api/v1/contacts?q=<first letters>&limit=50", search_clients, &|rng| {
+        let name = if rng.random_bool(0.5) { FIRST } else { LAST };
+        let name = name[rng.random_range(0..name.len())].to_lowercase();
+        let letters: String = name.chars().take(rng.random_range(1..=4)).collect();
+        format!("/api/v1/contacts?q={}&limit=50", url_escape(&letters))
+    })?;
     let list = run("GET /api/v1/contacts?limit=50", search_clients, &|_| "/api/v1/contacts?limit=50".into())?;
     services.shutdown();
     drop(server);
@@ -122,9 +130,17 @@ pub fn http(contacts: usize, clients: usize, seconds: u64, postgres: Option<&str
     };
     line("`GET /api/v1/contacts/{id}` (audited read)", clients, &by_id, &health);
     line("`GET /api/v1/contacts?q=…&limit=50` (search)", search_clients, &search, &health_8);
+    line("`GET /api/v1/contacts?q=<first 1–4 letters of a name>&limit=50` (typed)", search_clients, &typed, &health_8);
     line("`GET /api/v1/contacts?limit=50` (list page)", search_clients, &list, &health_8);
     let _ = std::fs::remove_dir_all(&tmp);
     Ok(())
+}
+
+/// Percent-encodes a query value (names here may have letters beyond ASCII: "mü").
+fn url_escape(text: &str) -> String {
+    text.bytes()
+        .map(|b| if b.is_ascii_alphanumeric() { char::from(b).to_string() } else { format!("%{b:02X}") })
+        .collect()
 }
 
 fn ms(d: Duration) -> f64 {

@@ -119,12 +119,9 @@ impl<C: Conn> SqlTx<C> {
         let mut found: Vec<Record> = Vec::new();
         let mut read = 0usize;
         let mut batch = FIRST_BATCH;
-        let (folding, most_asked) = match backend {
-            Backend::Sqlite => (crate::sqlite::tokenizer_folding(), MOST_ASKED_SQLITE),
-            // PostgreSQL's parser reads letters by the database's locale: only ASCII is told
-            // here; the rest is asked in one query per batch.
-            Backend::Postgres => (None, MOST_ROWS),
-        };
+        // PostgreSQL's parser reads letters by the database's locale: only ASCII is told here;
+        // the rest is asked in one query per batch.
+        let most_asked = if backend == Backend::Sqlite { MOST_ASKED_SQLITE } else { MOST_ROWS };
         let mut asked = 0usize;
         loop {
             let mut params = Vec::new();
@@ -153,7 +150,11 @@ impl<C: Conn> SqlTx<C> {
                     Some(Value::Text(t)) => t.as_str(),
                     _ => "",
                 };
-                let verdict = words_begin_words(text, &q.words, folding);
+                let mut verdict = words_begin_words(text, &q.words, None);
+                if verdict.is_none() && backend == Backend::Sqlite {
+                    // Learned on the first row that needs it (~0.1 s once per process).
+                    verdict = words_begin_words(text, &q.words, crate::sqlite::tokenizer_folding());
+                }
                 if verdict.is_none() {
                     unsure.push(Cols(row.iter()).uuid()?);
                 }

@@ -242,7 +242,7 @@ impl TokenizerFolding {
     }
 }
 
-/// The tokenizer's reading of every character of the plane, learned on first use (~0.2 s).
+/// The tokenizer's reading of every character of the plane, learned on first use (~0.1 s).
 pub(crate) fn tokenizer_folding() -> Option<&'static TokenizerFolding> {
     static LEARNED: OnceLock<Option<TokenizerFolding>> = OnceLock::new();
     LEARNED.get_or_init(|| learn_tokenizer_folding().ok()).as_ref()
