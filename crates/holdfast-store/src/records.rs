@@ -202,9 +202,7 @@ pub(crate) fn matching_conditions(
     if !q.words.is_empty() {
         match backend {
             Backend::Sqlite => {
-                let m =
-                    q.words.iter().map(|w| format!("\"{}\"*", w.replace('"', ""))).collect::<Vec<_>>().join(" AND ");
-                let p = next(params, Value::Text(m));
+                let p = next(params, Value::Text(crate::broad_search::fts_query(&q.words)));
                 wheres.push(format!(
                     "rid IN (SELECT rowid FROM {}_fts WHERE {}_fts MATCH {p})",
                     kind.plural, kind.plural
@@ -269,6 +267,9 @@ impl<C: Conn> RecordStore for SqlTx<C> {
 
     fn list_records(&mut self, kind: &RecordKind, q: &RecordQuery) -> StorageResult<Vec<Record>> {
         if let Some(records) = self.walk_for_broad_search(kind, q)? {
+            return Ok(records);
+        }
+        if let Some(records) = self.search_by_sort_ranges(kind, q)? {
             return Ok(records);
         }
         let sql = kind_sql(kind);
