@@ -48,6 +48,8 @@ const MOST_ASKED_SQLITE: usize = 8;
 const FEW_MATCHES: usize = 4_000;
 /// A search with more matches than this is answered by the full-text index's own plan.
 const MOST_MATCHES: usize = 250_000;
+/// Matches whose sort keys are read for other spellings of the words to scan.
+const SAMPLED_KEYS: usize = 32;
 /// At most this many matches' rows are read by a search through sort ranges.
 const MOST_LOOKED_UP: usize = 4_000;
 
@@ -284,6 +286,29 @@ impl<C: Conn> SqlTx<C> {
             }
         }
         let sort = q.sort;
+        if matches.len() > FEW_MATCHES {
+            // Other spellings the index reads as a word ("Müller" for "mu"), from a few matches'
+            // keys: their first letters, where the index reads those as the word.
+            let sample: Vec<Value> = matches.iter().take(SAMPLED_KEYS).map(|r| Value::Int(*r)).collect();
+            let listed: Vec<String> = (1..=sample.len()).map(|i| format!("${i}")).collect();
+            let rows =
+                self.conn.rows(&format!("SELECT \"{sort}\" FROM {p} WHERE rid IN ({})", listed.join(", ")), &sample)?;
+            for row in rows {
+                let Some(Value::Text(key)) = row.first() else { continue };
+                for w in &q.words {
+                    let start: String = key.chars().take(w.chars().count()).collect();
+                    // (The tokenizer's table is learned only for letters beyond ASCII.)
+                    let reads_as_word = if start.is_ascii() {
+                        start.eq_ignore_ascii_case(w)
+                    } else {
+                        crate::sqlite::tokenizer_folding().is_some_and(|f| f.reads_as(&start, w))
+                    };
+                    if !ranges.contains(&start) && reads_as_word {
+                        ranges.push(start);
+                    }
+                }
+            }
+        }
         let dir = if q.descending { "DESC" } else { "ASC" };
         let mut candidates: Vec<(String, String, i64)> = Vec::new();
         // Where a range had more matches on the page than it kept: its last kept (key, id). Past
@@ -476,8 +501,11 @@ mod tests {
         assert_eq!(words_begin_words(text, &words(&["mu"]), sqlite), Some(true), "SQLite drops the diaeresis");
         assert_eq!(words_begin_words(text, &words(&["zz"]), sqlite), Some(false));
         assert_eq!(words_begin_words("東京 tanaka", &words(&["zz"]), sqlite), Some(false));
+        let sqlite = sqlite.expect("learned");
+        assert!(sqlite.reads_as("Mü", "mu") && sqlite.reads_as("SMÍ", "smi"), "another spelling of the word");
+        assert!(!sqlite.reads_as("Mx", "mu") && !sqlite.reads_as("M-", "m"), "not the word, or not one word");
         assert_eq!(
-            words_begin_words("tanaka 😀x", &words(&["x"]), sqlite),
+            words_begin_words("tanaka 😀x", &words(&["x"]), Some(sqlite)),
             None,
             "beyond the plane: left to the index"
         );

@@ -232,6 +232,19 @@ const DROPPED: u32 = 2;
 const LETTER: u32 = 3;
 
 impl TokenizerFolding {
+    /// Whether the tokenizer reads `text` as exactly `word` (one word, nothing dropped around it).
+    pub(crate) fn reads_as(&self, text: &str, word: &str) -> bool {
+        let mut read = String::with_capacity(word.len());
+        for c in text.chars() {
+            match self.read(c) {
+                Reading::Letter(l) => read.push(l),
+                Reading::Dropped => {}
+                Reading::Separator | Reading::Unknown => return false,
+            }
+        }
+        read == word
+    }
+
     pub(crate) fn read(&self, c: char) -> Reading {
         match self.0.get(c as usize).copied().unwrap_or(UNKNOWN) {
             UNKNOWN => Reading::Unknown,
