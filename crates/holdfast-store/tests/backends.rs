@@ -482,7 +482,7 @@ fn counting_a_co_workers_reads_since_a_moment_finds_every_one_whatever_order_the
 #[test]
 fn a_broad_search_walked_in_name_order_lists_what_the_index_finds() {
     use holdfast_core::record::CONTACTS;
-    use holdfast_core::service::{ImportOptions, ListRequest};
+    use holdfast_core::service::ListRequest;
     let last = ["Müller", "Smith", "Østergaard", "Ängström", "東京", "Αθηνά", "Lee", "Núñez", "O'Brien", "😀Emoji"];
     let titles = ["Account Manager", "Buyer", "", "Muse Ops"];
     let mut csv = String::from("First Name,Last Name,Email,Job Title\n");
@@ -493,10 +493,7 @@ fn a_broad_search_walked_in_name_order_lists_what_the_index_finds() {
     for db in each_backend() {
         let services = db.services();
         let op = Actor::operator();
-        let report = services
-            .import_contacts(&op, &mut std::io::Cursor::new(csv.as_bytes()), &ImportOptions::default(), &|_, _| {})
-            .expect("import");
-        assert_eq!(report.created, 420, "{}", db.backend);
+        assert_eq!(import_contacts(&services, &csv), 420, "{}", db.backend);
         let all_pages = |q: &str, sort: &str| {
             let mut ids = Vec::new();
             let mut keys = Vec::new();
@@ -557,7 +554,7 @@ fn a_broad_search_walked_in_name_order_lists_what_the_index_finds() {
 #[test]
 fn a_search_whose_matches_sit_together_in_name_order_pages_as_the_index_does() {
     use holdfast_core::record::CONTACTS;
-    use holdfast_core::service::{ImportOptions, ListRequest};
+    use holdfast_core::service::ListRequest;
     // "Adams" comes first in name order and "zimmer" last; they match only by the email of rows
     // in the middle of the file, so a walk from either end finds nothing in its first rows.
     let last = ["Smith", "Smithson", "SMITH", "smith", "McSmith", "Adams", "Smíth", "zimmer"];
@@ -574,10 +571,7 @@ fn a_search_whose_matches_sit_together_in_name_order_pages_as_the_index_does() {
     for db in each_backend() {
         let services = db.services();
         let op = Actor::operator();
-        let report = services
-            .import_contacts(&op, &mut std::io::Cursor::new(csv.as_bytes()), &ImportOptions::default(), &|_, _| {})
-            .expect("import");
-        assert_eq!(report.created, 7_000, "{}", db.backend);
+        assert_eq!(import_contacts(&services, &csv), 7_000, "{}", db.backend);
         let page = |cursor: Option<String>, offset: Option<u64>, limit: u32| {
             let req = ListRequest { q: Some("smi".into()), limit: Some(limit), cursor, offset, ..Default::default() };
             services.list_records(&op, &CONTACTS, &req).expect("search")
@@ -647,4 +641,13 @@ fn a_search_whose_matches_sit_together_in_name_order_pages_as_the_index_does() {
         );
         services.shutdown();
     }
+}
+
+/// Imports a CSV of contacts as the operator: how many it created.
+fn import_contacts(services: &holdfast_core::Holdfast<holdfast_store::Store>, csv: &str) -> u64 {
+    let options = holdfast_core::service::ImportOptions::default();
+    let report = services
+        .import_contacts(&Actor::operator(), &mut std::io::Cursor::new(csv.as_bytes()), &options, &|_, _| {})
+        .expect("import");
+    report.created
 }
