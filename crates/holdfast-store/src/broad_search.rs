@@ -31,7 +31,7 @@ use holdfast_core::storage::{Cell, RecordQuery, StorageResult};
 use uuid::Uuid;
 
 use crate::codec::{Cols, record_from_row};
-use crate::conn::{Backend, Conn};
+use crate::conn::{Backend, Conn, placeholders};
 use crate::records::{kind_sql, matching_conditions, sort_expression};
 use crate::sqlite::{Reading, TokenizerFolding};
 use crate::tx::SqlTx;
@@ -240,22 +240,17 @@ impl<C: Conn> SqlTx<C> {
         }
         let p = kind.plural;
         let mut matches = std::collections::HashSet::new();
-        let mut too_many = false;
         self.conn.each_row(
             &format!("SELECT rowid FROM {p}_fts WHERE {p}_fts MATCH $1 LIMIT $2"),
             &[Value::Text(fts_query(&q.words)), Value::Int(MOST_MATCHES as i64 + 1)],
             &mut |cells| {
                 if let [Cell::Int(rid)] = cells {
-                    if matches.len() < MOST_MATCHES {
-                        matches.insert(*rid);
-                    } else {
-                        too_many = true;
-                    }
+                    matches.insert(*rid);
                 }
                 Ok(())
             },
         )?;
-        if too_many {
+        if matches.len() > MOST_MATCHES {
             return Ok(None);
         }
         // Where the page starts, and whether a key comes after that in the page's order.
@@ -273,26 +268,28 @@ impl<C: Conn> SqlTx<C> {
         // The page's candidates (key, id, rid): from each key range the words begin, scanned in
         // the page's order on the order's index, every match is struck off the list and the first
         // `wanted` on the page kept; the matches left are looked up.
+        let sort = q.sort;
         let mut ranges: Vec<String> = Vec::new();
         // A few matches are all looked up (as the index's own plan would, without asking the
-        // index again).
-        for w in q.words.iter().filter(|_| matches.len() > FEW_MATCHES) {
-            let mut letters = w.chars();
-            let capital: String = letters.next().map(|c| c.to_uppercase().chain(letters).collect()).unwrap_or_default();
-            for start in [w.clone(), capital, w.to_uppercase()] {
-                if !ranges.contains(&start) {
-                    ranges.push(start);
+        // index again): no range is scanned.
+        if matches.len() > FEW_MATCHES {
+            for w in &q.words {
+                let mut letters = w.chars();
+                let capital: String =
+                    letters.next().map(|c| c.to_uppercase().chain(letters).collect()).unwrap_or_default();
+                for start in [w.clone(), capital, w.to_uppercase()] {
+                    if !ranges.contains(&start) {
+                        ranges.push(start);
+                    }
                 }
             }
-        }
-        let sort = q.sort;
-        if matches.len() > FEW_MATCHES {
             // Other spellings the index reads as a word ("Müller" for "mu"), from a few matches'
             // keys: their first letters, where the index reads those as the word.
             let sample: Vec<Value> = matches.iter().take(SAMPLED_KEYS).map(|r| Value::Int(*r)).collect();
-            let listed: Vec<String> = (1..=sample.len()).map(|i| format!("${i}")).collect();
-            let rows =
-                self.conn.rows(&format!("SELECT \"{sort}\" FROM {p} WHERE rid IN ({})", listed.join(", ")), &sample)?;
+            let rows = self.conn.rows(
+                &format!("SELECT \"{sort}\" FROM {p} WHERE rid IN ({})", placeholders(1, sample.len())),
+                &sample,
+            )?;
             for row in rows {
                 let Some(Value::Text(key)) = row.first() else { continue };
                 for w in &q.words {
@@ -358,11 +355,10 @@ impl<C: Conn> SqlTx<C> {
         }
         let rest: Vec<i64> = matches.into_iter().collect();
         for chunk in rest.chunks(500) {
-            let listed: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
             let params: Vec<Value> = chunk.iter().map(|r| Value::Int(*r)).collect();
             let mut read = 0usize;
             self.conn.each_row(
-                &format!("SELECT rid, \"{sort}\", id FROM {p} WHERE rid IN ({})", listed.join(", ")),
+                &format!("SELECT rid, \"{sort}\", id FROM {p} WHERE rid IN ({})", placeholders(1, chunk.len())),
                 &params,
                 &mut |cells| {
                     if let [Cell::Int(rid), Cell::Text(key), Cell::Text(id)] = cells {
@@ -411,8 +407,7 @@ impl<C: Conn> SqlTx<C> {
             };
             let first = params.len() + 1;
             params.extend(chunk.iter().map(|(_, _, rid)| Value::Int(*rid)));
-            let listed: Vec<String> = (first..first + chunk.len()).map(|i| format!("${i}")).collect();
-            wheres.push(format!("rid IN ({})", listed.join(", ")));
+            wheres.push(format!("rid IN ({})", placeholders(first, chunk.len())));
             let rows = self
                 .conn
                 .rows(&format!("{}, rid FROM {p} WHERE {}", sql.select_columns, wheres.join(" AND ")), &params)?;
@@ -461,9 +456,9 @@ impl<C: Conn> SqlTx<C> {
             }
         };
         params.extend(ids.iter().map(|id| Value::Text(id.to_string())));
-        let listed: Vec<String> = (2..=params.len()).map(|i| format!("${i}")).collect();
+
         let rows = self.conn.rows(
-            &format!("SELECT id FROM {} WHERE id IN ({}) AND {condition}", kind.plural, listed.join(", ")),
+            &format!("SELECT id FROM {} WHERE id IN ({}) AND {condition}", kind.plural, placeholders(2, ids.len())),
             &params,
         )?;
         rows.iter().map(|r| Cols(r.iter()).uuid()).collect()

@@ -35,6 +35,11 @@ pub trait Conn {
 }
 
 /// Rewrites `$1` placeholders as SQLite's numbered `?1` (our SQL has no `$` anywhere else).
+/// `$first, $first+1, …`: `count` placeholders for a list of values (`IN (…)`).
+pub(crate) fn placeholders(first: usize, count: usize) -> String {
+    (first..first + count).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ")
+}
+
 pub fn sqlite_placeholders(sql: &str) -> String {
     sql.replace('$', "?")
 }
